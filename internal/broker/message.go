@@ -1,0 +1,144 @@
+package broker
+
+import (
+	"context"
+	"time"
+)
+
+// Header is one message header. Headers are kept as an ordered list because
+// Kafka and NATS allow repeated names and order can matter to consumers.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Message is the one message type every driver produces and consumes.
+// Fields that a broker does not have stay zero.
+type Message struct {
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+	// Destination is where the message was read from or is going: a topic,
+	// an exchange (or queue, through the default exchange), or a subject.
+	Destination string
+
+	Kafka KafkaMeta
+	AMQP  AMQPMeta
+	NATS  NATSMeta
+}
+
+// KafkaMeta is Kafka's per-record metadata.
+type KafkaMeta struct {
+	// Partition is -1 when the partitioner should choose.
+	Partition int32
+	Offset    int64
+}
+
+// AMQPMeta is RabbitMQ's per-message metadata and basic properties.
+type AMQPMeta struct {
+	Exchange      string
+	RoutingKey    string
+	Queue         string
+	DeliveryTag   uint64
+	Redelivered   bool
+	ContentType   string
+	MessageID     string
+	CorrelationID string
+	ReplyTo       string
+	Expiration    string
+	Priority      uint8
+	Type          string
+	AppID         string
+	Persistent    bool
+}
+
+// NATSMeta is NATS's per-message metadata.
+type NATSMeta struct {
+	Subject      string
+	Stream       string
+	Consumer     string
+	StreamSeq    uint64
+	ConsumerSeq  uint64
+	NumDelivered uint64
+	MsgID        string
+}
+
+// HeaderValues returns every value of the headers named key, in order.
+func (m *Message) HeaderValues(key string) [][]byte {
+	var out [][]byte
+	for _, h := range m.Headers {
+		if h.Key == key {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+// Verb is how a delivery is settled. Each driver maps the verbs to its
+// native ones and documents the ones it cannot honour.
+type Verb int
+
+const (
+	// Ack: handled. Kafka commits the offset, AMQP basic.ack, JetStream +ACK.
+	Ack Verb = iota
+	// Nack: not handled, deliver again (optionally after Delay).
+	Nack
+	// Term: never deliver again; AMQP reject without requeue (to the DLX),
+	// JetStream +TERM (a MSG_TERMINATED advisory).
+	Term
+	// InProgress: still working; JetStream +WPI extends the ack wait.
+	InProgress
+)
+
+func (v Verb) String() string {
+	switch v {
+	case Ack:
+		return "ack"
+	case Nack:
+		return "nack"
+	case Term:
+		return "term"
+	case InProgress:
+		return "in-progress"
+	}
+	return "unknown"
+}
+
+// Settlement is a verb with its options.
+type Settlement struct {
+	Verb Verb
+	// Delay asks for redelivery after a pause (Nack on JetStream only).
+	Delay time.Duration
+}
+
+// Settler settles one delivery; drivers implement it.
+type Settler interface {
+	Settle(ctx context.Context, s Settlement) error
+}
+
+// Delivery is a message read from a broker, waiting to be settled.
+type Delivery struct {
+	Message
+	Settler Settler
+}
+
+// Ack settles the delivery as handled.
+func (d *Delivery) Ack(ctx context.Context) error {
+	return d.Settler.Settle(ctx, Settlement{Verb: Ack})
+}
+
+// Nack asks for redelivery, after delay when the broker supports it.
+func (d *Delivery) Nack(ctx context.Context, delay time.Duration) error {
+	return d.Settler.Settle(ctx, Settlement{Verb: Nack, Delay: delay})
+}
+
+// Term settles the delivery as never to be delivered again.
+func (d *Delivery) Term(ctx context.Context) error {
+	return d.Settler.Settle(ctx, Settlement{Verb: Term})
+}
+
+// InProgress tells the broker the delivery is still being handled.
+func (d *Delivery) InProgress(ctx context.Context) error {
+	return d.Settler.Settle(ctx, Settlement{Verb: InProgress})
+}

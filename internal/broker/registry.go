@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Driver opens connections for the URL schemes it registered.
+type Driver interface {
+	Open(ctx context.Context, t Target) (Conn, error)
+}
+
+var (
+	mu      sync.RWMutex
+	drivers = map[string]Driver{}
+)
+
+// Register makes d handle URLs with the given schemes. Drivers call it from
+// init; registering a scheme twice is a programming error.
+func Register(d Driver, schemes ...string) {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range schemes {
+		if _, dup := drivers[s]; dup {
+			panic("broker: scheme registered twice: " + s)
+		}
+		drivers[s] = d
+	}
+}
+
+// Schemes lists the registered schemes, sorted.
+func Schemes() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(drivers))
+	for s := range drivers {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open connects to t with the driver its URL scheme selects, bounded by
+// t's timeout. Errors are typed (mqerr) and never contain the password.
+func Open(ctx context.Context, t Target) (Conn, error) {
+	if t.URL == "" {
+		return nil, mqerr.Usagef("no broker URL: pass --url, set MQCTL_URL, or select a context with -c (see 'mqctl context ls')")
+	}
+	if _, err := ParseEndpoint(t.URL); err != nil {
+		return nil, err
+	}
+	scheme := t.Scheme()
+	mu.RLock()
+	d, ok := drivers[scheme]
+	mu.RUnlock()
+	if !ok {
+		return nil, mqerr.Usagef("unknown URL scheme %q in %s: want one of %s", scheme, t.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.EffectiveTimeout())
+	defer cancel()
+	conn, err := d.Open(ctx, t)
+	if err != nil {
+		return nil, Scrub(err, t.Secrets()...)
+	}
+	return conn, nil
+}
+
+// Scrub returns err with every secret replaced in its message, keeping its
+// kind. It is the last line of defence: drivers should not leak secrets in
+// the first place.
+func Scrub(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := ScrubString(msg, secrets...)
+	if clean == msg {
+		return err
+	}
+	return mqerr.Wrap(mqerr.KindOf(err), fmt.Errorf("%s", clean))
+}
+
+// ScrubString replaces every secret (and any URL password) in s.
+func ScrubString(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "xxxxx")
+		}
+	}
+	return redactAllURLs(s)
+}
+
+// redactAllURLs redacts every scheme://user:pass@ occurrence in free text.
+func redactAllURLs(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + 3 + strings.IndexAny(s[i+3:]+" ", " \t\n\"'")
+		b.WriteString(RedactURL(s[:end]))
+		s = s[end:]
+	}
+}

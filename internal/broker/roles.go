@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Conn is an open connection to one broker (or cluster). Commands ask it for
+// the role they need with As.
+type Conn interface {
+	// Broker names the broker family: "kafka", "rabbitmq" or "nats".
+	Broker() string
+	Close() error
+}
+
+// Destination is one topic, queue or stream as `mqctl ls` shows it.
+type Destination struct {
+	Context   string `json:"context,omitempty" yaml:"context,omitempty"`
+	Broker    string `json:"broker" yaml:"broker"`
+	Type      string `json:"type" yaml:"type"` // topic, queue or stream
+	Name      string `json:"name" yaml:"name"`
+	Messages  int64  `json:"messages" yaml:"messages"`
+	Consumers int    `json:"consumers" yaml:"consumers"`
+
+	// Kafka
+	Partitions int  `json:"partitions,omitempty" yaml:"partitions,omitempty"`
+	Internal   bool `json:"internal,omitempty" yaml:"internal,omitempty"`
+	// RabbitMQ
+	VHost     string `json:"vhost,omitempty" yaml:"vhost,omitempty"`
+	QueueType string `json:"queue_type,omitempty" yaml:"queue_type,omitempty"`
+	Ready     *int64 `json:"ready,omitempty" yaml:"ready,omitempty"`
+	Unacked   *int64 `json:"unacked,omitempty" yaml:"unacked,omitempty"`
+	// JetStream
+	Subjects []string `json:"subjects,omitempty" yaml:"subjects,omitempty"`
+	Bytes    uint64   `json:"bytes,omitempty" yaml:"bytes,omitempty"`
+}
+
+// Lister lists the destinations of a broker.
+type Lister interface {
+	List(ctx context.Context) ([]Destination, error)
+}
+
+// Receipt is the broker's confirmation of one published message.
+type Receipt struct {
+	Partition   int32  `json:"partition,omitempty"`
+	Offset      int64  `json:"offset,omitempty"`
+	DeliveryTag uint64 `json:"delivery_tag,omitempty"`
+	Stream      string `json:"stream,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"`
+	Duplicate   bool   `json:"duplicate,omitempty"`
+}
+
+// ProducerOptions tune a Producer.
+type ProducerOptions struct {
+	// InFlight bounds the messages published but not yet confirmed.
+	InFlight int
+	// ConfirmTimeout fails a message whose confirm has not come in time.
+	ConfirmTimeout time.Duration
+}
+
+// Producer publishes asynchronously with a bounded in-flight window.
+type Producer interface {
+	// Publish hands m to the broker. done is called exactly once, possibly
+	// from another goroutine, with the receipt or the reason it failed, so
+	// no message is ever dropped unreported. Publish blocks while the
+	// in-flight window is full.
+	Publish(ctx context.Context, m *Message, done func(Receipt, error))
+	// Flush waits until every message published so far got its done call.
+	Flush(ctx context.Context) error
+	Close() error
+}
+
+// Publisher opens producers.
+type Publisher interface {
+	NewProducer(ctx context.Context, opts ProducerOptions) (Producer, error)
+}
+
+// Consumer yields deliveries until ctx ends or the source is exhausted.
+type Consumer interface {
+	Next(ctx context.Context) (*Delivery, error)
+	Close() error
+}
+
+// Purger removes all messages of a destination.
+type Purger interface {
+	Purge(ctx context.Context, dest string) (removed int64, err error)
+}
+
+// As returns conn's implementation of role R, or an mqerr.Unsupported error
+// that names the broker and what was asked of it.
+func As[R any](conn Conn, what string) (R, error) {
+	r, ok := conn.(R)
+	if !ok {
+		var zero R
+		return zero, mqerr.Wrap(mqerr.Unsupported, fmt.Errorf("%s is not supported on %s", what, conn.Broker()))
+	}
+	return r, nil
+}

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Endpoint is a broker URL taken apart. Unlike net/url it accepts several
+// comma-separated hosts (kafka://h1:9092,h2:9092), and its errors never
+// repeat the password.
+type Endpoint struct {
+	Scheme   string
+	Username string
+	Password string
+	HasUser  bool
+	Hosts    []string // host:port, port filled in by the driver when missing
+	Path     string   // unescaped, without the leading "/" (the AMQP vhost)
+	HasPath  bool
+	Query    url.Values
+}
+
+// ParseEndpoint parses a broker URL. Errors are mqerr.Usage and quote only
+// the redacted URL.
+func ParseEndpoint(raw string) (*Endpoint, error) {
+	red := RedactURL(raw)
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return nil, mqerr.Usagef("malformed URL %q: want scheme://host[:port]", red)
+	}
+	ep := &Endpoint{Scheme: strings.ToLower(raw[:i])}
+	rest := raw[i+3:]
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		vals, err := url.ParseQuery(rest[q+1:])
+		if err != nil {
+			return nil, mqerr.Usagef("malformed URL %q: bad query", red)
+		}
+		ep.Query = vals
+		rest = rest[:q]
+	}
+	if h := strings.IndexByte(rest, '#'); h >= 0 {
+		rest = rest[:h]
+	}
+	if s := strings.IndexByte(rest, '/'); s >= 0 {
+		p, err := url.PathUnescape(rest[s+1:])
+		if err != nil {
+			return nil, mqerr.Usagef("malformed URL %q: bad path escape", red)
+		}
+		ep.Path, ep.HasPath = p, true
+		rest = rest[:s]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(rest[:at], ":")
+		var err error
+		if ep.Username, err = url.PathUnescape(user); err != nil {
+			return nil, mqerr.Usagef("malformed URL %q: bad user escape", red)
+		}
+		if hasPass {
+			if ep.Password, err = url.PathUnescape(pass); err != nil {
+				return nil, mqerr.Usagef("malformed URL %q: bad password escape", red)
+			}
+		}
+		ep.HasUser = true
+		rest = rest[at+1:]
+	}
+	if rest == "" {
+		return nil, mqerr.Usagef("malformed URL %q: no host", red)
+	}
+	for _, h := range strings.Split(rest, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			return nil, mqerr.Usagef("malformed URL %q: empty host in list", red)
+		}
+		if err := checkHostPort(h); err != "" {
+			return nil, mqerr.Usagef("malformed URL %q: %s", red, err)
+		}
+		ep.Hosts = append(ep.Hosts, h)
+	}
+	return ep, nil
+}
+
+func checkHostPort(h string) string {
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return "unclosed [ in host " + h
+		}
+		host, port = h[:end+1], strings.TrimPrefix(h[end+1:], ":")
+	} else if c := strings.LastIndexByte(h, ':'); c >= 0 {
+		host, port = h[:c], h[c+1:]
+	}
+	if host == "" {
+		return "empty host in " + h
+	}
+	if strings.ContainsAny(host, " \t/\\") {
+		return "invalid host " + h
+	}
+	if port != "" {
+		n := 0
+		for _, r := range port {
+			if r < '0' || r > '9' {
+				return "invalid port in " + h
+			}
+			n = n*10 + int(r-'0')
+			if n > 65535 {
+				return "port out of range in " + h
+			}
+		}
+	}
+	return ""
+}
+
+// HostsWithPort returns the hosts with def appended where no port was given.
+func (ep *Endpoint) HostsWithPort(def string) []string {
+	out := make([]string, len(ep.Hosts))
+	for i, h := range ep.Hosts {
+		if hasPort(h) {
+			out[i] = h
+		} else {
+			out[i] = h + ":" + def
+		}
+	}
+	return out
+}
+
+func hasPort(h string) bool {
+	if strings.HasPrefix(h, "[") {
+		return strings.Contains(h, "]:")
+	}
+	return strings.Contains(h, ":")
+}
+
+// RedactURL replaces the password in a URL (or in any text that looks like
+// scheme://user:pass@host) with "xxxxx". It never fails: text that does not
+// parse is redacted by pattern.
+func RedactURL(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return raw
+	}
+	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+}

@@ -1,0 +1,114 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Overrides are the global flags that take part in resolving a target.
+type Overrides struct {
+	Context string        // -c/--context
+	URL     string        // --url
+	Timeout time.Duration // --timeout, 0 when not given
+}
+
+// Resolve picks the context and builds the target. Precedence: flags, then
+// environment (MQCTL_CONTEXT, MQCTL_URL, MQCTL_USERNAME, MQCTL_PASSWORD),
+// then the file's current context.
+//
+// A URL given by flag or environment without an explicitly selected context
+// is used on its own: the current context's credentials are never sent to a
+// host the user named ad hoc.
+func Resolve(f *File, ov Overrides, getenv func(string) string) (broker.Target, error) {
+	name := ov.Context
+	if name == "" {
+		name = getenv("MQCTL_CONTEXT")
+	}
+	url := ov.URL
+	if url == "" {
+		url = getenv("MQCTL_URL")
+	}
+	if name == "" && url == "" {
+		name = f.CurrentContext
+	}
+
+	var t broker.Target
+	if name != "" {
+		c, ok := f.Get(name)
+		if !ok {
+			return t, NotFound(name)
+		}
+		var err error
+		if t, err = c.target(getenv); err != nil {
+			return t, err
+		}
+	}
+	if url != "" {
+		t.URL = url
+	}
+	if u := getenv("MQCTL_USERNAME"); u != "" {
+		t.Username = u
+	}
+	if p := getenv("MQCTL_PASSWORD"); p != "" {
+		t.Password = p
+	}
+	if ov.Timeout > 0 {
+		t.Timeout = ov.Timeout
+	}
+	if t.URL == "" {
+		return t, mqerr.Usagef("no broker selected: pass --url or -c CONTEXT, set MQCTL_URL, or run 'mqctl context use NAME'")
+	}
+	if _, err := broker.ParseEndpoint(t.URL); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// target turns a stored context into a Target, reading secrets from the
+// environment or files it names.
+func (c Context) target(getenv func(string) string) (broker.Target, error) {
+	t := broker.Target{
+		Context:       c.Name,
+		URL:           c.URL,
+		Username:      c.Username,
+		CredsFile:     c.CredsFile,
+		NKeyFile:      c.NKeyFile,
+		TLS:           c.TLS,
+		SASL:          c.SASL,
+		ManagementURL: c.ManagementURL,
+		Heartbeat:     time.Duration(c.Heartbeat),
+		Timeout:       time.Duration(c.Timeout),
+		ReadOnly:      c.ReadOnly,
+	}
+	var err error
+	if t.Password, err = secret(getenv, c.Name, "password", c.Password, c.PasswordEnv, c.PasswordFile); err != nil {
+		return t, err
+	}
+	if t.Token, err = secret(getenv, c.Name, "token", c.Token, c.TokenEnv, c.TokenFile); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// secret reads a secret from (in order) an env var, a file, or the inline value.
+func secret(getenv func(string) string, ctxName, what, inline, env, file string) (string, error) {
+	if env != "" {
+		v := getenv(env)
+		if v == "" {
+			return "", mqerr.Usagef("context %q: %s_env names %s, which is not set or empty", ctxName, what, env)
+		}
+		return v, nil
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", mqerr.Usagef("context %q: cannot read %s_file: %v", ctxName, what, err)
+		}
+		return strings.TrimRight(string(data), "\r\n"), nil
+	}
+	return inline, nil
+}

@@ -1,0 +1,198 @@
+// Package output renders data for people and for scripts: TTY-aware tables,
+// JSON, JSON lines, YAML and Go templates. stdout carries data only.
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"text/template"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+	"golang.org/x/term"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Streams are the process's standard streams with what is known about them.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// OutTTY and ErrTTY say whether stdout/stderr are terminals.
+	OutTTY bool
+	ErrTTY bool
+	// InTTY says whether stdin is a terminal (for confirmation prompts).
+	InTTY bool
+	// Color is on when stdout is a terminal, NO_COLOR is unset and
+	// --no-color was not given.
+	Color bool
+}
+
+// System returns the real standard streams.
+func System() *Streams {
+	s := &Streams{
+		In:     os.Stdin,
+		Out:    os.Stdout,
+		Err:    os.Stderr,
+		OutTTY: isTerminal(os.Stdout),
+		ErrTTY: isTerminal(os.Stderr),
+		InTTY:  isTerminal(os.Stdin),
+	}
+	_, noColor := os.LookupEnv("NO_COLOR")
+	s.Color = s.OutTTY && !noColor && os.Getenv("TERM") != "dumb"
+	return s
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// Test returns streams backed by buffers, TTY off.
+func Test() (s *Streams, out, errOut *bytes.Buffer) {
+	out, errOut = &bytes.Buffer{}, &bytes.Buffer{}
+	return &Streams{In: strings.NewReader(""), Out: out, Err: errOut}, out, errOut
+}
+
+// Format is a parsed -o/--output value.
+type Format struct {
+	Name     string // table, json, jsonl, yaml, template
+	Template *template.Template
+}
+
+// Formats lists the names ParseFormat accepts, for help and completion.
+var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE"}
+
+// ParseFormat parses -o. A bad name or a template that does not parse is a
+// usage error.
+func ParseFormat(s string) (Format, error) {
+	if body, ok := strings.CutPrefix(s, "template="); ok {
+		t, err := template.New("output").Funcs(templateFuncs).Parse(body)
+		if err != nil {
+			return Format{}, mqerr.Usagef("-o template: %v", err)
+		}
+		return Format{Name: "template", Template: t}, nil
+	}
+	switch s {
+	case "", "table", "wide":
+		return Format{Name: "table"}, nil
+	case "json", "jsonl", "yaml":
+		return Format{Name: s}, nil
+	}
+	return Format{}, mqerr.Usagef("unknown output format %q: want one of %s", s, strings.Join(Formats, ", "))
+}
+
+var templateFuncs = template.FuncMap{
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"join": strings.Join,
+}
+
+// Table is data shaped for a table: header names and string cells.
+type Table struct {
+	Header []string
+	Rows   [][]string
+}
+
+// List prints items in format f. Table output calls table to shape them;
+// json prints one array; jsonl, yaml documents and templates print one
+// item each.
+func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
+	switch f.Name {
+	case "json":
+		if items == nil {
+			items = []T{}
+		}
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(items)
+	case "jsonl":
+		enc := json.NewEncoder(s.Out)
+		for _, it := range items {
+			if err := enc.Encode(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "yaml":
+		if items == nil {
+			items = []T{}
+		}
+		return yaml.NewEncoder(s.Out).Encode(items)
+	case "template":
+		for _, it := range items {
+			if err := f.Template.Execute(s.Out, it); err != nil {
+				return mqerr.Usagef("-o template: %v", err)
+			}
+			if _, err := io.WriteString(s.Out, "\n"); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return PrintTable(s, table(items))
+	}
+}
+
+// Object prints a single value; table output calls table to shape it.
+func Object(s *Streams, f Format, v any, table func() Table) error {
+	switch f.Name {
+	case "json", "jsonl":
+		enc := json.NewEncoder(s.Out)
+		if f.Name == "json" {
+			enc.SetIndent("", "  ")
+		}
+		return enc.Encode(v)
+	case "yaml":
+		return yaml.NewEncoder(s.Out).Encode(v)
+	case "template":
+		if err := f.Template.Execute(s.Out, v); err != nil {
+			return mqerr.Usagef("-o template: %v", err)
+		}
+		_, err := io.WriteString(s.Out, "\n")
+		return err
+	default:
+		return PrintTable(s, table())
+	}
+}
+
+// PrintTable renders a borderless aligned table on a terminal and plain
+// tab-separated lines (header first) in a pipe, so scripts can cut and awk.
+func PrintTable(s *Streams, t Table) error {
+	if !s.OutTTY {
+		var b strings.Builder
+		b.WriteString(strings.Join(t.Header, "\t"))
+		b.WriteByte('\n')
+		for _, r := range t.Rows {
+			b.WriteString(strings.Join(r, "\t"))
+			b.WriteByte('\n')
+		}
+		_, err := io.WriteString(s.Out, b.String())
+		return err
+	}
+	tbl := tablewriter.NewTable(s.Out,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Settings: tw.Settings{
+				Lines:      tw.LinesNone,
+				Separators: tw.SeparatorsNone,
+			},
+		})),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
+	)
+	tbl.Header(t.Header)
+	for _, r := range t.Rows {
+		if err := tbl.Append(r); err != nil {
+			return err
+		}
+	}
+	return tbl.Render()
+}

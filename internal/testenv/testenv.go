@@ -1,0 +1,34 @@
+// Package testenv gives tests real brokers: an embedded Kafka (kfake), an
+// embedded NATS with JetStream, and a real rabbitmq-server.
+package testenv
+
+import (
+	"testing"
+
+	"github.com/mqctl/mqctl/internal/sandbox"
+)
+
+// Kafka starts a fresh kfake cluster for t, closed when t ends.
+func Kafka(t testing.TB, o sandbox.KafkaOptions) *sandbox.Kafka {
+	t.Helper()
+	k, err := sandbox.StartKafka(o)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(k.Close)
+	return k
+}
+
+// NATS starts a fresh nats-server with JetStream for t, stopped when t ends.
+func NATS(t testing.TB, o sandbox.NATSOptions) *sandbox.NATS {
+	t.Helper()
+	if o.StoreDir == "" {
+		o.StoreDir = t.TempDir()
+	}
+	n, err := sandbox.StartNATS(o)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
