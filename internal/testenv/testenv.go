@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"net"
 	"testing"
 
 	"github.com/mqctl/mqctl/internal/sandbox"
@@ -31,4 +32,17 @@ func NATS(t testing.TB, o sandbox.NATSOptions) *sandbox.NATS {
 	}
 	t.Cleanup(n.Close)
 	return n
+}
+
+// ClosedPort returns a loopback port that nothing listens on: it binds a
+// free port and closes it again.
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
 }

@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+func TestParseEndpoint(t *testing.T) {
+	cases := []struct {
+		raw                string
+		scheme, user, pass string
+		hosts              []string
+		path               string
+	}{
+		{"kafka://h1:9092,h2:9093", "kafka", "", "", []string{"h1:9092", "h2:9093"}, ""},
+		{"KAFKA://h1", "kafka", "", "", []string{"h1"}, ""},
+		{"amqp://ops:p%40ss@rmq:5672/orders", "amqp", "ops", "p@ss", []string{"rmq:5672"}, "orders"},
+		{"amqp://rmq/%2f", "amqp", "", "", []string{"rmq"}, "/"},
+		{"nats://tok@n1:4222,n2:4222", "nats", "tok", "", []string{"n1:4222", "n2:4222"}, ""},
+		{"tls://[::1]:4222", "tls", "", "", []string{"[::1]:4222"}, ""},
+		{"amqps://u:a:b@h?heartbeat=5", "amqps", "u", "a:b", []string{"h"}, ""},
+	}
+	for _, tc := range cases {
+		ep, err := ParseEndpoint(tc.raw)
+		if err != nil {
+			t.Errorf("%s: %v", tc.raw, err)
+			continue
+		}
+		if ep.Scheme != tc.scheme || ep.Username != tc.user || ep.Password != tc.pass ||
+			strings.Join(ep.Hosts, ",") != strings.Join(tc.hosts, ",") || ep.Path != tc.path {
+			t.Errorf("%s: got %+v", tc.raw, ep)
+		}
+	}
+}
+
+func TestParseEndpointErrorsHideThePassword(t *testing.T) {
+	for _, raw := range []string{
+		"kafka://u:hunter22@h:99999",
+		"kafka://u:hunter22@h:x1",
+		"kafka://u:hunter22@h1,,h2",
+		"kafka://u:hunter22@",
+		"localhost:9092",
+		"amqp://u:hunter22@[::1/vh",
+	} {
+		_, err := ParseEndpoint(raw)
+		if err == nil {
+			t.Errorf("%s: no error", raw)
+			continue
+		}
+		if mqerr.KindOf(err) != mqerr.Usage {
+			t.Errorf("%s: kind %v, want Usage", raw, mqerr.KindOf(err))
+		}
+		if strings.Contains(err.Error(), "hunter22") {
+			t.Errorf("%s: password in error %q", raw, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	cases := map[string]string{
+		"amqp://u:secret@h:5672/v":  "amqp://u:xxxxx@h:5672/v",
+		"amqp://u@h/v":              "amqp://u@h/v",
+		"kafka://h1,h2":             "kafka://h1,h2",
+		"nats://a:b@c@h":            "nats://a:xxxxx@h",
+		"not a url":                 "not a url",
+		"amqp://u:s@h/path@with-at": "amqp://u:xxxxx@h/path@with-at",
+	}
+	for in, want := range cases {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestScrubString(t *testing.T) {
+	got := ScrubString(`dial "amqp://ops:pa55word@h:1/": token tok-123 refused`, "tok-123")
+	if strings.Contains(got, "pa55word") || strings.Contains(got, "tok-123") {
+		t.Errorf("not scrubbed: %q", got)
+	}
+}
+
+// Any input: no panic, and a password given in the URL never shows in the error.
+func FuzzParseEndpoint(f *testing.F) {
+	for _, s := range []string{"kafka://h:1", "amqp://u:p@h/v", "nats://a,b", "x://[::1]:99", "amqp://u:p@h:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		ep, err := ParseEndpoint(raw)
+		if err != nil {
+			if full, perr := parseLoose(raw); perr == nil && len(full) >= 4 && strings.Contains(err.Error(), full) {
+				t.Errorf("password %q in error %q", full, err)
+			}
+			return
+		}
+		if len(ep.Hosts) == 0 {
+			t.Errorf("%q parsed with no hosts", raw)
+		}
+		if ep.Password != "" && len(ep.Password) >= 4 && strings.Contains(RedactURL(raw), ep.Password) && !strings.Contains(strings.Replace(raw, ep.Password, "", 1), ep.Password) {
+			t.Errorf("RedactURL(%q) keeps the password", raw)
+		}
+	})
+}
+
+// parseLoose extracts the raw password text between the first ':' after
+// "://" and the last '@' before the path.
+func parseLoose(raw string) (string, error) {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return "", errNoPass
+	}
+	rest := raw[i+3:]
+	if e := strings.IndexAny(rest, "/?#"); e >= 0 {
+		rest = rest[:e]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return "", errNoPass
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok {
+		return "", errNoPass
+	}
+	return pass, nil
+}
+
+var errNoPass = mqerr.Usagef("no password")

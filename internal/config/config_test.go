@@ -1,0 +1,133 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestPath(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"MQCTL_CONFIG": "/x/c.yaml", "XDG_CONFIG_HOME": "/xdg"}, "/x/c.yaml"},
+		{map[string]string{"XDG_CONFIG_HOME": "/xdg", "HOME": "/h"}, "/xdg/mqctl/config.yaml"},
+		{map[string]string{"HOME": "/h"}, "/h/.config/mqctl/config.yaml"},
+	}
+	for _, tc := range cases {
+		if got, err := Path(env(tc.env)); err != nil || got != tc.want {
+			t.Errorf("Path(%v) = %q, %v; want %q", tc.env, got, err, tc.want)
+		}
+	}
+}
+
+func TestSaveLoadRoundTripAndMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "config.yaml")
+	f := &File{CurrentContext: "b"}
+	f.Put(Context{Name: "b", URL: "nats://n:4222", Timeout: Duration(3 * time.Second)})
+	f.Put(Context{Name: "a", URL: "kafka://k:9092", SASL: "PLAIN", Username: "u", PasswordEnv: "PW"})
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", info.Mode().Perm(), err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Contexts) != 2 || g.Contexts[0].Name != "a" || g.CurrentContext != "b" || time.Duration(g.Contexts[1].Timeout) != 3*time.Second {
+		t.Fatalf("round trip: %+v", g)
+	}
+}
+
+func TestLoadMissingIsEmptyAndBadYAMLIsUsage(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Load(filepath.Join(dir, "none.yaml"))
+	if err != nil || len(f.Contexts) != 0 {
+		t.Fatalf("missing file: %+v %v", f, err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("contexts:\n  - name: a\n    timeout: soon\n"), 0o600)
+	if _, err := Load(bad); mqerr.KindOf(err) != mqerr.Usage || !strings.Contains(err.Error(), "soon") {
+		t.Fatalf("bad duration: %v", err)
+	}
+}
+
+func TestResolvePrecedence(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte("from-file\n"), 0o600)
+	f := &File{CurrentContext: "cur", Contexts: []Context{
+		{Name: "cur", URL: "kafka://cur:9092", Username: "u", Password: "inline"},
+		{Name: "other", URL: "amqp://other/", Username: "o", PasswordFile: pwFile, Timeout: Duration(2 * time.Second), ReadOnly: true},
+		{Name: "envpw", URL: "nats://n", PasswordEnv: "NPW"},
+	}}
+	cases := []struct {
+		name     string
+		ov       Overrides
+		env      map[string]string
+		url, pw  string
+		ctx      string
+		timeout  time.Duration
+		readOnly bool
+	}{
+		{"current context", Overrides{}, nil, "kafka://cur:9092", "inline", "cur", 0, false},
+		{"-c wins over env", Overrides{Context: "other"}, map[string]string{"MQCTL_CONTEXT": "cur"}, "amqp://other/", "from-file", "other", 2 * time.Second, true},
+		{"MQCTL_CONTEXT", Overrides{}, map[string]string{"MQCTL_CONTEXT": "other"}, "amqp://other/", "from-file", "other", 2 * time.Second, true},
+		{"bare --url does not borrow the current context's credentials", Overrides{URL: "kafka://elsewhere:9092"}, nil, "kafka://elsewhere:9092", "", "", 0, false},
+		{"MQCTL_URL likewise", Overrides{}, map[string]string{"MQCTL_URL": "nats://e:4222"}, "nats://e:4222", "", "", 0, false},
+		{"--url with -c overrides the URL, keeps auth", Overrides{Context: "cur", URL: "kafka://alt:9092"}, nil, "kafka://alt:9092", "inline", "cur", 0, false},
+		{"--timeout wins", Overrides{Context: "other", Timeout: time.Second}, nil, "amqp://other/", "from-file", "other", time.Second, true},
+		{"MQCTL_PASSWORD wins", Overrides{}, map[string]string{"MQCTL_PASSWORD": "envpw"}, "kafka://cur:9092", "envpw", "cur", 0, false},
+		{"password_env", Overrides{Context: "envpw"}, map[string]string{"NPW": "np"}, "nats://n", "np", "envpw", 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, err := Resolve(f, tc.ov, env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tg.URL != tc.url || tg.Password != tc.pw || tg.Context != tc.ctx || tg.Timeout != tc.timeout || tg.ReadOnly != tc.readOnly {
+				t.Errorf("got %+v", tg)
+			}
+		})
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	f := &File{Contexts: []Context{{Name: "e", URL: "nats://n", PasswordEnv: "UNSET_PW"}, {Name: "f", URL: "nats://n", PasswordFile: "/nonexistent/pw"}}}
+	for _, tc := range []struct {
+		ov      Overrides
+		mention string
+	}{
+		{Overrides{Context: "ghost"}, `context "ghost" does not exist`},
+		{Overrides{}, "no broker selected"},
+		{Overrides{Context: "e"}, "UNSET_PW"},
+		{Overrides{Context: "f"}, "password_file"},
+		{Overrides{URL: "kafka://u:pw123@h:x"}, "invalid port"},
+	} {
+		_, err := Resolve(f, tc.ov, env(nil))
+		if mqerr.KindOf(err) != mqerr.Usage || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("%+v: %v, want usage error mentioning %q", tc.ov, err, tc.mention)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw123") {
+			t.Errorf("password in %q", err)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := Context{URL: "amqp://u:pw@h/", Password: "p", Token: "t", PasswordEnv: "ENV"}.Redacted()
+	if c.URL != "amqp://u:xxxxx@h/" || c.Password != "xxxxx" || c.Token != "xxxxx" || c.PasswordEnv != "ENV" {
+		t.Errorf("%+v", c)
+	}
+}
