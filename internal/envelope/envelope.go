@@ -1,0 +1,255 @@
+// Package envelope is mqctl's one JSON shape for a message: `consume -o
+// jsonl` writes it and `produce --format jsonl` reads it, so a message
+// round-trips byte for byte. The schema is versioned ("v": 1) and stable;
+// README.md documents it.
+package envelope
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// Version is the schema version written in "v".
+const Version = 1
+
+// Envelope is the JSON form of a broker.Message. Key and value appear as
+// UTF-8 text ("key", "value") or, when they are not valid UTF-8, as base64
+// ("key_b64", "value_b64"). An absent key and an empty key differ.
+type Envelope struct {
+	V          int         `json:"v"`
+	Key        *string     `json:"key,omitempty"`
+	KeyB64     *string     `json:"key_b64,omitempty"`
+	Value      *string     `json:"value,omitempty"`
+	ValueB64   *string     `json:"value_b64,omitempty"`
+	Headers    []Header    `json:"headers,omitempty"`
+	Timestamp  string      `json:"timestamp,omitempty"`
+	Topic      string      `json:"topic,omitempty"`
+	Partition  *int32      `json:"partition,omitempty"`
+	Offset     *int64      `json:"offset,omitempty"`
+	Exchange   *string     `json:"exchange,omitempty"`
+	RoutingKey string      `json:"routing_key,omitempty"`
+	Queue      string      `json:"queue,omitempty"`
+	Properties *Properties `json:"properties,omitempty"`
+	Subject    string      `json:"subject,omitempty"`
+	Stream     string      `json:"stream,omitempty"`
+	StreamSeq  uint64      `json:"stream_seq,omitempty"`
+	MsgID      string      `json:"msg_id,omitempty"`
+}
+
+// Properties are AMQP basic properties.
+type Properties struct {
+	ContentType   string `json:"content_type,omitempty"`
+	MessageID     string `json:"message_id,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	ReplyTo       string `json:"reply_to,omitempty"`
+	Expiration    string `json:"expiration,omitempty"`
+	Priority      uint8  `json:"priority,omitempty"`
+	Type          string `json:"type,omitempty"`
+	AppID         string `json:"app_id,omitempty"`
+	Persistent    bool   `json:"persistent,omitempty"`
+}
+
+// Header is one header written as a [name, value] pair; a value that is not
+// valid UTF-8 is written as {"b64": "..."}.
+type Header struct {
+	Name  string
+	Value []byte
+}
+
+func (h Header) MarshalJSON() ([]byte, error) {
+	var v any = string(h.Value)
+	if !utf8.Valid(h.Value) {
+		v = map[string]string{"b64": base64.StdEncoding.EncodeToString(h.Value)}
+	}
+	return json.Marshal([2]any{h.Name, v})
+}
+
+func (h *Header) UnmarshalJSON(data []byte) error {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(data, &pair); err != nil || len(pair) != 2 {
+		return fmt.Errorf("a header must be a [name, value] pair, got %s", clip(data))
+	}
+	if err := json.Unmarshal(pair[0], &h.Name); err != nil {
+		return fmt.Errorf("header name must be a string, got %s", clip(pair[0]))
+	}
+	var s string
+	if err := json.Unmarshal(pair[1], &s); err == nil {
+		h.Value = []byte(s)
+		return nil
+	}
+	var b struct {
+		B64 *string `json:"b64"`
+	}
+	if err := json.Unmarshal(pair[1], &b); err != nil || b.B64 == nil {
+		return fmt.Errorf("header %q: value must be a string or {\"b64\": ...}, got %s", h.Name, clip(pair[1]))
+	}
+	v, err := base64.StdEncoding.DecodeString(*b.B64)
+	if err != nil {
+		return fmt.Errorf("header %q: invalid base64: %v", h.Name, err)
+	}
+	h.Value = v
+	return nil
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
+
+// textOrB64 splits bytes into the text or base64 field.
+func textOrB64(b []byte) (text, b64 *string) {
+	if b == nil {
+		return nil, nil
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
+}
+
+// FromMessage builds the envelope of a message read from broker b
+// ("kafka", "rabbitmq" or "nats"), with the metadata that broker has.
+func FromMessage(b string, m *broker.Message) Envelope {
+	e := Envelope{V: Version}
+	e.Key, e.KeyB64 = textOrB64(m.Key)
+	e.Value, e.ValueB64 = textOrB64(m.Value)
+	if e.Value == nil && e.ValueB64 == nil {
+		empty := ""
+		e.Value = &empty
+	}
+	for _, h := range m.Headers {
+		e.Headers = append(e.Headers, Header{Name: h.Key, Value: h.Value})
+	}
+	if !m.Timestamp.IsZero() {
+		e.Timestamp = m.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	switch b {
+	case "kafka":
+		e.Topic = m.Destination
+		p, o := m.Kafka.Partition, m.Kafka.Offset
+		e.Partition, e.Offset = &p, &o
+	case "rabbitmq":
+		x := m.AMQP.Exchange
+		e.Exchange, e.RoutingKey, e.Queue = &x, m.AMQP.RoutingKey, m.AMQP.Queue
+		p := Properties{
+			ContentType: m.AMQP.ContentType, MessageID: m.AMQP.MessageID, CorrelationID: m.AMQP.CorrelationID,
+			ReplyTo: m.AMQP.ReplyTo, Expiration: m.AMQP.Expiration, Priority: m.AMQP.Priority,
+			Type: m.AMQP.Type, AppID: m.AMQP.AppID, Persistent: m.AMQP.Persistent,
+		}
+		if p != (Properties{}) {
+			e.Properties = &p
+		}
+	case "nats":
+		e.Subject, e.Stream, e.StreamSeq, e.MsgID = m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID
+	}
+	return e
+}
+
+// Encode writes e as one JSON line.
+func Encode(e Envelope) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode parses one JSON line into a message. Errors name the field at
+// fault; the caller adds the line number.
+func Decode(line []byte) (*broker.Message, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	var e Envelope
+	if err := dec.Decode(&e); err != nil {
+		return nil, describe(err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("more than one JSON value on the line")
+	}
+	if e.V != 0 && e.V != Version {
+		return nil, fmt.Errorf("field \"v\": version %d is not supported (want %d)", e.V, Version)
+	}
+	m := &broker.Message{Kafka: broker.KafkaMeta{Partition: -1}}
+	var err error
+	if m.Key, err = pick("key", e.Key, e.KeyB64); err != nil {
+		return nil, err
+	}
+	if m.Value, err = pick("value", e.Value, e.ValueB64); err != nil {
+		return nil, err
+	}
+	for _, h := range e.Headers {
+		m.Headers = append(m.Headers, broker.Header{Key: h.Name, Value: h.Value})
+	}
+	if e.Timestamp != "" {
+		if m.Timestamp, err = time.Parse(time.RFC3339Nano, e.Timestamp); err != nil {
+			return nil, fmt.Errorf("field \"timestamp\": %q is not an RFC 3339 time", e.Timestamp)
+		}
+	}
+	if e.Partition != nil {
+		m.Kafka.Partition = *e.Partition
+	}
+	if e.Offset != nil {
+		m.Kafka.Offset = *e.Offset
+	}
+	if e.Exchange != nil {
+		m.AMQP.Exchange = *e.Exchange
+	}
+	m.AMQP.RoutingKey, m.AMQP.Queue = e.RoutingKey, e.Queue
+	if p := e.Properties; p != nil {
+		m.AMQP.ContentType, m.AMQP.MessageID, m.AMQP.CorrelationID = p.ContentType, p.MessageID, p.CorrelationID
+		m.AMQP.ReplyTo, m.AMQP.Expiration, m.AMQP.Priority = p.ReplyTo, p.Expiration, p.Priority
+		m.AMQP.Type, m.AMQP.AppID, m.AMQP.Persistent = p.Type, p.AppID, p.Persistent
+	}
+	m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID = e.Subject, e.Stream, e.StreamSeq, e.MsgID
+	switch {
+	case e.Topic != "":
+		m.Destination = e.Topic
+	case e.Subject != "":
+		m.Destination = e.Subject
+	case e.Exchange != nil:
+		m.Destination = *e.Exchange
+	}
+	return m, nil
+}
+
+func pick(name string, text, b64 *string) ([]byte, error) {
+	switch {
+	case text != nil && b64 != nil:
+		return nil, fmt.Errorf("fields %q and \"%s_b64\" are both set", name, name)
+	case text != nil:
+		return []byte(*text), nil
+	case b64 != nil:
+		v, err := base64.StdEncoding.DecodeString(*b64)
+		if err != nil {
+			return nil, fmt.Errorf("field \"%s_b64\": invalid base64: %v", name, err)
+		}
+		return v, nil
+	}
+	return nil, nil
+}
+
+// describe turns encoding/json errors into messages that name the field.
+func describe(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("field %q: want %s, got JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("not JSON: %v (at byte %d)", syntaxErr, syntaxErr.Offset)
+	}
+	return fmt.Errorf("not a message envelope: %v", err)
+}

@@ -1,0 +1,122 @@
+package envelope
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+func TestRoundTripKafka(t *testing.T) {
+	m := &broker.Message{
+		Key:         []byte{0xff, 0x00, 'k'},
+		Value:       []byte(`{"a":"<b>"}`),
+		Headers:     []broker.Header{{"h", []byte("1")}, {"h", []byte{0xc3}}, {"e", []byte{}}},
+		Timestamp:   time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC),
+		Destination: "orders",
+		Kafka:       broker.KafkaMeta{Partition: 3, Offset: 42},
+	}
+	line, err := Encode(FromMessage("kafka", m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"v":1,"key_b64":"/wBr","value":"{\"a\":\"<b>\"}","headers":[["h","1"],["h",{"b64":"ww=="}],["e",""]],"timestamp":"2026-01-02T03:04:05.6Z","topic":"orders","partition":3,"offset":42}` + "\n"
+	if string(line) != want {
+		t.Fatalf("encoded\n got %s\nwant %s", line, want)
+	}
+	back, err := Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, m) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", back, m)
+	}
+	again, _ := Encode(FromMessage("kafka", back))
+	if !bytes.Equal(again, line) {
+		t.Errorf("re-encoded differs:\n%s%s", again, line)
+	}
+}
+
+func TestNilAndEmptyKeyDiffer(t *testing.T) {
+	for _, key := range [][]byte{nil, {}} {
+		line, _ := Encode(FromMessage("nats", &broker.Message{Key: key, Value: []byte("v")}))
+		m, err := Decode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (m.Key == nil) != (key == nil) {
+			t.Errorf("key %#v came back as %#v (%s)", key, m.Key, line)
+		}
+	}
+}
+
+func TestRabbitProperties(t *testing.T) {
+	m := &broker.Message{Value: []byte("x"), Destination: "", AMQP: broker.AMQPMeta{
+		Exchange: "", RoutingKey: "q1", Queue: "q1", MessageID: "id-1", Priority: 5, Persistent: true, ContentType: "text/plain",
+	}}
+	line, _ := Encode(FromMessage("rabbitmq", m))
+	back, err := Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.AMQP.MessageID != "id-1" || back.AMQP.Priority != 5 || !back.AMQP.Persistent || back.AMQP.RoutingKey != "q1" {
+		t.Errorf("%s -> %+v", line, back.AMQP)
+	}
+}
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	cases := map[string]string{
+		`not json`:                            "not JSON",
+		`{"value": 5}`:                        `field "value"`,
+		`{"partition": "x"}`:                  `field "partition"`,
+		`{"value_b64": "!!"}`:                 `"value_b64": invalid base64`,
+		`{"value": "a", "value_b64": "YQ=="}`: "both set",
+		`{"headers": [["a"]]}`:                "[name, value] pair",
+		`{"headers": [["a", 1]]}`:             `header "a"`,
+		`{"headers": [["a", {"b64": "%%"}]]}`: `header "a": invalid base64`,
+		`{"timestamp": "yesterday"}`:          `"timestamp"`,
+		`{"v": 2}`:                            "version 2",
+		`{"valeu": "typo"}`:                   "valeu",
+		`{"value":"a"} {"value":"b"}`:         "more than one",
+	}
+	for in, want := range cases {
+		_, err := Decode([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%s) = %v, want mention of %q", in, err, want)
+		}
+	}
+}
+
+// Whatever bytes a message holds, encode then decode gives them back.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add([]byte("k"), []byte("v"), "h", []byte("hv"))
+	f.Add([]byte{0xff}, []byte{}, "", []byte{0x80, 0x81})
+	f.Fuzz(func(t *testing.T, key, value []byte, hname string, hval []byte) {
+		m := &broker.Message{Key: key, Value: value, Headers: []broker.Header{{Key: hname, Value: hval}}, Kafka: broker.KafkaMeta{Partition: -1}}
+		line, err := Encode(FromMessage("nats", m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Decode(line)
+		if err != nil {
+			t.Fatalf("decode %s: %v", line, err)
+		}
+		if !bytes.Equal(back.Key, m.Key) || (back.Key == nil) != (m.Key == nil) || !bytes.Equal(back.Value, m.Value) {
+			t.Fatalf("key/value changed: %s", line)
+		}
+		if back.Headers[0].Key != hname && utf8Valid(hname) || !bytes.Equal(back.Headers[0].Value, hval) {
+			t.Fatalf("header changed: %s", line)
+		}
+	})
+}
+
+// Decode never panics on any line.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"v":1,"value":"x","headers":[["a","b"]]}`))
+	f.Fuzz(func(t *testing.T, line []byte) { _, _ = Decode(line) })
+}
+
+func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
