@@ -68,8 +68,12 @@ func (t Target) Secrets() []string {
 			s = append(s, v)
 		}
 	}
-	if ep, err := ParseEndpoint(t.URL); err == nil && ep.Password != "" {
-		s = append(s, ep.Password)
+	if ep, err := ParseEndpoint(t.URL); err == nil {
+		if ep.Password != "" {
+			s = append(s, ep.Password)
+		} else if ep.Username != "" && userIsToken(ep.Scheme) {
+			s = append(s, ep.Username)
+		}
 	}
 	return s
 }

@@ -151,7 +151,20 @@ func RedactURL(raw string) string {
 	}
 	user, _, hasPass := strings.Cut(rest[:at], ":")
 	if !hasPass {
+		if userIsToken(raw[:i]) {
+			return raw[:i+3] + "xxxxx" + rest[at:]
+		}
 		return raw
 	}
 	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+}
+
+// userIsToken says whether a URL user without a password is a secret
+// token, as NATS reads nats://TOKEN@host.
+func userIsToken(scheme string) bool {
+	s := strings.ToLower(scheme)
+	if j := strings.LastIndexAny(s, " \t\n\"'"); j >= 0 {
+		s = s[j+1:]
+	}
+	return s == "nats" || s == "tls"
 }

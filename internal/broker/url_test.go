@@ -75,8 +75,8 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestScrubString(t *testing.T) {
-	got := ScrubString(`dial "amqp://ops:pa55word@h:1/": token tok-123 refused`, "tok-123")
-	if strings.Contains(got, "pa55word") || strings.Contains(got, "tok-123") {
+	got := ScrubString(`dial "amqp://ops:pa55word@h:1/": token tok-123 refused; nats://tok-456@h`, "tok-123")
+	if strings.Contains(got, "pa55word") || strings.Contains(got, "tok-123") || strings.Contains(got, "tok-456") {
 		t.Errorf("not scrubbed: %q", got)
 	}
 }

@@ -1,0 +1,51 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// List implements broker.Lister with one destination per JetStream stream,
+// sorted by name.
+//
+// Core NATS subjects exist only while someone subscribes, so a server
+// without JetStream has nothing to list: that is an empty list, not an
+// error.
+func (c *Conn) List(ctx context.Context) ([]broker.Destination, error) {
+	streams := c.js.ListStreams(ctx)
+	out := []broker.Destination{}
+	for info := range streams.Info() {
+		out = append(out, broker.Destination{
+			Broker:    "nats",
+			Type:      "stream",
+			Name:      info.Config.Name,
+			Subjects:  info.Config.Subjects,
+			Messages:  int64(info.State.Msgs),
+			Bytes:     info.State.Bytes,
+			Consumers: info.State.Consumers,
+		})
+	}
+	if err := streams.Err(); err != nil {
+		if jetStreamMissing(err) {
+			return []broker.Destination{}, nil
+		}
+		return nil, fmt.Errorf("list nats streams at %s: %w", c.hosts, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// jetStreamMissing reports a server or account without JetStream. A single
+// server without it has no responder on the JetStream API subjects.
+func jetStreamMissing(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
+}

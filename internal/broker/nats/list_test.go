@@ -1,0 +1,120 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+func TestListStreams(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	bc, err := broker.Open(context.Background(), broker.Target{URL: srv.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer bc.Close()
+	conn := bc.(*Conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js := conn.JetStream()
+
+	// Created out of name order, so sorting is what puts them in order.
+	streams := []struct {
+		name      string
+		subjects  []string
+		publishTo string
+		msgs      int
+		durables  int
+	}{
+		{"ORDERS", []string{"orders.>"}, "orders.eu.new", 7, 1},
+		{"AUDIT", []string{"audit.in", "audit.out"}, "audit.out", 3, 0},
+	}
+	for _, s := range streams {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: s.name, Subjects: s.subjects}); err != nil {
+			t.Fatalf("create stream %s: %v", s.name, err)
+		}
+		for i := range s.msgs {
+			if _, err := js.Publish(ctx, s.publishTo, fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+		}
+		for i := range s.durables {
+			if _, err := js.CreateOrUpdateConsumer(ctx, s.name, jetstream.ConsumerConfig{Durable: fmt.Sprintf("worker%d", i)}); err != nil {
+				t.Fatalf("create consumer: %v", err)
+			}
+		}
+	}
+
+	got, err := conn.List(ctx)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("List returned %d destinations, want 2: %+v", len(got), got)
+	}
+	want := []broker.Destination{
+		{Broker: "nats", Type: "stream", Name: "AUDIT", Subjects: []string{"audit.in", "audit.out"}, Messages: 3},
+		{Broker: "nats", Type: "stream", Name: "ORDERS", Subjects: []string{"orders.>"}, Messages: 7, Consumers: 1},
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Bytes == 0 {
+			t.Errorf("%s: Bytes = 0, want the stream's size", g.Name)
+		}
+		g.Bytes = 0
+		if g.Broker != w.Broker || g.Type != w.Type || g.Name != w.Name || g.Messages != w.Messages ||
+			g.Consumers != w.Consumers || !slices.Equal(g.Subjects, w.Subjects) {
+			t.Errorf("destination %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestListWithoutJetStream(t *testing.T) {
+	tests := []struct {
+		name      string
+		configure func(*server.Options)
+		target    broker.Target
+	}{
+		{
+			name:      "core-only server",
+			configure: func(o *server.Options) { o.JetStream = false },
+		},
+		{
+			name: "account without JetStream",
+			configure: func(o *server.Options) {
+				acc := server.NewAccount("NOJS")
+				o.Accounts = []*server.Account{acc}
+				o.Users = []*server.User{{Username: "bob", Password: "bob-pass", Account: acc}}
+			},
+			target: broker.Target{Username: "bob", Password: "bob-pass"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := testenv.NATS(t, sandbox.NATSOptions{Configure: tt.configure})
+			tt.target.URL = srv.URL
+			conn, err := openDirect(t, tt.target, 5*time.Second)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got, err := conn.List(ctx)
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if got == nil || len(got) != 0 {
+				t.Errorf("List = %#v, want an empty, non-nil list", got)
+			}
+		})
+	}
+}
