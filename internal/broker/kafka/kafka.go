@@ -1,0 +1,119 @@
+// Package kafka is mqctl's Kafka driver, built on franz-go: kgo for the
+// client and kadm for cluster administration. Importing it registers the
+// kafka:// scheme with the broker registry.
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+func init() { broker.Register(driver{}, "kafka") }
+
+type driver struct{}
+
+// Conn is an open, verified connection to a Kafka cluster.
+type Conn struct {
+	client *kgo.Client
+	admin  *kadm.Client
+	// seeds are the host:port addresses from the URL, named in errors.
+	seeds []string
+	// login describes the SASL login for errors ("" without SASL).
+	login   string
+	probe   *probe
+	secrets []string
+}
+
+// Open builds a client for t's seed brokers and checks, within ctx and t's
+// timeout, that the cluster answers a metadata request: kgo connects lazily,
+// so without this check a wrong address or password would only show up in
+// the first command.
+func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
+	ep, err := broker.ParseEndpoint(t.URL)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := tlsConfig(t.TLS)
+	if err != nil {
+		return nil, err
+	}
+	mech, user, err := saslMechanism(t, ep)
+	if err != nil {
+		return nil, err
+	}
+
+	timeout := t.EffectiveTimeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	within := remaining(ctx)
+
+	c := &Conn{
+		seeds:   ep.HostsWithPort(defaultPort),
+		probe:   &probe{abort: cancel},
+		secrets: t.Secrets(),
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.seeds...),
+		// Names mqctl in broker logs and quotas.
+		kgo.ClientID("mqctl"),
+		// Both default to 10s; the target's timeout is the user's bound
+		// for a dial and for one round trip.
+		kgo.DialTimeout(timeout),
+		kgo.RequestTimeoutOverhead(timeout),
+		kgo.WithHooks(c.probe),
+	}
+	if tlsCfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+	}
+	if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+		c.login = fmt.Sprintf("SASL %s login for user %q", mech.Name(), user)
+	}
+	if c.client, err = kgo.NewClient(opts...); err != nil {
+		return nil, mqerr.Usagef("kafka client for %s: %v", hostList(c.seeds), err)
+	}
+	c.admin = kadm.NewClient(c.client)
+
+	if _, err := c.admin.BrokerMetadata(ctx); err != nil {
+		c.client.Close()
+		return nil, c.classify(err, within)
+	}
+	return c, nil
+}
+
+// Broker names the broker family.
+func (c *Conn) Broker() string { return "kafka" }
+
+// Client is the underlying franz-go client, for commands that produce or
+// consume.
+func (c *Conn) Client() *kgo.Client { return c.client }
+
+// Admin is the kadm client sharing Client's connections.
+func (c *Conn) Admin() *kadm.Client { return c.admin }
+
+// Close closes the client and its connections.
+func (c *Conn) Close() error {
+	c.client.Close()
+	return nil
+}
+
+// remaining is how long ctx has left, rounded for messages ("2s", not
+// "1.999987s"); 0 when ctx has no deadline.
+func remaining(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	d := time.Until(dl)
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
