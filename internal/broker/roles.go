@@ -45,20 +45,49 @@ type Lister interface {
 
 // Receipt is the broker's confirmation of one published message.
 type Receipt struct {
-	Partition   int32  `json:"partition,omitempty"`
-	Offset      int64  `json:"offset,omitempty"`
+	// Kafka
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+	// RabbitMQ
 	DeliveryTag uint64 `json:"delivery_tag,omitempty"`
-	Stream      string `json:"stream,omitempty"`
-	Seq         uint64 `json:"seq,omitempty"`
-	Duplicate   bool   `json:"duplicate,omitempty"`
+	// JetStream
+	Stream    string `json:"stream,omitempty"`
+	Seq       uint64 `json:"seq,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	// Unconfirmed is true for core NATS: the message was flushed to the
+	// server, which never confirms it.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 }
 
-// ProducerOptions tune a Producer.
+// ProducerOptions tune a Producer. Zero values mean the safe defaults.
 type ProducerOptions struct {
+	// Destination is the topic (Kafka), exchange (RabbitMQ; "" is the
+	// default exchange) or subject (NATS) every message goes to. NewProducer
+	// checks it exists and returns an mqerr.NotFound error when it does not.
+	Destination string
 	// InFlight bounds the messages published but not yet confirmed.
 	InFlight int
 	// ConfirmTimeout fails a message whose confirm has not come in time.
 	ConfirmTimeout time.Duration
+
+	// Kafka: Acks is "all" (default, with the idempotent producer), "1" or
+	// "0"; Compression is none, gzip, snappy, lz4 or zstd; Partitioner is
+	// "murmur2" (default: keyed records land where the Java client puts
+	// them), "round-robin" or "manual" (Message.Kafka.Partition).
+	Acks        string
+	Compression string
+	Partitioner string
+
+	// RabbitMQ: Mandatory makes unroutable messages fail instead of
+	// vanishing; Persistent sets delivery mode 2 unless a message says so.
+	Mandatory  bool
+	Persistent bool
+	// RabbitMQ: DestinationIsQueue says Destination names a queue reached
+	// through the default exchange (produce --queue Q).
+	DestinationIsQueue bool
+
+	// NATS: Core publishes without JetStream: no confirm, only a flush.
+	Core bool
 }
 
 // Producer publishes asynchronously with a bounded in-flight window.
@@ -66,10 +95,13 @@ type Producer interface {
 	// Publish hands m to the broker. done is called exactly once, possibly
 	// from another goroutine, with the receipt or the reason it failed, so
 	// no message is ever dropped unreported. Publish blocks while the
-	// in-flight window is full.
+	// in-flight window is full; when ctx ends while it waits, done gets
+	// ctx's error. m must not be changed until done was called.
 	Publish(ctx context.Context, m *Message, done func(Receipt, error))
-	// Flush waits until every message published so far got its done call.
+	// Flush waits until every message published so far got its done call,
+	// or ctx ends.
 	Flush(ctx context.Context) error
+	// Close releases the producer; messages still in flight fail.
 	Close() error
 }
 

@@ -41,6 +41,9 @@ type Envelope struct {
 	Stream     string      `json:"stream,omitempty"`
 	StreamSeq  uint64      `json:"stream_seq,omitempty"`
 	MsgID      string      `json:"msg_id,omitempty"`
+	// Error is why a message could not be sent; --failed-out writes it and
+	// reading ignores it, so a failed-out file can be resent as it is.
+	Error string `json:"error,omitempty"`
 }
 
 // Properties are AMQP basic properties.
