@@ -1,0 +1,156 @@
+package produce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/envelope"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Options control a run.
+type Options struct {
+	// Broker names the driver ("kafka", "rabbitmq", "nats") for envelopes.
+	Broker string
+	// Prepare fills in what flags say (key, headers, properties, msg-id)
+	// before a message is published; it may reject a message.
+	Prepare func(*Record) error
+	// Rate limits publishing to this many messages per second; 0 is unlimited.
+	Rate float64
+	// SkipInvalid reports invalid jsonl lines and goes on instead of stopping.
+	SkipInvalid bool
+	// FlushTimeout bounds the wait for outstanding confirms at the end,
+	// also after an interrupt.
+	FlushTimeout time.Duration
+	// FailedOut receives every failed message as a jsonl envelope with an
+	// "error" field; nil discards them (they are still counted and reported).
+	FailedOut io.Writer
+	// Log receives per-message results when Verbose, and invalid lines.
+	Log     io.Writer
+	Verbose bool
+}
+
+// Run publishes every record of src through p and returns when each one was
+// confirmed or failed. The error is nil when all were confirmed; an
+// mqerr.Partial error when some failed; an mqerr.Interrupted error when ctx
+// ended first (what was read is still accounted for); a usage error for an
+// invalid line without SkipInvalid.
+func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options) error {
+	var limiter *rate.Limiter
+	if o.Rate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(o.Rate), max(1, int(o.Rate/10)))
+	}
+	var outMu sync.Mutex
+	report := func(rec *Record, r broker.Receipt, err error) {
+		if err != nil {
+			st.Failed.Add(1)
+			outMu.Lock()
+			defer outMu.Unlock()
+			if o.FailedOut != nil {
+				e := envelope.FromMessage(o.Broker, rec.Msg)
+				e.Error = err.Error()
+				if line, encErr := envelope.Encode(e); encErr == nil {
+					o.FailedOut.Write(line)
+				}
+			}
+			if o.Verbose && o.Log != nil {
+				fmt.Fprintf(o.Log, "#%d failed: %v\n", rec.N, err)
+			}
+			return
+		}
+		st.Confirmed.Add(1)
+		if o.Verbose && o.Log != nil {
+			outMu.Lock()
+			fmt.Fprintf(o.Log, "#%d confirmed %s\n", rec.N, describeReceipt(o.Broker, r))
+			outMu.Unlock()
+		}
+	}
+
+	readErr := publishAll(ctx, p, src, st, o, limiter, report)
+
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.FlushTimeout)
+	defer cancel()
+	flushErr := p.Flush(flushCtx)
+
+	switch {
+	case readErr != nil:
+		return readErr
+	case ctx.Err() != nil:
+		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted: stopped reading input"))
+	case flushErr != nil:
+		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("confirms still outstanding after %s: %w", o.FlushTimeout, flushErr))
+	case st.Failed.Load() > 0:
+		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("%d of %d messages failed", st.Failed.Load(), st.Sent.Load()))
+	}
+	return nil
+}
+
+// publishAll reads and publishes until the input ends, ctx ends or the
+// input is bad.
+func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options, limiter *rate.Limiter, report func(*Record, broker.Receipt, error)) error {
+	for ctx.Err() == nil {
+		rec, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var invalid *InvalidLine
+		if errors.As(err, &invalid) {
+			st.Invalid.Add(1)
+			if !o.SkipInvalid {
+				return mqerr.Wrap(mqerr.Usage, fmt.Errorf("%w (pass --skip-invalid to skip such lines)", invalid))
+			}
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "mqctl: skipped %v\n", invalid)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st.Read.Add(1)
+		if o.Prepare != nil {
+			if err := o.Prepare(rec); err != nil {
+				return mqerr.Wrap(mqerr.Usage, fmt.Errorf("message %d: %w", rec.N, err))
+			}
+		}
+		if limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
+				// Read but never sent: report it like any other failure.
+				st.Sent.Add(1)
+				report(rec, broker.Receipt{}, err)
+				return nil
+			}
+		}
+		st.Sent.Add(1)
+		start := time.Now()
+		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) {
+			if err == nil {
+				st.observe(time.Since(start))
+			}
+			report(rec, r, err)
+		})
+	}
+	return nil
+}
+
+func describeReceipt(b string, r broker.Receipt) string {
+	switch {
+	case b == "kafka":
+		return fmt.Sprintf("partition %d offset %d", r.Partition, r.Offset)
+	case b == "rabbitmq":
+		return fmt.Sprintf("delivery tag %d", r.DeliveryTag)
+	case r.Unconfirmed:
+		return "flushed (core NATS has no confirm)"
+	case r.Duplicate:
+		return fmt.Sprintf("stream %s seq %d (duplicate, not stored again)", r.Stream, r.Seq)
+	default:
+		return fmt.Sprintf("stream %s seq %d", r.Stream, r.Seq)
+	}
+}
