@@ -14,7 +14,7 @@ func TestRoundTripKafka(t *testing.T) {
 	m := &broker.Message{
 		Key:         []byte{0xff, 0x00, 'k'},
 		Value:       []byte(`{"a":"<b>"}`),
-		Headers:     []broker.Header{{"h", []byte("1")}, {"h", []byte{0xc3}}, {"e", []byte{}}},
+		Headers:     []broker.Header{{Key: "h", Value: []byte("1")}, {Key: "h", Value: []byte{0xc3}}, {Key: "e", Value: []byte{}}},
 		Timestamp:   time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC),
 		Destination: "orders",
 		Kafka:       broker.KafkaMeta{Partition: 3, Offset: 42},

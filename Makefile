@@ -1,0 +1,37 @@
+# mqctl — see README.md. `make demo` and `make test` are the two commands a
+# newcomer needs; both install what is missing.
+GO      ?= go
+BIN     := bin/mqctl
+PKG     := github.com/mqctl/mqctl
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X $(PKG)/cmd.version=$(VERSION) -X $(PKG)/cmd.commit=$(COMMIT)
+SHELLS  := bash zsh fish powershell
+
+.PHONY: build deps test demo completions lint bench clean
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+deps:
+	scripts/install-deps.sh
+
+test: deps build
+	scripts/test.sh
+
+demo: deps build
+	scripts/demo.sh
+
+completions: build
+	@for sh in $(SHELLS); do $(BIN) completion $$sh > completions/mqctl.$$sh; done
+	@echo "completions/ regenerated"
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: deps build
+	scripts/bench.sh
+
+clean:
+	rm -rf bin .bench

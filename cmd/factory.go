@@ -1,0 +1,106 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/config"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
+)
+
+// GlobalFlags are the persistent flags every command shares.
+type GlobalFlags struct {
+	Context string
+	URL     string
+	Timeout time.Duration
+	Output  string
+	NoColor bool
+	Verbose int
+}
+
+// Factory gives commands their dependencies, resolved lazily so that a
+// command like `version` touches neither the config file nor the network.
+type Factory struct {
+	IO     *output.Streams
+	Getenv func(string) string
+	Global GlobalFlags
+
+	// secrets of the resolved target, scrubbed from any error printed.
+	secrets []string
+	// ranCommand is set once flags parsed and a command's run began, so
+	// errors before that (cobra's own) count as usage errors.
+	ranCommand bool
+}
+
+// NewFactory returns a factory on the real process environment.
+func NewFactory(io *output.Streams) *Factory {
+	return &Factory{IO: io, Getenv: os.Getenv}
+}
+
+// ConfigPath is the contexts file path.
+func (f *Factory) ConfigPath() (string, error) { return config.Path(f.Getenv) }
+
+// Config loads the contexts file and returns it with its path.
+func (f *Factory) Config() (*config.File, string, error) {
+	path, err := f.ConfigPath()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg, err := config.Load(path)
+	return cfg, path, err
+}
+
+// Target resolves the context, environment and flags into a target.
+func (f *Factory) Target() (broker.Target, error) {
+	cfg, _, err := f.Config()
+	if err != nil {
+		return broker.Target{}, err
+	}
+	t, err := config.Resolve(cfg, config.Overrides{
+		Context: f.Global.Context,
+		URL:     f.Global.URL,
+		Timeout: f.Global.Timeout,
+	}, f.Getenv)
+	f.secrets = append(f.secrets, t.Secrets()...)
+	return t, err
+}
+
+// Open connects to the resolved target.
+func (f *Factory) Open(ctx context.Context) (broker.Conn, broker.Target, error) {
+	t, err := f.Target()
+	if err != nil {
+		return nil, t, err
+	}
+	f.Logf(1, "connecting to %s (timeout %s)", t.Redacted(), t.EffectiveTimeout())
+	conn, err := broker.Open(ctx, t)
+	return conn, t, err
+}
+
+// Format parses -o.
+func (f *Factory) Format() (output.Format, error) { return output.ParseFormat(f.Global.Output) }
+
+// Logf writes a diagnostic line to stderr when -v is at least level.
+func (f *Factory) Logf(level int, format string, args ...any) {
+	if f.Global.Verbose >= level {
+		msg := broker.ScrubString(fmt.Sprintf(format, args...), f.secrets...)
+		fmt.Fprintf(f.IO.Err, "mqctl: %s\n", msg)
+	}
+}
+
+// Warnf always writes a warning line to stderr.
+func (f *Factory) Warnf(format string, args ...any) {
+	msg := broker.ScrubString(fmt.Sprintf(format, args...), f.secrets...)
+	fmt.Fprintf(f.IO.Err, "mqctl: warning: %s\n", msg)
+}
+
+// requireWritable refuses a command that changes the broker on a read-only context.
+func requireWritable(t broker.Target, what string) error {
+	if t.ReadOnly {
+		return mqerr.Usagef("context %q is read-only: %s refused", t.Context, what)
+	}
+	return nil
+}

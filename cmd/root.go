@@ -1,0 +1,106 @@
+// Package cmd holds mqctl's cobra commands. Commands are thin: they parse
+// flags, resolve the target and call into internal/.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	_ "github.com/mqctl/mqctl/internal/broker/kafka"    // registers kafka://
+	_ "github.com/mqctl/mqctl/internal/broker/nats"     // registers nats://, tls://
+	_ "github.com/mqctl/mqctl/internal/broker/rabbitmq" // registers amqp://, amqps://
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
+)
+
+// Main runs mqctl with the process's arguments and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, NewFactory(output.System()), os.Args[1:])
+}
+
+// Run executes one command line and maps its outcome to an exit code.
+// Tests call it with their own factory.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return mqerr.ExitOK
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return exit.code
+	}
+	if ctx.Err() != nil && !mqerr.Is(err, mqerr.Usage) {
+		err = mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted"))
+	}
+	if !f.ranCommand && mqerr.KindOf(err) == mqerr.Failure {
+		// cobra's own errors (unknown command, bad arguments) are usage errors.
+		err = mqerr.Wrap(mqerr.Usage, err)
+	}
+	msg := broker.ScrubString(err.Error(), f.secrets...)
+	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ")
+	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", msg)
+	return mqerr.ExitCode(err)
+}
+
+// exitError carries an exit code decided by the command itself (--check
+// modes use Nagios codes) after it already printed what it had to say.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mqctl",
+		Short: "Operate Kafka, RabbitMQ and NATS from one command line",
+		Long: `mqctl inspects and moves messages on Kafka, RabbitMQ and NATS (core and JetStream)
+with confirm-before-ack safety: nothing it moves is acknowledged before the next step confirmed.
+
+Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not confirmed),
+4 authentication or permission, 5 not found, 130 interrupted.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			f.ranCommand = true
+			if f.Global.NoColor {
+				f.IO.Color = false
+			}
+			_, err := f.Format()
+			return err
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return mqerr.Wrap(mqerr.Usage, err) })
+
+	pf := root.PersistentFlags()
+	pf.StringVarP(&f.Global.Context, "context", "c", "", "context to use (env MQCTL_CONTEXT; default: the current context)")
+	pf.StringVar(&f.Global.URL, "url", "", "broker URL, e.g. kafka://host:9092, amqp://host/vhost, nats://host:4222 (env MQCTL_URL)")
+	pf.DurationVar(&f.Global.Timeout, "timeout", 0, "bound for connecting and each broker round trip (default 10s)")
+	pf.StringVarP(&f.Global.Output, "output", "o", "table", "output format: "+strings.Join(output.Formats, ", "))
+	pf.BoolVar(&f.Global.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
+	pf.CountVarP(&f.Global.Verbose, "verbose", "v", "more detail on stderr (repeatable)")
+	_ = root.RegisterFlagCompletionFunc("context", completeContextNames(f))
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template="}, cobra.ShellCompDirectiveNoSpace))
+
+	root.AddCommand(
+		newContextCmd(f),
+		newLsCmd(f),
+		newSandboxCmd(f),
+		newVersionCmd(f),
+		newCompletionCmd(f),
+	)
+	return root
+}

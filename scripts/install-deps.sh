@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what `make test` and `make bench` need and the machine lacks:
+# rabbitmq-server (the tests' real RabbitMQ) and kcat (the Kafka peer for
+# interop tests and benchmarks), from Debian's packages.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have rabbitmq-server || need+=(rabbitmq-server)
+have kcat || need+=(kcat)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${need[*]} with apt-get" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# policy-rc.d-less machines would start the system service; our tests run
+# their own isolated node, so the service is stopped again if it started.
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [[ " ${need[*]} " == *" rabbitmq-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+  $sudo systemctl stop rabbitmq-server >/dev/null 2>&1 || true
+fi
