@@ -1,6 +1,13 @@
 // Package nats is mqctl's driver for NATS: core NATS through nats.go and
 // JetStream through its jetstream package. It registers the nats:// and
 // tls:// URL schemes.
+//
+// What NATS cannot carry when publishing: a message key (NATS has none; the
+// produce command warns, the driver ignores Message.Key rather than invent
+// a header), a timestamp (the server stamps its own), and the order of
+// headers across different names (nats.Header is a map; the values of one
+// name keep their order). Every message goes to ProducerOptions.Destination;
+// Message.Destination and Message.NATS.Subject are not consulted.
 package nats
 
 import (

@@ -35,6 +35,10 @@ func connectOptions(t broker.Target, ep *broker.Endpoint) ([]nats.Option, error)
 		nats.MaxReconnects(maxReconnects),
 		nats.ReconnectWait(reconnectWait),
 		nats.ReconnectJitter(reconnectJitter, 2*reconnectJitter),
+		// nats.go's default prints async errors raw on stderr. The ones that
+		// matter (permission violations, lost PubAcks) reach the command
+		// through the failing operation, with context; stderr stays clean.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
 	}
 	auth, err := authOptions(t, ep)
 	if err != nil {
