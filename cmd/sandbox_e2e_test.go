@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 type sandboxProc struct {
 	cmd    *exec.Cmd
 	lines  map[string]string // broker -> printed line
-	stderr *strings.Builder
+	stderr *lockedBuffer
 	done   chan error
 }
 
@@ -34,7 +35,7 @@ func startSandbox(t *testing.T, c *cli, args ...string) *sandboxProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &sandboxProc{cmd: cmd, lines: map[string]string{}, stderr: &strings.Builder{}, done: make(chan error, 1)}
+	p := &sandboxProc{cmd: cmd, lines: map[string]string{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	lines := make(chan string, 10)
 	go func() {
@@ -47,7 +48,7 @@ func startSandbox(t *testing.T, c *cli, args ...string) *sandboxProc {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			p.stderr.WriteString(sc.Text() + "\n")
+			p.stderr.write(sc.Text() + "\n")
 			if strings.Contains(sc.Text(), "sandbox: ready") {
 				close(ready)
 			}
@@ -84,6 +85,24 @@ func startSandbox(t *testing.T, c *cli, args ...string) *sandboxProc {
 			return p
 		}
 	}
+}
+
+// lockedBuffer collects a child's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) write(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // stop sends SIGTERM and expects a clean exit 0.

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make bench` need and the machine lacks:
 # rabbitmq-server (the tests' real RabbitMQ) and kcat (the Kafka peer for
-# interop tests and benchmarks), from Debian's packages.
+# interop tests and benchmarks), GNU time and hyperfine (make bench), from
+# Debian's packages.
 set -euo pipefail
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have rabbitmq-server || need+=(rabbitmq-server)
 have kcat || need+=(kcat)
+[ -x /usr/bin/time ] || need+=(time)          # peak RSS in make bench
+have hyperfine || need+=(hyperfine)             # start-up time in make bench
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${need[*]} with apt-get" >&2
