@@ -1,0 +1,445 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+var _ broker.Publisher = (*Conn)(nil)
+
+// Defaults for the zero ProducerOptions.
+const (
+	defaultInFlight       = 10000
+	defaultConfirmTimeout = 30 * time.Second
+)
+
+// producer publishes to one topic through its own kgo client, derived from
+// the Conn's so seeds, TLS, SASL and timeouts carry over while the producer
+// settings (acks, partitioner, buffer) stay out of the Conn's client.
+type producer struct {
+	conn   *Conn
+	client *kgo.Client
+	topic  string
+	// manual: every message must name its partition.
+	manual bool
+	// unconfirmed: acks=0, the broker never answers.
+	unconfirmed bool
+	// timeout is ProducerOptions.ConfirmTimeout with its default.
+	timeout time.Duration
+	// maxBytes is the topic's max.message.bytes, 0 when unknown; named in
+	// "too large" errors.
+	maxBytes int32
+	// promise is the one kgo promise shared by all records, so Publish
+	// does not allocate a closure per message.
+	promise func(*kgo.Record, error)
+
+	// gen is the confirm deadline the messages published now share (see
+	// deadline); genMu serialises only its renewal.
+	gen   atomic.Pointer[generation]
+	genMu sync.Mutex
+
+	closed atomic.Bool
+	// pending counts messages published whose done has not returned yet.
+	// kgo's own Flush does not wait for records failed before they were
+	// buffered (a Publish whose ctx ended while it blocked), so Flush and
+	// Close wait on this count.
+	pending atomic.Int64
+	mu      sync.Mutex
+	// idle, when not nil, is closed when pending drops to 0.
+	idle chan struct{}
+}
+
+// generationSpan is how long messages share one confirm deadline: a
+// message's deadline is ConfirmTimeout to ConfirmTimeout+generationSpan
+// after Publish.
+const generationSpan = 100 * time.Millisecond
+
+// generation is a confirm deadline shared by the messages published with
+// the same ctx until renew.
+type generation struct {
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+	renew  time.Time
+}
+
+// inflight is one published message: the record kgo sends, plus what the
+// promise needs to answer. It is the record's Context (kgo lets callers put
+// their own context there), so one allocation per message carries both and
+// the promise finds done without a map or a lock. The embedded Context is
+// the message's confirm deadline, derived from parent, Publish's ctx: kgo
+// fails a record whose Context ended before it was sent (and, with the
+// idempotent producer, not while its fate at the broker is unknown).
+type inflight struct {
+	context.Context
+	parent context.Context
+	done   func(broker.Receipt, error)
+	rec    kgo.Record
+}
+
+// NewProducer opens a producer for o.Destination, which must exist: kgo
+// would otherwise wait for the topic until the confirm timeout, and the
+// sandbox brokers would even create it.
+//
+// Partitioning: "murmur2" (the default) is kgo's UniformBytesPartitioner
+// with keys hashed, which is also kgo's own default. For keyed records it
+// calls KafkaHasher(murmur2), the same hasher StickyKeyPartitioner(nil)
+// uses (franz-go v1.22.2 pkg/kgo/partitioner.go): Kafka's murmur2 with seed
+// 0x9747b28c, the sign bit masked off, modulo the partition count, which is
+// Utils.toPositive(Utils.murmur2(key)) % n of the Java client. Unkeyed
+// records stick to one partition per 64 KiB like the Java client since 3.3
+// (KIP-794). A message with Kafka.Partition >= 0 goes to that partition
+// whatever the partitioner; "manual" requires every message to name one.
+func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	opts, p, err := producerOpts(o)
+	if err != nil {
+		return nil, err
+	}
+	p.conn = c
+	within := remaining(ctx)
+	if err := c.topicExists(ctx, o.Destination, within); err != nil {
+		return nil, err
+	}
+	// A batch the broker finds too large fails every record in it. Capping
+	// batches at the topic's limit makes only an oversized record fail
+	// (with MESSAGE_TOO_LARGE) while its neighbours go in other batches.
+	if p.maxBytes = c.maxMessageBytes(ctx, o.Destination); p.maxBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(p.maxBytes))
+	}
+	if p.client, err = kgo.NewClient(append(c.client.Opts(), opts...)...); err != nil {
+		return nil, mqerr.Usagef("kafka producer for %s: %v", hostList(c.seeds), err)
+	}
+	p.promise = p.finish
+	return p, nil
+}
+
+// producerOpts turns o into kgo options; it fails with a Usage error before
+// anything touches the network.
+func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
+	if o.Destination == "" {
+		return nil, nil, mqerr.Usagef("kafka producer needs a topic")
+	}
+	if o.InFlight < 0 {
+		return nil, nil, mqerr.Usagef("in-flight window must be positive, got %d", o.InFlight)
+	}
+	if o.ConfirmTimeout < 0 {
+		return nil, nil, mqerr.Usagef("confirm timeout must be positive, got %s", o.ConfirmTimeout)
+	}
+	p := &producer{topic: o.Destination}
+	inFlight, timeout := o.InFlight, o.ConfirmTimeout
+	if inFlight == 0 {
+		inFlight = defaultInFlight
+	}
+	if timeout == 0 {
+		timeout = defaultConfirmTimeout
+	}
+	p.timeout = timeout
+	// Not kgo.RecordDeliveryTimeout: kgo measures it from the record's
+	// Timestamp, so a message replayed with its original, older timestamp
+	// would time out before it was sent. Publish sets a deadline instead.
+	opts := []kgo.Opt{
+		kgo.DefaultProduceTopic(o.Destination),
+		kgo.MaxBufferedRecords(inFlight),
+	}
+
+	switch o.Acks {
+	case "", "all", "-1":
+		// kgo's default: acks=all with the idempotent producer.
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+		p.unconfirmed = true
+	default:
+		return nil, nil, mqerr.Usagef("unknown kafka acks %q: want all, 1 or 0", o.Acks)
+	}
+
+	var codec kgo.CompressionCodec
+	switch o.Compression {
+	case "", "none":
+		codec = kgo.NoCompression()
+	case "gzip":
+		codec = kgo.GzipCompression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "lz4":
+		codec = kgo.Lz4Compression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	default:
+		return nil, nil, mqerr.Usagef("unknown kafka compression %q: want none, gzip, snappy, lz4 or zstd", o.Compression)
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+
+	var part kgo.Partitioner
+	switch o.Partitioner {
+	case "", "murmur2":
+		part = pinning{kgo.UniformBytesPartitioner(64<<10, true, true, nil)}
+	case "round-robin":
+		part = pinning{kgo.RoundRobinPartitioner()}
+	case "manual":
+		part = kgo.ManualPartitioner()
+		p.manual = true
+	default:
+		return nil, nil, mqerr.Usagef("unknown kafka partitioner %q: want murmur2, round-robin or manual", o.Partitioner)
+	}
+	opts = append(opts, kgo.RecordPartitioner(part))
+	return opts, p, nil
+}
+
+// topicExists checks with one metadata request, which does not ask the
+// broker to create the topic, that topic exists.
+func (c *Conn) topicExists(ctx context.Context, topic string, within time.Duration) error {
+	md, err := c.admin.Metadata(ctx, topic)
+	if err != nil {
+		return c.classify(err, within)
+	}
+	td, ok := md.Topics[topic]
+	switch {
+	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s", topic, hostList(c.seeds))
+	case errors.Is(td.Err, kerr.InvalidTopicException):
+		return mqerr.Usagef("invalid kafka topic name %q: %v", topic, td.Err)
+	case td.Err != nil:
+		return c.classify(td.Err, within)
+	}
+	return nil
+}
+
+// maxMessageBytes is topic's max.message.bytes, or 0 when it cannot be read
+// (DescribeConfigs may be denied where producing is allowed): kgo's default
+// batch cap then applies.
+func (c *Conn) maxMessageBytes(ctx context.Context, topic string) int32 {
+	rcs, err := c.admin.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return 0
+	}
+	for _, cfg := range rc.Configs {
+		if cfg.Key != "max.message.bytes" {
+			continue
+		}
+		n, err := strconv.ParseInt(cfg.MaybeValue(), 10, 32)
+		// kgo accepts batch caps in [512, 1 GiB].
+		if err != nil || n < 512 || n > 1<<30 {
+			return 0
+		}
+		return int32(n)
+	}
+	return 0
+}
+
+// Publish hands m to kgo. kgo calls the promise exactly once for every
+// record it was given, including when ctx ends while Produce blocks on a
+// full buffer, so done is called exactly once either by finish or, for a
+// message refused up front, here.
+func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
+	if p.closed.Load() {
+		done(broker.Receipt{}, mqerr.New(mqerr.Failure, "kafka producer for topic %q is closed", p.topic))
+		return
+	}
+	if p.manual && m.Kafka.Partition < 0 {
+		done(broker.Receipt{}, mqerr.Usagef("the manual partitioner needs a partition for every message to topic %q", p.topic))
+		return
+	}
+	now := time.Now()
+	in := &inflight{Context: p.deadline(ctx, now), parent: ctx, done: done}
+	r := &in.rec
+	r.Context = in
+	r.Topic = p.topic
+	r.Key = m.Key
+	r.Value = m.Value
+	// kgo would stamp a zero timestamp with its own time.Now.
+	r.Timestamp = m.Timestamp
+	if r.Timestamp.IsZero() {
+		r.Timestamp = now
+	}
+	r.Partition = m.Kafka.Partition
+	if len(m.Headers) > 0 {
+		r.Headers = make([]kgo.RecordHeader, len(m.Headers))
+		for i, h := range m.Headers {
+			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	p.pending.Add(1)
+	p.client.Produce(ctx, r, p.promise)
+}
+
+// deadline returns a context that ends ConfirmTimeout after now, or a little
+// later: a context.WithTimeout per message would cost a timer and three
+// allocations, so messages published with the same ctx within one
+// generationSpan share one, found without a lock.
+func (p *producer) deadline(ctx context.Context, now time.Time) context.Context {
+	if g := p.gen.Load(); g != nil && g.parent == ctx && now.Before(g.renew) {
+		return g.ctx
+	}
+	p.genMu.Lock()
+	defer p.genMu.Unlock()
+	if g := p.gen.Load(); g != nil && g.parent == ctx && now.Before(g.renew) {
+		return g.ctx
+	}
+	// The previous generation's context ends at its deadline; messages
+	// still use it, so it is not cancelled here.
+	g := &generation{parent: ctx, renew: now.Add(generationSpan)}
+	g.ctx, g.cancel = context.WithDeadline(ctx, now.Add(p.timeout+generationSpan))
+	p.gen.Store(g)
+	return g.ctx
+}
+
+// finish is the kgo promise: it answers the message's done, then counts it
+// off. kgo calls promises one at a time from its own goroutine.
+func (p *producer) finish(r *kgo.Record, err error) {
+	in := r.Context.(*inflight)
+	if err != nil {
+		in.done(broker.Receipt{}, p.failure(in, err))
+	} else {
+		in.done(broker.Receipt{Partition: r.Partition, Offset: r.Offset, Unconfirmed: p.unconfirmed}, nil)
+	}
+	if p.pending.Add(-1) == 0 {
+		p.mu.Lock()
+		if p.idle != nil && p.pending.Load() == 0 {
+			close(p.idle)
+			p.idle = nil
+		}
+		p.mu.Unlock()
+	}
+}
+
+// failure turns the error kgo gave a record into one typed line that
+// still matches the kgo or kerr error with errors.Is. The error of
+// Publish's ctx is returned as is, so callers can tell an interrupt.
+func (p *producer) failure(in *inflight, err error) error {
+	hosts := hostList(p.conn.seeds)
+	var ke *kerr.Error
+	var out error
+	switch {
+	case in.parent.Err() != nil && errors.Is(err, in.parent.Err()):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		out = mqerr.New(mqerr.Failure, "kafka at %s did not confirm the message to topic %q within %s%s", hosts, p.topic, p.timeout, p.connTrouble())
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		out = mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s (%w)", p.topic, hosts, err)
+	case denied(err):
+		out = mqerr.New(mqerr.Auth, "kafka at %s denied writing to topic %q: %w", hosts, p.topic, err)
+	case errors.Is(err, kerr.MessageTooLarge) && p.maxBytes > 0:
+		out = mqerr.New(mqerr.Failure, "message too large for topic %q (max.message.bytes %d) on kafka at %s: %w", p.topic, p.maxBytes, hosts, err)
+	case errors.Is(err, kgo.ErrClientClosed):
+		out = mqerr.New(mqerr.Failure, "kafka producer for topic %q closed before kafka at %s confirmed the message: %w", p.topic, hosts, err)
+	case errors.As(err, &ke):
+		out = mqerr.New(mqerr.Failure, "kafka at %s rejected the message to topic %q: %w", hosts, p.topic, err)
+	default:
+		return p.conn.classify(err, 0)
+	}
+	return broker.Scrub(out, p.conn.secrets...)
+}
+
+// connTrouble says why the latest connection attempt failed, when it did:
+// kgo retries a broker it cannot reach until the deadline, which alone
+// would not say why.
+func (p *producer) connTrouble() string {
+	if connErr, _ := p.conn.probe.errs(); connErr != nil {
+		return " (cannot connect: " + reason(connErr) + ")"
+	}
+	return ""
+}
+
+// Flush sends what kgo holds back for batching and waits for every done.
+func (p *producer) Flush(ctx context.Context) error {
+	if err := p.client.Flush(ctx); err != nil {
+		return err
+	}
+	return p.wait(ctx)
+}
+
+// wait returns once pending is 0, or ctx's error when it ends first.
+func (p *producer) wait(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		if p.pending.Load() == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		if p.idle == nil {
+			p.idle = make(chan struct{})
+		}
+		idle := p.idle
+		p.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close closes the producer's client. kgo then fails whatever is still
+// buffered or in flight, and Close returns once every done was called.
+func (p *producer) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.client.Close()
+	err := p.wait(context.Background())
+	if g := p.gen.Load(); g != nil {
+		g.cancel()
+	}
+	return err
+}
+
+// pinning sends a record whose Partition is >= 0 to that partition and
+// leaves the others to the wrapped partitioner, so "murmur2" and
+// "round-robin" still honour Message.Kafka.Partition.
+type pinning struct{ kgo.Partitioner }
+
+func (p pinning) ForTopic(topic string) kgo.TopicPartitioner {
+	tp := p.Partitioner.ForTopic(topic)
+	// kgo calls PartitionByBackup instead of Partition when the
+	// partitioner has it (UniformBytesPartitioner does), so the wrapper
+	// must offer exactly the methods the wrapped one has.
+	if b, ok := tp.(kgo.TopicBackupPartitioner); ok {
+		return pinnedBackup{pinned{tp}, b}
+	}
+	return pinned{tp}
+}
+
+type pinned struct{ kgo.TopicPartitioner }
+
+// RequiresConsistency is true for a pinned record so kgo chooses among all
+// partitions, not only the writable ones: the index it gets back is then
+// the partition number, and the record waits for its partition rather
+// than going elsewhere.
+func (p pinned) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || p.TopicPartitioner.RequiresConsistency(r)
+}
+
+func (p pinned) Partition(r *kgo.Record, n int) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	return p.TopicPartitioner.Partition(r, n)
+}
+
+type pinnedBackup struct {
+	pinned
+	backup kgo.TopicBackupPartitioner
+}
+
+func (p pinnedBackup) PartitionByBackup(r *kgo.Record, n int, it kgo.TopicBackupIter) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	return p.backup.PartitionByBackup(r, n, it)
+}
