@@ -98,6 +98,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 	root.AddCommand(
 		newContextCmd(f),
 		newLsCmd(f),
+		newProduceCmd(f),
 		newSandboxCmd(f),
 		newVersionCmd(f),
 		newCompletionCmd(f),

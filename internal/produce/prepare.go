@@ -18,6 +18,9 @@ type Decoration struct {
 	Key       []byte // nil: keep the input's key
 	Headers   []broker.Header
 	Partition *int32
+	// UseInputPartition keeps the partition a jsonl envelope names
+	// (--partitioner manual); otherwise the partitioner decides.
+	UseInputPartition bool
 	// RoutingKey for RabbitMQ; "" keeps the input's routing_key.
 	RoutingKey string
 	// Properties fill AMQP properties the input left empty.
@@ -71,8 +74,11 @@ func (d Decoration) Prepare() func(*Record) error {
 		if len(d.Headers) > 0 {
 			m.Headers = append(m.Headers, d.Headers...)
 		}
-		if d.Partition != nil {
+		switch {
+		case d.Partition != nil:
 			m.Kafka.Partition = *d.Partition
+		case !d.UseInputPartition:
+			m.Kafka.Partition = -1
 		}
 		if d.RoutingKey != "" {
 			m.AMQP.RoutingKey = d.RoutingKey

@@ -1,0 +1,360 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/produce"
+)
+
+type produceOptions struct {
+	file, format, delimiter string
+	key                     string
+	headers                 []string
+	partition               int32
+	producer                broker.ProducerOptions
+	routingKey, queue       string
+	props                   broker.AMQPMeta
+	priority                uint8
+	msgID                   string
+	count                   int
+	rate                    float64
+	progress                bool
+	failedOut               string
+	skipInvalid             bool
+}
+
+func newProduceCmd(f *Factory) *cobra.Command {
+	o := &produceOptions{}
+	c := &cobra.Command{
+		Use:     "produce DEST [VALUE...]",
+		Aliases: []string{"pub"},
+		Short:   "Publish messages with confirms; exit 0 only when the broker confirmed every one",
+		Long: `Publish messages to a Kafka topic, a RabbitMQ exchange (or --queue), or a NATS subject.
+Values come from the arguments, --file or stdin, framed by --format:
+  lines  one message per line (--delimiter, default newline)
+  jsonl  the envelope that 'mqctl consume -o jsonl' writes (see README)
+  raw    the whole input is one message
+
+Every message is confirmed (Kafka acks=all with the idempotent producer, RabbitMQ publisher
+confirms with mandatory, JetStream PubAck) or reported as failed: with --failed-out FILE every
+failed message is written as jsonl that 'mqctl produce --format jsonl' resends as is.
+Core NATS (--core) has no confirm: mqctl flushes and checks the connection, and says so.
+
+Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination missing,
+130 interrupted (in-flight confirms are still awaited and reported).`,
+		Example: `  mqctl produce orders '{"id":1}' -k customer-7 -H source=cli
+  mqctl produce orders --file dump.jsonl --format jsonl --failed-out failed.jsonl
+  mqctl produce amq.topic --routing-key order.created --file orders.txt
+  mqctl produce --queue jobs 'do-this' --priority 5
+  mqctl produce orders.created --msg-id '{{.N}}' < orders.txt   # JetStream dedupe by line
+  seq 1000000 | mqctl produce bench --progress --in-flight 20000`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return produceRun(cmd, f, o, args)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&o.file, "file", "", "read messages from this file instead of stdin")
+	fl.StringVar(&o.format, "format", "lines", "input framing: lines, jsonl or raw")
+	fl.StringVar(&o.delimiter, "delimiter", `\n`, `line delimiter for --format lines, one byte (\n, \t, \0 or a character)`)
+	fl.StringVarP(&o.key, "key", "k", "", "message key (Kafka); overrides the input's key")
+	fl.StringArrayVarP(&o.headers, "header", "H", nil, "header name=value (repeatable, order kept, repeated names allowed)")
+	fl.Int32Var(&o.partition, "partition", -1, "Kafka partition for every message (implies --partitioner manual)")
+	fl.StringVar(&o.producer.Partitioner, "partitioner", "murmur2", "Kafka partitioner: murmur2 (like the Java client), round-robin or manual (the input's partition)")
+	fl.StringVar(&o.producer.Compression, "compression", "none", "Kafka compression: none, gzip, snappy, lz4 or zstd")
+	fl.StringVar(&o.producer.Acks, "acks", "all", "Kafka acks: all (idempotent producer), 1 or 0")
+	fl.StringVar(&o.routingKey, "routing-key", "", "RabbitMQ routing key (default: the input's routing_key)")
+	fl.StringVar(&o.queue, "queue", "", "RabbitMQ: publish to this queue through the default exchange (no DEST)")
+	fl.BoolVar(&o.producer.Persistent, "persistent", true, "RabbitMQ: persistent delivery mode")
+	fl.BoolVar(&o.producer.Mandatory, "mandatory", true, "RabbitMQ: unroutable messages fail instead of vanishing")
+	fl.StringVar(&o.props.ContentType, "content-type", "", "RabbitMQ content-type property")
+	fl.StringVar(&o.props.MessageID, "message-id", "", "RabbitMQ message-id property")
+	fl.StringVar(&o.props.CorrelationID, "correlation-id", "", "RabbitMQ correlation-id property")
+	fl.StringVar(&o.props.ReplyTo, "reply-to", "", "RabbitMQ reply-to property")
+	fl.StringVar(&o.props.Expiration, "expiration", "", "RabbitMQ per-message TTL in milliseconds")
+	fl.Uint8Var(&o.priority, "priority", 0, "RabbitMQ priority property")
+	fl.StringVar(&o.props.Type, "type", "", "RabbitMQ type property")
+	fl.StringVar(&o.props.AppID, "app-id", "", "RabbitMQ app-id property")
+	fl.StringVar(&o.msgID, "msg-id", "", "JetStream Nats-Msg-Id template, e.g. '{{.N}}' or '{{sha256 .Value}}' (default: generated per message)")
+	fl.BoolVar(&o.producer.Core, "core", false, "NATS: core publish without JetStream (no confirm)")
+	fl.IntVar(&o.count, "count", 1, "send the input this many times")
+	fl.Float64Var(&o.rate, "rate", 0, "at most this many messages per second (0: unlimited)")
+	fl.IntVar(&o.producer.InFlight, "in-flight", 10000, "messages awaiting confirm at most")
+	fl.DurationVar(&o.producer.ConfirmTimeout, "confirm-timeout", 30*time.Second, "fail a message whose confirm takes longer")
+	fl.BoolVar(&o.progress, "progress", false, "show progress on stderr (terminal only)")
+	fl.StringVar(&o.failedOut, "failed-out", "", "write every failed message to this file as jsonl")
+	fl.BoolVar(&o.skipInvalid, "skip-invalid", false, "report invalid jsonl lines and go on")
+	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"lines", "jsonl", "raw"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "snappy", "lz4", "zstd"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("partitioner", cobra.FixedCompletions([]string{"murmur2", "round-robin", "manual"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("acks", cobra.FixedCompletions([]string{"all", "1", "0"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string) error {
+	ctx := cmd.Context()
+	dest, values := "", args
+	if o.queue != "" {
+		o.producer.DestinationIsQueue = true
+		dest = o.queue
+	} else {
+		if len(args) == 0 {
+			return mqerr.Usagef("produce: DEST is required (a topic, exchange or subject; or --queue Q)")
+		}
+		dest, values = args[0], args[1:]
+	}
+	o.producer.Destination = dest
+	deco, err := o.decoration(cmd)
+	if err != nil {
+		return err
+	}
+	open, err := o.input(f, values)
+	if err != nil {
+		return err
+	}
+	if o.count < 1 {
+		return mqerr.Usagef("--count %d: want 1 or more", o.count)
+	}
+	if o.rate < 0 {
+		return mqerr.Usagef("--rate %g: want 0 (unlimited) or more", o.rate)
+	}
+	if o.producer.InFlight < 1 {
+		return mqerr.Usagef("--in-flight %d: want 1 or more", o.producer.InFlight)
+	}
+
+	conn, t, err := f.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := requireWritable(t, "produce"); err != nil {
+		return err
+	}
+	if err := checkBrokerFlags(cmd, conn.Broker(), o); err != nil {
+		return err
+	}
+	deco.GenerateMsgID = conn.Broker() == "nats" && !o.producer.Core
+	publisher, err := broker.As[broker.Publisher](conn, "producing")
+	if err != nil {
+		return err
+	}
+	pctx, cancel := withTimeout(ctx, t)
+	p, err := publisher.NewProducer(pctx, o.producer)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if o.producer.Core {
+		f.Warnf("core NATS has no confirm: messages are flushed to the server, not confirmed as stored")
+	}
+
+	var failedOut io.Writer
+	if o.failedOut != "" {
+		fo, err := os.Create(o.failedOut)
+		if err != nil {
+			return mqerr.Usagef("--failed-out: %v", err)
+		}
+		defer fo.Close()
+		failedOut = fo
+	}
+
+	st := &produce.Stats{}
+	start := time.Now()
+	stopProgress := startProgress(f, o.progress, st, start)
+	runErr := produce.Run(ctx, p, produce.NewRepeat(o.count, open), st, produce.Options{
+		Broker:       conn.Broker(),
+		Prepare:      deco.Prepare(),
+		Rate:         o.rate,
+		SkipInvalid:  o.skipInvalid,
+		FlushTimeout: o.producer.ConfirmTimeout + 5*time.Second,
+		FailedOut:    failedOut,
+		Log:          f.IO.Err,
+		Verbose:      f.Global.Verbose > 0,
+	})
+	stopProgress()
+	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", st.Summary(time.Since(start)))
+	if runErr != nil && mqerr.Is(runErr, mqerr.Partial) && o.failedOut != "" {
+		runErr = fmt.Errorf("%w; failed messages are in %s", runErr, o.failedOut)
+	}
+	return runErr
+}
+
+// decoration turns flags into what is added to every message.
+func (o *produceOptions) decoration(cmd *cobra.Command) (produce.Decoration, error) {
+	d := produce.Decoration{RoutingKey: o.routingKey, Properties: o.props}
+	d.Properties.Priority = o.priority
+	d.Properties.Persistent = o.producer.Persistent
+	if o.queue != "" {
+		if o.routingKey != "" {
+			return d, mqerr.Usagef("--queue and --routing-key exclude each other: --queue sends through the default exchange with the queue name as key")
+		}
+		d.RoutingKey = o.queue
+	}
+	if cmd.Flags().Changed("key") {
+		d.Key = []byte(o.key)
+	}
+	for _, h := range o.headers {
+		hdr, err := produce.ParseHeader(h)
+		if err != nil {
+			return d, err
+		}
+		d.Headers = append(d.Headers, hdr)
+	}
+	if o.partition >= 0 {
+		p := o.partition
+		d.Partition = &p
+		if cmd.Flags().Changed("partitioner") && o.producer.Partitioner != "manual" {
+			return d, mqerr.Usagef("--partition sends to one partition: it does not go with --partitioner %s", o.producer.Partitioner)
+		}
+		o.producer.Partitioner = "manual"
+	}
+	d.UseInputPartition = o.producer.Partitioner == "manual"
+	if o.msgID != "" {
+		t, err := produce.ParseMsgIDTemplate(o.msgID)
+		if err != nil {
+			return d, err
+		}
+		d.MsgID = t
+	}
+	return d, nil
+}
+
+// input returns a function that opens the input anew for each --count pass.
+func (o *produceOptions) input(f *Factory, values []string) (func() (produce.Reader, error), error) {
+	delim, err := parseDelimiter(o.delimiter)
+	if err != nil {
+		return nil, err
+	}
+	frame := func(r io.Reader) (produce.Reader, error) {
+		switch o.format {
+		case "lines":
+			return produce.NewLinesReader(r, delim), nil
+		case "jsonl":
+			return produce.NewJSONLReader(r), nil
+		case "raw":
+			return produce.NewRawReader(r), nil
+		}
+		return nil, mqerr.Usagef("--format %q: want lines, jsonl or raw", o.format)
+	}
+	if _, err := frame(bytes.NewReader(nil)); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(values) > 0 && o.file != "":
+		return nil, mqerr.Usagef("values as arguments and --file exclude each other")
+	case len(values) > 0:
+		if o.format != "lines" {
+			return nil, mqerr.Usagef("values given as arguments are sent as they are: --format %s applies to --file or stdin", o.format)
+		}
+		return func() (produce.Reader, error) { return produce.NewArgsReader(values), nil }, nil
+	case o.file != "":
+		if _, err := os.Stat(o.file); err != nil {
+			return nil, mqerr.Usagef("--file: %v", err)
+		}
+		var cur *os.File
+		return func() (produce.Reader, error) {
+			if cur != nil {
+				cur.Close()
+			}
+			fh, err := os.Open(o.file)
+			if err != nil {
+				return nil, mqerr.Usagef("--file: %v", err)
+			}
+			cur = fh
+			return frame(fh)
+		}, nil
+	default:
+		if f.IO.InTTY {
+			fmt.Fprintln(f.IO.Err, "mqctl: reading messages from the terminal; end with Ctrl-D")
+		}
+		if o.count == 1 {
+			return func() (produce.Reader, error) { return frame(f.IO.In) }, nil
+		}
+		// stdin cannot be read twice: --count keeps one copy in memory.
+		data, err := io.ReadAll(f.IO.In)
+		if err != nil {
+			return nil, fmt.Errorf("read stdin: %w", err)
+		}
+		return func() (produce.Reader, error) { return frame(bytes.NewReader(data)) }, nil
+	}
+}
+
+func parseDelimiter(s string) (byte, error) {
+	switch s {
+	case `\n`:
+		return '\n', nil
+	case `\t`:
+		return '\t', nil
+	case `\0`:
+		return 0, nil
+	case `\r`:
+		return '\r', nil
+	}
+	if len(s) == 1 {
+		return s[0], nil
+	}
+	if unq, err := strconv.Unquote(`"` + s + `"`); err == nil && len(unq) == 1 {
+		return unq[0], nil
+	}
+	return 0, mqerr.Usagef("--delimiter %q: want one byte", s)
+}
+
+// checkBrokerFlags refuses flags that mean nothing on the context's broker,
+// so a typo'd expectation fails loudly instead of being ignored.
+func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) error {
+	only := map[string][]string{
+		"kafka":    {"partition", "partitioner", "compression", "acks"},
+		"rabbitmq": {"routing-key", "queue", "persistent", "mandatory", "content-type", "message-id", "correlation-id", "reply-to", "expiration", "priority", "type", "app-id"},
+		"nats":     {"msg-id", "core"},
+	}
+	for b, names := range only {
+		if b == brokerName {
+			continue
+		}
+		for _, n := range names {
+			if cmd.Flags().Changed(n) {
+				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, brokerName)
+			}
+		}
+	}
+	if brokerName == "nats" && cmd.Flags().Changed("key") {
+		return mqerr.Usagef("-k/--key: NATS messages have no key (use -H to send it as a header)")
+	}
+	return nil
+}
+
+// startProgress prints a refreshing progress line on a terminal's stderr.
+func startProgress(f *Factory, on bool, st *produce.Stats, start time.Time) (stop func()) {
+	if !on || !f.IO.ErrTTY {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				fmt.Fprint(f.IO.Err, "\r\033[K")
+				return
+			case <-t.C:
+				el := time.Since(start).Seconds()
+				fmt.Fprintf(f.IO.Err, "\r\033[Ksent %d  confirmed %d  failed %d  %.0f msgs/s",
+					st.Sent.Load(), st.Confirmed.Load(), st.Failed.Load(), float64(st.Confirmed.Load())/el)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
