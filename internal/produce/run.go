@@ -38,7 +38,7 @@ type Options struct {
 }
 
 // Run publishes every record of src through p and returns when each one was
-// confirmed or failed. The error is nil when all were confirmed; an
+// confirmed or failed; it closes p. The error is nil when all were confirmed; an
 // mqerr.Partial error when some failed; an mqerr.Interrupted error when ctx
 // ended first (what was read is still accounted for); a usage error for an
 // invalid line without SkipInvalid.
@@ -78,6 +78,9 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.FlushTimeout)
 	defer cancel()
 	flushErr := p.Flush(flushCtx)
+	// Close fails whatever is still unconfirmed through its done call, so
+	// those messages are counted and written to FailedOut like any other.
+	p.Close()
 
 	switch {
 	case readErr != nil:
@@ -128,10 +131,17 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 				return nil
 			}
 		}
-		st.Sent.Add(1)
-		start := time.Now()
+		// Reading the clock costs about 100 ns on a VM; after the first
+		// thousand messages one in sixteen is timed, which keeps the
+		// percentiles honest at a fraction of the cost.
+		sent := st.Sent.Add(1)
+		var start time.Time
+		timed := sent <= 1000 || sent%16 == 0
+		if timed {
+			start = time.Now()
+		}
 		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) {
-			if err == nil {
+			if err == nil && timed {
 				st.observe(time.Since(start))
 			}
 			report(rec, r, err)

@@ -1,6 +1,7 @@
 // Command kafkaproduce is the minimal franz-go producer `make bench`
 // compares mqctl against: it reads lines from a file and produces each one
-// with acks=all and the idempotent producer (franz-go's defaults, as mqctl's),
+// with acks=all, the idempotent producer and snappy compression (franz-go's
+// defaults, and mqctl's),
 // then exits 0 only when every record was acknowledged.
 package main
 
