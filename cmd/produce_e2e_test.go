@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -434,4 +436,123 @@ func TestProduceNATSRestartLosesNothing(t *testing.T) {
 			t.Errorf("m-%d neither stored nor in --failed-out", i)
 		}
 	}
+}
+
+// rabbitAPI calls the management API of the test RabbitMQ as its admin.
+func rabbitAPI(t *testing.T, rmq *testenv.RabbitMQEnv, method, path string, body string, out any) {
+	t.Helper()
+	u, err := url.Parse(rmq.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, rmq.APIURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, _ := u.User.Password()
+	req.SetBasicAuth(u.User.Username(), pass)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The broker closes mqctl's connection in the middle of a rate-limited
+// run: every line ends up in the queue or in --failed-out, and the run
+// exits 3 saying so.
+func TestProduceRabbitMQConnectionClosedLosesNothing(t *testing.T) {
+	rmq := testenv.RabbitMQ(t)
+	vhost := testenv.UniqueName(t, "vh")
+	u, _ := url.Parse(rmq.AMQPURL)
+	rabbitAPI(t, rmq, http.MethodPut, "/api/vhosts/"+vhost, "", nil)
+	t.Cleanup(func() { rabbitAPI(t, rmq, http.MethodDelete, "/api/vhosts/"+vhost, "", nil) })
+	rabbitAPI(t, rmq, http.MethodPut, "/api/permissions/"+vhost+"/"+u.User.Username(), `{"configure":".*","write":".*","read":".*"}`, nil)
+	vhURL := fmt.Sprintf("amqp://%s@%s/%s", u.User.String(), u.Host, vhost)
+
+	conn, err := amqp.Dial(vhURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDeclare("work", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	const total = 1500
+	var in strings.Builder
+	for i := range total {
+		fmt.Fprintf(&in, "m-%d\n", i)
+	}
+	fo := filepath.Join(t.TempDir(), "failed.jsonl")
+	done := make(chan result, 1)
+	c := newCLI(t)
+	go func() {
+		done <- c.runIn([]byte(in.String()), "produce", "--queue", "work", "--url", vhURL, "--rate", "150", "--failed-out", fo)
+	}()
+	// Close mqctl's connection (the only "mqctl" one in this vhost) once it is publishing.
+	deadline := time.Now().Add(20 * time.Second)
+	closed := false
+	for !closed && time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		var conns []struct {
+			Name   string `json:"name"`
+			VHost  string `json:"vhost"`
+			Client struct {
+				Name string `json:"connection_name"`
+			} `json:"client_properties"`
+		}
+		rabbitAPI(t, rmq, http.MethodGet, "/api/connections?columns=name,vhost,client_properties", "", &conns)
+		for _, cn := range conns {
+			if cn.VHost == vhost && cn.Client.Name == "mqctl" {
+				rabbitAPI(t, rmq, http.MethodDelete, "/api/connections/"+url.PathEscape(cn.Name), "", nil)
+				closed = true
+			}
+		}
+	}
+	r := <-done
+	if !closed {
+		t.Fatalf("never saw mqctl's connection; run: %+v", r)
+	}
+	if r.code != 3 || !strings.Contains(r.stderr, "CONNECTION_FORCED") && !strings.Contains(r.stderr, "failed") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	seen := map[string]int{}
+	for {
+		d, ok, err := ch.Get("work", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		seen[string(d.Body)]++
+	}
+	fails := failedOut(t, fo)
+	for _, f := range fails {
+		seen[f["value"].(string)] += 100
+	}
+	stored := 0
+	for i := range total {
+		switch c := seen[fmt.Sprintf("m-%d", i)]; c {
+		case 1:
+			stored++
+		case 100, 101: // failed; 101: the broker had it before the close, unconfirmed
+		default:
+			t.Errorf("m-%d: stored %d times, failed %d times", i, c%100, c/100)
+		}
+	}
+	if !strings.Contains(r.stderr, fmt.Sprintf("failed %d", len(fails))) {
+		t.Errorf("summary disagrees with --failed-out (%d lines): %s", len(fails), r.stderr)
+	}
+	t.Logf("%d stored, %d failed: %s", stored, len(fails), strings.TrimSpace(r.stderr))
 }
