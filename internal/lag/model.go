@@ -1,0 +1,104 @@
+package lag
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Broker names, as in Row.Broker.
+const (
+	BrokerKafka    = "kafka"
+	BrokerRabbitMQ = "rabbitmq"
+	BrokerNATS     = "nats"
+)
+
+// Row kinds, as in Row.Kind. The kind, not the broker, decides which fields
+// apply, so a future broker with partitions reuses KindPartition.
+const (
+	KindPartition = "partition" // Kafka group × topic × partition
+	KindQueue     = "queue"     // RabbitMQ queue
+	KindConsumer  = "consumer"  // JetStream stream × consumer
+)
+
+// Unknown is the value of Partition, Committed and End when they do not
+// apply or are not known. It is -1 rather than 0 because 0 is a real
+// partition and a real offset.
+const Unknown = -1
+
+// Row is the lag of one partition, queue or consumer. Fields a broker does not
+// have keep their "not applicable" value: "" for names, Unknown for
+// Partition/Committed/End, 0 for TimeLag/DrainTime (unknown), the zero
+// time for LastActive.
+//
+// Rows are written as JSON and YAML by MarshalJSON/MarshalYAML, not by
+// struct tags: whether a zero is data (an empty queue has ready 0, a
+// caught-up partition lag 0, the first partition is 0) or "not applicable"
+// depends on the value and the Kind, which omitempty cannot express.
+type Row struct {
+	Context string // mqctl context name; "" when none was used
+	Broker  string // BrokerKafka, BrokerRabbitMQ or BrokerNATS
+	Kind    string // KindPartition, KindQueue or KindConsumer
+
+	Group     string // Kafka consumer group
+	Topic     string // Kafka topic
+	Partition int32  // Kafka partition; Unknown otherwise
+	Queue     string // RabbitMQ queue
+	Stream    string // JetStream stream
+	Consumer  string // JetStream consumer
+
+	// Committed is the group's committed offset (Kafka) or the consumer's
+	// ack floor stream sequence (JetStream); End is the log end offset or
+	// the stream's last sequence. Unknown when not known.
+	Committed int64
+	End       int64
+	// Lag is the work waiting: End - Committed for Kafka, num_pending for
+	// JetStream, ready + unacked for RabbitMQ. It is always known.
+	Lag int64
+
+	Member   string        // Kafka group member owning the partition
+	ClientID string        // that member's client id
+	TimeLag  time.Duration // estimated age of the oldest waiting message; 0 unknown
+	State    string        // group state (Stable, Empty, …) or queue state (running, idle, …)
+
+	// RabbitMQ queue extras (Kind == KindQueue). Rates are messages per
+	// second from the management API.
+	Ready       int64
+	Unacked     int64
+	Consumers   int
+	PublishRate float64
+	DeliverRate float64
+	AckRate     float64
+	DrainTime   time.Duration // estimated time to empty the queue; 0 unknown
+
+	// JetStream consumer extras (Kind == KindConsumer).
+	AckPending  int64
+	Redelivered int64
+	Waiting     int64     // pull requests waiting
+	LastActive  time.Time // last delivery or ack; zero unknown
+}
+
+// Key identifies the row across samples: the same partition, queue or
+// consumer gets the same key in every poll. Each part is quoted so names
+// containing spaces or quotes cannot make two rows collide.
+func (r Row) Key() string {
+	return strings.Join([]string{
+		strconv.Quote(r.Context),
+		strconv.Quote(r.Broker),
+		strconv.Quote(r.Group),
+		strconv.Quote(r.Stream),
+		strconv.Quote(r.Queue),
+		strconv.Quote(r.Topic),
+		strconv.Itoa(int(r.Partition)),
+		strconv.Quote(r.Consumer),
+	}, " ")
+}
+
+// formatDuration rounds to what a person reads at a glance: whole seconds,
+// or milliseconds below one second ("3m2s", "250ms").
+func formatDuration(d time.Duration) string {
+	if d >= time.Second {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}

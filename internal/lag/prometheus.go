@@ -1,0 +1,141 @@
+package lag
+
+import (
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// family is one Prometheus metric family; value returns the row's sample and
+// whether it is known. Unknown values are left out rather than written as 0,
+// so a dashboard shows a gap instead of a false "no lag".
+type family struct {
+	name, help string
+	value      func(Row) (string, bool)
+}
+
+var families = []family{
+	{"mqctl_lag_messages", "Messages waiting: log end minus committed offset (Kafka), ready plus unacked (RabbitMQ), num_pending (JetStream).",
+		func(r Row) (string, bool) { return integer(r.Lag), true }},
+	{"mqctl_lag_seconds", "Estimated age of the oldest waiting message, in seconds.",
+		func(r Row) (string, bool) { return seconds(r.TimeLag), r.TimeLag > 0 }},
+	{"mqctl_committed_offset", "Committed offset (Kafka) or ack floor stream sequence (JetStream).",
+		func(r Row) (string, bool) { return integer(r.Committed), r.Committed >= 0 }},
+	{"mqctl_end_offset", "Log end offset (Kafka) or last stream sequence (JetStream).",
+		func(r Row) (string, bool) { return integer(r.End), r.End >= 0 }},
+	{"mqctl_queue_ready_messages", "Messages ready for delivery in the queue.",
+		func(r Row) (string, bool) { return integer(r.Ready), isQueue(r) }},
+	{"mqctl_queue_unacked_messages", "Messages delivered from the queue and not yet acknowledged.",
+		func(r Row) (string, bool) { return integer(r.Unacked), isQueue(r) }},
+	{"mqctl_queue_consumers", "Consumers attached to the queue.",
+		func(r Row) (string, bool) { return integer(int64(r.Consumers)), isQueue(r) }},
+	{"mqctl_queue_publish_rate", "Messages published to the queue per second.",
+		func(r Row) (string, bool) { return float(r.PublishRate), isQueue(r) }},
+	{"mqctl_queue_deliver_rate", "Messages delivered from the queue per second.",
+		func(r Row) (string, bool) { return float(r.DeliverRate), isQueue(r) }},
+	{"mqctl_queue_ack_rate", "Messages acknowledged on the queue per second.",
+		func(r Row) (string, bool) { return float(r.AckRate), isQueue(r) }},
+	{"mqctl_queue_drain_seconds", "Estimated seconds until the queue is empty at the current rates.",
+		func(r Row) (string, bool) { return seconds(r.DrainTime), r.DrainTime > 0 }},
+	{"mqctl_consumer_ack_pending", "Messages delivered to the consumer and not yet acknowledged.",
+		func(r Row) (string, bool) { return integer(r.AckPending), isConsumer(r) }},
+	{"mqctl_consumer_redelivered", "Messages redelivered to the consumer.",
+		func(r Row) (string, bool) { return integer(r.Redelivered), isConsumer(r) }},
+	{"mqctl_consumer_waiting", "Pull requests waiting on the consumer.",
+		func(r Row) (string, bool) { return integer(r.Waiting), isConsumer(r) }},
+	{"mqctl_consumer_last_active_timestamp_seconds", "Unix time of the consumer's last delivery or acknowledgement.",
+		func(r Row) (string, bool) { return unixSeconds(r.LastActive), !r.LastActive.IsZero() }},
+}
+
+// series is one row with its rendered label set.
+type series struct {
+	labels string
+	row    Row
+}
+
+// Prometheus writes rows in the text exposition format: one gauge family per
+// quantity, HELP and TYPE once per family, families without a known sample
+// left out. Label names are sorted and values escaped per the format. Rows
+// with the same labels would be duplicate series, which Prometheus rejects,
+// so only the first of them is written.
+func Prometheus(w io.Writer, rows []Row) error {
+	all := make([]series, 0, len(rows))
+	for _, r := range rows {
+		all = append(all, series{labels: labels(r), row: r})
+	}
+	// Sorting by labels makes the output stable whatever the row order;
+	// the stable sort keeps the first duplicate first.
+	slices.SortStableFunc(all, func(a, b series) int { return strings.Compare(a.labels, b.labels) })
+	all = slices.CompactFunc(all, func(a, b series) bool { return a.labels == b.labels })
+
+	var b strings.Builder
+	for _, f := range families {
+		header := false
+		for _, s := range all {
+			v, ok := f.value(s.row)
+			if !ok {
+				continue
+			}
+			if !header {
+				b.WriteString("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n")
+				b.WriteString("# TYPE " + f.name + " gauge\n")
+				header = true
+			}
+			b.WriteString(f.name + s.labels + " " + v + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// labels renders the row's context as {name="value",...} with names in
+// sorted order; empty values are left out because Prometheus treats an
+// empty label as an absent one.
+func labels(r Row) string {
+	partition := ""
+	if r.Partition >= 0 {
+		partition = strconv.Itoa(int(r.Partition))
+	}
+	pairs := [][2]string{ // sorted by name
+		{"broker", r.Broker},
+		{"consumer", r.Consumer},
+		{"context", r.Context},
+		{"group", r.Group},
+		{"partition", partition},
+		{"queue", r.Queue},
+		{"stream", r.Stream},
+		{"topic", r.Topic},
+	}
+	var parts []string
+	for _, p := range pairs {
+		if p[1] != "" {
+			parts = append(parts, p[0]+`="`+escapeLabel(p[1])+`"`)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
+
+// escapeLabel escapes per the text format and replaces invalid UTF-8, which
+// the format does not allow, so any queue name yields a parseable line.
+func escapeLabel(s string) string {
+	return labelEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+func integer(v int64) string { return strconv.FormatInt(v, 10) }
+
+// float writes NaN and ±Inf the way the format spells them.
+func float(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func seconds(d time.Duration) string { return float(d.Seconds()) }
+
+func unixSeconds(t time.Time) string { return float(float64(t.UnixMilli()) / 1000) }

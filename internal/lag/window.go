@@ -1,0 +1,78 @@
+package lag
+
+import "time"
+
+// Window keeps the last K samples of every row key, so a long --watch uses
+// memory bounded by K × rows. It is not safe for concurrent use: one watch
+// loop owns it.
+type Window struct {
+	size   int
+	series map[string]*ring
+}
+
+// ring holds up to size samples; once full, start is the oldest.
+type ring struct {
+	buf   []Sample
+	start int
+}
+
+// NewWindow returns a window of k samples per key. k below 2 is raised to 2,
+// the fewest samples Evaluate can judge.
+func NewWindow(k int) *Window {
+	return &Window{size: max(k, warmupSamples), series: map[string]*ring{}}
+}
+
+// Add appends s to key's samples, dropping the oldest when K are held.
+// Samples must be added in time order.
+func (w *Window) Add(key string, s Sample) {
+	r := w.series[key]
+	if r == nil {
+		r = &ring{buf: make([]Sample, 0, w.size)}
+		w.series[key] = r
+	}
+	if len(r.buf) < w.size {
+		r.buf = append(r.buf, s)
+		return
+	}
+	r.buf[r.start] = s
+	r.start = (r.start + 1) % w.size
+}
+
+// Samples returns a copy of key's samples, oldest first; nil if none.
+func (w *Window) Samples(key string) []Sample {
+	r := w.series[key]
+	if r == nil {
+		return nil
+	}
+	out := make([]Sample, 0, len(r.buf))
+	out = append(out, r.buf[r.start:]...)
+	return append(out, r.buf[:r.start]...)
+}
+
+// Observe adds one sample per row, all taken at at.
+func (w *Window) Observe(at time.Time, rows []Row) {
+	for _, r := range rows {
+		w.Add(r.Key(), Sample{At: at, Committed: r.Committed, End: r.End, Lag: r.Lag})
+	}
+}
+
+// Prune forgets keys whose newest sample is older than before, so partitions,
+// queues and consumers that disappeared do not keep memory forever. A key
+// that is only missing from one poll (a transient read error) survives.
+func (w *Window) Prune(before time.Time) {
+	for key, r := range w.series {
+		newest := r.buf[(r.start+len(r.buf)-1)%len(r.buf)]
+		if newest.At.Before(before) {
+			delete(w.series, key)
+		}
+	}
+}
+
+// Statuses evaluates every key at now; the map is what Table and Check take.
+func (w *Window) Statuses(now time.Time, window time.Duration) map[string]Status {
+	out := make(map[string]Status, len(w.series))
+	for key := range w.series {
+		out[key] = Evaluate(w.Samples(key), now, window)
+	}
+	return out
+}
