@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
@@ -114,6 +115,24 @@ type Publisher interface {
 type Consumer interface {
 	Next(ctx context.Context) (*Delivery, error)
 	Close() error
+}
+
+// LagQuery selects what a LagReader reports.
+type LagQuery struct {
+	// Match selects consumer groups (Kafka), queues (RabbitMQ) or
+	// streams (JetStream) by name; nil selects all of them.
+	Match func(name string) bool
+	// TimeLag asks for the estimated time lag (the age of the oldest
+	// unconsumed message), which costs a fetch per lagging partition.
+	TimeLag bool
+}
+
+// LagReader reports consumer lag and queue depth, one row per Kafka
+// group partition, RabbitMQ queue or JetStream consumer, following the
+// contract in package lag: Lag is end - committed (Kafka), ready + unacked
+// (RabbitMQ), num_pending (JetStream).
+type LagReader interface {
+	Lag(ctx context.Context, q LagQuery) ([]lag.Row, error)
 }
 
 // Purger removes all messages of a destination.
