@@ -144,6 +144,9 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 		return err
 	}
 	deco.GenerateMsgID = conn.Broker() == "nats" && !o.producer.Core
+	if conn.Broker() != "rabbitmq" {
+		deco.Properties = broker.AMQPMeta{} // --persistent defaults on; it means nothing elsewhere
+	}
 	publisher, err := broker.As[broker.Publisher](conn, "producing")
 	if err != nil {
 		return err

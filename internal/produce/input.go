@@ -36,13 +36,25 @@ type InvalidLine struct {
 
 func (e *InvalidLine) Error() string { return fmt.Sprintf("line %d: %v", e.N, e.Err) }
 
-// newRecord allocates a record and its message together: one allocation
-// per message on the hot path instead of two.
-func newRecord(n int, value []byte) *Record {
-	x := &struct {
-		rec Record
-		msg broker.Message
-	}{}
+// recordSlab allocates records with their messages in chunks: one
+// allocation per 256 messages on the hot path instead of two per message.
+// A chunk stays alive while any of its messages is in flight, so memory is
+// bounded by the in-flight window plus one chunk.
+type recordSlab struct {
+	chunk []recordWithMessage
+}
+
+type recordWithMessage struct {
+	rec Record
+	msg broker.Message
+}
+
+func (s *recordSlab) next(n int, value []byte) *Record {
+	if len(s.chunk) == 0 {
+		s.chunk = make([]recordWithMessage, 256)
+	}
+	x := &s.chunk[0]
+	s.chunk = s.chunk[1:]
 	x.msg.Value = value
 	x.msg.Kafka.Partition = -1
 	x.rec.N, x.rec.Msg = n, &x.msg
@@ -116,8 +128,9 @@ func (s *lineScanner) next() ([]byte, error) {
 
 // LinesReader makes one message per delimited line.
 type LinesReader struct {
-	sc   *lineScanner
-	slab slab
+	sc      *lineScanner
+	slab    slab
+	records recordSlab
 }
 
 func NewLinesReader(r io.Reader, delim byte) *LinesReader {
@@ -129,7 +142,7 @@ func (l *LinesReader) Next() (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRecord(l.sc.n, l.slab.copy(line)), nil
+	return l.records.next(l.sc.n, l.slab.copy(line)), nil
 }
 
 // JSONLReader reads the envelope of internal/envelope, one per line. Blank
@@ -176,13 +189,14 @@ func (r *RawReader) Next() (*Record, error) {
 	if len(data) > maxLine {
 		return nil, mqerr.Usagef("raw input larger than %d MiB", maxLine>>20)
 	}
-	return newRecord(1, data), nil
+	return (&recordSlab{chunk: make([]recordWithMessage, 1)}).next(1, data), nil
 }
 
 // ArgsReader makes one message per command-line value.
 type ArgsReader struct {
-	values []string
-	i      int
+	values  []string
+	i       int
+	records recordSlab
 }
 
 func NewArgsReader(values []string) *ArgsReader { return &ArgsReader{values: values} }
@@ -192,7 +206,7 @@ func (a *ArgsReader) Next() (*Record, error) {
 		return nil, io.EOF
 	}
 	a.i++
-	return newRecord(a.i, []byte(a.values[a.i-1])), nil
+	return a.records.next(a.i, []byte(a.values[a.i-1])), nil
 }
 
 // Repeat reads the input produced by open count times (--count). open is

@@ -66,6 +66,7 @@ func (d Decoration) Prepare() func(*Record) error {
 	runID := newRunID()
 	var sb strings.Builder
 	seq := 0
+	hasProps := d.Properties != (broker.AMQPMeta{})
 	return func(rec *Record) error {
 		m := rec.Msg
 		if d.Key != nil {
@@ -83,7 +84,9 @@ func (d Decoration) Prepare() func(*Record) error {
 		if d.RoutingKey != "" {
 			m.AMQP.RoutingKey = d.RoutingKey
 		}
-		fillProperties(&m.AMQP, d.Properties)
+		if hasProps {
+			fillProperties(&m.AMQP, d.Properties)
+		}
 		switch {
 		case d.MsgID != nil:
 			sb.Reset()
