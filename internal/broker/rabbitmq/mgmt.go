@@ -102,6 +102,25 @@ type apiQueue struct {
 	Unacked   *int64          `json:"messages_unacknowledged"`
 	Consumers *int            `json:"consumers"`
 	Arguments json.RawMessage `json:"arguments"`
+	// State and MessageStats are asked for by Lag only.
+	State        string        `json:"state"`
+	MessageStats *messageStats `json:"message_stats"`
+}
+
+// messageStats are a queue's message rates, per second, averaged by the
+// broker over its last sampling window. The API sends no message_stats
+// for a queue that never saw a message, and within it only the
+// operations that happened: a nil rate is unknown, treated as 0.
+type messageStats struct {
+	Publish      *rate `json:"publish_details"`
+	DeliverGet   *rate `json:"deliver_get_details"`
+	Ack          *rate `json:"ack_details"`
+	DeliverNoAck *rate `json:"deliver_no_ack_details"`
+	GetNoAck     *rate `json:"get_no_ack_details"`
+}
+
+type rate struct {
+	Rate float64 `json:"rate"`
 }
 
 func (a apiQueue) queue() Queue {
@@ -135,17 +154,31 @@ type queuePage struct {
 	PageCount int        `json:"page_count"`
 }
 
-// Queues lists the queues of vhost, page by page. It asks only for the
-// columns it returns, which keeps large listings small. (disable_stats
-// would be cheaper still, but it drops the consumer count.)
+// queueColumns are the columns Queues asks for: only those it returns,
+// which keeps large listings small. (disable_stats would be cheaper
+// still, but it drops the consumer count.)
+const queueColumns = "name,vhost,type,durable,messages,messages_ready,messages_unacknowledged,consumers,arguments"
+
+// Queues lists the queues of vhost, page by page.
 func (m *Management) Queues(ctx context.Context, vhost string) ([]Queue, error) {
+	var out []Queue
+	err := m.eachQueue(ctx, vhost, queueColumns, func(a apiQueue) { out = append(out, a.queue()) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachQueue fetches the queues of vhost with the given columns, one
+// request per page of m.pageSize queues, and calls f once per queue in
+// name order.
+func (m *Management) eachQueue(ctx context.Context, vhost, columns string, f func(apiQueue)) error {
 	path := "/api/queues/" + url.PathEscape(vhost)
 	q := url.Values{
 		"page_size": {strconv.Itoa(m.pageSize)},
 		"sort":      {"name"},
-		"columns":   {"name,vhost,type,durable,messages,messages_ready,messages_unacknowledged,consumers,arguments"},
+		"columns":   {columns},
 	}
-	var out []Queue
 	// A queue created or deleted between two pages shifts the rest; seen
 	// keeps such a shift from listing a queue twice.
 	seen := map[string]bool{}
@@ -153,16 +186,16 @@ func (m *Management) Queues(ctx context.Context, vhost string) ([]Queue, error) 
 		q.Set("page", strconv.Itoa(page))
 		var p queuePage
 		if err := m.get(ctx, path, q, fmt.Sprintf("vhost %q", vhost), &p); err != nil {
-			return nil, err
+			return err
 		}
 		for _, a := range p.Items {
 			if !seen[a.Name] {
 				seen[a.Name] = true
-				out = append(out, a.queue())
+				f(a)
 			}
 		}
 		if page >= p.PageCount {
-			return out, nil
+			return nil
 		}
 	}
 }

@@ -1,0 +1,231 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+var _ broker.LagReader = (*Conn)(nil)
+
+// ErrNoManagementAPI is in the chain of the mqerr.Unreachable error Lag
+// returns when the management API cannot be reached. A command that knows
+// literal queue names can then call LagByName, and say on stderr that it
+// reports ready counts and consumers only.
+var ErrNoManagementAPI = errors.New("rabbitmq lag needs the management API")
+
+// lagColumns are what Lag asks of /api/queues: the counts, the consumers
+// and the rates, nothing per message or per consumer.
+const lagColumns = "name,state,messages_ready,messages_unacknowledged,consumers," +
+	"message_stats.publish_details.rate,message_stats.deliver_get_details.rate," +
+	"message_stats.ack_details.rate,message_stats.deliver_no_ack_details.rate," +
+	"message_stats.get_no_ack_details.rate"
+
+// Row states this driver sets itself, beside the broker's queue states.
+const (
+	// stateNoStats: the broker has no counts for the queue yet (declared a
+	// moment ago, or just after a restart); its ready and unacked read 0.
+	stateNoStats = "no statistics yet"
+	// statePassive marks a row read by LagByName.
+	statePassive = "passive-declare: ready and consumers only"
+)
+
+// maxDrain caps DrainTime: a queue that takes longer than this to empty
+// is, for anyone reading the estimate, never going to.
+const maxDrain = 100 * 365 * 24 * time.Hour
+
+// Lag reports one row per queue of the connection's vhost that q.Match
+// selects (all of them when it is nil), in name order, from the
+// management API: one request per page of queues, never one per queue.
+//
+// Lag is ready + unacked. Rates are the broker's averages over its last
+// sampling window, 0 when the queue has not seen that operation recently;
+// the broker updates counts and rates every few seconds, so a row can be
+// that much old. DrainTime is estimated from them (see drainTime).
+// q.TimeLag is ignored: the age of the oldest message is not in the API
+// without fetching messages, so TimeLag stays 0 (unknown).
+//
+// When the API cannot be reached, Lag returns an mqerr.Unreachable error
+// wrapping ErrNoManagementAPI; AMQP cannot enumerate queues, so only
+// LagByName with literal names can stand in.
+func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
+	var rows []lag.Row
+	err := c.mgmt.eachQueue(ctx, c.vhost, lagColumns, func(a apiQueue) {
+		if q.Match == nil || q.Match(a.Name) {
+			rows = append(rows, lagRow(a))
+		}
+	})
+	if mqerr.Is(err, mqerr.Unreachable) {
+		if q.Match == nil {
+			return nil, mqerr.Wrap(mqerr.Unreachable, fmt.Errorf("%w to list queues (AMQP cannot enumerate them): %w; enable the rabbitmq_management plugin, set --management-url (management_url in the context), or name the queues to read their ready counts over AMQP", ErrNoManagementAPI, err))
+		}
+		return nil, mqerr.Wrap(mqerr.Unreachable, fmt.Errorf("%w for unacked counts, rates and name patterns: %w; enable the rabbitmq_management plugin or set --management-url (management_url in the context); queues named literally can be read over AMQP (ready and consumers only)", ErrNoManagementAPI, err))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// lagRow turns one queue of the API into a row. Every field the API left
+// out reads 0.
+func lagRow(a apiQueue) lag.Row {
+	r := lag.Row{
+		Broker:    lag.BrokerRabbitMQ,
+		Kind:      lag.KindQueue,
+		Queue:     a.Name,
+		Partition: lag.Unknown,
+		Committed: lag.Unknown,
+		End:       lag.Unknown,
+		State:     a.State,
+	}
+	if a.Ready == nil || a.Unacked == nil {
+		r.State = stateNoStats
+	}
+	if a.Ready != nil {
+		r.Ready = *a.Ready
+	}
+	if a.Unacked != nil {
+		r.Unacked = *a.Unacked
+	}
+	if a.Consumers != nil {
+		r.Consumers = *a.Consumers
+	}
+	r.Lag = r.Ready + r.Unacked
+	if s := a.MessageStats; s != nil {
+		r.PublishRate = s.Publish.value()
+		r.DeliverRate = s.DeliverGet.value()
+		r.AckRate = s.Ack.value()
+		// What leaves the queue for good: acks, and deliveries and gets
+		// without ack. DeliverRate also counts redeliveries, which a
+		// consumer that nacks with requeue turns in a loop without
+		// draining anything, so it is not used here.
+		out := r.AckRate + s.DeliverNoAck.value() + s.GetNoAck.value()
+		r.DrainTime = drainTime(r.Lag, r.PublishRate, out)
+	}
+	return r
+}
+
+// value is the rate, 0 when the API did not send it.
+func (r *rate) value() float64 {
+	if r == nil {
+		return 0
+	}
+	return r.Rate
+}
+
+// drainTime estimates how long n waiting messages take to go at the
+// current rates: n / (out - in). It is 0 (unknown) when nothing waits or
+// the queue is not draining (out <= in), and at most maxDrain. Rates
+// swing, so this is a hint for a person, not a promise.
+func drainTime(n int64, in, out float64) time.Duration {
+	if n <= 0 || out <= in {
+		return 0
+	}
+	secs := float64(n) / (out - in)
+	if secs >= maxDrain.Seconds() {
+		return maxDrain
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+// LagByName reads the named queues over AMQP, one passive declare each,
+// for when the management API cannot be reached. A passive declare tells
+// only the ready count and the consumers: rows have Unacked 0, so Lag is
+// the ready count alone, no rates, and State says so. Rows come in the
+// order of names, repeated names once. A name that is not a queue of the
+// vhost makes it return an mqerr.NotFound error naming every such queue.
+func (c *Conn) LagByName(ctx context.Context, names []string) ([]lag.Row, error) {
+	if len(names) == 0 {
+		return nil, mqerr.Usagef("reading rabbitmq lag over AMQP needs queue names: AMQP cannot enumerate queues")
+	}
+	type result struct {
+		rows []lag.Row
+		err  error
+	}
+	// amqp091's calls take no context: they run aside, and passiveRows
+	// stops at the next queue once ctx has ended.
+	res := make(chan result, 1)
+	go func() {
+		rows, err := c.passiveRows(ctx, names)
+		res <- result{rows, err}
+	}()
+	select {
+	case r := <-res:
+		if r.err == nil || !errors.Is(r.err, ctx.Err()) {
+			return r.rows, r.err
+		}
+	case <-ctx.Done():
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, mqerr.New(mqerr.Interrupted, "rabbitmq at %s: reading queue depths: interrupted", c.addr)
+	}
+	return nil, mqerr.New(mqerr.Unreachable, "rabbitmq at %s did not answer the passive declares in time", c.addr)
+}
+
+// passiveRows declares each queue passively on one channel. The broker
+// closes the channel when a queue does not exist, so the next declare
+// opens another.
+func (c *Conn) passiveRows(ctx context.Context, names []string) ([]lag.Row, error) {
+	var ch *amqp.Channel
+	defer func() {
+		if ch != nil {
+			ch.Close()
+		}
+	}()
+	rows := make([]lag.Row, 0, len(names))
+	var missing []string
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if ch == nil {
+			var err error
+			if ch, err = c.conn.Channel(); err != nil {
+				return nil, c.destinationError(err, "queue", name)
+			}
+		}
+		q, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
+		var aerr *amqp.Error
+		if errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
+			missing = append(missing, fmt.Sprintf("%q", name))
+			ch = nil
+			continue
+		}
+		if err != nil {
+			return nil, c.destinationError(err, "queue", name)
+		}
+		rows = append(rows, lag.Row{
+			Broker:    lag.BrokerRabbitMQ,
+			Kind:      lag.KindQueue,
+			Queue:     name,
+			Partition: lag.Unknown,
+			Committed: lag.Unknown,
+			End:       lag.Unknown,
+			Ready:     int64(q.Messages),
+			Lag:       int64(q.Messages),
+			Consumers: q.Consumers,
+			State:     statePassive,
+		})
+	}
+	switch len(missing) {
+	case 0:
+		return rows, nil
+	case 1:
+		return nil, mqerr.New(mqerr.NotFound, "rabbitmq at %s: queue %s does not exist in vhost %q", c.addr, missing[0], c.vhost)
+	}
+	return nil, mqerr.New(mqerr.NotFound, "rabbitmq at %s: queues %s do not exist in vhost %q", c.addr, strings.Join(missing, ", "), c.vhost)
+}
