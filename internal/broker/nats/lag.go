@@ -1,0 +1,210 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Lag implements broker.LagReader with one row per JetStream consumer,
+// sorted by stream, then consumer. q.Match selects streams by name.
+//
+// Lag is num_pending (matching messages not yet delivered), Committed the
+// ack floor's stream sequence and End the stream's last sequence, so the
+// lag package's offset rules apply. It costs a listing of stream names,
+// then per selected stream one info request and one consumer listing (one
+// request per 256 consumers), plus with q.TimeLag one message lookup per
+// filter subject of each lagging consumer.
+//
+// Like List, a server or account without JetStream has nothing to report:
+// that is no rows, not an error.
+func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
+	names, err := c.streamNames(ctx)
+	if err != nil {
+		if jetStreamMissing(err) {
+			return []lag.Row{}, nil
+		}
+		return nil, c.apiErr(err, "listing streams")
+	}
+	rows := []lag.Row{}
+	for _, name := range names {
+		if q.Match != nil && !q.Match(name) {
+			continue
+		}
+		r, err := c.streamLag(ctx, name, q.TimeLag)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+// streamNames lists the names of all streams, sorted. It drains the
+// lister's channel, whose goroutine would otherwise block forever.
+func (c *Conn) streamNames(ctx context.Context) ([]string, error) {
+	l := c.js.StreamNames(ctx)
+	var names []string
+	for name := range l.Name() {
+		names = append(names, name)
+	}
+	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// streamLag returns the rows of one stream's consumers. A stream deleted
+// since it was listed has none.
+func (c *Conn) streamLag(ctx context.Context, name string, withTimeLag bool) ([]lag.Row, error) {
+	s, err := c.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.apiErr(err, fmt.Sprintf("reading stream %q", name))
+	}
+	lastSeq := s.CachedInfo().State.LastSeq
+
+	// One paged listing returns every consumer's info; the lister's
+	// goroutine blocks until its channel is drained, so read it to the end.
+	l := s.ListConsumers(ctx)
+	var infos []*jetstream.ConsumerInfo
+	for ci := range l.Info() {
+		infos = append(infos, ci)
+	}
+	if err := l.Err(); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, nil
+		}
+		return nil, c.apiErr(err, fmt.Sprintf("listing the consumers of stream %q", name))
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+
+	rows := make([]lag.Row, 0, len(infos))
+	for _, ci := range infos {
+		r := consumerRow(name, ci, lastSeq)
+		if withTimeLag && r.Lag > 0 {
+			if r.TimeLag, err = c.timeLag(ctx, s, ci); err != nil {
+				return nil, err
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func consumerRow(stream string, ci *jetstream.ConsumerInfo, lastSeq uint64) lag.Row {
+	return lag.Row{
+		Broker:    lag.BrokerNATS,
+		Kind:      lag.KindConsumer,
+		Stream:    stream,
+		Consumer:  ci.Name,
+		Partition: lag.Unknown,
+		Committed: int64(ci.AckFloor.Stream),
+		// The stream info was read before the consumers, so messages that
+		// arrived in between can put the consumer past that last sequence;
+		// its delivered position keeps End >= Committed. It also covers a
+		// consumer told to start beyond the end of the stream.
+		End:         int64(max(lastSeq, ci.Delivered.Stream)),
+		Lag:         int64(ci.NumPending),
+		State:       consumerState(ci),
+		AckPending:  int64(ci.NumAckPending),
+		Redelivered: int64(ci.NumRedelivered),
+		Waiting:     int64(ci.NumWaiting),
+		LastActive:  lastActive(ci),
+	}
+}
+
+// consumerState is "push" or "pull", with ",paused" while paused.
+func consumerState(ci *jetstream.ConsumerInfo) string {
+	s := "pull"
+	if ci.Config.DeliverSubject != "" {
+		s = "push"
+	}
+	if ci.Paused {
+		s += ",paused"
+	}
+	return s
+}
+
+// lastActive is the later of the last delivery and the last ack; zero when
+// the consumer has done neither.
+func lastActive(ci *jetstream.ConsumerInfo) time.Time {
+	var t time.Time
+	for _, last := range []*time.Time{ci.Delivered.Last, ci.AckFloor.Last} {
+		if last != nil && last.After(t) {
+			t = *last
+		}
+	}
+	return t
+}
+
+// timeLag estimates how long the oldest message the consumer has not
+// acknowledged has been waiting: the first message after the ack floor
+// that the consumer's filter selects, the same position Committed names.
+// The message right after the floor may belong to an unfiltered subject or
+// have been removed by the stream's limits, so the server is asked for the
+// next message at or after it on each filter subject ("next_by_subj"),
+// and the oldest answer wins. No message found leaves the estimate
+// unknown (0).
+//
+// The age is measured against the server's timestamp of the consumer info
+// rather than the local clock, so clock skew between mqctl's host and the
+// server does not distort it.
+func (c *Conn) timeLag(ctx context.Context, s jetstream.Stream, ci *jetstream.ConsumerInfo) (time.Duration, error) {
+	subjects := ci.Config.FilterSubjects
+	if ci.Config.FilterSubject != "" {
+		subjects = []string{ci.Config.FilterSubject}
+	}
+	if len(subjects) == 0 {
+		subjects = []string{">"}
+	}
+	var oldest time.Time
+	for _, subject := range subjects {
+		m, err := s.GetMsg(ctx, ci.AckFloor.Stream+1, jetstream.WithGetMsgSubject(subject))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+			continue
+		case err != nil:
+			return 0, c.apiErr(err, fmt.Sprintf("reading the oldest waiting message of consumer %q on stream %q", ci.Name, ci.Stream))
+		}
+		if oldest.IsZero() || m.Time.Before(oldest) {
+			oldest = m.Time
+		}
+	}
+	if oldest.IsZero() {
+		return 0, nil
+	}
+	now := ci.TimeStamp
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// A known age must not read as unknown (0), which a message stored in
+	// the same instant or a skewed cluster clock would otherwise give.
+	return max(now.Sub(oldest), time.Nanosecond), nil
+}
+
+// apiErr classifies a failed JetStream API request made while doing what,
+// the way checkStream does for the producer.
+func (c *Conn) apiErr(err error, doing string) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case violation(c.nc.LastError(), `"$JS.API.`):
+		return mqerr.Wrap(mqerr.Auth, &explained{fmt.Sprintf("nats at %s denied this user the JetStream API while %s: %s", c.hosts, doing, reason(c.nc.LastError())), err})
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return mqerr.Wrap(mqerr.Unreachable, &explained{fmt.Sprintf("no response from JetStream at %s while %s", c.hosts, doing), err})
+	}
+	return &explained{fmt.Sprintf("%s on nats at %s: %s", doing, c.hosts, reason(err)), err}
+}
