@@ -93,12 +93,13 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 	pf.BoolVar(&f.Global.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.CountVarP(&f.Global.Verbose, "verbose", "v", "more detail on stderr (repeatable)")
 	_ = root.RegisterFlagCompletionFunc("context", completeContextNames(f))
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template="}, cobra.ShellCompDirectiveNoSpace))
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template=", "prometheus"}, cobra.ShellCompDirectiveNoSpace))
 
 	root.AddCommand(
 		newContextCmd(f),
 		newLsCmd(f),
 		newProduceCmd(f),
+		newLagCmd(f),
 		newSandboxCmd(f),
 		newVersionCmd(f),
 		newCompletionCmd(f),

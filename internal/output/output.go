@@ -64,7 +64,7 @@ type Format struct {
 }
 
 // Formats lists the names ParseFormat accepts, for help and completion.
-var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE"}
+var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE", "prometheus (lag)"}
 
 // ParseFormat parses -o. A bad name or a template that does not parse is a
 // usage error.
@@ -79,10 +79,10 @@ func ParseFormat(s string) (Format, error) {
 	switch s {
 	case "", "table", "wide":
 		return Format{Name: "table"}, nil
-	case "json", "jsonl", "yaml":
+	case "json", "jsonl", "yaml", "prometheus":
 		return Format{Name: s}, nil
 	}
-	return Format{}, mqerr.Usagef("unknown output format %q: want one of %s", s, strings.Join(Formats, ", "))
+	return Format{}, mqerr.Usagef("unknown output format %q: want table, json, jsonl, yaml, template=TEMPLATE or prometheus (lag only)", s)
 }
 
 var templateFuncs = template.FuncMap{
@@ -99,11 +99,16 @@ type Table struct {
 	Rows   [][]string
 }
 
+// ErrPrometheusOnlyForLag is the answer of every printer but lag's to -o prometheus.
+var ErrPrometheusOnlyForLag = mqerr.Usagef("-o prometheus is available for 'mqctl lag' only")
+
 // List prints items in format f. Table output calls table to shape them;
 // json prints one array; jsonl, yaml documents and templates print one
 // item each.
 func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
 	switch f.Name {
+	case "prometheus":
+		return ErrPrometheusOnlyForLag
 	case "json":
 		if items == nil {
 			items = []T{}
@@ -142,6 +147,8 @@ func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
 // Object prints a single value; table output calls table to shape it.
 func Object(s *Streams, f Format, v any, table func() Table) error {
 	switch f.Name {
+	case "prometheus":
+		return ErrPrometheusOnlyForLag
 	case "json", "jsonl":
 		enc := json.NewEncoder(s.Out)
 		if f.Name == "json" {
