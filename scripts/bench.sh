@@ -16,10 +16,14 @@ rabbit_window=1000
 nats_window=4096
 tmp=$(mktemp -d)
 mkdir -p "$tmp/peers"
-sb=0
-trap 'kill -TERM $sb 2>/dev/null; wait $sb 2>/dev/null; rm -rf "$tmp"' EXIT
+sb="" sb2=""
+cleanup() {
+  for pid in $sb $sb2; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
-for p in kafkaproduce rabbitproduce natsproduce benchsetup; do
+for p in kafkaproduce rabbitproduce natsproduce kafkalag benchsetup; do
   go build -o "$tmp/peers/$p" "./internal/bench/peers/$p"
 done
 peer() { "$tmp/peers/$1" "${@:2}"; }
@@ -97,6 +101,20 @@ for i in $(seq 1 "$runs"); do
 done
 nr_s=$(median "${nr[@]}"); nm_s=$(median "${nm[@]}")
 
+echo "bench: Kafka lag, 100 groups x 500 partitions" >&2
+MQCTL_CONFIG="$tmp/config.yaml" "$bin" sandbox --no-contexts --no-rabbitmq --no-nats --kafka-port 0 >"$tmp/sb2.out" 2>"$tmp/sb2.err" &
+sb2=$!
+for _ in $(seq 1 60); do grep -q '^kafka ' "$tmp/sb2.out" && break; sleep 0.5; done
+lag_url=$(awk '/^kafka /{print $2}' "$tmp/sb2.out")
+peer benchsetup kafkagroups "${lag_url#kafka://}" 10 50 100
+lr=(); lm=()
+for _ in $(seq 1 5); do
+  lr+=("$(seconds peer kafkalag "${lag_url#kafka://}")")
+  lm+=("$(seconds "$bin" lag --url "$lag_url" -o json)")
+done
+kill -TERM "$sb2"; wait "$sb2" 2>/dev/null || true; sb2=""
+lr_s=$(median "${lr[@]}"); lm_s=$(median "${lm[@]}")
+
 cat > BENCHMARKS.md <<MD
 # Benchmarks
 
@@ -122,6 +140,12 @@ rate ratios above 1 favour mqctl.
 | JetStream, $nats_n × 100 B, PubAck, window $nats_window, file storage | $(rate "$nats_n" "$nm_s") msg/s | minimal nats.go async loop: $(rate "$nats_n" "$nr_s") msg/s | **$(ratio "$nr_s" "$nm_s")** × its rate (goal ≥ 0.95) |
 
 Peak RSS of \`mqctl produce\` for the $kafka_n-line Kafka file: ${rss} MiB (goal ≤ 64 MiB; it streams the input).
+
+## Lag
+
+| what | mqctl | peer | ratio |
+|---|---|---|---|
+| Kafka, 100 groups × 500 partitions (10 topics × 50) on kfake, median of 5 | \`lag -o json\`: $(awk -v s="$lm_s" 'BEGIN {printf "%.0f", s*1000}') ms | minimal kadm \`Lag\` program: $(awk -v s="$lr_s" 'BEGIN {printf "%.0f", s*1000}') ms | **$(ratio "$lm_s" "$lr_s")** × its time (goal ≤ 1.2) |
 
 ## Listing
 

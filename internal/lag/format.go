@@ -8,14 +8,23 @@ import (
 	"time"
 )
 
-// Sort orders rows by lag, biggest first, then by key so equal lags keep a
-// stable order from one poll to the next.
+// Sort orders rows by lag, biggest first, then by identity so equal lags
+// keep a stable order from one poll to the next. It compares the fields
+// Key is made of directly: building keys costs far more than the sort at
+// 50,000 rows.
 func Sort(rows []Row) {
 	slices.SortFunc(rows, func(a, b Row) int {
-		if c := cmp.Compare(b.Lag, a.Lag); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Key(), b.Key())
+		return cmp.Or(
+			cmp.Compare(b.Lag, a.Lag),
+			strings.Compare(a.Context, b.Context),
+			strings.Compare(a.Broker, b.Broker),
+			strings.Compare(a.Group, b.Group),
+			strings.Compare(a.Stream, b.Stream),
+			strings.Compare(a.Queue, b.Queue),
+			strings.Compare(a.Topic, b.Topic),
+			cmp.Compare(a.Partition, b.Partition),
+			strings.Compare(a.Consumer, b.Consumer),
+		)
 	})
 }
 

@@ -1,0 +1,521 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
+)
+
+var _ broker.LagReader = (*Conn)(nil)
+
+// timeLagWait bounds the fetch of the records time lags are read from, so a
+// partition that never yields one (its last records are transaction markers,
+// or the user may not read the topic) cannot hold up the report.
+const timeLagWait = 5 * time.Second
+
+// Lag reports one row per group, topic and partition for every consumer
+// group q.Match selects: classic groups and KIP-848 ("consumer" type)
+// groups. Share and streams groups keep no consumer offsets of this kind and
+// are left out.
+//
+// kadm.CalculateGroupLagWithStartOffsets decides the rows and members: every
+// partition of every topic the group is assigned, subscribed to (classic
+// groups) or has committed on, because a consumer of a topic reads all its
+// partitions. The lag is what a consumer of the group still has to read:
+//   - end - committed when the commit is within the log;
+//   - end - start when the partition has no commit (Committed is
+//     lag.Unknown): what a consumer starting from the earliest offset
+//     reads. One starting from the latest would read nothing, but counting
+//     what is retained is the safe side for an alarm. kadm does the same.
+//   - end - start when the commit is below the log start offset (records
+//     were deleted or expired past it): the consumer resets to the start,
+//     as it has nothing else to read. Here kadm differs: it counts
+//     end - committed, records that no longer exist, so Lag corrects it.
+//
+// The cost is a fixed number of requests whatever the number of groups and
+// partitions: one ListGroups, one DescribeGroups (plus one
+// ConsumerGroupDescribe when KIP-848 groups exist), one OffsetFetch for all
+// groups, and one metadata and one ListOffsets for each of start and end,
+// each sharded per broker by kgo. With q.TimeLag, a consumer client then
+// fetches the next unconsumed record of every lagging partition.
+func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
+	within := remaining(ctx)
+	classic, nextGen, err := c.listGroups(ctx, q.Match)
+	if err != nil {
+		return nil, c.classify(err, within)
+	}
+	if len(classic)+len(nextGen) == 0 {
+		return nil, nil
+	}
+	groups, err := c.describeGroups(ctx, classic, nextGen)
+	if err != nil {
+		return nil, c.classify(err, within)
+	}
+	if err := c.fetchCommits(ctx, groups); err != nil {
+		return nil, c.classify(err, within)
+	}
+	starts, ends, gone, err := c.listOffsets(ctx, groups)
+	if err != nil {
+		return nil, c.classify(err, within)
+	}
+
+	// Rows are sized up front: with thousands of partitions, growing the
+	// slice row by row costs more than the whole calculation.
+	names := sortedKeys(groups)
+	lags := make([]kadm.GroupLag, len(names))
+	n := 0
+	for i, name := range names {
+		lags[i] = groups[name].lag(starts, ends)
+		for _, parts := range lags[i] {
+			n += len(parts)
+		}
+	}
+	rows := make([]lag.Row, 0, n)
+	from := make([]int64, 0, n) // per row: the offset of its next record
+	for i, name := range names {
+		g := groups[name]
+		for _, topic := range sortedKeys(lags[i]) {
+			if gone[topic] {
+				continue // deleted since the group committed to it
+			}
+			parts := lags[i][topic]
+			for _, p := range slices.Sorted(maps.Keys(parts)) {
+				row, next, err := partitionRow(g, parts[p])
+				if err != nil {
+					return nil, c.classify(err, within)
+				}
+				rows = append(rows, row)
+				from = append(from, next)
+			}
+		}
+	}
+	if q.TimeLag {
+		if err := c.fillTimeLag(ctx, rows, from); err != nil {
+			return nil, c.classify(err, within)
+		}
+	}
+	return rows, nil
+}
+
+// group is one consumer group as Lag assembles it.
+type group struct {
+	name  string
+	state string
+	// classic is the DescribeGroups answer, with each member's assignment;
+	// nil for a KIP-848 group.
+	classic *kadm.DescribedGroup
+	// owners maps a KIP-848 group's assigned partitions to their members.
+	owners map[string]map[int32]member
+	// commits are the group's committed offsets.
+	commits kadm.OffsetResponses
+}
+
+// listGroups names the groups match selects (all when nil), split by
+// protocol. kadm's ListGroups drops the group type, so this sends the
+// request itself; brokers before Kafka 3.8 leave the type empty, and their
+// groups are all classic.
+func (c *Conn) listGroups(ctx context.Context, match func(string) bool) (classic, nextGen []string, err error) {
+	req := kmsg.NewPtrListGroupsRequest()
+	for _, shard := range c.client.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			return nil, nil, shard.Err
+		}
+		resp := shard.Resp.(*kmsg.ListGroupsResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return nil, nil, err
+		}
+		for _, g := range resp.Groups {
+			if match != nil && !match(g.Group) {
+				continue
+			}
+			switch g.GroupType {
+			case "", "classic":
+				classic = append(classic, g.Group)
+			case "consumer":
+				nextGen = append(nextGen, g.Group)
+			}
+		}
+	}
+	return classic, nextGen, nil
+}
+
+// describeGroups describes the groups of both protocols. A group deleted
+// since it was listed is left out; any other group error fails the call.
+func (c *Conn) describeGroups(ctx context.Context, classic, nextGen []string) (map[string]*group, error) {
+	groups := make(map[string]*group, len(classic)+len(nextGen))
+	// Both kadm calls describe every group in the cluster when given
+	// none, hence the length checks.
+	if len(classic) > 0 {
+		described, err := c.admin.DescribeGroups(ctx, classic...)
+		if err != nil {
+			return nil, err
+		}
+		for name, d := range described {
+			if d.Err != nil || d.State == "Dead" {
+				if deleted(d.Err) {
+					continue
+				}
+				return nil, fmt.Errorf("describing group %q: %w", name, d.Err)
+			}
+			groups[name] = &group{name: name, state: d.State, classic: &d}
+		}
+	}
+	if len(nextGen) > 0 {
+		if err := c.describeNextGen(ctx, nextGen, groups); err != nil {
+			return nil, err
+		}
+	}
+	return groups, nil
+}
+
+// member is the owner of a partition in a KIP-848 group.
+type member struct{ id, client string }
+
+// describeNextGen describes KIP-848 groups into groups. It sends the request
+// itself because kadm keeps only topic names from the assignments, and a
+// broker may name assigned topics by ID alone (kfake does); those are
+// resolved with one metadata request.
+func (c *Conn) describeNextGen(ctx context.Context, names []string, groups map[string]*group) error {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = names
+	var byID map[[16]byte]string
+	for _, shard := range c.client.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			return shard.Err
+		}
+		for _, d := range shard.Resp.(*kmsg.ConsumerGroupDescribeResponse).Groups {
+			if err := kerr.ErrorForCode(d.ErrorCode); err != nil || d.State == "Dead" {
+				if deleted(err) {
+					continue
+				}
+				return fmt.Errorf("describing group %q: %w", d.Group, err)
+			}
+			g := &group{name: d.Group, state: d.State, owners: map[string]map[int32]member{}}
+			for _, m := range d.Members {
+				for _, tp := range m.Assignment.TopicPartitions {
+					topic := tp.Topic
+					if topic == "" {
+						if byID == nil {
+							var err error
+							if byID, err = c.topicNames(ctx); err != nil {
+								return err
+							}
+						}
+						if topic = byID[tp.TopicID]; topic == "" {
+							continue // deleted since it was assigned
+						}
+					}
+					if g.owners[topic] == nil {
+						g.owners[topic] = map[int32]member{}
+					}
+					for _, p := range tp.Partitions {
+						g.owners[topic][p] = member{m.MemberID, m.ClientID}
+					}
+				}
+			}
+			groups[d.Group] = g
+		}
+	}
+	return nil
+}
+
+// topicNames maps topic IDs to names.
+func (c *Conn) topicNames(ctx context.Context) (map[[16]byte]string, error) {
+	topics, err := c.admin.ListTopicsWithInternal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[[16]byte]string, len(topics))
+	for name, td := range topics {
+		byID[[16]byte(td.ID)] = name
+	}
+	return byID, nil
+}
+
+// deleted reports a group error that means the group no longer exists
+// (nil: the group is in state Dead).
+func deleted(err error) bool {
+	return err == nil || errors.Is(err, kerr.GroupIDNotFound)
+}
+
+// fetchCommits fetches the committed offsets of all groups in one batched
+// OffsetFetch, dropping groups deleted in the meantime.
+func (c *Conn) fetchCommits(ctx context.Context, groups map[string]*group) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	for name, r := range c.admin.FetchManyOffsets(ctx, sortedKeys(groups)...) {
+		g := groups[name]
+		if g == nil {
+			continue
+		}
+		if r.Err != nil {
+			if errors.Is(r.Err, kerr.GroupIDNotFound) {
+				delete(groups, name)
+				continue
+			}
+			return fmt.Errorf("fetching the offsets of group %q: %w", name, r.Err)
+		}
+		g.commits = r.Fetched
+	}
+	return nil
+}
+
+// listOffsets lists the start and end offsets of every topic a group is
+// assigned, subscribed to or has committed on. gone holds the topics that
+// no longer exist.
+func (c *Conn) listOffsets(ctx context.Context, groups map[string]*group) (starts, ends kadm.ListedOffsets, gone map[string]bool, err error) {
+	topics := kadm.TopicsSet{}
+	for _, g := range groups {
+		if g.classic != nil {
+			topics.Merge(g.classic.AssignedPartitions())
+			// As kadm's Client.Lag: members of a group in a
+			// rebalance have topics but no assignment yet.
+			topics.MergeTopics(g.classic.JoinTopics())
+		}
+		for topic := range g.owners {
+			topics.Add(topic)
+		}
+		for topic := range g.commits {
+			topics.Add(topic)
+		}
+	}
+	gone = map[string]bool{}
+	if len(topics) == 0 {
+		return nil, nil, gone, nil
+	}
+	names := topics.Topics()
+	if starts, err = c.admin.ListStartOffsets(ctx, names...); err != nil {
+		return nil, nil, nil, err
+	}
+	if ends, err = c.admin.ListEndOffsets(ctx, names...); err != nil {
+		return nil, nil, nil, err
+	}
+	// kadm answers a topic it could not look up with partition -1.
+	for _, listed := range []kadm.ListedOffsets{starts, ends} {
+		for topic, parts := range listed {
+			o, ok := parts[-1]
+			switch {
+			case !ok:
+			case errors.Is(o.Err, kerr.UnknownTopicOrPartition):
+				gone[topic] = true
+			default:
+				return nil, nil, nil, fmt.Errorf("listing the offsets of topic %q: %w", topic, o.Err)
+			}
+		}
+	}
+	return starts, ends, gone, nil
+}
+
+// lag runs kadm's calculation for g. A KIP-848 group is passed as a group
+// without members (kadm reads classic assignments only), and its assigned
+// partitions without a commit are added as commits at -1, which kadm
+// counts from the start like an assigned partition without a commit.
+func (g *group) lag(starts, ends kadm.ListedOffsets) kadm.GroupLag {
+	if g.classic != nil {
+		return kadm.CalculateGroupLagWithStartOffsets(*g.classic, g.commits, starts, ends)
+	}
+	commits := g.commits
+	if commits == nil {
+		commits = kadm.OffsetResponses{}
+	}
+	for topic, parts := range g.owners {
+		for p := range parts {
+			if _, ok := commits.Lookup(topic, p); ok {
+				continue
+			}
+			if commits[topic] == nil {
+				commits[topic] = map[int32]kadm.OffsetResponse{}
+			}
+			commits[topic][p] = kadm.OffsetResponse{Offset: kadm.Offset{Topic: topic, Partition: p, At: -1}}
+		}
+	}
+	return kadm.CalculateGroupLagWithStartOffsets(kadm.DescribedGroup{Group: g.name, State: g.state}, commits, starts, ends)
+}
+
+// partitionRow turns kadm's partition lag into a row, correcting a commit
+// below the log start (see Lag), and returns the offset of the next record
+// the group would read.
+func partitionRow(g *group, pl kadm.GroupMemberLag) (lag.Row, int64, error) {
+	if err := errors.Join(pl.Err, pl.Start.Err); err != nil {
+		return lag.Row{}, 0, fmt.Errorf("group %q topic %q partition %d: %w", g.name, pl.Topic, pl.Partition, err)
+	}
+	row := lag.Row{
+		Broker:    lag.BrokerKafka,
+		Kind:      lag.KindPartition,
+		Group:     g.name,
+		Topic:     pl.Topic,
+		Partition: pl.Partition,
+		Committed: lag.Unknown,
+		End:       pl.End.Offset,
+		Lag:       pl.Lag,
+		State:     g.state,
+	}
+	if pl.Commit.At >= 0 {
+		row.Committed = pl.Commit.At
+	}
+	next := row.Committed
+	if next < pl.Start.Offset {
+		next = pl.Start.Offset
+		row.Lag = max(pl.End.Offset-pl.Start.Offset, 0)
+	}
+	switch {
+	case pl.Member != nil:
+		row.Member, row.ClientID = pl.Member.MemberID, pl.Member.ClientID
+	case g.owners != nil:
+		m := g.owners[pl.Topic][pl.Partition]
+		row.Member, row.ClientID = m.id, m.client
+	}
+	return row, next, nil
+}
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// fillTimeLag sets TimeLag on every lagging row to now minus the timestamp
+// of the record at from[i], the next one the group would read. Rows whose
+// record was not read in time keep TimeLag 0 (unknown), as do rows whose
+// record has a timestamp in the future (clock skew gives no estimate).
+func (c *Conn) fillTimeLag(ctx context.Context, rows []lag.Row, from []int64) error {
+	want := map[topicPartition][]int64{}
+	for i, r := range rows {
+		if r.Lag > 0 {
+			tp := topicPartition{r.Topic, r.Partition}
+			want[tp] = append(want[tp], from[i])
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	for tp, offsets := range want {
+		slices.Sort(offsets)
+		want[tp] = slices.Compact(offsets)
+	}
+	times, err := c.recordTimes(ctx, want)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for i := range rows {
+		ts, ok := times[topicPartition{rows[i].Topic, rows[i].Partition}][from[i]]
+		if ok && now.After(ts) {
+			rows[i].TimeLag = now.Sub(ts)
+		}
+	}
+	return nil
+}
+
+// recordTimes reads, for each partition and each wanted offset (ascending),
+// the timestamp of the first record at or after that offset. One consumer
+// client assigned the partitions directly fetches them all at once. Records
+// are read in order, so one pass over a partition answers all of its
+// offsets; where the next wanted offset is past what was read, it seeks
+// there rather than reading the records in between. It stops when every
+// offset is answered, after timeLagWait, or when ctx ends; only an
+// interruption is an error, a deadline leaves the rest unknown.
+func (c *Conn) recordTimes(ctx context.Context, want map[topicPartition][]int64) (map[topicPartition]map[int64]time.Time, error) {
+	assign := map[string]map[int32]kgo.Offset{}
+	// at is where we last told the client to read; records below it
+	// are from a fetch issued before a seek.
+	at := map[topicPartition]int64{}
+	for tp, offsets := range want {
+		if assign[tp.topic] == nil {
+			assign[tp.topic] = map[int32]kgo.Offset{}
+		}
+		assign[tp.topic][tp.partition] = kgo.NewOffset().At(offsets[0])
+		at[tp] = offsets[0]
+	}
+	// Clip: Opts is the client's own slice, which append must not share.
+	cl, err := kgo.NewClient(append(slices.Clip(c.client.Opts()),
+		kgo.ConsumePartitions(assign),
+		// A lagging partition has records, so its fetch returns at
+		// once; the wait only matters for one that has none to give.
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+
+	pollCtx, cancel := context.WithTimeout(ctx, timeLagWait)
+	defer cancel()
+	times := map[topicPartition]map[int64]time.Time{}
+	for len(want) > 0 {
+		fetches := cl.PollFetches(pollCtx)
+		if pollCtx.Err() != nil {
+			break
+		}
+		done := map[string][]int32{}
+		seek := map[string]map[int32]kgo.EpochOffset{}
+		// A partition that fails (not authorized to read, deleted)
+		// will not answer; stop waiting for it.
+		fetches.EachError(func(topic string, p int32, _ error) {
+			if _, ok := want[topicPartition{topic, p}]; ok {
+				delete(want, topicPartition{topic, p})
+				done[topic] = append(done[topic], p)
+			}
+		})
+		fetches.EachPartition(func(f kgo.FetchTopicPartition) {
+			tp := topicPartition{f.Topic, f.Partition}
+			offsets, ok := want[tp]
+			if !ok {
+				return
+			}
+			last := int64(-1)
+			for _, r := range f.Records {
+				if r.Offset < at[tp] {
+					continue
+				}
+				for len(offsets) > 0 && offsets[0] <= r.Offset {
+					if times[tp] == nil {
+						times[tp] = map[int64]time.Time{}
+					}
+					times[tp][offsets[0]] = r.Timestamp
+					offsets = offsets[1:]
+				}
+				last = r.Offset
+			}
+			want[tp] = offsets
+			switch {
+			case len(offsets) == 0:
+				delete(want, tp)
+				done[f.Topic] = append(done[f.Topic], f.Partition)
+			case last >= 0 && offsets[0] > last+1:
+				at[tp] = offsets[0]
+				if seek[f.Topic] == nil {
+					seek[f.Topic] = map[int32]kgo.EpochOffset{}
+				}
+				seek[f.Topic][f.Partition] = kgo.EpochOffset{Epoch: -1, Offset: offsets[0]}
+			}
+		})
+		cl.RemoveConsumePartitions(done)
+		cl.SetOffsets(seek)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, ctx.Err()
+	}
+	return times, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
