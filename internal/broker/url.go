@@ -24,13 +24,34 @@ type Endpoint struct {
 // ParseEndpoint parses a broker URL. Errors are mqerr.Usage and quote only
 // the redacted URL.
 func ParseEndpoint(raw string) (*Endpoint, error) {
-	red := RedactURL(raw)
+	red := redactForError(raw)
 	i := strings.Index(raw, "://")
 	if i <= 0 {
 		return nil, mqerr.Usagef("malformed URL %q: want scheme://host[:port]", red)
 	}
+	if strings.ContainsAny(raw, " \t\n\"'") {
+		return nil, mqerr.Usagef("malformed URL %q: spaces and quotes must be escaped (%%20, %%22, %%27)", red)
+	}
 	ep := &Endpoint{Scheme: strings.ToLower(raw[:i])}
 	rest := raw[i+3:]
+	// User info runs to the last "@": a password may hold "/", "?" or "#"
+	// unescaped, and cutting at those first would put part of it in the
+	// host, where an error message would quote it. An "@" in the path or
+	// query must be escaped as %40.
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(rest[:at], ":")
+		var err error
+		if ep.Username, err = url.PathUnescape(user); err != nil {
+			return nil, mqerr.Usagef("malformed URL %q: bad user escape", red)
+		}
+		if hasPass {
+			if ep.Password, err = url.PathUnescape(pass); err != nil {
+				return nil, mqerr.Usagef("malformed URL %q: bad password escape", red)
+			}
+		}
+		ep.HasUser = true
+		rest = rest[at+1:]
+	}
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
 		vals, err := url.ParseQuery(rest[q+1:])
 		if err != nil {
@@ -49,20 +70,6 @@ func ParseEndpoint(raw string) (*Endpoint, error) {
 		}
 		ep.Path, ep.HasPath = p, true
 		rest = rest[:s]
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		user, pass, hasPass := strings.Cut(rest[:at], ":")
-		var err error
-		if ep.Username, err = url.PathUnescape(user); err != nil {
-			return nil, mqerr.Usagef("malformed URL %q: bad user escape", red)
-		}
-		if hasPass {
-			if ep.Password, err = url.PathUnescape(pass); err != nil {
-				return nil, mqerr.Usagef("malformed URL %q: bad password escape", red)
-			}
-		}
-		ep.HasUser = true
-		rest = rest[at+1:]
 	}
 	if rest == "" {
 		return nil, mqerr.Usagef("malformed URL %q: no host", red)
@@ -134,14 +141,17 @@ func hasPort(h string) bool {
 
 // RedactURL replaces the password in a URL (or in any text that looks like
 // scheme://user:pass@host) with "xxxxx". It never fails: text that does not
-// parse is redacted by pattern.
+// parse is redacted by pattern. Like ParseEndpoint it takes the user info to
+// run to the last "@" of the URL, so a password holding "/", "?" or "#"
+// is still masked; an unescaped "@" in a path may mask more than needed,
+// never less.
 func RedactURL(raw string) string {
 	i := strings.Index(raw, "://")
 	if i < 0 {
 		return raw
 	}
 	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
+	end := strings.IndexAny(rest, " \t\n\"'")
 	if end < 0 {
 		end = len(rest)
 	}
@@ -157,6 +167,20 @@ func RedactURL(raw string) string {
 		return raw
 	}
 	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+}
+
+// redactForError masks all user info of a URL that may not even parse: the
+// whole text between "://" and the last "@", whatever it holds.
+func redactForError(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	at := strings.LastIndexByte(raw[i+3:], '@')
+	if at < 0 {
+		return raw
+	}
+	return raw[:i+3] + "xxxxx" + raw[i+3+at:]
 }
 
 // userIsToken says whether a URL user without a password is a secret
