@@ -17,7 +17,10 @@ func newContextCmd(f *Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "context",
 		Aliases: []string{"ctx"},
-		Short:   "Manage named broker connections (contexts)",
+		// A mistyped subcommand ("context lss") is an error, not help.
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		Short: "Manage named broker connections (contexts)",
 		Long: `Contexts are stored in $MQCTL_CONFIG, else $XDG_CONFIG_HOME/mqctl/config.yaml
 (written with mode 0600). MQCTL_CONTEXT and -c select one; MQCTL_URL and --url bypass them.`,
 	}

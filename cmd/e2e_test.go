@@ -279,3 +279,30 @@ func TestLsRabbitMQ(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// Review findings turned into tests: each of these once went wrong.
+func TestReviewRegressions(t *testing.T) {
+	t.Run("password with # / ? never printed", func(t *testing.T) {
+		for _, url := range []string{"amqp://ops:s3cr#et99@rmq:bad/", "amqp://ops:s3cr/et99@rmq:bad/", "kafka://ops:s3cr?et99@h:x"} {
+			c := newCLI(t)
+			expectError(t, c.run("ls", "--url", url), 2, "malformed URL", "et99")
+			expectError(t, c.run("context", "add", "x", "--url", url), 2, "malformed URL", "et99")
+		}
+	})
+	t.Run("mistyped context subcommand", func(t *testing.T) {
+		expectError(t, newCLI(t).run("context", "lss"), 2, `unknown command "lss"`)
+	})
+	t.Run("MQCTL_URL does not take a context's password elsewhere", func(t *testing.T) {
+		c := newCLI(t)
+		if r := c.run("context", "add", "prod", "--url", "amqp://ops:prod-secret@127.0.0.1:1/"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		c.env = []string{fmt.Sprintf("MQCTL_URL=nats://127.0.0.1:%d", closedPort(t))}
+		r := c.run("-c", "prod", "ls", "-v", "--timeout", "1s")
+		if !strings.Contains(r.stderr, "amqp://ops:xxxxx@127.0.0.1:1/") || strings.Contains(r.stderr, "nats://") {
+			t.Errorf("-c prod must use prod's own URL, not MQCTL_URL: %s", r.stderr)
+		}
+		c.env = []string{"MQCTL_URL=nats://127.0.0.1:1", "MQCTL_CONTEXT=prod"}
+		expectError(t, c.run("ls"), 2, "both set")
+	})
+}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +58,14 @@ are CRIT, WARN is WARN).
   mqctl lag billing --check --warn 1000 --crit 10000
   mqctl lag --check --rules --samples 4 --interval 10s -c prod-kafka,prod-nats`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lagRun(cmd.Context(), f, o, args)
+			err := lagRun(cmd.Context(), f, o, args)
+			var exit *exitError
+			if err != nil && o.check && !errors.As(err, &exit) {
+				// Nagios reads 2 as CRITICAL: a check that could not run is UNKNOWN.
+				fmt.Fprintf(f.IO.Out, "UNKNOWN %s\n", broker.ScrubString(err.Error(), f.secrets...))
+				return &exitError{code: lag.CheckUnknown}
+			}
+			return err
 		},
 	}
 	fl := c.Flags()
@@ -113,7 +121,7 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 	case o.watch:
 		return lagWatch(ctx, f, src, o, format)
 	}
-	rows, err := src.read(ctx)
+	rows, _, err := src.read(ctx)
 	if err != nil {
 		return err
 	}
@@ -176,13 +184,20 @@ func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 		return []broker.Target{t}, nil
 	}
 	var out []broker.Target
+	var firstErr error
 	for _, n := range names {
 		t, err := config.Resolve(cfg, config.Overrides{Context: strings.TrimSpace(n), Timeout: f.Global.Timeout}, f.Getenv)
 		if err != nil {
-			return nil, err
+			// One broken context must not hide the others.
+			f.Warnf("%v", err)
+			firstErr = cmp.Or(firstErr, err)
+			continue
 		}
 		f.secrets = append(f.secrets, t.Secrets()...)
 		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, firstErr
 	}
 	return out, nil
 }
@@ -209,7 +224,7 @@ func (s *lagSource) close() {
 // read collects the rows of every target concurrently. With one target its
 // error is the command's; with several, a failing context is reported on
 // stderr and the others are shown (the check turns it into UNKNOWN).
-func (s *lagSource) read(ctx context.Context) ([]lag.Row, error) {
+func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failed []string, err error) {
 	type result struct {
 		rows []lag.Row
 		err  error
@@ -225,12 +240,10 @@ func (s *lagSource) read(ctx context.Context) ([]lag.Row, error) {
 		}()
 	}
 	wg.Wait()
-	var rows []lag.Row
-	var failed []string
 	for i, r := range results {
 		if r.err != nil {
 			if len(s.targets) == 1 {
-				return nil, r.err
+				return nil, nil, r.err
 			}
 			name := s.targets[i].Context
 			s.f.Warnf("context %s: %v", name, r.err)
@@ -240,10 +253,10 @@ func (s *lagSource) read(ctx context.Context) ([]lag.Row, error) {
 		rows = append(rows, r.rows...)
 	}
 	if len(failed) == len(s.targets) {
-		return nil, fmt.Errorf("no context answered: %s", strings.Join(failed, ", "))
+		return nil, failed, fmt.Errorf("no context answered: %s", strings.Join(failed, ", "))
 	}
 	lag.Sort(rows)
-	return rows, nil
+	return rows, failed, nil
 }
 
 func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.Row, error) {
@@ -305,7 +318,7 @@ func lagWatch(ctx context.Context, f *Factory, src *lagSource, o *lagOptions, fo
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	for {
-		rows, err := src.read(ctx)
+		rows, _, err := src.read(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -334,6 +347,7 @@ func lagWatch(ctx context.Context, f *Factory, src *lagSource, o *lagOptions, fo
 // lagCheck prints the Nagios status line first and exits with its code.
 func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) error {
 	var rows []lag.Row
+	var failed []string
 	var statuses map[string]lag.Status
 	rounds := 1
 	if o.th.Rules {
@@ -349,10 +363,9 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 			}
 		}
 		var err error
-		rows, err = src.read(ctx)
+		rows, failed, err = src.read(ctx)
 		if err != nil {
-			fmt.Fprintf(f.IO.Out, "UNKNOWN %s\n", broker.ScrubString(err.Error(), f.secrets...))
-			return &exitError{code: lag.CheckUnknown}
+			return err
 		}
 		win.Observe(time.Now(), rows)
 	}
@@ -360,6 +373,13 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 		statuses = win.Statuses(time.Now(), time.Duration(o.samples-1)*o.interval)
 	}
 	code, line := lag.Check(rows, o.th, statuses)
+	if len(failed) > 0 {
+		// A context that did not answer is never OK.
+		if code == lag.CheckOK {
+			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
+		}
+		line += "; no answer from " + strings.Join(failed, ", ")
+	}
 	fmt.Fprintln(f.IO.Out, line)
 	if f.Global.Verbose > 0 {
 		h, cells := lag.Table(rows, statuses)

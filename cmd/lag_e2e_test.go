@@ -187,3 +187,26 @@ func TestLagRabbitMQAndNATSSideBySide(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 }
+
+// A context that does not answer makes a --check UNKNOWN, never OK, and a
+// check that cannot run at all is UNKNOWN (3), not CRITICAL (2).
+func TestLagCheckUnknown(t *testing.T) {
+	k, _ := lagGroup(t)
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"context", "add", "good", "--url", k.URL},
+		{"context", "add", "bad", "--url", fmt.Sprintf("kafka://127.0.0.1:%d", closedPort(t)), "--timeout", "1s"},
+	} {
+		if r := c.run(args...); r.code != 0 {
+			t.Fatalf("%v: %s", args, r.stderr)
+		}
+	}
+	r := c.run("lag", "--check", "-c", "good,bad", "--crit", "1000000")
+	if r.code != 3 || !strings.HasPrefix(r.stdout, "UNKNOWN") || !strings.Contains(r.stdout, "no answer from bad") {
+		t.Fatalf("exit %d: %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = c.run("lag", "--check", "-c", "good", "--samples", "1", "--rules")
+	if r.code != 3 || !strings.HasPrefix(r.stdout, "UNKNOWN --samples") {
+		t.Fatalf("exit %d: %q", r.code, r.stdout)
+	}
+}

@@ -152,9 +152,12 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 		return err
 	}
 	var failedOut io.Writer
+	var fo *os.File
 	if o.failedOut != "" {
-		fo, err := os.Create(o.failedOut)
-		if err != nil {
+		if err := o.checkFailedOut(); err != nil {
+			return err
+		}
+		if fo, err = os.Create(o.failedOut); err != nil {
 			return mqerr.Usagef("--failed-out: %v", err)
 		}
 		defer fo.Close()
@@ -174,7 +177,13 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	st := &produce.Stats{}
 	start := time.Now()
 	stopProgress := startProgress(f, o.progress, st, start)
-	runErr := produce.Run(ctx, p, produce.NewRepeat(o.count, open), st, produce.Options{
+	var src produce.Reader = produce.NewRepeat(o.count, open)
+	if o.file == "" && len(values) == 0 {
+		// stdin may block forever (a terminal, an idle pipe): read it aside
+		// so that Ctrl-C is answered at once.
+		src = produce.NewInterruptible(ctx, src)
+	}
+	runErr := produce.Run(ctx, p, src, st, produce.Options{
 		Broker:       conn.Broker(),
 		Prepare:      deco.Prepare(),
 		Rate:         o.rate,
@@ -183,7 +192,13 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 		FailedOut:    failedOut,
 		Log:          f.IO.Err,
 		Verbose:      f.Global.Verbose > 0,
+		Scrub:        func(s string) string { return broker.ScrubString(s, f.secrets...) },
 	})
+	if fo != nil {
+		if err := fo.Close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("--failed-out: %w", err)
+		}
+	}
 	stopProgress()
 	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", st.Summary(time.Since(start)))
 	if runErr != nil && mqerr.Is(runErr, mqerr.Partial) && o.failedOut != "" {
@@ -212,6 +227,9 @@ func (o *produceOptions) decoration(cmd *cobra.Command) (produce.Decoration, err
 			return d, err
 		}
 		d.Headers = append(d.Headers, hdr)
+	}
+	if cmd.Flags().Changed("partition") && o.partition < 0 {
+		return d, mqerr.Usagef("--partition %d: want 0 or more", o.partition)
 	}
 	if o.partition >= 0 {
 		p := o.partition
@@ -330,8 +348,8 @@ func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) 
 			}
 		}
 	}
-	if brokerName == "nats" && cmd.Flags().Changed("key") {
-		return mqerr.Usagef("-k/--key: NATS messages have no key (use -H to send it as a header)")
+	if brokerName != "kafka" && cmd.Flags().Changed("key") {
+		return mqerr.Usagef("-k/--key: %s messages have no key (use -H to send it as a header)", brokerName)
 	}
 	return nil
 }
@@ -373,4 +391,18 @@ func tuneGC(f *Factory) {
 	if f.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(40 << 20)
 	}
+}
+
+// checkFailedOut refuses a --failed-out that is the --file being read:
+// creating it would empty the input before a single message was sent.
+func (o *produceOptions) checkFailedOut() error {
+	if o.file == "" {
+		return nil
+	}
+	in, err1 := os.Stat(o.file)
+	out, err2 := os.Stat(o.failedOut)
+	if err1 == nil && err2 == nil && os.SameFile(in, out) {
+		return mqerr.Usagef("--failed-out %s is the --file being read: write the failures to another file", o.failedOut)
+	}
+	return nil
 }

@@ -556,3 +556,59 @@ func TestProduceRabbitMQConnectionClosedLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d stored, %d failed: %s", stored, len(fails), strings.TrimSpace(r.stderr))
 }
+
+func TestProduceReviewRegressions(t *testing.T) {
+	k, _ := kafkaTopic(t, "rr", 1, nil)
+	t.Run("--failed-out is the --file", func(t *testing.T) {
+		in := filepath.Join(t.TempDir(), "retry.jsonl")
+		os.WriteFile(in, []byte(`{"value":"keep me"}`+"\n"), 0o600)
+		expectError(t, newCLI(t).run("produce", "rr", "--url", k.URL, "--format", "jsonl", "--file", in, "--failed-out", in), 2, "is the --file being read")
+		if data, _ := os.ReadFile(in); !strings.Contains(string(data), "keep me") {
+			t.Fatalf("the input was emptied: %q", data)
+		}
+	})
+	t.Run("a message the template rejects is reported", func(t *testing.T) {
+		n := testenv.NATS(t, sandbox.NATSOptions{})
+		nc, _ := nats.Connect(n.URL)
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "T", Subjects: []string{"t"}}); err != nil {
+			t.Fatal(err)
+		}
+		fo := filepath.Join(t.TempDir(), "failed.jsonl")
+		r := newCLI(t).runIn([]byte("abcdefgh\nab\nabcdefgh\n"), "produce", "t", "--url", n.URL, "--msg-id", "{{index .Value 5}}", "--failed-out", fo)
+		if r.code != 2 || !strings.Contains(r.stderr, "message 2") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if fails := failedOut(t, fo); len(fails) != 1 || fails[0]["value"] != "ab" {
+			t.Fatalf("the rejected message is not in --failed-out: %v", fails)
+		}
+	})
+	t.Run("Ctrl-C while stdin stays open", func(t *testing.T) {
+		c := newCLI(t)
+		cmd := exec.Command(mqctlBin, "produce", "rr", "--url", k.URL)
+		cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config)
+		stdin, _ := cmd.StdinPipe()
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer stdin.Close()
+		fmt.Fprintln(stdin, "one")
+		fmt.Fprintln(stdin, "two")
+		time.Sleep(time.Second)
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("produce ignored SIGINT while stdin was open")
+		}
+		if cmd.ProcessState.ExitCode() != 130 || !strings.Contains(errb.String(), "sent 2, confirmed 2, failed 0") {
+			t.Fatalf("exit %d: %s", cmd.ProcessState.ExitCode(), errb.String())
+		}
+	})
+}

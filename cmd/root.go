@@ -25,6 +25,11 @@ import (
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal asks for a clean stop; a second one kills at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	return Run(ctx, NewFactory(output.System()), os.Args[1:])
 }
 

@@ -33,5 +33,6 @@ if [ -z "${MQCTL_TEST_AMQP_URL:-}" ]; then
   export MQCTL_TEST_AMQP_API_URL="$api"
   echo "test: RabbitMQ for this run at ${amqp} (api ${api})" >&2
 fi
-export MQCTL_BIN="$PWD/$bin"
+case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
+export MQCTL_BIN="$bin"
 go test -race -count=1 -timeout 20m ./...

@@ -89,6 +89,9 @@ func TestResolvePrecedence(t *testing.T) {
 		{"--timeout wins", Overrides{Context: "other", Timeout: time.Second}, nil, "amqp://other/", "from-file", "other", time.Second, true},
 		{"MQCTL_PASSWORD wins", Overrides{}, map[string]string{"MQCTL_PASSWORD": "envpw"}, "kafka://cur:9092", "envpw", "cur", 0, false},
 		{"password_env", Overrides{Context: "envpw"}, map[string]string{"NPW": "np"}, "nats://n", "np", "envpw", 0, false},
+		{"-c ignores MQCTL_URL", Overrides{Context: "cur"}, map[string]string{"MQCTL_URL": "kafka://ci:9092"}, "kafka://cur:9092", "inline", "cur", 0, false},
+		{"--url ignores MQCTL_CONTEXT's credentials", Overrides{URL: "kafka://adhoc:9092"}, map[string]string{"MQCTL_CONTEXT": "cur"}, "kafka://adhoc:9092", "", "", 0, false},
+		{"MQCTL_URL beats the current context", Overrides{}, map[string]string{"MQCTL_URL": "kafka://ci:9092"}, "kafka://ci:9092", "", "", 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,8 +117,13 @@ func TestResolveErrors(t *testing.T) {
 		{Overrides{Context: "e"}, "UNSET_PW"},
 		{Overrides{Context: "f"}, "password_file"},
 		{Overrides{URL: "kafka://u:pw123@h:x"}, "invalid port"},
+		{Overrides{}, "MQCTL_CONTEXT and MQCTL_URL are both set"},
 	} {
-		_, err := Resolve(f, tc.ov, env(nil))
+		e := map[string]string{}
+		if tc.mention == "MQCTL_CONTEXT and MQCTL_URL are both set" {
+			e = map[string]string{"MQCTL_CONTEXT": "e", "MQCTL_URL": "nats://x"}
+		}
+		_, err := Resolve(f, tc.ov, env(e))
 		if mqerr.KindOf(err) != mqerr.Usage || !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("%+v: %v, want usage error mentioning %q", tc.ov, err, tc.mention)
 		}

@@ -16,23 +16,29 @@ type Overrides struct {
 	Timeout time.Duration // --timeout, 0 when not given
 }
 
-// Resolve picks the context and builds the target. Precedence: flags, then
-// environment (MQCTL_CONTEXT, MQCTL_URL, MQCTL_USERNAME, MQCTL_PASSWORD),
-// then the file's current context.
+// Resolve picks the context and builds the target. The context and the URL
+// are chosen as one pair, from the highest source that names either:
 //
-// A URL given by flag or environment without an explicitly selected context
-// is used on its own: the current context's credentials are never sent to a
-// host the user named ad hoc.
+//  1. flags: -c (a context; --url then overrides its URL and keeps its
+//     credentials) or --url alone (no stored credentials at all);
+//  2. environment: MQCTL_CONTEXT or MQCTL_URL, likewise; both set at once
+//     is refused as ambiguous;
+//  3. the file's current context.
+//
+// A URL from a lower source than the chosen context is ignored, so a shell
+// or CI that exports MQCTL_URL never sends a context's credentials to that
+// host, and MQCTL_CONTEXT never lends its credentials to a --url.
+// MQCTL_USERNAME and MQCTL_PASSWORD override the credentials in every case.
 func Resolve(f *File, ov Overrides, getenv func(string) string) (broker.Target, error) {
-	name := ov.Context
-	if name == "" {
-		name = getenv("MQCTL_CONTEXT")
-	}
-	url := ov.URL
-	if url == "" {
-		url = getenv("MQCTL_URL")
-	}
-	if name == "" && url == "" {
+	var name, url string
+	switch {
+	case ov.Context != "" || ov.URL != "":
+		name, url = ov.Context, ov.URL
+	case getenv("MQCTL_CONTEXT") != "" && getenv("MQCTL_URL") != "":
+		return broker.Target{}, mqerr.Usagef("MQCTL_CONTEXT and MQCTL_URL are both set: unset one, or pass -c or --url")
+	case getenv("MQCTL_CONTEXT") != "" || getenv("MQCTL_URL") != "":
+		name, url = getenv("MQCTL_CONTEXT"), getenv("MQCTL_URL")
+	default:
 		name = f.CurrentContext
 	}
 

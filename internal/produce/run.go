@@ -35,6 +35,9 @@ type Options struct {
 	// Log receives per-message results when Verbose, and invalid lines.
 	Log     io.Writer
 	Verbose bool
+	// Scrub removes secrets from error texts before they are printed or
+	// written to FailedOut; nil leaves them as they are.
+	Scrub func(string) string
 }
 
 // Run publishes every record of src through p and returns when each one was
@@ -47,21 +50,29 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	if o.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(o.Rate), max(1, int(o.Rate/10)))
 	}
+	scrub := o.Scrub
+	if scrub == nil {
+		scrub = func(s string) string { return s }
+	}
 	var outMu sync.Mutex
+	var failedOutErr error
 	report := func(rec *Record, r broker.Receipt, err error) {
 		if err != nil {
 			st.Failed.Add(1)
+			msg := scrub(err.Error())
 			outMu.Lock()
 			defer outMu.Unlock()
-			if o.FailedOut != nil {
+			if o.FailedOut != nil && failedOutErr == nil {
 				e := envelope.FromMessage(o.Broker, rec.Msg)
-				e.Error = err.Error()
-				if line, encErr := envelope.Encode(e); encErr == nil {
-					o.FailedOut.Write(line)
+				e.Error = msg
+				line, encErr := envelope.Encode(e)
+				if encErr == nil {
+					_, encErr = o.FailedOut.Write(line)
 				}
+				failedOutErr = encErr
 			}
 			if o.Verbose && o.Log != nil {
-				fmt.Fprintf(o.Log, "#%d failed: %v\n", rec.N, err)
+				fmt.Fprintf(o.Log, "#%d failed: %s\n", rec.N, msg)
 			}
 			return
 		}
@@ -74,6 +85,12 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	}
 
 	readErr := publishAll(ctx, p, src, st, o, limiter, report)
+	if d, ok := src.(interface{ Drain() []*Record }); ok && ctx.Err() != nil {
+		for _, rec := range d.Drain() {
+			st.Sent.Add(1)
+			report(rec, broker.Receipt{}, errNotSent)
+		}
+	}
 
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.FlushTimeout)
 	defer cancel()
@@ -82,7 +99,11 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	// those messages are counted and written to FailedOut like any other.
 	p.Close()
 
+	outMu.Lock()
+	defer outMu.Unlock()
 	switch {
+	case failedOutErr != nil:
+		return fmt.Errorf("writing the failed messages to --failed-out failed, so it is incomplete: %w", failedOutErr)
 	case readErr != nil:
 		return readErr
 	case ctx.Err() != nil:
@@ -100,7 +121,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options, limiter *rate.Limiter, report func(*Record, broker.Receipt, error)) error {
 	for ctx.Err() == nil {
 		rec, err := src.Next()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 			return nil
 		}
 		var invalid *InvalidLine
@@ -120,7 +141,10 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 		st.Read.Add(1)
 		if o.Prepare != nil {
 			if err := o.Prepare(rec); err != nil {
-				return mqerr.Wrap(mqerr.Usage, fmt.Errorf("message %d: %w", rec.N, err))
+				err = fmt.Errorf("message %d: %w", rec.N, err)
+				st.Sent.Add(1)
+				report(rec, broker.Receipt{}, err)
+				return mqerr.Wrap(mqerr.Usage, err)
 			}
 		}
 		if limiter != nil {

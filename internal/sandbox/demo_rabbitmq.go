@@ -60,6 +60,24 @@ func (r *rabbitSeeder) close() {
 }
 
 func (r *rabbitSeeder) seed(ctx context.Context) error {
+	if err := r.declare(); err != nil {
+		return err
+	}
+	for i := 1; i <= 100; i++ {
+		if err := r.publish(ctx, "order.created", demoOrder(i), fmt.Sprintf("order-%d", i)); err != nil {
+			return err
+		}
+		if i%2 == 0 {
+			if err := r.publish(ctx, "payment.captured", fmt.Appendf(nil, `{"order_id":%d}`, i), fmt.Sprintf("payment-%d", i)); err != nil {
+				return err
+			}
+		}
+	}
+	return r.deadLetter(8)
+}
+
+// declare creates the demo topology; declaring what exists is a no-op.
+func (r *rabbitSeeder) declare() error {
 	ch := r.ch
 	steps := []func() error{
 		func() error { return ch.ExchangeDeclare(demoRabbitExchange, "topic", true, false, false, false, nil) },
@@ -87,17 +105,7 @@ func (r *rabbitSeeder) seed(ctx context.Context) error {
 			return err
 		}
 	}
-	for i := 1; i <= 100; i++ {
-		if err := r.publish(ctx, "order.created", demoOrder(i), fmt.Sprintf("order-%d", i)); err != nil {
-			return err
-		}
-		if i%2 == 0 {
-			if err := r.publish(ctx, "payment.captured", fmt.Appendf(nil, `{"order_id":%d}`, i), fmt.Sprintf("payment-%d", i)); err != nil {
-				return err
-			}
-		}
-	}
-	return r.deadLetter(8)
+	return nil
 }
 
 // publish sends one persistent message and waits for the broker's confirm.
@@ -135,10 +143,15 @@ func (r *rabbitSeeder) deadLetter(n int) error {
 }
 
 func (r *rabbitSeeder) tick(ctx context.Context, n int) error {
-	if r.conn == nil || r.conn.IsClosed() {
+	// A channel exception (say a queue deleted during the demo) closes only
+	// the channel: reconnect and declare the topology again in both cases.
+	if r.conn == nil || r.conn.IsClosed() || r.ch.IsClosed() {
 		r.close()
 		if err := r.connect(); err != nil {
 			r.conn = nil
+			return err
+		}
+		if err := r.declare(); err != nil {
 			return err
 		}
 	}
