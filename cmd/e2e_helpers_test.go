@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
@@ -125,4 +129,31 @@ func expectError(t *testing.T, r result, code int, mention string, secrets ...st
 func closedPort(t *testing.T) int {
 	t.Helper()
 	return testenv.ClosedPort(t)
+}
+
+// natsStream starts a nats-server for t with stream name capturing
+// subjects and n messages published to subject; the connection closes with t.
+func natsStream(t *testing.T, name string, subjects []string, subject string, n int) (*sandbox.NATS, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	nc, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: subjects, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := js.Publish(ctx, subject, []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, js, stream
 }

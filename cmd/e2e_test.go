@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -211,22 +209,7 @@ func TestLsKafka(t *testing.T) {
 }
 
 func TestLsNATS(t *testing.T) {
-	n := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	for range 7 {
-		if _, err := js.Publish(ctx, "events.x", []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n, _, _ := natsStream(t, "EVENTS", []string{"events.>"}, "events.x", 7)
 	r := newCLI(t).run("ls", "--url", n.URL, "-o", "jsonl")
 	var d broker.Destination
 	if err := json.Unmarshal([]byte(r.stdout), &d); r.code != 0 || err != nil {

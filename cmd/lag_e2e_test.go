@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -133,23 +132,8 @@ func TestLagRabbitMQAndNATSSideBySide(t *testing.T) {
 		}
 	}
 
-	n := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LAG", Subjects: []string{"lag.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	for range 9 {
-		if _, err := js.Publish(ctx, "lag.x", []byte("m")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, "LAG", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	n, js, _ := natsStream(t, "LAG", []string{"lag.>"}, "lag.x", 9)
+	if _, err := js.CreateOrUpdateConsumer(context.Background(), "LAG", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -345,18 +345,8 @@ func TestProduceRabbitMQ(t *testing.T) {
 }
 
 func TestProduceNATS(t *testing.T) {
-	n := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	n, _, stream := natsStream(t, "P", []string{"p.>"}, "p.x", 0)
 	ctx := context.Background()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "P", Subjects: []string{"p.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := newCLI(t)
 	c.env = []string{"MQCTL_URL=" + n.URL}
 	// The same line numbers twice with --msg-id '{{.N}}': the second run is de-duplicated.
