@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -307,8 +308,30 @@ func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[str
 	}
 	return output.List(f.IO, format, rows, func(rs []lag.Row) output.Table {
 		h, cells := lag.Table(rs, statuses)
+		if f.IO.Color {
+			colorStatus(h, cells)
+		}
 		return output.Table{Header: h, Rows: cells}
 	})
+}
+
+// statusColors are ANSI colours for the evaluation codes on a terminal.
+var statusColors = map[string]string{
+	string(lag.OK): "32", string(lag.Warn): "33", string(lag.Stall): "31",
+	string(lag.Stop): "31;1", string(lag.Rewind): "35",
+}
+
+// colorStatus paints the STATUS column; NO_COLOR and --no-color turn it off.
+func colorStatus(header []string, cells [][]string) {
+	col := slices.Index(header, "STATUS")
+	if col < 0 {
+		return
+	}
+	for _, row := range cells {
+		if c, ok := statusColors[row[col]]; ok {
+			row[col] = "\033[" + c + "m" + row[col] + "\033[0m"
+		}
+	}
 }
 
 // lagWatch refreshes until interrupted, redrawing in place on a terminal.
