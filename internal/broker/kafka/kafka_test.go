@@ -2,16 +2,8 @@ package kafka
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,14 +188,14 @@ func TestOpenUnreachable(t *testing.T) {
 }
 
 func TestOpenTLS(t *testing.T) {
-	pki := newPKI(t)
-	serverCfg := &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	pki := testenv.NewPKI(t, "kafka.test")
+	serverCfg := &tls.Config{Certificates: []tls.Certificate{pki.Server}}
 	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.TLS(serverCfg)}})
 
 	mtlsCfg := &tls.Config{
-		Certificates: []tls.Certificate{pki.server},
+		Certificates: []tls.Certificate{pki.Server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pki.pool,
+		ClientCAs:    pki.Pool,
 	}
 	mk := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.TLS(mtlsCfg)}})
 	plain := testenv.Kafka(t, sandbox.KafkaOptions{})
@@ -215,18 +207,18 @@ func TestOpenTLS(t *testing.T) {
 		wantKind mqerr.Kind
 		wantText string
 	}{
-		{name: "CA file", url: k.URL, tls: broker.TLSOptions{CAFile: pki.caFile}, wantKind: noError},
-		{name: "server name override", url: k.URL, tls: broker.TLSOptions{CAFile: pki.caFile, ServerName: "kafka.test"}, wantKind: noError},
+		{name: "CA file", url: k.URL, tls: broker.TLSOptions{CAFile: pki.CAFile}, wantKind: noError},
+		{name: "server name override", url: k.URL, tls: broker.TLSOptions{CAFile: pki.CAFile, ServerName: "kafka.test"}, wantKind: noError},
 		{name: "insecure skip verify", url: k.URL, tls: broker.TLSOptions{Enabled: true, InsecureSkipVerify: true}, wantKind: noError},
 		{name: "no CA", url: k.URL, tls: broker.TLSOptions{Enabled: true}, wantKind: mqerr.Failure, wantText: "certificate"},
-		{name: "wrong server name", url: k.URL, tls: broker.TLSOptions{CAFile: pki.caFile, ServerName: "other.test"}, wantKind: mqerr.Failure, wantText: "certificate"},
-		{name: "client certificate", url: mk.URL, tls: broker.TLSOptions{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}, wantKind: noError},
-		{name: "missing client certificate", url: mk.URL, tls: broker.TLSOptions{CAFile: pki.caFile}, wantKind: mqerr.Auth, wantText: "certificate"},
+		{name: "wrong server name", url: k.URL, tls: broker.TLSOptions{CAFile: pki.CAFile, ServerName: "other.test"}, wantKind: mqerr.Failure, wantText: "certificate"},
+		{name: "client certificate", url: mk.URL, tls: broker.TLSOptions{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}, wantKind: noError},
+		{name: "missing client certificate", url: mk.URL, tls: broker.TLSOptions{CAFile: pki.CAFile}, wantKind: mqerr.Auth, wantText: "certificate"},
 		{name: "plaintext to a TLS broker", url: k.URL, wantKind: mqerr.Failure, wantText: "TLS"},
 		// kfake waits for the rest of what it takes for a huge request; a
 		// real broker closes the connection and kgo names TLS as the suspect.
-		{name: "TLS to a plaintext broker", url: plain.URL, tls: broker.TLSOptions{CAFile: pki.caFile}, wantKind: mqerr.Unreachable, wantText: "cannot reach kafka"},
-		{name: "cert without key", url: k.URL, tls: broker.TLSOptions{CAFile: pki.caFile, CertFile: pki.clientCert}, wantKind: mqerr.Usage, wantText: "key file"},
+		{name: "TLS to a plaintext broker", url: plain.URL, tls: broker.TLSOptions{CAFile: pki.CAFile}, wantKind: mqerr.Unreachable, wantText: "cannot reach kafka"},
+		{name: "cert without key", url: k.URL, tls: broker.TLSOptions{CAFile: pki.CAFile, CertFile: pki.CertFile}, wantKind: mqerr.Usage, wantText: "key file"},
 		{name: "unreadable CA", url: k.URL, tls: broker.TLSOptions{CAFile: filepath.Join(t.TempDir(), "none.pem")}, wantKind: mqerr.Usage, wantText: "CA file"},
 	}
 	for _, tt := range tests {
@@ -301,92 +293,6 @@ func silentListener(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
-}
-
-// pki is a throwaway CA with a server certificate for 127.0.0.1 and
-// kafka.test, and a client certificate, written to a temp dir.
-type pki struct {
-	pool       *x509.CertPool
-	server     tls.Certificate
-	caFile     string
-	clientCert string
-	clientKey  string
-}
-
-func newPKI(t *testing.T) pki {
-	t.Helper()
-	dir := t.TempDir()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "mqctl test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: "mqctl test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:     []string{"kafka.test"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	serverDER, serverKey := issue(2, x509.ExtKeyUsageServerAuth)
-	clientDER, clientKey := issue(3, x509.ExtKeyUsageClientAuth)
-
-	p := pki{
-		pool:       x509.NewCertPool(),
-		server:     tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey},
-		caFile:     filepath.Join(dir, "ca.pem"),
-		clientCert: filepath.Join(dir, "client.pem"),
-		clientKey:  filepath.Join(dir, "client-key.pem"),
-	}
-	p.pool.AddCert(ca)
-	writePEM(t, p.caFile, "CERTIFICATE", caDER)
-	writePEM(t, p.clientCert, "CERTIFICATE", clientDER)
-	keyDER, err := x509.MarshalECPrivateKey(clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, p.clientKey, "EC PRIVATE KEY", keyDER)
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCredentialsWithoutMechanismIsUsage(t *testing.T) {

@@ -274,8 +274,8 @@ func TestOpenInterrupted(t *testing.T) {
 }
 
 func TestOpenTLS(t *testing.T) {
-	ca := newTestCA(t)
-	other := newTestCA(t)
+	ca := testenv.NewPKI(t)
+	other := testenv.NewPKI(t)
 	withTLS := func(o *server.Options) {
 		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.Server}, MinVersion: tls.VersionTLS12}
 		o.TLSTimeout = 2
