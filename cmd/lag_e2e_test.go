@@ -86,7 +86,10 @@ func TestLagKafka(t *testing.T) {
 			t.Errorf("--check %v: exit %d, first line %q; want %d, %q", tc.args, r.code, first, tc.code, tc.line)
 		}
 	}
-	expectError(t, c.run("lag", "--check"), 2, "--check needs")
+	// A check that cannot run says UNKNOWN (3): Nagios reads 2 as CRITICAL.
+	if r := c.run("lag", "--check"); r.code != 3 || !strings.HasPrefix(r.stdout, "UNKNOWN --check needs") {
+		t.Errorf("--check without thresholds: exit %d, %q", r.code, r.stdout)
+	}
 	expectError(t, c.run("lag", "--regex", "("), 2, "--regex")
 }
 
