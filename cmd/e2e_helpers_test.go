@@ -32,11 +32,13 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		mqctlBin = filepath.Join(dir, "mqctl")
-		build := exec.Command("go", "build", "-o", mqctlBin, "..")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build mqctl:", err)
-			os.Exit(1)
+		for out, pkg := range map[string]string{mqctlBin: "..", mqctlBin + "-sandbox": "./mqctl-sandbox"} {
+			build := exec.Command("go", "build", "-o", out, pkg)
+			build.Stderr = os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "build", pkg, err)
+				os.Exit(1)
+			}
 		}
 		defer os.RemoveAll(dir)
 	}

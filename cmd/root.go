@@ -22,7 +22,11 @@ import (
 )
 
 // Main runs mqctl with the process's arguments and returns the exit code.
-func Main() int {
+func Main() int { return MainWith(NewRootCmd) }
+
+// MainWith runs the command tree build returns with the process's
+// arguments; the mqctl-sandbox binary uses it with its own tree.
+func MainWith(build func(*Factory) *cobra.Command) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal asks for a clean stop; a second one kills at once.
@@ -30,13 +34,19 @@ func Main() int {
 		<-ctx.Done()
 		stop()
 	}()
-	return Run(ctx, NewFactory(output.System()), os.Args[1:])
+	f := NewFactory(output.System())
+	return RunRoot(ctx, f, build(f), os.Args[1:])
 }
 
-// Run executes one command line and maps its outcome to an exit code.
+// Run executes one mqctl command line and maps its outcome to an exit code.
 // Tests call it with their own factory.
 func Run(ctx context.Context, f *Factory, args []string) int {
-	root := NewRootCmd(f)
+	return RunRoot(ctx, f, NewRootCmd(f), args)
+}
+
+// RunRoot executes args on root and maps the outcome to an exit code: the
+// one place where errors become exit codes and one line on stderr.
+func RunRoot(ctx context.Context, f *Factory, root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.Err)
@@ -77,16 +87,32 @@ with confirm-before-ack safety: nothing it moves is acknowledged before the next
 
 Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not confirmed),
 4 authentication or permission, 5 not found, 130 interrupted.`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			f.ranCommand = true
-			if f.Global.NoColor {
-				f.IO.Color = false
-			}
-			_, err := f.Format()
-			return err
-		},
+	}
+	ConfigureRoot(f, root)
+	root.AddCommand(
+		newContextCmd(f),
+		newLsCmd(f),
+		newProduceCmd(f),
+		newLagCmd(f),
+		newSandboxCmd(f),
+		newVersionCmd(f),
+		newCompletionCmd(f),
+	)
+	return root
+}
+
+// ConfigureRoot gives a root command mqctl's global flags and behaviour:
+// silent cobra errors (RunRoot prints them), usage errors for bad flags.
+func ConfigureRoot(f *Factory, root *cobra.Command) {
+	root.SilenceErrors = true
+	root.SilenceUsage = true
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		f.ranCommand = true
+		if f.Global.NoColor {
+			f.IO.Color = false
+		}
+		_, err := f.Format()
+		return err
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return mqerr.Wrap(mqerr.Usage, err) })
 
@@ -100,14 +126,4 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 	_ = root.RegisterFlagCompletionFunc("context", completeContextNames(f))
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template=", "prometheus"}, cobra.ShellCompDirectiveNoSpace))
 
-	root.AddCommand(
-		newContextCmd(f),
-		newLsCmd(f),
-		newProduceCmd(f),
-		newLagCmd(f),
-		newSandboxCmd(f),
-		newVersionCmd(f),
-		newCompletionCmd(f),
-	)
-	return root
 }

@@ -1,143 +1,71 @@
 package cmd
 
 import (
-	"context"
-	"fmt"
-	"strings"
-	"time"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/config"
-	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
-type sandboxOptions struct {
-	sandbox.Options
-	demo       bool
-	noContexts bool
-}
+// sandboxBinary is the program `mqctl sandbox` hands over to. The embedded
+// brokers live there so that every other mqctl command starts fast.
+const sandboxBinary = "mqctl-sandbox"
 
 func newSandboxCmd(f *Factory) *cobra.Command {
-	o := &sandboxOptions{}
-	c := &cobra.Command{
+	return &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run real Kafka, NATS (JetStream) and RabbitMQ brokers on this machine",
 		Long: `Run brokers in the foreground until Ctrl-C: Kafka (franz-go's kfake) and NATS with
-JetStream embedded in this process, and RabbitMQ as an isolated rabbitmq-server child
-(own node name, ports and data dir) when it is installed.
+JetStream embedded, and RabbitMQ as an isolated rabbitmq-server child when it is installed.
+Prints one line per broker and registers the contexts sandbox-kafka, sandbox-nats and
+sandbox-rabbitmq. 'mqctl sandbox --help' lists its flags (--demo, --data-dir, ports).
 
-Prints one line per broker on stdout ("kafka kafka://127.0.0.1:9092", ...) and registers
-the contexts sandbox-kafka, sandbox-nats and sandbox-rabbitmq. Port 0 picks a free port.
---demo seeds topics, queues and streams, a steady trickle of messages, a lagging
-consumer group and dead letters on every broker.`,
-		Args: cobra.NoArgs,
+This runs the mqctl-sandbox program found next to mqctl or on PATH, in this same process.`,
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return sandboxRun(cmd.Context(), f, o)
+			f.ranCommand = true
+			return execSandbox(os.Args[1:])
 		},
 	}
-	fl := c.Flags()
-	fl.IntVar(&o.KafkaPort, "kafka-port", 9092, "Kafka port (0 picks a free one)")
-	fl.IntVar(&o.NATSPort, "nats-port", 4222, "NATS port (0 picks a free one)")
-	fl.IntVar(&o.AMQPPort, "amqp-port", 5672, "RabbitMQ AMQP port (0 picks a free one)")
-	fl.IntVar(&o.AMQPAPIPort, "amqp-api-port", 15672, "RabbitMQ management API port (0 picks a free one)")
-	fl.StringVar(&o.DataDir, "data-dir", "", "keep broker state here so it survives a restart (default: temporary)")
-	fl.BoolVar(&o.NoRabbitMQ, "no-rabbitmq", false, "do not start RabbitMQ")
-	fl.BoolVar(&o.NoKafka, "no-kafka", false, "do not start Kafka")
-	fl.BoolVar(&o.NoNATS, "no-nats", false, "do not start NATS")
-	fl.BoolVar(&o.demo, "demo", false, "seed demo topics, queues, streams, lag and dead letters")
-	fl.BoolVar(&o.noContexts, "no-contexts", false, "do not register the sandbox-* contexts")
-	return c
 }
 
-func sandboxRun(ctx context.Context, f *Factory, o *sandboxOptions) error {
-	o.Log = f.IO.Err
-	fmt.Fprintln(f.IO.Err, "sandbox: starting brokers ...")
-	sb, err := sandbox.Start(ctx, o.Options)
+// execSandbox replaces this process with mqctl-sandbox, passing every
+// argument but the word "sandbox", so it stays one foreground process that
+// receives Ctrl-C itself.
+func execSandbox(args []string) error {
+	path, err := findSandbox()
 	if err != nil {
 		return err
 	}
-	defer func() {
-		fmt.Fprintln(f.IO.Err, "sandbox: stopping ...")
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := sb.Stop(stopCtx); err != nil {
-			f.Warnf("sandbox stop: %v", err)
+	argv := []string{path}
+	dropped := false
+	for _, a := range args {
+		if a == "sandbox" && !dropped {
+			dropped = true
+			continue
 		}
-	}()
-
-	if sb.RabbitMQ != nil {
-		fmt.Fprintf(f.IO.Err, "sandbox: rabbitmq node %s\n", sb.RabbitMQ.NodeName)
+		argv = append(argv, a)
 	}
-	contexts := sandboxContexts(sb)
-	for _, c := range contexts {
-		line := c.Name[len("sandbox-"):] + " " + c.URL
-		if c.ManagementURL != "" {
-			line += " api=" + c.ManagementURL
-		}
-		fmt.Fprintln(f.IO.Out, line)
-	}
-	if !o.noContexts {
-		if err := registerContexts(f, contexts); err != nil {
-			return err
-		}
-	}
-	if o.demo {
-		fmt.Fprintln(f.IO.Err, "sandbox: seeding demo data ...")
-		wait, err := sb.Demo(ctx, f.IO.Err)
-		if err != nil {
-			return err
-		}
-		defer wait()
-	}
-	fmt.Fprintln(f.IO.Err, "sandbox: ready; Ctrl-C stops")
-	<-ctx.Done()
-	return nil
+	return syscall.Exec(path, argv, os.Environ())
 }
 
-// sandboxContexts describes the running brokers as contexts. RabbitMQ's
-// guest password goes in the context, not the printed URL.
-func sandboxContexts(sb *sandbox.Sandbox) []config.Context {
-	var out []config.Context
-	if sb.Kafka != nil {
-		out = append(out, config.Context{Name: "sandbox-kafka", URL: sb.Kafka.URL})
+// findSandbox looks next to this executable first (make build puts both in
+// bin/), then on PATH.
+func findSandbox() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), sandboxBinary)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
 	}
-	if sb.NATS != nil {
-		out = append(out, config.Context{Name: "sandbox-nats", URL: sb.NATS.URL})
+	p, err := exec.LookPath(sandboxBinary)
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", mqerr.Usagef("%s not found next to mqctl or on PATH: make build, or go install github.com/mqctl/mqctl/cmd/mqctl-sandbox", sandboxBinary)
 	}
-	if sb.RabbitMQ != nil {
-		out = append(out, config.Context{
-			Name: "sandbox-rabbitmq", URL: withoutUserInfo(sb.RabbitMQ.AMQPURL),
-			Username: "guest", Password: "guest", ManagementURL: sb.RabbitMQ.APIURL,
-		})
-	}
-	return out
-}
-
-func registerContexts(f *Factory, contexts []config.Context) error {
-	cfg, path, err := f.Config()
-	if err != nil {
-		return err
-	}
-	for _, c := range contexts {
-		cfg.Put(c)
-	}
-	if _, ok := cfg.Get(cfg.CurrentContext); !ok && len(contexts) > 0 {
-		cfg.CurrentContext = contexts[0].Name
-	}
-	if err := cfg.Save(path); err != nil {
-		return err
-	}
-	fmt.Fprintf(f.IO.Err, "sandbox: contexts registered in %s\n", path)
-	return nil
-}
-
-// withoutUserInfo drops user:password@ from a URL, for printing.
-func withoutUserInfo(url string) string {
-	ep, err := broker.ParseEndpoint(url)
-	if err != nil {
-		return broker.RedactURL(url)
-	}
-	return ep.Scheme + "://" + strings.Join(ep.Hosts, ",") + "/" + ep.Path
+	return p, err
 }
