@@ -29,6 +29,14 @@ done
 grep -q 'sandbox: ready' "$tmp/err" || { echo "demo: sandbox not ready after 120s" >&2; cat "$tmp/err" >&2; exit 1; }
 
 contexts=$(awk '{print "sandbox-" $1}' "$tmp/out")
+# RabbitMQ's management API publishes queue counts a few seconds after start.
+if grep -q '^rabbitmq ' "$tmp/out"; then
+  for _ in $(seq 1 30); do
+    rows=$("$bin" -c sandbox-rabbitmq ls -o jsonl 2>/dev/null || true)
+    [ -n "$rows" ] && ! grep -qv '"ready"' <<<"$rows" && break
+    sleep 1
+  done
+fi
 show() {
   for c in $contexts; do
     echo "== mqctl -c $c ls"
