@@ -46,16 +46,14 @@ show() {
 }
 
 if [ -t 1 ]; then
-  while :; do
-    out=$(show)
-    clear
-    echo "mqctl sandbox --demo: $(tr '\n' ' ' <"$tmp/out")"
-    echo
-    echo "$out"
-    echo "Try: $bin -c sandbox-kafka ls -o json | $bin context ls | $bin context show sandbox-rabbitmq"
-    echo "Refreshing every 2s; Ctrl-C stops the sandbox."
-    sleep 2
-  done
+  # The live view: lag and depth of every sandbox broker side by side,
+  # judged over time (OK, WARN, STALL, STOP), refreshed in place.
+  clear
+  show
+  echo "Sandbox brokers: $(tr '\n' ' ' <"$tmp/out")"
+  echo "Next: the live lag view of all three brokers; Ctrl-C stops it and the sandbox."
+  sleep 5
+  "$bin" lag --watch --interval 2s -c "$(echo $contexts | tr ' ' ',')" || true
 else
   cat "$tmp/out"
   echo

@@ -191,6 +191,9 @@ func PrintTable(s *Streams, t Table) error {
 			},
 		})),
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		// Headers are printed as given: auto-format would turn "ACK-PENDING"
+		// into "ACK - PENDING".
+		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithRowAlignment(tw.AlignLeft),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),

@@ -25,6 +25,9 @@ type kafkaSeeder struct {
 	cl  *kgo.Client
 	adm *kadm.Client
 	n   int
+	// billing remembers the lagging group's commits: a real consumer's
+	// offsets only move forward, and a demo that rewinds would show REWIND.
+	billing map[int32]int64
 }
 
 func newKafkaSeeder(url string) (*kafkaSeeder, error) {
@@ -93,9 +96,14 @@ func (k *kafkaSeeder) commitBehind(ctx context.Context, lag int64) error {
 	current, behind := kadm.Offsets{}, kadm.Offsets{}
 	var parts int64
 	ends.Each(func(o kadm.ListedOffset) { parts++ })
+	if k.billing == nil {
+		k.billing = map[int32]int64{}
+	}
 	ends.Each(func(o kadm.ListedOffset) {
 		current.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1})
-		behind.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: max(0, o.Offset-lag/parts), LeaderEpoch: -1})
+		at := max(k.billing[o.Partition], o.Offset-lag/parts, 0)
+		k.billing[o.Partition] = at
+		behind.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: at, LeaderEpoch: -1})
 	})
 	if err := k.adm.CommitAllOffsets(ctx, demoCurrentGroup, current); err != nil {
 		return fmt.Errorf("commit %s: %w", demoCurrentGroup, err)
