@@ -29,8 +29,11 @@ completions: build
 	@for sh in $(SHELLS); do $(BIN) completion $$sh > completions/mqctl.$$sh; done
 	@echo "completions/ regenerated"
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 bench: deps build
