@@ -138,7 +138,6 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 		if err != nil {
 			return err
 		}
-		st.Read.Add(1)
 		if o.Prepare != nil {
 			if err := o.Prepare(rec); err != nil {
 				err = fmt.Errorf("message %d: %w", rec.N, err)

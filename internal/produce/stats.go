@@ -17,7 +17,6 @@ const (
 
 // Stats count what happened to the input; safe for concurrent use.
 type Stats struct {
-	Read      atomic.Int64
 	Sent      atomic.Int64
 	Confirmed atomic.Int64
 	Failed    atomic.Int64
