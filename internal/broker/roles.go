@@ -135,6 +135,14 @@ type LagReader interface {
 	Lag(ctx context.Context, q LagQuery) ([]lag.Row, error)
 }
 
+// DeadLetters lists the dead-letter destinations of a broker: RabbitMQ
+// queues behind a dead-letter exchange, Kafka topics named like DLQs,
+// JetStream streams capturing delivery advisories. `mqctl dlq` (issue 5)
+// implements and shapes it further.
+type DeadLetters interface {
+	DeadLetterDestinations(ctx context.Context) ([]Destination, error)
+}
+
 // Purger removes all messages of a destination.
 type Purger interface {
 	Purge(ctx context.Context, dest string) (removed int64, err error)
