@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
@@ -241,12 +240,7 @@ func TestLagOneRequestPerPage(t *testing.T) {
 	env := testenv.RabbitMQ(t)
 	vhost := newVHost(t, env)
 	c := openVHost(t, env, vhost, env.APIURL)
-	var want []string
-	for i := range queues {
-		name := fmt.Sprintf("q%02d", i)
-		declare(t, c, name, nil)
-		want = append(want, name)
-	}
+	want := declareNumbered(t, c, queues)
 	tests := []struct {
 		pageSize, wantRequests int
 	}{
@@ -256,12 +250,7 @@ func TestLagOneRequestPerPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("page size %d", tt.pageSize), func(t *testing.T) {
-			m := *c.Management()
-			counter := &countingTransport{next: m.client.Transport}
-			m.client = &http.Client{Transport: counter}
-			m.pageSize = tt.pageSize
-			cc := *c
-			cc.mgmt = &m
+			cc, counter := countingPages(c, tt.pageSize)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			rows, err := cc.Lag(ctx, broker.LagQuery{})

@@ -160,18 +160,36 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
+// declareNumbered declares queues q00, q01, … in c's vhost and returns
+// their names in order.
+func declareNumbered(t *testing.T, c *Conn, n int) []string {
+	t.Helper()
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("q%02d", i)
+		declare(t, c, name, nil)
+		names = append(names, name)
+	}
+	return names
+}
+
+// countingPages returns a copy of c whose management API client pages by
+// pageSize and counts the requests it sends.
+func countingPages(c *Conn, pageSize int) (*Conn, *countingTransport) {
+	m := *c.Management()
+	counter := &countingTransport{next: m.client.Transport}
+	m.client = &http.Client{Transport: counter}
+	m.pageSize = pageSize
+	cc := *c
+	cc.mgmt = &m
+	return &cc, counter
+}
+
 func TestQueuesPages(t *testing.T) {
 	env := testenv.RabbitMQ(t)
 	vhost := newVHost(t, env)
-	u, _ := url.Parse(env.AMQPURL)
-	u.Path = "/" + vhost
-	c := open(t, broker.Target{URL: u.String(), ManagementURL: env.APIURL})
-	var want []string
-	for i := range 5 {
-		name := fmt.Sprintf("q%02d", i)
-		declare(t, c, name, nil)
-		want = append(want, name)
-	}
+	c := openVHost(t, env, vhost, env.APIURL)
+	want := declareNumbered(t, c, 5)
 
 	tests := []struct {
 		pageSize, wantRequests int
@@ -182,13 +200,10 @@ func TestQueuesPages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("page size %d", tt.pageSize), func(t *testing.T) {
-			m := *c.Management()
-			counter := &countingTransport{next: m.client.Transport}
-			m.client = &http.Client{Transport: counter}
-			m.pageSize = tt.pageSize
+			cc, counter := countingPages(c, tt.pageSize)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			qs, err := m.Queues(ctx, vhost)
+			qs, err := cc.Management().Queues(ctx, vhost)
 			if err != nil {
 				t.Fatal(err)
 			}
