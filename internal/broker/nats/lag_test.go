@@ -292,38 +292,15 @@ func TestLagTimeLag(t *testing.T) {
 }
 
 func TestLagWithoutJetStream(t *testing.T) {
-	tests := []struct {
-		name      string
-		configure func(*server.Options)
-		target    broker.Target
-	}{
-		{
-			name:      "core-only server",
-			configure: func(o *server.Options) { o.JetStream = false },
-		},
-		{
-			name: "account without JetStream",
-			configure: func(o *server.Options) {
-				acc := server.NewAccount("NOJS")
-				o.Accounts = []*server.Account{acc}
-				o.Users = []*server.User{{Username: "bob", Password: "bob-pass", Account: acc}}
-			},
-			target: broker.Target{Username: "bob", Password: "bob-pass"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := testenv.NATS(t, sandbox.NATSOptions{Configure: tt.configure})
-			conn, ctx := natsConn(t, srv, tt.target)
-			got, err := conn.Lag(ctx, broker.LagQuery{TimeLag: true})
-			if err != nil {
-				t.Fatalf("Lag: %v", err)
-			}
-			if got == nil || len(got) != 0 {
-				t.Errorf("Lag = %#v, want an empty, non-nil list", got)
-			}
-		})
-	}
+	withoutJetStream(t, func(t *testing.T, conn *Conn, ctx context.Context) {
+		got, err := conn.Lag(ctx, broker.LagQuery{TimeLag: true})
+		if err != nil {
+			t.Fatalf("Lag: %v", err)
+		}
+		if got == nil || len(got) != 0 {
+			t.Errorf("Lag = %#v, want an empty, non-nil list", got)
+		}
+	})
 }
 
 func TestLagErrors(t *testing.T) {

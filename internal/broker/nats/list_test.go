@@ -78,7 +78,9 @@ func TestListStreams(t *testing.T) {
 	}
 }
 
-func TestListWithoutJetStream(t *testing.T) {
+// withoutJetStream runs check against a core-only server and against an
+// account without JetStream: listing and lag must both be empty, not fail.
+func withoutJetStream(t *testing.T, check func(t *testing.T, conn *Conn, ctx context.Context)) {
 	tests := []struct {
 		name      string
 		configure func(*server.Options)
@@ -101,20 +103,20 @@ func TestListWithoutJetStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := testenv.NATS(t, sandbox.NATSOptions{Configure: tt.configure})
-			tt.target.URL = srv.URL
-			conn, err := openDirect(t, tt.target, 5*time.Second)
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			got, err := conn.List(ctx)
-			if err != nil {
-				t.Fatalf("List: %v", err)
-			}
-			if got == nil || len(got) != 0 {
-				t.Errorf("List = %#v, want an empty, non-nil list", got)
-			}
+			conn, ctx := natsConn(t, srv, tt.target)
+			check(t, conn, ctx)
 		})
 	}
+}
+
+func TestListWithoutJetStream(t *testing.T) {
+	withoutJetStream(t, func(t *testing.T, conn *Conn, ctx context.Context) {
+		got, err := conn.List(ctx)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if got == nil || len(got) != 0 {
+			t.Errorf("List = %#v, want an empty, non-nil list", got)
+		}
+	})
 }
