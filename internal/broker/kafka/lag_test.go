@@ -445,20 +445,12 @@ func TestLagNoGroups(t *testing.T) {
 // TestLagBrokerGone checks a cluster going away after Open yields a typed
 // error within the caller's deadline.
 func TestLagBrokerGone(t *testing.T) {
-	k, err := sandbox.StartKafka(sandbox.KafkaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := open(t, broker.Target{URL: k.URL, Timeout: 5 * time.Second})
-	if err != nil {
-		k.Close()
-		t.Fatal(err)
-	}
+	c, k := openDoomed(t)
 	k.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = c.Lag(ctx, broker.LagQuery{})
+	_, err := c.Lag(ctx, broker.LagQuery{})
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
 		t.Errorf("Lag took %v after the broker went away", elapsed)
 	}

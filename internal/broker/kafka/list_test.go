@@ -110,21 +110,13 @@ func TestListEmptyCluster(t *testing.T) {
 // TestListBrokerGone checks that a cluster going away after Open yields a
 // typed error within the caller's deadline, not a hang.
 func TestListBrokerGone(t *testing.T) {
-	k, err := sandbox.StartKafka(sandbox.KafkaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := open(t, broker.Target{URL: k.URL, Timeout: 5 * time.Second})
-	if err != nil {
-		k.Close()
-		t.Fatal(err)
-	}
+	c, k := openDoomed(t)
 	k.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = c.List(ctx)
+	_, err := c.List(ctx)
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
 		t.Errorf("List took %v after the broker went away", elapsed)
 	}
@@ -167,4 +159,20 @@ func offsets(os ...kadm.Offset) kadm.Offsets {
 		out.Add(o)
 	}
 	return out
+}
+
+// openDoomed opens a connection to a kfake cluster the test closes itself,
+// to see what happens to a connection whose cluster went away.
+func openDoomed(t *testing.T) (*Conn, *sandbox.Kafka) {
+	t.Helper()
+	k, err := sandbox.StartKafka(sandbox.KafkaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := open(t, broker.Target{URL: k.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		k.Close()
+		t.Fatal(err)
+	}
+	return c, k
 }

@@ -805,15 +805,7 @@ func TestConfirmTimeout(t *testing.T) {
 // TestPublishBrokerGone checks that messages to a cluster that went away
 // fail after ConfirmTimeout, saying why.
 func TestPublishBrokerGone(t *testing.T) {
-	k, err := sandbox.StartKafka(sandbox.KafkaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := open(t, broker.Target{URL: k.URL, Timeout: 5 * time.Second})
-	if err != nil {
-		k.Close()
-		t.Fatal(err)
-	}
+	c, k := openDoomed(t)
 	createTopic(t, c, "gone", 1, nil)
 	p := newProducer(t, c, broker.ProducerOptions{Destination: "gone", ConfirmTimeout: time.Second})
 	k.Close()
