@@ -87,12 +87,8 @@ func contextAddRun(f *Factory, o *contextAddOptions) error {
 	if c.URL == "" {
 		return mqerr.Usagef("context add %s: --url is required", c.Name)
 	}
-	t := broker.Target{URL: c.URL}
-	if _, err := broker.ParseEndpoint(c.URL); err != nil {
+	if err := broker.CheckURL(c.URL); err != nil {
 		return err
-	}
-	if !schemeKnown(t.Scheme()) {
-		return mqerr.Usagef("unknown URL scheme %q in %s: want one of %v", t.Scheme(), t.Redacted(), broker.Schemes())
 	}
 	switch c.SASL {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
@@ -121,15 +117,6 @@ func contextAddRun(f *Factory, o *contextAddOptions) error {
 	}
 	fmt.Fprintf(f.IO.Err, "context %q saved to %s\n", c.Name, path)
 	return nil
-}
-
-func schemeKnown(s string) bool {
-	for _, k := range broker.Schemes() {
-		if k == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newContextUseCmd(f *Factory) *cobra.Command {

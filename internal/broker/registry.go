@@ -51,15 +51,9 @@ func Open(ctx context.Context, t Target) (Conn, error) {
 	if t.URL == "" {
 		return nil, mqerr.Usagef("no broker URL: pass --url, set MQCTL_URL, or select a context with -c (see 'mqctl context ls')")
 	}
-	if _, err := ParseEndpoint(t.URL); err != nil {
+	d, err := driverFor(t.URL)
+	if err != nil {
 		return nil, err
-	}
-	scheme := t.Scheme()
-	mu.RLock()
-	d, ok := drivers[scheme]
-	mu.RUnlock()
-	if !ok {
-		return nil, mqerr.Usagef("unknown URL scheme %q in %s: want one of %s", scheme, t.Redacted(), strings.Join(Schemes(), ", "))
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.EffectiveTimeout())
 	defer cancel()
@@ -68,6 +62,28 @@ func Open(ctx context.Context, t Target) (Conn, error) {
 		return nil, Scrub(err, t.Secrets()...)
 	}
 	return conn, nil
+}
+
+// CheckURL reports whether raw parses and a driver is registered for its
+// scheme, without connecting: what `context add` checks before saving.
+func CheckURL(raw string) error {
+	_, err := driverFor(raw)
+	return err
+}
+
+// driverFor parses raw and picks the driver of its scheme.
+func driverFor(raw string) (Driver, error) {
+	ep, err := ParseEndpoint(raw)
+	if err != nil {
+		return nil, err
+	}
+	mu.RLock()
+	d, ok := drivers[ep.Scheme]
+	mu.RUnlock()
+	if !ok {
+		return nil, mqerr.Usagef("unknown URL scheme %q in %s: want one of %s", ep.Scheme, RedactURL(raw), strings.Join(Schemes(), ", "))
+	}
+	return d, nil
 }
 
 // Scrub returns err with every secret replaced in its message, keeping its
