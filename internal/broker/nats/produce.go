@@ -233,6 +233,23 @@ func (p *producer) shut() {
 
 // prepare builds the message and takes a window slot; on failure done has
 // been called and nil is returned.
+// admit prepares m and, when the producer is open, returns it with p.mu
+// held for the send. nil means done was already called (a bad message, a
+// closed producer) and p.mu is not held.
+func (p *producer) admit(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) *nats.Msg {
+	msg := p.prepare(ctx, m, done)
+	if msg == nil {
+		return nil
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.win.settle(done, broker.Receipt{}, errClosed)
+		return nil
+	}
+	return msg
+}
+
 func (p *producer) prepare(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) *nats.Msg {
 	msg, err := natsMsg(p.subject, m)
 	if err != nil {
@@ -306,14 +323,8 @@ type jsProducer struct {
 
 // Publish implements broker.Producer.
 func (p *jsProducer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
-	msg := p.prepare(ctx, m, done)
+	msg := p.admit(ctx, m, done)
 	if msg == nil {
-		return
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.win.settle(done, broker.Receipt{}, errClosed)
 		return
 	}
 	// Listed before it is sent, since the ack may come back before
@@ -509,14 +520,8 @@ type coreProducer struct {
 
 // Publish implements broker.Producer.
 func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
-	msg := p.prepare(ctx, m, done)
+	msg := p.admit(ctx, m, done)
 	if msg == nil {
-		return
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.win.settle(done, broker.Receipt{}, errClosed)
 		return
 	}
 	// Sent under mu, so a batch the flusher takes holds only messages
