@@ -428,45 +428,13 @@ func TestProduceNATSRestartLosesNothing(t *testing.T) {
 	}
 }
 
-// rabbitAPI calls the management API of the test RabbitMQ as its admin.
-func rabbitAPI(t *testing.T, rmq *testenv.RabbitMQEnv, method, path string, body string, out any) {
-	t.Helper()
-	u, err := url.Parse(rmq.AMQPURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(method, rmq.APIURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass, _ := u.User.Password()
-	req.SetBasicAuth(u.User.Username(), pass)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // The broker closes mqctl's connection in the middle of a rate-limited
 // run: every line ends up in the queue or in --failed-out, and the run
 // exits 3 saying so.
 func TestProduceRabbitMQConnectionClosedLosesNothing(t *testing.T) {
 	rmq := testenv.RabbitMQ(t)
-	vhost := testenv.UniqueName(t, "vh")
+	vhost := rmq.NewVHost(t)
 	u, _ := url.Parse(rmq.AMQPURL)
-	rabbitAPI(t, rmq, http.MethodPut, "/api/vhosts/"+vhost, "", nil)
-	t.Cleanup(func() { rabbitAPI(t, rmq, http.MethodDelete, "/api/vhosts/"+vhost, "", nil) })
-	rabbitAPI(t, rmq, http.MethodPut, "/api/permissions/"+vhost+"/"+u.User.Username(), `{"configure":".*","write":".*","read":".*"}`, nil)
 	vhURL := fmt.Sprintf("amqp://%s@%s/%s", u.User.String(), u.Host, vhost)
 
 	conn, err := amqp.Dial(vhURL)
@@ -501,10 +469,10 @@ func TestProduceRabbitMQConnectionClosedLosesNothing(t *testing.T) {
 				Name string `json:"connection_name"`
 			} `json:"client_properties"`
 		}
-		rabbitAPI(t, rmq, http.MethodGet, "/api/connections?columns=name,vhost,client_properties", "", &conns)
+		rmq.MustCall(t, http.MethodGet, "/api/connections?columns=name,vhost,client_properties", nil, &conns)
 		for _, cn := range conns {
 			if cn.VHost == vhost && cn.Client.Name == "mqctl" {
-				rabbitAPI(t, rmq, http.MethodDelete, "/api/connections/"+url.PathEscape(cn.Name), "", nil)
+				rmq.MustCall(t, http.MethodDelete, "/api/connections/"+url.PathEscape(cn.Name), nil, nil)
 				closed = true
 			}
 		}

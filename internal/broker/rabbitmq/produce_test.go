@@ -2,7 +2,6 @@ package rabbitmq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -467,30 +466,6 @@ func TestNewProducerErrors(t *testing.T) {
 	}
 }
 
-// apiGet decodes the JSON answer of the management API to path.
-func apiGet(t *testing.T, env *testenv.RabbitMQEnv, path string, out any) {
-	t.Helper()
-	u, _ := url.Parse(env.AMQPURL)
-	req, err := http.NewRequest(http.MethodGet, env.APIURL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass, _ := u.User.Password()
-	req.SetBasicAuth(u.User.Username(), pass)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-}
-
 // connectionName finds the broker's name for conn (by its client port).
 func connectionName(t *testing.T, env *testenv.RabbitMQEnv, conn *amqp.Connection) string {
 	t.Helper()
@@ -500,7 +475,7 @@ func connectionName(t *testing.T, env *testenv.RabbitMQEnv, conn *amqp.Connectio
 			Name     string `json:"name"`
 			PeerPort int    `json:"peer_port"`
 		}
-		apiGet(t, env, "/api/connections?columns=name,peer_port", &conns)
+		env.MustCall(t, http.MethodGet, "/api/connections?columns=name,peer_port", nil, &conns)
 		for _, c := range conns {
 			if c.PeerPort == port {
 				return c.Name
@@ -509,26 +484,6 @@ func connectionName(t *testing.T, env *testenv.RabbitMQEnv, conn *amqp.Connectio
 	}
 	t.Fatalf("the management API does not list the connection from port %d", port)
 	return ""
-}
-
-// deleteConnection has the broker close the connection named name.
-func deleteConnection(env *testenv.RabbitMQEnv, name string) error {
-	u, _ := url.Parse(env.AMQPURL)
-	req, err := http.NewRequest(http.MethodDelete, env.APIURL+"/api/connections/"+url.PathEscape(name), nil)
-	if err != nil {
-		return err
-	}
-	pass, _ := u.User.Password()
-	req.SetBasicAuth(u.User.Username(), pass)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return errors.New(resp.Status)
-	}
-	return nil
 }
 
 // TestProduceConnectionClosed: the broker closes the connection while
@@ -563,7 +518,7 @@ func TestProduceConnectionClosed(t *testing.T) {
 			// From another goroutine, so that publishing goes on meanwhile.
 			kill = nil
 			go func() {
-				if err := deleteConnection(env, name); err != nil {
+				if err := env.Call(http.MethodDelete, "/api/connections/"+url.PathEscape(name), nil, nil); err != nil {
 					t.Errorf("close the connection through the management API: %v", err)
 				}
 			}()

@@ -1,9 +1,7 @@
 package rabbitmq
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,50 +30,8 @@ func withCreds(t *testing.T, rawURL, user, pass, vhostPath string) string {
 	return u.Scheme + "://" + u.User.String() + "@" + u.Host + "/" + vhostPath
 }
 
-// admin calls the management API with the test broker's credentials to
-// set up users and vhosts.
-func admin(t *testing.T, env *testenv.RabbitMQEnv, method, path string, body any) {
-	t.Helper()
-	u, err := url.Parse(env.AMQPURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rd *bytes.Reader
-	if body == nil {
-		rd = bytes.NewReader(nil)
-	} else {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, env.APIURL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass, _ := u.User.Password()
-	req.SetBasicAuth(u.User.Username(), pass)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 && !(method == http.MethodDelete && resp.StatusCode == http.StatusNotFound) {
-		t.Fatalf("%s %s: %s", method, path, resp.Status)
-	}
-}
-
-// newVHost creates a vhost that guest (the test user) may use, removed
-// when the test ends.
-func newVHost(t *testing.T, env *testenv.RabbitMQEnv) string {
-	t.Helper()
-	name := testenv.UniqueName(t, "vh")
-	u, _ := url.Parse(env.AMQPURL)
-	admin(t, env, http.MethodPut, "/api/vhosts/"+name, nil)
-	t.Cleanup(func() { admin(t, env, http.MethodDelete, "/api/vhosts/"+name, nil) })
-	admin(t, env, http.MethodPut, "/api/permissions/"+name+"/"+u.User.Username(),
-		map[string]string{"configure": ".*", "write": ".*", "read": ".*"})
-	return name
-}
+// newVHost creates a vhost the test user may use, removed when t ends.
+func newVHost(t *testing.T, env *testenv.RabbitMQEnv) string { return env.NewVHost(t) }
 
 func open(t *testing.T, target broker.Target) *Conn {
 	t.Helper()
@@ -99,8 +55,8 @@ func TestOpen(t *testing.T) {
 
 	// A user that exists but may not use the vhost "/".
 	lonely := testenv.UniqueName(t, "lonely")
-	admin(t, env, http.MethodPut, "/api/users/"+lonely, map[string]string{"password": secret, "tags": ""})
-	t.Cleanup(func() { admin(t, env, http.MethodDelete, "/api/users/"+lonely, nil) })
+	env.MustCall(t, http.MethodPut, "/api/users/"+lonely, map[string]string{"password": secret, "tags": ""}, nil)
+	t.Cleanup(func() { _ = env.Call(http.MethodDelete, "/api/users/"+lonely, nil, nil) })
 
 	// A port that accepts TCP but never speaks AMQP: the handshake must
 	// still end at the deadline.
