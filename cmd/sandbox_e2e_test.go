@@ -184,11 +184,12 @@ func TestSandboxDemo(t *testing.T) {
 	}
 
 	node := nodeOf(t, p.stderr.String())
+	if node == "" {
+		t.Fatalf("the sandbox did not log its rabbitmq node name: %s", p.stderr)
+	}
 	p.stop(t)
-	if node != "" {
-		if out, _ := exec.Command("pgrep", "-f", node).Output(); len(out) > 0 {
-			t.Errorf("rabbitmq node %s still running after stop: pids %s", node, out)
-		}
+	if out, _ := exec.Command("pgrep", "-f", node).Output(); len(out) > 0 {
+		t.Errorf("rabbitmq node %s still running after stop: pids %s", node, out)
 	}
 }
 

@@ -70,7 +70,7 @@ func (s *natsSeeder) seed(ctx context.Context) error {
 	}
 	worker, err := s.js.CreateOrUpdateConsumer(ctx, demoNATSStream, jetstream.ConsumerConfig{
 		Durable: demoNATSWorker, AckPolicy: jetstream.AckExplicitPolicy,
-		MaxDeliver: 2, AckWait: time.Second, BackOff: nil,
+		MaxDeliver: 2, AckWait: time.Second,
 	})
 	if err != nil {
 		return err
