@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/broker/rabbitmq"
 	"github.com/mqctl/mqctl/internal/config"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
@@ -414,13 +413,11 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 	return &exitError{code: code}
 }
 
-// fallback reads RabbitMQ queue depth over AMQP when the management API is
-// unreachable. AMQP cannot list queues, so it needs literal queue names.
+// fallback reads destinations by name when the broker cannot list them now
+// (RabbitMQ without its management API: AMQP cannot enumerate queues).
 func (s *lagSource) fallback(ctx context.Context, conn broker.Conn, err error) ([]lag.Row, error) {
-	byName, ok := conn.(interface {
-		LagByName(context.Context, []string) ([]lag.Row, error)
-	})
-	if !ok || !errors.Is(err, rabbitmq.ErrNoManagementAPI) {
+	byName, ok := conn.(broker.NamedLagReader)
+	if !ok || !errors.Is(err, broker.ErrCannotList) {
 		return nil, err
 	}
 	if len(s.names) == 0 || s.regex {

@@ -197,3 +197,40 @@ func TestLagCheckUnknown(t *testing.T) {
 		t.Fatalf("exit %d: %q", r.code, r.stdout)
 	}
 }
+
+// Without the management API, queues named on the command line are read
+// over AMQP, and mqctl says so; without names it explains what it needs.
+func TestLagRabbitMQWithoutManagementAPI(t *testing.T) {
+	rmq := testenv.RabbitMQ(t)
+	queue := testenv.UniqueName(t, "nomgmt")
+	conn, err := amqp.Dial(rmq.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = ch.Confirm(false)
+	for range 4 {
+		c, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{Body: []byte("x")})
+		if err != nil || !c.Wait() {
+			t.Fatal(err)
+		}
+	}
+	c := newCLI(t)
+	dead := fmt.Sprintf("http://127.0.0.1:%d", closedPort(t))
+	if r := c.run("context", "add", "r", "--url", rmq.AMQPURL, "--management-url", dead); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r := c.run("lag", queue, "-o", "json")
+	var rows []map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rows) != nil || len(rows) != 1 || rows[0]["ready"] != 4.0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "over AMQP") {
+		t.Errorf("the fallback is not announced: %s", r.stderr)
+	}
+	expectError(t, c.run("lag"), 1, "management API")
+}

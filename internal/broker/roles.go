@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -133,6 +134,17 @@ type LagQuery struct {
 // (RabbitMQ), num_pending (JetStream).
 type LagReader interface {
 	Lag(ctx context.Context, q LagQuery) ([]lag.Row, error)
+}
+
+// ErrCannotList is in the error chain of a LagReader (or Lister) that
+// cannot enumerate destinations right now but could read them by name,
+// as RabbitMQ without its management API reads queues over AMQP.
+var ErrCannotList = errors.New("cannot list destinations")
+
+// NamedLagReader reads the lag of destinations named literally: the
+// fallback when Lag fails with ErrCannotList.
+type NamedLagReader interface {
+	LagByName(ctx context.Context, names []string) ([]lag.Row, error)
 }
 
 // DeadLetters lists the dead-letter destinations of a broker: RabbitMQ

@@ -20,7 +20,13 @@ var _ broker.LagReader = (*Conn)(nil)
 // returns when the management API cannot be reached. A command that knows
 // literal queue names can then call LagByName, and say on stderr that it
 // reports ready counts and consumers only.
-var ErrNoManagementAPI = errors.New("rabbitmq lag needs the management API")
+// It is also broker.ErrCannotList, which is what the command checks.
+var ErrNoManagementAPI error = noManagementAPI{}
+
+type noManagementAPI struct{}
+
+func (noManagementAPI) Error() string        { return "rabbitmq lag needs the management API" }
+func (noManagementAPI) Is(target error) bool { return target == broker.ErrCannotList }
 
 // lagColumns are what Lag asks of /api/queues: the counts, the consumers
 // and the rates, nothing per message or per consumer.
