@@ -77,15 +77,23 @@ func (m *Message) HeaderValues(key string) [][]byte {
 
 // Verb is how a delivery is settled. Each driver maps the verbs to its
 // native ones and documents the ones it cannot honour.
+//
+// Kafka has no per-record verbs: an acked record's offset is committed
+// once every earlier record of its partition was acked or termed (only
+// contiguous handled prefixes are committed); Nack leaves a hole, so the
+// record and everything after it in its partition come again after a
+// restart or rebalance; Term counts as handled (the record is skipped).
+// Core NATS has no verbs at all: every settle is a no-op.
 type Verb int
 
 const (
-	// Ack: handled. Kafka commits the offset, AMQP basic.ack, JetStream +ACK.
+	// Ack: handled. Kafka commits the offset, AMQP basic.ack, JetStream
+	// +ACK (waiting for the server to confirm it).
 	Ack Verb = iota
-	// Nack: not handled, deliver again (optionally after Delay).
+	// Nack: not handled, deliver again (JetStream: after Delay).
 	Nack
 	// Term: never deliver again; AMQP reject without requeue (to the DLX),
-	// JetStream +TERM (a MSG_TERMINATED advisory).
+	// JetStream +TERM (a MSG_TERMINATED advisory), Kafka skip.
 	Term
 	// InProgress: still working; JetStream +WPI extends the ack wait.
 	InProgress

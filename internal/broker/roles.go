@@ -90,6 +90,15 @@ type ProducerOptions struct {
 
 	// NATS: Core publishes without JetStream: no confirm, only a flush.
 	Core bool
+
+	// PerMessageDestination sends each message where it says instead of
+	// to Destination: Kafka m.Destination (a topic), RabbitMQ
+	// m.AMQP.Exchange with m.AMQP.RoutingKey, NATS m.NATS.Subject (which
+	// a JetStream stream must capture). A destination that does not exist
+	// fails that message through its done call (mqerr.NotFound), not the
+	// producer. Replay uses it to send dead letters back where each came
+	// from through one producer.
+	PerMessageDestination bool
 }
 
 // Producer publishes asynchronously with a bounded in-flight window.
@@ -112,11 +121,117 @@ type Publisher interface {
 	NewProducer(ctx context.Context, opts ProducerOptions) (Producer, error)
 }
 
+// StartKind says where a consumer starts reading (Kafka and JetStream).
+type StartKind int
+
+const (
+	// StartDefault: the stored position of a Kafka group or JetStream
+	// durable, falling back to the beginning; the beginning otherwise.
+	StartDefault StartKind = iota
+	StartBeginning
+	StartEnd
+	// StartStored: the stored position; the beginning when there is none.
+	StartStored
+	// StartOffset: Kafka offset N in every partition, or JetStream stream
+	// sequence N.
+	StartOffset
+	// StartLast: the last N messages of each Kafka partition, or of the
+	// JetStream stream (or of the filter subject).
+	StartLast
+	// StartTime: the first message at or after Time.
+	StartTime
+)
+
+// StartPosition is a StartKind with its argument.
+type StartPosition struct {
+	Kind StartKind
+	N    int64
+	Time time.Time
+}
+
+// ConsumerOptions say what a Consumer reads and how it settles. Zero
+// values mean the safe defaults.
+type ConsumerOptions struct {
+	// Sources are Kafka topics (one or more), or exactly one RabbitMQ
+	// queue, JetStream stream, or NATS subject (Core). NewConsumer returns
+	// an mqerr.NotFound error naming a source that does not exist.
+	Sources []string
+
+	// Kafka: Group consumes as a member of a consumer group and commits
+	// acked offsets; without it partitions are assigned directly (all, or
+	// Partitions) and nothing is ever committed.
+	Group      string
+	Partitions []int32
+	// From is where Kafka and JetStream start; RabbitMQ and core NATS
+	// ignore it.
+	From StartPosition
+
+	// Prefetch bounds deliveries handed out but not yet settled: AMQP
+	// basic.qos, JetStream MaxAckPending; Kafka bounds its buffered
+	// records by it.
+	Prefetch int
+
+	// JetStream: Durable binds to (or creates) this durable consumer;
+	// without it an ephemeral consumer is created and removed at Close.
+	// FilterSubject narrows the stream.
+	Durable       string
+	FilterSubject string
+
+	// NATS: Core subscribes to a subject without JetStream (no ack, no
+	// redelivery); QueueGroup joins a queue group.
+	Core       bool
+	QueueGroup string
+
+	// Peek reads without side effects: Kafka commits nothing, JetStream
+	// uses an ephemeral consumer with AckNone, RabbitMQ keeps deliveries
+	// unacked (so at most Prefetch are seen) and returns them with
+	// nack+requeue at Close, which marks them redelivered. Settle is then
+	// a no-op.
+	Peek bool
+
+	// UntilEnd makes Next return io.EOF once every message that existed
+	// when the consumer started was delivered.
+	UntilEnd bool
+
+	// AckDeletes (JetStream) makes Ack delete the message from the stream,
+	// confirmed by the server, rather than ack a consumer: how a replayed
+	// dead letter leaves a DLQ stream. The consumer is an ephemeral one
+	// with AckNone; Nack and Term leave the message where it is.
+	AckDeletes bool
+
+	// Logf, when set, receives warnings the user should see: reconnects,
+	// deliveries that will come again, what a verb cannot do here.
+	Logf func(format string, args ...any)
+}
+
 // Consumer yields deliveries until ctx ends or the source is exhausted.
+// Next and Buffered are called from one goroutine; Settle of the
+// deliveries may come from others.
 type Consumer interface {
+	// Next returns the next delivery, waiting until one arrives or ctx
+	// ends (ctx's error). It returns io.EOF when UntilEnd was asked and
+	// everything was delivered. While the broker is unreachable it
+	// reconnects with backoff instead of failing; errors it returns are
+	// final (a deleted source, lost permission).
 	Next(ctx context.Context) (*Delivery, error)
+	// Buffered is how many deliveries Next returns without waiting, so a
+	// caller can batch output before it settles.
+	Buffered() int
+	// Close settles what the driver must at the end (Kafka commits what
+	// was acked; RabbitMQ peek returns the held deliveries) and releases
+	// the consumer. Unsettled deliveries are redelivered by the broker.
 	Close() error
 }
+
+// Subscriber opens consumers.
+type Subscriber interface {
+	NewConsumer(ctx context.Context, opts ConsumerOptions) (Consumer, error)
+}
+
+// ErrStaleDelivery is in the error chain of a Settle whose delivery came
+// over a connection that has since closed: the broker redelivers it, so
+// nothing is lost, but this settle did not happen.
+var ErrStaleDelivery = errors.New("delivery is stale: its connection closed, the broker will deliver it again")
 
 // LagQuery selects what a LagReader reports.
 type LagQuery struct {
@@ -147,17 +262,67 @@ type NamedLagReader interface {
 	LagByName(ctx context.Context, names []string) ([]lag.Row, error)
 }
 
-// DeadLetters lists the dead-letter destinations of a broker: RabbitMQ
-// queues behind a dead-letter exchange, Kafka topics named like DLQs,
-// JetStream streams capturing delivery advisories. `mqctl dlq` (issue 5)
-// implements and shapes it further.
-type DeadLetters interface {
-	DeadLetterDestinations(ctx context.Context) ([]Destination, error)
+// DeadLetterQuery selects dead-letter destinations.
+type DeadLetterQuery struct {
+	// Patterns are globs (path.Match syntax) for Kafka topics and
+	// JetStream streams named like dead-letter queues; nil means
+	// DefaultDeadLetterPatterns.
+	Patterns []string
 }
 
-// Purger removes all messages of a destination.
+// DefaultDeadLetterPatterns are the names dead-letter topics and streams
+// usually get (Spring's .DLT, and the common dlq spellings).
+var DefaultDeadLetterPatterns = []string{"*.DLT", "*-dlt", "*.dlq", "*-dlq", "*.DLQ", "*-DLQ", "dlq.*", "DLQ.*", "*_DLQ", "*_dlq"}
+
+// DeadLetterDestination is one dead-letter queue, topic or stream.
+type DeadLetterDestination struct {
+	Context  string `json:"context,omitempty" yaml:"context,omitempty"`
+	Broker   string `json:"broker" yaml:"broker"`
+	Type     string `json:"type" yaml:"type"` // topic, queue or stream
+	Name     string `json:"name" yaml:"name"`
+	Messages int64  `json:"messages" yaml:"messages"`
+	// Oldest is the time of the oldest message, zero when unknown.
+	Oldest time.Time `json:"oldest,omitzero" yaml:"oldest,omitempty"`
+	// Why says how it was recognised: "dead-letter exchange of orders",
+	// "name matches *.DLT", "MSG_TERMINATED advisories of ORDERS".
+	Why string `json:"why" yaml:"why"`
+	// Advisories is true for a JetStream stream of delivery advisories:
+	// its entries point at messages in another stream (stream, stream_seq).
+	Advisories bool `json:"advisories,omitempty" yaml:"advisories,omitempty"`
+}
+
+// DeadLetters finds the dead-letter destinations of a broker: RabbitMQ
+// queues behind a dead-letter exchange (by queue arguments or policy) or
+// holding x-death messages, Kafka topics named like DLQs, JetStream
+// streams capturing MAX_DELIVERIES / MSG_TERMINATED advisories or named
+// like DLQs.
+type DeadLetters interface {
+	DeadLetterDestinations(ctx context.Context, q DeadLetterQuery) ([]DeadLetterDestination, error)
+}
+
+// PurgeRequest says what Purge removes.
+type PurgeRequest struct {
+	Dest string
+	// Before, when not nil, removes only messages before these positions:
+	// Kafka partition -> offset, JetStream key 0 -> stream sequence. It is
+	// how a purge after --export removes exactly what was exported.
+	// RabbitMQ cannot honour it (Usage error).
+	Before map[int32]int64
+}
+
+// Purger removes every message a destination held when Purge was called
+// (or before the positions given): RabbitMQ queue.purge, Kafka
+// DeleteRecords up to the end offsets read first, JetStream stream purge
+// up to the last sequence read first.
 type Purger interface {
-	Purge(ctx context.Context, dest string) (removed int64, err error)
+	Purge(ctx context.Context, r PurgeRequest) (removed int64, err error)
+}
+
+// MessageGetter reads one stored message by its stream sequence: how a
+// JetStream advisory's stream + stream_seq leads back to the message. It
+// returns an mqerr.NotFound error when limits already removed it.
+type MessageGetter interface {
+	GetMessage(ctx context.Context, stream string, seq uint64) (*Message, error)
 }
 
 // As returns conn's implementation of role R, or an mqerr.Unsupported error
