@@ -1,0 +1,106 @@
+// Package dlq is mqctl's knowledge of dead letters: the headers mqctl
+// writes when it dead-letters a message (mq-original-*, mq-death-*), how to
+// read where a dead letter came from and why out of any of the conventions
+// brokers and frameworks use, and the replay, purge and move logic of
+// `mqctl dlq`.
+package dlq
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// mqctl's own headers. They never start with "x-": RabbitMQ owns those.
+const (
+	HeaderOriginalBroker      = "mq-original-broker"
+	HeaderOriginalDestination = "mq-original-destination"
+	HeaderOriginalPartition   = "mq-original-partition"
+	HeaderOriginalOffset      = "mq-original-offset"
+	HeaderOriginalExchange    = "mq-original-exchange"
+	HeaderOriginalRoutingKey  = "mq-original-routing-key"
+	HeaderOriginalQueue       = "mq-original-queue"
+	HeaderOriginalSubject     = "mq-original-subject"
+	HeaderOriginalStream      = "mq-original-stream"
+	HeaderOriginalStreamSeq   = "mq-original-stream-seq"
+	HeaderOriginalTimestamp   = "mq-original-timestamp"
+	HeaderDeathReason         = "mq-death-reason"
+	HeaderDeathTime           = "mq-death-time"
+	HeaderDeathCount          = "mq-death-count"
+	HeaderReplayCount         = "mq-replay-count"
+)
+
+// Death says why and when a message was dead-lettered by mqctl.
+type Death struct {
+	Reason string
+	Time   time.Time
+	// Count is how many times handling was attempted.
+	Count int
+}
+
+// DeadLetter returns the message to publish to a dead-letter destination
+// for m, read from brokerName: m's key, value and headers, minus any
+// mq-original-* and mq-death-* headers of an earlier death, plus headers
+// naming where m came from and why it died. Its routing fields are
+// cleared; the publisher sets the destination.
+func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
+	out := &broker.Message{Key: m.Key, Value: m.Value, Timestamp: m.Timestamp, Kafka: broker.KafkaMeta{Partition: -1}}
+	out.AMQP = broker.AMQPMeta{
+		ContentType: m.AMQP.ContentType, MessageID: m.AMQP.MessageID, CorrelationID: m.AMQP.CorrelationID,
+		ReplyTo: m.AMQP.ReplyTo, Priority: m.AMQP.Priority, Type: m.AMQP.Type, AppID: m.AMQP.AppID,
+		Persistent: m.AMQP.Persistent,
+	}
+	out.NATS.MsgID = m.NATS.MsgID
+	for _, h := range m.Headers {
+		if !isOurDeathHeader(h.Key) {
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	add := func(k, v string) {
+		if v != "" {
+			out.Headers = append(out.Headers, broker.Header{Key: k, Value: []byte(v)})
+		}
+	}
+	add(HeaderOriginalBroker, brokerName)
+	switch brokerName {
+	case "kafka":
+		add(HeaderOriginalDestination, m.Destination)
+		add(HeaderOriginalPartition, strconv.FormatInt(int64(m.Kafka.Partition), 10))
+		add(HeaderOriginalOffset, strconv.FormatInt(m.Kafka.Offset, 10))
+	case "rabbitmq":
+		// Replay goes back through the exchange and routing key the
+		// message was first published with; the queue says where it sat.
+		add(HeaderOriginalDestination, m.AMQP.Queue)
+		add(HeaderOriginalExchange, m.AMQP.Exchange)
+		add(HeaderOriginalRoutingKey, m.AMQP.RoutingKey)
+		add(HeaderOriginalQueue, m.AMQP.Queue)
+	case "nats":
+		dest := m.NATS.Subject
+		if dest == "" {
+			dest = m.Destination
+		}
+		add(HeaderOriginalDestination, dest)
+		add(HeaderOriginalSubject, m.NATS.Subject)
+		add(HeaderOriginalStream, m.NATS.Stream)
+		if m.NATS.StreamSeq > 0 {
+			add(HeaderOriginalStreamSeq, strconv.FormatUint(m.NATS.StreamSeq, 10))
+		}
+	}
+	if !m.Timestamp.IsZero() {
+		add(HeaderOriginalTimestamp, m.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
+	add(HeaderDeathReason, d.Reason)
+	if !d.Time.IsZero() {
+		add(HeaderDeathTime, d.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if d.Count > 0 {
+		add(HeaderDeathCount, strconv.Itoa(d.Count))
+	}
+	return out
+}
+
+func isOurDeathHeader(k string) bool {
+	return strings.HasPrefix(k, "mq-original-") || strings.HasPrefix(k, "mq-death-")
+}
