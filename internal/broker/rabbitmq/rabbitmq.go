@@ -32,6 +32,12 @@ type Conn struct {
 	addr  string
 	vhost string
 	mgmt  *Management
+	// redial opens another connection like conn (same hosts, credentials,
+	// TLS), for a role that needs its own and must reconnect after a
+	// broker restart; amqp091 forgets the password once a connection is open.
+	redial func(ctx context.Context) (*amqp.Connection, string, error)
+	// timeout is the target's bound on connecting and on each round trip.
+	timeout time.Duration
 }
 
 var _ broker.Lister = (*Conn)(nil)
@@ -95,24 +101,32 @@ func Open(ctx context.Context, t broker.Target) (*Conn, error) {
 		port = "5671"
 	}
 
-	var lastErr error
-	for _, addr := range ep.HostsWithPort(port) {
-		conn, err := dial(ctx, addr, vhost, cred, tlsCfg, t.Heartbeat)
-		if err == nil {
-			mgmt, err := newManagement(t, useTLS, addr, cred)
-			if err != nil {
-				conn.Close()
-				return nil, err
+	hosts := ep.HostsWithPort(port)
+	redial := func(ctx context.Context) (*amqp.Connection, string, error) {
+		var lastErr error
+		for _, addr := range hosts {
+			conn, err := dial(ctx, addr, vhost, cred, tlsCfg, t.Heartbeat)
+			if err == nil {
+				return conn, addr, nil
 			}
-			return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt}, nil
+			lastErr = err
+			// Another host of the cluster may answer; a refusal would be the same everywhere.
+			if !mqerr.Is(err, mqerr.Unreachable) || ctx.Err() != nil {
+				break
+			}
 		}
-		lastErr = err
-		// Another host of the cluster may answer; a refusal would be the same everywhere.
-		if !mqerr.Is(err, mqerr.Unreachable) || ctx.Err() != nil {
-			break
-		}
+		return nil, "", lastErr
 	}
-	return nil, lastErr
+	conn, addr, err := redial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mgmt, err := newManagement(t, useTLS, addr, cred)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt, redial: redial, timeout: t.EffectiveTimeout()}, nil
 }
 
 // resolveCredentials: t.Username and t.Password override the URL's; a TLS

@@ -1,0 +1,563 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Consumer defaults and bounds.
+const (
+	defaultPrefetch = 100
+	// maxPrefetch: basic.qos carries the prefetch count in 16 bits.
+	maxPrefetch = 65535
+	// slabSize deliveries and headerSlab headers are allocated at once,
+	// instead of one allocation per message.
+	slabSize   = 64
+	headerSlab = 256
+	// Reconnect waits grow from backoffMin to backoffMax, with jitter.
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 5 * time.Second
+)
+
+var _ broker.Subscriber = (*Conn)(nil)
+
+// errConsumerClosed is what Next returns once Close was called.
+var errConsumerClosed = errors.New("rabbitmq: the consumer is closed")
+
+// NewConsumer implements broker.Subscriber for exactly one queue. It opens
+// a connection of its own (so a reconnect never disturbs the Conn's other
+// roles), checks the queue with a passive declare, sets basic.qos to
+// o.Prefetch (default 100) and consumes with manual acks.
+//
+// Settling maps the verbs to AMQP: Ack is basic.ack; Nack is basic.nack
+// with requeue (a Delay cannot be honoured: AMQP requeues at once, and
+// o.Logf says so once); Term is basic.reject without requeue, which
+// dead-letters through the queue's DLX if it has one; InProgress does
+// nothing (AMQP has no ack deadline to extend).
+//
+// When the connection or channel closes, Next reconnects with backoff and
+// subscribes again; the broker redelivers what was unacked, marked
+// redelivered, and a settle of a delivery from the old channel fails with
+// broker.ErrStaleDelivery. A queue deleted while consuming ends Next with
+// an mqerr.NotFound error.
+//
+// o.Peek holds deliveries unacked (so at most o.Prefetch are seen), makes
+// Settle a no-op, and returns them with nack+requeue at Close, which marks
+// them redelivered. A reconnect returns them too, and Next then delivers
+// them again.
+//
+// o.UntilEnd counts the queue's ready messages at the start and makes Next
+// return io.EOF after that many deliveries. That is an approximation: a
+// redelivery (after a Nack or a reconnect) counts again, and messages
+// published since may arrive before requeued ones and take their place;
+// messages taken by other consumers of the queue are never delivered here,
+// so Next then waits for new ones (the caller's idle timeout ends it).
+// With o.Peek it stops after o.Prefetch at most, as no more can come.
+func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	if err := checkConsumerOptions(o); err != nil {
+		return nil, err
+	}
+	cs := &consumer{
+		c:        c,
+		queue:    o.Sources[0],
+		prefetch: o.Prefetch,
+		peek:     o.Peek,
+		untilEnd: o.UntilEnd,
+		logf:     o.Logf,
+	}
+	if cs.prefetch == 0 {
+		cs.prefetch = defaultPrefetch
+	}
+	if cs.logf == nil {
+		cs.logf = func(string, ...any) {}
+	}
+	s, err := cs.connect(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	cs.sess.Store(s)
+	if cs.peek {
+		cs.logf("peeking at rabbitmq queue %q: up to %d messages are held unacked and go back to the queue at exit with nack+requeue, which marks them redelivered", cs.queue, cs.prefetch)
+	}
+	return cs, nil
+}
+
+// checkConsumerOptions rejects what a RabbitMQ queue cannot do. From is
+// ignored, as the broker.ConsumerOptions contract says: a queue has no
+// positions to start from. AckDeletes needs nothing: an ack removes the
+// message from a queue anyway.
+func checkConsumerOptions(o broker.ConsumerOptions) error {
+	if len(o.Sources) != 1 {
+		return mqerr.Usagef("rabbitmq consumes exactly one queue, got %d: %s", len(o.Sources), strings.Join(o.Sources, ", "))
+	}
+	if o.Sources[0] == "" {
+		return mqerr.Usagef("rabbitmq: a queue name to consume from is required")
+	}
+	if err := checkShort("queue name", o.Sources[0]); err != nil {
+		return err
+	}
+	if o.Prefetch < 0 || o.Prefetch > maxPrefetch {
+		return mqerr.Usagef("rabbitmq: prefetch must be between 1 and %d, got %d", maxPrefetch, o.Prefetch)
+	}
+	for _, f := range [...]struct {
+		set  bool
+		what string
+	}{
+		{o.Group != "", "a consumer group (Kafka)"},
+		{len(o.Partitions) > 0, "partitions (Kafka)"},
+		{o.Durable != "", "a durable consumer (JetStream)"},
+		{o.FilterSubject != "", "a filter subject (JetStream)"},
+		{o.Core, "core NATS"},
+		{o.QueueGroup != "", "a queue group (NATS)"},
+	} {
+		if f.set {
+			return mqerr.Usagef("rabbitmq: %s does not apply to a RabbitMQ queue", f.what)
+		}
+	}
+	return nil
+}
+
+// consumer reads one queue over a session that it replaces when the
+// connection or channel closes. Next and Buffered run on one goroutine and
+// own the fields above mu; Settle and Close may come from others.
+type consumer struct {
+	c        *Conn
+	queue    string
+	prefetch int
+	peek     bool
+	logf     func(string, ...any)
+
+	untilEnd bool
+	// remaining is how many more deliveries Next returns before io.EOF
+	// (with untilEnd).
+	remaining int
+	// held is a delivery Buffered took off the library's unbuffered
+	// channel to learn that one was there; Next returns it first.
+	held    amqp.Delivery
+	hasHeld bool
+	// slab and headers are carved up for deliveries and their headers.
+	slab    []delivery
+	headers []broker.Header
+	// failures counts reconnect attempts since a session last delivered.
+	failures int
+	// err is the final error Next returns forever once set.
+	err error
+
+	delayOnce sync.Once
+
+	// sess is the current session; nil once closed. mu orders installing
+	// a new session against Close.
+	sess      atomic.Pointer[session]
+	mu        sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// session is one connection and its consuming channel.
+type session struct {
+	conn *amqp.Connection
+	ch   *amqp.Channel
+	addr string
+	// deliveries is nil when there was nothing to read (UntilEnd on an
+	// empty queue).
+	deliveries <-chan amqp.Delivery
+	closes     chan *amqp.Error
+	cancels    chan string
+	// lastTag is the newest delivery tag Next returned: peek gives back
+	// everything up to it at Close.
+	lastTag atomic.Uint64
+	// lost is set once the channel is known to be closed: settles of its
+	// deliveries are stale.
+	lost atomic.Bool
+}
+
+// delivery is a broker.Delivery and its own Settler, allocated in slabs.
+type delivery struct {
+	broker.Delivery
+	cs      *consumer
+	s       *session
+	tag     uint64
+	settled atomic.Bool
+}
+
+// connect opens a session within the target's timeout and ctx. first says
+// it is the consumer's first: it snapshots the ready count for UntilEnd.
+func (cs *consumer) connect(ctx context.Context, first bool) (*session, error) {
+	ctx, cancel := context.WithTimeout(ctx, cs.c.timeout)
+	defer cancel()
+	conn, addr, err := cs.c.redial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// amqp091's channel calls take no context: dropping the connection
+	// when ctx ends makes them return.
+	stop := context.AfterFunc(ctx, func() { conn.CloseDeadline(time.Now()) })
+	s, err := cs.subscribe(conn, addr, first)
+	if !stop() {
+		conn.CloseDeadline(time.Now())
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, mqerr.New(mqerr.Interrupted, "rabbitmq at %s: subscribing to queue %q: interrupted", addr, cs.queue)
+		}
+		return nil, mqerr.New(mqerr.Unreachable, "rabbitmq at %s did not answer within %s while subscribing to queue %q", addr, cs.c.timeout, cs.queue)
+	}
+	if err != nil {
+		conn.CloseDeadline(time.Now().Add(cs.c.timeout))
+		return nil, err
+	}
+	return s, nil
+}
+
+// subscribe checks the queue and starts consuming on a new channel of
+// conn. The passive declare runs on that same channel: a missing queue
+// closes it, and then there is nothing to consume anyway.
+func (cs *consumer) subscribe(conn *amqp.Connection, addr string, first bool) (*session, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, cs.c.destinationError(err, "queue", cs.queue)
+	}
+	s := &session{conn: conn, ch: ch, addr: addr}
+	s.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
+	s.cancels = ch.NotifyCancel(make(chan string, 1))
+	q, err := ch.QueueDeclarePassive(cs.queue, false, false, false, false, nil)
+	if err != nil {
+		return nil, cs.c.destinationError(err, "queue", cs.queue)
+	}
+	if first && cs.untilEnd {
+		cs.remaining = q.Messages
+		if cs.peek && cs.remaining > cs.prefetch {
+			cs.logf("peeking at rabbitmq queue %q: it holds %d ready messages, of which only the first %d (the prefetch) can be seen without acking", cs.queue, q.Messages, cs.prefetch)
+			cs.remaining = cs.prefetch
+		}
+	}
+	if cs.untilEnd && cs.remaining == 0 {
+		// Nothing left to read: taking messages published since would
+		// only mark them redelivered at Close.
+		return s, nil
+	}
+	qos := cs.prefetch
+	if cs.untilEnd {
+		// No more in flight than Next will return.
+		qos = min(qos, cs.remaining)
+	}
+	if err := ch.Qos(qos, 0, false); err != nil {
+		return nil, cs.c.destinationError(err, "queue", cs.queue)
+	}
+	if s.deliveries, err = ch.Consume(cs.queue, "", false, false, false, false, nil); err != nil {
+		return nil, cs.c.destinationError(err, "queue", cs.queue)
+	}
+	return s, nil
+}
+
+// Next implements broker.Consumer.
+func (cs *consumer) Next(ctx context.Context) (*broker.Delivery, error) {
+	for {
+		if cs.err != nil {
+			return nil, cs.err
+		}
+		if cs.untilEnd && cs.remaining == 0 {
+			return nil, io.EOF
+		}
+		s := cs.sess.Load()
+		if s == nil {
+			return nil, errConsumerClosed
+		}
+		if cs.hasHeld {
+			d := cs.held
+			cs.held, cs.hasHeld = amqp.Delivery{}, false
+			return cs.deliver(s, &d), nil
+		}
+		select {
+		case d, ok := <-s.deliveries:
+			if ok {
+				return cs.deliver(s, &d), nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if err := cs.recover(ctx, s); err != nil {
+			if ctx.Err() == nil {
+				cs.err = err
+			}
+			return nil, err
+		}
+	}
+}
+
+// Buffered implements broker.Consumer. amqp091 hands deliveries over an
+// unbuffered channel, so Buffered takes one off it when one is waiting
+// and holds it for Next: the answer is 1 or 0, which is all a caller
+// deciding whether to flush before it settles needs.
+func (cs *consumer) Buffered() int {
+	if cs.hasHeld {
+		return 1
+	}
+	if cs.err != nil || (cs.untilEnd && cs.remaining == 0) {
+		return 0
+	}
+	s := cs.sess.Load()
+	if s == nil {
+		return 0
+	}
+	select {
+	case d, ok := <-s.deliveries:
+		if ok {
+			cs.held, cs.hasHeld = d, true
+			return 1
+		}
+	default:
+	}
+	return 0
+}
+
+// deliver fills a delivery from the slab. Body and header byte arrays are
+// referenced, not copied: amqp091 allocates them for each message.
+func (cs *consumer) deliver(s *session, d *amqp.Delivery) *broker.Delivery {
+	if len(cs.slab) == 0 {
+		cs.slab = make([]delivery, slabSize)
+	}
+	x := &cs.slab[0]
+	cs.slab = cs.slab[1:]
+	x.cs, x.s, x.tag = cs, s, d.DeliveryTag
+	x.Settler = x
+	x.Value = d.Body
+	x.Headers = cs.convertHeaders(d.Headers)
+	x.Timestamp = d.Timestamp
+	x.Destination = cs.queue
+	x.AMQP = broker.AMQPMeta{
+		Exchange:      d.Exchange,
+		RoutingKey:    d.RoutingKey,
+		Queue:         cs.queue,
+		DeliveryTag:   d.DeliveryTag,
+		Redelivered:   d.Redelivered,
+		ContentType:   d.ContentType,
+		MessageID:     d.MessageId,
+		CorrelationID: d.CorrelationId,
+		ReplyTo:       d.ReplyTo,
+		Expiration:    d.Expiration,
+		Priority:      d.Priority,
+		Type:          d.Type,
+		AppID:         d.AppId,
+		Persistent:    d.DeliveryMode == amqp.Persistent,
+	}
+	s.lastTag.Store(d.DeliveryTag)
+	if cs.untilEnd {
+		cs.remaining--
+	}
+	cs.failures = 0
+	return &x.Delivery
+}
+
+// convertHeaders turns the AMQP table into headers ordered by name (a
+// table is a map, so it has no order of its own), carved from a slab.
+func (cs *consumer) convertHeaders(t amqp.Table) []broker.Header {
+	if len(t) == 0 {
+		return nil
+	}
+	if cap(cs.headers)-len(cs.headers) < len(t) {
+		cs.headers = make([]broker.Header, 0, max(headerSlab, len(t)))
+	}
+	start := len(cs.headers)
+	for k, v := range t {
+		cs.headers = append(cs.headers, broker.Header{Key: k, Value: headerBytes(v)})
+	}
+	hs := cs.headers[start:len(cs.headers):len(cs.headers)]
+	slices.SortFunc(hs, func(a, b broker.Header) int { return strings.Compare(a.Key, b.Key) })
+	return hs
+}
+
+// recover replaces the lost session s: it says why s ended, then
+// reconnects with backoff until a new session consumes, ctx ends, or the
+// queue or the permission to read it is gone.
+func (cs *consumer) recover(ctx context.Context, s *session) error {
+	if cs.sess.Load() == nil {
+		return errConsumerClosed
+	}
+	if s.lost.CompareAndSwap(false, true) {
+		report, final := cs.lossReason(s)
+		// Free the connection, which is still open when only the
+		// channel closed or the consumer was cancelled.
+		s.conn.CloseDeadline(time.Now().Add(cs.c.timeout))
+		if final != nil {
+			return final
+		}
+		cs.logf("%s", report)
+	}
+	for {
+		wait := backoff(cs.failures)
+		cs.failures++
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ns, err := cs.connect(ctx, false)
+		switch {
+		case err == nil:
+			return cs.install(ns)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case mqerr.Is(err, mqerr.NotFound):
+			return mqerr.New(mqerr.NotFound, "rabbitmq at %s: queue %q in vhost %q is gone: it was deleted while consuming", s.addr, cs.queue, cs.c.vhost)
+		case mqerr.Is(err, mqerr.Auth):
+			return err
+		}
+		cs.logf("rabbitmq: reconnecting to consume queue %q failed: %v; retrying", cs.queue, err)
+	}
+}
+
+// lossReason is the line to report for the end of s, or a final error
+// when it ended for good: the queue was deleted (the channel closed with
+// 404), or Close was called (a clean close notifies nothing).
+func (cs *consumer) lossReason(s *session) (string, error) {
+	// amqp091 notifies a cancel or a close before it closes the
+	// deliveries channel, so whatever was notified is there now.
+	select {
+	case _, ok := <-s.cancels:
+		if !ok {
+			// Closed with the channel, without a cancel.
+			break
+		}
+		// Most often the queue was deleted, which subscribing again
+		// finds out; a failover of a replicated queue cancels too.
+		return fmt.Sprintf("rabbitmq: the broker cancelled the consumer of queue %q; subscribing again", cs.queue), nil
+	default:
+	}
+	why := fmt.Sprintf("connection to %s closed", s.addr)
+	select {
+	case e, ok := <-s.closes:
+		if !ok || e == nil {
+			break
+		}
+		if e.Code == amqp.NotFound {
+			return "", mqerr.New(mqerr.NotFound, "rabbitmq at %s: queue %q in vhost %q is gone: %s", s.addr, cs.queue, cs.c.vhost, e.Reason)
+		}
+		what := "channel"
+		if !e.Server || e.Code == amqp.ConnectionForced || e.Code >= 500 {
+			what = "connection"
+		}
+		why = fmt.Sprintf("%s to %s closed: %s", what, s.addr, e.Reason)
+	default:
+	}
+	if cs.sess.Load() == nil {
+		return "", errConsumerClosed
+	}
+	return fmt.Sprintf("rabbitmq connection lost: %s; reconnecting", why), nil
+}
+
+// install makes ns the current session, unless Close came first.
+func (cs *consumer) install(ns *session) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		ns.conn.CloseDeadline(time.Now().Add(cs.c.timeout))
+		return errConsumerClosed
+	}
+	cs.sess.Store(ns)
+	cs.logf("rabbitmq: reconnected to %s, consuming queue %q again", ns.addr, cs.queue)
+	return nil
+}
+
+// backoff is the wait before reconnect attempt n (from 0): doubling from
+// backoffMin up to backoffMax, each a random time between half and all of
+// it, so that many consumers do not reconnect in step.
+func backoff(n int) time.Duration {
+	d := backoffMax
+	if n < 6 {
+		d = min(backoffMin<<n, backoffMax)
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// Close implements broker.Consumer: with peek it returns the held
+// deliveries (nack with requeue, multiple up to the last tag), then it
+// closes the connection within the target's timeout. The broker requeues
+// whatever is left unacked.
+func (cs *consumer) Close() error {
+	cs.closeOnce.Do(func() {
+		cs.mu.Lock()
+		cs.closed = true
+		s := cs.sess.Swap(nil)
+		cs.mu.Unlock()
+		if s == nil {
+			return
+		}
+		// From here on, settles of its deliveries are stale.
+		wasLost := s.lost.Swap(true)
+		if tag := s.lastTag.Load(); cs.peek && tag > 0 && !wasLost {
+			if err := s.ch.Nack(tag, true, true); err != nil && !errors.Is(err, amqp.ErrClosed) {
+				cs.closeErr = fmt.Errorf("rabbitmq at %s: returning peeked messages to queue %q: %w", s.addr, cs.queue, err)
+			}
+		}
+		err := s.conn.CloseDeadline(time.Now().Add(cs.c.timeout))
+		if err != nil && !errors.Is(err, amqp.ErrClosed) && cs.closeErr == nil {
+			cs.closeErr = fmt.Errorf("rabbitmq at %s: closing the consumer's connection: %w", s.addr, err)
+		}
+	})
+	return cs.closeErr
+}
+
+// Settle implements broker.Settler (see NewConsumer for the verbs). A
+// delivery is settled once: a second ack of the same tag would make the
+// broker close the channel, and with it every other unacked delivery.
+func (x *delivery) Settle(ctx context.Context, st broker.Settlement) error {
+	cs := x.cs
+	if cs.peek || st.Verb == broker.InProgress {
+		return nil
+	}
+	if st.Verb != broker.Ack && st.Verb != broker.Nack && st.Verb != broker.Term {
+		return mqerr.Usagef("rabbitmq: cannot settle with verb %s", st.Verb)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !x.settled.CompareAndSwap(false, true) {
+		return fmt.Errorf("rabbitmq: %s of delivery %d from queue %q: it was settled already", st.Verb, x.tag, cs.queue)
+	}
+	if x.s.lost.Load() {
+		return x.stale(st.Verb, nil)
+	}
+	var err error
+	switch st.Verb {
+	case broker.Ack:
+		err = x.s.ch.Ack(x.tag, false)
+	case broker.Nack:
+		if st.Delay > 0 {
+			cs.delayOnce.Do(func() {
+				cs.logf("rabbitmq: a nack cannot be delayed (%s asked): AMQP requeues at once", st.Delay)
+			})
+		}
+		err = x.s.ch.Nack(x.tag, false, true)
+	case broker.Term:
+		err = x.s.ch.Reject(x.tag, false)
+	}
+	if err != nil {
+		// These methods only write a frame: they fail on a closed channel
+		// or a broken connection, and either way the broker requeues the
+		// delivery.
+		return x.stale(st.Verb, err)
+	}
+	return nil
+}
+
+// stale is the error of a settle that could not reach the channel the
+// delivery came on; cause is why, when there is more to say.
+func (x *delivery) stale(v broker.Verb, cause error) error {
+	if cause != nil && !errors.Is(cause, amqp.ErrClosed) {
+		return fmt.Errorf("rabbitmq at %s: %s of delivery %d from queue %q: %w (%v)", x.s.addr, v, x.tag, x.cs.queue, broker.ErrStaleDelivery, cause)
+	}
+	return fmt.Errorf("rabbitmq at %s: %s of delivery %d from queue %q: %w", x.s.addr, v, x.tag, x.cs.queue, broker.ErrStaleDelivery)
+}
