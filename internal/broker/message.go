@@ -126,6 +126,10 @@ type Settler interface {
 }
 
 // Delivery is a message read from a broker, waiting to be settled.
+// Settle it at most once. After a successful settle the delivery belongs
+// to the driver again and must not be read: the Kafka driver reuses its
+// memory for the next records (Key, Value and header values stay valid;
+// the Headers slice does not). A failed settle leaves it to the caller.
 type Delivery struct {
 	Message
 	Settler Settler
