@@ -93,6 +93,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		newContextCmd(f),
 		newLsCmd(f),
 		newProduceCmd(f),
+		newConsumeCmd(f),
 		newLagCmd(f),
 		newSandboxCmd(f),
 		newVersionCmd(f),
@@ -124,6 +125,6 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 	pf.BoolVar(&f.Global.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.CountVarP(&f.Global.Verbose, "verbose", "v", "more detail on stderr (repeatable)")
 	_ = root.RegisterFlagCompletionFunc("context", completeContextNames(f))
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template=", "prometheus"}, cobra.ShellCompDirectiveNoSpace))
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template=", "prometheus", "raw"}, cobra.ShellCompDirectiveNoSpace))
 
 }

@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in kafkaproduce rabbitproduce natsproduce kafkalag benchsetup; do
+for p in kafkaproduce rabbitproduce natsproduce kafkaconsume rabbitconsume natsconsume kafkalag benchsetup; do
   go build -o "$tmp/peers/$p" "./internal/bench/peers/$p"
 done
 peer() { "$tmp/peers/$1" "${@:2}"; }
@@ -101,6 +101,41 @@ for i in $(seq 1 "$runs"); do
 done
 nr_s=$(median "${nr[@]}"); nm_s=$(median "${nm[@]}")
 
+echo "bench: Kafka consume, $kafka_n x 100 B to /dev/null, 4 partitions" >&2
+peer benchsetup kafka "$brokers" cons 4
+peer kafkaproduce "$brokers" cons "$tmp/kafka.txt"
+cc=(); cr=(); cm=(); crss=0
+for _ in $(seq 1 "$runs"); do
+  cc+=("$(seconds kcat -C -b "$brokers" -t cons -o beginning -e -q)")
+  cr+=("$(seconds peer kafkaconsume "$brokers" cons "$kafka_n")")
+  cm+=("$(seconds "$bin" consume cons --url "$kafka_url" --until-end -o raw)")
+done
+if [ -x /usr/bin/time ]; then
+  /usr/bin/time -f %M -o "$tmp/crss" "$bin" consume cons --url "$kafka_url" --until-end -o raw >/dev/null 2>&1
+  crss=$(awk '{printf "%.0f", $1/1024}' "$tmp/crss")
+fi
+cc_s=$(median "${cc[@]}"); cr_s=$(median "${cr[@]}"); cm_s=$(median "${cm[@]}")
+
+echo "bench: RabbitMQ consume, $rabbit_n x 100 B, manual ack, prefetch 100" >&2
+rcr=(); rcm=()
+for _ in $(seq 1 "$runs"); do
+  peer benchsetup rabbitmq "$amqp_url" bench-c; peer rabbitproduce "$amqp_url" bench-c "$tmp/rabbit.txt" $rabbit_window
+  rcr+=("$(seconds peer rabbitconsume "$amqp_url" bench-c "$rabbit_n" 100)")
+  peer benchsetup rabbitmq "$amqp_url" bench-c; peer rabbitproduce "$amqp_url" bench-c "$tmp/rabbit.txt" $rabbit_window
+  rcm+=("$(seconds "$bin" consume bench-c --url "$amqp_url" --prefetch 100 -n "$rabbit_n" -o raw)")
+done
+rcr_s=$(median "${rcr[@]}"); rcm_s=$(median "${rcm[@]}")
+
+echo "bench: JetStream consume, $nats_n x 100 B, explicit ack, max ack pending 1000" >&2
+peer benchsetup nats "$nats_url" BENCHC bench.c
+peer natsproduce "$nats_url" bench.c "$tmp/nats.txt" $nats_window
+ncr=(); ncm=()
+for _ in $(seq 1 "$runs"); do
+  ncr+=("$(seconds peer natsconsume "$nats_url" BENCHC "$nats_n" 1000)")
+  ncm+=("$(seconds "$bin" consume BENCHC --url "$nats_url" --prefetch 1000 -n "$nats_n" -o raw)")
+done
+ncr_s=$(median "${ncr[@]}"); ncm_s=$(median "${ncm[@]}")
+
 echo "bench: Kafka lag, 100 groups x 500 partitions" >&2
 MQCTL_CONFIG="$tmp/config.yaml" "$bin" sandbox --no-contexts --no-rabbitmq --no-nats --kafka-port 0 >"$tmp/sb2.out" 2>"$tmp/sb2.err" &
 sb2=$!
@@ -140,6 +175,17 @@ rate ratios above 1 favour mqctl.
 | JetStream, $nats_n × 100 B, PubAck, window $nats_window, file storage | $(rate "$nats_n" "$nm_s") msg/s | minimal nats.go async loop: $(rate "$nats_n" "$nr_s") msg/s | **$(ratio "$nr_s" "$nm_s")** × its rate (goal ≥ 0.95) |
 
 Peak RSS of \`mqctl produce\` for the $kafka_n-line Kafka file: ${rss} MiB (goal ≤ 64 MiB; it streams the input).
+
+## Consume with manual ack
+
+| broker, load | mqctl | peer | ratio |
+|---|---|---|---|
+| Kafka, $kafka_n × 100 B to /dev/null, \`-o raw --until-end\`, no group | ${cm_s} s | \`kcat -C -e -q\`: ${cc_s} s | **$(ratio "$cm_s" "$cc_s")** × kcat's time (goal ≤ 0.4) |
+| same | ${cm_s} s | minimal franz-go poll loop: ${cr_s} s | **$(ratio "$cm_s" "$cr_s")** × its time (goal ≤ 1.15) |
+| RabbitMQ, $rabbit_n × 100 B, ack after output, prefetch 100 | $(rate "$rabbit_n" "$rcm_s") msg/s | minimal amqp091-go consumer: $(rate "$rabbit_n" "$rcr_s") msg/s | **$(ratio "$rcr_s" "$rcm_s")** × its rate (goal ≥ 0.95) |
+| JetStream, $nats_n × 100 B, ack after output, max ack pending 1000 | $(rate "$nats_n" "$ncm_s") msg/s | minimal nats.go pull consumer: $(rate "$nats_n" "$ncr_s") msg/s | **$(ratio "$ncr_s" "$ncm_s")** × its rate (goal ≥ 0.95) |
+
+Peak RSS of \`mqctl consume\` for the $kafka_n Kafka records: ${crss} MiB (goal ≤ 64 MiB).
 
 ## Lag
 

@@ -64,7 +64,7 @@ type Format struct {
 }
 
 // Formats lists the names ParseFormat accepts, for help and completion.
-var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE", "prometheus (lag)"}
+var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE", "prometheus (lag)", "raw (consume)"}
 
 // ParseFormat parses -o. A bad name or a template that does not parse is a
 // usage error.
@@ -79,10 +79,10 @@ func ParseFormat(s string) (Format, error) {
 	switch s {
 	case "", "table", "wide":
 		return Format{Name: "table"}, nil
-	case "json", "jsonl", "yaml", "prometheus":
+	case "json", "jsonl", "yaml", "prometheus", "raw":
 		return Format{Name: s}, nil
 	}
-	return Format{}, mqerr.Usagef("unknown output format %q: want table, json, jsonl, yaml, template=TEMPLATE or prometheus (lag only)", s)
+	return Format{}, mqerr.Usagef("unknown output format %q: want table, json, jsonl, yaml, template=TEMPLATE, prometheus (lag only) or raw (consume only)", s)
 }
 
 var templateFuncs = template.FuncMap{
@@ -102,6 +102,10 @@ type Table struct {
 // ErrPrometheusOnlyForLag is the answer of every printer but lag's to -o prometheus.
 var ErrPrometheusOnlyForLag = mqerr.Usagef("-o prometheus is available for 'mqctl lag' only")
 
+// ErrRawOnlyForConsume is the answer of every printer to -o raw: only
+// messages have a raw form.
+var ErrRawOnlyForConsume = mqerr.Usagef("-o raw is available for 'mqctl consume' only")
+
 // List prints items in format f. Table output calls table to shape them;
 // json prints one array; jsonl, yaml documents and templates print one
 // item each.
@@ -109,6 +113,8 @@ func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
 	switch f.Name {
 	case "prometheus":
 		return ErrPrometheusOnlyForLag
+	case "raw":
+		return ErrRawOnlyForConsume
 	case "json":
 		if items == nil {
 			items = []T{}
@@ -149,6 +155,8 @@ func Object(s *Streams, f Format, v any, table func() Table) error {
 	switch f.Name {
 	case "prometheus":
 		return ErrPrometheusOnlyForLag
+	case "raw":
+		return ErrRawOnlyForConsume
 	case "json", "jsonl":
 		enc := json.NewEncoder(s.Out)
 		if f.Name == "json" {

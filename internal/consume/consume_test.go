@@ -1,0 +1,181 @@
+package consume
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/envelope"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+func TestParseFrom(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want broker.StartPosition
+	}{
+		{"", broker.StartPosition{Kind: broker.StartDefault}},
+		{"beginning", broker.StartPosition{Kind: broker.StartBeginning}},
+		{"END", broker.StartPosition{Kind: broker.StartEnd}},
+		{"stored", broker.StartPosition{Kind: broker.StartStored}},
+		{"42", broker.StartPosition{Kind: broker.StartOffset, N: 42}},
+		{"0", broker.StartPosition{Kind: broker.StartOffset, N: 0}},
+		{"-10", broker.StartPosition{Kind: broker.StartLast, N: 10}},
+		{"2026-11-22T10:00:00Z", broker.StartPosition{Kind: broker.StartTime, Time: now.Add(-2 * time.Hour)}},
+		{"15m", broker.StartPosition{Kind: broker.StartTime, Time: now.Add(-15 * time.Minute)}},
+	}
+	for _, tc := range tests {
+		got, err := ParseFrom(tc.in, now)
+		if err != nil {
+			t.Fatalf("ParseFrom(%q): %v", tc.in, err)
+		}
+		if got.Kind != tc.want.Kind || got.N != tc.want.N || !got.Time.Equal(tc.want.Time) {
+			t.Errorf("ParseFrom(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-5m", "1.5", "2026-13-01"} {
+		if _, err := ParseFrom(bad, now); !mqerr.Is(err, mqerr.Usage) {
+			t.Errorf("ParseFrom(%q) = %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func printAll(t *testing.T, p Printer, msgs ...*broker.Message) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	if err := p.Begin(w); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if err := p.Print(w, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.End(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return b.String()
+}
+
+func kafkaMsg(key, value string, offset int64) *broker.Message {
+	return &broker.Message{Key: []byte(key), Value: []byte(value), Destination: "orders",
+		Kafka:   broker.KafkaMeta{Partition: 2, Offset: offset},
+		Headers: []broker.Header{{Key: "bin", Value: []byte{0xff, 0, 1}}, {Key: "h", Value: []byte("1")}, {Key: "h", Value: []byte("2")}}}
+}
+
+func TestPrinters(t *testing.T) {
+	a, b := kafkaMsg("k1", "hello", 7), kafkaMsg("k2", "wor\xffld", 8)
+
+	raw, _ := NewPrinter("raw", "kafka")
+	if got := printAll(t, raw, a, b); got != "hello\nwor\xffld\n" {
+		t.Errorf("raw = %q", got)
+	}
+
+	// jsonl reads back through the envelope byte for byte.
+	jl, _ := NewPrinter("jsonl", "kafka")
+	lines := strings.Split(strings.TrimSuffix(printAll(t, jl, a, b), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("jsonl lines = %d", len(lines))
+	}
+	for i, want := range []*broker.Message{a, b} {
+		got, err := envelope.Decode([]byte(lines[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) || len(got.Headers) != 3 ||
+			!bytes.Equal(got.Headers[0].Value, []byte{0xff, 0, 1}) || string(got.Headers[2].Value) != "2" {
+			t.Errorf("line %d decodes to %+v", i, got)
+		}
+	}
+
+	js, _ := NewPrinter("json", "kafka")
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(printAll(t, js, a, b)), &arr); err != nil || len(arr) != 2 || arr[1]["offset"] != 8.0 {
+		t.Errorf("json array = %v, %v", arr, err)
+	}
+	js, _ = NewPrinter("json", "kafka")
+	if got := printAll(t, js); got != "[]\n" {
+		t.Errorf("empty json = %q", got)
+	}
+
+	tp, err := NewPrinter(`template={{.Partition}}/{{.Offset}} {{.Key}}={{.Value}} h={{.Header "h"}}`, "kafka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := printAll(t, tp, a); got != "2/7 k1=hello h=1\n" {
+		t.Errorf("template = %q", got)
+	}
+	if _, err := NewPrinter("template={{.Nope", "kafka"); !mqerr.Is(err, mqerr.Usage) {
+		t.Errorf("bad template: %v", err)
+	}
+	if _, err := NewPrinter("yaml", "kafka"); !mqerr.Is(err, mqerr.Usage) {
+		t.Errorf("yaml: %v", err)
+	}
+}
+
+func TestExecRun(t *testing.T) {
+	m := kafkaMsg("k\x00ey", "payload", 9)
+	var out, errOut bytes.Buffer
+	e := &Exec{Command: `cat; echo " $MQ_DESTINATION $MQ_PARTITION $MQ_OFFSET $MQ_KEY_B64 $MQ_ATTEMPT"; echo "$MQ_HEADERS_JSON"`, Broker: "kafka", Stdout: &out, Stderr: &errOut}
+	if err := e.Run(context.Background(), m, 2); err != nil {
+		t.Fatal(err)
+	}
+	want := "payload orders 2 9 awBleQ== 2\n" + `[["bin",{"b64":"/wAB"}],["h","1"],["h","2"]]` + "\n"
+	if out.String() != want {
+		t.Errorf("handler saw\n%q\nwant\n%q", out.String(), want)
+	}
+
+	e = &Exec{Command: `echo first >&2; echo "disk full" >&2; exit 7`, Broker: "kafka", Stderr: &errOut}
+	err := e.Run(context.Background(), m, 1)
+	if err == nil || err.Error() != "exit status 7: disk full" {
+		t.Errorf("failure = %v", err)
+	}
+
+	e = &Exec{Command: "sleep 5", Broker: "kafka", Timeout: 100 * time.Millisecond}
+	if err := e.Run(context.Background(), m, 1); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("timeout = %v", err)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	for _, ok := range []string{"cat", "sh -c 'exit 1'", "echo hi", "FOO=1 cat", "if true; then cat; fi", "/bin/cat -u"} {
+		if err := CheckCommand(ok); err != nil {
+			t.Errorf("CheckCommand(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "no-such-program-mqctl --x", "/nope/cat"} {
+		if err := CheckCommand(bad); !mqerr.Is(err, mqerr.Usage) {
+			t.Errorf("CheckCommand(%q) = %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestParseOnFail(t *testing.T) {
+	for in, want := range map[string]OnFail{"requeue": {Kind: "requeue"}, "stop": {Kind: "stop"}, "reject": {Kind: "reject"}, "dead-letter=orders.DLT": {Kind: "dead-letter", Dest: "orders.DLT"}} {
+		got, err := ParseOnFail(in)
+		if err != nil || got != want {
+			t.Errorf("ParseOnFail(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"dead-letter=", "drop", ""} {
+		if _, err := ParseOnFail(bad); !mqerr.Is(err, mqerr.Usage) {
+			t.Errorf("ParseOnFail(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: time.Minute} {
+		if got := backoff(time.Second, attempt); got != want {
+			t.Errorf("backoff(1s, %d) = %s, want %s", attempt, got, want)
+		}
+	}
+}

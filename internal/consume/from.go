@@ -1,0 +1,42 @@
+// Package consume is the logic of `mqctl consume`: where to start, which
+// messages to show, how to print them, how to run a handler for each, and
+// the loop that settles a delivery only after it was written or handled.
+package consume
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// ParseFrom parses --from: beginning, end, stored, an offset N (a stream
+// sequence on JetStream), -N (the last N), an RFC 3339 time, or a
+// duration ago such as 15m or 2h30m. now anchors the duration.
+func ParseFrom(s string, now time.Time) (broker.StartPosition, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return broker.StartPosition{Kind: broker.StartDefault}, nil
+	case "beginning", "oldest", "earliest", "first":
+		return broker.StartPosition{Kind: broker.StartBeginning}, nil
+	case "end", "newest", "latest", "new":
+		return broker.StartPosition{Kind: broker.StartEnd}, nil
+	case "stored", "committed":
+		return broker.StartPosition{Kind: broker.StartStored}, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return broker.StartPosition{Kind: broker.StartLast, N: -n}, nil
+		}
+		return broker.StartPosition{Kind: broker.StartOffset, N: n}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return broker.StartPosition{Kind: broker.StartTime, Time: t}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return broker.StartPosition{Kind: broker.StartTime, Time: now.Add(-d)}, nil
+	}
+	return broker.StartPosition{}, mqerr.Usagef("--from %q: want beginning, end, stored, an offset N, -N (the last N), an RFC 3339 time or a duration ago like 15m", s)
+}
