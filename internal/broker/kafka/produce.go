@@ -30,6 +30,8 @@ type producer struct {
 	conn   *Conn
 	client *kgo.Client
 	topic  string
+	// perMessage: each message names its topic in Destination.
+	perMessage bool
 	// manual: every message must name its partition.
 	manual bool
 	// unconfirmed: acks=0, the broker never answers.
@@ -106,6 +108,15 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		return nil, err
 	}
 	p.conn = c
+	if o.PerMessageDestination {
+		// Each record names its topic; a missing one fails that record
+		// (UNKNOWN_TOPIC_OR_PARTITION after kgo's metadata retries).
+		if p.client, err = kgo.NewClient(append(c.client.Opts(), opts...)...); err != nil {
+			return nil, mqerr.Usagef("kafka producer for %s: %v", hostList(c.seeds), err)
+		}
+		p.promise = p.finish
+		return p, nil
+	}
 	within := remaining(ctx)
 	if err := c.topicExists(ctx, o.Destination, within); err != nil {
 		return nil, err
@@ -126,7 +137,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 // producerOpts turns o into kgo options; it fails with a Usage error before
 // anything touches the network.
 func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
-	if o.Destination == "" {
+	if o.Destination == "" && !o.PerMessageDestination {
 		return nil, nil, mqerr.Usagef("kafka producer needs a topic")
 	}
 	if o.InFlight < 0 {
@@ -135,7 +146,7 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 	if o.ConfirmTimeout < 0 {
 		return nil, nil, mqerr.Usagef("confirm timeout must be positive, got %s", o.ConfirmTimeout)
 	}
-	p := &producer{topic: o.Destination}
+	p := &producer{topic: o.Destination, perMessage: o.PerMessageDestination}
 	inFlight, timeout := o.InFlight, o.ConfirmTimeout
 	if inFlight == 0 {
 		inFlight = defaultInFlight
@@ -147,9 +158,9 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 	// Not kgo.RecordDeliveryTimeout: kgo measures it from the record's
 	// Timestamp, so a message replayed with its original, older timestamp
 	// would time out before it was sent. Publish sets a deadline instead.
-	opts := []kgo.Opt{
-		kgo.DefaultProduceTopic(o.Destination),
-		kgo.MaxBufferedRecords(inFlight),
+	opts := []kgo.Opt{kgo.MaxBufferedRecords(inFlight)}
+	if !o.PerMessageDestination {
+		opts = append(opts, kgo.DefaultProduceTopic(o.Destination))
 	}
 
 	switch o.Acks {
@@ -255,11 +266,18 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		done(broker.Receipt{}, mqerr.Usagef("the manual partitioner needs a partition for every message to topic %q", p.topic))
 		return
 	}
+	topic := p.topic
+	if p.perMessage {
+		if topic = m.Destination; topic == "" {
+			done(broker.Receipt{}, mqerr.Usagef("the message names no kafka topic"))
+			return
+		}
+	}
 	now := time.Now()
 	in := &inflight{Context: p.deadline(ctx, now), parent: ctx, done: done}
 	r := &in.rec
 	r.Context = in
-	r.Topic = p.topic
+	r.Topic = topic
 	r.Key = m.Key
 	r.Value = m.Value
 	// kgo would stamp a zero timestamp with its own time.Now.
@@ -322,24 +340,24 @@ func (p *producer) finish(r *kgo.Record, err error) {
 // still matches the kgo or kerr error with errors.Is. The error of
 // Publish's ctx is returned as is, so callers can tell an interrupt.
 func (p *producer) failure(in *inflight, err error) error {
-	hosts := hostList(p.conn.seeds)
+	hosts, topic := hostList(p.conn.seeds), in.rec.Topic
 	var ke *kerr.Error
 	var out error
 	switch {
 	case in.parent.Err() != nil && errors.Is(err, in.parent.Err()):
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
-		out = mqerr.New(mqerr.Failure, "kafka at %s did not confirm the message to topic %q within %s%s", hosts, p.topic, p.timeout, p.connTrouble())
+		out = mqerr.New(mqerr.Failure, "kafka at %s did not confirm the message to topic %q within %s%s", hosts, topic, p.timeout, p.connTrouble())
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		out = mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s (%w)", p.topic, hosts, err)
+		out = mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s (%w)", topic, hosts, err)
 	case denied(err):
-		out = mqerr.New(mqerr.Auth, "kafka at %s denied writing to topic %q: %w", hosts, p.topic, err)
+		out = mqerr.New(mqerr.Auth, "kafka at %s denied writing to topic %q: %w", hosts, topic, err)
 	case errors.Is(err, kerr.MessageTooLarge) && p.maxBytes > 0:
-		out = mqerr.New(mqerr.Failure, "message too large for topic %q (max.message.bytes %d) on kafka at %s: %w", p.topic, p.maxBytes, hosts, err)
+		out = mqerr.New(mqerr.Failure, "message too large for topic %q (max.message.bytes %d) on kafka at %s: %w", topic, p.maxBytes, hosts, err)
 	case errors.Is(err, kgo.ErrClientClosed):
-		out = mqerr.New(mqerr.Failure, "kafka producer for topic %q closed before kafka at %s confirmed the message: %w", p.topic, hosts, err)
+		out = mqerr.New(mqerr.Failure, "kafka producer for topic %q closed before kafka at %s confirmed the message: %w", topic, hosts, err)
 	case errors.As(err, &ke):
-		out = mqerr.New(mqerr.Failure, "kafka at %s rejected the message to topic %q: %w", hosts, p.topic, err)
+		out = mqerr.New(mqerr.Failure, "kafka at %s rejected the message to topic %q: %w", hosts, topic, err)
 	default:
 		return p.conn.classify(err, 0)
 	}
