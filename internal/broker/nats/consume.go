@@ -83,6 +83,8 @@ func checkConsumerOptions(o broker.ConsumerOptions) error {
 			return mqerr.Usagef("nats: --filter-subject narrows a JetStream stream; with --core the source itself is the subject")
 		case o.UntilEnd:
 			return mqerr.Usagef("nats: core NATS has no end to read until: it delivers only what is published while subscribed")
+		case o.AckDeletes:
+			return mqerr.Usagef("nats: deleting acked messages needs a JetStream stream; core NATS stores none")
 		case strings.ContainsAny(o.QueueGroup, " \t\r\n"):
 			return mqerr.Usagef("nats: queue group %q contains whitespace", o.QueueGroup)
 		}
@@ -93,6 +95,10 @@ func checkConsumerOptions(o broker.ConsumerOptions) error {
 		return mqerr.Usagef("nats: --queue-group needs --core; JetStream consumers share work through a durable consumer (--consumer)")
 	case o.Peek && o.Durable != "":
 		return mqerr.Usagef("--ack none cannot use durable consumer %s; it would leave its messages unacked", o.Durable)
+	case o.AckDeletes && o.Peek:
+		return mqerr.Usagef("nats: peeking and deleting acked messages exclude each other")
+	case o.AckDeletes && o.Durable != "":
+		return mqerr.Usagef("nats: deleting acked messages reads through an ephemeral consumer, not durable consumer %s", o.Durable)
 	case o.From.Kind == broker.StartStored && o.Durable == "":
 		return mqerr.Usagef("nats: --from stored needs a durable consumer (--consumer); an ephemeral consumer has no stored position")
 	case o.From.Kind == broker.StartOffset && o.From.N < 1:

@@ -40,6 +40,11 @@ const (
 // server, Nack is -NAK (with a delay when asked), Term is +TERM (the
 // server emits a MSG_TERMINATED advisory), InProgress is +WPI.
 //
+// With AckDeletes the consumer takes no acks, like a peeking one; Ack
+// deletes the message from the stream (confirmed by the server, so a
+// replayed dead letter leaves its DLQ stream only then), and the other
+// verbs leave it where it is.
+//
 // UntilEnd ends after the stream's last sequence at start, or once a
 // delivery says nothing is pending for the consumer, whichever comes
 // first: it waits for every message that existed at start and matches the
@@ -49,10 +54,13 @@ const (
 // wait.
 type jsConsumer struct {
 	*link
-	js       jetstream.JetStream
-	stream   string
-	durable  bool
+	js      jetstream.JetStream
+	stream  string
+	durable bool
+	// peek is set for a consumer with ack policy none: peeking, or
+	// deleting on ack.
 	peek     bool
+	deletes  bool
 	prefetch int
 	// track is set for an ephemeral consumer that acks: it keeps what a
 	// replacement must deliver again should the server lose it.
@@ -154,7 +162,8 @@ func (l *link) openJS(ctx context.Context, o broker.ConsumerOptions) (*jsConsume
 		js:       js,
 		stream:   name,
 		durable:  o.Durable != "",
-		peek:     o.Peek,
+		peek:     o.Peek || o.AckDeletes,
+		deletes:  o.AckDeletes,
 		prefetch: o.Prefetch,
 		untilEnd: o.UntilEnd,
 		endSeq:   state.LastSeq,
@@ -199,7 +208,8 @@ func (c *Conn) streamErr(err error, name string) error {
 }
 
 // consumerConfig is the config of a consumer mqctl creates: explicit acks
-// bounded by the prefetch (none when peeking), starting where o.From says.
+// bounded by the prefetch (none when peeking or deleting on ack),
+// starting where o.From says.
 func consumerConfig(o broker.ConsumerOptions, st jetstream.StreamState) jetstream.ConsumerConfig {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       o.Durable,
@@ -208,7 +218,7 @@ func consumerConfig(o broker.ConsumerOptions, st jetstream.StreamState) jetstrea
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		MaxAckPending: o.Prefetch,
 	}
-	if o.Peek {
+	if o.Peek || o.AckDeletes {
 		cfg.AckPolicy, cfg.MaxAckPending = jetstream.AckNonePolicy, 0
 	}
 	if o.Durable == "" {
@@ -408,7 +418,7 @@ func (jc *jsConsumer) fill(items []jsItem) {
 func (jc *jsConsumer) deliver(d *jsDelivery, b *jsBatch, m jetstream.Msg, gen uint32) {
 	d.msg, d.c, d.batch, d.gen = m, jc, b, gen
 	d.Settler = d
-	if jc.peek {
+	if jc.peek && !jc.deletes {
 		d.Settler = noSettle{}
 	}
 	h := m.Headers()
@@ -616,6 +626,9 @@ func (jc *jsConsumer) Buffered() int {
 // Settle implements broker.Settler.
 func (d *jsDelivery) Settle(ctx context.Context, s broker.Settlement) error {
 	jc := d.c
+	if jc.deletes {
+		return d.settleDelete(ctx, s)
+	}
 	if d.gen != jc.gen.Load() {
 		return d.settleErr(s.Verb, broker.ErrStaleDelivery)
 	}
@@ -649,6 +662,19 @@ func (d *jsDelivery) Settle(ctx context.Context, s broker.Settlement) error {
 		d.batch.open.Add(-1)
 	}
 	return nil
+}
+
+// settleDelete settles a delivery of an AckDeletes consumer: Ack deletes
+// the message by its stream sequence, which no consumer generation
+// affects; the other verbs do nothing, so the message stays.
+func (d *jsDelivery) settleDelete(ctx context.Context, s broker.Settlement) error {
+	switch s.Verb {
+	case broker.Ack:
+		return d.settleErr(s.Verb, d.c.conn.deleteMsg(ctx, d.c.stream, d.NATS.StreamSeq))
+	case broker.Nack, broker.Term, broker.InProgress:
+		return nil
+	}
+	return mqerr.Usagef("nats: unknown settle verb %d", s.Verb)
 }
 
 // settleErr explains a settle that failed; a delivery whose consumer or

@@ -6,8 +6,8 @@
 // produce command warns, the driver ignores Message.Key rather than invent
 // a header), a timestamp (the server stamps its own), and the order of
 // headers across different names (nats.Header is a map; the values of one
-// name keep their order). Every message goes to ProducerOptions.Destination;
-// Message.Destination and Message.NATS.Subject are not consulted.
+// name keep their order). Every message goes to ProducerOptions.Destination,
+// or with PerMessageDestination to its own Message.NATS.Subject.
 package nats
 
 import (

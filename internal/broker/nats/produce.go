@@ -38,9 +38,20 @@ const (
 // time for different messages. It must return promptly and must not wait
 // on the same producer (Publish on a full window, Flush): that would stall
 // the acks it waits for.
+//
+// With o.PerMessageDestination each message goes to its own
+// m.NATS.Subject, which a stream must capture (looked up once per
+// subject); a message without one, or whose subject no stream captures,
+// fails alone through done. It needs JetStream: core NATS would not
+// confirm what a replay deletes from its source.
 func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
-	if err := checkSubject(o.Destination); err != nil {
-		return nil, err
+	switch {
+	case o.PerMessageDestination && o.Core:
+		return nil, mqerr.Usagef("nats: sending each message to its own subject needs JetStream confirms; core NATS has none")
+	case !o.PerMessageDestination:
+		if err := checkSubject(o.Destination); err != nil {
+			return nil, err
+		}
 	}
 	if o.InFlight < 0 {
 		return nil, mqerr.Usagef("nats: in-flight window must be positive, got %d", o.InFlight)
@@ -69,7 +80,10 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		go cp.flusher()
 		return cp, nil
 	}
-	if err := c.checkStream(ctx, o.Destination); err != nil {
+	if o.PerMessageDestination {
+		// o.Destination is not consulted: each message says where it goes.
+		p.subject, p.routes = "", &routes{c: c, known: map[string]error{}}
+	} else if err := c.checkStream(ctx, o.Destination, noStreamHint); err != nil {
 		return nil, err
 	}
 	jp := &jsProducer{producer: p, start: time.Now(), sent: sentList{ring: make([]sentMsg, inFlight)}}
@@ -90,17 +104,22 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 	return jp, nil
 }
 
+// noStreamHint is what a producer with one destination can do when no
+// stream captures it.
+const noStreamHint = " (use --core to publish without confirm)"
+
 // checkStream fails unless a JetStream stream captures subject: without
-// one, every publish would wait for a PubAck that never comes.
-func (c *Conn) checkStream(ctx context.Context, subject string) error {
+// one, every publish would wait for a PubAck that never comes. hint ends
+// the messages of a missing stream or JetStream.
+func (c *Conn) checkStream(ctx context.Context, subject, hint string) error {
 	_, err := c.js.StreamNameBySubject(ctx, subject)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return mqerr.New(mqerr.NotFound, "no JetStream stream captures subject %q (use --core to publish without confirm)", subject)
+		return mqerr.New(mqerr.NotFound, "no JetStream stream captures subject %q%s", subject, hint)
 	case jetStreamMissing(err):
-		return mqerr.New(mqerr.NotFound, "JetStream is not enabled on nats at %s (use --core to publish without confirm)", c.hosts)
+		return mqerr.New(mqerr.NotFound, "JetStream is not enabled on nats at %s%s", c.hosts, hint)
 	case errors.Is(err, context.Canceled):
 		return err
 	case violation(c.nc.LastError(), `"$JS.API.`):
@@ -193,11 +212,51 @@ func checkHeader(key string, value []byte) error {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
+// routes checks, with PerMessageDestination, that a stream captures each
+// message's subject, asking the server once per subject.
+type routes struct {
+	c  *Conn
+	mu sync.Mutex
+	// known maps a subject to nil (a stream captures it) or to why
+	// messages to it fail; answers that may change within a run (a
+	// timeout) are not kept.
+	known map[string]error
+}
+
+// subject returns where m goes, or why it cannot go there.
+func (r *routes) subject(ctx context.Context, m *broker.Message) (string, error) {
+	s := m.NATS.Subject
+	if s == "" {
+		return "", mqerr.Usagef("nats: the message names no subject to publish to")
+	}
+	r.mu.Lock()
+	err, ok := r.known[s]
+	r.mu.Unlock()
+	if ok {
+		return s, err
+	}
+	// Looked up without the lock: two publishers asking about the same
+	// new subject at once cost one extra request, not a stall.
+	err = checkSubject(s)
+	if err == nil {
+		err = r.c.checkStream(ctx, s, "")
+	}
+	if k := mqerr.KindOf(err); err == nil || k == mqerr.Usage || k == mqerr.NotFound || k == mqerr.Auth {
+		r.mu.Lock()
+		r.known[s] = err
+		r.mu.Unlock()
+	}
+	return s, err
+}
+
 // producer is what both modes share: the connection, the in-flight window
 // and the shutdown signals.
 type producer struct {
-	nc      *nats.Conn
+	nc *nats.Conn
+	// subject is where every message goes, "" when routes says it per
+	// message.
 	subject string
+	routes  *routes
 	timeout time.Duration
 	win     *window
 	// closing is closed by Close; stopped when the producer's background
@@ -231,8 +290,6 @@ func (p *producer) shut() {
 	<-p.stopped
 }
 
-// prepare builds the message and takes a window slot; on failure done has
-// been called and nil is returned.
 // admit prepares m and, when the producer is open, returns it with p.mu
 // held for the send. nil means done was already called (a bad message, a
 // closed producer) and p.mu is not held.
@@ -250,8 +307,18 @@ func (p *producer) admit(ctx context.Context, m *broker.Message, done func(broke
 	return msg
 }
 
+// prepare builds the message and takes a window slot; on failure done has
+// been called and nil is returned.
 func (p *producer) prepare(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) *nats.Msg {
-	msg, err := natsMsg(p.subject, m)
+	subject := p.subject
+	if p.routes != nil {
+		var err error
+		if subject, err = p.routes.subject(ctx, m); err != nil {
+			done(broker.Receipt{}, err)
+			return nil
+		}
+	}
+	msg, err := natsMsg(subject, m)
 	if err != nil {
 		done(broker.Receipt{}, err)
 		return nil
@@ -274,21 +341,39 @@ func (p *producer) sendErr(err error, msg *nats.Msg) error {
 	if errors.Is(err, nats.ErrConnectionClosed) {
 		return &explained{"the nats connection is closed", err}
 	}
-	return fmt.Errorf("publish to %q: %w", p.subject, err)
+	return fmt.Errorf("publish to %q: %w", msg.Subject, err)
 }
 
-// denied returns an Auth error when the connection reported a new
-// permissions violation for the producer's subject since it last looked.
-func (p *producer) denied() error {
+// denied returns an Auth error, and the subject it is about, when the
+// connection reported a new permissions violation for publishing to the
+// producer's subject (to any subject, with per-message destinations)
+// since it last looked.
+func (p *producer) denied() (string, error) {
 	err := p.nc.LastError()
 	if err == nil || err == p.seenErr {
-		return nil
+		return "", nil
 	}
 	p.seenErr = err
-	if !violation(err, `"`+p.subject+`"`) {
-		return nil
+	subject := p.subject
+	if p.routes != nil {
+		subject = publishDenied(err)
 	}
-	return mqerr.Wrap(mqerr.Auth, &explained{fmt.Sprintf("nats denied this user publishing to %q", p.subject), err})
+	if subject == "" || !violation(err, `"`+subject+`"`) {
+		return "", nil
+	}
+	return subject, mqerr.Wrap(mqerr.Auth, &explained{fmt.Sprintf("nats denied this user publishing to %q", subject), err})
+}
+
+// publishDenied returns the subject of a permissions violation for
+// publishing, which the server quotes: Permissions Violation for Publish
+// to "orders.eu".
+func publishDenied(err error) string {
+	_, rest, ok := strings.Cut(err.Error(), `Publish to "`)
+	if !ok {
+		return ""
+	}
+	subject, _, _ := strings.Cut(rest, `"`)
+	return subject
 }
 
 // violation reports a permissions violation whose text contains quoted,
@@ -342,7 +427,7 @@ func (p *jsProducer) onAck(_ jetstream.JetStream, msg *nats.Msg, ack *jetstream.
 }
 
 func (p *jsProducer) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
-	p.finish(msg, broker.Receipt{}, p.ackErr(err))
+	p.finish(msg, broker.Receipt{}, p.ackErr(err, msg.Subject))
 }
 
 // finish settles msg unless something else (the timeout sweep, Close)
@@ -373,8 +458,17 @@ func (p *jsProducer) failAll(err error) {
 	p.win.release(freed)
 }
 
-// sweep fails messages whose ack is overdue, and all of them when the
-// server denied the subject. One ticker serves every message: the list is
+// failSubject fails the messages in flight to subject.
+func (p *jsProducer) failSubject(subject string, err error) {
+	dones, freed := p.sent.takeSubject(subject)
+	for _, done := range dones {
+		done(broker.Receipt{}, err)
+	}
+	p.win.release(freed)
+}
+
+// sweep fails messages whose ack is overdue, and all of those to a
+// subject the server denied. One ticker serves every message: the list is
 // in send order, so only its head can be the next to expire.
 func (p *jsProducer) sweep() {
 	defer close(p.stopped)
@@ -387,8 +481,8 @@ func (p *jsProducer) sweep() {
 		case <-p.closing:
 			return
 		}
-		if err := p.denied(); err != nil {
-			p.failAll(err)
+		if subject, err := p.denied(); err != nil {
+			p.failSubject(subject, err)
 			continue
 		}
 		cutoff := time.Since(p.start) - p.timeout
@@ -477,6 +571,21 @@ func (l *sentList) takeAll() (dones []func(broker.Receipt, error), freed int) {
 	return dones, freed
 }
 
+// takeSubject settles the entries of messages to subject and returns
+// their done calls, in send order.
+func (l *sentList) takeSubject(subject string) (dones []func(broker.Receipt, error), freed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.n {
+		e := &l.ring[(l.head+i)%len(l.ring)]
+		if e.msg != nil && e.msg.Subject == subject {
+			dones = append(dones, e.done)
+			*e = sentMsg{}
+		}
+	}
+	return dones, l.advance()
+}
+
 // advance drops settled entries from the head.
 func (l *sentList) advance() int {
 	freed := 0
@@ -488,21 +597,21 @@ func (l *sentList) advance() int {
 	return freed
 }
 
-// ackErr explains why JetStream did not store a message.
-func (p *jsProducer) ackErr(err error) error {
+// ackErr explains why JetStream did not store a message to subject.
+func (p *jsProducer) ackErr(err error, subject string) error {
 	var api *jetstream.APIError
 	switch {
 	case errors.Is(err, nats.ErrDisconnected):
 		return &explained{"connection to nats lost before JetStream confirmed the message; it may or may not be stored", err}
 	case errors.Is(err, jetstream.ErrNoStreamResponse):
-		return mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("no JetStream stream answered for subject %q: deleted, or JetStream not available", p.subject), err})
+		return mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("no JetStream stream answered for subject %q: deleted, or JetStream not available", subject), err})
 	case errors.As(err, &api):
 		if api.ErrorCode == jetstream.JSErrCodeStreamNotFound {
 			return mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("JetStream rejected the message: %s", api.Description), err})
 		}
 		return &explained{"JetStream rejected the message: " + api.Description, err}
 	}
-	return fmt.Errorf("publish to %q: %w", p.subject, err)
+	return fmt.Errorf("publish to %q: %w", subject, err)
 }
 
 // coreProducer publishes on core NATS. There is no confirm: a message is
@@ -595,7 +704,7 @@ func (p *coreProducer) flush() {
 		err = p.flushErr(err)
 	} else {
 		// The server answers a denied publish with -ERR before the PONG.
-		err = p.denied()
+		_, err = p.denied()
 	}
 	if err != nil {
 		p.settleBatch(b, broker.Receipt{}, err)
