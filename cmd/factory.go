@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -76,6 +77,31 @@ func (f *Factory) Open(ctx context.Context) (broker.Conn, broker.Target, error) 
 		return nil, t, err
 	}
 	f.Logf(1, "connecting to %s (timeout %s)", t.Redacted(), t.EffectiveTimeout())
+	conn, err := broker.Open(ctx, t)
+	return conn, t, err
+}
+
+// OpenContext connects to the named context, for commands that use a
+// second one (dlq move --to-context). Only the context's own settings
+// apply: MQCTL_URL, MQCTL_USERNAME and MQCTL_PASSWORD are for the main
+// target, and must not send its credentials to another broker.
+func (f *Factory) OpenContext(ctx context.Context, name string) (broker.Conn, broker.Target, error) {
+	cfg, _, err := f.Config()
+	if err != nil {
+		return nil, broker.Target{}, err
+	}
+	getenv := func(k string) string {
+		if strings.HasPrefix(k, "MQCTL_") {
+			return ""
+		}
+		return f.Getenv(k)
+	}
+	t, err := config.Resolve(cfg, config.Overrides{Context: name, Timeout: f.Global.Timeout}, getenv)
+	if err != nil {
+		return nil, t, err
+	}
+	f.secrets = append(f.secrets, t.Secrets()...)
+	f.Logf(1, "connecting to context %s at %s (timeout %s)", name, t.Redacted(), t.EffectiveTimeout())
 	conn, err := broker.Open(ctx, t)
 	return conn, t, err
 }

@@ -176,7 +176,10 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	tuneGC(f)
 	st := &produce.Stats{}
 	start := time.Now()
-	stopProgress := startProgress(f, o.progress, st, start)
+	stopProgress := startProgress(f, o.progress, func(el time.Duration) string {
+		return fmt.Sprintf("sent %d  confirmed %d  failed %d  %.0f msgs/s",
+			st.Sent.Load(), st.Confirmed.Load(), st.Failed.Load(), float64(st.Confirmed.Load())/el.Seconds())
+	})
 	var src produce.Reader = produce.NewRepeat(o.count, open)
 	if o.file == "" && len(values) == 0 {
 		// stdin may block forever (a terminal, an idle pipe): read it aside
@@ -355,10 +358,11 @@ func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) 
 }
 
 // startProgress prints a refreshing progress line on a terminal's stderr.
-func startProgress(f *Factory, on bool, st *produce.Stats, start time.Time) (stop func()) {
+func startProgress(f *Factory, on bool, line func(elapsed time.Duration) string) (stop func()) {
 	if !on || !f.IO.ErrTTY {
 		return func() {}
 	}
+	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -371,9 +375,7 @@ func startProgress(f *Factory, on bool, st *produce.Stats, start time.Time) (sto
 				fmt.Fprint(f.IO.Err, "\r\033[K")
 				return
 			case <-t.C:
-				el := time.Since(start).Seconds()
-				fmt.Fprintf(f.IO.Err, "\r\033[Ksent %d  confirmed %d  failed %d  %.0f msgs/s",
-					st.Sent.Load(), st.Confirmed.Load(), st.Failed.Load(), float64(st.Confirmed.Load())/el)
+				fmt.Fprintf(f.IO.Err, "\r\033[K%s", line(time.Since(start)))
 			}
 		}
 	}()

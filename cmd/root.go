@@ -95,6 +95,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		newProduceCmd(f),
 		newConsumeCmd(f),
 		newLagCmd(f),
+		newDLQCmd(f),
 		newSandboxCmd(f),
 		newVersionCmd(f),
 		newCompletionCmd(f),

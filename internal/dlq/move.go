@@ -1,0 +1,284 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Forwarder is the step a selected dead letter goes through before it is
+// settled: a publish with confirm (replay, park, move, rotate) or a write
+// to the export file (purge). done is called exactly once, when the step
+// is confirmed or failed.
+type Forwarder interface {
+	Forward(ctx context.Context, d *broker.Delivery, o Origin, done func(error))
+	Flush(ctx context.Context) error
+}
+
+// Options control a Run over a dead-letter source.
+type Options struct {
+	// Broker is the source's broker family.
+	Broker string
+	Filter *Filter
+	// Limit stops after this many selected dead letters (0: all).
+	Limit int64
+	// Rate forwards at most this many per second (0: unlimited).
+	Rate float64
+	// MaxReplays sends dead letters replayed this often already to Park
+	// (or leaves them) instead of Forward (0: no limit).
+	MaxReplays int
+	Forward    Forwarder
+	// Park receives dead letters over MaxReplays; nil leaves them where
+	// they are.
+	Park Forwarder
+	// Skip settles a dead letter the filter did not select so the run can
+	// go past it while it stays in the source (see SkipFor).
+	Skip func(ctx context.Context, d *broker.Delivery) error
+	// DryRun settles and forwards nothing; DryRunOut gets one line per
+	// dead letter saying what would happen.
+	DryRun    bool
+	DryRunOut io.Writer
+	// Verb names the forward step in dry-run lines ("replay", "purge").
+	Verb string
+	Logf func(format string, args ...any)
+}
+
+// MoveStats count what a Run did; safe for concurrent use.
+type MoveStats struct {
+	Read, Selected, Forwarded, Skipped, Parked, OverLimit, Left, Failed atomic.Int64
+}
+
+// Summary is the line printed at the end; verb names the forward step
+// ("replayed", "moved", "purged").
+func (s *MoveStats) Summary(verb string, elapsed time.Duration) string {
+	out := fmt.Sprintf("read %d, %s %d, skipped %d", s.Read.Load(), verb, s.Forwarded.Load(), s.Skipped.Load())
+	if n := s.OverLimit.Load(); n > 0 {
+		out += fmt.Sprintf(", over --max-replays %d (parked %d)", n, s.Parked.Load())
+	}
+	if n := s.Left.Load(); n > 0 {
+		out += fmt.Sprintf(", left in place %d", n)
+	}
+	out += fmt.Sprintf(", failed %d", s.Failed.Load())
+	if secs := elapsed.Seconds(); secs > 0 {
+		out += fmt.Sprintf(" in %.2fs (%.0f msg/s)", secs, float64(s.Forwarded.Load())/secs)
+	}
+	return out
+}
+
+// ErrLeft is in the error chain of a Forwarder that cannot forward one
+// dead letter but should not stop the run: the message a JetStream
+// advisory points to is gone, or the dead letter does not say where it
+// came from. It is counted and left where it is.
+var ErrLeft = errors.New("left in place")
+
+// flushTimeout bounds the wait for outstanding confirms at the end.
+const flushTimeout = 60 * time.Second
+
+// Run moves the selected dead letters of c through o.Forward and settles
+// each one (ack, commit or delete) only after its forward step was
+// confirmed. It reads only what existed at the start (the consumer was
+// opened with UntilEnd), so dead letters that come back meanwhile are not
+// read again: no loop. At the first failed forward it stops reading, waits
+// for what is in flight and returns an mqerr.Partial error; the failed
+// dead letter and every one not read stay in the source. Run closes c.
+func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	var limiter *rate.Limiter
+	if o.Rate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
+	var (
+		wg       sync.WaitGroup
+		failMu   sync.Mutex
+		firstErr error
+		stopped  atomic.Bool
+		// left are dead letters a forwarder could not forward but that
+		// must not stop the run; the read loop skips them (see Skip).
+		left []*broker.Delivery
+	)
+	settleCtx := context.WithoutCancel(ctx)
+	finish := func(d *broker.Delivery, forwarded *atomic.Int64) func(error) {
+		return func(err error) {
+			defer wg.Done()
+			if errors.Is(err, ErrLeft) {
+				st.Left.Add(1)
+				logf("%s: %v", Describe(&d.Message), err)
+				failMu.Lock()
+				left = append(left, d)
+				failMu.Unlock()
+				return
+			}
+			if err == nil {
+				sctx, cancel := context.WithTimeout(settleCtx, 30*time.Second)
+				err = d.Settler.Settle(sctx, broker.Settlement{Verb: broker.Ack})
+				cancel()
+				if err != nil {
+					err = fmt.Errorf("forwarded, but removing it from the source failed, so it will be forwarded again: %w", err)
+				}
+			}
+			if err != nil {
+				st.Failed.Add(1)
+				stopped.Store(true)
+				failMu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", Describe(&d.Message), err)
+				}
+				failMu.Unlock()
+				return
+			}
+			forwarded.Add(1)
+		}
+	}
+
+	// skipLeft settles the dead letters left in place like skipped ones,
+	// on the reading goroutine.
+	skipLeft := func() error {
+		failMu.Lock()
+		ds := left
+		left = nil
+		failMu.Unlock()
+		for _, d := range ds {
+			if err := o.Skip(settleCtx, d); err != nil {
+				return fmt.Errorf("leaving %s: %w", Describe(&d.Message), err)
+			}
+		}
+		return nil
+	}
+
+	var readErr error
+read:
+	for !stopped.Load() && (o.Limit == 0 || st.Selected.Load() < o.Limit) {
+		d, err := c.Next(ctx)
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		st.Read.Add(1)
+		origin := DecodeOrigin(o.Broker, &d.Message)
+		var step Forwarder
+		var counter *atomic.Int64
+		what := ""
+		switch {
+		case !o.Filter.Match(&d.Message, origin):
+			st.Skipped.Add(1)
+			if o.DryRun {
+				fmt.Fprintf(o.DryRunOut, "skip    %s\n", Describe(&d.Message))
+				continue
+			}
+			if err := o.Skip(ctx, d); err != nil {
+				readErr = fmt.Errorf("skipping %s: %w", Describe(&d.Message), err)
+				break read
+			}
+			continue
+		case o.MaxReplays > 0 && origin.ReplayCount >= o.MaxReplays:
+			st.Selected.Add(1)
+			st.OverLimit.Add(1)
+			if o.Park == nil {
+				if o.DryRun {
+					fmt.Fprintf(o.DryRunOut, "leave   %s (replayed %d times)\n", Describe(&d.Message), origin.ReplayCount)
+					continue
+				}
+				if err := o.Skip(ctx, d); err != nil {
+					readErr = fmt.Errorf("leaving %s: %w", Describe(&d.Message), err)
+					break read
+				}
+				continue
+			}
+			step, counter, what = o.Park, &st.Parked, "park   "
+		default:
+			st.Selected.Add(1)
+			step, counter, what = o.Forward, &st.Forwarded, fmt.Sprintf("%-7s", o.Verb)
+		}
+		if o.DryRun {
+			fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, Describe(&d.Message), describeOrigin(origin))
+			continue
+		}
+		if limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
+				break read
+			}
+		}
+		wg.Add(1)
+		step.Forward(ctx, d, origin, finish(d, counter))
+		if err := skipLeft(); err != nil {
+			readErr = err
+			break
+		}
+	}
+
+	fctx, cancel := context.WithTimeout(settleCtx, flushTimeout)
+	defer cancel()
+	var flushErr error
+	for _, f := range []Forwarder{o.Forward, o.Park} {
+		if f != nil {
+			if err := f.Flush(fctx); err != nil && flushErr == nil {
+				flushErr = err
+			}
+		}
+	}
+	wg.Wait()
+	if err := skipLeft(); err != nil && readErr == nil {
+		readErr = err
+	}
+	closeErr := c.Close()
+
+	switch {
+	case readErr != nil:
+		return readErr
+	case firstErr != nil:
+		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped at the first failure, the rest stays in the source: %w", firstErr))
+	case flushErr != nil:
+		return mqerr.Wrap(mqerr.Partial, flushErr)
+	case closeErr != nil:
+		return closeErr
+	case ctx.Err() != nil:
+		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
+	}
+	return nil
+}
+
+func describeOrigin(o Origin) string {
+	s := ""
+	if o.Destination != "" {
+		s += " from " + o.Destination
+	} else if o.Stream != "" {
+		s += fmt.Sprintf(" from %s seq %d", o.Stream, o.StreamSeq)
+	}
+	if o.Reason != "" {
+		s += " (" + o.Reason + ")"
+	}
+	if o.ReplayCount > 0 {
+		s += " replayed " + strconv.Itoa(o.ReplayCount) + "x"
+	}
+	return s
+}
+
+// Describe names a dead letter for the user: where it is and which one.
+func Describe(m *broker.Message) string {
+	switch {
+	case m.NATS.StreamSeq > 0:
+		return fmt.Sprintf("%s seq %d", m.NATS.Stream, m.NATS.StreamSeq)
+	case m.AMQP.Queue != "":
+		if m.AMQP.MessageID != "" {
+			return fmt.Sprintf("queue %s message %s", m.AMQP.Queue, m.AMQP.MessageID)
+		}
+		return fmt.Sprintf("queue %s delivery %d", m.AMQP.Queue, m.AMQP.DeliveryTag)
+	}
+	return fmt.Sprintf("%s[%d]@%d", m.Destination, m.Kafka.Partition, m.Kafka.Offset)
+}

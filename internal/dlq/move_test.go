@@ -1,0 +1,182 @@
+package dlq
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/envelope"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+func TestFilterMatch(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	m := &broker.Message{Value: []byte(`{"order": 7}`), Timestamp: now.Add(-2 * time.Hour),
+		Headers: []broker.Header{{Key: "tenant", Value: []byte("eu")}}}
+	o := Origin{Reason: "Rejected by consumer", Destination: "orders", LastDeath: now.Add(-30 * time.Minute)}
+	tests := []struct {
+		name                 string
+		grep, reason, orig   string
+		headers              []string
+		olderThan, newerThan time.Duration
+		want                 bool
+	}{
+		{name: "no filter", want: true},
+		{name: "reason case-insensitive", reason: "rejected", want: true},
+		{name: "reason miss", reason: "expired", want: false},
+		{name: "value", grep: `"order": 7`, want: true},
+		{name: "header", headers: []string{"tenant=eu"}, want: true},
+		{name: "header miss", headers: []string{"tenant=us"}, want: false},
+		{name: "original", orig: "orders", want: true},
+		{name: "original miss", orig: "payments", want: false},
+		{name: "older than, by death time not message time", olderThan: 20 * time.Minute, want: true},
+		{name: "not older", olderThan: time.Hour, want: false},
+		{name: "newer than", newerThan: time.Hour, want: true},
+		{name: "not newer", newerThan: 10 * time.Minute, want: false},
+	}
+	for _, tc := range tests {
+		f, err := NewFilter(tc.grep, tc.headers, tc.reason, tc.olderThan, tc.newerThan, tc.orig, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Match(m, o); got != tc.want {
+			t.Errorf("%s: Match = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Without a death time the message's timestamp is the death time.
+	f, _ := NewFilter("", nil, "", time.Hour, 0, "", now)
+	if !f.Match(m, Origin{}) {
+		t.Error("age from the message timestamp")
+	}
+	if f.Match(&broker.Message{}, Origin{}) {
+		t.Error("an age filter must not select a dead letter of unknown age")
+	}
+	if _, err := NewFilter("", nil, "(", 0, 0, "", now); !mqerr.Is(err, mqerr.Usage) {
+		t.Errorf("bad --reason: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	th := CheckThresholds{Warn: 10, Crit: 100}
+	tests := []struct {
+		depths []Depth
+		code   int
+		line   string
+	}{
+		{nil, CheckOK, "OK no dead-letter destinations found"},
+		{[]Depth{{"a", 0}, {"b", 3}}, CheckOK, "OK dlq=b messages=3; 0 of 2 over thresholds"},
+		{[]Depth{{"a", 10}, {"b", 3}}, CheckWarn, "WARN dlq=a messages=10 (warn 10); 1 of 2 over thresholds"},
+		{[]Depth{{"a", 10}, {"b", 300}}, CheckCrit, "CRIT dlq=b messages=300 (crit 100); 2 of 2 over thresholds"},
+	}
+	for _, tc := range tests {
+		code, line := Check(tc.depths, th)
+		if code != tc.code || line != tc.line {
+			t.Errorf("Check(%v) = %d %q, want %d %q", tc.depths, code, line, tc.code, tc.line)
+		}
+	}
+	for _, bad := range []CheckThresholds{{}, {Warn: 5, Crit: 2}, {Warn: -1, Crit: 3}} {
+		if err := bad.Validate(); !mqerr.Is(err, mqerr.Usage) {
+			t.Errorf("Validate(%+v) = %v", bad, err)
+		}
+	}
+}
+
+func TestPublisherMessageShapes(t *testing.T) {
+	died := time.Now()
+	src := &broker.Message{Key: []byte("k"), Value: []byte("v"), Destination: "orders.DLT",
+		Kafka: broker.KafkaMeta{Partition: 1, Offset: 41}}
+	dead := DeadLetter("kafka", &broker.Message{Key: []byte("k"), Value: []byte("v"), Destination: "orders",
+		Kafka:   broker.KafkaMeta{Partition: 3, Offset: 9},
+		Headers: []broker.Header{{Key: "user", Value: []byte("1")}}}, Death{Reason: "boom", Time: died, Count: 2})
+	src.Headers = dead.Headers
+	d := &broker.Delivery{Message: *src}
+	o := DecodeOrigin("kafka", &d.Message)
+
+	p := &Publisher{Shape: Replay, Source: "kafka", Target: "kafka"}
+	m, err := p.message(&d.Message, d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Destination != "orders" || m.Kafka.Partition != -1 || len(m.Headers) != 2 ||
+		m.Headers[0].Key != "user" || m.Headers[1].Key != HeaderReplayCount || string(m.Headers[1].Value) != "1" {
+		t.Errorf("kafka replay = %+v", m)
+	}
+
+	// To NATS: the message id is derived from the dead letter, so a rerun
+	// is de-duplicated, and differs per replay generation.
+	p = &Publisher{Shape: Replay, Source: "kafka", Target: "nats", To: "orders.retry"}
+	m, _ = p.message(&d.Message, d, o)
+	if m.NATS.Subject != "orders.retry" || m.NATS.MsgID != "orders.DLT:1:41:replay:1" {
+		t.Errorf("nats replay subject %q id %q", m.NATS.Subject, m.NATS.MsgID)
+	}
+
+	// AsIs keeps every header; RabbitMQ targets get a queue route and keep
+	// the message id.
+	amqpSrc := &broker.Message{Value: []byte("x"), AMQP: broker.AMQPMeta{Queue: "work.dlq", MessageID: "id-7", Persistent: true},
+		Headers: []broker.Header{{Key: "x-death", Value: []byte(`[{"queue":"work","reason":"rejected","exchange":"","routing-keys":["work"],"count":1}]`)}}}
+	ad := &broker.Delivery{Message: *amqpSrc}
+	ao := DecodeOrigin("rabbitmq", &ad.Message)
+	p = &Publisher{Shape: AsIs, Source: "rabbitmq", Target: "rabbitmq", To: "work.parked"}
+	m, _ = p.message(&ad.Message, ad, ao)
+	if m.AMQP.Exchange != "" || m.AMQP.RoutingKey != "work.parked" || m.AMQP.MessageID != "id-7" || len(m.Headers) != 1 {
+		t.Errorf("rabbitmq as-is = %+v", m)
+	}
+	p = &Publisher{Shape: Replay, Source: "rabbitmq", Target: "rabbitmq"}
+	m, _ = p.message(&ad.Message, ad, ao)
+	if m.AMQP.RoutingKey != "work" || m.AMQP.MessageID != "id-7" || !m.AMQP.Persistent || len(m.Headers) != 1 || m.Headers[0].Key != HeaderReplayCount {
+		t.Errorf("rabbitmq replay = %+v", m)
+	}
+
+	// No origin and no --to: left in place, not a failure.
+	p = &Publisher{Shape: Replay, Source: "kafka", Target: "kafka"}
+	bare := &broker.Delivery{Message: broker.Message{Value: []byte("?")}}
+	if _, err := p.message(&bare.Message, bare, Origin{}); err == nil || !strings.Contains(err.Error(), "--to") {
+		t.Errorf("unknown origin: %v", err)
+	}
+}
+
+func TestExporterSyncsBeforeConfirming(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "export.jsonl")
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	e := &Exporter{Broker: "kafka", File: fh}
+	confirmed := 0
+	for i := range 300 {
+		d := &broker.Delivery{Message: broker.Message{Value: []byte("v"), Destination: "t", Kafka: broker.KafkaMeta{Partition: int32(i % 2), Offset: int64(i)}}}
+		e.Forward(context.Background(), d, Origin{}, func(err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			confirmed++
+		})
+	}
+	if confirmed != exportBatch {
+		t.Fatalf("confirmed %d before Flush, want the first batch of %d", confirmed, exportBatch)
+	}
+	b, _ := os.ReadFile(path)
+	if got := bytes.Count(b, []byte("\n")); got != exportBatch {
+		t.Fatalf("the file holds %d lines when %d were confirmed", got, confirmed)
+	}
+	if err := e.Flush(context.Background()); err != nil || confirmed != 300 {
+		t.Fatalf("after Flush: confirmed %d, err %v", confirmed, err)
+	}
+	b, _ = os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 300 {
+		t.Fatalf("lines = %d", len(lines))
+	}
+	if _, err := envelope.Decode([]byte(lines[299])); err != nil {
+		t.Errorf("export line does not decode: %v", err)
+	}
+	if e.Last[0] != 299 || e.Last[1] != 300 {
+		t.Errorf("Last = %v, want partition 0 -> 299, 1 -> 300", e.Last)
+	}
+}
