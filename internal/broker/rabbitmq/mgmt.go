@@ -105,6 +105,12 @@ type apiQueue struct {
 	// State and MessageStats are asked for by Lag only.
 	State        string        `json:"state"`
 	MessageStats *messageStats `json:"message_stats"`
+	// Policy, EffectivePolicy and HeadTimestamp are asked for by
+	// DeadLetterDestinations only. A quorum queue the broker has no
+	// statistics for yet lacks all three.
+	Policy          string          `json:"policy"`
+	EffectivePolicy json.RawMessage `json:"effective_policy_definition"`
+	HeadTimestamp   json.RawMessage `json:"head_message_timestamp"`
 }
 
 // messageStats are a queue's message rates, per second, averaged by the

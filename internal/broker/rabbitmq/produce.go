@@ -40,12 +40,26 @@ var _ broker.Publisher = (*Conn)(nil)
 // limit) would mostly close the next one too, and the messages in flight
 // fail either way. Every later Publish fails at once with the same reason,
 // so the command reports them and can write them out for a retry.
+//
+// With o.PerMessageDestination each message goes to its AMQP.Exchange
+// with its AMQP.RoutingKey, and o.Destination is not used. One message's
+// destination must not stop the others, so there it is different: the
+// first message to an exchange checks that it exists (a passive declare
+// on a channel of its own, remembered for the producer's life), and a
+// missing one fails that message with an mqerr.NotFound error without
+// touching the publishing channel. When the broker closes the channel
+// anyway (an exchange deleted since it was checked, a refused write),
+// the messages in flight on it fail with the reason and the producer
+// opens another; only a closed connection ends it.
 func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
 	if o.InFlight < 0 {
 		return nil, mqerr.Usagef("rabbitmq: in-flight window must be positive, got %d", o.InFlight)
 	}
 	if o.ConfirmTimeout < 0 {
 		return nil, mqerr.Usagef("rabbitmq: confirm timeout must be positive, got %s", o.ConfirmTimeout)
+	}
+	if o.PerMessageDestination {
+		o.Destination, o.DestinationIsQueue = "", false
 	}
 	if o.DestinationIsQueue && o.Destination == "" {
 		return nil, mqerr.Usagef("rabbitmq: a queue name to publish to is required")
@@ -65,8 +79,11 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		return nil, err
 	}
 	p := &producer{
+		c:          c,
 		ch:         ch,
 		addr:       c.addr,
+		perMessage: o.PerMessageDestination,
+		exchanges:  map[string]error{},
 		mandatory:  o.Mandatory,
 		persistent: o.Persistent,
 		timeout:    timeout,
@@ -77,7 +94,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		next:       1,
 		kick:       make(chan struct{}, 1),
 		reported:   make(chan struct{}),
-		halted:     make(chan struct{}),
+		failed:     make(chan struct{}),
 	}
 	p.clock.Store(time.Now().UnixNano())
 	if o.DestinationIsQueue {
@@ -85,12 +102,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 	} else {
 		p.exchange = o.Destination
 	}
-	p.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
-	// Unbuffered on purpose: see run.
-	p.returns = ch.NotifyReturn(make(chan amqp.Return))
-	// Room for every confirm the window allows, so the library's reader
-	// never waits for run.
-	p.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, inFlight))
+	p.listen(ch)
 	go p.run()
 	go p.report()
 	return p, nil
@@ -159,6 +171,17 @@ func (c *Conn) confirmChannel(o broker.ProducerOptions) (*amqp.Channel, error) {
 	return ch, nil
 }
 
+// listen subscribes run to what ch tells about the messages published on
+// it.
+func (p *producer) listen(ch *amqp.Channel) {
+	p.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
+	// Unbuffered on purpose: see run.
+	p.returns = ch.NotifyReturn(make(chan amqp.Return))
+	// Room for every confirm the window allows, so the library's reader
+	// never waits for run.
+	p.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, cap(p.slots)))
+}
+
 // destinationError classifies a failure to check the destination or to
 // open the channel.
 func (c *Conn) destinationError(err error, what, name string) error {
@@ -182,10 +205,15 @@ func (c *Conn) destinationError(err error, what, name string) error {
 // calls done. done runs on its own goroutine so a slow callback never
 // holds up run, which must always be ready to take a return (see run).
 type producer struct {
-	ch         *amqp.Channel
-	addr       string
-	exchange   string // "" is the default exchange
-	queue      string // set when publishing to a queue through the default exchange
+	c *Conn
+	// ch is replaced only with PerMessageDestination, by run holding
+	// pubMu and mu, so Publish reads it under pubMu and Close under mu.
+	ch       *amqp.Channel
+	addr     string
+	exchange string // "" is the default exchange
+	queue    string // set when publishing to a queue through the default exchange
+	// perMessage sends each message to its own AMQP.Exchange.
+	perMessage bool
 	mandatory  bool
 	persistent bool
 	timeout    time.Duration
@@ -197,10 +225,17 @@ type producer struct {
 
 	// slots is the in-flight window: a token from Publish until done was
 	// called.
-	slots    chan struct{}
+	slots chan struct{}
+	// confirms, returns and closes are of the current channel; run alone
+	// reads and replaces them.
 	confirms chan amqp.Confirmation
 	returns  chan amqp.Return
 	closes   chan *amqp.Error
+
+	// exchanges caches, with PerMessageDestination, the exchanges checked
+	// so far: nil when one exists, its mqerr.NotFound error when not.
+	exchangesMu sync.Mutex
+	exchanges   map[string]error
 
 	// pubMu keeps delivery tags in publish order: it is held from taking
 	// a tag until the channel sent the message, which numbers it the same.
@@ -221,10 +256,11 @@ type producer struct {
 	// err, once set, fails every later Publish: the channel closed, or
 	// Close was called.
 	err error
-	// stopped: run has failed everything still pending; halted is
-	// closed then.
+	// stopped: run has failed everything still pending for good.
 	stopped bool
-	halted  chan struct{}
+	// failed is closed once run has failed the messages pending on the
+	// current channel, because it closed; replaced with the channel.
+	failed chan struct{}
 	// reported is closed when report has called every done.
 	reported  chan struct{}
 	closeOnce sync.Once
@@ -256,6 +292,9 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		return
 	}
 	pub, err := p.publishing(m)
+	if err == nil && p.perMessage {
+		err = p.checkExchange(m.AMQP.Exchange)
+	}
 	if err != nil {
 		done(broker.Receipt{}, err)
 		return
@@ -284,15 +323,16 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.pending[tag] = entry{m: m, done: done, sent: sent}
 	p.unreported++
 	p.mu.Unlock()
-	err = p.ch.Publish(p.exchange, key, p.mandatory, false, pub)
+	err = p.ch.Publish(p.exchangeOf(m), key, p.mandatory, false, pub)
 	if err == nil {
 		p.pubMu.Unlock()
 		return
 	}
 	if p.ch.IsClosed() {
 		// run fails it, with the reason the channel closed.
+		failed := p.failed
 		p.pubMu.Unlock()
-		<-p.halted
+		<-failed
 		return
 	}
 	// The channel did not take the message and gave its tag back: fail it
@@ -318,6 +358,49 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.mu.Lock()
 	p.doneReporting(1)
 	p.mu.Unlock()
+}
+
+// exchangeOf is where m goes: its own exchange with PerMessageDestination.
+func (p *producer) exchangeOf(m *broker.Message) string {
+	if p.perMessage {
+		return m.AMQP.Exchange
+	}
+	return p.exchange
+}
+
+// checkExchange returns an mqerr.NotFound error when exchange does not
+// exist: publishing to it would make the broker close the channel and so
+// fail every message in flight, not only this one. The default exchange
+// always exists. Each exchange is checked once; a failure that says
+// nothing about the exchange (a closed connection) is not remembered.
+func (p *producer) checkExchange(name string) error {
+	if name == "" {
+		return nil
+	}
+	p.exchangesMu.Lock()
+	err, known := p.exchanges[name]
+	p.exchangesMu.Unlock()
+	if known {
+		return err
+	}
+	if err := checkShort("exchange", name); err != nil {
+		return err
+	}
+	ch, err := p.c.conn.Channel()
+	if err == nil {
+		err = ch.ExchangeDeclarePassive(name, amqp.ExchangeDirect, false, false, false, false, nil)
+		ch.Close()
+	}
+	if err != nil {
+		err = p.c.destinationError(err, "exchange", name)
+		if !mqerr.Is(err, mqerr.NotFound) {
+			return err
+		}
+	}
+	p.exchangesMu.Lock()
+	p.exchanges[name] = err
+	p.exchangesMu.Unlock()
+	return err
 }
 
 // routingKey: through the default exchange to a queue, the key is the
@@ -417,8 +500,10 @@ func (p *producer) run() {
 		select {
 		case c, ok := <-p.confirms:
 			if !ok {
-				p.stop(<-p.closes)
-				return
+				if p.closed(<-p.closes) {
+					return
+				}
+				continue
 			}
 			p.confirm(c)
 		case r, ok := <-p.returns:
@@ -432,12 +517,76 @@ func (p *producer) run() {
 			for c := range p.confirms {
 				p.confirm(c)
 			}
-			p.stop(e)
-			return
+			if p.closed(e) {
+				return
+			}
 		case now := <-tick.C:
 			p.sweep(now)
 		}
 	}
+}
+
+// closed handles the close of the channel, for the reason e (nil when
+// the producer closed it), and reports whether run is over: only with
+// PerMessageDestination does a channel closed by the broker get replaced.
+func (p *producer) closed(e *amqp.Error) bool {
+	if p.perMessage && channelOnly(e) && p.reopen(e) {
+		return false
+	}
+	p.stop(e)
+	return true
+}
+
+// channelOnly reports a close of the channel alone, by the broker (a
+// missing exchange, a refused write), which another channel survives.
+func channelOnly(e *amqp.Error) bool {
+	return e != nil && e.Server && e.Code != amqp.ConnectionForced && e.Code != amqp.InvalidPath && e.Code < 500
+}
+
+// reopen fails the messages pending on the closed channel with the reason
+// e, then publishes on a new channel, whose delivery tags start again at
+// 1. It reports false, leaving the rest to stop, when the producer was
+// closed meanwhile or no channel can be opened (the connection is gone).
+func (p *producer) reopen(e *amqp.Error) bool {
+	ch, err := p.c.conn.Channel()
+	if err == nil {
+		if err = ch.Confirm(false); err != nil {
+			ch.Close()
+		}
+	}
+	if err == nil {
+		p.listen(ch)
+	}
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reason := p.closeReason(e)
+	for tag := p.oldest; tag < p.next; tag++ {
+		if pe, ok := p.pending[tag]; ok {
+			p.finish(pe, broker.Receipt{}, reason)
+		}
+	}
+	clear(p.pending)
+	p.oldest, p.next = 1, 1
+	close(p.failed)
+	p.failed = make(chan struct{})
+	if e.Code == amqp.NotFound {
+		// An exchange checked before may be the one deleted since.
+		p.exchangesMu.Lock()
+		clear(p.exchanges)
+		p.exchangesMu.Unlock()
+	}
+	if err != nil || p.err != nil {
+		if err == nil {
+			ch.Close()
+		} else if p.err == nil {
+			p.err = fmt.Errorf("rabbitmq at %s: cannot reopen the publishing channel after %v: %w", p.addr, reason, err)
+		}
+		return false
+	}
+	p.ch = ch
+	return true
 }
 
 func (p *producer) confirm(c amqp.Confirmation) {
@@ -476,9 +625,6 @@ func (p *producer) confirm(c amqp.Confirmation) {
 func (p *producer) markReturned(r amqp.Return) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r.Exchange != p.exchange {
-		return
-	}
 	for tag := p.oldest; tag < p.next; tag++ {
 		e, ok := p.pending[tag]
 		if !ok || e.returned != nil || !p.matches(e.m, &r) {
@@ -496,7 +642,7 @@ func (p *producer) markReturned(r amqp.Return) {
 
 func (p *producer) matches(m *broker.Message, r *amqp.Return) bool {
 	a := &m.AMQP
-	if r.RoutingKey != p.routingKey(m) || !bytes.Equal(r.Body, m.Value) || r.MessageId != a.MessageID ||
+	if r.Exchange != p.exchangeOf(m) || r.RoutingKey != p.routingKey(m) || !bytes.Equal(r.Body, m.Value) || r.MessageId != a.MessageID ||
 		r.CorrelationId != a.CorrelationID || r.Type != a.Type || r.AppId != a.AppID ||
 		r.ContentType != a.ContentType || len(r.Headers) != len(m.Headers) {
 		return false
@@ -564,7 +710,7 @@ func (p *producer) stop(e *amqp.Error) {
 	clear(p.pending)
 	p.oldest = p.next
 	p.stopped = true
-	close(p.halted)
+	close(p.failed)
 	p.wake()
 }
 
@@ -666,8 +812,9 @@ func (p *producer) Close() error {
 		if p.err == nil {
 			p.err = fmt.Errorf("rabbitmq at %s: the producer is closed", p.addr)
 		}
+		ch := p.ch
 		p.mu.Unlock()
-		if err := p.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		if err := ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			p.closeErr = fmt.Errorf("rabbitmq at %s: closing the publishing channel: %w", p.addr, err)
 		}
 		<-p.reported
