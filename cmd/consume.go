@@ -194,6 +194,9 @@ func (o *consumeOptions) runOptions(cmd *cobra.Command) (consume.Options, error)
 	case "none":
 		run.Peek = true
 		o.consumer.Peek = true
+		if o.onFail != "" {
+			return run, mqerr.Usagef("--on-fail does not go with --ack none: a peek settles nothing and publishes nothing")
+		}
 	default:
 		return run, mqerr.Usagef("--ack %q: want after-output or none", o.ack)
 	}

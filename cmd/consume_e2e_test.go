@@ -384,6 +384,21 @@ func TestConsumeRabbitMQAfterOutput(t *testing.T) {
 	if d := queueDepth(t, ch, "q"); d != 0 {
 		t.Errorf("filtered-out messages must be acked too; queue holds %d", d)
 	}
+	// A peek without -n ends when the prefetch is full instead of waiting
+	// for deliveries that cannot come.
+	more := make([]string, 12)
+	for i := range more {
+		more[i] = "p"
+	}
+	publishAMQP(t, ch, "q", more...)
+	r = c.run("consume", "q", "--ack", "none", "--prefetch", "5")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 5 || !strings.Contains(r.stderr, "the prefetch: stopping") {
+		t.Fatalf("peek without -n: %+v", r)
+	}
+	r = c.run("consume", "q", "--until-end")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 12 {
+		t.Fatalf("drain the p messages: %+v", r)
+	}
 }
 
 // JetStream: a handler failure with reject ends in +TERM, which the server
@@ -446,6 +461,8 @@ func TestConsumeBadInput(t *testing.T) {
 	expectError(t, c.run("consume", "no-such-queue", "-n", "1"), 5, "no-such-queue")
 	expectError(t, c.run("consume", "keep", "--exec", "no-such-handler-mqctl --x"), 2, "no-such-handler-mqctl")
 	expectError(t, c.run("consume", "keep", "-o", "template={{.Value"), 2, "template")
+	expectError(t, c.run("consume", "keep", "-o", "template={{.NoSuchField}}"), 2, "NoSuchField")
+	expectError(t, c.run("consume", "keep", "--ack", "none", "--exec", "cat", "--on-fail", "reject"), 2, "--ack none")
 	expectError(t, c.run("consume", "keep", "--ack", "sometimes"), 2, "--ack")
 	expectError(t, c.run("consume", "keep", "--group", "g"), 2, "--group is for kafka")
 	expectError(t, c.run("consume", "keep", "--retries", "3"), 2, "--exec")

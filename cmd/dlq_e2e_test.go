@@ -103,7 +103,10 @@ func TestDLQRabbitMQ(t *testing.T) {
 	waitDepth(t, ch, "payments.dead", 2)
 
 	c := newCLI(t)
-	c.env = []string{"MQCTL_URL=" + u}
+	// dlq ls reads the management API; the test node's is not on 15672.
+	if r := c.run("context", "add", "r", "--url", u, "--management-url", rmq.APIURL, "--use"); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
 	r := c.run("dlq", "ls", "-o", "json")
 	if r.code != 0 {
 		t.Fatalf("ls: %+v", r)

@@ -50,7 +50,7 @@ Kafka and JetStream. On RabbitMQ reading marks messages redelivered, so it is on
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if check {
 				if err := th.Validate(); err != nil {
-					return err
+					return checkErr(f, check, err)
 				}
 			}
 			return checkErr(f, check, dlqLs(cmd, f, patterns, sample, check, th))
@@ -281,7 +281,7 @@ whatever the size. On RabbitMQ reading marks messages redelivered and at most --
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if check {
 				if err := th.Validate(); err != nil {
-					return err
+					return checkErr(f, check, err)
 				}
 			}
 			return checkErr(f, check, dlqStats(cmd.Context(), f, args[0], sample, check, th))
@@ -296,9 +296,11 @@ whatever the size. On RabbitMQ reading marks messages redelivered and at most --
 
 // statsReport is `dlq stats` as data.
 type statsReport struct {
-	Source       string       `json:"source" yaml:"source"`
-	Total        int64        `json:"total" yaml:"total"`
-	Sampled      bool         `json:"sampled,omitempty" yaml:"sampled,omitempty"`
+	Source  string `json:"source" yaml:"source"`
+	Total   int64  `json:"total" yaml:"total"`
+	Sampled bool   `json:"sampled,omitempty" yaml:"sampled,omitempty"`
+	// Depth is the source's message count when only a sample was read.
+	Depth        int64        `json:"depth,omitempty" yaml:"depth,omitempty"`
 	Oldest       time.Time    `json:"oldest,omitzero" yaml:"oldest,omitempty"`
 	Newest       time.Time    `json:"newest,omitzero" yaml:"newest,omitempty"`
 	Reasons      []dlq.Count  `json:"reasons" yaml:"reasons"`
@@ -349,8 +351,11 @@ func dlqStats(ctx context.Context, f *Factory, name string, sample int, check bo
 	rep.Sampled = limit > 0 && int(st.Total) >= limit
 	rep.Total, rep.Oldest, rep.Newest = st.Total, st.Oldest(), st.Newest()
 	rep.Reasons, rep.Destinations, rep.Exceptions, rep.Ages = st.Reasons.Top(10), st.Destinations.Top(10), st.Exceptions.Top(10), st.Ages()
+	if rep.Sampled {
+		rep.Depth = depthOf(ctx, src)
+	}
 	if check {
-		code, line := dlq.Check([]dlq.Depth{{Name: name, Messages: rep.Total}}, th)
+		code, line := dlq.Check([]dlq.Depth{{Name: name, Messages: max(rep.Total, rep.Depth)}}, th)
 		fmt.Fprintln(f.IO.Out, line)
 		if err := printStats(f, format, rep); err != nil {
 			return err
@@ -360,6 +365,27 @@ func dlqStats(ctx context.Context, f *Factory, name string, sample int, check bo
 	return printStats(f, format, rep)
 }
 
+// depthOf is how many messages src holds, from the broker's listing; 0
+// when it cannot say.
+func depthOf(ctx context.Context, src *dlqSource) int64 {
+	lister, ok := src.conn.(broker.Lister)
+	if !ok {
+		return 0
+	}
+	lctx, cancel := withTimeout(ctx, src.target)
+	defer cancel()
+	dests, err := lister.List(lctx)
+	if err != nil {
+		return 0
+	}
+	for _, d := range dests {
+		if d.Name == src.name {
+			return d.Messages
+		}
+	}
+	return 0
+}
+
 func printStats(f *Factory, format output.Format, rep statsReport) error {
 	if format.Name != "table" {
 		return output.Object(f.IO, format, rep, nil)
@@ -367,7 +393,7 @@ func printStats(f *Factory, format output.Format, rep statsReport) error {
 	now := time.Now()
 	total := fmt.Sprintf("%d", rep.Total)
 	if rep.Sampled {
-		total += " (sampled: --sample reached)"
+		total += fmt.Sprintf(" read (--sample) of %d", rep.Depth)
 	}
 	fmt.Fprintf(f.IO.Out, "%s: %s dead letters, oldest %s ago, newest %s ago\n\n", rep.Source, total, age(now, rep.Oldest), age(now, rep.Newest))
 	sections := []struct {

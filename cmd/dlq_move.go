@@ -180,21 +180,15 @@ func dlqMove(ctx context.Context, f *Factory, o *dlqMoveOptions, name, verb stri
 		}
 		dst, dstTarget = conn, t
 	}
-	c, err := src.consumer(ctx, f, o.dryRun, o.group, o.inFlight)
-	if err != nil {
-		return err
-	}
 	run := dlq.Options{Broker: src.broker(), Filter: filter, Limit: o.limit, Rate: o.rate, MaxReplays: o.maxReplays,
 		DryRun: o.dryRun, DryRunOut: f.IO.Out, Logf: f.Warnf, Skip: dlq.SkipFor(src.broker(), nil), Verb: verb}
 	if !o.dryRun {
 		question := fmt.Sprintf("%s the dead letters of %s (%s) to %s?", verb, name, src.target.Redacted(), orOrigin(o.to))
 		if err := confirm(f, o.yes, question, name); err != nil {
-			c.Close()
 			return err
 		}
 		p, err := openForwardProducer(ctx, dst, dstTarget, o.inFlight)
 		if err != nil {
-			c.Close()
 			return err
 		}
 		defer p.Close()
@@ -210,14 +204,19 @@ func dlqMove(ctx context.Context, f *Factory, o *dlqMoveOptions, name, verb stri
 		if src.broker() == "rabbitmq" {
 			rp, err := openForwardProducer(ctx, src.conn, src.target, o.inFlight)
 			if err != nil {
-				c.Close()
 				return err
 			}
 			defer rp.Close()
 			run.Skip = dlq.SkipFor("rabbitmq", &dlq.Publisher{Shape: dlq.AsIs, Source: "rabbitmq", Target: "rabbitmq", Producer: rp, To: name})
 		}
 	}
-	return runDLQ(ctx, f, c, run, verb+"ed", src.target)
+	// Opened last: a RabbitMQ consumer takes deliveries at once and a Kafka
+	// one joins the group, neither of which a refused run should cause.
+	c, err := src.consumer(ctx, f, o.dryRun, o.group, o.inFlight)
+	if err != nil {
+		return err
+	}
+	return runDLQ(ctx, f, c, run, map[string]string{"replay": "replayed", "move": "moved"}[verb], src.target)
 }
 
 func orOrigin(to string) string {
@@ -313,7 +312,7 @@ func dlqPurge(ctx context.Context, f *Factory, o *dlqMoveOptions, name string) e
 	}
 	run := dlq.Options{Broker: b, Filter: filter, Limit: o.limit, Rate: o.rate, DryRun: o.dryRun, DryRunOut: f.IO.Out,
 		Logf: f.Warnf, Skip: dlq.SkipFor(b, nil), Forward: dlq.Discard{}, Verb: "purge"}
-	exporter := &dlq.Exporter{Broker: b, File: export}
+	exporter := &dlq.Exporter{Broker: b, File: export, Batch: o.inFlight}
 	if export != nil || purgeAfter {
 		run.Forward = exporter
 	}

@@ -76,7 +76,7 @@ func (e *Exec) Run(ctx context.Context, m *broker.Message, attempt int) error {
 	cmd.Stdout = &out
 	tail := &tailWriter{w: e.Stderr}
 	cmd.Stderr = tail
-	cmd.Env = append(os.Environ(), Env(e.Broker, m, attempt)...)
+	cmd.Env = append(handlerEnviron(), Env(e.Broker, m, attempt)...)
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if out.Len() > 0 && e.Stdout != nil {
@@ -99,6 +99,19 @@ func (e *Exec) Run(ctx context.Context, m *broker.Message, attempt int) error {
 		reason += ": " + last
 	}
 	return errors.New(reason)
+}
+
+// handlerEnviron is mqctl's environment without its own MQCTL_* variables:
+// MQCTL_URL and MQCTL_PASSWORD may hold credentials a handler has no
+// business seeing.
+func handlerEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MQCTL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Env is the handler's MQ_* environment for m. A key or header that is not

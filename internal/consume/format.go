@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"text/template"
 	"time"
@@ -30,6 +32,11 @@ func NewPrinter(format, brokerName string) (Printer, error) {
 	if body, ok := strings.CutPrefix(format, "template="); ok {
 		t, err := template.New("consume").Funcs(templateFuncs).Parse(body)
 		if err != nil {
+			return nil, mqerr.Usagef("-o template: %v", err)
+		}
+		// A template naming a field that does not exist parses; running
+		// it once on an empty message finds that before anything is read.
+		if err := t.Execute(io.Discard, TemplateData{Broker: brokerName, msg: &broker.Message{}}); err != nil {
 			return nil, mqerr.Usagef("-o template: %v", err)
 		}
 		return &templatePrinter{t: t, broker: brokerName}, nil
@@ -168,7 +175,7 @@ func (p *templatePrinter) Print(w *bufio.Writer, m *broker.Message) error {
 	}
 	p.buf.Reset()
 	if err := p.t.Execute(&p.buf, d); err != nil {
-		return mqerr.Usagef("-o template: %v", err)
+		return fmt.Errorf("-o template on %s: %w", describe(m), err)
 	}
 	if b := p.buf.Bytes(); len(b) == 0 || b[len(b)-1] != '\n' {
 		p.buf.WriteByte('\n')

@@ -390,6 +390,12 @@ func (r *runner) handle(ctx context.Context, d *broker.Delivery) error {
 		}
 		time.Sleep(backoff(r.o.Backoff, attempt))
 	}
+	if ctx.Err() != nil {
+		// Interrupted before the retries were used up: not a verdict on
+		// the message, so it goes back rather than to --on-fail.
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		return nil
+	}
 	r.st.Failed.Add(1)
 	switch r.o.OnFail.Kind {
 	case "reject":

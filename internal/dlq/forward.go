@@ -162,6 +162,10 @@ func SkipFor(brokerName string, rotate Forwarder) func(ctx context.Context, d *b
 type Exporter struct {
 	Broker string
 	File   *os.File
+	// Batch is how many messages are synced together (default 256). It
+	// must not exceed the consumer's prefetch, or a RabbitMQ consumer
+	// would wait for acks that wait for the batch.
+	Batch int
 
 	mu      sync.Mutex
 	w       *bufio.Writer
@@ -173,6 +177,13 @@ type Exporter struct {
 }
 
 const exportBatch = 256
+
+func (e *Exporter) batch() int {
+	if e.Batch > 0 {
+		return min(e.Batch, exportBatch)
+	}
+	return exportBatch
+}
 
 // Forward appends d to the file.
 func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Origin, done func(error)) {
@@ -205,7 +216,7 @@ func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Origin, done
 		return
 	}
 	e.pending = append(e.pending, done)
-	if len(e.pending) >= exportBatch {
+	if len(e.pending) >= e.batch() {
 		e.syncLocked()
 	}
 }

@@ -81,6 +81,12 @@ func (s *MoveStats) Summary(verb string, elapsed time.Duration) string {
 // came from. It is counted and left where it is.
 var ErrLeft = errors.New("left in place")
 
+// idleBound is how long Run waits for a dead letter with nothing in
+// flight before it decides the source will not deliver its start count.
+var idleBound = 10 * time.Second
+
+var errIdle = errors.New("idle")
+
 // flushTimeout bounds the wait for outstanding confirms at the end.
 const flushTimeout = 60 * time.Second
 
@@ -105,6 +111,7 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 		failMu   sync.Mutex
 		firstErr error
 		stopped  atomic.Bool
+		inFlight atomic.Int64
 		// left are dead letters a forwarder could not forward but that
 		// must not stop the run; the read loop skips them (see Skip).
 		left []*broker.Delivery
@@ -113,6 +120,7 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 	finish := func(d *broker.Delivery, forwarded *atomic.Int64) func(error) {
 		return func(err error) {
 			defer wg.Done()
+			defer inFlight.Add(-1)
 			if errors.Is(err, ErrLeft) {
 				st.Left.Add(1)
 				logf("%s: %v", Describe(&d.Message), err)
@@ -158,11 +166,35 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 		return nil
 	}
 
+	// next waits for the next dead letter; when none comes for idleBound
+	// while nothing is in flight (so no prefetch slot will free up), the
+	// snapshot count cannot be reached any more and it gives up.
+	next := func(ctx context.Context) (*broker.Delivery, error) {
+		for {
+			if c.Buffered() > 0 {
+				return c.Next(ctx)
+			}
+			wctx, cancel := context.WithTimeout(ctx, idleBound)
+			d, err := c.Next(wctx)
+			cancel()
+			if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+				return d, err
+			}
+			if inFlight.Load() == 0 {
+				return nil, errIdle
+			}
+		}
+	}
+
 	var readErr error
 read:
 	for !stopped.Load() && (o.Limit == 0 || st.Selected.Load() < o.Limit) {
-		d, err := c.Next(ctx)
+		d, err := next(ctx)
 		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			break
+		}
+		if errors.Is(err, errIdle) {
+			logf("no dead letter came for %s with nothing in flight: stopping before the count of the start was reached (another consumer, or expiry, took some)", idleBound)
 			break
 		}
 		if err != nil {
@@ -181,7 +213,7 @@ read:
 				fmt.Fprintf(o.DryRunOut, "skip    %s\n", Describe(&d.Message))
 				continue
 			}
-			if err := o.Skip(ctx, d); err != nil {
+			if err := o.Skip(settleCtx, d); err != nil {
 				readErr = fmt.Errorf("skipping %s: %w", Describe(&d.Message), err)
 				break read
 			}
@@ -194,7 +226,7 @@ read:
 					fmt.Fprintf(o.DryRunOut, "leave   %s (replayed %d times)\n", Describe(&d.Message), origin.ReplayCount)
 					continue
 				}
-				if err := o.Skip(ctx, d); err != nil {
+				if err := o.Skip(settleCtx, d); err != nil {
 					readErr = fmt.Errorf("leaving %s: %w", Describe(&d.Message), err)
 					break read
 				}
@@ -215,6 +247,7 @@ read:
 			}
 		}
 		wg.Add(1)
+		inFlight.Add(1)
 		step.Forward(ctx, d, origin, finish(d, counter))
 		if err := skipLeft(); err != nil {
 			readErr = err

@@ -183,6 +183,9 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 		// them lets Next report an unreachable broker and notice a
 		// deleted topic.
 		kgo.KeepRetryableFetchErrors(),
+		// Transaction markers are handed over so that the offsets they
+		// take can be passed (see poll).
+		kgo.KeepControlRecords(),
 	)
 	if k.commits {
 		opts = append(opts,

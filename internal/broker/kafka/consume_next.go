@@ -185,6 +185,20 @@ func (k *reader) poll(ctx context.Context) error {
 				k.finish(p)
 				break
 			}
+			if r.Attrs.IsControl() {
+				// A transaction marker takes an offset but is no
+				// message: handled at once, so commits and UntilEnd can
+				// pass it (a topic written in transactions ends in one).
+				if k.commits {
+					if seq, ok := p.t.add(r.Offset, r.LeaderEpoch); ok {
+						p.t.handle(seq)
+					}
+				}
+				if r.Offset+1 >= p.end {
+					k.finish(p)
+				}
+				continue
+			}
 			var seq uint64
 			if k.commits {
 				var ok bool

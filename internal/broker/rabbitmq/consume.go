@@ -138,7 +138,9 @@ type consumer struct {
 	queue    string
 	prefetch int
 	peek     bool
-	logf     func(string, ...any)
+	// peeked counts the deliveries Next returned, for a peek's end.
+	peeked int
+	logf   func(string, ...any)
 
 	untilEnd bool
 	// remaining is how many more deliveries Next returns before io.EOF
@@ -271,6 +273,12 @@ func (cs *consumer) Next(ctx context.Context) (*broker.Delivery, error) {
 		if cs.untilEnd && cs.remaining == 0 {
 			return nil, io.EOF
 		}
+		if cs.peek && cs.peeked >= cs.prefetch {
+			// Every prefetch slot holds a peeked delivery: the broker
+			// sends no more until one is settled, which a peek never does.
+			cs.logf("peeked at %d messages of rabbitmq queue %q, the prefetch: stopping (raise --prefetch or -n to see more)", cs.peeked, cs.queue)
+			return nil, io.EOF
+		}
 		s := cs.sess.Load()
 		if s == nil {
 			return nil, errConsumerClosed
@@ -278,11 +286,13 @@ func (cs *consumer) Next(ctx context.Context) (*broker.Delivery, error) {
 		if cs.hasHeld {
 			d := cs.held
 			cs.held, cs.hasHeld = amqp.Delivery{}, false
+			cs.peeked++
 			return cs.deliver(s, &d), nil
 		}
 		select {
 		case d, ok := <-s.deliveries:
 			if ok {
+				cs.peeked++
 				return cs.deliver(s, &d), nil
 			}
 		case <-ctx.Done():
