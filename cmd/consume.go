@@ -179,6 +179,7 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	signal.Ignore(syscall.SIGPIPE)
 	defer signal.Reset(syscall.SIGPIPE)
 
+	tuneGC(f)
 	st := &consume.Stats{}
 	start := time.Now()
 	runErr := consume.Run(ctx, consumer, f.IO.Out, st, run)

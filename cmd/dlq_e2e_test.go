@@ -394,7 +394,7 @@ func TestDLQJetStreamAdvisories(t *testing.T) {
 		"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.ORDERS.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ORDERS.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
+	for i := range 4 {
 		msg := nats.NewMsg("orders.eu")
 		msg.Data = []byte("order-" + strconv.Itoa(i))
 		msg.Header.Set("tenant", "eu")
@@ -406,28 +406,33 @@ func TestDLQJetStreamAdvisories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(3, jetstream.FetchMaxWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := 0
-	for m := range batch.Messages() {
-		if i < 2 {
-			m.Term() // dead: MSG_TERMINATED
-		} else {
-			m.Ack()
+	// order-0 and order-1 are termed (MSG_TERMINATED), order-2 is acked,
+	// order-3 is nacked until MaxDeliver 2 gives up on it (MAX_DELIVERIES).
+	for round := range 2 {
+		batch, err := cons.Fetch(4, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
 		}
-		i++
+		for m := range batch.Messages() {
+			switch v := string(m.Data()); {
+			case v == "order-3":
+				m.Nak()
+			case round == 0 && v == "order-2":
+				m.Ack()
+			case round == 0:
+				m.Term()
+			}
+		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s, _ := js.Stream(ctx, "DEAD")
 		info, _ := s.Info(ctx)
-		if info.State.Msgs == 2 {
+		if info.State.Msgs == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("DEAD holds %d advisories, want 2", info.State.Msgs)
+			t.Fatalf("DEAD holds %d advisories, want 3", info.State.Msgs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -437,8 +442,14 @@ func TestDLQJetStreamAdvisories(t *testing.T) {
 		t.Fatalf("ls: %+v", r)
 	}
 	r = c.run("dlq", "peek", "DEAD", "--url", srv.URL)
-	if r.code != 0 || !strings.Contains(r.stdout, "order-0") || !strings.Contains(r.stdout, "terminated") {
+	if r.code != 0 || !strings.Contains(r.stdout, "order-0") || !strings.Contains(r.stdout, "terminated") ||
+		!strings.Contains(r.stdout, "order-3") || !strings.Contains(r.stdout, "max_deliveries") {
 		t.Fatalf("peek: %+v", r)
+	}
+	// A filtered purge removes only the MAX_DELIVERIES advisory.
+	r = c.run("dlq", "purge", "DEAD", "--url", srv.URL, "--reason", "max_deliveries", "--yes")
+	if r.code != 0 || !strings.Contains(r.stderr, "purged 1") {
+		t.Fatalf("filtered purge: %+v", r)
 	}
 	r = c.run("dlq", "replay", "DEAD", "--url", srv.URL, "--yes")
 	if r.code != 0 || !strings.Contains(r.stderr, "replayed 2") {
@@ -446,10 +457,10 @@ func TestDLQJetStreamAdvisories(t *testing.T) {
 	}
 	s, _ := js.Stream(ctx, "ORDERS")
 	info, _ := s.Info(ctx)
-	if info.State.Msgs != 5 {
-		t.Errorf("ORDERS holds %d messages, want the 3 originals and 2 replays", info.State.Msgs)
+	if info.State.Msgs != 6 {
+		t.Errorf("ORDERS holds %d messages, want the 4 originals and 2 replays", info.State.Msgs)
 	}
-	for seq := uint64(4); seq <= 5; seq++ {
+	for seq := uint64(5); seq <= 6; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil || !strings.HasPrefix(string(m.Data), "order-") || m.Header.Get("tenant") != "eu" || m.Header.Get("mq-replay-count") != "1" {
 			t.Errorf("replay seq %d: %v %+v", seq, err, m)

@@ -382,8 +382,8 @@ func startProgress(f *Factory, on bool, line func(elapsed time.Duration) string)
 	return func() { cancel(); <-done }
 }
 
-// tuneGC trades a little heap for CPU: produce keeps a bounded window in
-// flight, so its live heap is small and steady, and collecting less often
+// tuneGC trades a little heap for CPU: produce and consume keep a bounded
+// window in flight, so their live heap is small and steady, and collecting less often
 // leaves CPU to the client library (and, on one machine, to the broker).
 // The memory limit keeps the peak bounded. GOGC and GOMEMLIMIT still win.
 func tuneGC(f *Factory) {

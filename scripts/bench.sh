@@ -12,6 +12,7 @@ runs=${BENCH_RUNS:-3}
 kafka_n=${BENCH_KAFKA_MSGS:-1000000}
 rabbit_n=${BENCH_RABBIT_MSGS:-100000}
 nats_n=${BENCH_NATS_MSGS:-200000}
+replay_n=${BENCH_REPLAY_MSGS:-100000}
 rabbit_window=1000
 nats_window=4096
 tmp=$(mktemp -d)
@@ -136,6 +137,25 @@ for _ in $(seq 1 "$runs"); do
 done
 ncr_s=$(median "${ncr[@]}"); ncm_s=$(median "${ncm[@]}")
 
+echo "bench: RabbitMQ dlq replay, $replay_n x 1 KiB, confirms, window 1000" >&2
+kib=$(head -c 1000 /dev/zero | tr '\0' 'r')
+awk -v n="$replay_n" -v l="$kib" 'BEGIN {for (i = 0; i < n; i++) print substr(sprintf("%09d", i) l, 1, 1024)}' >"$tmp/replay.txt"
+rpr=(); rpm=(); rprss=0
+for i in $(seq 1 "$runs"); do
+  peer benchsetup rabbitmq "$amqp_url" bench-rp-raw
+  rpr+=("$(seconds peer rabbitproduce "$amqp_url" bench-rp-raw "$tmp/replay.txt" 1000)")
+  peer benchsetup rabbitmq "$amqp_url" bench-rp; peer benchsetup rabbitmq "$amqp_url" bench-rp.dlq
+  peer rabbitproduce "$amqp_url" bench-rp.dlq "$tmp/replay.txt" 1000
+  if [ "$i" = 1 ] && [ -x /usr/bin/time ]; then
+    /usr/bin/time -f %M -o "$tmp/rprss" "$bin" dlq replay bench-rp.dlq --to bench-rp --url "$amqp_url" --yes --in-flight 1000 >/dev/null 2>"$tmp/rp.err" || { cat "$tmp/rp.err" >&2; exit 1; }
+    rprss=$(awk '{printf "%.0f", $1/1024}' "$tmp/rprss")
+    peer benchsetup rabbitmq "$amqp_url" bench-rp; peer benchsetup rabbitmq "$amqp_url" bench-rp.dlq
+    peer rabbitproduce "$amqp_url" bench-rp.dlq "$tmp/replay.txt" 1000
+  fi
+  rpm+=("$(seconds "$bin" dlq replay bench-rp.dlq --to bench-rp --url "$amqp_url" --yes --in-flight 1000)")
+done
+rpr_s=$(median "${rpr[@]}"); rpm_s=$(median "${rpm[@]}")
+
 echo "bench: Kafka lag, 100 groups x 500 partitions" >&2
 MQCTL_CONFIG="$tmp/config.yaml" "$bin" sandbox --no-contexts --no-rabbitmq --no-nats --kafka-port 0 >"$tmp/sb2.out" 2>"$tmp/sb2.err" &
 sb2=$!
@@ -186,6 +206,14 @@ Peak RSS of \`mqctl produce\` for the $kafka_n-line Kafka file: ${rss} MiB (goal
 | JetStream, $nats_n × 100 B, ack after output, max ack pending 1000 | $(rate "$nats_n" "$ncm_s") msg/s | minimal nats.go pull consumer: $(rate "$nats_n" "$ncr_s") msg/s | **$(ratio "$ncr_s" "$ncm_s")** × its rate (goal ≥ 0.95) |
 
 Peak RSS of \`mqctl consume\` for the $kafka_n Kafka records: ${crss} MiB (goal ≤ 64 MiB).
+
+## Dead-letter replay
+
+| what | mqctl | peer | ratio |
+|---|---|---|---|
+| RabbitMQ, $replay_n dead letters × 1 KiB, \`dlq replay --to Q\` (confirm, then ack the dead letter), window 1000 | $(rate "$replay_n" "$rpm_s") msg/s | raw publish with confirms of the same messages, window 1000: $(rate "$replay_n" "$rpr_s") msg/s | **$(ratio "$rpr_s" "$rpm_s")** × its rate (goal ≥ 0.9) |
+
+Peak RSS of that replay: ${rprss} MiB (goal ≤ 64 MiB).
 
 ## Lag
 

@@ -88,7 +88,7 @@ type Verb int
 
 const (
 	// Ack: handled. Kafka commits the offset, AMQP basic.ack, JetStream
-	// +ACK (waiting for the server to confirm it).
+	// +ACK (sent without awaiting a reply; Close flushes them).
 	Ack Verb = iota
 	// Nack: not handled, deliver again (JetStream: after Delay).
 	Nack

@@ -253,32 +253,17 @@ func (r *runner) outputFailed(err error) error {
 	return fmt.Errorf("writing to stdout: %w", err)
 }
 
-// ackConcurrency is how many JetStream acks of a batch are awaited at
-// once: each waits for the server's reply, so one at a time would cap a
-// consumer at one round trip per message.
-const ackConcurrency = 64
-
 func (r *runner) settleAll(ctx context.Context, batch []*broker.Delivery) {
-	if r.o.Peek || r.o.Broker != "nats" || len(batch) < 2 {
-		for _, d := range batch {
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-		}
+	if r.o.Peek || len(batch) == 0 {
 		return
 	}
-	var wg sync.WaitGroup
-	next := make(chan *broker.Delivery)
-	for range min(ackConcurrency, len(batch)) {
-		wg.Go(func() {
-			for d := range next {
-				r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-			}
-		})
-	}
+	// One deadline for the batch: a context per delivery would cost more
+	// than the settle itself on Kafka.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
 	for _, d := range batch {
-		next <- d
+		r.settleWith(sctx, d, broker.Settlement{Verb: broker.Ack})
 	}
-	close(next)
-	wg.Wait()
 }
 
 // settle settles d unless the run only peeks, counting the result. ctx
@@ -289,6 +274,11 @@ func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settle
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
+	return r.settleWith(sctx, d, s)
+}
+
+// settleWith settles d within sctx, counting the result.
+func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
 	if err := d.Settler.Settle(sctx, s); err != nil {
 		if r.st.SettleErrors.Add(1) <= 5 {
 			r.o.Logf("%s %s: %v", s.Verb, describe(&d.Message), err)

@@ -186,6 +186,11 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 		// Transaction markers are handed over so that the offsets they
 		// take can be passed (see poll).
 		kgo.KeepControlRecords(),
+		// Small fetches, two at a time: kgo's defaults (50 MiB per fetch,
+		// one in flight per broker) held 170-200 MiB for a 100 MB topic
+		// and were slower too (1M x 100 B on kfake: 0.75 s and 170 MiB
+		// against 0.51 s and 63 MiB).
+		kgo.FetchMaxBytes(1<<20), kgo.FetchMaxPartitionBytes(512<<10), kgo.MaxConcurrentFetches(2),
 	)
 	if k.commits {
 		opts = append(opts,
