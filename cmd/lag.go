@@ -302,8 +302,13 @@ func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.
 
 // printLag renders rows; statuses come with --watch.
 func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status) error {
-	if format.Name == "prometheus" {
+	switch format.Name {
+	case "prometheus":
 		return lag.Prometheus(f.IO.Out, rows)
+	case "json":
+		return lag.WriteJSON(f.IO.Out, rows)
+	case "jsonl":
+		return lag.WriteJSONL(f.IO.Out, rows)
 	}
 	return output.List(f.IO, format, rows, func(rs []lag.Row) output.Table {
 		h, cells := lag.Table(rs, statuses)

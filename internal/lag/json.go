@@ -1,9 +1,6 @@
 package lag
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // rowWire is the JSON/YAML shape of a Row. A nil pointer or a zero with
 // omitempty means "not applicable or unknown"; the pointers let a real 0
@@ -82,7 +79,7 @@ func (r Row) wire() rowWire {
 
 // MarshalJSON writes the row with snake_case names, leaving out what does
 // not apply to its kind (see rowWire).
-func (r Row) MarshalJSON() ([]byte, error) { return json.Marshal(r.wire()) }
+func (r Row) MarshalJSON() ([]byte, error) { return appendRow(nil, r, false), nil }
 
 // MarshalYAML gives YAML the same shape as JSON.
 func (r Row) MarshalYAML() (any, error) { return r.wire(), nil }
