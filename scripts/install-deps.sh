@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make bench` need and the machine lacks:
 # rabbitmq-server (the tests' real RabbitMQ) and kcat (the Kafka peer for
-# interop tests and benchmarks), GNU time and hyperfine (make bench), from
-# Debian's packages.
+# interop tests and benchmarks), tmux (tests that drive a terminal), GNU time
+# and hyperfine (make bench), from Debian's packages.
 set -euo pipefail
 
 need=()
@@ -11,6 +11,7 @@ have rabbitmq-server || need+=(rabbitmq-server)
 have kcat || need+=(kcat)
 [ -x /usr/bin/time ] || need+=(time)          # peak RSS in make bench
 have hyperfine || need+=(hyperfine)             # start-up time in make bench
+have tmux || need+=(tmux)                       # terminal tests of lag --watch
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${need[*]} with apt-get" >&2
