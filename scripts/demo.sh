@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: start `mqctl sandbox --demo`, then show what is in it.
 # On a terminal the view refreshes until Ctrl-C, which stops the sandbox;
-# without one it prints `mqctl ls` for each sandbox context and exits.
+# without one it prints `mqctl ls` and `mqctl dlq ls` for each sandbox
+# context and exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=bin/mqctl
@@ -41,6 +42,9 @@ show() {
   for c in $contexts; do
     echo "== mqctl -c $c ls"
     "$bin" -c "$c" ls || true
+    echo
+    echo "== mqctl -c $c dlq ls"
+    "$bin" -c "$c" dlq ls || true
     echo
   done
 }
