@@ -710,23 +710,7 @@ func TestConsumeFaults(t *testing.T) {
 	)
 	commitFaults := cl.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.UnknownServerError, Count: 2})
 	// Every other fetch loses its connection, three times in all.
-	var mu sync.Mutex
-	seen, drops := 0, 0
-	cl.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen++
-		if seen%2 != 0 {
-			return nil, nil, false
-		}
-		drops++
-		if drops == 3 {
-			cl.DropControl()
-		} else {
-			cl.KeepControl()
-		}
-		return nil, errors.New("injected connection drop"), true
-	})
+	dropped := dropConnections(cl, kmsg.Fetch, 2, 3)
 
 	var logs logLines
 	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"flaky"}, Group: "g", Prefetch: 100, Logf: logs.add})
@@ -772,11 +756,9 @@ func TestConsumeFaults(t *testing.T) {
 	if fetchFaults.Hits() != 5 || commitFaults.Hits() != 2 {
 		t.Errorf("faults hit %d fetches and %d commits, want 5 and 2", fetchFaults.Hits(), commitFaults.Hits())
 	}
-	mu.Lock()
-	if drops != 3 {
-		t.Errorf("dropped %d connections, want 3", drops)
+	if n := dropped(); n != 3 {
+		t.Errorf("dropped %d connections, want 3", n)
 	}
-	mu.Unlock()
 	if !strings.Contains(logs.String(), "retrying") {
 		t.Errorf("no warning logged:\n%s", &logs)
 	}

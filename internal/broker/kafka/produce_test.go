@@ -35,6 +35,33 @@ func startKafka(t testing.TB, extra ...kfake.Opt) (*sandbox.Kafka, *Conn) {
 	return k, c
 }
 
+// dropConnections makes every nth request of key lose its connection
+// before an answer, times times in all; dropped reports how many so far.
+func dropConnections(cl *kfake.Cluster, key kmsg.Key, nth, times int) (dropped func() int) {
+	var mu sync.Mutex
+	seen, drops := 0, 0
+	cl.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		if seen%nth != 0 {
+			return nil, nil, false
+		}
+		drops++
+		if drops == times {
+			cl.DropControl()
+		} else {
+			cl.KeepControl()
+		}
+		return nil, errors.New("injected connection drop"), true
+	})
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return drops
+	}
+}
+
 // createTopic creates a topic with the given configs through kadm.
 func createTopic(t testing.TB, c *Conn, name string, partitions int32, configs map[string]*string) {
 	t.Helper()
@@ -590,23 +617,7 @@ func TestProduceFaults(t *testing.T) {
 	fatal := cl.Fault(kfake.Fault{Keys: produceKey, Partitions: []int32{3}, Err: kerr.InvalidRecord, Count: 2})
 	// Every fifth produce request loses its connection before an answer,
 	// four times in all.
-	var mu sync.Mutex
-	seen, drops := 0, 0
-	cl.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen++
-		if seen%5 != 0 {
-			return nil, nil, false
-		}
-		drops++
-		if drops == 4 {
-			cl.DropControl()
-		} else {
-			cl.KeepControl()
-		}
-		return nil, errors.New("injected connection drop"), true
-	})
+	dropped := dropConnections(cl, kmsg.Produce, 5, 4)
 
 	const n = 3000
 	msgs := make([]*broker.Message, n)
@@ -620,11 +631,9 @@ func TestProduceFaults(t *testing.T) {
 	if retriable.Hits() != 4 || fatal.Hits() == 0 {
 		t.Errorf("faults answered %d retriable and %d fatal requests, want 4 and at least 1", retriable.Hits(), fatal.Hits())
 	}
-	mu.Lock()
-	if drops != 4 {
-		t.Errorf("dropped %d connections, want 4", drops)
+	if n := dropped(); n != 4 {
+		t.Errorf("dropped %d connections, want 4", n)
 	}
-	mu.Unlock()
 
 	recs := readTopic(t, c, "faulty")
 	stored := map[string]*kgo.Record{}
