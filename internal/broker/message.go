@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -62,6 +63,22 @@ type NATSMeta struct {
 	ConsumerSeq  uint64
 	NumDelivered uint64
 	MsgID        string
+}
+
+// Where names a message for the user: where it is and which one, e.g.
+// "orders[2]@17", "queue jobs message id-7", "ORDERS seq 9".
+func (m *Message) Where() string {
+	switch {
+	case m.NATS.StreamSeq > 0:
+		return fmt.Sprintf("%s seq %d", m.NATS.Stream, m.NATS.StreamSeq)
+	case m.AMQP.Queue != "" && m.AMQP.MessageID != "":
+		return fmt.Sprintf("queue %s message %s", m.AMQP.Queue, m.AMQP.MessageID)
+	case m.AMQP.Queue != "":
+		return fmt.Sprintf("queue %s delivery %d", m.AMQP.Queue, m.AMQP.DeliveryTag)
+	case m.NATS.Subject != "":
+		return "subject " + m.NATS.Subject
+	}
+	return fmt.Sprintf("%s[%d]@%d", m.Destination, m.Kafka.Partition, m.Kafka.Offset)
 }
 
 // HeaderValues returns every value of the headers named key, in order.

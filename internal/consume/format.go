@@ -175,7 +175,7 @@ func (p *templatePrinter) Print(w *bufio.Writer, m *broker.Message) error {
 	}
 	p.buf.Reset()
 	if err := p.t.Execute(&p.buf, d); err != nil {
-		return fmt.Errorf("-o template on %s: %w", describe(m), err)
+		return fmt.Errorf("-o template on %s: %w", m.Where(), err)
 	}
 	if b := p.buf.Bytes(); len(b) == 0 || b[len(b)-1] != '\n' {
 		p.buf.WriteByte('\n')

@@ -281,7 +281,7 @@ func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settle
 func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
 	if err := d.Settler.Settle(sctx, s); err != nil {
 		if r.st.SettleErrors.Add(1) <= 5 {
-			r.o.Logf("%s %s: %v", s.Verb, describe(&d.Message), err)
+			r.o.Logf("%s %s: %v", s.Verb, d.Where(), err)
 		}
 		return false
 	}
@@ -373,7 +373,7 @@ func (r *runner) handle(ctx context.Context, d *broker.Delivery) error {
 			return nil
 		}
 		if r.o.Verbose || attempt > r.o.Retries {
-			r.o.Logf("handler failed for %s (attempt %d): %v", describe(&d.Message), attempt, reason)
+			r.o.Logf("handler failed for %s (attempt %d): %v", d.Where(), attempt, reason)
 		}
 		if attempt > r.o.Retries || ctx.Err() != nil {
 			break
@@ -394,7 +394,7 @@ func (r *runner) handle(ctx context.Context, d *broker.Delivery) error {
 		r.deadLetter(ctx, d, reason)
 	case "stop":
 		// Described before settling: a settled delivery is the driver's again.
-		err := mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", describe(&d.Message), reason))
+		err := mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason))
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return err
 	default:
@@ -440,7 +440,7 @@ func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason erro
 	done := make(chan error, 1)
 	r.o.DeadLetter.Publish(pctx, m, func(_ broker.Receipt, err error) { done <- err })
 	if err := <-done; err != nil {
-		r.o.Logf("dead-lettering %s to %s failed, requeued instead: %v", describe(&d.Message), r.o.OnFail.Dest, err)
+		r.o.Logf("dead-lettering %s to %s failed, requeued instead: %v", d.Where(), r.o.OnFail.Dest, err)
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	}
@@ -455,17 +455,4 @@ func backoff(base time.Duration, attempt int) time.Duration {
 		d *= 2
 	}
 	return min(d, time.Minute)
-}
-
-// describe names a message for the user: where it is and which one.
-func describe(m *broker.Message) string {
-	switch {
-	case m.NATS.StreamSeq > 0:
-		return fmt.Sprintf("%s seq %d", m.NATS.Stream, m.NATS.StreamSeq)
-	case m.AMQP.DeliveryTag > 0:
-		return fmt.Sprintf("queue %s delivery %d", m.AMQP.Queue, m.AMQP.DeliveryTag)
-	case m.NATS.Subject != "":
-		return "subject " + m.NATS.Subject
-	}
-	return fmt.Sprintf("%s[%d]@%d", m.Destination, m.Kafka.Partition, m.Kafka.Offset)
 }

@@ -123,7 +123,7 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 			defer inFlight.Add(-1)
 			if errors.Is(err, ErrLeft) {
 				st.Left.Add(1)
-				logf("%s: %v", Describe(&d.Message), err)
+				logf("%s: %v", d.Where(), err)
 				failMu.Lock()
 				left = append(left, d)
 				failMu.Unlock()
@@ -142,7 +142,7 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 				stopped.Store(true)
 				failMu.Lock()
 				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", Describe(&d.Message), err)
+					firstErr = fmt.Errorf("%s: %w", d.Where(), err)
 				}
 				failMu.Unlock()
 				return
@@ -160,7 +160,7 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 		failMu.Unlock()
 		for _, d := range ds {
 			if err := o.Skip(settleCtx, d); err != nil {
-				return fmt.Errorf("leaving %s: %w", Describe(&d.Message), err)
+				return fmt.Errorf("leaving %s: %w", d.Where(), err)
 			}
 		}
 		return nil
@@ -210,11 +210,11 @@ read:
 		case !o.Filter.Match(&d.Message, origin):
 			st.Skipped.Add(1)
 			if o.DryRun {
-				fmt.Fprintf(o.DryRunOut, "skip    %s\n", Describe(&d.Message))
+				fmt.Fprintf(o.DryRunOut, "skip    %s\n", d.Where())
 				continue
 			}
 			if err := o.Skip(settleCtx, d); err != nil {
-				readErr = fmt.Errorf("skipping %s: %w", Describe(&d.Message), err)
+				readErr = fmt.Errorf("skipping %s: %w", d.Where(), err)
 				break read
 			}
 			continue
@@ -223,11 +223,11 @@ read:
 			st.OverLimit.Add(1)
 			if o.Park == nil {
 				if o.DryRun {
-					fmt.Fprintf(o.DryRunOut, "leave   %s (replayed %d times)\n", Describe(&d.Message), origin.ReplayCount)
+					fmt.Fprintf(o.DryRunOut, "leave   %s (replayed %d times)\n", d.Where(), origin.ReplayCount)
 					continue
 				}
 				if err := o.Skip(settleCtx, d); err != nil {
-					readErr = fmt.Errorf("leaving %s: %w", Describe(&d.Message), err)
+					readErr = fmt.Errorf("leaving %s: %w", d.Where(), err)
 					break read
 				}
 				continue
@@ -238,7 +238,7 @@ read:
 			step, counter, what = o.Forward, &st.Forwarded, fmt.Sprintf("%-7s", o.Verb)
 		}
 		if o.DryRun {
-			fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, Describe(&d.Message), describeOrigin(origin))
+			fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, d.Where(), describeOrigin(origin))
 			continue
 		}
 		if limiter != nil {
@@ -300,18 +300,4 @@ func describeOrigin(o Origin) string {
 		s += " replayed " + strconv.Itoa(o.ReplayCount) + "x"
 	}
 	return s
-}
-
-// Describe names a dead letter for the user: where it is and which one.
-func Describe(m *broker.Message) string {
-	switch {
-	case m.NATS.StreamSeq > 0:
-		return fmt.Sprintf("%s seq %d", m.NATS.Stream, m.NATS.StreamSeq)
-	case m.AMQP.Queue != "":
-		if m.AMQP.MessageID != "" {
-			return fmt.Sprintf("queue %s message %s", m.AMQP.Queue, m.AMQP.MessageID)
-		}
-		return fmt.Sprintf("queue %s delivery %d", m.AMQP.Queue, m.AMQP.DeliveryTag)
-	}
-	return fmt.Sprintf("%s[%d]@%d", m.Destination, m.Kafka.Partition, m.Kafka.Offset)
 }

@@ -47,24 +47,15 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	if len(names) == 0 {
 		return nil, nil
 	}
-	starts, err := c.admin.ListStartOffsets(ctx, names...)
+	msgs, err := c.retainedPerTopic(ctx, names, within)
 	if err != nil {
-		return nil, c.classify(err, within)
-	}
-	ends, err := c.admin.ListEndOffsets(ctx, names...)
-	if err != nil {
-		return nil, c.classify(err, within)
+		return nil, err
 	}
 	out := make([]broker.DeadLetterDestination, 0, len(names))
 	for _, name := range names {
-		msgs, gone, err := retained(starts[name], ends[name])
-		if err != nil {
-			return nil, c.errorf("listing offsets of topic %s: %v", name, err)
+		if n, ok := msgs[name]; ok {
+			out = append(out, broker.DeadLetterDestination{Broker: "kafka", Type: "topic", Name: name, Messages: n, Why: why[name]})
 		}
-		if gone {
-			continue
-		}
-		out = append(out, broker.DeadLetterDestination{Broker: "kafka", Type: "topic", Name: name, Messages: msgs, Why: why[name]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

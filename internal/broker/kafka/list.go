@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,15 +31,9 @@ func (c *Conn) List(ctx context.Context) ([]broker.Destination, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	// Naming the topics keeps the internal ones, which kadm drops when
-	// asked for "all"; the metadata just fetched is reused from kgo's cache.
-	starts, err := c.admin.ListStartOffsets(ctx, names...)
+	kept, err := c.retainedPerTopic(ctx, names, within)
 	if err != nil {
-		return nil, c.classify(err, within)
-	}
-	ends, err := c.admin.ListEndOffsets(ctx, names...)
-	if err != nil {
-		return nil, c.classify(err, within)
+		return nil, err
 	}
 	consumers, err := c.groupsPerTopic(ctx)
 	if err != nil {
@@ -48,11 +43,8 @@ func (c *Conn) List(ctx context.Context) ([]broker.Destination, error) {
 	out := make([]broker.Destination, 0, len(names))
 	for _, name := range names {
 		td := md.Topics[name]
-		msgs, gone, err := retained(starts[name], ends[name])
-		if err != nil {
-			return nil, c.errorf("listing offsets of topic %s: %v", name, err)
-		}
-		if gone {
+		msgs, ok := kept[name]
+		if !ok {
 			continue
 		}
 		out = append(out, broker.Destination{
@@ -66,6 +58,32 @@ func (c *Conn) List(ctx context.Context) ([]broker.Destination, error) {
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// retainedPerTopic returns what each of the named topics retains (end -
+// start offsets, summed over partitions), leaving out topics deleted since
+// their names were read. Naming the topics keeps the internal ones, which
+// kadm drops when asked for "all"; the metadata is reused from kgo's cache.
+func (c *Conn) retainedPerTopic(ctx context.Context, names []string, within time.Duration) (map[string]int64, error) {
+	starts, err := c.admin.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return nil, c.classify(err, within)
+	}
+	ends, err := c.admin.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil, c.classify(err, within)
+	}
+	out := make(map[string]int64, len(names))
+	for _, name := range names {
+		msgs, gone, err := retained(starts[name], ends[name])
+		if err != nil {
+			return nil, c.errorf("listing offsets of topic %s: %v", name, err)
+		}
+		if !gone {
+			out[name] = msgs
+		}
+	}
 	return out, nil
 }
 
