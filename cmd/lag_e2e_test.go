@@ -115,25 +115,38 @@ func TestLagKafkaRulesStuckGroup(t *testing.T) {
 	}
 }
 
-func TestLagRabbitMQAndNATSSideBySide(t *testing.T) {
-	rmq := testenv.RabbitMQ(t)
-	queue := testenv.UniqueName(t, "lagq")
+// queueWithMessages declares an auto-delete queue in the default vhost and
+// puts n confirmed messages in it; the connection closes with t.
+func queueWithMessages(t *testing.T, rmq *testenv.RabbitMQEnv, prefix string, n int) string {
+	t.Helper()
+	queue := testenv.UniqueName(t, prefix)
 	conn, err := amqp.Dial(rmq.AMQPURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	ch, _ := conn.Channel()
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	_ = ch.Confirm(false)
-	for range 7 {
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
 		c, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{Body: []byte("x")})
 		if err != nil || !c.Wait() {
 			t.Fatal(err)
 		}
 	}
+	return queue
+}
+
+func TestLagRabbitMQAndNATSSideBySide(t *testing.T) {
+	rmq := testenv.RabbitMQ(t)
+	queue := queueWithMessages(t, rmq, "lagq", 7)
 
 	n, js, _ := natsStream(t, "LAG", []string{"lag.>"}, "lag.x", 9)
 	if _, err := js.CreateOrUpdateConsumer(context.Background(), "LAG", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
@@ -202,23 +215,7 @@ func TestLagCheckUnknown(t *testing.T) {
 // over AMQP, and mqctl says so; without names it explains what it needs.
 func TestLagRabbitMQWithoutManagementAPI(t *testing.T) {
 	rmq := testenv.RabbitMQ(t)
-	queue := testenv.UniqueName(t, "nomgmt")
-	conn, err := amqp.Dial(rmq.AMQPURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, _ := conn.Channel()
-	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	_ = ch.Confirm(false)
-	for range 4 {
-		c, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{Body: []byte("x")})
-		if err != nil || !c.Wait() {
-			t.Fatal(err)
-		}
-	}
+	queue := queueWithMessages(t, rmq, "nomgmt", 4)
 	c := newCLI(t)
 	dead := fmt.Sprintf("http://127.0.0.1:%d", closedPort(t))
 	if r := c.run("context", "add", "r", "--url", rmq.AMQPURL, "--management-url", dead); r.code != 0 {

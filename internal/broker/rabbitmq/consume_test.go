@@ -957,25 +957,8 @@ func BenchmarkConsume(b *testing.B) {
 		}
 	}
 
-	timed := func(consume func(int), n int) time.Duration {
-		start := time.Now()
-		consume(n)
-		return time.Since(start)
-	}
-	var tOurs, tRaw time.Duration
 	b.ResetTimer()
-	for i, left := 0, b.N; left > 0; i, left = i+1, left-round {
-		n := min(left, round)
-		if i%2 == 0 {
-			tOurs += timed(ours, n)
-			tRaw += timed(raw, n)
-		} else {
-			tRaw += timed(raw, n)
-			tOurs += timed(ours, n)
-		}
-	}
+	tOurs, tRaw := alternate(b.N, round, ours, raw)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/tOurs.Seconds(), "mqctl-msgs/s")
-	b.ReportMetric(float64(b.N)/tRaw.Seconds(), "amqp091-msgs/s")
-	b.ReportMetric(tRaw.Seconds()/tOurs.Seconds(), "ratio")
+	reportRates(b, tOurs, tRaw)
 }
