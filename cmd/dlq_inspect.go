@@ -71,10 +71,9 @@ func dlqLs(cmd *cobra.Command, f *Factory, patterns []string, sample int, check 
 	if err != nil {
 		return err
 	}
-	for _, p := range patterns {
-		if err := checkPattern(p); err != nil {
-			return err
-		}
+	query := broker.DeadLetterQuery{Patterns: patterns}
+	if err := query.Check(); err != nil {
+		return err
 	}
 	conn, t, err := f.Open(ctx)
 	if err != nil {
@@ -86,7 +85,7 @@ func dlqLs(cmd *cobra.Command, f *Factory, patterns []string, sample int, check 
 		return err
 	}
 	lctx, cancel := withTimeout(ctx, t)
-	dests, err := finder.DeadLetterDestinations(lctx, broker.DeadLetterQuery{Patterns: patterns})
+	dests, err := finder.DeadLetterDestinations(lctx, query)
 	cancel()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/lag"
@@ -268,6 +269,36 @@ type DeadLetterQuery struct {
 	// JetStream streams named like dead-letter queues; nil means
 	// DefaultDeadLetterPatterns.
 	Patterns []string
+}
+
+// NameWhy says which pattern name matches, as "name matches P", or ""
+// when none does; nil Patterns means DefaultDeadLetterPatterns. A pattern
+// that is not a valid glob is a usage error.
+func (q DeadLetterQuery) NameWhy(name string) (string, error) {
+	patterns := q.Patterns
+	if patterns == nil {
+		patterns = DefaultDeadLetterPatterns
+	}
+	for _, p := range patterns {
+		ok, err := path.Match(p, name)
+		if err != nil {
+			return "", mqerr.Usagef("dead-letter pattern %q: %v", p, err)
+		}
+		if ok {
+			return "name matches " + p, nil
+		}
+	}
+	return "", nil
+}
+
+// Check refuses patterns that are not valid globs, before any work.
+func (q DeadLetterQuery) Check() error {
+	for _, p := range q.Patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return mqerr.Usagef("dead-letter pattern %q: %v", p, err)
+		}
+	}
+	return nil
 }
 
 // DefaultDeadLetterPatterns are the names dead-letter topics and streams

@@ -141,10 +141,8 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 		return nil, err
 	}
 	within := remaining(ctx)
-	for _, t := range topics {
-		if err := c.topicExists(ctx, t, within); err != nil {
-			return nil, err
-		}
+	if err := c.topicExists(ctx, within, topics...); err != nil {
+		return nil, err
 	}
 	k := &reader{
 		conn:     c,
@@ -427,7 +425,7 @@ func (k *reader) othersCaughtUp(ctx context.Context) (bool, error) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
-	commits, err := kadm.NewClient(k.conn.client).FetchOffsets(fctx, k.group)
+	commits, err := k.conn.admin.FetchOffsets(fctx, k.group)
 	if err != nil {
 		return false, err
 	}

@@ -287,7 +287,7 @@ func (k *reader) deleted(ctx context.Context, topic string, fetchErr error) erro
 	k.checked = time.Now()
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
-	err := k.conn.topicExists(ctx, topic, k.timeout)
+	err := k.conn.topicExists(ctx, k.timeout, topic)
 	if mqerr.Is(err, mqerr.NotFound) {
 		return mqerr.New(mqerr.NotFound, "topic %q was deleted from kafka at %s while consuming", topic, hostList(k.conn.seeds))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -19,14 +18,13 @@ var (
 	_ broker.Purger      = (*Conn)(nil)
 )
 
-// DeadLetterDestinations returns the topics whose names match q.Patterns
-// (or broker.DefaultDeadLetterPatterns): Kafka has no dead-letter
+// DeadLetterDestinations returns the topics whose names match q's
+// patterns: Kafka has no dead-letter
 // mechanism of its own, only the naming conventions of Spring, Connect
 // and the rest. Messages is what the partitions retain.
 func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQuery) ([]broker.DeadLetterDestination, error) {
-	patterns := q.Patterns
-	if patterns == nil {
-		patterns = broker.DefaultDeadLetterPatterns
+	if err := q.Check(); err != nil {
+		return nil, err
 	}
 	within := remaining(ctx)
 	md, err := c.admin.Metadata(ctx)
@@ -36,12 +34,9 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	why := map[string]string{}
 	var names []string
 	for _, name := range md.Topics.Names() {
-		for _, p := range patterns {
-			if ok, _ := path.Match(p, name); ok {
-				why[name] = "name matches " + p
-				names = append(names, name)
-				break
-			}
+		if w, _ := q.NameWhy(name); w != "" {
+			why[name] = w
+			names = append(names, name)
 		}
 	}
 	if len(names) == 0 {
@@ -66,7 +61,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 // produced meanwhile stay. It returns how many records were deleted.
 func (c *Conn) Purge(ctx context.Context, r broker.PurgeRequest) (int64, error) {
 	within := remaining(ctx)
-	if err := c.topicExists(ctx, r.Dest, within); err != nil {
+	if err := c.topicExists(ctx, within, r.Dest); err != nil {
 		return 0, err
 	}
 	starts, err := c.admin.ListStartOffsets(ctx, r.Dest)

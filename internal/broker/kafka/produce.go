@@ -108,24 +108,20 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		return nil, err
 	}
 	p.conn = c
-	if o.PerMessageDestination {
-		// Each record names its topic; a missing one fails that record
-		// (UNKNOWN_TOPIC_OR_PARTITION after kgo's metadata retries).
-		if p.client, err = kgo.NewClient(append(c.client.Opts(), opts...)...); err != nil {
-			return nil, mqerr.Usagef("kafka producer for %s: %v", hostList(c.seeds), err)
+	// With PerMessageDestination each record names its topic; a missing
+	// one fails that record (UNKNOWN_TOPIC_OR_PARTITION after kgo's
+	// metadata retries).
+	if !o.PerMessageDestination {
+		if err := c.topicExists(ctx, remaining(ctx), o.Destination); err != nil {
+			return nil, err
 		}
-		p.promise = p.finish
-		return p, nil
-	}
-	within := remaining(ctx)
-	if err := c.topicExists(ctx, o.Destination, within); err != nil {
-		return nil, err
-	}
-	// A batch the broker finds too large fails every record in it. Capping
-	// batches at the topic's limit makes only an oversized record fail
-	// (with MESSAGE_TOO_LARGE) while its neighbours go in other batches.
-	if p.maxBytes = c.maxMessageBytes(ctx, o.Destination); p.maxBytes > 0 {
-		opts = append(opts, kgo.ProducerBatchMaxBytes(p.maxBytes))
+		// A batch the broker finds too large fails every record in it.
+		// Capping batches at the topic's limit makes only an oversized
+		// record fail (with MESSAGE_TOO_LARGE) while its neighbours go in
+		// other batches.
+		if p.maxBytes = c.maxMessageBytes(ctx, o.Destination); p.maxBytes > 0 {
+			opts = append(opts, kgo.ProducerBatchMaxBytes(p.maxBytes))
+		}
 	}
 	if p.client, err = kgo.NewClient(append(c.client.Opts(), opts...)...); err != nil {
 		return nil, mqerr.Usagef("kafka producer for %s: %v", hostList(c.seeds), err)
@@ -209,20 +205,23 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 }
 
 // topicExists checks with one metadata request, which does not ask the
-// broker to create the topic, that topic exists.
-func (c *Conn) topicExists(ctx context.Context, topic string, within time.Duration) error {
-	md, err := c.admin.Metadata(ctx, topic)
+// broker to create them, that the topics exist; the error names the first
+// that does not.
+func (c *Conn) topicExists(ctx context.Context, within time.Duration, topics ...string) error {
+	md, err := c.admin.Metadata(ctx, topics...)
 	if err != nil {
 		return c.classify(err, within)
 	}
-	td, ok := md.Topics[topic]
-	switch {
-	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-		return mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s", topic, hostList(c.seeds))
-	case errors.Is(td.Err, kerr.InvalidTopicException):
-		return mqerr.Usagef("invalid kafka topic name %q: %v", topic, td.Err)
-	case td.Err != nil:
-		return c.classify(td.Err, within)
+	for _, topic := range topics {
+		td, ok := md.Topics[topic]
+		switch {
+		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+			return mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s", topic, hostList(c.seeds))
+		case errors.Is(td.Err, kerr.InvalidTopicException):
+			return mqerr.Usagef("invalid kafka topic name %q: %v", topic, td.Err)
+		case td.Err != nil:
+			return c.classify(td.Err, within)
+		}
 	}
 	return nil
 }

@@ -398,6 +398,8 @@ func (b *inbox[T]) close() []T {
 	return items
 }
 
+// signal wakes whoever waits on ch, without blocking when a wake-up is
+// already pending.
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -35,14 +34,8 @@ var advisoryKinds = []string{"MAX_DELIVERIES", "MSG_TERMINATED"}
 //
 // Like List, a server or account without JetStream has none.
 func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQuery) ([]broker.DeadLetterDestination, error) {
-	patterns := q.Patterns
-	if patterns == nil {
-		patterns = broker.DefaultDeadLetterPatterns
-	}
-	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, mqerr.Usagef("nats: dead-letter pattern %q: %v", p, err)
-		}
+	if err := q.Check(); err != nil {
+		return nil, err
 	}
 	streams := c.js.ListStreams(ctx)
 	out := []broker.DeadLetterDestination{}
@@ -51,7 +44,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	for info := range streams.Info() {
 		why, advisories := advisoryWhy(info.Config.Subjects), true
 		if why == "" {
-			why, advisories = nameWhy(info.Config.Name, patterns), false
+			why, advisories = nameWhy(q, info.Config.Name), false
 		}
 		if why == "" {
 			continue
@@ -149,14 +142,11 @@ func collide(a, b []string) bool {
 	}
 }
 
-// nameWhy says which pattern name matches, or "" when none does.
-func nameWhy(name string, patterns []string) string {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, name); ok {
-			return "name matches " + p
-		}
-	}
-	return ""
+// nameWhy says which pattern name matches, "" when none does (the
+// patterns were checked first).
+func nameWhy(q broker.DeadLetterQuery, name string) string {
+	why, _ := q.NameWhy(name)
+	return why
 }
 
 // GetMessage implements broker.MessageGetter: the message stored at seq,

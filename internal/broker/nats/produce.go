@@ -648,12 +648,7 @@ func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func
 	}
 }
 
-func (p *coreProducer) nudge() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-}
+func (p *coreProducer) nudge() { signal(p.kick) }
 
 // Flush implements broker.Producer: it flushes now rather than at the
 // next tick.
@@ -804,12 +799,7 @@ func (w *window) sleep(ctx context.Context, closing <-chan struct{}) error {
 	}
 }
 
-func (w *window) nudge() {
-	select {
-	case w.space <- struct{}{}:
-	default:
-	}
-}
+func (w *window) nudge() { signal(w.space) }
 
 // settle calls done and then frees the message's slot, so that Flush
 // returns only after the done calls.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -55,10 +54,6 @@ const maxWhySources = 3
 // When the management API cannot be reached, the error wraps
 // broker.ErrCannotList: AMQP cannot enumerate queues or bindings.
 func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQuery) ([]broker.DeadLetterDestination, error) {
-	patterns := q.Patterns
-	if patterns == nil {
-		patterns = broker.DefaultDeadLetterPatterns
-	}
 	f := &dlqFinder{c: c, exchanges: map[string]*exchangeRoutes{}}
 	var queues []apiQueue
 	err := c.mgmt.eachQueue(ctx, c.vhost, dlqColumns, func(a apiQueue) { queues = append(queues, a) })
@@ -92,7 +87,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 
 	var out []broker.DeadLetterDestination
 	for _, a := range queues {
-		why, err := dlqWhy(a.Name, sources[a.Name], patterns)
+		why, err := dlqWhy(a.Name, sources[a.Name], q.Patterns)
 		if err != nil {
 			return nil, err
 		}
@@ -138,16 +133,7 @@ func dlqWhy(name string, sources, patterns []string) (string, error) {
 		}
 		return why, nil
 	}
-	for _, p := range patterns {
-		ok, err := path.Match(p, name)
-		if err != nil {
-			return "", mqerr.Usagef("dead-letter name pattern %q: %v", p, err)
-		}
-		if ok {
-			return "name matches " + p, nil
-		}
-	}
-	return "", nil
+	return broker.DeadLetterQuery{Patterns: patterns}.NameWhy(name)
 }
 
 // headTime reads head_message_timestamp: seconds since the epoch, or null
