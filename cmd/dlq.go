@@ -3,7 +3,6 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -121,17 +120,6 @@ func confirm(f *Factory, yes bool, question, want string) error {
 		return mqerr.Usagef("not confirmed: you typed %q, not %q", strings.TrimSpace(line), want)
 	}
 	return nil
-}
-
-// checkErr turns an error of a --check run into UNKNOWN: Nagios reads exit
-// 2 as CRITICAL, so a check that could not run must not exit 2.
-func checkErr(f *Factory, check bool, err error) error {
-	var exit *exitError
-	if err != nil && check && !errors.As(err, &exit) {
-		fmt.Fprintf(f.IO.Out, "UNKNOWN %s\n", broker.ScrubString(err.Error(), f.secrets...))
-		return &exitError{code: dlq.CheckUnknown}
-	}
-	return err
 }
 
 // age formats how long ago t was, "-" when unknown.

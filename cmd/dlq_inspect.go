@@ -152,15 +152,25 @@ func sampleReasons(ctx context.Context, f *Factory, src *dlqSource, n int) *dlq.
 	defer c.Close()
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for int(st.Total) < n {
-		d, err := c.Next(rctx)
-		if err != nil {
-			break
+	tally(rctx, c, src.broker(), st, n) // a sample: whatever came in time
+	return st
+}
+
+// tally adds the dead letters c delivers to st until it has limit (0: no
+// limit) or c is exhausted; the error is c's, or ctx's.
+func tally(ctx context.Context, c broker.Consumer, brokerName string, st *dlq.Stats, limit int) error {
+	for limit == 0 || int(st.Total) < limit {
+		d, err := c.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		o := dlq.DecodeOrigin(src.broker(), &d.Message)
+		if err != nil {
+			return err
+		}
+		o := dlq.DecodeOrigin(brokerName, &d.Message)
 		st.Add(o, dlq.DeathTime(&d.Message, o))
 	}
-	return st
+	return nil
 }
 
 // peekItem is one dead letter as `dlq peek` prints it.
@@ -329,17 +339,9 @@ func dlqStats(ctx context.Context, f *Factory, name string, sample int, check bo
 	}
 	st := dlq.NewStats(time.Now())
 	rep := statsReport{Source: name}
-	for limit == 0 || int(st.Total) < limit {
-		d, err := c.Next(ctx)
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
-			break
-		}
-		if err != nil {
-			c.Close()
-			return err
-		}
-		o := dlq.DecodeOrigin(src.broker(), &d.Message)
-		st.Add(o, dlq.DeathTime(&d.Message, o))
+	if err := tally(ctx, c, src.broker(), st, limit); err != nil && ctx.Err() == nil {
+		c.Close()
+		return err
 	}
 	if err := c.Close(); err != nil {
 		return err

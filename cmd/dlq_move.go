@@ -201,12 +201,14 @@ func dlqMove(ctx context.Context, f *Factory, o *dlqMoveOptions, name, verb stri
 			run.Park = &dlq.Publisher{Shape: dlq.AsIs, Source: src.broker(), Target: dst.Broker(), Producer: p, To: o.park}
 		}
 		if src.broker() == "rabbitmq" {
-			rp, err := openForwardProducer(ctx, src.conn, src.target, o.inFlight)
-			if err != nil {
-				return err
+			rp := p
+			if dst != src.conn {
+				if rp, err = openForwardProducer(ctx, src.conn, src.target, o.inFlight); err != nil {
+					return err
+				}
+				defer rp.Close()
 			}
-			defer rp.Close()
-			run.Skip = dlq.SkipFor("rabbitmq", &dlq.Publisher{Shape: dlq.AsIs, Source: "rabbitmq", Target: "rabbitmq", Producer: rp, To: name})
+			run.Skip = rotateSkip(name, rp)
 		}
 	}
 	// Opened last: a RabbitMQ consumer takes deliveries at once and a Kafka
@@ -215,7 +217,7 @@ func dlqMove(ctx context.Context, f *Factory, o *dlqMoveOptions, name, verb stri
 	if err != nil {
 		return err
 	}
-	return runDLQ(ctx, f, c, run, map[string]string{"replay": "replayed", "move": "moved"}[verb], src.target)
+	return runDLQ(ctx, f, c, run, map[string]string{"replay": "replayed", "move": "moved"}[verb], src.target, o.progress)
 }
 
 func orOrigin(to string) string {
@@ -223,6 +225,12 @@ func orOrigin(to string) string {
 		return "where each came from"
 	}
 	return to
+}
+
+// rotateSkip passes over a RabbitMQ dead letter by sending it to the tail
+// of its queue name through p (see dlq.SkipFor).
+func rotateSkip(name string, p broker.Producer) func(context.Context, *broker.Delivery) error {
+	return dlq.SkipFor("rabbitmq", &dlq.Publisher{Shape: dlq.AsIs, Source: "rabbitmq", Target: "rabbitmq", Producer: p, To: name})
 }
 
 // openForwardProducer opens a producer that sends each message where it
@@ -238,9 +246,9 @@ func openForwardProducer(ctx context.Context, conn broker.Conn, t broker.Target,
 }
 
 // runDLQ runs the loop with a progress line and prints the summary.
-func runDLQ(ctx context.Context, f *Factory, c broker.Consumer, run dlq.Options, verb string, t broker.Target) error {
+func runDLQ(ctx context.Context, f *Factory, c broker.Consumer, run dlq.Options, verb string, t broker.Target, progress bool) error {
 	st := &dlq.MoveStats{}
-	stop := startProgress(f, !run.DryRun, func(el time.Duration) string {
+	stop := startProgress(f, progress && !run.DryRun, func(el time.Duration) string {
 		return fmt.Sprintf("read %d  %s %d  skipped %d  failed %d  %.0f/s", st.Read.Load(), verb, st.Forwarded.Load(),
 			st.Skipped.Load(), st.Failed.Load(), float64(st.Forwarded.Load())/el.Seconds())
 	})
@@ -322,7 +330,7 @@ func dlqPurge(ctx context.Context, f *Factory, o *dlqMoveOptions, name string) e
 			return err
 		}
 		defer rp.Close()
-		run.Skip = dlq.SkipFor("rabbitmq", &dlq.Publisher{Shape: dlq.AsIs, Source: "rabbitmq", Target: "rabbitmq", Producer: rp, To: name})
+		run.Skip = rotateSkip(name, rp)
 	}
 	verb := "purged"
 	if purgeAfter {
@@ -331,7 +339,7 @@ func dlqPurge(ctx context.Context, f *Factory, o *dlqMoveOptions, name string) e
 			verb = "exported"
 		}
 	}
-	if err := runDLQ(ctx, f, c, run, verb, src.target); err != nil || !purgeAfter {
+	if err := runDLQ(ctx, f, c, run, verb, src.target, o.progress); err != nil || !purgeAfter {
 		return err
 	}
 	if purger == nil {

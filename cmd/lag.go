@@ -58,14 +58,7 @@ are CRIT, WARN is WARN).
   mqctl lag billing --check --warn 1000 --crit 10000
   mqctl lag --check --rules --samples 4 --interval 10s -c prod-kafka,prod-nats`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := lagRun(cmd.Context(), f, o, args)
-			var exit *exitError
-			if err != nil && o.check && !errors.As(err, &exit) {
-				// Nagios reads 2 as CRITICAL: a check that could not run is UNKNOWN.
-				fmt.Fprintf(f.IO.Out, "UNKNOWN %s\n", broker.ScrubString(err.Error(), f.secrets...))
-				return &exitError{code: lag.CheckUnknown}
-			}
-			return err
+			return checkErr(f, o.check, lagRun(cmd.Context(), f, o, args))
 		},
 	}
 	fl := c.Flags()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,9 @@ type Exec struct {
 	Timeout time.Duration
 
 	outMu sync.Mutex
+	// environ is mqctl's environment for handlers, read once.
+	envOnce sync.Once
+	environ []string
 }
 
 // shellWords are words a command may start with that are not programs.
@@ -76,7 +80,8 @@ func (e *Exec) Run(ctx context.Context, m *broker.Message, attempt int) error {
 	cmd.Stdout = &out
 	tail := &tailWriter{w: e.Stderr}
 	cmd.Stderr = tail
-	cmd.Env = append(handlerEnviron(), Env(e.Broker, m, attempt)...)
+	e.envOnce.Do(func() { e.environ = handlerEnviron() })
+	cmd.Env = append(slices.Clip(e.environ), Env(e.Broker, m, attempt)...)
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if out.Len() > 0 && e.Stdout != nil {

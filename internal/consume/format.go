@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"text/template"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Printer writes messages to a buffered stdout. Begin and End frame the
@@ -145,15 +147,12 @@ func (d TemplateData) JSON() (string, error) {
 	return string(b), err
 }
 
-var templateFuncs = template.FuncMap{
-	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
-	"join":  strings.Join,
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
-}
+// templateFuncs are the output templates' functions and a few for text.
+var templateFuncs = func() template.FuncMap {
+	fm := maps.Clone(output.TemplateFuncs)
+	fm["upper"], fm["lower"] = strings.ToUpper, strings.ToLower
+	return fm
+}()
 
 type templatePrinter struct {
 	t      *template.Template

@@ -77,7 +77,6 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 	out := &broker.Message{Key: src.Key, Value: src.Value, Headers: src.Headers, Timestamp: src.Timestamp, Kafka: broker.KafkaMeta{Partition: -1}}
 	if p.Shape == Replay {
 		out.Headers = StripForReplay(src)
-		out.Timestamp = src.Timestamp
 	}
 	dest, exchange := p.To, ""
 	if dest == "" {

@@ -186,6 +186,8 @@ func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error
 		}
 	}
 
+	forwardWord := fmt.Sprintf("%-7s", o.Verb) // for dry-run lines
+
 	var readErr error
 read:
 	for !stopped.Load() && (o.Limit == 0 || st.Selected.Load() < o.Limit) {
@@ -235,7 +237,7 @@ read:
 			step, counter, what = o.Park, &st.Parked, "park   "
 		default:
 			st.Selected.Add(1)
-			step, counter, what = o.Forward, &st.Forwarded, fmt.Sprintf("%-7s", o.Verb)
+			step, counter, what = o.Forward, &st.Forwarded, forwardWord
 		}
 		if o.DryRun {
 			fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, d.Where(), describeOrigin(origin))

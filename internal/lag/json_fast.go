@@ -20,32 +20,29 @@ func WriteJSON(w io.Writer, rows []Row) error {
 		_, err := io.WriteString(w, "[]\n")
 		return err
 	}
-	b := make([]byte, 0, 64<<10)
-	b = append(b, '[')
-	for i, r := range rows {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, "\n  "...)
-		b = appendRow(b, r, true)
-		if len(b) > 48<<10 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
-		}
-	}
-	b = append(b, "\n]\n"...)
-	_, err := w.Write(b)
-	return err
+	return writeRows(w, rows, "[", ",", "\n]\n", true)
 }
 
 // WriteJSONL writes one compact JSON object per row and line.
 func WriteJSONL(w io.Writer, rows []Row) error {
-	b := make([]byte, 0, 64<<10)
-	for _, r := range rows {
-		b = appendRow(b, r, false)
-		b = append(b, '\n')
+	if len(rows) == 0 {
+		return nil
+	}
+	return writeRows(w, rows, "", "\n", "\n", false)
+}
+
+// writeRows writes open, the rows separated by sep (indented ones each on
+// a line of its own), then close, in chunks of about 48 KiB.
+func writeRows(w io.Writer, rows []Row, open, sep, close string, indent bool) error {
+	b := append(make([]byte, 0, 64<<10), open...)
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		if indent {
+			b = append(b, "\n  "...)
+		}
+		b = appendRow(b, r, indent)
 		if len(b) > 48<<10 {
 			if _, err := w.Write(b); err != nil {
 				return err
@@ -53,6 +50,7 @@ func WriteJSONL(w io.Writer, rows []Row) error {
 			b = b[:0]
 		}
 	}
+	b = append(b, close...)
 	_, err := w.Write(b)
 	return err
 }
@@ -148,7 +146,7 @@ func appendRow(b []byte, r Row, indent bool) []byte {
 		o.key("last_active")
 		o.b = appendTime(o.b, r.LastActive)
 	}
-	if indent && o.n > 0 {
+	if indent { // broker, kind and lag are always there: never an empty object
 		o.b = append(o.b, "\n  "...)
 	}
 	return append(o.b, '}')

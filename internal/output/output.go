@@ -70,7 +70,7 @@ var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE", "p
 // usage error.
 func ParseFormat(s string) (Format, error) {
 	if body, ok := strings.CutPrefix(s, "template="); ok {
-		t, err := template.New("output").Funcs(templateFuncs).Parse(body)
+		t, err := template.New("output").Funcs(TemplateFuncs).Parse(body)
 		if err != nil {
 			return Format{}, mqerr.Usagef("-o template: %v", err)
 		}
@@ -85,7 +85,8 @@ func ParseFormat(s string) (Format, error) {
 	return Format{}, mqerr.Usagef("unknown output format %q: want table, json, jsonl, yaml, template=TEMPLATE, prometheus (lag only) or raw (consume only)", s)
 }
 
-var templateFuncs = template.FuncMap{
+// TemplateFuncs are the functions every -o template=... may call.
+var TemplateFuncs = template.FuncMap{
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err
