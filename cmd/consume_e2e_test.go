@@ -149,14 +149,14 @@ func TestConsumeKafkaKill9LosesNothing(t *testing.T) {
 	k, cl := kafkaTopic(t, "big", 3, nil)
 	produceRecords(t, cl, "big", n)
 	dir := t.TempDir()
+	c := newCLI(t)
 	for round := range 2 {
 		outPath := filepath.Join(dir, fmt.Sprintf("run%d.jsonl", round))
 		fh, err := os.Create(outPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(mqctlBin, "consume", "big", "--url", k.URL, "--group", "g", "-o", "jsonl")
-		cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+filepath.Join(dir, "config.yaml"))
+		cmd := c.command(nil, "consume", "big", "--url", k.URL, "--group", "g", "-o", "jsonl")
 		cmd.Stdout = fh
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -188,7 +188,6 @@ func TestConsumeKafkaKill9LosesNothing(t *testing.T) {
 			t.Errorf("partition %d committed %d, but only offsets below %d were written", p, off, maxWritten[p])
 		}
 	}
-	c := newCLI(t)
 	r := c.run("consume", "big", "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl")
 	if r.code != 0 {
 		t.Fatalf("final run: %s", r.stderr)
@@ -339,10 +338,7 @@ func TestConsumeRabbitMQPeekAndReject(t *testing.T) {
 	if r.code != 0 || len(envelopes(t, r.stdout)) != 3 || !strings.Contains(r.stderr, "redelivered") {
 		t.Fatalf("peek: %+v", r)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if d := queueDepth(t, ch, "work"); d != 5 {
-		t.Fatalf("after peek the queue holds %d of 5", d)
-	}
+	waitDepth(t, ch, "work", 5) // after the peek, all are back
 
 	r = c.run("consume", "work", "--until-end", "--exec", `grep -q good`, "--on-fail", "reject")
 	if r.code != 3 || !strings.Contains(r.stderr, "handled 3") || !strings.Contains(r.stderr, "rejected 2") {
@@ -373,10 +369,7 @@ func TestConsumeRabbitMQAfterOutput(t *testing.T) {
 	if r.code != 0 || r.stdout != "id-0 a n=0\nid-1 b n=1\n" {
 		t.Fatalf("consume: %+v", r)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if d := queueDepth(t, ch, "q"); d != 2 {
-		t.Errorf("queue holds %d, want the 2 not consumed", d)
-	}
+	waitDepth(t, ch, "q", 2) // the 2 not consumed
 	r = c.run("consume", "q", "--grep", "^d$", "--until-end")
 	if r.code != 0 || r.stdout != "d\n" || !strings.Contains(r.stderr, "filtered out 1") {
 		t.Fatalf("grep: %+v", r)
@@ -513,8 +506,7 @@ func TestConsumeKafkaInterruptCommitsWhatWasWritten(t *testing.T) {
 	defer fh.Close()
 	// A slow handler keeps the run in the middle of the topic when the
 	// interrupt comes.
-	cmd := exec.Command(mqctlBin, "consume", "ints", "--url", k.URL, "--group", "ig", "--exec", "cat; echo; sleep 0.02")
-	cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+filepath.Join(t.TempDir(), "c.yaml"))
+	cmd := newCLI(t).command(nil, "consume", "ints", "--url", k.URL, "--group", "ig", "--exec", "cat; echo; sleep 0.02")
 	cmd.Stdout = fh
 	var errb strings.Builder
 	cmd.Stderr = &errb
@@ -560,8 +552,9 @@ func TestConsumeRabbitMQKill9LosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(mqctlBin, "consume", "k9", "-o", "jsonl")
-	cmd.Env = append(cleanEnv(), "MQCTL_URL="+u, "MQCTL_CONFIG="+filepath.Join(t.TempDir(), "c.yaml"))
+	c := newCLI(t)
+	c.env = []string{"MQCTL_URL=" + u}
+	cmd := c.command(nil, "consume", "k9", "-o", "jsonl")
 	cmd.Stdout = fh
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -582,8 +575,6 @@ func TestConsumeRabbitMQKill9LosesNothing(t *testing.T) {
 	for _, e := range envelopes(t, string(b)) {
 		seen[*e.Value] = true
 	}
-	c := newCLI(t)
-	c.env = []string{"MQCTL_URL=" + u}
 	r := c.run("consume", "k9", "--until-end", "-o", "jsonl")
 	if r.code != 0 {
 		t.Fatalf("second run: %+v", r)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -249,20 +248,22 @@ func TestDLQReplayKill9LosesNothing(t *testing.T) {
 	}
 	deadLetterAMQP(t, ch, "work", vals...)
 	waitDepth(t, ch, "work.dlq", n)
-	dir := t.TempDir()
+	c := newCLI(t)
+	c.env = []string{"MQCTL_URL=" + u}
 	for round, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond} {
-		cmd := exec.Command(mqctlBin, "dlq", "replay", "work.dlq", "--yes", "--rate", "2000")
-		cmd.Env = append(cleanEnv(), "MQCTL_URL="+u, "MQCTL_CONFIG="+filepath.Join(dir, "c.yaml"))
+		cmd := c.command(nil, "dlq", "replay", "work.dlq", "--yes", "--rate", "2000")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(after)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		t.Logf("round %d: work holds %d, work.dlq %d", round, queueDepth(t, ch, "work"), queueDepth(t, ch, "work.dlq"))
+		replayed, left := queueDepth(t, ch, "work"), queueDepth(t, ch, "work.dlq")
+		t.Logf("round %d: work holds %d, work.dlq %d", round, replayed, left)
+		if round == 0 && (replayed == 0 || left == 0) {
+			t.Fatalf("the kill did not land mid-replay: %d replayed, %d left", replayed, left)
+		}
 	}
-	c := newCLI(t)
-	c.env = []string{"MQCTL_URL=" + u}
 	if r := c.run("dlq", "replay", "work.dlq", "--yes"); r.code != 0 {
 		t.Fatalf("final replay: %+v", r)
 	}

@@ -68,13 +68,23 @@ func (c *cli) run(args ...string) result {
 	return c.runIn(nil, args...)
 }
 
+// command is mqctl ARGS with c's config and environment, for tests that
+// start it themselves (to signal or kill it). ctx may be nil.
+func (c *cli) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.Command(mqctlBin, args...)
+	if ctx != nil {
+		cmd = exec.CommandContext(ctx, mqctlBin, args...)
+	}
+	cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config, "NO_COLOR=1")
+	cmd.Env = append(cmd.Env, c.env...)
+	return cmd
+}
+
 func (c *cli) runIn(stdin []byte, args ...string) result {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, mqctlBin, args...)
-	cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config, "NO_COLOR=1")
-	cmd.Env = append(cmd.Env, c.env...)
+	cmd := c.command(ctx, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

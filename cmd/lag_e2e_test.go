@@ -97,18 +97,7 @@ func TestLagKafka(t *testing.T) {
 // CRIT by --check --rules (STALL or STOP).
 func TestLagKafkaRulesStuckGroup(t *testing.T) {
 	k, cl := lagGroup(t)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Value: []byte("more")})
-			}
-		}
-	}()
+	keepProducing(t, cl, "orders", 50*time.Millisecond)
 	r := newCLI(t).run("lag", "billing", "--url", k.URL, "--check", "--rules", "--samples", "3", "--interval", "400ms")
 	if r.code != 2 || !strings.HasPrefix(r.stdout, "CRIT group=billing") || !(strings.Contains(r.stdout, "STALL") || strings.Contains(r.stdout, "STOP")) {
 		t.Fatalf("exit %d: %q %s", r.code, r.stdout, r.stderr)

@@ -16,6 +16,18 @@ import (
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
+// keepProducing produces a record to topic every interval until t ends.
+func keepProducing(t *testing.T, cl *kgo.Client, topic string, interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for ctx.Err() == nil {
+			cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("more")})
+			time.Sleep(interval)
+		}
+	}()
+}
+
 // tmux runs a tmux command, failing the test on error.
 func tmux(t *testing.T, args ...string) string {
 	t.Helper()
@@ -53,21 +65,14 @@ func TestLagWatchInATerminal(t *testing.T) {
 		t.Skip("tmux not installed")
 	}
 	k, cl := kafkaTopic(t, "w", 1, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	produceRecords(t, cl, "w", 10)
 	offs := kadm.Offsets{}
 	offs.AddOffset("w", 0, 5, -1)
-	if _, err := kadm.NewClient(cl).CommitOffsets(ctx, "stuck", offs); err != nil {
+	if _, err := kadm.NewClient(cl).CommitOffsets(context.Background(), "stuck", offs); err != nil {
 		t.Fatal(err)
 	}
 	// Records keep arriving; the group never commits again.
-	go func() {
-		for ctx.Err() == nil {
-			cl.Produce(ctx, &kgo.Record{Topic: "w", Value: []byte("more")}, nil)
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	keepProducing(t, cl, "w", 100*time.Millisecond)
 
 	session := testenv.UniqueName(t, "watch")
 	cfg := filepath.Join(t.TempDir(), "config.yaml")

@@ -543,9 +543,7 @@ func TestProduceReviewRegressions(t *testing.T) {
 		}
 	})
 	t.Run("Ctrl-C while stdin stays open", func(t *testing.T) {
-		c := newCLI(t)
-		cmd := exec.Command(mqctlBin, "produce", "rr", "--url", k.URL)
-		cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config)
+		cmd := newCLI(t).command(nil, "produce", "rr", "--url", k.URL)
 		stdin, _ := cmd.StdinPipe()
 		var errb strings.Builder
 		cmd.Stderr = &errb

@@ -28,8 +28,7 @@ type sandboxProc struct {
 func startSandbox(t *testing.T, c *cli, args ...string) *sandboxProc {
 	t.Helper()
 	args = append([]string{"sandbox", "--kafka-port", "0", "--nats-port", "0", "--amqp-port", "0", "--amqp-api-port", "0"}, args...)
-	cmd := exec.Command(mqctlBin, args...)
-	cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config)
+	cmd := c.command(nil, args...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
