@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -28,10 +27,6 @@ const (
 	// Conn does not keep the target's timeout, so this is JetStream's own
 	// default request timeout.
 	opTimeout = 5 * time.Second
-	// Reconnects and retries wait from minBackoff, doubling, up to
-	// maxBackoff, with jitter.
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
 )
 
 // NewConsumer implements broker.Subscriber. By default it reads one
@@ -272,16 +267,9 @@ func (l *link) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is the wait before retry attempt n (from 1): exponential from
-// minBackoff, capped at maxBackoff, with jitter so that many consumers do
-// not come back in step. It is also nats.go's reconnect delay.
-func backoff(attempt int) time.Duration {
-	d := maxBackoff
-	if attempt < 8 {
-		d = min(minBackoff<<max(attempt-1, 0), maxBackoff)
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// backoff is the wait before retry or reconnect attempt n (from 1, as
+// nats.go counts reconnects).
+func backoff(attempt int) time.Duration { return broker.Backoff(attempt - 1) }
 
 // taken is what Next took from an inbox, turned into deliveries a slab at
 // a time: a slab of more than 32 KiB would be a large object, which costs

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -27,9 +26,6 @@ const (
 	// instead of one allocation per message.
 	slabSize   = 64
 	headerSlab = 256
-	// Reconnect waits grow from backoffMin to backoffMax, with jitter.
-	backoffMin = 100 * time.Millisecond
-	backoffMax = 5 * time.Second
 )
 
 var _ broker.Subscriber = (*Conn)(nil)
@@ -407,7 +403,7 @@ func (cs *consumer) recover(ctx context.Context, s *session) error {
 		cs.logf("%s", report)
 	}
 	for {
-		wait := backoff(cs.failures)
+		wait := broker.Backoff(cs.failures)
 		cs.failures++
 		select {
 		case <-time.After(wait):
@@ -479,17 +475,6 @@ func (cs *consumer) install(ns *session) error {
 	cs.sess.Store(ns)
 	cs.logf("rabbitmq: reconnected to %s, consuming queue %q again", ns.addr, cs.queue)
 	return nil
-}
-
-// backoff is the wait before reconnect attempt n (from 0): doubling from
-// backoffMin up to backoffMax, each a random time between half and all of
-// it, so that many consumers do not reconnect in step.
-func backoff(n int) time.Duration {
-	d := backoffMax
-	if n < 6 {
-		d = min(backoffMin<<n, backoffMax)
-	}
-	return d/2 + rand.N(d/2)
 }
 
 // Close implements broker.Consumer: with peek it returns the held

@@ -844,32 +844,6 @@ func TestConsumeSurvivesOutage(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		n        int
-		min, max time.Duration
-	}{
-		{0, 50 * time.Millisecond, 100 * time.Millisecond},
-		{1, 100 * time.Millisecond, 200 * time.Millisecond},
-		{5, 1600 * time.Millisecond, 3200 * time.Millisecond},
-		{6, 2500 * time.Millisecond, 5 * time.Second},
-		{100, 2500 * time.Millisecond, 5 * time.Second},
-	}
-	for _, tt := range tests {
-		seen := map[time.Duration]bool{}
-		for range 50 {
-			d := backoff(tt.n)
-			if d < tt.min || d > tt.max {
-				t.Fatalf("backoff(%d) = %v, want between %v and %v", tt.n, d, tt.min, tt.max)
-			}
-			seen[d] = true
-		}
-		if len(seen) < 2 {
-			t.Errorf("backoff(%d) has no jitter", tt.n)
-		}
-	}
-}
-
 // fill publishes n copies of body to each of queues on ch (in confirm
 // mode), taking turns so that no queue is filled before the other (the
 // broker serves a queue filled first faster), and waits until the broker

@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -434,24 +433,10 @@ func (c *Conn) Purge(ctx context.Context, r broker.PurgeRequest) (int64, error) 
 	if err := checkShort("queue name", r.Dest); err != nil {
 		return 0, err
 	}
-	type result struct {
-		n   int
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		n, err := c.purge(r.Dest)
-		res <- result{n, err}
-	}()
-	select {
-	case x := <-res:
-		return int64(x.n), x.err
-	case <-ctx.Done():
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return 0, mqerr.New(mqerr.Interrupted, "rabbitmq at %s: purging queue %q: interrupted (the purge may still happen)", c.addr, r.Dest)
-	}
-	return 0, mqerr.New(mqerr.Unreachable, "rabbitmq at %s did not answer the purge of queue %q in time (it may still happen)", c.addr, r.Dest)
+	n, err := aside(ctx, func() (int, error) { return c.purge(r.Dest) }, nil,
+		fmt.Sprintf("rabbitmq at %s: purging queue %q: interrupted (the purge may still happen)", c.addr, r.Dest),
+		fmt.Sprintf("rabbitmq at %s did not answer the purge of queue %q in time (it may still happen)", c.addr, r.Dest))
+	return int64(n), err
 }
 
 // purge declares queue passively, so a missing one is NotFound rather

@@ -153,28 +153,10 @@ func (c *Conn) LagByName(ctx context.Context, names []string) ([]lag.Row, error)
 	if len(names) == 0 {
 		return nil, mqerr.Usagef("reading rabbitmq lag over AMQP needs queue names: AMQP cannot enumerate queues")
 	}
-	type result struct {
-		rows []lag.Row
-		err  error
-	}
-	// amqp091's calls take no context: they run aside, and passiveRows
-	// stops at the next queue once ctx has ended.
-	res := make(chan result, 1)
-	go func() {
-		rows, err := c.passiveRows(ctx, names)
-		res <- result{rows, err}
-	}()
-	select {
-	case r := <-res:
-		if r.err == nil || !errors.Is(r.err, ctx.Err()) {
-			return r.rows, r.err
-		}
-	case <-ctx.Done():
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil, mqerr.New(mqerr.Interrupted, "rabbitmq at %s: reading queue depths: interrupted", c.addr)
-	}
-	return nil, mqerr.New(mqerr.Unreachable, "rabbitmq at %s did not answer the passive declares in time", c.addr)
+	// passiveRows stops at the next queue once ctx has ended.
+	return aside(ctx, func() ([]lag.Row, error) { return c.passiveRows(ctx, names) }, nil,
+		fmt.Sprintf("rabbitmq at %s: reading queue depths: interrupted", c.addr),
+		fmt.Sprintf("rabbitmq at %s did not answer the passive declares in time", c.addr))
 }
 
 // passiveRows declares each queue passively on one channel. The broker

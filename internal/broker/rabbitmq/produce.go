@@ -112,29 +112,44 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 // channel, within ctx: amqp091's calls take no context, so they run aside
 // and a channel that comes too late is closed.
 func (c *Conn) openPublishChannel(ctx context.Context, o broker.ProducerOptions) (*amqp.Channel, error) {
+	return aside(ctx, func() (*amqp.Channel, error) { return c.confirmChannel(o) }, func(ch *amqp.Channel) { ch.Close() },
+		fmt.Sprintf("rabbitmq at %s: opening a channel to publish: interrupted", c.addr),
+		fmt.Sprintf("rabbitmq at %s did not answer in time while opening a channel to publish", c.addr))
+}
+
+// aside runs f, whose amqp091 calls take no context, on a goroutine of its
+// own and waits for it or for ctx. When ctx ends first the error is
+// interrupted (cancelled) or timedOut (deadline), and a result that comes
+// later goes to discard (when not nil), so nothing opened is leaked.
+func aside[T any](ctx context.Context, f func() (T, error), discard func(T), interrupted, timedOut string) (T, error) {
 	type result struct {
-		ch  *amqp.Channel
+		v   T
 		err error
 	}
 	res := make(chan result, 1)
 	go func() {
-		ch, err := c.confirmChannel(o)
-		res <- result{ch, err}
+		v, err := f()
+		res <- result{v, err}
 	}()
 	select {
 	case r := <-res:
-		return r.ch, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-res; r.ch != nil {
-				r.ch.Close()
-			}
-		}()
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return nil, mqerr.New(mqerr.Interrupted, "rabbitmq at %s: opening a channel to publish: interrupted", c.addr)
+		if r.err == nil || ctx.Err() == nil || !errors.Is(r.err, ctx.Err()) {
+			return r.v, r.err
 		}
-		return nil, mqerr.New(mqerr.Unreachable, "rabbitmq at %s did not answer in time while opening a channel to publish", c.addr)
+	case <-ctx.Done():
+		if discard != nil {
+			go func() {
+				if r := <-res; r.err == nil {
+					discard(r.v)
+				}
+			}()
+		}
 	}
+	var zero T
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return zero, mqerr.New(mqerr.Interrupted, "%s", interrupted)
+	}
+	return zero, mqerr.New(mqerr.Unreachable, "%s", timedOut)
 }
 
 // confirmChannel checks the destination on a throwaway channel (a failed
