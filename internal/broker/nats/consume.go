@@ -115,21 +115,7 @@ func checkFilter(s string) error {
 	if s == "" {
 		return mqerr.Usagef("nats: a subject to read is required")
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] == 0x7f {
-			return mqerr.Usagef("nats subject %q contains whitespace or a control character", s)
-		}
-	}
-	toks := strings.Split(s, ".")
-	for i, tok := range toks {
-		switch {
-		case tok == "":
-			return mqerr.Usagef("nats subject %q has an empty token", s)
-		case tok == ">" && i != len(toks)-1:
-			return mqerr.Usagef("nats subject %q: the wildcard '>' must be the last token", s)
-		}
-	}
-	return nil
+	return checkTokens(s, false)
 }
 
 // link is a consumer's own connection and the signals both consumer kinds

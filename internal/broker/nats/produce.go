@@ -136,17 +136,27 @@ func checkSubject(s string) error {
 	if s == "" {
 		return mqerr.Usagef("nats: a subject to publish to is required")
 	}
+	return checkTokens(s, true)
+}
+
+// checkTokens applies the rules every subject follows: no whitespace or
+// control characters, no empty token. A literal subject has no wildcard;
+// otherwise '>' may only be the last token.
+func checkTokens(s string, literal bool) error {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] == 0x7f {
 			return mqerr.Usagef("nats subject %q contains whitespace or a control character", s)
 		}
 	}
-	for tok := range strings.SplitSeq(s, ".") {
-		switch tok {
-		case "":
+	toks := strings.Split(s, ".")
+	for i, tok := range toks {
+		switch {
+		case tok == "":
 			return mqerr.Usagef("nats subject %q has an empty token", s)
-		case "*", ">":
+		case literal && (tok == "*" || tok == ">"):
 			return mqerr.Usagef("nats subject %q has a wildcard; publishing needs a literal subject", s)
+		case tok == ">" && i != len(toks)-1:
+			return mqerr.Usagef("nats subject %q: the wildcard '>' must be the last token", s)
 		}
 	}
 	return nil
