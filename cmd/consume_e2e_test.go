@@ -156,7 +156,7 @@ func TestConsumeKafkaKill9LosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := c.command(nil, "consume", "big", "--url", k.URL, "--group", "g", "-o", "jsonl")
+		cmd := c.command(context.Background(), "consume", "big", "--url", k.URL, "--group", "g", "-o", "jsonl")
 		cmd.Stdout = fh
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -506,7 +506,7 @@ func TestConsumeKafkaInterruptCommitsWhatWasWritten(t *testing.T) {
 	defer fh.Close()
 	// A slow handler keeps the run in the middle of the topic when the
 	// interrupt comes.
-	cmd := newCLI(t).command(nil, "consume", "ints", "--url", k.URL, "--group", "ig", "--exec", "cat; echo; sleep 0.02")
+	cmd := newCLI(t).command(context.Background(), "consume", "ints", "--url", k.URL, "--group", "ig", "--exec", "cat; echo; sleep 0.02")
 	cmd.Stdout = fh
 	var errb strings.Builder
 	cmd.Stderr = &errb
@@ -554,7 +554,7 @@ func TestConsumeRabbitMQKill9LosesNothing(t *testing.T) {
 	}
 	c := newCLI(t)
 	c.env = []string{"MQCTL_URL=" + u}
-	cmd := c.command(nil, "consume", "k9", "-o", "jsonl")
+	cmd := c.command(context.Background(), "consume", "k9", "-o", "jsonl")
 	cmd.Stdout = fh
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -251,7 +251,7 @@ func TestDLQReplayKill9LosesNothing(t *testing.T) {
 	c := newCLI(t)
 	c.env = []string{"MQCTL_URL=" + u}
 	for round, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond} {
-		cmd := c.command(nil, "dlq", "replay", "work.dlq", "--yes", "--rate", "2000")
+		cmd := c.command(context.Background(), "dlq", "replay", "work.dlq", "--yes", "--rate", "2000")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

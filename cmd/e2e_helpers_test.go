@@ -69,12 +69,9 @@ func (c *cli) run(args ...string) result {
 }
 
 // command is mqctl ARGS with c's config and environment, for tests that
-// start it themselves (to signal or kill it). ctx may be nil.
+// start it themselves (to signal or kill it); ctx ending kills it.
 func (c *cli) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.Command(mqctlBin, args...)
-	if ctx != nil {
-		cmd = exec.CommandContext(ctx, mqctlBin, args...)
-	}
+	cmd := exec.CommandContext(ctx, mqctlBin, args...)
 	cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config, "NO_COLOR=1")
 	cmd.Env = append(cmd.Env, c.env...)
 	return cmd

@@ -543,7 +543,7 @@ func TestProduceReviewRegressions(t *testing.T) {
 		}
 	})
 	t.Run("Ctrl-C while stdin stays open", func(t *testing.T) {
-		cmd := newCLI(t).command(nil, "produce", "rr", "--url", k.URL)
+		cmd := newCLI(t).command(context.Background(), "produce", "rr", "--url", k.URL)
 		stdin, _ := cmd.StdinPipe()
 		var errb strings.Builder
 		cmd.Stderr = &errb

@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -28,7 +29,7 @@ type sandboxProc struct {
 func startSandbox(t *testing.T, c *cli, args ...string) *sandboxProc {
 	t.Helper()
 	args = append([]string{"sandbox", "--kafka-port", "0", "--nats-port", "0", "--amqp-port", "0", "--amqp-api-port", "0"}, args...)
-	cmd := c.command(nil, args...)
+	cmd := c.command(context.Background(), args...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
