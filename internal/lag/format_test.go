@@ -1,6 +1,8 @@
 package lag
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +34,48 @@ func TestSort(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("order\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSortMatchesReference checks Sort against the plain definition (a
+// stable sort on lag, then the identity fields) on random rows with many
+// equal lags and names, both in identity order already, as drivers deliver
+// them, and shuffled. Identities are unique, as the rows of one poll are.
+func TestSortMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"", "a", "b", "orders"}
+	for round := range 200 {
+		var rows []Row
+		seen := map[string]bool{}
+		for i := range rng.IntN(60) {
+			r := Row{
+				Context:   names[rng.IntN(2)],
+				Broker:    []string{BrokerKafka, BrokerRabbitMQ, BrokerNATS}[rng.IntN(3)],
+				Group:     names[rng.IntN(len(names))],
+				Stream:    names[rng.IntN(len(names))],
+				Queue:     names[rng.IntN(len(names))],
+				Topic:     names[rng.IntN(len(names))],
+				Partition: int32(rng.IntN(3)) - 1,
+				Consumer:  names[rng.IntN(len(names))],
+				Lag:       int64(rng.IntN(4)),
+				End:       int64(i),
+			}
+			if !seen[r.Key()] {
+				seen[r.Key()] = true
+				rows = append(rows, r)
+			}
+		}
+		if round%2 == 0 {
+			slices.SortStableFunc(rows, func(a, b Row) int { return compareIdentity(&a, &b) })
+		}
+		want := slices.Clone(rows)
+		slices.SortStableFunc(want, func(a, b Row) int {
+			return cmp.Or(cmp.Compare(b.Lag, a.Lag), compareIdentity(&a, &b))
+		})
+		Sort(rows)
+		if !slices.Equal(rows, want) {
+			t.Fatalf("round %d: Sort gave\n%v\nwant\n%v", round, rows, want)
+		}
 	}
 }
 
