@@ -233,11 +233,17 @@ func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failed []string, 
 		}()
 	}
 	wg.Wait()
+	if len(results) == 1 {
+		// Its error is the command's, and its rows (50,000 at times)
+		// need no copy.
+		if err := results[0].err; err != nil {
+			return nil, nil, err
+		}
+		lag.Sort(results[0].rows)
+		return results[0].rows, nil, nil
+	}
 	for i, r := range results {
 		if r.err != nil {
-			if len(s.targets) == 1 {
-				return nil, nil, r.err
-			}
 			name := s.targets[i].Context
 			s.f.Warnf("context %s: %v", name, r.err)
 			failed = append(failed, name)

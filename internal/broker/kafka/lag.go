@@ -1,11 +1,15 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -44,11 +48,12 @@ const timeLagWait = 5 * time.Second
 //     end - committed, records that no longer exist, so Lag corrects it.
 //
 // The cost is a fixed number of requests whatever the number of groups and
-// partitions: one ListGroups, one DescribeGroups (plus one
-// ConsumerGroupDescribe when KIP-848 groups exist), one OffsetFetch for all
-// groups, and one metadata and one ListOffsets for each of start and end,
-// each sharded per broker by kgo. With q.TimeLag, a consumer client then
-// fetches the next unconsumed record of every lagging partition.
+// partitions, each sharded per broker by kgo: one ListGroups, one
+// DescribeGroups (plus one ConsumerGroupDescribe when KIP-848 groups
+// exist) while one OffsetFetch for all groups is answered, and one
+// metadata and one ListOffsets for each of start and end, at once. With
+// q.TimeLag, a consumer client then fetches the next unconsumed record of
+// every lagging partition.
 func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	within := remaining(ctx)
 	classic, nextGen, err := c.listGroups(ctx, q.Match)
@@ -58,47 +63,26 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	if len(classic)+len(nextGen) == 0 {
 		return nil, nil
 	}
+	// The commits need only the names, so they are fetched while the
+	// groups are described.
+	names := slices.Sorted(slices.Values(append(classic, nextGen...)))
+	fetched := make(chan kadm.FetchOffsetsResponses, 1)
+	go func() { fetched <- c.admin.FetchManyOffsets(ctx, names...) }()
 	groups, err := c.describeGroups(ctx, classic, nextGen)
 	if err != nil {
 		return nil, c.classify(err, within)
 	}
-	if err := c.fetchCommits(ctx, groups); err != nil {
-		return nil, c.classify(err, within)
-	}
-	starts, ends, gone, err := c.listOffsets(ctx, groups)
+	described, err := c.commits(<-fetched, groups, names)
 	if err != nil {
 		return nil, c.classify(err, within)
 	}
-
-	// Rows are sized up front: with thousands of partitions, growing the
-	// slice row by row costs more than the whole calculation.
-	names := sortedKeys(groups)
-	lags := make([]kadm.GroupLag, len(names))
-	n := 0
-	for i, name := range names {
-		lags[i] = groups[name].lag(starts, ends)
-		for _, parts := range lags[i] {
-			n += len(parts)
-		}
+	offsets, err := c.listOffsets(ctx, described)
+	if err != nil {
+		return nil, c.classify(err, within)
 	}
-	rows := make([]lag.Row, 0, n)
-	from := make([]int64, 0, n) // per row: the offset of its next record
-	for i, name := range names {
-		g := groups[name]
-		for _, topic := range sortedKeys(lags[i]) {
-			if gone[topic] {
-				continue // deleted since the group committed to it
-			}
-			parts := lags[i][topic]
-			for _, p := range slices.Sorted(maps.Keys(parts)) {
-				row, next, err := partitionRow(g, parts[p])
-				if err != nil {
-					return nil, c.classify(err, within)
-				}
-				rows = append(rows, row)
-				from = append(from, next)
-			}
-		}
+	rows, from, err := offsets.rows(described)
+	if err != nil {
+		return nil, c.classify(err, within)
 	}
 	if q.TimeLag {
 		if err := c.fillTimeLag(ctx, rows, from); err != nil {
@@ -249,74 +233,162 @@ func deleted(err error) bool {
 	return err == nil || errors.Is(err, kerr.GroupIDNotFound)
 }
 
-// fetchCommits fetches the committed offsets of all groups in one batched
-// OffsetFetch, dropping groups deleted in the meantime.
-func (c *Conn) fetchCommits(ctx context.Context, groups map[string]*group) error {
-	if len(groups) == 0 {
-		return nil
-	}
-	for name, r := range c.admin.FetchManyOffsets(ctx, sortedKeys(groups)...) {
+// commits hands the fetched offsets of the groups named to their groups,
+// and returns those groups in name order; a group deleted since it was
+// listed is left out.
+func (c *Conn) commits(fetched kadm.FetchOffsetsResponses, groups map[string]*group, names []string) ([]*group, error) {
+	var part []*group
+	for _, name := range names {
 		g := groups[name]
 		if g == nil {
+			continue // deleted since it was listed
+		}
+		r, ok := fetched[name]
+		if !ok || errors.Is(r.Err, kerr.GroupIDNotFound) {
 			continue
 		}
 		if r.Err != nil {
-			if errors.Is(r.Err, kerr.GroupIDNotFound) {
-				delete(groups, name)
-				continue
-			}
-			return fmt.Errorf("fetching the offsets of group %q: %w", name, r.Err)
+			return nil, fmt.Errorf("fetching the offsets of group %q: %w", name, r.Err)
 		}
 		g.commits = r.Fetched
+		part = append(part, g)
 	}
-	return nil
+	return part, nil
 }
 
-// listOffsets lists the start and end offsets of every topic a group is
-// assigned, subscribed to or has committed on. gone holds the topics that
-// no longer exist.
-func (c *Conn) listOffsets(ctx context.Context, groups map[string]*group) (starts, ends kadm.ListedOffsets, gone map[string]bool, err error) {
+// topics names every topic g's lag covers: assigned, subscribed to (a
+// classic group in a rebalance has topics but no assignment yet) or
+// committed on.
+func (g *group) topics() kadm.TopicsSet {
 	topics := kadm.TopicsSet{}
+	if g.classic != nil {
+		topics.Merge(g.classic.AssignedPartitions())
+		topics.MergeTopics(g.classic.JoinTopics())
+	}
+	for topic := range g.owners {
+		topics.Add(topic)
+	}
+	for topic := range g.commits {
+		topics.Add(topic)
+	}
+	return topics
+}
+
+// listedOffsets are the start and end offsets of the topics of the groups
+// whose lag is computed.
+type listedOffsets struct {
+	starts, ends kadm.ListedOffsets
+	// gone holds the topics that no longer exist.
+	gone map[string]bool
+}
+
+// listOffsets lists the start and end offsets of every topic the groups
+// read, both at once.
+func (c *Conn) listOffsets(ctx context.Context, groups []*group) (*listedOffsets, error) {
+	topics := map[string]bool{}
 	for _, g := range groups {
-		if g.classic != nil {
-			topics.Merge(g.classic.AssignedPartitions())
-			// As kadm's Client.Lag: members of a group in a
-			// rebalance have topics but no assignment yet.
-			topics.MergeTopics(g.classic.JoinTopics())
-		}
-		for topic := range g.owners {
-			topics.Add(topic)
-		}
-		for topic := range g.commits {
-			topics.Add(topic)
+		for topic := range g.topics() {
+			topics[topic] = true
 		}
 	}
-	gone = map[string]bool{}
+	o := &listedOffsets{gone: map[string]bool{}}
 	if len(topics) == 0 {
-		return nil, nil, gone, nil
+		return o, nil
 	}
-	names := topics.Topics()
-	if starts, err = c.admin.ListStartOffsets(ctx, names...); err != nil {
-		return nil, nil, nil, err
-	}
-	if ends, err = c.admin.ListEndOffsets(ctx, names...); err != nil {
-		return nil, nil, nil, err
+	names := slices.Sorted(maps.Keys(topics))
+	var startErr, endErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { o.starts, startErr = c.admin.ListStartOffsets(ctx, names...) })
+	o.ends, endErr = c.admin.ListEndOffsets(ctx, names...)
+	wg.Wait()
+	if err := cmp.Or(startErr, endErr); err != nil {
+		return nil, err
 	}
 	// kadm answers a topic it could not look up with partition -1.
-	for _, listed := range []kadm.ListedOffsets{starts, ends} {
+	for _, listed := range []kadm.ListedOffsets{o.starts, o.ends} {
 		for topic, parts := range listed {
-			o, ok := parts[-1]
+			p, ok := parts[-1]
 			switch {
 			case !ok:
-			case errors.Is(o.Err, kerr.UnknownTopicOrPartition):
-				gone[topic] = true
+			case errors.Is(p.Err, kerr.UnknownTopicOrPartition):
+				o.gone[topic] = true
 			default:
-				return nil, nil, nil, fmt.Errorf("listing the offsets of topic %q: %w", topic, o.Err)
+				return nil, fmt.Errorf("listing the offsets of topic %q: %w", topic, p.Err)
 			}
 		}
 	}
-	return starts, ends, gone, nil
+	return o, nil
 }
+
+// rows computes the lag of groups and returns their rows in group order,
+// with the offset of the next record each group would read.
+//
+// kadm gives a group a row for every listed partition of every topic it
+// reads (a partition it commits on or is assigned that was not listed is
+// an error), so each group's rows are counted before they exist, and the
+// groups are computed in parallel, each writing its own span of one slice.
+// Each group's kadm calculation is dropped once its rows are made: held all
+// at once, they took more memory than the rows, and faulting that memory
+// in cost more than computing it.
+func (o *listedOffsets) rows(groups []*group) ([]lag.Row, []int64, error) {
+	at := make([]int, len(groups)+1) // group i's rows are [at[i], at[i+1])
+	for i, g := range groups {
+		n := 0
+		for topic := range g.topics() {
+			if !o.gone[topic] {
+				n += len(o.ends[topic])
+			}
+		}
+		at[i+1] = at[i] + n
+	}
+	rows := make([]lag.Row, at[len(groups)])
+	from := make([]int64, len(rows))
+	var next atomic.Int64
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(groups); i = int(next.Add(1) - 1) {
+				span, spanFrom := rows[at[i]:at[i]:at[i+1]], from[at[i]:at[i]:at[i+1]]
+				span, _, errs[i] = o.groupRows(groups[i], span, spanFrom)
+				if errs[i] == nil && len(span) != at[i+1]-at[i] {
+					// Not expected (see above); a gap would be
+					// rows of zeros, so it is an error.
+					errs[i] = fmt.Errorf("group %q: %d rows, counted %d", groups[i].name, len(span), at[i+1]-at[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := cmp.Or(errs...); err != nil {
+		return nil, nil, err
+	}
+	return rows, from, nil
+}
+
+// groupRows appends g's rows and the offsets of their next records.
+func (o *listedOffsets) groupRows(g *group, rows []lag.Row, from []int64) ([]lag.Row, []int64, error) {
+	gl := g.lag(o.starts, o.ends)
+	defer g.release()
+	for _, topic := range sortedKeys(gl) {
+		if o.gone[topic] {
+			continue // deleted since the group committed to it
+		}
+		parts := gl[topic]
+		for _, p := range slices.Sorted(maps.Keys(parts)) {
+			row, next, err := partitionRow(g, parts[p])
+			if err != nil {
+				return nil, nil, err
+			}
+			rows = append(rows, row)
+			from = append(from, next)
+		}
+	}
+	return rows, from, nil
+}
+
+// release drops what g's lag is computed from, once its rows are made.
+func (g *group) release() { g.classic, g.owners, g.commits = nil, nil, nil }
 
 // lag runs kadm's calculation for g. A KIP-848 group is passed as a group
 // without members (kadm reads classic assignments only), and its assigned

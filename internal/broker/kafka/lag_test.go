@@ -148,6 +148,36 @@ func assertRows(t *testing.T, got, want []lag.Row) {
 	}
 }
 
+// TestLagManyGroups checks the rows of more groups than Lag computes at
+// once, in group order, each with its own commits, and that a topic
+// deleted while Lag runs gives no rows.
+func TestLagManyGroups(t *testing.T) {
+	e := newLagEnv(t, kfake.SeedTopics(4, "a"), kfake.SeedTopics(2, "b"), kfake.SeedTopics(3, "doomed"))
+	produce(t, e.cl, "a", map[int32]int{0: 10, 1: 11, 2: 12, 3: 13})
+	produce(t, e.cl, "b", map[int32]int{0: 5, 1: 6})
+	produce(t, e.cl, "doomed", map[int32]int{0: 1})
+	const groups = 37
+	var want []lag.Row
+	for g := range groups {
+		name := fmt.Sprintf("g%02d", g)
+		at := int64(g % 7)
+		var os []kadm.Offset
+		for p := range int32(4) {
+			os = append(os, kadm.Offset{Topic: "a", Partition: p, At: at})
+			want = append(want, partRow(name, "a", p, at, 10+int64(p), 10+int64(p)-at))
+		}
+		// b: a commit on partition 0 only, partition 1 counts from the start.
+		os = append(os, kadm.Offset{Topic: "b", Partition: 0, At: 1}, kadm.Offset{Topic: "doomed", Partition: 0, At: 1})
+		want = append(want, partRow(name, "b", 0, 1, 5, 4), partRow(name, "b", 1, lag.Unknown, 6, 6))
+		commit(t, e.adm, name, os...)
+	}
+	// As if doomed were deleted after the groups' commits were fetched:
+	// the cluster no longer knows it when its offsets are listed. (A real
+	// deletion removes the commits too.)
+	e.k.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Metadata}, Topic: "doomed", Err: kerr.UnknownTopicOrPartition, Count: -1})
+	assertRows(t, e.lag(t, broker.LagQuery{}), want)
+}
+
 // TestLagLiveMember checks member and client ids of a live group, for both
 // group protocols, on a topic where one partition has a commit, one has none
 // and one has none and a start moved by DeleteRecords.
