@@ -61,6 +61,11 @@ func (f *Factory) Target() (broker.Target, error) {
 	if err != nil {
 		return broker.Target{}, err
 	}
+	return f.targetIn(cfg)
+}
+
+// targetIn is Target with the contexts file already loaded.
+func (f *Factory) targetIn(cfg *config.File) (broker.Target, error) {
 	t, err := config.Resolve(cfg, config.Overrides{
 		Context: f.Global.Context,
 		URL:     f.Global.URL,
@@ -68,6 +73,25 @@ func (f *Factory) Target() (broker.Target, error) {
 	}, f.Getenv)
 	f.secrets = append(f.secrets, t.Secrets()...)
 	return t, err
+}
+
+// contextTarget resolves the named context for commands that use more than
+// one (dlq move --to-context, lag -c a,b). Only the context's own settings
+// apply: MQCTL_URL, MQCTL_USERNAME and MQCTL_PASSWORD are for a single
+// target, and must not send its credentials to other brokers.
+func (f *Factory) contextTarget(cfg *config.File, name string) (broker.Target, error) {
+	getenv := func(k string) string {
+		if strings.HasPrefix(k, "MQCTL_") {
+			return ""
+		}
+		return f.Getenv(k)
+	}
+	t, err := config.Resolve(cfg, config.Overrides{Context: name, Timeout: f.Global.Timeout}, getenv)
+	if err != nil {
+		return t, err
+	}
+	f.secrets = append(f.secrets, t.Secrets()...)
+	return t, nil
 }
 
 // Open connects to the resolved target.
@@ -82,25 +106,17 @@ func (f *Factory) Open(ctx context.Context) (broker.Conn, broker.Target, error) 
 }
 
 // OpenContext connects to the named context, for commands that use a
-// second one (dlq move --to-context). Only the context's own settings
-// apply: MQCTL_URL, MQCTL_USERNAME and MQCTL_PASSWORD are for the main
-// target, and must not send its credentials to another broker.
+// second one (dlq move --to-context), with only its own settings (see
+// contextTarget).
 func (f *Factory) OpenContext(ctx context.Context, name string) (broker.Conn, broker.Target, error) {
 	cfg, _, err := f.Config()
 	if err != nil {
 		return nil, broker.Target{}, err
 	}
-	getenv := func(k string) string {
-		if strings.HasPrefix(k, "MQCTL_") {
-			return ""
-		}
-		return f.Getenv(k)
-	}
-	t, err := config.Resolve(cfg, config.Overrides{Context: name, Timeout: f.Global.Timeout}, getenv)
+	t, err := f.contextTarget(cfg, name)
 	if err != nil {
 		return nil, t, err
 	}
-	f.secrets = append(f.secrets, t.Secrets()...)
 	f.Logf(1, "connecting to context %s at %s (timeout %s)", name, t.Redacted(), t.EffectiveTimeout())
 	conn, err := broker.Open(ctx, t)
 	return conn, t, err

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/config"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
@@ -152,7 +151,9 @@ func lagMatcher(names []string, regex bool) (func(string) bool, error) {
 }
 
 // lagTargets resolves one target, the comma-separated -c list, or every
-// context of the file.
+// context of the file, reading the file once. Listed contexts use only
+// their own settings, as dlq move --to-context does: MQCTL_USERNAME and
+// MQCTL_PASSWORD would otherwise go to every broker listed.
 func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 	cfg, _, err := f.Config()
 	if err != nil {
@@ -170,7 +171,7 @@ func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 	case strings.Contains(f.Global.Context, ","):
 		names = strings.Split(f.Global.Context, ",")
 	default:
-		t, err := f.Target()
+		t, err := f.targetIn(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -179,14 +180,13 @@ func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 	var out []broker.Target
 	var firstErr error
 	for _, n := range names {
-		t, err := config.Resolve(cfg, config.Overrides{Context: strings.TrimSpace(n), Timeout: f.Global.Timeout}, f.Getenv)
+		t, err := f.contextTarget(cfg, strings.TrimSpace(n))
 		if err != nil {
 			// One broken context must not hide the others.
 			f.Warnf("%v", err)
 			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
-		f.secrets = append(f.secrets, t.Secrets()...)
 		out = append(out, t)
 	}
 	if len(out) == 0 {

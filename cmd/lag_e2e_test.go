@@ -151,6 +151,9 @@ func TestLagRabbitMQAndNATSSideBySide(t *testing.T) {
 			t.Fatalf("%v: %+v", args, r)
 		}
 	}
+	// Credentials from the environment are for a single target: applied
+	// to the listed contexts, they would fail the RabbitMQ login.
+	c.env = append(c.env, "MQCTL_USERNAME=intruder", "MQCTL_PASSWORD=not-for-every-broker")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := c.run("lag", "-c", "r,n", "-o", "json", queue, "LAG")
