@@ -30,20 +30,25 @@ type dlqRow struct {
 func newDLQLsCmd(f *Factory) *cobra.Command {
 	var patterns []string
 	var sample int
-	var check bool
+	var check, scanHeads bool
 	var th dlq.CheckThresholds
 	c := &cobra.Command{
 		Use:   "ls",
 		Short: "List dead-letter queues, topics and streams with depth, oldest age and top reasons",
 		Long: `List the context's dead-letter destinations: RabbitMQ queues bound to a dead-letter exchange
-named in any queue's arguments or policies (and queues holding x-death messages), Kafka topics
-matching --pattern (default *.DLT, *-dlt, *.dlq, *-dlq, *.DLQ, dlq.*), JetStream streams capturing
-MAX_DELIVERIES / MSG_TERMINATED advisories or named like DLQs.
+named in any queue's arguments or policies, or named like DLQs, and with --scan-heads queues
+holding x-death messages; Kafka topics matching --pattern (default *.DLT, *-dlt, *.dlq, *-dlq,
+*.DLQ, dlq.*); JetStream streams capturing MAX_DELIVERIES / MSG_TERMINATED advisories or named
+like DLQs.
 
 Top reasons come from reading the first --sample dead letters of each, without side effects on
 Kafka and JetStream. On RabbitMQ reading marks messages redelivered, so it is only done when
---sample is given.`,
+asked: --sample for the reasons, --scan-heads to read the first message of every classic queue
+that has messages and no consumer, and list it when that message is a dead letter (left where no
+dead-letter exchange leads any more, or moved there by hand). The message is put back in its
+place at once. Quorum queues are not read: a return counts toward their delivery limit.`,
 		Example: `  mqctl dlq ls
+  mqctl dlq ls --scan-heads                  # RabbitMQ: also find queues holding x-death messages
   mqctl dlq ls --pattern '*.errors' -o json
   mqctl dlq ls --check --warn 1 --crit 1000`,
 		Args: cobra.NoArgs,
@@ -53,25 +58,26 @@ Kafka and JetStream. On RabbitMQ reading marks messages redelivered, so it is on
 					return checkErr(f, check, err)
 				}
 			}
-			return checkErr(f, check, dlqLs(cmd, f, patterns, sample, check, th))
+			query := broker.DeadLetterQuery{Patterns: patterns, ScanHeads: scanHeads}
+			return checkErr(f, check, dlqLs(cmd, f, query, sample, check, th))
 		},
 	}
 	fl := c.Flags()
 	fl.StringArrayVar(&patterns, "pattern", nil, "glob for dead-letter topic and stream names (repeatable; default: the usual DLQ names)")
 	fl.IntVar(&sample, "sample", 20, "read this many dead letters of each for the top reasons (0: none)")
+	fl.BoolVar(&scanHeads, "scan-heads", false, "RabbitMQ: also list classic queues without consumers whose first message is a dead letter (x-death); reading marks it redelivered")
 	fl.BoolVar(&check, "check", false, "exit with Nagios codes by the deepest dead-letter destination")
 	fl.Int64Var(&th.Warn, "warn", 0, "--check: WARN at this many dead letters")
 	fl.Int64Var(&th.Crit, "crit", 0, "--check: CRIT at this many dead letters")
 	return c
 }
 
-func dlqLs(cmd *cobra.Command, f *Factory, patterns []string, sample int, check bool, th dlq.CheckThresholds) error {
+func dlqLs(cmd *cobra.Command, f *Factory, query broker.DeadLetterQuery, sample int, check bool, th dlq.CheckThresholds) error {
 	ctx := cmd.Context()
 	format, err := f.Format()
 	if err != nil {
 		return err
 	}
-	query := broker.DeadLetterQuery{Patterns: patterns}
 	if err := query.Check(); err != nil {
 		return err
 	}

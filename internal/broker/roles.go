@@ -269,6 +269,13 @@ type DeadLetterQuery struct {
 	// JetStream streams named like dead-letter queues; nil means
 	// DefaultDeadLetterPatterns.
 	Patterns []string
+	// ScanHeads lets a broker whose dead letters carry a mark of their
+	// own read the first message of a destination nothing else names a
+	// dead-letter queue, and report it when that message is a dead
+	// letter: RabbitMQ's x-death header, in a queue no dead-letter
+	// exchange leads to any more. Reading puts the message back marked
+	// redelivered, so only destinations nobody consumes are read.
+	ScanHeads bool
 }
 
 // NameWhy says which pattern name matches, as "name matches P", or ""

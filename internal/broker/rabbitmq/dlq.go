@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -25,7 +26,7 @@ var (
 // dlqColumns are what DeadLetterDestinations asks of /api/queues: how a
 // queue dead-letters, and its depth and head.
 const dlqColumns = "name,type,arguments,policy,effective_policy_definition," +
-	"messages,messages_ready,messages_unacknowledged,head_message_timestamp"
+	"messages,messages_ready,messages_unacknowledged,consumers,head_message_timestamp"
 
 // maxWhySources is how many source queues a Why names before "and N more".
 const maxWhySources = 3
@@ -43,6 +44,15 @@ const maxWhySources = 3
 // then keeps each message's own routing keys. A queue whose name matches
 // one of q.Patterns (broker.DefaultDeadLetterPatterns when nil) is one
 // too.
+//
+// With q.ScanHeads, a classic queue that is none of these, has ready
+// messages and no consumer is one too when its first message carries
+// x-death: dead letters left where a dead-letter exchange no longer
+// leads, or moved there by hand. The message is read with basic.get and
+// put back at once (nack with requeue), so it keeps its place and is
+// marked redelivered. Quorum queues are not read: there a return counts
+// as a delivery attempt, which a delivery limit would end in dropping the
+// message. Queues with consumers are not read, so no consumer is raced.
 //
 // Messages is ready + unacked; for a queue the broker has no statistics
 // for yet (declared a few seconds ago or just after a restart, longer for
@@ -84,12 +94,33 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 		}
 	}
 
-	var out []broker.DeadLetterDestination
-	for _, a := range queues {
+	whys := make([]string, len(queues))
+	var unnamed []string // queues worth reading the head of
+	for i, a := range queues {
 		why, err := dlqWhy(a.Name, sources[a.Name], q.Patterns)
 		if err != nil {
 			return nil, err
 		}
+		whys[i] = why
+		if why == "" && q.ScanHeads && headWorthReading(a) {
+			unnamed = append(unnamed, a.Name)
+		}
+	}
+	if len(unnamed) > 0 {
+		dead, err := c.deadLetterHeads(ctx, unnamed)
+		if err != nil {
+			return nil, err
+		}
+		for i, a := range queues {
+			if dead[a.Name] {
+				whys[i] = "holds dead letters (x-death on its first message)"
+			}
+		}
+	}
+
+	var out []broker.DeadLetterDestination
+	for i, a := range queues {
+		why := whys[i]
 		if why == "" {
 			continue
 		}
@@ -110,6 +141,62 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	}
 	slices.SortFunc(out, func(x, y broker.DeadLetterDestination) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
+}
+
+// headWorthReading is a classic queue with ready messages and no
+// consumer, as the API last counted them.
+func headWorthReading(a apiQueue) bool {
+	qu := a.queue()
+	return qu.Type == "classic" && a.Ready != nil && *a.Ready > 0 && a.Consumers != nil && *a.Consumers == 0
+}
+
+// deadLetterHeads reads the first message of each queue, on a channel of
+// its own, and says which carry x-death. Each message is put back before
+// the next queue is read. A queue deleted or emptied since it was listed,
+// or one the user may not read, is not one.
+func (c *Conn) deadLetterHeads(ctx context.Context, queues []string) (map[string]bool, error) {
+	return aside(ctx, func() (map[string]bool, error) {
+		dead := map[string]bool{}
+		var ch *amqp.Channel
+		defer func() {
+			if ch != nil {
+				ch.Close()
+			}
+		}()
+		for _, queue := range queues {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if ch == nil {
+				var err error
+				if ch, err = c.conn.Channel(); err != nil {
+					return nil, c.destinationError(err, "queue", queue)
+				}
+			}
+			d, ok, err := ch.Get(queue, false)
+			if err != nil {
+				// A queue deleted since the listing, or one this
+				// user may not read, closes the channel; the next
+				// queue gets a new one.
+				var aerr *amqp.Error
+				if errors.As(err, &aerr) && (aerr.Code == amqp.NotFound || aerr.Code == amqp.AccessRefused) {
+					ch = nil
+					continue
+				}
+				return nil, c.destinationError(err, "queue", queue)
+			}
+			if !ok {
+				continue
+			}
+			_, dead[queue] = d.Headers["x-death"]
+			if err := d.Nack(false, true); err != nil {
+				return nil, c.destinationError(err, "queue", queue)
+			}
+		}
+		return dead, nil
+	}, nil,
+		fmt.Sprintf("rabbitmq at %s: reading the first messages of queues: interrupted (each is put back by the broker)", c.addr),
+		fmt.Sprintf("rabbitmq at %s did not answer reading the first messages of queues in time", c.addr))
 }
 
 // noAPIForDLQ says that finding dead-letter queues needs the management

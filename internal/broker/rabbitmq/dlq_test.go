@@ -197,6 +197,101 @@ func TestDeadLetterDestinations(t *testing.T) {
 	}
 }
 
+// TestDeadLetterDestinationsScanHeads: with ScanHeads, a classic queue
+// holding dead letters that no dead-letter exchange leads to any more is
+// found by its first message, which stays first; queues of plain messages,
+// quorum queues and queues with a consumer are not listed, and without
+// ScanHeads nothing is read.
+func TestDeadLetterDestinationsScanHeads(t *testing.T) {
+	t.Parallel()
+	r := newDLXRig(t)
+	// Dead-letter into orphan, qorphan and busy, then delete the sources:
+	// nothing leads there any more.
+	for _, q := range []struct {
+		name string
+		args amqp.Table
+	}{{"orphan", nil}, {"qorphan", amqp.Table{"x-queue-type": "quorum"}}, {"busy", nil}, {"plain", nil}} {
+		r.queue(t, q.name, q.args)
+		if q.name == "plain" {
+			continue
+		}
+		src := "src-" + q.name
+		r.queue(t, src, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": q.name})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		for _, body := range []string{"first", "second"} {
+			dc, err := r.ch.PublishWithDeferredConfirmWithContext(ctx, "", src, true, false, amqp.Publishing{Body: []byte(body), Expiration: "0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+				t.Fatalf("publish to %s not confirmed: %v", src, err)
+			}
+		}
+		cancel()
+		waitReady(t, r.ch, q.name, 2)
+		if _, err := r.ch.QueueDelete(src, false, false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.publish(t, "plain", 3, time.Time{}, false)
+	// A consumer on busy holds one message; the other stays ready.
+	cch, err := r.c.AMQP().Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cch.Close()
+	if err := cch.Qos(1, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cch.Consume("busy", "", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	orphan := broker.DeadLetterDestination{Broker: "rabbitmq", Type: "queue", Name: "orphan", Messages: 2,
+		Why: "holds dead letters (x-death on its first message)"}
+	waitDLQs(t, r.c, broker.DeadLetterQuery{Patterns: []string{}, ScanHeads: true}, []broker.DeadLetterDestination{orphan}, "")
+	waitDLQs(t, r.c, broker.DeadLetterQuery{Patterns: []string{}}, nil, "")
+
+	// Read and put back: orphan's first message is still first, and the
+	// others kept every message.
+	d, ok, err := r.ch.Get("orphan", false)
+	if err != nil || !ok {
+		t.Fatalf("get from orphan: %v %v", ok, err)
+	}
+	if string(d.Body) != "first" || !d.Redelivered || d.Headers["x-death"] == nil {
+		t.Errorf("orphan's first message: body %q, redelivered %v, x-death %v", d.Body, d.Redelivered, d.Headers["x-death"])
+	}
+	if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, r.ch, "plain", 3)
+	waitReady(t, r.ch, "qorphan", 2)
+	if d, ok, err := r.ch.Get("qorphan", false); err != nil || !ok || d.Redelivered {
+		t.Errorf("qorphan was read: ok %v, redelivered %v, %v", ok, d.Redelivered, err)
+	} else if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReady waits until queue has n ready messages, by passive declare.
+func waitReady(t *testing.T, ch *amqp.Channel, queue string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %s has %d ready messages, want %d", queue, q.Messages, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitDLQs polls DeadLetterDestinations until it returns want: the API
 // shows counts and head timestamps a few seconds late. The queue named
 // noOldest may have its Oldest or none.
