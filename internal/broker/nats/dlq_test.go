@@ -424,6 +424,41 @@ func TestConsumeAckDeletesOptions(t *testing.T) {
 	}
 }
 
+// The subjects PerMessageDestination remembers are bounded: past the
+// bound it starts over and looks a subject up again.
+func TestProducePerMessageDestinationForgets(t *testing.T) {
+	defer func(n int) { maxKnownSubjects = n }(maxKnownSubjects)
+	maxKnownSubjects = 2
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	createStream(t, ctx, conn.JetStream(), jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}})
+	var lookups atomic.Int32
+	sub, err := conn.NATS().Subscribe("$JS.API.STREAM.NAMES", func(*nats.Msg) { lookups.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	p := newProducer(t, ctx, conn, broker.ProducerOptions{PerMessageDestination: true})
+	subjects := []string{"a.1", "a.2", "a.2", "a.3", "a.1"}
+	out := newOutcomes(len(subjects))
+	for i, s := range subjects {
+		p.Publish(ctx, &broker.Message{Value: []byte(s), NATS: broker.NATSMeta{Subject: s}}, out.done(i))
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.exactlyOnce(t)
+	for i, err := range out.errs {
+		if err != nil {
+			t.Errorf("message %d to %s: %v", i, subjects[i], err)
+		}
+	}
+	// a.1, a.2, then a.3 after forgetting both, then a.1 again.
+	if n := lookups.Load(); n != 4 {
+		t.Errorf("%d stream look-ups, want 4", n)
+	}
+}
+
 // PerMessageDestination: each message goes to its own subject, the
 // stream of each subject is looked up once, and a message that cannot go
 // anywhere fails alone.

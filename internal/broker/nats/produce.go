@@ -222,8 +222,14 @@ func checkHeader(key string, value []byte) error {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
+// maxKnownSubjects bounds what routes remembers: a replay to subjects
+// such as orders.<id> would otherwise keep an entry per message. Past it
+// routes starts over, which costs a look-up per subject again, not memory.
+var maxKnownSubjects = 10000
+
 // routes checks, with PerMessageDestination, that a stream captures each
-// message's subject, asking the server once per subject.
+// message's subject, asking the server once per subject (up to
+// maxKnownSubjects subjects).
 type routes struct {
 	c  *Conn
 	mu sync.Mutex
@@ -253,6 +259,9 @@ func (r *routes) subject(ctx context.Context, m *broker.Message) (string, error)
 	}
 	if k := mqerr.KindOf(err); err == nil || k == mqerr.Usage || k == mqerr.NotFound || k == mqerr.Auth {
 		r.mu.Lock()
+		if len(r.known) >= maxKnownSubjects {
+			clear(r.known)
+		}
 		r.known[s] = err
 		r.mu.Unlock()
 	}
