@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -76,17 +75,10 @@ func (f *Factory) targetIn(cfg *config.File) (broker.Target, error) {
 }
 
 // contextTarget resolves the named context for commands that use more than
-// one (dlq move --to-context, lag -c a,b). Only the context's own settings
-// apply: MQCTL_URL, MQCTL_USERNAME and MQCTL_PASSWORD are for a single
-// target, and must not send its credentials to other brokers.
+// one (dlq move --to-context, lag -c a,b), with only its own settings (see
+// config.ContextOnly).
 func (f *Factory) contextTarget(cfg *config.File, name string) (broker.Target, error) {
-	getenv := func(k string) string {
-		if strings.HasPrefix(k, "MQCTL_") {
-			return ""
-		}
-		return f.Getenv(k)
-	}
-	t, err := config.Resolve(cfg, config.Overrides{Context: name, Timeout: f.Global.Timeout}, getenv)
+	t, err := config.Resolve(cfg, config.Overrides{Context: name, Timeout: f.Global.Timeout}, config.ContextOnly(f.Getenv))
 	if err != nil {
 		return t, err
 	}

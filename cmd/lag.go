@@ -180,7 +180,11 @@ func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 	var out []broker.Target
 	var firstErr error
 	for _, n := range names {
-		t, err := f.contextTarget(cfg, strings.TrimSpace(n))
+		n = strings.TrimSpace(n)
+		if n == "" {
+			return nil, mqerr.Usagef("-c %q: an empty context name (contexts are separated by commas)", f.Global.Context)
+		}
+		t, err := f.contextTarget(cfg, n)
 		if err != nil {
 			// One broken context must not hide the others.
 			f.Warnf("%v", err)

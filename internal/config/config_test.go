@@ -106,6 +106,29 @@ func TestResolvePrecedence(t *testing.T) {
 	}
 }
 
+// ContextOnly: a context named among several gets neither the single
+// target's MQCTL_USERNAME/MQCTL_PASSWORD nor MQCTL_URL, but still reads the
+// variable its password_env names, even one starting with MQCTL_.
+func TestResolveContextOnly(t *testing.T) {
+	f := &File{Contexts: []Context{
+		{Name: "a", URL: "amqp://a/", Username: "ua", Password: "pa"},
+		{Name: "b", URL: "nats://b", PasswordEnv: "MQCTL_B_PASSWORD"},
+	}}
+	getenv := ContextOnly(env(map[string]string{
+		"MQCTL_USERNAME": "intruder", "MQCTL_PASSWORD": "not-for-a", "MQCTL_URL": "kafka://ci:9092",
+		"MQCTL_CONTEXT": "b", "MQCTL_B_PASSWORD": "pb",
+	}))
+	for _, want := range []struct{ name, url, user, pw string }{{"a", "amqp://a/", "ua", "pa"}, {"b", "nats://b", "", "pb"}} {
+		tg, err := Resolve(f, Overrides{Context: want.name}, getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tg.URL != want.url || tg.Username != want.user || tg.Password != want.pw {
+			t.Errorf("context %s: got %s %q %q, want %s %q %q", want.name, tg.URL, tg.Username, tg.Password, want.url, want.user, want.pw)
+		}
+	}
+}
+
 func TestResolveErrors(t *testing.T) {
 	f := &File{Contexts: []Context{{Name: "e", URL: "nats://n", PasswordEnv: "UNSET_PW"}, {Name: "f", URL: "nats://n", PasswordFile: "/nonexistent/pw"}}}
 	for _, tc := range []struct {

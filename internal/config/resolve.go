@@ -16,6 +16,26 @@ type Overrides struct {
 	Timeout time.Duration // --timeout, 0 when not given
 }
 
+// singleTargetEnv are the variables that select or log in to the one
+// target of a command.
+var singleTargetEnv = []string{"MQCTL_CONTEXT", "MQCTL_URL", "MQCTL_USERNAME", "MQCTL_PASSWORD"}
+
+// ContextOnly wraps getenv for resolving a context named among several
+// (lag -c a,b, dlq move --to-context): MQCTL_CONTEXT, MQCTL_URL,
+// MQCTL_USERNAME and MQCTL_PASSWORD read as unset, so one target's
+// credentials are never sent to the other brokers. Every other variable,
+// such as one a context names in password_env, reads as usual.
+func ContextOnly(getenv func(string) string) func(string) string {
+	return func(k string) string {
+		for _, v := range singleTargetEnv {
+			if k == v {
+				return ""
+			}
+		}
+		return getenv(k)
+	}
+}
+
 // Resolve picks the context and builds the target. The context and the URL
 // are chosen as one pair, from the highest source that names either:
 //
