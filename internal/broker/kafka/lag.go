@@ -66,9 +66,13 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	}
 	// The commits need only the names, so they are fetched while the
 	// groups are described.
-	names := slices.Sorted(slices.Values(append(classic, nextGen...)))
+	// Compact: brokers answer ListGroups each for their own groups, and
+	// a group whose coordinator moves can be named by two.
+	names := slices.Compact(slices.Sorted(slices.Values(slices.Concat(classic, nextGen))))
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	fetched := make(chan kadm.FetchOffsetsResponses, 1)
-	go func() { fetched <- c.admin.FetchManyOffsets(ctx, names...) }()
+	go func() { fetched <- c.admin.FetchManyOffsets(fctx, names...) }()
 	groups, err := c.describeGroups(ctx, classic, nextGen)
 	if err != nil {
 		return nil, c.classify(err, within)
@@ -244,14 +248,17 @@ func (c *Conn) commits(fetched kadm.FetchOffsetsResponses, groups map[string]*gr
 		if g == nil {
 			continue // deleted since it was listed
 		}
-		r, ok := fetched[name]
-		if !ok || errors.Is(r.Err, kerr.GroupIDNotFound) {
-			continue
+		// A group the answer leaves out keeps no commits: its rows
+		// come from its assignment.
+		if r, ok := fetched[name]; ok {
+			if errors.Is(r.Err, kerr.GroupIDNotFound) {
+				continue
+			}
+			if r.Err != nil {
+				return nil, fmt.Errorf("fetching the offsets of group %q: %w", name, r.Err)
+			}
+			g.commits = r.Fetched
 		}
-		if r.Err != nil {
-			return nil, fmt.Errorf("fetching the offsets of group %q: %w", name, r.Err)
-		}
-		g.commits = r.Fetched
 		part = append(part, g)
 	}
 	return part, nil

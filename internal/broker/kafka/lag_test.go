@@ -148,9 +148,10 @@ func assertRows(t *testing.T, got, want []lag.Row) {
 	}
 }
 
-// TestLagManyGroups checks the rows of more groups than Lag computes at
-// once, in group order, each with its own commits, and that a topic
-// deleted while Lag runs gives no rows.
+// TestLagManyGroups checks the rows of many more groups than Lag has
+// workers, so their spans of the rows interleave (under -race, that they
+// do not overlap), in group order, each with its own commits, and that a
+// topic deleted while Lag runs gives no rows.
 func TestLagManyGroups(t *testing.T) {
 	e := newLagEnv(t, kfake.SeedTopics(4, "a"), kfake.SeedTopics(2, "b"), kfake.SeedTopics(3, "doomed"))
 	produce(t, e.cl, "a", map[int32]int{0: 10, 1: 11, 2: 12, 3: 13})
