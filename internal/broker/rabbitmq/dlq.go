@@ -26,7 +26,7 @@ var (
 // dlqColumns are what DeadLetterDestinations asks of /api/queues: how a
 // queue dead-letters, and its depth and head.
 const dlqColumns = "name,type,arguments,policy,effective_policy_definition," +
-	"messages,messages_ready,messages_unacknowledged,consumers,head_message_timestamp"
+	"messages,messages_ready,messages_unacknowledged,consumers,exclusive,head_message_timestamp"
 
 // maxWhySources is how many source queues a Why names before "and N more".
 const maxWhySources = 3
@@ -52,7 +52,8 @@ const maxWhySources = 3
 // put back at once (nack with requeue), so it keeps its place and is
 // marked redelivered. Quorum queues are not read: there a return counts
 // as a delivery attempt, which a delivery limit would end in dropping the
-// message. Queues with consumers are not read, so no consumer is raced.
+// message. Queues with consumers (counted again just before reading) are
+// not read, so no consumer is raced.
 //
 // Messages is ready + unacked; for a queue the broker has no statistics
 // for yet (declared a few seconds ago or just after a restart, longer for
@@ -144,16 +145,17 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 }
 
 // headWorthReading is a classic queue with ready messages and no
-// consumer, as the API last counted them.
+// consumer, as the API last counted them, that another connection does
+// not hold exclusively.
 func headWorthReading(a apiQueue) bool {
 	qu := a.queue()
-	return qu.Type == "classic" && a.Ready != nil && *a.Ready > 0 && a.Consumers != nil && *a.Consumers == 0
+	return qu.Type == "classic" && !a.Exclusive && a.Ready != nil && *a.Ready > 0 && a.Consumers != nil && *a.Consumers == 0
 }
 
 // deadLetterHeads reads the first message of each queue, on a channel of
 // its own, and says which carry x-death. Each message is put back before
-// the next queue is read. A queue deleted or emptied since it was listed,
-// or one the user may not read, is not one.
+// the next queue is read. A queue deleted, emptied or consumed from since
+// it was listed, or one the user may not read, is not one.
 func (c *Conn) deadLetterHeads(ctx context.Context, queues []string) (map[string]bool, error) {
 	return aside(ctx, func() (map[string]bool, error) {
 		dead := map[string]bool{}
@@ -173,13 +175,25 @@ func (c *Conn) deadLetterHeads(ctx context.Context, queues []string) (map[string
 					return nil, c.destinationError(err, "queue", queue)
 				}
 			}
-			d, ok, err := ch.Get(queue, false)
+			// The API's consumer counts are seconds old: a consumer
+			// that came since would get the second message while the
+			// first is held here, and see them out of order.
+			q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+			if err == nil && q.Consumers > 0 {
+				continue
+			}
+			var d amqp.Delivery
+			var ok bool
+			if err == nil {
+				d, ok, err = ch.Get(queue, false)
+			}
 			if err != nil {
-				// A queue deleted since the listing, or one this
-				// user may not read, closes the channel; the next
-				// queue gets a new one.
+				// A queue deleted since the listing, one this user
+				// may not read, or one another connection holds
+				// exclusively closes the channel; the next queue
+				// gets a new one.
 				var aerr *amqp.Error
-				if errors.As(err, &aerr) && (aerr.Code == amqp.NotFound || aerr.Code == amqp.AccessRefused) {
+				if errors.As(err, &aerr) && (aerr.Code == amqp.NotFound || aerr.Code == amqp.AccessRefused || aerr.Code == amqp.ResourceLocked) {
 					ch = nil
 					continue
 				}

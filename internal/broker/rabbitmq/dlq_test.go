@@ -234,7 +234,23 @@ func TestDeadLetterDestinationsScanHeads(t *testing.T) {
 		}
 	}
 	r.publish(t, "plain", 3, time.Time{}, false)
-	// A consumer on busy holds one message; the other stays ready.
+	// Once the API counts busy's messages and no consumer, a consumer
+	// comes: it holds one message, the other stays ready, and for about
+	// a second the API still says nobody consumes busy.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var q struct {
+			Ready     *int `json:"messages_ready"`
+			Consumers *int `json:"consumers"`
+		}
+		r.env.MustCall(t, http.MethodGet, "/api/queues/"+r.vh+"/busy", nil, &q)
+		if q.Ready != nil && *q.Ready == 2 && q.Consumers != nil && *q.Consumers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API never counted busy's 2 messages: %+v", q)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	cch, err := r.c.AMQP().Channel()
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +281,13 @@ func TestDeadLetterDestinationsScanHeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(t, r.ch, "plain", 3)
+	// busy's ready message was not read, though the API counted no
+	// consumer on busy at first.
+	if d, ok, err := r.ch.Get("busy", false); err != nil || !ok || d.Redelivered {
+		t.Errorf("busy was read: ok %v, redelivered %v, %v", ok, d.Redelivered, err)
+	} else if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
 	waitReady(t, r.ch, "qorphan", 2)
 	if d, ok, err := r.ch.Get("qorphan", false); err != nil || !ok || d.Redelivered {
 		t.Errorf("qorphan was read: ok %v, redelivered %v, %v", ok, d.Redelivered, err)

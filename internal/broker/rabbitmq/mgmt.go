@@ -101,6 +101,7 @@ type apiQueue struct {
 	Ready     *int64          `json:"messages_ready"`
 	Unacked   *int64          `json:"messages_unacknowledged"`
 	Consumers *int            `json:"consumers"`
+	Exclusive bool            `json:"exclusive"`
 	Arguments json.RawMessage `json:"arguments"`
 	// State and MessageStats are asked for by Lag only.
 	State        string        `json:"state"`
