@@ -9,6 +9,13 @@
 // into a handful of 2 MiB faults; with "always" it changes nothing, with
 // "never" it does nothing. It only hints: the contents and the garbage
 // collector's view of the buffer are untouched.
+//
+// The advice stays on the address range after the buffer is freed, and
+// the Go runtime reuses the range. In a long-running process (lag --watch)
+// that range may then stay in huge pages, up to the size once advised,
+// rather than be returned to the system 4 KiB at a time; Go's runtime
+// stopped advising its whole heap for that reason, and this advises only
+// buffers of several megabytes that a command fills at once.
 package hugepages
 
 import "unsafe"
