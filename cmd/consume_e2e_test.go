@@ -570,6 +570,7 @@ func TestConsumeRabbitMQKill9LosesNothing(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	fh.Close()
+	waitConsumersGone(t, ch, "k9")
 	seen := map[string]bool{}
 	b, _ := os.ReadFile(outPath)
 	for _, e := range envelopes(t, string(b)) {

@@ -69,6 +69,28 @@ func waitDepth(t *testing.T, ch *amqp.Channel, queue string, want int) {
 	}
 }
 
+// waitConsumersGone waits until the broker has let go of the consumers of
+// a killed process: only then are its unacked deliveries back in the
+// queue, and a run with --until-end (which counts the ready messages at
+// its start) sees them all.
+func waitConsumersGone(t *testing.T, ch *amqp.Channel, queue string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Consumers == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still has %d consumers after the kill", queue, q.Consumers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // RabbitMQ: ls finds the DLQ of a queue-argument DLX and of a policy DLX
 // (quorum queues), peek decodes x-death, replay brings every message back
 // byte-identical to its queue, and a filtered purge removes only matches.
@@ -258,6 +280,7 @@ func TestDLQReplayKill9LosesNothing(t *testing.T) {
 		time.Sleep(after)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
+		waitConsumersGone(t, ch, "work.dlq")
 		replayed, left := queueDepth(t, ch, "work"), queueDepth(t, ch, "work.dlq")
 		t.Logf("round %d: work holds %d, work.dlq %d", round, replayed, left)
 		if round == 0 && (replayed == 0 || left == 0) {
