@@ -10,9 +10,6 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 	"golang.org/x/term"
 	"gopkg.in/yaml.v3"
 
@@ -175,43 +172,4 @@ func Object(s *Streams, f Format, v any, table func() Table) error {
 	default:
 		return PrintTable(s, table())
 	}
-}
-
-// PrintTable renders a borderless aligned table on a terminal and plain
-// tab-separated lines (header first) in a pipe, so scripts can cut and awk.
-func PrintTable(s *Streams, t Table) error {
-	if !s.OutTTY {
-		var b strings.Builder
-		b.WriteString(strings.Join(t.Header, "\t"))
-		b.WriteByte('\n')
-		for _, r := range t.Rows {
-			b.WriteString(strings.Join(r, "\t"))
-			b.WriteByte('\n')
-		}
-		_, err := io.WriteString(s.Out, b.String())
-		return err
-	}
-	tbl := tablewriter.NewTable(s.Out,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Settings: tw.Settings{
-				Lines:      tw.LinesNone,
-				Separators: tw.SeparatorsNone,
-			},
-		})),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		// Headers are printed as given: auto-format would turn "ACK-PENDING"
-		// into "ACK - PENDING".
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
-		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
-	)
-	tbl.Header(t.Header)
-	for _, r := range t.Rows {
-		if err := tbl.Append(r); err != nil {
-			return err
-		}
-	}
-	return tbl.Render()
 }
