@@ -56,16 +56,8 @@ func deadLetterAMQP(t *testing.T, ch *amqp.Channel, queue string, values ...stri
 // waitDepth waits until queue holds want messages.
 func waitDepth(t *testing.T, ch *amqp.Channel, queue string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := queueDepth(t, ch, queue)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %d messages, want %d", queue, got, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if got := testenv.WaitQueue(t, ch, queue, 10*time.Second, func(q amqp.Queue) bool { return q.Messages == want }).Messages; got != want {
+		t.Fatalf("%s holds %d messages, want %d", queue, got, want)
 	}
 }
 
@@ -75,19 +67,8 @@ func waitDepth(t *testing.T, ch *amqp.Channel, queue string, want int) {
 // its start) sees them all.
 func waitConsumersGone(t *testing.T, ch *amqp.Channel, queue string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Consumers == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still has %d consumers after the kill", queue, q.Consumers)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if n := testenv.WaitQueue(t, ch, queue, 10*time.Second, func(q amqp.Queue) bool { return q.Consumers == 0 }).Consumers; n != 0 {
+		t.Fatalf("%s still has %d consumers after the kill", queue, n)
 	}
 }
 

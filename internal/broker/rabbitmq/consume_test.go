@@ -78,16 +78,7 @@ func (r *rig) publishN(t *testing.T, n int) {
 // (the broker requeues a closed consumer's messages as it closes).
 func (r *rig) ready(t *testing.T, want int) int {
 	t.Helper()
-	var n int
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		q, err := r.ach.QueueDeclarePassive(r.queue, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n = q.Messages; n == want || time.Now().After(deadline) {
-			return n
-		}
-	}
+	return testenv.WaitQueue(t, r.ach, r.queue, 5*time.Second, func(q amqp.Queue) bool { return q.Messages == want }).Messages
 }
 
 // logs collects what a consumer reports through Logf.

@@ -299,19 +299,8 @@ func TestDeadLetterDestinationsScanHeads(t *testing.T) {
 // waitReady waits until queue has n ready messages, by passive declare.
 func waitReady(t *testing.T, ch *amqp.Channel, queue string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Messages == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue %s has %d ready messages, want %d", queue, q.Messages, n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if got := testenv.WaitQueue(t, ch, queue, 20*time.Second, func(q amqp.Queue) bool { return q.Messages == n }).Messages; got != n {
+		t.Fatalf("queue %s has %d ready messages, want %d", queue, got, n)
 	}
 }
 
