@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,10 +28,8 @@ var singleTargetEnv = []string{"MQCTL_CONTEXT", "MQCTL_URL", "MQCTL_USERNAME", "
 // such as one a context names in password_env, reads as usual.
 func ContextOnly(getenv func(string) string) func(string) string {
 	return func(k string) string {
-		for _, v := range singleTargetEnv {
-			if k == v {
-				return ""
-			}
+		if slices.Contains(singleTargetEnv, k) {
+			return ""
 		}
 		return getenv(k)
 	}

@@ -65,9 +65,8 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 		return nil, nil
 	}
 	// The commits need only the names, so they are fetched while the
-	// groups are described.
-	// Compact: brokers answer ListGroups each for their own groups, and
-	// a group whose coordinator moves can be named by two.
+	// groups are described. Compact: each broker lists its own groups,
+	// and a group whose coordinator moves can be listed by two.
 	names := slices.Compact(slices.Sorted(slices.Values(slices.Concat(classic, nextGen))))
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
