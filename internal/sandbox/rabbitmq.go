@@ -152,20 +152,24 @@ func (r *RabbitMQ) failedStart(ctx context.Context, err error) error {
 		r.removeTemp()
 		return err
 	case r.temp && r.log != nil:
-		r.showLogTail()
+		shown := r.showLogTail()
 		r.removeTemp()
-		return fmt.Errorf("%w; the end of its log is above", err)
+		if shown {
+			return fmt.Errorf("%w; the end of its log is above", err)
+		}
+		return err
 	default:
 		return fmt.Errorf("%w; see %s and %s", err, r.LogFile, r.consoleLog())
 	}
 }
 
-// showLogTail copies the last lines of the node's log to Log.
-func (r *RabbitMQ) showLogTail() {
+// showLogTail copies the last lines of the node's log to Log, and says
+// whether there were any.
+func (r *RabbitMQ) showLogTail() bool {
 	b, err := os.ReadFile(r.LogFile)
-	if err != nil {
-		fmt.Fprintf(r.log, "sandbox: rabbitmq node %s left no log (%v)\n", r.NodeName, err)
-		return
+	if err != nil || len(b) == 0 {
+		fmt.Fprintf(r.log, "sandbox: rabbitmq node %s left no log\n", r.NodeName)
+		return false
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > rabbitLogTail {
@@ -173,8 +177,9 @@ func (r *RabbitMQ) showLogTail() {
 	}
 	fmt.Fprintf(r.log, "sandbox: the last %d lines of rabbitmq node %s's log:\n", len(lines), r.NodeName)
 	for _, l := range lines {
-		fmt.Fprintf(r.log, "  %s\n", l)
+		fmt.Fprintf(r.log, "sandbox:   %s\n", l)
 	}
+	return true
 }
 
 // resolveUser picks who runs the node. As root, that is the rabbitmq user
@@ -406,7 +411,10 @@ func (r *RabbitMQ) start(ctx context.Context) error {
 		select {
 		case <-p.exited:
 			r.proc = nil
-			return fmt.Errorf("start rabbitmq %s: the node exited (%v)", r.NodeName, p.err)
+			if p.err != nil {
+				return fmt.Errorf("start rabbitmq %s: the node exited (%v)", r.NodeName, p.err)
+			}
+			return fmt.Errorf("start rabbitmq %s: the node exited", r.NodeName)
 		case <-ctx.Done():
 			killErr := r.kill()
 			if parent.Err() != nil {
