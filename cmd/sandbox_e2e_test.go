@@ -400,3 +400,60 @@ func TestSandboxRefusesTakenExplicitPort(t *testing.T) {
 		})
 	}
 }
+
+// Item 23 (issue 11): `mqctl sandbox` itself cleans up when the terminal
+// closes (SIGHUP) and when a second signal follows the first (a user
+// pressing Ctrl-C again, a script's SIGTERM after the terminal's SIGINT):
+// no temporary directory and no RabbitMQ node left.
+func TestSandboxCleansUpOnSignals(t *testing.T) {
+	testenv.NeedRabbitMQServer(t)
+	tests := []struct {
+		name string
+		end  func(t *testing.T, p *sandboxProc)
+	}{
+		{name: "SIGHUP", end: func(t *testing.T, p *sandboxProc) { p.cmd.Process.Signal(syscall.SIGHUP) }},
+		{name: "SIGINT then SIGTERM", end: func(t *testing.T, p *sandboxProc) {
+			p.cmd.Process.Signal(syscall.SIGINT)
+			p.waitStderr(t, "sandbox: stopping")
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCLI(t)
+			tmp := sandboxTempDir(t)
+			c.env = append(c.env, "TMPDIR="+tmp)
+			p := startSandbox(t, c, "--no-kafka")
+			node := nodeOf(t, p.stderr.String())
+			if node == "" {
+				t.Fatalf("the sandbox did not log its rabbitmq node name: %s", p.stderr)
+			}
+			tt.end(t, p)
+			select {
+			case err := <-p.done:
+				if err != nil {
+					t.Errorf("sandbox exit: %v\n%s", err, p.stderr)
+				}
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("sandbox still running 2 minutes after it was signalled:\n%s", p.stderr)
+			}
+			if out, _ := exec.Command("pgrep", "-f", regexp.QuoteMeta(node)).Output(); len(out) > 0 {
+				t.Errorf("rabbitmq node %s still running after the sandbox exited: pids %s", node, out)
+			}
+			expectEmptyDir(t, tmp)
+		})
+	}
+}
+
+// waitStderr waits until the sandbox has written s to stderr.
+func (p *sandboxProc) waitStderr(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for !strings.Contains(p.stderr.String(), s) {
+		select {
+		case <-deadline:
+			t.Fatalf("the sandbox did not say %q within a minute:\n%s", s, p.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
