@@ -133,11 +133,13 @@ func sandboxRun(ctx context.Context, f *cmd.Factory, o *sandboxOptions) error {
 // send one signal to the process and to its group.) Signals stay caught
 // until the process exits, because a signal that killed it midway through
 // the stop would leave the node's files behind. A closed stdout or stderr
-// is no reason to die either.
+// (`mqctl sandbox | head -1`) is no reason to die either: caught, not
+// ignored, SIGPIPE turns into write errors here and stays at its default
+// for the RabbitMQ node.
 func stopSignals(parent context.Context, log io.Writer) (ctx, hurry context.Context) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	signal.Ignore(syscall.SIGPIPE)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := context.WithCancel(parent)
 	hurry, rush := context.WithCancel(context.Background())
 	// parent ends with the first SIGINT or SIGTERM too (cmd.MainWith), and
@@ -151,7 +153,7 @@ func stopSignals(parent context.Context, log io.Writer) (ctx, hurry context.Cont
 				break
 			}
 		}
-		fmt.Fprintln(log, "sandbox: signalled again: killing the brokers instead of waiting for them")
+		fmt.Fprintln(log, "sandbox: signalled again: killing RabbitMQ instead of waiting for its graceful stop")
 		rush()
 	}()
 	return ctx, hurry
