@@ -3,38 +3,83 @@
 # On a terminal the view refreshes until Ctrl-C, which stops the sandbox;
 # without one it prints `mqctl ls` and `mqctl dlq ls` for each sandbox
 # context and exits.
+#
+# However it ends (done, Ctrl-C, SIGTERM, the terminal closing, the
+# sandbox failing), the sandbox is stopped and waited for, so its brokers
+# and their temporary directories are gone when this script is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=bin/mqctl
+bin=${MQCTL_BIN:-bin/mqctl}
 
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqctl-demo-XXXXXX")
+sandbox_pid='' view_pid=''
+
+# cleanup stops the view, then asks the sandbox to stop and waits until it
+# has. A signal meanwhile (Ctrl-C again) is passed on instead of ending
+# this script: the sandbox then kills RabbitMQ rather than waiting for its
+# graceful stop, and still removes its files.
+cleanup() {
+  set +e
+  trap '[ -z "$sandbox_pid" ] || kill -TERM "$sandbox_pid" 2>/dev/null' INT TERM HUP
+  [ -z "$view_pid" ] || { kill -TERM "$view_pid" 2>/dev/null; wait "$view_pid" 2>/dev/null; }
+  if [ -n "$sandbox_pid" ]; then
+    kill -TERM "$sandbox_pid" 2>/dev/null && echo "demo: stopping the sandbox ..." >&2
+    while kill -0 "$sandbox_pid" 2>/dev/null; do wait "$sandbox_pid" 2>/dev/null; done
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
 args=(sandbox --demo)
-# Free ports when the standard ones are taken (a system broker running).
-for spec in kafka:9092 nats:4222 amqp:5672 amqp-api:15672; do
-  name=${spec%%:*} port=${spec##*:}
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then args+=("--$name-port" 0); fi
-done
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || args+=(--no-rabbitmq)
 
-"$bin" "${args[@]}" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 0' INT TERM
+# The sandbox runs in a session of its own, out of reach of the terminal's
+# Ctrl-C and hang-up: this script alone stops it, with one signal, and
+# waits for it. (A second signal would make it kill RabbitMQ.)
+detach=()
+command -v setsid >/dev/null 2>&1 && detach=(setsid)
+"${detach[@]}" "$bin" "${args[@]}" >"$tmp/out" 2>"$tmp/err" </dev/null &
+sandbox_pid=$!
 
-for _ in $(seq 1 240); do
-  grep -q 'sandbox: ready' "$tmp/err" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$tmp/err" >&2; exit 1; }
-  sleep 0.5
+# While it starts, show the sandbox's own lines: which broker it waits for
+# and for how long, its warnings and errors (the RabbitMQ node's console
+# output stays in the file).
+shown=0
+relay() {
+  local n
+  n=$(wc -l <"$tmp/err")
+  [ "$n" -gt "$shown" ] || return 0
+  sed -n "$((shown + 1)),${n}p" "$tmp/err" | grep -E '^(sandbox|mqctl):' >&2 || true
+  shown=$n
+}
+until grep -q 'sandbox: ready' "$tmp/err"; do
+  relay
+  if ! kill -0 "$sandbox_pid" 2>/dev/null; then
+    relay
+    code=0
+    wait "$sandbox_pid" || code=$?
+    sandbox_pid=''
+    echo "demo: the sandbox exited with status $code before it was ready" >&2
+    exit 1
+  fi
+  sleep 0.2
 done
-grep -q 'sandbox: ready' "$tmp/err" || { echo "demo: sandbox not ready after 120s" >&2; cat "$tmp/err" >&2; exit 1; }
+relay
 
 contexts=$(awk '{print "sandbox-" $1}' "$tmp/out")
 # RabbitMQ's management API publishes queue counts a few seconds after start.
 if grep -q '^rabbitmq ' "$tmp/out"; then
-  for _ in $(seq 1 30); do
+  start=$SECONDS said=-1
+  while [ $((SECONDS - start)) -lt 30 ]; do
     rows=$("$bin" -c sandbox-rabbitmq ls -o jsonl 2>/dev/null || true)
     [ -n "$rows" ] && ! grep -qv '"ready"' <<<"$rows" && break
+    if [ $((SECONDS - start)) -ge $((said + 2)) ]; then
+      said=$((SECONDS - start))
+      echo "demo: waiting for RabbitMQ's management API to count the demo queues: ${said}s" >&2
+    fi
     sleep 1
   done
 fi
@@ -52,12 +97,20 @@ show() {
 if [ -t 1 ]; then
   # The live view: lag and depth of every sandbox broker side by side,
   # judged over time (OK, WARN, STALL, STOP), refreshed in place.
-  clear
+  clear || true
   show
   echo "Sandbox brokers: $(tr '\n' ' ' <"$tmp/out")"
   echo "Next: the live lag view of all three brokers; Ctrl-C stops it and the sandbox."
-  sleep 5
-  "$bin" lag --watch --interval 2s -c "$(echo $contexts | tr ' ' ',')" || true
+  # Long waits run in the background so that a signal's trap runs at
+  # once (bash runs traps only between commands); `<&0` keeps the
+  # terminal as the view's input.
+  sleep 5 &
+  view_pid=$!
+  wait "$view_pid"
+  "$bin" lag --watch --interval 2s -c "$(echo $contexts | tr ' ' ',')" <&0 &
+  view_pid=$!
+  wait "$view_pid" || true
+  view_pid=''
 else
   cat "$tmp/out"
   echo

@@ -7,7 +7,11 @@ package sandboxcmd
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +19,7 @@ import (
 	"github.com/mqctl/mqctl/cmd"
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/config"
+	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/sandbox"
 )
 
@@ -35,11 +40,21 @@ JetStream embedded in this process, and RabbitMQ as an isolated rabbitmq-server 
 (own node name, ports and data dir) when it is installed.
 
 Prints one line per broker on stdout ("kafka kafka://127.0.0.1:9092", ...) and registers
-the contexts sandbox-kafka, sandbox-nats and sandbox-rabbitmq. Port 0 picks a free port.
+the contexts sandbox-kafka, sandbox-nats and sandbox-rabbitmq. Port 0 picks a free port;
+a default port that is taken falls back to a free one (the printed URLs and the contexts
+carry the port chosen), while a port given with its flag must be free.
+Ctrl-C, SIGTERM or SIGHUP stops the brokers and removes their temporary data; a second
+signal skips RabbitMQ's graceful stop but still removes everything.
 --demo seeds topics, queues and streams, a steady trickle of messages, a lagging
 consumer group and dead letters on every broker.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			o.Fallback = sandbox.PortFallback{
+				Kafka:   !c.Flags().Changed("kafka-port"),
+				NATS:    !c.Flags().Changed("nats-port"),
+				AMQP:    !c.Flags().Changed("amqp-port"),
+				AMQPAPI: !c.Flags().Changed("amqp-api-port"),
+			}
 			return sandboxRun(c.Context(), f, o)
 		},
 	}
@@ -58,15 +73,19 @@ consumer group and dead letters on every broker.`,
 }
 
 func sandboxRun(ctx context.Context, f *cmd.Factory, o *sandboxOptions) error {
+	ctx, hurry := stopSignals(ctx, f.IO.Err)
 	o.Log = f.IO.Err
 	fmt.Fprintln(f.IO.Err, "sandbox: starting brokers ...")
 	sb, err := sandbox.Start(ctx, o.Options)
 	if err != nil {
+		if ctx.Err() != nil {
+			return mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted while starting the brokers"))
+		}
 		return err
 	}
 	defer func() {
 		fmt.Fprintln(f.IO.Err, "sandbox: stopping ...")
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		stopCtx, cancel := context.WithTimeout(hurry, 30*time.Second)
 		defer cancel()
 		if err := sb.Stop(stopCtx); err != nil {
 			f.Warnf("sandbox stop: %v", err)
@@ -93,6 +112,9 @@ func sandboxRun(ctx context.Context, f *cmd.Factory, o *sandboxOptions) error {
 		fmt.Fprintln(f.IO.Err, "sandbox: seeding demo data ...")
 		wait, err := sb.Demo(ctx, f.IO.Err)
 		if err != nil {
+			if ctx.Err() != nil {
+				return mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted while seeding the demo data"))
+			}
 			return err
 		}
 		defer wait()
@@ -100,6 +122,41 @@ func sandboxRun(ctx context.Context, f *cmd.Factory, o *sandboxOptions) error {
 	fmt.Fprintln(f.IO.Err, "sandbox: ready; Ctrl-C stops")
 	<-ctx.Done()
 	return nil
+}
+
+// stopSignals makes the sandbox clean up whichever way it is asked to stop.
+// The first SIGINT, SIGTERM or SIGHUP (the terminal closing) ends the
+// returned context: the brokers stop gracefully. A further signal, a
+// second or more later, ends hurry: RabbitMQ is killed instead of waited
+// for, and the temporary directories are still removed. (Signals within
+// that second are copies of the first: timeout(1) and process managers
+// send one signal to the process and to its group.) Signals stay caught
+// until the process exits, because a signal that killed it midway through
+// the stop would leave the node's files behind. A closed stdout or stderr
+// (`mqctl sandbox | head -1`) is no reason to die either: caught, not
+// ignored, SIGPIPE turns into write errors here and stays at its default
+// for the RabbitMQ node.
+func stopSignals(parent context.Context, log io.Writer) (ctx, hurry context.Context) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	ctx, stop := context.WithCancel(parent)
+	hurry, rush := context.WithCancel(context.Background())
+	// parent ends with the first SIGINT or SIGTERM too (cmd.MainWith), and
+	// ctx with it; counting signals here keeps that one from counting twice.
+	go func() {
+		<-sigs
+		first := time.Now()
+		stop()
+		for range sigs {
+			if time.Since(first) >= time.Second {
+				break
+			}
+		}
+		fmt.Fprintln(log, "sandbox: signalled again: killing RabbitMQ instead of waiting for its graceful stop")
+		rush()
+	}()
+	return ctx, hurry
 }
 
 // sandboxContexts describes the running brokers as contexts. RabbitMQ's

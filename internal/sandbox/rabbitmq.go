@@ -34,8 +34,15 @@ type RabbitMQOptions struct {
 	// and instance, or, with a DataDir, derived from it: the node name is
 	// part of the stored state, so it must not change between runs.
 	NodeName string
-	// Log, when set, also receives the node's console output.
+	// Log, when set, also receives the node's console output, and the last
+	// lines of its log when it fails to start. With Log set, a temporary
+	// data directory is removed after a failed start too; without it, it
+	// stays so the log the error names can be read.
 	Log io.Writer
+	// Progress, when set, receives a line when the node is launched and
+	// then every few seconds until it is ready: what the start waits for
+	// and for how long, so a slow boot is not a silent one.
+	Progress io.Writer
 }
 
 // RabbitMQ is a rabbitmq-server running as an isolated child process: its
@@ -58,6 +65,7 @@ type RabbitMQ struct {
 	uid, gid int
 	username string
 	log      io.Writer
+	progress io.Writer
 	proc     *rabbitProc
 }
 
@@ -70,6 +78,10 @@ type rabbitProc struct {
 const (
 	rabbitStartTimeout = 60 * time.Second
 	rabbitStopGrace    = 20 * time.Second
+	// rabbitProgressEvery is how often a start says it is still waiting.
+	rabbitProgressEvery = 2 * time.Second
+	// rabbitLogTail is how many lines of a failed node's log are shown.
+	rabbitLogTail = 15
 )
 
 var rabbitSeq atomic.Int64
@@ -108,7 +120,7 @@ func StartRabbitMQ(ctx context.Context, o RabbitMQOptions) (*RabbitMQ, error) {
 	if scripts == "" {
 		return nil, errors.New("start rabbitmq: rabbitmq-server is not installed (apt-get install rabbitmq-server)")
 	}
-	r := &RabbitMQ{scripts: scripts, log: o.Log, uid: -1, gid: -1}
+	r := &RabbitMQ{scripts: scripts, log: o.Log, progress: o.Progress, uid: -1, gid: -1}
 	if err := r.resolveUser(); err != nil {
 		return nil, err
 	}
@@ -123,12 +135,51 @@ func StartRabbitMQ(ctx context.Context, o RabbitMQOptions) (*RabbitMQ, error) {
 		r.removeTemp()
 		return nil, err
 	}
-	// On failure the data directory stays, even a temporary one: the error
-	// names the log in it.
 	if err := r.start(ctx); err != nil {
-		return nil, err
+		return nil, r.failedStart(ctx, err)
 	}
 	return r, nil
+}
+
+// failedStart decides what happens to the data directory of a node that
+// did not start, and completes the error. A directory the user chose
+// stays. A temporary one goes when the start was interrupted, or when Log
+// can show the end of the node's log first; otherwise it stays and the
+// error names the log in it.
+func (r *RabbitMQ) failedStart(ctx context.Context, err error) error {
+	switch {
+	case r.temp && ctx.Err() != nil:
+		r.removeTemp()
+		return err
+	case r.temp && r.log != nil:
+		shown := r.showLogTail()
+		r.removeTemp()
+		if shown {
+			return fmt.Errorf("%w; the end of its log is above", err)
+		}
+		return err
+	default:
+		return fmt.Errorf("%w; see %s and %s", err, r.LogFile, r.consoleLog())
+	}
+}
+
+// showLogTail copies the last lines of the node's log to Log, and says
+// whether there were any.
+func (r *RabbitMQ) showLogTail() bool {
+	b, err := os.ReadFile(r.LogFile)
+	if err != nil || len(b) == 0 {
+		fmt.Fprintf(r.log, "sandbox: rabbitmq node %s left no log\n", r.NodeName)
+		return false
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > rabbitLogTail {
+		lines = lines[len(lines)-rabbitLogTail:]
+	}
+	fmt.Fprintf(r.log, "sandbox: the last %d lines of rabbitmq node %s's log:\n", len(lines), r.NodeName)
+	for _, l := range lines {
+		fmt.Fprintf(r.log, "sandbox:   %s\n", l)
+	}
+	return true
 }
 
 // resolveUser picks who runs the node. As root, that is the rabbitmq user
@@ -335,25 +386,63 @@ func (r *RabbitMQ) start(ctx context.Context) error {
 	}()
 	r.proc = p
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, rabbitStartTimeout)
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	began := time.Now()
+	var said time.Time
 	for {
 		probeErr := r.probe(ctx)
 		if probeErr == nil {
+			r.progressf("rabbitmq ready after %s", seconds(time.Since(began)))
 			return nil
+		}
+		switch {
+		case said.IsZero():
+			r.progressf("waiting for rabbitmq node %s (AMQP on 127.0.0.1:%d, management API on 127.0.0.1:%d): %s, %s",
+				r.NodeName, r.amqpPort, r.apiPort, seconds(time.Since(began)), waitReason(probeErr))
+			said = time.Now()
+		case time.Since(said) >= rabbitProgressEvery:
+			r.progressf("waiting for rabbitmq: %s, %s", seconds(time.Since(began)), waitReason(probeErr))
+			said = time.Now()
 		}
 		select {
 		case <-p.exited:
 			r.proc = nil
-			return fmt.Errorf("start rabbitmq %s: the node exited (%v); see %s and %s", r.NodeName, p.err, r.LogFile, r.consoleLog())
+			if p.err != nil {
+				return fmt.Errorf("start rabbitmq %s: the node exited (%v)", r.NodeName, p.err)
+			}
+			return fmt.Errorf("start rabbitmq %s: the node exited", r.NodeName)
 		case <-ctx.Done():
 			killErr := r.kill()
-			return errors.Join(fmt.Errorf("start rabbitmq %s: not ready in time (%v); see %s and %s", r.NodeName, probeErr, r.LogFile, r.consoleLog()), killErr)
+			if parent.Err() != nil {
+				return errors.Join(fmt.Errorf("start rabbitmq %s: %w", r.NodeName, parent.Err()), killErr)
+			}
+			return errors.Join(fmt.Errorf("start rabbitmq %s: not ready in %s (%v)", r.NodeName, rabbitStartTimeout, probeErr), killErr)
 		case <-tick.C:
 		}
 	}
+}
+
+func (r *RabbitMQ) progressf(format string, args ...any) {
+	if r.progress != nil {
+		fmt.Fprintf(r.progress, "sandbox: "+format+"\n", args...)
+	}
+}
+
+// seconds shows an elapsed time in whole seconds.
+func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int(d.Seconds())) }
+
+// waitReason says briefly why a probe failed: a port not open yet is the
+// normal state of a booting node.
+func waitReason(err error) string {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		what, _, _ := strings.Cut(err.Error(), ":")
+		return what + " not listening yet"
+	}
+	return err.Error()
 }
 
 // probe checks that guest can log in over AMQP and that the management
@@ -412,7 +501,8 @@ func (r *RabbitMQ) Ctl(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // Stop stops the node with rabbitmqctl, kills it when it has not exited
-// within 20 s (or when ctx ends), and removes a temporary data directory.
+// within 20 s or by ctx's deadline (an error) or when ctx is cancelled (on
+// request, no error), and removes a temporary data directory.
 func (r *RabbitMQ) Stop(ctx context.Context) error {
 	err := r.stop(ctx)
 	if r.proc == nil {
@@ -430,7 +520,10 @@ func (r *RabbitMQ) Restart(ctx context.Context) error {
 	if _, err := freePorts([]int{r.amqpPort, r.apiPort, r.distPort}, []string{"AMQP", "management API", "Erlang distribution"}); err != nil {
 		return err
 	}
-	return r.start(ctx)
+	if err := r.start(ctx); err != nil {
+		return fmt.Errorf("%w; see %s and %s", err, r.LogFile, r.consoleLog())
+	}
+	return nil
 }
 
 func (r *RabbitMQ) stop(ctx context.Context) error {
@@ -457,11 +550,19 @@ func (r *RabbitMQ) stop(ctx context.Context) error {
 		return nil
 	case <-grace.C:
 	case <-ctx.Done():
+		// A cancelled ctx asks for the kill; a deadline is a stop too slow.
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return r.kill()
+		}
 	}
 	if err := r.kill(); err != nil {
 		return err
 	}
-	return fmt.Errorf("stop rabbitmq %s: did not stop in time and was killed; see %s", r.NodeName, r.LogFile)
+	err := fmt.Errorf("stop rabbitmq %s: did not stop in time and was killed", r.NodeName)
+	if !r.temp {
+		err = fmt.Errorf("%w; see %s", err, r.LogFile)
+	}
+	return err
 }
 
 // kill ends the node's whole process group and waits for it.

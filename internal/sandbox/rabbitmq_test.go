@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -237,4 +238,64 @@ func rootWithRabbitUser() string {
 		return "no rabbitmq user"
 	}
 	return ""
+}
+
+// progressWriter passes each line a start reports to a channel.
+type progressWriter chan string
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	select {
+	case p <- string(b):
+	default:
+	}
+	return len(b), nil
+}
+
+// Issue 11 items 22–23: a start reports what it waits for as soon as the
+// node is launched, and a start interrupted then leaves no node process
+// and no temporary directory (it used to keep the directory).
+func TestStartRabbitMQInterruptedLeavesNothing(t *testing.T) {
+	testenv.NeedRabbitMQServer(t)
+	tmp, err := os.MkdirTemp("", "mqctl-rabbitmq-tmpdir-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
+
+	progress := make(progressWriter, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	node := make(chan string, 1)
+	go func() {
+		line := <-progress
+		if m := regexp.MustCompile(`^sandbox: waiting for rabbitmq node (\S+) \(AMQP on 127\.0\.0\.1:\d+, management API on 127\.0\.0\.1:\d+\): \d+s`).FindStringSubmatch(line); m != nil {
+			node <- m[1]
+		} else {
+			t.Errorf("first progress line %q does not say what the start waits for", line)
+			node <- ""
+		}
+		cancel()
+	}()
+	r, err := sandbox.StartRabbitMQ(ctx, sandbox.RabbitMQOptions{Progress: progress})
+	if err == nil {
+		r.Stop(context.Background())
+		t.Fatal("the start was interrupted and still succeeded")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %q is not an interruption", err)
+	}
+	name := <-node
+	if name == "" {
+		return
+	}
+	if ps := nodeProcesses(t, name); ps != "" {
+		t.Errorf("processes of node %s left after the interrupted start:\n%s", name, ps)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
+		t.Errorf("left in TMPDIR after the interrupted start: %v", entries)
+	}
 }
