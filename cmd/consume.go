@@ -122,6 +122,9 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	run.Broker = conn.Broker()
 	run.Logf = f.Warnf
 	run.Verbose = f.Global.Verbose > 0
+	if run.Exec != nil {
+		run.Exec.Secrets, run.Exec.SecretEnv = f.Secrets()
+	}
 	if !run.Peek {
 		if err := requireWritable(t, "consume with acks (use --ack none to peek)"); err != nil {
 			return err

@@ -188,7 +188,7 @@ func newContextLsCmd(f *Factory) *cobra.Command {
 func newContextShowCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:               "show [NAME]",
-		Short:             "Show a context (default: the current one) with secrets redacted",
+		Short:             "Show a context (default: the one -c or MQCTL_CONTEXT selects, else the current one) with secrets redacted",
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeContextNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -200,7 +200,7 @@ func newContextShowCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := cfg.CurrentContext
+			name := f.contextName(cfg)
 			if len(args) == 1 {
 				name = args[0]
 			}
@@ -254,13 +254,7 @@ func newContextCurrentCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := f.Global.Context
-			if name == "" {
-				name = f.Getenv("MQCTL_CONTEXT")
-			}
-			if name == "" {
-				name = cfg.CurrentContext
-			}
+			name := f.contextName(cfg)
 			if name == "" {
 				return mqerr.Usagef("no current context: run 'mqctl context use NAME'")
 			}

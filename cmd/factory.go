@@ -29,8 +29,10 @@ type Factory struct {
 	Getenv func(string) string
 	Global GlobalFlags
 
-	// secrets of the resolved target, scrubbed from any error printed.
+	// secrets of the resolved targets, scrubbed from any error printed.
 	secrets []string
+	// secretEnv names the variables those secrets were read from.
+	secretEnv []string
 	// ranCommand is set once flags parsed and a command's run began, so
 	// errors before that (cobra's own) count as usage errors.
 	ranCommand bool
@@ -54,6 +56,18 @@ func (f *Factory) Config() (*config.File, string, error) {
 	return cfg, path, err
 }
 
+// contextName is the context selected without naming one in arguments:
+// -c, else MQCTL_CONTEXT, else the file's current context.
+func (f *Factory) contextName(cfg *config.File) string {
+	if f.Global.Context != "" {
+		return f.Global.Context
+	}
+	if name := f.Getenv("MQCTL_CONTEXT"); name != "" {
+		return name
+	}
+	return cfg.CurrentContext
+}
+
 // Target resolves the context, environment and flags into a target.
 func (f *Factory) Target() (broker.Target, error) {
 	cfg, _, err := f.Config()
@@ -70,9 +84,20 @@ func (f *Factory) targetIn(cfg *config.File) (broker.Target, error) {
 		URL:     f.Global.URL,
 		Timeout: f.Global.Timeout,
 	}, f.Getenv)
-	f.secrets = append(f.secrets, t.Secrets()...)
+	f.remember(t)
 	return t, err
 }
+
+// remember keeps t's secrets for scrubbing output and for keeping them
+// from the programs mqctl starts.
+func (f *Factory) remember(t broker.Target) {
+	f.secrets = append(f.secrets, t.Secrets()...)
+	f.secretEnv = append(f.secretEnv, t.SecretEnv...)
+}
+
+// Secrets are the secrets of every target resolved so far, and the names of
+// the variables they were read from (a context's password_env, token_env).
+func (f *Factory) Secrets() (values, envNames []string) { return f.secrets, f.secretEnv }
 
 // contextTarget resolves the named context for commands that use more than
 // one (dlq move --to-context, lag -c a,b), with only its own settings (see
@@ -82,7 +107,7 @@ func (f *Factory) contextTarget(cfg *config.File, name string) (broker.Target, e
 	if err != nil {
 		return t, err
 	}
-	f.secrets = append(f.secrets, t.Secrets()...)
+	f.remember(t)
 	return t, nil
 }
 

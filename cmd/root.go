@@ -113,6 +113,11 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 		if f.Global.NoColor {
 			f.IO.Color = false
 		}
+		// 0 would read as "no bound" or "the default" depending on who
+		// reads it; neither is worth guessing at 3 a.m.
+		if fl := cmd.Flags().Lookup("timeout"); fl != nil && fl.Changed && f.Global.Timeout <= 0 {
+			return mqerr.Usagef("--timeout %s: want a positive duration such as 500ms or 10s", fl.Value)
+		}
 		_, err := f.Format()
 		return err
 	}
@@ -121,7 +126,7 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&f.Global.Context, "context", "c", "", "context to use (env MQCTL_CONTEXT; default: the current context)")
 	pf.StringVar(&f.Global.URL, "url", "", "broker URL, e.g. kafka://host:9092, amqp://host/vhost, nats://host:4222 (env MQCTL_URL)")
-	pf.DurationVar(&f.Global.Timeout, "timeout", 0, "bound for connecting and each broker round trip (default 10s)")
+	pf.DurationVar(&f.Global.Timeout, "timeout", 0, "bound for connecting and each broker round trip, > 0 (default 10s)")
 	pf.StringVarP(&f.Global.Output, "output", "o", "table", "output format: "+strings.Join(output.Formats, ", "))
 	pf.BoolVar(&f.Global.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.CountVarP(&f.Global.Verbose, "verbose", "v", "more detail on stderr (repeatable)")

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -101,11 +103,15 @@ func Scrub(err error, secrets ...string) error {
 	return mqerr.Wrap(mqerr.KindOf(err), fmt.Errorf("%s", clean))
 }
 
-// ScrubString replaces every secret (and any URL password) in s.
+// ScrubString replaces every secret, in the forms it travels in (as is,
+// URL-escaped, base64), and any URL password in s.
 func ScrubString(s string, secrets ...string) string {
 	for _, sec := range secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "xxxxx")
+		if len(sec) < 3 {
+			continue
+		}
+		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec), base64.StdEncoding.EncodeToString([]byte(sec))} {
+			s = strings.ReplaceAll(s, form, "xxxxx")
 		}
 	}
 	return redactAllURLs(s)

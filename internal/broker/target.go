@@ -32,6 +32,10 @@ type Target struct {
 	Timeout time.Duration
 	// ReadOnly refuses commands that change the broker.
 	ReadOnly bool
+	// SecretEnv names the environment variables a secret was read from
+	// (a context's password_env, token_env), so that programs mqctl starts
+	// (consume --exec) do not inherit them.
+	SecretEnv []string
 }
 
 // TLSOptions configures TLS for every driver. TLS verifies by default.
@@ -69,13 +73,28 @@ func (t Target) Secrets() []string {
 		}
 	}
 	if ep, err := ParseEndpoint(t.URL); err == nil {
-		if ep.Password != "" {
-			s = append(s, ep.Password)
-		} else if ep.Username != "" && userIsToken(ep.Scheme) {
-			s = append(s, ep.Username)
+		if _, pass, token := ep.Credentials(); pass != "" {
+			s = append(s, pass)
+		} else if token != "" {
+			s = append(s, token)
 		}
 	}
+	if pass := urlPassword(t.ManagementURL); pass != "" {
+		s = append(s, pass)
+	}
 	return s
+}
+
+// urlPassword is the password in a URL's user info, "" when none.
+func urlPassword(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	ep, err := ParseEndpoint(raw)
+	if err != nil {
+		return ""
+	}
+	return ep.Password
 }
 
 // EffectiveTimeout is Timeout, or DefaultTimeout when unset.

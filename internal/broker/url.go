@@ -15,10 +15,12 @@ type Endpoint struct {
 	Username string
 	Password string
 	HasUser  bool
-	Hosts    []string // host:port, port filled in by the driver when missing
-	Path     string   // unescaped, without the leading "/" (the AMQP vhost)
-	HasPath  bool
-	Query    url.Values
+	// HasPassword is set when the user info holds a ":" (user:password@).
+	HasPassword bool
+	Hosts       []string // host:port, port filled in by the driver when missing
+	Path        string   // unescaped, without the leading "/" (the AMQP vhost)
+	HasPath     bool
+	Query       url.Values
 }
 
 // ParseEndpoint parses a broker URL. Errors are mqerr.Usage and quote only
@@ -49,7 +51,15 @@ func ParseEndpoint(raw string) (*Endpoint, error) {
 				return nil, mqerr.Usagef("malformed URL %q: bad password escape", red)
 			}
 		}
-		ep.HasUser = true
+		// An empty user or password would either log in as nobody or
+		// (AMQP) fall back to guest: neither is what was written.
+		if ep.Username == "" {
+			return nil, mqerr.Usagef("malformed URL %q: empty user name before @ (leave out the @ to log in with the context's or the default credentials)", red)
+		}
+		if hasPass && ep.Password == "" {
+			return nil, mqerr.Usagef("malformed URL %q: empty password after the user's ':' (leave out the ':' to take the password from the context or MQCTL_PASSWORD)", red)
+		}
+		ep.HasUser, ep.HasPassword = true, hasPass
 		rest = rest[at+1:]
 	}
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
@@ -104,19 +114,36 @@ func checkHostPort(h string) string {
 	if strings.ContainsAny(host, " \t/\\") {
 		return "invalid host " + h
 	}
-	if port != "" {
-		n := 0
-		for _, r := range port {
-			if r < '0' || r > '9' {
-				return "invalid port in " + h
-			}
-			n = n*10 + int(r-'0')
-			if n > 65535 {
-				return "port out of range in " + h
-			}
+	if port == "" {
+		if strings.HasSuffix(h, ":") {
+			return "empty port in " + h + " (leave out the ':' for the default port)"
+		}
+		return ""
+	}
+	n := 0
+	for _, r := range port {
+		if r < '0' || r > '9' {
+			return "invalid port in " + h
+		}
+		n = n*10 + int(r-'0')
+		if n > 65535 {
+			return "port " + port + " out of range (1-65535) in " + h
 		}
 	}
+	if n == 0 {
+		return "port " + port + " out of range (1-65535) in " + h
+	}
 	return ""
+}
+
+// Credentials are the login the URL's user info holds: user and password,
+// or for a scheme that reads a lone user as a token (nats://TOKEN@host),
+// the token.
+func (ep *Endpoint) Credentials() (user, pass, token string) {
+	if ep.HasUser && !ep.HasPassword && userIsToken(ep.Scheme) {
+		return "", "", ep.Username
+	}
+	return ep.Username, ep.Password, ""
 }
 
 // HostsWithPort returns the hosts with def appended where no port was given.

@@ -137,3 +137,86 @@ func parseLoose(raw string) (string, error) {
 }
 
 var errNoPass = mqerr.Usagef("no password")
+
+// Empty ports, port 0, empty users and empty passwords are refused on
+// every scheme: none of them is what the user meant, and an empty AMQP
+// login would fall back to guest.
+func TestParseEndpointRefusesEmptyParts(t *testing.T) {
+	for _, scheme := range []string{"kafka", "amqp", "amqps", "nats", "tls", "http"} {
+		for rest, mention := range map[string]string{
+			"h:":          "empty port in h:",
+			"[::1]:":      "empty port in [::1]:",
+			"h:0":         "port 0 out of range",
+			"h:00":        "port 00 out of range",
+			"h:65536":     "port 65536 out of range",
+			"@h":          "empty user name",
+			":@h":         "empty user name",
+			":hunter22@h": "empty user name",
+			"u:@h":        "empty password",
+		} {
+			raw := scheme + "://" + rest
+			_, err := ParseEndpoint(raw)
+			if mqerr.KindOf(err) != mqerr.Usage || err == nil || !strings.Contains(err.Error(), mention) {
+				t.Errorf("%s: %v, want a usage error saying %q", raw, err, mention)
+				continue
+			}
+			if strings.Contains(err.Error(), "hunter22") {
+				t.Errorf("%s: password in %q", raw, err)
+			}
+		}
+	}
+	for _, ok := range []string{"kafka://h:1", "kafka://h:65535", "amqp://u@h/", "nats://tok@h", "amqp://u:p@h:5672/"} {
+		if _, err := ParseEndpoint(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
+func TestEndpointCredentials(t *testing.T) {
+	for raw, want := range map[string][3]string{
+		"amqp://u:p@h/":   {"u", "p", ""},
+		"amqp://u@h/":     {"u", "", ""},
+		"nats://tok@h":    {"", "", "tok"},
+		"tls://tok@h":     {"", "", "tok"},
+		"nats://u:p@h":    {"u", "p", ""},
+		"kafka://h:9092":  {"", "", ""},
+		"kafka://u@h:909": {"u", "", ""},
+	} {
+		ep, err := ParseEndpoint(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, p, tok := ep.Credentials(); [3]string{u, p, tok} != want {
+			t.Errorf("%s: got %q %q %q, want %q", raw, u, p, tok, want)
+		}
+	}
+}
+
+// Secrets lists the management URL's password too, so errors and logs are
+// scrubbed of it.
+func TestTargetSecrets(t *testing.T) {
+	tg := Target{URL: "amqp://u:url-pw@h/", Password: "field-pw", Token: "tok-1", ManagementURL: "http://m:mgmt-pw@h:15672"}
+	got := strings.Join(tg.Secrets(), ",")
+	for _, want := range []string{"url-pw", "field-pw", "tok-1", "mgmt-pw"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Secrets() = %q lacks %q", got, want)
+		}
+	}
+	if got := (Target{URL: "nats://tok-2@h"}).Secrets(); len(got) != 1 || got[0] != "tok-2" {
+		t.Errorf("a NATS URL token: Secrets() = %q", got)
+	}
+}
+
+// ScrubString masks a secret in the forms it travels in.
+func TestScrubStringForms(t *testing.T) {
+	const pw = "p@ss/w#rd"
+	for _, text := range []string{
+		"x " + pw + " y",
+		"x p%40ss%2Fw%23rd y",
+		"x cEBzcy93I3Jk y",
+	} {
+		if got := ScrubString(text, pw); got != "x xxxxx y" {
+			t.Errorf("ScrubString(%q) = %q", text, got)
+		}
+	}
+}

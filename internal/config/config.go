@@ -177,11 +177,13 @@ func NotFound(name string) error {
 	return mqerr.Usagef("context %q does not exist (see 'mqctl context ls')", name)
 }
 
-// Redacted returns a copy safe to print: inline secrets and the URL
-// password are masked; env and file references stay, they are not secrets.
+// Redacted returns a copy safe to print: inline secrets and the password
+// of every URL it holds are masked; env and file references stay, they are
+// not secrets.
 func (c Context) Redacted() Context {
 	r := c
 	r.URL = broker.RedactURL(c.URL)
+	r.ManagementURL = broker.RedactURL(c.ManagementURL)
 	if r.Password != "" {
 		r.Password = "xxxxx"
 	}

@@ -47,7 +47,12 @@ func ContextOnly(getenv func(string) string) func(string) string {
 // A URL from a lower source than the chosen context is ignored, so a shell
 // or CI that exports MQCTL_URL never sends a context's credentials to that
 // host, and MQCTL_CONTEXT never lends its credentials to a --url.
-// MQCTL_USERNAME and MQCTL_PASSWORD override the credentials in every case.
+//
+// The login is then taken field by field (user, password, token), most
+// specific first: the user info of the URL chosen with --url or MQCTL_URL,
+// then MQCTL_USERNAME and MQCTL_PASSWORD, then the context (its fields,
+// then the user info of its stored URL). So `-c prod --url
+// amqp://admin:pw@h/` logs in as admin with pw, never with prod's password.
 func Resolve(f *File, ov Overrides, getenv func(string) string) (broker.Target, error) {
 	var name, url string
 	switch {
@@ -59,6 +64,9 @@ func Resolve(f *File, ov Overrides, getenv func(string) string) (broker.Target, 
 		name, url = getenv("MQCTL_CONTEXT"), getenv("MQCTL_URL")
 	default:
 		name = f.CurrentContext
+	}
+	if ov.Timeout < 0 {
+		return broker.Target{}, mqerr.Usagef("--timeout %s: want a positive duration such as 500ms or 10s", ov.Timeout)
 	}
 
 	var t broker.Target
@@ -72,13 +80,32 @@ func Resolve(f *File, ov Overrides, getenv func(string) string) (broker.Target, 
 			return t, err
 		}
 	}
+	var fromURL *broker.Endpoint
 	if url != "" {
+		ep, err := broker.ParseEndpoint(url)
+		if err != nil {
+			return t, err
+		}
+		if name != "" {
+			// The context's URL is replaced: keep the login it held.
+			if err := keepURLLogin(&t); err != nil {
+				return t, err
+			}
+		}
 		t.URL = url
+		if ep.HasUser {
+			fromURL = ep
+			user, pass, token := ep.Credentials()
+			t.Username, t.Token = user, token
+			if ep.HasPassword {
+				t.Password = pass
+			}
+		}
 	}
-	if u := getenv("MQCTL_USERNAME"); u != "" {
+	if u := getenv("MQCTL_USERNAME"); u != "" && fromURL == nil {
 		t.Username = u
 	}
-	if p := getenv("MQCTL_PASSWORD"); p != "" {
+	if p := getenv("MQCTL_PASSWORD"); p != "" && (fromURL == nil || !fromURL.HasPassword) {
 		t.Password = p
 	}
 	if ov.Timeout > 0 {
@@ -91,6 +118,26 @@ func Resolve(f *File, ov Overrides, getenv func(string) string) (broker.Target, 
 		return t, err
 	}
 	return t, nil
+}
+
+// keepURLLogin moves the login held in t's URL into t's fields, where
+// they do not already name one, before that URL is replaced.
+func keepURLLogin(t *broker.Target) error {
+	ep, err := broker.ParseEndpoint(t.URL)
+	if err != nil {
+		return err
+	}
+	if !ep.HasUser {
+		return nil
+	}
+	user, pass, token := ep.Credentials()
+	if t.Username == "" && t.Token == "" {
+		t.Username, t.Token = user, token
+	}
+	if t.Password == "" {
+		t.Password = pass
+	}
+	return nil
 }
 
 // target turns a stored context into a Target, reading secrets from the
@@ -109,12 +156,20 @@ func (c Context) target(getenv func(string) string) (broker.Target, error) {
 		Timeout:       time.Duration(c.Timeout),
 		ReadOnly:      c.ReadOnly,
 	}
+	if c.Timeout < 0 {
+		return t, mqerr.Usagef("context %q: timeout %s: want a positive duration such as 500ms or 10s", c.Name, time.Duration(c.Timeout))
+	}
 	var err error
 	if t.Password, err = secret(getenv, c.Name, "password", c.Password, c.PasswordEnv, c.PasswordFile); err != nil {
 		return t, err
 	}
 	if t.Token, err = secret(getenv, c.Name, "token", c.Token, c.TokenEnv, c.TokenFile); err != nil {
 		return t, err
+	}
+	for _, env := range []string{c.PasswordEnv, c.TokenEnv} {
+		if env != "" {
+			t.SecretEnv = append(t.SecretEnv, env)
+		}
 	}
 	return t, nil
 }

@@ -179,3 +179,17 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// Handlers inherit no variable holding a credential mqctl used, and keep
+// the rest of the environment (issue 11, item 12).
+func TestHandlerEnviron(t *testing.T) {
+	environ := []string{
+		"PATH=/usr/bin", "HOME=/home/guest", "MQCTL_PASSWORD=x", "MQCTL_URL=amqp://h/",
+		"PROBE_PW=pw-of-the-context", "NATS_TOK=tok-1", "SAME_VALUE=s3cret", "BROKER=amqp://u:s3cret@h/",
+		"EMPTY=", "NOT_A_URL=prefix-s3cret",
+	}
+	got := strings.Join(handlerEnviron(environ, []string{"s3cret", "guest"}, []string{"PROBE_PW", "NATS_TOK"}), " ")
+	if want := "PATH=/usr/bin HOME=/home/guest EMPTY= NOT_A_URL=prefix-s3cret"; got != want {
+		t.Errorf("handler environment %q, want %q", got, want)
+	}
+}

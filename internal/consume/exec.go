@@ -33,6 +33,10 @@ type Exec struct {
 	Stderr io.Writer
 	// Timeout bounds one run (0: no bound).
 	Timeout time.Duration
+	// Secrets are the credentials mqctl used and SecretEnv the variables it
+	// read them from: handlers inherit no variable that holds one.
+	Secrets   []string
+	SecretEnv []string
 
 	outMu sync.Mutex
 	// environ is mqctl's environment for handlers, read once.
@@ -80,7 +84,7 @@ func (e *Exec) Run(ctx context.Context, m *broker.Message, attempt int) error {
 	cmd.Stdout = &out
 	tail := &tailWriter{w: e.Stderr}
 	cmd.Stderr = tail
-	e.envOnce.Do(func() { e.environ = handlerEnviron() })
+	e.envOnce.Do(func() { e.environ = handlerEnviron(os.Environ(), e.Secrets, e.SecretEnv) })
 	cmd.Env = append(slices.Clip(e.environ), Env(e.Broker, m, attempt)...)
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
@@ -106,17 +110,36 @@ func (e *Exec) Run(ctx context.Context, m *broker.Message, attempt int) error {
 	return errors.New(reason)
 }
 
-// handlerEnviron is mqctl's environment without its own MQCTL_* variables:
-// MQCTL_URL and MQCTL_PASSWORD may hold credentials a handler has no
-// business seeing.
-func handlerEnviron() []string {
+// handlerEnviron is environ without the variables that hold a credential
+// mqctl used: its own MQCTL_* variables (MQCTL_URL and MQCTL_PASSWORD may
+// hold one), the variables named in secretEnv (a context's password_env,
+// token_env), and any variable whose value is a secret or a URL carrying
+// one. The rest of the environment is kept.
+func handlerEnviron(environ, secrets, secretEnv []string) []string {
 	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MQCTL_") {
-			env = append(env, kv)
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "MQCTL_") || slices.Contains(secretEnv, name) || holdsSecret(value, secrets) {
+			continue
 		}
+		env = append(env, kv)
 	}
 	return env
+}
+
+// holdsSecret reports whether value is one of secrets, or a URL with one
+// in it. A mere substring elsewhere does not count: a password "guest"
+// must not take HOME=/home/guest away from a handler.
+func holdsSecret(value string, secrets []string) bool {
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		if value == s || (strings.Contains(value, "://") && strings.Contains(value, s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Env is the handler's MQ_* environment for m. A key or header that is not

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -152,15 +153,22 @@ func resolveCredentials(ep *broker.Endpoint, t broker.Target, useTLS bool) crede
 	return c
 }
 
+// verdictGrace is how long past its deadline a connection that has sent
+// its credentials waits for the broker's answer to them. RabbitMQ holds
+// back a refusal for 3 s (its SILENT_CLOSE_DELAY, against password
+// guessing), so without it a wrong password under a short --timeout would
+// be reported as an unreachable broker.
+const verdictGrace = 5 * time.Second
+
 // dial opens one AMQP connection. The URL handed to amqp091 carries no
-// credentials, so none of its errors can echo them.
+// credentials, so none of its errors can echo them. TLS is done here, not
+// by amqp091, so that handshakeConn sees the AMQP frames.
 func dial(ctx context.Context, addr, vhost string, cred credentials, tlsCfg *tls.Config, heartbeat time.Duration) (*amqp.Connection, error) {
 	budget := time.Duration(0)
 	if d, ok := ctx.Deadline(); ok {
 		budget = time.Until(d).Round(100 * time.Millisecond)
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	scheme := "amqp"
 	cfg := amqp.Config{
 		Vhost:      vhost,
 		Heartbeat:  heartbeat,
@@ -171,53 +179,122 @@ func dial(ctx context.Context, addr, vhost string, cred credentials, tlsCfg *tls
 	if cred.external {
 		cfg.SASL = []amqp.Authentication{&amqp.ExternalAuth{}}
 	}
-	if tlsCfg != nil {
-		scheme = "amqps"
-		cfg.TLSClientConfig = tlsCfg.Clone()
-		if cfg.TLSClientConfig.ServerName == "" {
-			cfg.TLSClientConfig.ServerName = host
-		}
-	}
-	// stopWatch ends the watch that aborts the handshake when ctx ends;
-	// amqp091 clears the deadline we set once the connection is open.
+	// stopWatch ends the watch that stops the handshake when ctx ends;
+	// amqp091 clears the deadline it sets once the connection is open.
 	var stopWatch func() bool
+	var hc *handshakeConn
 	cfg.Dial = func(network, a string) (net.Conn, error) {
 		var d net.Dialer
 		nc, err := d.DialContext(ctx, network, a)
 		if err != nil {
 			return nil, err
 		}
-		if dl, ok := ctx.Deadline(); ok {
-			if err := nc.SetDeadline(dl); err != nil {
+		conn := nc
+		if tlsCfg != nil {
+			tc := tlsCfg.Clone()
+			if tc.ServerName == "" {
+				tc.ServerName = host
+			}
+			client := tls.Client(nc, tc)
+			if err := client.HandshakeContext(ctx); err != nil {
 				nc.Close()
 				return nil, err
 			}
+			conn = client
 		}
-		stopWatch = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-		return nc, nil
+		hc = &handshakeConn{Conn: conn, raw: nc}
+		stopWatch = context.AfterFunc(ctx, func() { hc.expire(ctx) })
+		return hc, nil
 	}
-	conn, err := amqp.DialConfig(scheme+"://"+addr+"/", cfg)
+	conn, err := amqp.DialConfig("amqp://"+addr+"/", cfg)
 	if stopWatch != nil && !stopWatch() && err == nil {
-		// ctx ended right as the handshake finished: the deadline in the
-		// past would break the connection later, so give it up now.
+		// ctx ended right as the handshake finished, or the broker accepted
+		// the credentials only during the grace: the connection came too
+		// late, and its deadline may already be in the past.
 		conn.Close()
 		err = ctx.Err()
 	}
 	if err != nil {
-		return nil, classify(ctx, err, addr, vhost, cred.user, budget)
+		return nil, classify(ctx, err, addr, vhost, cred.user, budget, hc != nil && hc.heardVerdict())
 	}
 	return conn, nil
 }
 
+// handshakeConn watches the AMQP handshake on a connection: once the
+// client has sent its credentials (connection.start-ok), ctx ending does
+// not cut the connection at once but leaves verdictGrace for the broker's
+// answer, so that a refusal is reported as the refusal it is.
+type handshakeConn struct {
+	net.Conn
+	// raw is the TCP connection (under TLS), whose deadline stops both.
+	raw net.Conn
+
+	mu sync.Mutex
+	// awaiting: credentials sent, nothing read since.
+	awaiting bool
+	// heard: the broker answered the credentials (with data, or by hanging up).
+	heard bool
+}
+
+func (c *handshakeConn) Write(p []byte) (int, error) {
+	if isStartOK(p) {
+		c.mu.Lock()
+		c.awaiting = true
+		c.mu.Unlock()
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if c.awaiting && (n > 0 || (err != nil && !isTimeout(err))) {
+		c.awaiting, c.heard = false, true
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// expire stops the handshake when ctx ends: at once, unless the deadline
+// passed while the broker was deciding on the credentials.
+func (c *handshakeConn) expire(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.awaiting && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		c.raw.SetDeadline(time.Now().Add(verdictGrace))
+		return
+	}
+	c.raw.SetDeadline(time.Unix(1, 0))
+}
+
+func (c *handshakeConn) heardVerdict() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.heard
+}
+
+// isStartOK reports whether p begins with a connection.start-ok method
+// frame: type 1, channel 0, a 4-byte size, class 10, method 11.
+func isStartOK(p []byte) bool {
+	return len(p) >= 11 && p[0] == 1 && p[1] == 0 && p[2] == 0 &&
+		p[7] == 0 && p[8] == 10 && p[9] == 0 && p[10] == 11
+}
+
 // classify turns a failed dial into a typed, one-line error that names the
-// address, the user and the vhost, but never the password.
-func classify(ctx context.Context, err error, addr, vhost, user string, budget time.Duration) error {
+// address, the user and the vhost, but never the password. heard says the
+// broker answered the credentials: a refusal is then the broker's word,
+// even when it came after the deadline.
+func classify(ctx context.Context, err error, addr, vhost, user string, budget time.Duration, heard bool) error {
 	var aerr *amqp.Error
 	var certErr *tls.CertificateVerificationError
+	// amqp091 reports any failure after start-ok as bad credentials, our
+	// own deadline included; only the broker's reply, or its hanging up
+	// on the credentials, says so for sure.
+	refused := errors.As(err, &aerr) && (aerr.Server || (heard && aerr.Code == amqp.AccessRefused))
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return mqerr.New(mqerr.Interrupted, "connecting to rabbitmq at %s: interrupted", addr)
-	case pastDeadline(ctx) || isTimeout(err):
+	case !refused && (pastDeadline(ctx) || isTimeout(err)):
 		within := ""
 		if budget > 0 {
 			within = " within " + budget.String()

@@ -27,6 +27,9 @@ func withCreds(t *testing.T, rawURL, user, pass, vhostPath string) string {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(user, pass)
+	if pass == "" {
+		u.User = url.User(user) // "user:@" is refused as an empty password
+	}
 	return u.Scheme + "://" + u.User.String() + "@" + u.Host + "/" + vhostPath
 }
 
@@ -188,11 +191,14 @@ func TestClassify(t *testing.T) {
 		err      error
 		wantKind mqerr.Kind
 		want     string
+		heard    bool
 	}{
 		{name: "refused", err: refused, wantKind: mqerr.Unreachable, want: "cannot reach rabbitmq at h:5672: connection refused"},
 		{name: "deadline", ctx: expired, err: refused, wantKind: mqerr.Unreachable, want: "cannot reach rabbitmq at h:5672 within 2s: connection refused"},
 		{name: "interrupted", ctx: canceled, err: refused, wantKind: mqerr.Interrupted, want: "interrupted"},
 		{name: "bad credentials", err: amqp.ErrCredentials, wantKind: mqerr.Auth, want: `refused user "u"`},
+		{name: "refused after the deadline", ctx: expired, heard: true, err: amqp.ErrCredentials, wantKind: mqerr.Auth, want: `refused user "u"`},
+		{name: "no verdict before the deadline", ctx: expired, err: amqp.ErrCredentials, wantKind: mqerr.Unreachable, want: "within 2s"},
 		{name: "vhost access, socket closed", err: amqp.ErrVhost, wantKind: mqerr.Auth, want: `user "u" has no access to vhost "v"`},
 		{
 			name:     "connection limit",
@@ -211,7 +217,7 @@ func TestClassify(t *testing.T) {
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			err := classify(ctx, tt.err, "h:5672", "v", "u", 2*time.Second)
+			err := classify(ctx, tt.err, "h:5672", "v", "u", 2*time.Second, tt.heard)
 			if mqerr.KindOf(err) != tt.wantKind || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v (kind %v), want kind %v saying %q", err, mqerr.KindOf(err), tt.wantKind, tt.want)
 			}

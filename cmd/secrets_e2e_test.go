@@ -1,0 +1,361 @@
+package cmd_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// secretPW is the password the secrets test gives mqctl every way it can.
+// It holds characters that URL-escaping changes, so the escaped form
+// differs from the raw one.
+const secretPW = "Pw3/s#cr?et@9+x%Q"
+
+// secretCommand is one run of mqctl in the secrets test. Arguments in
+// braces are replaced per broker (see secretBroker.args); {dir} is a
+// directory for files the command writes, searched afterwards. Add the
+// commands that come later here.
+type secretCommand struct {
+	name string
+	args []string
+	// code is the exit code wanted; -1 is any failure.
+	code int
+	// wrongLogin runs the command with a login the broker refuses, made
+	// with the same password, so a failing login is searched too.
+	wrongLogin bool
+}
+
+var secretCommands = []secretCommand{
+	{name: "context ls", args: []string{"context", "ls", "-v"}},
+	{name: "context ls json", args: []string{"context", "ls", "-o", "json"}},
+	{name: "context ls yaml", args: []string{"context", "ls", "-o", "yaml"}},
+	{name: "context show", args: []string{"context", "show", "-v"}},
+	{name: "context show json", args: []string{"context", "show", "-o", "json"}},
+	{name: "context show yaml", args: []string{"context", "show", "-o", "yaml"}},
+	{name: "context show template", args: []string{"context", "show", "-o", "template={{.URL}} {{.ManagementURL}} {{.Password}} {{.Username}}"}},
+	{name: "context show all", args: []string{"context", "show", "-o", "template={{printf \"%#v\" .}}"}},
+	{name: "context current", args: []string{"context", "current", "-v"}},
+	{name: "ls", args: []string{"ls", "-v", "-v"}},
+	{name: "ls json", args: []string{"ls", "-v", "-o", "json"}},
+	{name: "produce", args: []string{"produce", "{produce-to}", "secret-test", "-v", "--failed-out", "{dir}/failed.jsonl"}},
+	{name: "consume", args: []string{"consume", "{consume-from}", "-n", "1", "-v", "-o", "jsonl"}},
+	{name: "consume exec", args: []string{"consume", "{consume-from}", "-n", "1", "-v", "--exec", "env; cat"}},
+	{name: "consume missing", args: []string{"consume", "{missing}", "-n", "1", "-v"}, code: -1},
+	{name: "produce missing", args: []string{"produce", "{missing-produce}", "x", "-v", "--failed-out", "{dir}/failed.jsonl"}, code: -1},
+	{name: "ls refused", args: []string{"ls", "-v"}, code: 4, wrongLogin: true},
+	{name: "produce refused", args: []string{"produce", "{produce-to}", "x", "-v"}, code: 4, wrongLogin: true},
+}
+
+// secretBroker is one broker of the secrets test.
+type secretBroker struct {
+	name string
+	// user is the broker's user whose password is secretPW.
+	user string
+	// url is the broker's URL without user info; scheme://host:port/path.
+	url string
+	// addContext is the flags of `context add` besides the login.
+	addContext []string
+	// mgmtURL is a RabbitMQ management API URL without credentials.
+	mgmtURL string
+	// args replaces the {placeholders} of secretCommand.args.
+	args map[string][]string
+}
+
+// secretForms are the ways secretPW could leak: as is, URL-escaped, and
+// base64-encoded (alone, as HTTP Basic auth, as SASL PLAIN).
+func secretForms(users ...string) []string {
+	forms := []string{
+		secretPW,
+		url.QueryEscape(secretPW),
+		url.PathEscape(secretPW),
+		strings.TrimPrefix(url.UserPassword("u", secretPW).String(), "u:"),
+		base64.StdEncoding.EncodeToString([]byte(secretPW)),
+		base64.RawStdEncoding.EncodeToString([]byte(secretPW)),
+		base64.URLEncoding.EncodeToString([]byte(secretPW)),
+	}
+	for _, user := range append(users, "intruder") {
+		forms = append(forms,
+			base64.StdEncoding.EncodeToString([]byte(user+":"+secretPW)),
+			base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+secretPW)))
+	}
+	return forms
+}
+
+// withUser is b.url with user:pass@ in it.
+func withUser(raw, user, pass string) string {
+	i := strings.Index(raw, "://")
+	return raw[:i+3] + url.UserPassword(user, pass).String() + "@" + raw[i+3:]
+}
+
+// Secrets never appear: the password is given through the URL, --url,
+// --password, --password-env, --password-file, the config file and a
+// management URL, and every command of secretCommands runs with -v on
+// each broker; its stdout, stderr and the files it writes must hold the
+// password in none of its forms (issue 11, items 11 and 12).
+func TestSecretsNeverPrinted(t *testing.T) {
+	brokers := map[string]func(t *testing.T) secretBroker{
+		"kafka":    secretKafka,
+		"nats":     secretNATS,
+		"rabbitmq": secretRabbitMQ,
+	}
+	for name, start := range brokers {
+		t.Run(name, func(t *testing.T) {
+			b := start(t)
+			pwFile := filepath.Join(t.TempDir(), "pw")
+			if err := os.WriteFile(pwFile, []byte(secretPW+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			type source struct {
+				name string
+				// add is `context add` for the right (b.user) and the
+				// wrong ("intruder") login.
+				add func(user string) []string
+				// url is --url for every command, "" for none.
+				url func(user string) string
+				// yaml writes the config file by hand instead.
+				yaml bool
+				// fileHoldsPW: the config file holds the password by design.
+				fileHoldsPW bool
+			}
+			plain := func(user string, login ...string) []string {
+				return append(append([]string{"--url", b.url, "--username", user}, login...), b.addContext...)
+			}
+			sources := []source{
+				{name: "url", add: func(user string) []string {
+					return append([]string{"--url", withUser(b.url, user, secretPW)}, b.addContext...)
+				}, fileHoldsPW: true},
+				{name: "--url flag", add: func(string) []string { return append([]string{"--url", b.url}, b.addContext...) },
+					url: func(user string) string { return withUser(b.url, user, secretPW) }},
+				{name: "--password", add: func(user string) []string { return plain(user, "--password", secretPW) }, fileHoldsPW: true},
+				{name: "--password-env", add: func(user string) []string { return plain(user, "--password-env", "SECRET_TEST_PW") }},
+				{name: "--password-file", add: func(user string) []string { return plain(user, "--password-file", pwFile) }},
+				{name: "config file", yaml: true, fileHoldsPW: true},
+			}
+			if b.mgmtURL != "" {
+				// The AMQP login is guest's; only the management API gets secretPW.
+				sources = append(sources, source{name: "management url", add: func(user string) []string {
+					ctx := []string{"--url", withUser(b.url, "guest", "guest"), "--management-url", withUser(b.mgmtURL, user, secretPW)}
+					return ctx
+				}, fileHoldsPW: true})
+			}
+			for _, src := range sources {
+				t.Run(src.name, func(t *testing.T) {
+					t.Parallel() // RabbitMQ takes 3 s to refuse each wrong login
+					for _, sc := range secretCommands {
+						if src.name == "management url" && sc.wrongLogin && sc.name != "ls refused" {
+							continue // only ls uses the management API
+						}
+						t.Run(sc.name, func(t *testing.T) {
+							user := b.user
+							if sc.wrongLogin {
+								user = "intruder"
+							}
+							c := newCLI(t)
+							c.env = []string{"SECRET_TEST_PW=" + secretPW}
+							if src.yaml {
+								writeSecretConfig(t, c.config, b, user)
+							} else if r := c.run(append([]string{"context", "add", "s", "--use"}, src.add(user)...)...); r.code != 0 {
+								t.Fatalf("context add: %+v", r)
+							} else {
+								checkNoSecret(t, b.user, "context add", r.stdout, r.stderr)
+							}
+							dir := t.TempDir()
+							args := expandSecretArgs(sc.args, b.args, dir)
+							if src.url != nil {
+								args = append(args, "-c", "s", "--url", src.url(user))
+							}
+							r := c.run(args...)
+							switch {
+							case sc.code == -1 && r.code == 0:
+								t.Errorf("mqctl %v: exit 0, want a failure; stderr %q", args, r.stderr)
+							case sc.code >= 0 && r.code != sc.code:
+								t.Errorf("mqctl %v: exit %d, want %d; stderr %q", args, r.code, sc.code, r.stderr)
+							}
+							checkNoSecret(t, b.user, strings.Join(args, " "), r.stdout, r.stderr)
+							checkNoSecretInFiles(t, b.user, dir)
+							if !src.fileHoldsPW {
+								checkNoSecretInFiles(t, b.user, filepath.Dir(c.config))
+							}
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+func expandSecretArgs(args []string, repl map[string][]string, dir string) []string {
+	var out []string
+	for _, a := range args {
+		if r, ok := repl[a]; ok {
+			out = append(out, r...)
+			continue
+		}
+		out = append(out, strings.ReplaceAll(a, "{dir}", dir))
+	}
+	return out
+}
+
+// writeSecretConfig writes a contexts file by hand with the password inline.
+func writeSecretConfig(t *testing.T, path string, b secretBroker, user string) {
+	t.Helper()
+	var extra strings.Builder
+	for i := 0; i+1 < len(b.addContext); i += 2 {
+		key := strings.ReplaceAll(strings.TrimPrefix(b.addContext[i], "--"), "-", "_")
+		fmt.Fprintf(&extra, "  %s: %q\n", key, b.addContext[i+1])
+	}
+	yaml := fmt.Sprintf("current_context: s\ncontexts:\n- name: s\n  url: %q\n  username: %q\n  password: %q\n%s",
+		b.url, user, secretPW, extra.String())
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkNoSecret fails t when any of texts holds secretPW in one of its
+// forms; user is the name it goes with (Basic auth, SASL PLAIN).
+func checkNoSecret(t *testing.T, user, what string, texts ...string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, form := range secretForms(user) {
+			if i := strings.Index(text, form); i >= 0 {
+				t.Errorf("%s: the password (as %q) is in its output: …%s…", what, form, text[max(0, i-80):min(len(text), i+len(form)+40)])
+			}
+		}
+	}
+}
+
+func checkNoSecretInFiles(t *testing.T, user, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		checkNoSecret(t, user, "file "+path, string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func secretKafka(t *testing.T) secretBroker {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{
+		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", secretPW),
+	}})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...),
+		kgo.SASL(scram.Auth{User: "ops", Pass: secretPW}.AsSha256Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "secrets"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "secrets", Value: []byte("m")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return secretBroker{
+		name: "kafka", user: "ops", url: k.URL, addContext: []string{"--sasl", "SCRAM-SHA-256"},
+		args: map[string][]string{
+			"{produce-to}": {"secrets"}, "{consume-from}": {"secrets"},
+			"{missing}": {"no-such-topic"}, "{missing-produce}": {"no-such-topic", "--partition", "7"},
+		},
+	}
+}
+
+func secretNATS(t *testing.T) secretBroker {
+	n := testenv.NATS(t, sandbox.NATSOptions{Configure: func(o *server.Options) {
+		o.Username, o.Password = "ops", secretPW
+	}})
+	nc, err := nats.Connect(n.URL, nats.UserInfo("ops", secretPW))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SECRETS", Subjects: []string{"secrets.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "secrets.x", []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	return secretBroker{
+		name: "nats", user: "ops", url: n.URL,
+		args: map[string][]string{
+			"{produce-to}": {"secrets.x"}, "{consume-from}": {"SECRETS"},
+			"{missing}": {"NO_SUCH_STREAM"}, "{missing-produce}": {"no.stream.here"},
+		},
+	}
+}
+
+func secretRabbitMQ(t *testing.T) secretBroker {
+	rmq := testenv.RabbitMQ(t)
+	vhost := rmq.NewVHost(t)
+	ep, err := broker.ParseEndpoint(rmq.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A user of this test alone: tests of other packages share the node.
+	user := testenv.UniqueName(t, "ops")
+	rmq.MustCall(t, http.MethodPut, "/api/users/"+user, map[string]string{"password": secretPW, "tags": "management"}, nil)
+	t.Cleanup(func() { _ = rmq.Call(http.MethodDelete, "/api/users/"+user, nil, nil) })
+	rmq.MustCall(t, http.MethodPut, "/api/permissions/"+vhost+"/"+user,
+		map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
+	amqpURL := fmt.Sprintf("amqp://%s/%s", ep.Hosts[0], url.PathEscape(vhost))
+	queue := testenv.UniqueName(t, "secrets")
+	conn, err := amqp.Dial(withUser(amqpURL, "guest", "guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Enough for every consume of the test: a queue gives each message once.
+	for range 50 {
+		if err := ch.Publish("", queue, false, false, amqp.Publishing{Body: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return secretBroker{
+		name: "rabbitmq", user: user, url: amqpURL, mgmtURL: rmq.APIURL,
+		addContext: []string{"--management-url", rmq.APIURL},
+		args: map[string][]string{
+			"{produce-to}": {"--queue", queue}, "{consume-from}": {queue},
+			"{missing}": {"no-such-queue"}, "{missing-produce}": {"no-such-exchange", "--routing-key", "x"},
+		},
+	}
+}
