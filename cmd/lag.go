@@ -362,7 +362,7 @@ func lagWatch(ctx context.Context, f *Factory, src *lagSource, o *lagOptions, fo
 				fmt.Fprint(f.IO.Out, "\033[H\033[2J")
 				fmt.Fprintf(f.IO.Out, "mqctl lag --watch every %s, window %d samples; %s\n\n", o.interval, o.samples, now.Format("15:04:05"))
 			}
-			if err := printLag(f, format, rows, win.Statuses(now, span)); err != nil {
+			if err := printLag(f, format, rows, win.Statuses()); err != nil {
 				return err
 			}
 		}
@@ -400,7 +400,7 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 		win.Observe(time.Now(), rows)
 	}
 	if o.th.Rules {
-		statuses = win.Statuses(time.Now(), time.Duration(o.samples-1)*o.interval)
+		statuses = win.Statuses()
 	}
 	code, line := lag.Check(rows, o.th, statuses)
 	if len(failed) > 0 {
