@@ -69,9 +69,9 @@ type verdict struct {
 //   - lag at or above CritLag, or time lag at or above CritTime, is CRIT;
 //     at or above WarnLag/WarnTime is WARN;
 //   - with Rules, a STOP, STALL or REWIND status is CRIT and WARN is WARN;
-//   - missing data is UNKNOWN: no status for the row with Rules, or no time
+//   - missing data is UNKNOWN: no status for the row with Rules, no time
 //     lag estimate for a lagging row when a time limit is set (a row with
-//     lag 0 has time lag 0).
+//     lag 0 has time lag 0), or no counts at all (Stats StatsAbsent).
 //
 // The exit code is the worst row's (CRIT > WARN > UNKNOWN > OK), and
 // UNKNOWN when there are no rows. The line names the worst row first (ties
@@ -121,6 +121,13 @@ func Check(rows []Row, th Thresholds, statuses map[string]Status) (code int, lin
 func judge(r Row, th Thresholds, statuses map[string]Status) verdict {
 	v := verdict{row: r}
 	raise := func(s severity) { v.sev = max(v.sev, s) }
+	if !r.CountsKnown() {
+		// A queue the management API has no figures for yet: 0 would
+		// read as OK.
+		v.miss = "counts"
+		v.sev = sevUnknown
+		return v
+	}
 	switch {
 	case th.CritLag > 0 && r.Lag >= th.CritLag:
 		raise(sevCrit)
