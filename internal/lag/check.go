@@ -23,6 +23,9 @@ type Thresholds struct {
 	WarnLag, CritLag   int64         // --warn, --crit: messages of lag
 	WarnTime, CritTime time.Duration // --warn-time, --crit-time: time lag
 	Rules              bool          // --rules: judge by Evaluate's status too
+	// NoTime are contexts whose broker has no time lag (the command
+	// learned it from the driver): time limits do not apply to their rows.
+	NoTime map[string]bool
 }
 
 // Validate rejects limits that cannot mean what the user wanted.
@@ -34,7 +37,7 @@ func (t Thresholds) Validate() error {
 		return mqerr.Usagef("--warn %d is above --crit %d", t.WarnLag, t.CritLag)
 	case t.WarnTime > 0 && t.CritTime > 0 && t.WarnTime > t.CritTime:
 		return mqerr.Usagef("--warn-time %s is above --crit-time %s", t.WarnTime, t.CritTime)
-	case t == Thresholds{}:
+	case t.WarnLag == 0 && t.CritLag == 0 && t.WarnTime == 0 && t.CritTime == 0 && !t.Rules:
 		return mqerr.Usagef("--check needs --warn, --crit, --warn-time, --crit-time or --rules")
 	}
 	return nil
@@ -134,7 +137,7 @@ func judge(r Row, th Thresholds, statuses map[string]Status) verdict {
 	case th.WarnLag > 0 && r.Lag >= th.WarnLag:
 		raise(sevWarn)
 	}
-	if th.WarnTime > 0 || th.CritTime > 0 {
+	if (th.WarnTime > 0 || th.CritTime > 0) && !th.NoTime[r.Context] {
 		switch {
 		case r.Lag > 0 && r.TimeLag <= 0:
 			v.miss = "time_lag"

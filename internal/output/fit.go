@@ -177,3 +177,7 @@ func cutLine(s string, width int) string {
 	}
 	return b.String()
 }
+
+// FitLine makes s safe for a terminal and cuts it to width columns, for a
+// line printed above a fitted table.
+func FitLine(s string, width int) string { return cutLine(TerminalSafe(s), width) }
