@@ -132,14 +132,19 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 	if err != nil {
 		return err
 	}
-	if err := printLag(f, format, rows, nil, src.report(failures)); err != nil {
-		return err
+	missing := src.missing(rows)
+	// NAMEs that selected nothing get one line on stderr, not an empty
+	// table above it.
+	if len(rows) > 0 || len(missing) == 0 || format.Name != "table" {
+		if err := printLag(f, format, rows, nil, src.report(failures)); err != nil {
+			return err
+		}
 	}
 	statsNotes(f, rows)
 	if len(failures) > 0 {
 		return mqerr.New(mqerr.Partial, "%d of %d contexts did not answer: %s (their rows are missing)", len(failures), src.contexts(), failedNames(failures))
 	}
-	if missing := src.missing(rows); len(missing) > 0 {
+	if len(missing) > 0 {
 		return mqerr.New(mqerr.NotFound, "%s", missingLine(missing, o.regex))
 	}
 	return nil
@@ -717,15 +722,15 @@ func printWatch(f *Factory, format output.Format, o *lagOptions, now time.Time, 
 		return printLag(f, format, rows, statuses, rep)
 	}
 	t, fitted := lagTable(f, format, rows, statuses, watchTitleLines)
-	title := fmt.Sprintf("mqctl lag --watch every %s, window %d samples; %s", o.interval, o.samples, now.Format("15:04:05"))
+	title := fmt.Sprintf("mqctl lag --watch every %s, window %d; %s", o.interval, o.samples, now.Format("15:04:05"))
 	if rep != nil && len(rep.failures) > 0 {
 		title += "; no answer from " + failedNames(rep.failures)
 	}
-	if note := statsNote(rows); note != "" {
-		title += "; ? = no RabbitMQ figures yet"
-	}
 	if n := len(fitted.Dropped); n > 0 {
 		title += fmt.Sprintf("; %d columns hidden (-o wide)", n)
+	}
+	if slices.ContainsFunc(rows, func(r lag.Row) bool { return !r.CountsKnown() }) {
+		title += "; ? = no RabbitMQ figures yet"
 	}
 	var b strings.Builder
 	b.WriteString("\033[H\033[2J")
