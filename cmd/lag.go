@@ -54,9 +54,13 @@ STATS column says "absent"). Queues named on the command line are also read exac
 once the window is full ("-" until then; the samples, not the clock, decide):
   OK; WARN (lag grew across the whole window); STALL (committed offset the same in every sample
   while lag > 0); STOP (the same for two windows: the consumer looks gone); REWIND (the offset
-  went back). On a terminal the table fits the window, read again at every refresh: long names
-  are shortened with "…" and columns go in this order: ` + strings.Join(lag.DroppedFirst(), ", ") + `;
-  -o wide shows them all. Ctrl-C ends it with exit 130.
+  went back). Ctrl-C ends it with exit 130.
+
+On a terminal the table fits the window's width (and with --watch its height), read again at
+every refresh, so no row wraps: long names are shortened with "…", and columns go in this
+order until it fits:
+` + wrapList(lag.DroppedFirst(), "  ", 94) + `
+-o wide shows every column; in a pipe every column is printed.
 
 --check exits with the Nagios codes 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN, printing a status line
 first: thresholds --warn/--crit (messages), --warn-time/--crit-time (time lag), and --rules
@@ -68,11 +72,12 @@ a context that does not answer is named on stderr, listed in -o json/jsonl/yaml 
 {"context": NAME, "kind": "error", "error": ...}, set to 0 in mqctl_context_up for -o
 prometheus, and makes the exit code 3 (partial) while the others are shown.
 
-Flags that mean nothing here are refused (exit 2): --time-lag, --warn-time and --crit-time on
-RabbitMQ (the management API does not tell the age of a queue's oldest message; with -c a,b
-they are refused only when no listed context has time lag, and ignored with a warning for the
-others), --samples and --interval without --watch or --check --rules, thresholds and --rules
-without --check.`,
+Flags that mean nothing here are refused (exit 2; UNKNOWN with --check): --time-lag,
+--warn-time and --crit-time on RabbitMQ (the management API does not tell the age of a queue's
+oldest message; with -c a,b only when no listed context has time lag, else the contexts without
+it are named on stderr and their rows have none), --samples and --interval without --watch or
+--check --rules, thresholds and --rules without --check, --url with -c a,b or --all-contexts,
+-o with --check.`,
 		Example: `  mqctl lag                                  # every group, queue or stream of the context
   mqctl lag orders billing --time-lag
   mqctl lag --all-contexts -o prometheus
@@ -148,6 +153,24 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 		return mqerr.New(mqerr.NotFound, "%s", missingLine(missing, o.regex))
 	}
 	return nil
+}
+
+// wrapList joins items with ", " in lines of at most width columns, each
+// starting with indent.
+func wrapList(items []string, indent string, width int) string {
+	var lines []string
+	line := indent
+	for i, it := range items {
+		if i < len(items)-1 {
+			it += ","
+		}
+		if len(line)+len(it)+1 > width && line != indent {
+			lines = append(lines, strings.TrimRight(line, " "))
+			line = indent
+		}
+		line += it + " "
+	}
+	return strings.Join(append(lines, strings.TrimRight(line, " ")), "\n")
 }
 
 // checkFlags refuses flags that mean nothing in this mode, before any
