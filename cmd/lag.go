@@ -647,12 +647,14 @@ func lagTable(f *Factory, format output.Format, rows []lag.Row, statuses map[str
 // statsNotes says on stderr which RabbitMQ counts are unknown or were
 // behind the data, and what to do about it.
 func statsNotes(f *Factory, rows []lag.Row) {
-	if note := statsNote(rows); note != "" {
+	if note := statsNote(rows, "mqctl lag QUEUE"); note != "" {
 		fmt.Fprintf(f.IO.Err, "mqctl: note: %s\n", note)
 	}
 }
 
-func statsNote(rows []lag.Row) string {
+// statsNote is that note, "" when every count is current; hint is the
+// command that reads a named queue exactly.
+func statsNote(rows []lag.Row, hint string) string {
 	var absent, behind []string
 	for _, r := range rows {
 		switch r.Stats {
@@ -664,7 +666,7 @@ func statsNote(rows []lag.Row) string {
 	}
 	var parts []string
 	if len(absent) > 0 {
-		parts = append(parts, fmt.Sprintf("the RabbitMQ management API has no figures yet for %s (? in the table); name them (mqctl lag QUEUE) to read their depth over AMQP", quoteList(absent)))
+		parts = append(parts, fmt.Sprintf("the RabbitMQ management API has no figures yet for %s (? in the table); name them (%s) to read their depth over AMQP", quoteList(absent), hint))
 	}
 	if len(behind) > 0 {
 		parts = append(parts, fmt.Sprintf("the RabbitMQ management API's figures for %s were behind: their ready counts and consumers were read over AMQP, unacked counts and rates are as old as its last sample", quoteList(behind)))
@@ -812,7 +814,7 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 		}
 		line += "; no answer from " + failedNames(failures)
 	}
-	if missing := src.missing(rows); len(missing) > 0 && len(rows) > 0 {
+	if missing := src.missing(rows); len(missing) > 0 {
 		if code == lag.CheckOK {
 			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
 		}

@@ -95,8 +95,7 @@ func lsStatsNote(f *Factory, ds []broker.Destination) {
 	for _, d := range ds {
 		rows = append(rows, lag.Row{Queue: d.Name, Stats: d.Stats})
 	}
-	if note := statsNote(rows); note != "" {
-		note = strings.ReplaceAll(note, "mqctl lag QUEUE", "mqctl ls QUEUE")
+	if note := statsNote(rows, "mqctl ls QUEUE"); note != "" {
 		fmt.Fprintf(f.IO.Err, "mqctl: note: %s\n", note)
 	}
 }
