@@ -381,7 +381,7 @@ func depthOf(ctx context.Context, src *dlqSource) int64 {
 	}
 	lctx, cancel := withTimeout(ctx, src.target)
 	defer cancel()
-	dests, err := lister.List(lctx)
+	dests, err := lister.List(lctx, broker.ListQuery{})
 	if err != nil {
 		return 0
 	}

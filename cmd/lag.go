@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,8 @@ type lagOptions struct {
 	check       bool
 	samples     int
 	th          lag.Thresholds
+	// changed reports whether a flag was given on the command line.
+	changed func(name string) bool
 }
 
 func newLagCmd(f *Factory) *cobra.Command {
@@ -38,25 +42,50 @@ func newLagCmd(f *Factory) *cobra.Command {
 		Long: `Show consumer lag: Kafka groups per topic and partition (committed, end, lag, owner,
 state), RabbitMQ queues (ready, unacked, consumers, rates, drain time) and JetStream consumers
 (num_pending, ack pending, redelivered, waiting, last activity). NAMEs select groups, queues or
-streams (exact, or regular expressions with --regex); all by default.
+streams (exact, or regular expressions with --regex); all by default. A NAME that selects nothing
+exits 5 naming it.
 
---watch refreshes every --interval and judges every row over a window of --samples samples:
-  OK, WARN (lag grew across the whole window), STALL (offset not moving while lag > 0 and new
-  messages arrive), STOP (no progress for the whole window while lag > 0), REWIND (offset went back).
+RabbitMQ counts come from the management API, which samples them every few seconds (5 s by
+default): right after a queue is declared it has none ("?" in the table, null in JSON, and a
+STATS column says "absent"). Queues named on the command line are also read exactly over AMQP
+(a passive declare: ready and consumers); STATS says "behind" when the API's figures were older.
+
+--watch refreshes every --interval and judges every row over a window of --samples samples,
+once the window is full ("-" until then; the samples, not the clock, decide):
+  OK; WARN (lag grew across the whole window); STALL (committed offset the same in every sample
+  while lag > 0); STOP (the same for two windows: the consumer looks gone); REWIND (the offset
+  went back). Ctrl-C ends it with exit 130.
+
+On a terminal the table fits the window's width (and with --watch its height), read again at
+every refresh, so no row wraps: long names are shortened with "…", and columns go in this
+order until it fits:
+` + wrapList(lag.DroppedFirst(), "  ", 94) + `
+-o wide shows every column; in a pipe every column is printed.
 
 --check exits with the Nagios codes 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN, printing a status line
 first: thresholds --warn/--crit (messages), --warn-time/--crit-time (time lag), and --rules
 (sample --samples times every --interval and judge as --watch does; STALL, STOP and REWIND
 are CRIT, WARN is WARN).
 
--o prometheus prints the text exposition format. --all-contexts or -c a,b,c combine contexts.`,
+-o prometheus prints the text exposition format. --all-contexts or -c a,b,c combine contexts:
+a context that does not answer is named on stderr, listed in -o json/jsonl/yaml as
+{"context": NAME, "kind": "error", "error": ...}, set to 0 in mqctl_context_up for -o
+prometheus, and makes the exit code 3 (partial) while the others are shown.
+
+Flags that mean nothing here are refused (exit 2; UNKNOWN with --check): --time-lag,
+--warn-time and --crit-time on RabbitMQ (the management API does not tell the age of a queue's
+oldest message; with -c a,b only when no listed context has time lag, else the contexts without
+it are named on stderr and their rows have none), --samples and --interval without --watch or
+--check --rules, thresholds and --rules without --check, --url with -c a,b or --all-contexts,
+-o with --check.`,
 		Example: `  mqctl lag                                  # every group, queue or stream of the context
   mqctl lag orders billing --time-lag
   mqctl lag --all-contexts -o prometheus
-  mqctl lag --watch --interval 5s
+  mqctl lag --watch --interval 5s             # -o wide for every column
   mqctl lag billing --check --warn 1000 --crit 10000
   mqctl lag --check --rules --samples 4 --interval 10s -c prod-kafka,prod-nats`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.changed = cmd.Flags().Changed
 			return checkErr(f, o.check, lagRun(cmd.Context(), f, o, args))
 		},
 	}
@@ -81,15 +110,101 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 	if err != nil {
 		return err
 	}
+	if err := o.checkFlags(f, format); err != nil {
+		return err
+	}
 	match, err := lagMatcher(names, o.regex)
 	if err != nil {
 		return err
+	}
+	src, err := newLagSource(f, o, names, match)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	if err := src.prepare(ctx); err != nil {
+		return err
+	}
+	o.th.NoTime = src.noTime
+
+	switch {
+	case o.check:
+		return lagCheck(ctx, f, src, o)
+	case o.watch:
+		return lagWatch(ctx, f, src, o, format)
+	}
+	rows, failures, err := src.read(ctx)
+	if err != nil {
+		return err
+	}
+	missing := src.missing(rows)
+	// NAMEs that selected nothing get one line on stderr, not an empty
+	// table above it.
+	if len(rows) > 0 || len(missing) == 0 || format.Name != "table" {
+		if err := printLag(f, format, rows, nil, src.report(failures)); err != nil {
+			return err
+		}
+	}
+	statsNotes(f, rows)
+	if len(failures) > 0 {
+		return mqerr.New(mqerr.Partial, "%d of %d contexts did not answer: %s (their rows are missing)", len(failures), src.contexts(), failedNames(failures))
+	}
+	if len(missing) > 0 {
+		return mqerr.New(mqerr.NotFound, "%s", missingLine(missing, o.regex))
+	}
+	return nil
+}
+
+// wrapList joins items with ", " in lines of at most width columns, each
+// starting with indent.
+func wrapList(items []string, indent string, width int) string {
+	var lines []string
+	line := indent
+	for i, it := range items {
+		if i < len(items)-1 {
+			it += ","
+		}
+		if len(line)+len(it)+1 > width && line != indent {
+			lines = append(lines, strings.TrimRight(line, " "))
+			line = indent
+		}
+		line += it + " "
+	}
+	return strings.Join(append(lines, strings.TrimRight(line, " ")), "\n")
+}
+
+// checkFlags refuses flags that mean nothing in this mode, before any
+// connection: a flag silently ignored reads as a promise kept.
+func (o *lagOptions) checkFlags(f *Factory, format output.Format) error {
+	changed := o.changed
+	if changed == nil {
+		changed = func(string) bool { return false }
 	}
 	if o.samples < 2 {
 		return mqerr.Usagef("--samples %d: want 2 or more", o.samples)
 	}
 	if o.interval <= 0 {
 		return mqerr.Usagef("--interval must be positive")
+	}
+	sampling := o.watch || o.check && o.th.Rules
+	for _, name := range []string{"samples", "interval"} {
+		if changed(name) && !sampling {
+			return mqerr.Usagef("--%s applies to --watch and --check --rules", name)
+		}
+	}
+	if !o.check {
+		for _, name := range []string{"warn", "crit", "warn-time", "crit-time", "rules"} {
+			if changed(name) {
+				return mqerr.Usagef("--%s applies to --check", name)
+			}
+		}
+	}
+	multi := o.allContexts || strings.Contains(f.Global.Context, ",")
+	switch {
+	case o.allContexts && f.Global.Context != "":
+		return mqerr.Usagef("--all-contexts and -c exclude each other")
+	case multi && f.Global.URL != "":
+		return mqerr.Usagef("--url names one broker: with -c a,b or --all-contexts each context uses its own URL")
 	}
 	if o.check {
 		if err := o.th.Validate(); err != nil {
@@ -98,26 +213,22 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 		if o.watch {
 			return mqerr.Usagef("--check and --watch exclude each other")
 		}
+		if format.Name != "table" || format.Wide {
+			return mqerr.Usagef("--check prints a Nagios status line (and the table with -v): -o %s does not apply", f.Global.Output)
+		}
 	}
-	targets, err := lagTargets(f, o.allContexts)
-	if err != nil {
-		return err
-	}
-	q := broker.LagQuery{Match: match, TimeLag: o.timeLag || o.th.WarnTime > 0 || o.th.CritTime > 0}
-	src := &lagSource{f: f, targets: targets, query: q, names: names, regex: o.regex}
-	defer src.close()
+	return nil
+}
 
+// timeLagFlag names the flag that asked for time lag.
+func (o *lagOptions) timeLagFlag() string {
 	switch {
-	case o.check:
-		return lagCheck(ctx, f, src, o)
-	case o.watch:
-		return lagWatch(ctx, f, src, o, format)
+	case o.timeLag:
+		return "--time-lag"
+	case o.th.WarnTime > 0:
+		return "--warn-time"
 	}
-	rows, _, err := src.read(ctx)
-	if err != nil {
-		return err
-	}
-	return printLag(f, format, rows, nil)
+	return "--crit-time"
 }
 
 // lagMatcher selects names exactly or by regular expression; nil = all.
@@ -153,11 +264,13 @@ func lagMatcher(names []string, regex bool) (func(string) bool, error) {
 // lagTargets resolves one target, the comma-separated -c list, or every
 // context of the file, reading the file once. Listed contexts use only
 // their own settings, as dlq move --to-context does: MQCTL_USERNAME and
-// MQCTL_PASSWORD would otherwise go to every broker listed.
-func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
+// MQCTL_PASSWORD would otherwise go to every broker listed. A listed
+// context that does not resolve is a failure of its own (see lagSource),
+// not the end of the others.
+func lagTargets(f *Factory, all bool) (targets []broker.Target, unresolved []lag.Failure, multi bool, err error) {
 	cfg, _, err := f.Config()
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
 	var names []string
 	switch {
@@ -166,37 +279,35 @@ func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 			names = append(names, c.Name)
 		}
 		if len(names) == 0 {
-			return nil, mqerr.Usagef("--all-contexts: no contexts in the config file (see 'mqctl context add')")
+			return nil, nil, true, mqerr.Usagef("--all-contexts: no contexts in the config file (see 'mqctl context add')")
 		}
 	case strings.Contains(f.Global.Context, ","):
 		names = strings.Split(f.Global.Context, ",")
 	default:
 		t, err := f.targetIn(cfg)
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
-		return []broker.Target{t}, nil
+		return []broker.Target{t}, nil, false, nil
 	}
-	var out []broker.Target
 	var firstErr error
 	for _, n := range names {
 		n = strings.TrimSpace(n)
 		if n == "" {
-			return nil, mqerr.Usagef("-c %q: an empty context name (contexts are separated by commas)", f.Global.Context)
+			return nil, nil, true, mqerr.Usagef("-c %q: an empty context name (contexts are separated by commas)", f.Global.Context)
 		}
 		t, err := f.contextTarget(cfg, n)
 		if err != nil {
-			// One broken context must not hide the others.
-			f.Warnf("%v", err)
 			firstErr = cmp.Or(firstErr, err)
+			unresolved = append(unresolved, lag.NewFailure(n, err))
 			continue
 		}
-		out = append(out, t)
+		targets = append(targets, t)
 	}
-	if len(out) == 0 {
-		return nil, firstErr
+	if len(targets) == 0 {
+		return nil, nil, true, firstErr
 	}
-	return out, nil
+	return targets, unresolved, true, nil
 }
 
 // lagSource reads lag rows from one or more targets, keeping connections
@@ -204,12 +315,43 @@ func lagTargets(f *Factory, all bool) ([]broker.Target, error) {
 type lagSource struct {
 	f       *Factory
 	targets []broker.Target
-	query   broker.LagQuery
+	queries []broker.LagQuery // per target: TimeLag off where refused
 	names   []string
 	regex   bool
+	match   func(string) bool
+	// multi is -c a,b or --all-contexts: a context that fails is reported
+	// beside the others' rows instead of failing the command.
+	multi bool
+	// unresolved are listed contexts that did not resolve (a typo, a bad
+	// URL in the file): failed for the whole run.
+	unresolved []lag.Failure
+	// noTime are the contexts whose broker has no time lag, for --check
+	// time limits; timeLagFlag names the flag that asked for time lag.
+	noTime      map[string]bool
+	timeLagFlag string
 
 	mu    sync.Mutex
 	conns map[int]broker.Conn
+}
+
+func newLagSource(f *Factory, o *lagOptions, names []string, match func(string) bool) (*lagSource, error) {
+	targets, unresolved, multi, err := lagTargets(f, o.allContexts)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range unresolved {
+		f.Warnf("context %s: %s", u.Context, u.Error)
+	}
+	q := broker.LagQuery{Match: match, TimeLag: o.timeLag || o.th.WarnTime > 0 || o.th.CritTime > 0}
+	if !o.regex {
+		q.Names = names
+	}
+	src := &lagSource{f: f, targets: targets, names: names, regex: o.regex, match: match, multi: multi, unresolved: unresolved}
+	for range targets {
+		src.queries = append(src.queries, q)
+	}
+	src.timeLagFlag = o.timeLagFlag()
+	return src, nil
 }
 
 func (s *lagSource) close() {
@@ -218,10 +360,83 @@ func (s *lagSource) close() {
 	}
 }
 
-// read collects the rows of every target concurrently. With one target its
-// error is the command's; with several, a failing context is reported on
-// stderr and the others are shown (the check turns it into UNKNOWN).
-func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failed []string, err error) {
+// contexts is how many contexts were asked for.
+func (s *lagSource) contexts() int { return len(s.targets) + len(s.unresolved) }
+
+// prepare connects to every target at once and lets each driver refuse
+// the query options it cannot honour (--time-lag on RabbitMQ). One target
+// that refuses is a usage error; among several, only when every context
+// that answered refuses, and the others are read without the option.
+// A target it cannot reach is left for read to retry and report.
+func (s *lagSource) prepare(ctx context.Context) error {
+	if !s.queries[0].TimeLag {
+		return nil
+	}
+	refusals := make([]error, len(s.targets))
+	opened := make([]bool, len(s.targets))
+	var wg sync.WaitGroup
+	for i, t := range s.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := s.conn(ctx, i, t)
+			if err != nil {
+				return
+			}
+			opened[i] = true
+			if c, ok := conn.(broker.LagQueryChecker); ok {
+				refusals[i] = c.CheckLagQuery(s.queries[i])
+			}
+		}()
+	}
+	wg.Wait()
+	var refused, usable int
+	for i, err := range refusals {
+		switch {
+		case err != nil:
+			refused++
+		case opened[i]:
+			usable++
+		}
+	}
+	if refused == 0 {
+		return nil
+	}
+	if !s.multi {
+		return mqerr.Usagef("%s does not apply%s: %v", s.timeLagFlag, s.onContext(0), refusals[0])
+	}
+	if usable == 0 {
+		var why []string
+		for i, err := range refusals {
+			if err != nil {
+				why = append(why, fmt.Sprintf("%s: %v", s.targets[i].Context, err))
+			}
+		}
+		return mqerr.Usagef("%s applies to none of the contexts (%s)", s.timeLagFlag, strings.Join(why, "; "))
+	}
+	s.noTime = map[string]bool{}
+	for i, err := range refusals {
+		if err != nil {
+			s.f.Warnf("context %s: %s does not apply (%v): its rows have no time lag", s.targets[i].Context, s.timeLagFlag, err)
+			s.queries[i].TimeLag = false
+			s.noTime[s.targets[i].Context] = true
+		}
+	}
+	return nil
+}
+
+// onContext is " to context NAME", or "" for a bare --url.
+func (s *lagSource) onContext(i int) string {
+	if name := s.targets[i].Context; name != "" {
+		return " to context " + name
+	}
+	return ""
+}
+
+// read collects the rows of every target concurrently. With one target
+// (no -c a,b) its error is the command's; with several, a failing context
+// is reported on stderr and in failures, and the others are shown.
+func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failures []lag.Failure, err error) {
 	type result struct {
 		rows []lag.Row
 		err  error
@@ -237,7 +452,7 @@ func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failed []string, 
 		}()
 	}
 	wg.Wait()
-	if len(results) == 1 {
+	if !s.multi {
 		// Its error is the command's, and its rows (50,000 at times)
 		// need no copy.
 		if err := results[0].err; err != nil {
@@ -246,38 +461,50 @@ func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failed []string, 
 		lag.Sort(results[0].rows)
 		return results[0].rows, nil, nil
 	}
+	failures = append(failures, s.unresolved...)
+	var firstErr error
 	for i, r := range results {
 		if r.err != nil {
 			name := s.targets[i].Context
 			s.f.Warnf("context %s: %v", name, r.err)
-			failed = append(failed, name)
+			failures = append(failures, lag.NewFailure(name, r.err))
+			firstErr = cmp.Or(firstErr, r.err)
 			continue
 		}
 		rows = append(rows, r.rows...)
 	}
-	if len(failed) == len(s.targets) {
-		return nil, failed, fmt.Errorf("no context answered: %s", strings.Join(failed, ", "))
+	if len(failures) == s.contexts() {
+		return nil, failures, fmt.Errorf("no context answered: %s: %w", failedNames(failures), firstErr)
 	}
 	lag.Sort(rows)
-	return rows, failed, nil
+	return rows, failures, nil
 }
 
-func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.Row, error) {
+// conn is target i's connection, opened on first use.
+func (s *lagSource) conn(ctx context.Context, i int, t broker.Target) (broker.Conn, error) {
 	s.mu.Lock()
 	conn := s.conns[i]
 	s.mu.Unlock()
-	if conn == nil {
-		c, err := broker.Open(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		conn = c
-		s.mu.Lock()
-		if s.conns == nil {
-			s.conns = map[int]broker.Conn{}
-		}
-		s.conns[i] = conn
-		s.mu.Unlock()
+	if conn != nil {
+		return conn, nil
+	}
+	conn, err := broker.Open(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = map[int]broker.Conn{}
+	}
+	s.conns[i] = conn
+	return conn, nil
+}
+
+func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.Row, error) {
+	conn, err := s.conn(ctx, i, t)
+	if err != nil {
+		return nil, err
 	}
 	reader, err := broker.As[broker.LagReader](conn, "lag")
 	if err != nil {
@@ -285,7 +512,7 @@ func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.
 	}
 	rctx, cancel := withTimeout(ctx, t)
 	defer cancel()
-	rows, err := reader.Lag(rctx, s.query)
+	rows, err := reader.Lag(rctx, s.queries[i])
 	if err != nil {
 		// A fresh bound: a management API timeout used up rctx.
 		fctx, fcancel := withTimeout(ctx, t)
@@ -296,30 +523,168 @@ func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.
 		return nil, broker.Scrub(err, t.Secrets()...)
 	}
 	for j := range rows {
-		if len(s.targets) > 1 || t.Context != "" {
+		if s.multi || t.Context != "" {
 			rows[j].Context = t.Context
 		}
 	}
 	return rows, nil
 }
 
-// printLag renders rows; statuses come with --watch.
-func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status) error {
+// missing lists the NAMEs (or --regex patterns) that selected no row.
+func (s *lagSource) missing(rows []lag.Row) []string {
+	var out []string
+	for _, n := range s.names {
+		one, _ := lagMatcher([]string{n}, s.regex)
+		if !slices.ContainsFunc(rows, func(r lag.Row) bool { return one(lagName(r)) }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// lagName is what NAMEs select: the group, queue or stream.
+func lagName(r lag.Row) string { return cmp.Or(r.Group, r.Queue, r.Stream) }
+
+func missingLine(missing []string, regex bool) string {
+	quoted := make([]string, len(missing))
+	for i, m := range missing {
+		quoted[i] = strconv.Quote(m)
+	}
+	if regex {
+		return fmt.Sprintf("no consumer group, queue or stream matches %s", strings.Join(quoted, ", "))
+	}
+	return fmt.Sprintf("nothing to report for %s: no consumer group or queue by that name, nor a JetStream stream with consumers", strings.Join(quoted, ", "))
+}
+
+func failedNames(failures []lag.Failure) string {
+	names := make([]string, len(failures))
+	for i, fl := range failures {
+		names[i] = fl.Context
+	}
+	return strings.Join(names, ", ")
+}
+
+// lagReport is what a multi-context read adds to the rows: the contexts
+// that failed, and whether each context answered (for Prometheus).
+type lagReport struct {
+	failures []lag.Failure
+	up       map[string]bool
+}
+
+// report is the lagReport of a read with these failures; nil for a
+// single target, whose failure is the command's.
+func (s *lagSource) report(failures []lag.Failure) *lagReport {
+	if !s.multi {
+		return nil
+	}
+	r := &lagReport{failures: failures, up: map[string]bool{}}
+	for _, t := range s.targets {
+		r.up[t.Context] = true
+	}
+	for _, fl := range failures {
+		r.up[fl.Context] = false
+	}
+	return r
+}
+
+// printLag renders rows; statuses come with --watch, rep with several
+// contexts.
+func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status, rep *lagReport) error {
+	var failures []lag.Failure
+	if rep != nil {
+		failures = rep.failures
+	}
 	switch format.Name {
 	case "prometheus":
-		return lag.Prometheus(f.IO.Out, rows)
-	case "json":
-		return lag.WriteJSON(f.IO.Out, rows)
-	case "jsonl":
-		return lag.WriteJSONL(f.IO.Out, rows)
-	}
-	return output.List(f.IO, format, rows, func(rs []lag.Row) output.Table {
-		h, cells := lag.Table(rs, statuses)
-		if f.IO.Color {
-			colorStatus(h, cells)
+		if err := lag.Prometheus(f.IO.Out, rows); err != nil {
+			return err
 		}
-		return output.Table{Header: h, Rows: cells}
-	})
+		if rep != nil {
+			return lag.ContextUp(f.IO.Out, rep.up)
+		}
+		return nil
+	case "json":
+		return lag.WriteJSONReport(f.IO.Out, rows, failures)
+	case "jsonl":
+		return lag.WriteJSONLReport(f.IO.Out, rows, failures)
+	case "yaml":
+		entries := make([]any, 0, len(rows)+len(failures))
+		for _, r := range rows {
+			entries = append(entries, r)
+		}
+		for _, fl := range failures {
+			entries = append(entries, fl)
+		}
+		return output.List(f.IO, format, entries, nil)
+	case "table":
+		t, _ := lagTable(f, format, rows, statuses, 0)
+		return output.PrintTable(f.IO, t)
+	}
+	return output.List(f.IO, format, rows, nil)
+}
+
+// lagTable shapes rows as a table. On a terminal, unless -o wide, it fits
+// the terminal's width as it is now, and its height less reserved lines
+// when height is above 0 (a watch); see lag.Layout for what gives way.
+func lagTable(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status, reserved int) (output.Table, output.Fitted) {
+	h, cells := lag.Table(rows, statuses)
+	if f.IO.Color {
+		colorStatus(h, cells)
+	}
+	t := output.Table{Header: h, Rows: cells}
+	width, height := f.IO.TermSize()
+	if format.Wide || width == 0 {
+		return t, output.Fitted{}
+	}
+	short, drop, shorten := lag.Layout(rows, statuses)
+	fit := output.Fit{Width: width, Abbrev: short, Drop: drop, Shorten: shorten}
+	if reserved > 0 {
+		fit.Height = max(height-reserved, 2)
+	}
+	return output.FitTable(t, fit)
+}
+
+// statsNotes says on stderr which RabbitMQ counts are unknown or were
+// behind the data, and what to do about it.
+func statsNotes(f *Factory, rows []lag.Row) {
+	if note := statsNote(rows, "mqctl lag QUEUE"); note != "" {
+		fmt.Fprintf(f.IO.Err, "mqctl: note: %s\n", note)
+	}
+}
+
+// statsNote is that note, "" when every count is current; hint is the
+// command that reads a named queue exactly.
+func statsNote(rows []lag.Row, hint string) string {
+	var absent, behind []string
+	for _, r := range rows {
+		switch r.Stats {
+		case lag.StatsAbsent:
+			absent = append(absent, r.Queue)
+		case lag.StatsBehind:
+			behind = append(behind, r.Queue)
+		}
+	}
+	var parts []string
+	if len(absent) > 0 {
+		parts = append(parts, fmt.Sprintf("the RabbitMQ management API has no figures yet for %s (? in the table); name them (%s) to read their depth over AMQP", quoteList(absent), hint))
+	}
+	if len(behind) > 0 {
+		parts = append(parts, fmt.Sprintf("the RabbitMQ management API's figures for %s were behind: their ready counts and consumers were read over AMQP, unacked counts and rates are as old as its last sample", quoteList(behind)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// quoteList quotes up to 5 names and counts the rest.
+func quoteList(names []string) string {
+	const most = 5
+	var quoted []string
+	for _, n := range names[:min(len(names), most)] {
+		quoted = append(quoted, strconv.Quote(n))
+	}
+	if len(names) > most {
+		quoted = append(quoted, fmt.Sprintf("%d more", len(names)-most))
+	}
+	return strings.Join(quoted, ", ")
 }
 
 // statusColors are ANSI colours for the evaluation codes on a terminal.
@@ -341,16 +706,21 @@ func colorStatus(header []string, cells [][]string) {
 	}
 }
 
-// lagWatch refreshes until interrupted, redrawing in place on a terminal.
+// watchTitleLines are the lines a watch on a terminal prints above the
+// table (title and a blank line), plus the line the cursor rests on.
+const watchTitleLines = 3
+
+// lagWatch refreshes until interrupted, redrawing in place on a terminal,
+// and ends with the interrupt (exit 130).
 func lagWatch(ctx context.Context, f *Factory, src *lagSource, o *lagOptions, format output.Format) error {
 	win := lag.NewWindow(o.samples)
 	span := time.Duration(o.samples-1) * o.interval
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	for {
-		rows, _, err := src.read(ctx)
+		rows, failures, err := src.read(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return ctx.Err()
 		}
 		now := time.Now()
 		if err != nil {
@@ -358,26 +728,59 @@ func lagWatch(ctx context.Context, f *Factory, src *lagSource, o *lagOptions, fo
 		} else {
 			win.Observe(now, rows)
 			win.Prune(now.Add(-2 * span))
-			if f.IO.OutTTY && format.Name == "table" {
-				fmt.Fprint(f.IO.Out, "\033[H\033[2J")
-				fmt.Fprintf(f.IO.Out, "mqctl lag --watch every %s, window %d samples; %s\n\n", o.interval, o.samples, now.Format("15:04:05"))
-			}
-			if err := printLag(f, format, rows, win.Statuses(now, span)); err != nil {
+			if err := printWatch(f, format, o, now, rows, win.Statuses(), src.report(failures)); err != nil {
 				return err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		case <-tick.C:
 		}
 	}
 }
 
+// printWatch draws one refresh: on a terminal in place, fitted to the
+// window's size as it is now, with what did not fit said in the title.
+func printWatch(f *Factory, format output.Format, o *lagOptions, now time.Time, rows []lag.Row, statuses map[string]lag.Status, rep *lagReport) error {
+	if !f.IO.OutTTY || format.Name != "table" {
+		return printLag(f, format, rows, statuses, rep)
+	}
+	t, fitted := lagTable(f, format, rows, statuses, watchTitleLines)
+	title := fmt.Sprintf("mqctl lag --watch every %s, window %d; %s", o.interval, o.samples, now.Format("15:04:05"))
+	if rep != nil && len(rep.failures) > 0 {
+		title += "; no answer from " + failedNames(rep.failures)
+	}
+	if n := len(fitted.Dropped); n > 0 {
+		title += fmt.Sprintf("; %d columns hidden (-o wide)", n)
+	}
+	if slices.ContainsFunc(rows, func(r lag.Row) bool { return !r.CountsKnown() }) {
+		title += "; ? = no RabbitMQ figures yet"
+	}
+	var b strings.Builder
+	b.WriteString("\033[H\033[2J")
+	width, _ := f.IO.TermSize()
+	if width > 0 {
+		title = output.FitLine(title, width)
+	}
+	b.WriteString(title + "\n\n")
+	if _, err := io.WriteString(f.IO.Out, b.String()); err != nil {
+		return err
+	}
+	if err := output.PrintTable(f.IO, t); err != nil {
+		return err
+	}
+	if fitted.RowsLeft > 0 {
+		_, err := fmt.Fprintf(f.IO.Out, "… %d more rows (NAMEs narrow the list)\n", fitted.RowsLeft)
+		return err
+	}
+	return nil
+}
+
 // lagCheck prints the Nagios status line first and exits with its code.
 func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) error {
 	var rows []lag.Row
-	var failed []string
+	var failures []lag.Failure
 	var statuses map[string]lag.Status
 	rounds := 1
 	if o.th.Rules {
@@ -393,22 +796,29 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 			}
 		}
 		var err error
-		rows, failed, err = src.read(ctx)
+		rows, failures, err = src.read(ctx)
 		if err != nil {
 			return err
 		}
 		win.Observe(time.Now(), rows)
 	}
 	if o.th.Rules {
-		statuses = win.Statuses(time.Now(), time.Duration(o.samples-1)*o.interval)
+		statuses = win.Statuses()
 	}
 	code, line := lag.Check(rows, o.th, statuses)
-	if len(failed) > 0 {
-		// A context that did not answer is never OK.
+	// A context that did not answer, or a NAME that selected nothing,
+	// is never OK.
+	if len(failures) > 0 {
 		if code == lag.CheckOK {
 			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
 		}
-		line += "; no answer from " + strings.Join(failed, ", ")
+		line += "; no answer from " + failedNames(failures)
+	}
+	if missing := src.missing(rows); len(missing) > 0 {
+		if code == lag.CheckOK {
+			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
+		}
+		line += "; " + missingLine(missing, o.regex)
 	}
 	fmt.Fprintln(f.IO.Out, line)
 	if f.Global.Verbose > 0 {

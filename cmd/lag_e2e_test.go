@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -222,4 +223,232 @@ func TestLagRabbitMQWithoutManagementAPI(t *testing.T) {
 		t.Errorf("the fallback is not announced: %s", r.stderr)
 	}
 	expectError(t, c.run("lag"), 1, "management API")
+}
+
+// publishTo puts n confirmed messages in queue (declared by the caller).
+func publishTo(t *testing.T, rmq *testenv.RabbitMQEnv, queue string, n int) {
+	t.Helper()
+	conn, err := amqp.Dial(rmq.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		c, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{Body: []byte("x")})
+		if err != nil || !c.Wait() {
+			t.Fatalf("publish to %s: %v", queue, err)
+		}
+	}
+}
+
+// jsonRows runs mqctl ARGS -o json and decodes the array it prints.
+func jsonRows(t *testing.T, c *cli, args ...string) ([]map[string]any, result) {
+	t.Helper()
+	r := c.run(append(args, "-o", "json")...)
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatalf("mqctl %v: %v\n%+v", args, err, r)
+	}
+	return rows, r
+}
+
+// Flags that mean nothing on the context's broker, or in the mode asked
+// for, are refused with exit 2 and one line; they used to be ignored.
+func TestLagRefusesFlagsThatDoNotApply(t *testing.T) {
+	rmq := testenv.RabbitMQ(t)
+	queue := queueWithMessages(t, rmq, "timelag", 3)
+	n, js, _ := natsStream(t, "TL", []string{"tl.>"}, "tl.x", 4)
+	if _, err := js.CreateOrUpdateConsumer(context.Background(), "TL", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"context", "add", "r", "--url", rmq.AMQPURL, "--management-url", rmq.APIURL},
+		{"context", "add", "r2", "--url", rmq.AMQPURL, "--management-url", rmq.APIURL},
+		{"context", "add", "n", "--url", n.URL},
+	} {
+		if r := c.run(args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+
+	// RabbitMQ has no time lag.
+	expectError(t, c.run("-c", "r", "lag", "--time-lag"), 2, "--time-lag does not apply to context r: rabbitmq")
+	expectError(t, c.run("-c", "r,r2", "lag", queue, "--time-lag"), 2, "--time-lag applies to none of the contexts")
+	// A check that cannot run is UNKNOWN (3), as Nagios wants, and says why.
+	r := c.run("-c", "r", "lag", "--check", "--crit-time", "1m")
+	if r.code != 3 || !strings.HasPrefix(r.stdout, "UNKNOWN --crit-time does not apply to context r") {
+		t.Errorf("--check --crit-time on rabbitmq: exit %d, %q", r.code, r.stdout)
+	}
+
+	// JetStream has it.
+	rows, r := jsonRows(t, c, "-c", "n", "lag", "--time-lag")
+	if r.code != 0 || len(rows) != 1 || rows[0]["time_lag_seconds"] == nil {
+		t.Errorf("jetstream --time-lag: %+v", r)
+	}
+
+	// Across brokers the flag is used where it means something, and the
+	// others are named on stderr.
+	rows, r = jsonRows(t, c, "-c", "r,n", "lag", queue, "TL", "--time-lag")
+	if r.code != 0 || len(rows) != 2 || !strings.Contains(r.stderr, "context r: --time-lag does not apply") {
+		t.Errorf("-c r,n --time-lag: %+v", r)
+	}
+
+	for _, tc := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"lag", "--samples", "3"}, "--samples applies to --watch and --check --rules"},
+		{[]string{"lag", "--interval", "1s"}, "--interval applies to --watch and --check --rules"},
+		{[]string{"lag", "--warn", "5"}, "--warn applies to --check"},
+		{[]string{"lag", "--crit-time", "1m"}, "--crit-time applies to --check"},
+		{[]string{"lag", "--rules"}, "--rules applies to --check"},
+		{[]string{"lag", "--all-contexts", "-c", "r"}, "--all-contexts and -c exclude each other"},
+		{[]string{"lag", "-c", "r,n", "--url", n.URL}, "--url names one broker"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			expectError(t, c.run(append([]string{"-c", "r"}, tc.args...)...), 2, tc.mention)
+		})
+	}
+	// In --check mode a refusal is UNKNOWN (3), as Nagios wants.
+	if r := c.run("-c", "r", "lag", "--check", "--warn", "5", "-o", "json"); r.code != 3 || !strings.Contains(r.stdout, "-o json does not apply") {
+		t.Errorf("--check -o json: exit %d, %q", r.code, r.stdout)
+	}
+	if r := c.run("-c", "r", "lag", "--check", "--warn", "5", "--samples", "3"); r.code != 3 || !strings.Contains(r.stdout, "--samples applies to --watch and --check --rules") {
+		t.Errorf("--check --samples without --rules: exit %d, %q", r.code, r.stdout)
+	}
+
+	// ls --internal means something on Kafka only.
+	expectError(t, c.run("-c", "r", "ls", "--internal"), 2, "--internal: rabbitmq has no internal queues")
+	expectError(t, c.run("-c", "n", "ls", "--internal"), 2, "--internal: nats has no internal streams")
+}
+
+// Right after messages are published the management API has no figures
+// for a new queue, or old ones for a known queue (it samples every 5 s):
+// named queues are read exactly, and figures that are unknown or behind
+// are marked, never shown as 0.
+func TestLagRabbitMQStatsAge(t *testing.T) {
+	rmq := testenv.RabbitMQ(t)
+	c := newCLI(t)
+	if r := c.run("context", "add", "r", "--url", rmq.AMQPURL, "--management-url", rmq.APIURL); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+
+	// A new queue: publish and list at once.
+	fresh := queueWithMessages(t, rmq, "fresh", 101)
+	rows, r := jsonRows(t, c, "lag", fresh)
+	if r.code != 0 || len(rows) != 1 || rows[0]["lag"] != 101.0 || rows[0]["ready"] != 101.0 ||
+		(rows[0]["stats"] != "exact" && rows[0]["stats"] != "behind") {
+		t.Fatalf("lag %s right after 101 were published: %+v", fresh, r)
+	}
+	ds, r := jsonRows(t, c, "ls", fresh)
+	if r.code != 0 || len(ds) != 1 || ds[0]["ready"] != 101.0 || ds[0]["messages"] != 101.0 {
+		t.Fatalf("ls %s right after 101 were published: %+v", fresh, r)
+	}
+	// Unnamed, the API's figures are all there is: when it has none, the
+	// row says so instead of showing an empty queue.
+	another := queueWithMessages(t, rmq, "another", 7)
+	ds, r = jsonRows(t, c, "ls")
+	for _, d := range ds {
+		if d["name"] != another {
+			continue
+		}
+		if _, known := d["ready"]; known {
+			t.Logf("the API had figures for %s already: %v", another, d)
+			break
+		}
+		if d["stats"] != "absent" || !strings.Contains(r.stderr, "no figures yet for \""+another+"\"") {
+			t.Errorf("ls: a queue without figures is not marked: %v; stderr %q", d, r.stderr)
+		}
+		table := c.run("ls")
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(another) + `\t[^\t]*\t\?\t\?\t\?\t\?\tabsent$`).MatchString(table.stdout) {
+			t.Errorf("ls table: %q", table.stdout)
+		}
+	}
+
+	// A known queue whose figures the API has: publish more and read at
+	// once. The named queue's count is exact whether or not the API has
+	// caught up, and "behind" says when it had not.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, _ := jsonRows(t, c, "lag", "--regex", "^"+regexp.QuoteMeta(fresh)+"$")
+		if len(rows) == 1 && rows[0]["ready"] == 101.0 && rows[0]["stats"] == "sampled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API never showed 101 ready for %s: %v", fresh, rows)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	publishTo(t, rmq, fresh, 99)
+	rows, r = jsonRows(t, c, "lag", fresh)
+	if r.code != 0 || len(rows) != 1 || rows[0]["ready"] != 200.0 || rows[0]["lag"] != 200.0 {
+		t.Fatalf("lag %s right after 99 more: %+v", fresh, r)
+	}
+	if rows[0]["stats"] == "behind" && !strings.Contains(r.stderr, "were behind") {
+		t.Errorf("behind, and stderr does not say so: %q", r.stderr)
+	}
+}
+
+// A context that does not answer makes the exit code 3 and is listed in
+// the output; a NAME that selects nothing exits 5 naming it.
+func TestLagFailedContextAndMissingNames(t *testing.T) {
+	k, _ := lagGroup(t)
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"context", "add", "good", "--url", k.URL},
+		{"context", "add", "bad", "--url", fmt.Sprintf("kafka://127.0.0.1:%d", closedPort(t)), "--timeout", "1s"},
+	} {
+		if r := c.run(args...); r.code != 0 {
+			t.Fatalf("%v: %s", args, r.stderr)
+		}
+	}
+	rows, r := jsonRows(t, c, "lag", "-c", "good,bad")
+	var good int
+	var failed []map[string]any
+	for _, row := range rows {
+		switch {
+		case row["kind"] == "error":
+			failed = append(failed, row)
+		case row["context"] == "good":
+			good++
+		}
+	}
+	if r.code != 3 || good != 3 || len(failed) != 1 || failed[0]["context"] != "bad" || failed[0]["error"] == "" {
+		t.Errorf("-o json with a failed context: exit %d, %d rows of good, failures %v\n%s", r.code, good, failed, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "1 of 2 contexts did not answer: bad") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	r = c.run("lag", "-c", "good,bad", "-o", "prometheus")
+	if r.code != 3 || !strings.Contains(r.stdout, `mqctl_context_up{context="bad"} 0`) || !strings.Contains(r.stdout, `mqctl_context_up{context="good"} 1`) ||
+		!strings.Contains(r.stdout, `mqctl_lag_messages{broker="kafka",context="good",group="billing",partition="0",topic="orders"} 6`) {
+		t.Errorf("-o prometheus with a failed context: %+v", r)
+	}
+	r = c.run("lag", "-c", "good,nosuch")
+	if r.code != 3 || !strings.Contains(r.stdout, "billing") || !strings.Contains(r.stderr, `context "nosuch" does not exist`) {
+		t.Errorf("a listed context that does not exist: %+v", r)
+	}
+	r = c.run("lag", "-c", "good,bad", "--check", "--crit", "1000000")
+	if r.code != 3 || !strings.Contains(r.stdout, "no answer from bad") {
+		t.Errorf("--check: %+v", r)
+	}
+
+	expectError(t, c.run("-c", "good", "lag", "nope"), 5, `nothing to report for "nope"`)
+	expectError(t, c.run("-c", "good", "lag", "--regex", "^zz"), 5, `no consumer group, queue or stream matches "^zz"`)
+	r = c.run("-c", "good", "lag", "billing", "nope")
+	if r.code != 5 || !strings.Contains(r.stdout, "billing") || !strings.Contains(r.stderr, `"nope"`) || strings.Contains(r.stderr, "billing") {
+		t.Errorf("one NAME found, one not: %+v", r)
+	}
+	r = c.run("-c", "good", "lag", "nope", "--check", "--warn", "1")
+	if r.code != 3 || !strings.HasPrefix(r.stdout, "UNKNOWN") {
+		t.Errorf("--check on a NAME that selects nothing: %+v", r)
+	}
 }

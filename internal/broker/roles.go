@@ -39,11 +39,28 @@ type Destination struct {
 	// JetStream
 	Subjects []string `json:"subjects,omitempty" yaml:"subjects,omitempty"`
 	Bytes    uint64   `json:"bytes,omitempty" yaml:"bytes,omitempty"`
+
+	// Stats says how current the counts are where they can be old
+	// (RabbitMQ's management API): lag.StatsSampled, lag.StatsAbsent
+	// (counts unknown: messages reads 0, ready and unacked are left out),
+	// lag.StatsExact or lag.StatsBehind. "" where counts are read as they
+	// are.
+	Stats string `json:"stats,omitempty" yaml:"stats,omitempty"`
 }
 
-// Lister lists the destinations of a broker.
+// ListQuery selects what a Lister lists.
+type ListQuery struct {
+	// Names, when not empty, lists only these destinations (those that
+	// exist), read exactly where a listing can be behind the data.
+	Names []string
+	// Internal includes internal destinations (Kafka's __consumer_offsets).
+	// A broker that has none refuses it with an mqerr.Unsupported error.
+	Internal bool
+}
+
+// Lister lists the destinations of a broker, sorted by name.
 type Lister interface {
-	List(ctx context.Context) ([]Destination, error)
+	List(ctx context.Context, q ListQuery) ([]Destination, error)
 }
 
 // Receipt is the broker's confirmation of one published message.
@@ -242,6 +259,17 @@ type LagQuery struct {
 	// TimeLag asks for the estimated time lag (the age of the oldest
 	// unconsumed message), which costs a fetch per lagging partition.
 	TimeLag bool
+	// Names are the names given literally (nil with patterns): a reader
+	// whose listing can be behind the data reads these exactly.
+	Names []string
+}
+
+// LagQueryChecker is implemented by a LagReader that cannot honour every
+// LagQuery field: CheckLagQuery returns an mqerr.Unsupported error saying
+// which and why, without a request, so a command refuses the flag that
+// asked for it before reading anything. Lag refuses the same query.
+type LagQueryChecker interface {
+	CheckLagQuery(q LagQuery) error
 }
 
 // LagReader reports consumer lag and queue depth, one row per Kafka

@@ -23,6 +23,9 @@ type Thresholds struct {
 	WarnLag, CritLag   int64         // --warn, --crit: messages of lag
 	WarnTime, CritTime time.Duration // --warn-time, --crit-time: time lag
 	Rules              bool          // --rules: judge by Evaluate's status too
+	// NoTime are contexts whose broker has no time lag (the command
+	// learned it from the driver): time limits do not apply to their rows.
+	NoTime map[string]bool
 }
 
 // Validate rejects limits that cannot mean what the user wanted.
@@ -34,7 +37,7 @@ func (t Thresholds) Validate() error {
 		return mqerr.Usagef("--warn %d is above --crit %d", t.WarnLag, t.CritLag)
 	case t.WarnTime > 0 && t.CritTime > 0 && t.WarnTime > t.CritTime:
 		return mqerr.Usagef("--warn-time %s is above --crit-time %s", t.WarnTime, t.CritTime)
-	case t == Thresholds{}:
+	case t.WarnLag == 0 && t.CritLag == 0 && t.WarnTime == 0 && t.CritTime == 0 && !t.Rules:
 		return mqerr.Usagef("--check needs --warn, --crit, --warn-time, --crit-time or --rules")
 	}
 	return nil
@@ -69,9 +72,9 @@ type verdict struct {
 //   - lag at or above CritLag, or time lag at or above CritTime, is CRIT;
 //     at or above WarnLag/WarnTime is WARN;
 //   - with Rules, a STOP, STALL or REWIND status is CRIT and WARN is WARN;
-//   - missing data is UNKNOWN: no status for the row with Rules, or no time
+//   - missing data is UNKNOWN: no status for the row with Rules, no time
 //     lag estimate for a lagging row when a time limit is set (a row with
-//     lag 0 has time lag 0).
+//     lag 0 has time lag 0), or no counts at all (Stats StatsAbsent).
 //
 // The exit code is the worst row's (CRIT > WARN > UNKNOWN > OK), and
 // UNKNOWN when there are no rows. The line names the worst row first (ties
@@ -121,13 +124,20 @@ func Check(rows []Row, th Thresholds, statuses map[string]Status) (code int, lin
 func judge(r Row, th Thresholds, statuses map[string]Status) verdict {
 	v := verdict{row: r}
 	raise := func(s severity) { v.sev = max(v.sev, s) }
+	if !r.CountsKnown() {
+		// A queue the management API has no figures for yet: 0 would
+		// read as OK.
+		v.miss = "counts"
+		v.sev = sevUnknown
+		return v
+	}
 	switch {
 	case th.CritLag > 0 && r.Lag >= th.CritLag:
 		raise(sevCrit)
 	case th.WarnLag > 0 && r.Lag >= th.WarnLag:
 		raise(sevWarn)
 	}
-	if th.WarnTime > 0 || th.CritTime > 0 {
+	if (th.WarnTime > 0 || th.CritTime > 0) && !th.NoTime[r.Context] {
 		switch {
 		case r.Lag > 0 && r.TimeLag <= 0:
 			v.miss = "time_lag"

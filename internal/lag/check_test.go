@@ -1,6 +1,7 @@
 package lag
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,23 @@ func TestThresholdsValidate(t *testing.T) {
 		case tc.want != "" && (err == nil || err.Error() != tc.want || !mqerr.Is(err, mqerr.Usage)):
 			t.Errorf("%+v: error %v, want usage error %q", tc.th, err, tc.want)
 		}
+	}
+}
+
+// Time limits skip the rows of contexts whose broker has no time lag
+// (RabbitMQ among several contexts); the others are still judged on time.
+func TestCheckNoTimeContexts(t *testing.T) {
+	q := queueRow("q", 5)
+	q.Context = "rabbit"
+	k := kafkaRow(0, 5, 10*time.Minute)
+	k.Context = "kafka"
+	th := Thresholds{CritTime: 5 * time.Minute, NoTime: map[string]bool{"rabbit": true}}
+	code, line := Check([]Row{q, k}, th, nil)
+	if code != CheckCrit || line != "CRIT context=kafka group=orders topic=t partition=0 lag=5 time_lag=10m0s; 1 of 2 over thresholds" {
+		t.Errorf("Check = %d %q", code, line)
+	}
+	th.NoTime = nil
+	if _, line := Check([]Row{q}, th, nil); !strings.Contains(line, "missing=time_lag") {
+		t.Errorf("without NoTime a queue lacks time lag: %q", line)
 	}
 }

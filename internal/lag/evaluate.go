@@ -11,6 +11,10 @@ type Sample struct {
 	Committed int64 // Unknown when the broker has no committed offset
 	End       int64 // Unknown when the broker has no end offset
 	Lag       int64
+	// Still is how many consecutive samples, this one included, have had
+	// this committed offset; 0 when Committed is Unknown. Window.Add sets
+	// it, so it counts samples that already left the window.
+	Still int
 }
 
 // Code is the verdict of Evaluate. Its values are what the STATUS column,
@@ -26,24 +30,29 @@ const (
 	Rewind Code = "REWIND"
 )
 
-// Status is a row's verdict over its window.
+// Status is a row's verdict over its window. Code "" is no verdict yet:
+// the window is not full.
 type Status struct {
 	Code   Code   `json:"code" yaml:"code"`
 	Trend  int64  `json:"trend" yaml:"trend"` // newest lag minus oldest lag in the window
 	Reason string `json:"reason,omitempty" yaml:"reason,omitempty"`
 }
 
-// warmupSamples is the fewest samples that can show movement.
-const warmupSamples = 2
+// minSamples is the fewest samples that can show movement.
+const minSamples = 2
 
 // Evaluate judges one row's samples, oldest first, by the rules in the
-// package comment. window is the duration after which a consumer that has not
-// committed is STOP rather than STALL; it should be positive, as a zero
-// window makes every unmoving lagging row STOP at once.
-func Evaluate(samples []Sample, now time.Time, window time.Duration) Status {
+// package comment; k is the number of samples a full window holds
+// (--samples). It gives no verdict (Code "") before k samples are in: a
+// judgement on part of the window changes as the window fills, which is
+// how a stuck partition used to read OK, STALL, OK, STOP on consecutive
+// refreshes. The rules count samples, not seconds, so a refresh that
+// comes a little late or early cannot change a verdict either.
+func Evaluate(samples []Sample, k int) Status {
+	k = max(k, minSamples)
 	n := len(samples)
-	if n < warmupSamples {
-		return Status{Code: OK, Reason: fmt.Sprintf("warming up: %d of %d samples", n, warmupSamples)}
+	if n < k {
+		return Status{Reason: fmt.Sprintf("warming up: %d of %d samples", n, k)}
 	}
 	first, last := samples[0], samples[n-1]
 	trend := last.Lag - first.Lag
@@ -67,15 +76,14 @@ func Evaluate(samples []Sample, now time.Time, window time.Duration) Status {
 		return status(OK, "caught up")
 	}
 
+	// With no rewind, equal first and last committed offsets mean the
+	// offset was the same in every sample.
 	if offsets && first.Committed == last.Committed && allLagging(samples) {
-		// With no rewind, equal first and last committed offsets mean the
-		// offset was the same in every sample.
-		if idle := now.Sub(first.At); idle >= window {
-			return status(Stop, "committed offset %d unchanged for %s with lag %d", last.Committed, formatDuration(idle), last.Lag)
+		still := max(last.Still, n)
+		if still >= 2*k-1 {
+			return status(Stop, "committed offset %d unchanged for %d samples (two windows) with lag %d", last.Committed, still, last.Lag)
 		}
-		if first.End >= 0 && last.End > first.End {
-			return status(Stall, "committed offset %d not moving while end offset advanced by %d", last.Committed, last.End-first.End)
-		}
+		return status(Stall, "committed offset %d unchanged for %d samples with lag %d", last.Committed, still, last.Lag)
 	}
 
 	if trend > 0 && neverDecreased(samples) {

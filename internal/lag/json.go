@@ -1,6 +1,10 @@
 package lag
 
-import "time"
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
 
 // rowWire is the JSON/YAML shape of a Row. A nil pointer or a zero with
 // omitempty means "not applicable or unknown"; the pointers let a real 0
@@ -19,12 +23,13 @@ type rowWire struct {
 
 	Committed      *int64  `json:"committed,omitempty" yaml:"committed,omitempty"`
 	End            *int64  `json:"end,omitempty" yaml:"end,omitempty"`
-	Lag            int64   `json:"lag" yaml:"lag"`
+	Lag            *int64  `json:"lag" yaml:"lag"`
 	TimeLagSeconds float64 `json:"time_lag_seconds,omitempty" yaml:"time_lag_seconds,omitempty"`
 
 	Member   string `json:"member,omitempty" yaml:"member,omitempty"`
 	ClientID string `json:"client_id,omitempty" yaml:"client_id,omitempty"`
 	State    string `json:"state,omitempty" yaml:"state,omitempty"`
+	Stats    string `json:"stats,omitempty" yaml:"stats,omitempty"`
 
 	Ready        *int64   `json:"ready,omitempty" yaml:"ready,omitempty"`
 	Unacked      *int64   `json:"unacked,omitempty" yaml:"unacked,omitempty"`
@@ -50,11 +55,11 @@ func (r Row) wire() rowWire {
 		Queue:          r.Queue,
 		Stream:         r.Stream,
 		Consumer:       r.Consumer,
-		Lag:            r.Lag,
 		TimeLagSeconds: r.TimeLag.Seconds(),
 		Member:         r.Member,
 		ClientID:       r.ClientID,
 		State:          r.State,
+		Stats:          r.Stats,
 		DrainSeconds:   r.DrainTime.Seconds(),
 		LastActive:     r.LastActive,
 	}
@@ -67,6 +72,10 @@ func (r Row) wire() rowWire {
 	if r.End >= 0 {
 		w.End = &r.End
 	}
+	if !r.CountsKnown() {
+		return w // lag null; ready, unacked, consumers and rates unknown
+	}
+	w.Lag = &r.Lag
 	switch r.Kind {
 	case KindQueue:
 		w.Ready, w.Unacked, w.Consumers = &r.Ready, &r.Unacked, &r.Consumers
@@ -83,3 +92,61 @@ func (r Row) MarshalJSON() ([]byte, error) { return appendRow(nil, r, false), ni
 
 // MarshalYAML gives YAML the same shape as JSON.
 func (r Row) MarshalYAML() (any, error) { return r.wire(), nil }
+
+// KindError is the kind of the entry -o json, jsonl and yaml add for a
+// context that did not answer.
+const KindError = "error"
+
+// Failure is a context that did not answer: its rows are missing, and
+// -o json, jsonl and yaml list it after the rows as
+// {"context": "b", "kind": "error", "error": "..."}.
+type Failure struct {
+	Context string `json:"context" yaml:"context"`
+	Kind    string `json:"kind" yaml:"kind"` // KindError
+	Error   string `json:"error" yaml:"error"`
+}
+
+// NewFailure is the entry for context name failing with err.
+func NewFailure(name string, err error) Failure {
+	return Failure{Context: name, Kind: KindError, Error: err.Error()}
+}
+
+// WriteJSONReport is WriteJSON with an entry per failed context after the
+// rows, in the same array.
+func WriteJSONReport(w io.Writer, rows []Row, failures []Failure) error {
+	if len(failures) == 0 {
+		return WriteJSON(w, rows)
+	}
+	var tail []byte
+	for i, f := range failures {
+		if i > 0 || len(rows) > 0 {
+			tail = append(tail, ',')
+		}
+		j, err := json.MarshalIndent(f, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		tail = append(append(tail, "\n  "...), j...)
+	}
+	tail = append(tail, "\n]\n"...)
+	if len(rows) == 0 {
+		_, err := w.Write(append([]byte("["), tail...))
+		return err
+	}
+	return writeRows(w, rows, "[", ",", string(tail), true)
+}
+
+// WriteJSONLReport is WriteJSONL with a line per failed context after the
+// rows.
+func WriteJSONLReport(w io.Writer, rows []Row, failures []Failure) error {
+	if err := WriteJSONL(w, rows); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	for _, f := range failures {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}

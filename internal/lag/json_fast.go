@@ -119,14 +119,20 @@ func appendRow(b []byte, r Row, indent bool) []byte {
 	if r.End >= 0 {
 		o.int("end", r.End)
 	}
-	o.int("lag", r.Lag)
+	if r.CountsKnown() {
+		o.int("lag", r.Lag)
+	} else {
+		o.key("lag")
+		o.b = append(o.b, "null"...)
+	}
 	if s := r.TimeLag.Seconds(); s != 0 {
 		o.float("time_lag_seconds", s)
 	}
 	o.strOmit("member", r.Member)
 	o.strOmit("client_id", r.ClientID)
 	o.strOmit("state", r.State)
-	if r.Kind == KindQueue {
+	o.strOmit("stats", r.Stats)
+	if r.Kind == KindQueue && r.CountsKnown() {
 		o.int("ready", r.Ready)
 		o.int("unacked", r.Unacked)
 		o.int("consumers", int64(r.Consumers))
@@ -137,7 +143,7 @@ func appendRow(b []byte, r Row, indent bool) []byte {
 	if s := r.DrainTime.Seconds(); s != 0 {
 		o.float("drain_seconds", s)
 	}
-	if r.Kind == KindConsumer {
+	if r.Kind == KindConsumer && r.CountsKnown() {
 		o.int("ack_pending", r.AckPending)
 		o.int("redelivered", r.Redelivered)
 		o.int("waiting", r.Waiting)

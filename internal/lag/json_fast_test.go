@@ -28,6 +28,7 @@ func randomRows(n int) []Row {
 			PublishRate: floats[rng.IntN(len(floats))], DeliverRate: floats[rng.IntN(len(floats))], AckRate: floats[rng.IntN(len(floats))],
 			DrainTime: durations[rng.IntN(len(durations))], AckPending: rng.Int64N(9), Redelivered: rng.Int64N(9), Waiting: rng.Int64N(9),
 		}
+		r.Stats = []string{"", StatsSampled, StatsAbsent, StatsExact, StatsBehind}[rng.IntN(5)]
 		if rng.IntN(2) == 0 {
 			r.LastActive = time.Date(2026, 3, 1, 3, 4, 5, rng.IntN(1e9), time.FixedZone("x", 3600*rng.IntN(3)))
 		}

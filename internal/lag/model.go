@@ -21,6 +21,26 @@ const (
 	KindConsumer  = "consumer"  // JetStream stream × consumer
 )
 
+// How current a RabbitMQ queue's counts are, as in Row.Stats. The
+// management API's figures come from statistics the broker samples every
+// few seconds (collect_statistics_interval, 5 s by default), and a queue
+// declared a moment ago has none yet.
+const (
+	// StatsSampled: the management API's figures, as of its last sample.
+	StatsSampled = "sampled"
+	// StatsAbsent: the API has no figures for the queue yet, so its counts
+	// are unknown: the table shows "?", JSON null, Prometheus no sample.
+	StatsAbsent = "absent"
+	// StatsExact: ready and consumers were read over AMQP (a passive
+	// declare) just now, and the API agreed or could not be asked.
+	StatsExact = "exact"
+	// StatsBehind: ready and consumers were read over AMQP just now and
+	// the API's figures were behind them (different, or none yet); Lag,
+	// Ready and Consumers are the exact ones, Unacked and the rates the
+	// API's, as old as its last sample (0 when it had none).
+	StatsBehind = "behind"
+)
+
 // Unknown is the value of Partition, Committed and End when they do not
 // apply or are not known. It is -1 rather than 0 because 0 is a real
 // partition and a real offset.
@@ -53,13 +73,18 @@ type Row struct {
 	Committed int64
 	End       int64
 	// Lag is the work waiting: End - Committed for Kafka, num_pending for
-	// JetStream, ready + unacked for RabbitMQ. It is always known.
+	// JetStream, ready + unacked for RabbitMQ. It is known unless Stats
+	// is StatsAbsent.
 	Lag int64
 
 	Member   string        // Kafka group member owning the partition
 	ClientID string        // that member's client id
 	TimeLag  time.Duration // estimated age of the oldest waiting message; 0 unknown
 	State    string        // group state (Stable, Empty, …) or queue state (running, idle, …)
+	// Stats says how current the counts are (StatsSampled, StatsAbsent,
+	// StatsExact, StatsBehind) where they can be old: RabbitMQ queues.
+	// "" elsewhere: Kafka and JetStream counts are read as they are.
+	Stats string
 
 	// RabbitMQ queue extras (Kind == KindQueue). Rates are messages per
 	// second from the management API.
@@ -102,3 +127,7 @@ func formatDuration(d time.Duration) string {
 	}
 	return d.Round(time.Millisecond).String()
 }
+
+// CountsKnown reports whether the row's counts are known: not a queue the
+// management API has no figures for yet.
+func (r Row) CountsKnown() bool { return r.Stats != StatsAbsent }

@@ -2,6 +2,7 @@ package lag
 
 import (
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,39 +15,41 @@ import (
 type family struct {
 	name, help string
 	value      func(Row) (string, bool)
+	// counts are left out for rows whose counts are unknown (StatsAbsent).
+	counts bool
 }
 
 var families = []family{
 	{"mqctl_lag_messages", "Messages waiting: log end minus committed offset (Kafka), ready plus unacked (RabbitMQ), num_pending (JetStream).",
-		func(r Row) (string, bool) { return integer(r.Lag), true }},
+		func(r Row) (string, bool) { return integer(r.Lag), true }, true},
 	{"mqctl_lag_seconds", "Estimated age of the oldest waiting message, in seconds.",
-		func(r Row) (string, bool) { return seconds(r.TimeLag), r.TimeLag > 0 }},
+		func(r Row) (string, bool) { return seconds(r.TimeLag), r.TimeLag > 0 }, false},
 	{"mqctl_committed_offset", "Committed offset (Kafka) or ack floor stream sequence (JetStream).",
-		func(r Row) (string, bool) { return integer(r.Committed), r.Committed >= 0 }},
+		func(r Row) (string, bool) { return integer(r.Committed), r.Committed >= 0 }, false},
 	{"mqctl_end_offset", "Log end offset (Kafka) or last stream sequence (JetStream).",
-		func(r Row) (string, bool) { return integer(r.End), r.End >= 0 }},
+		func(r Row) (string, bool) { return integer(r.End), r.End >= 0 }, false},
 	{"mqctl_queue_ready_messages", "Messages ready for delivery in the queue.",
-		func(r Row) (string, bool) { return integer(r.Ready), isQueue(r) }},
+		func(r Row) (string, bool) { return integer(r.Ready), isQueue(r) }, true},
 	{"mqctl_queue_unacked_messages", "Messages delivered from the queue and not yet acknowledged.",
-		func(r Row) (string, bool) { return integer(r.Unacked), isQueue(r) }},
+		func(r Row) (string, bool) { return integer(r.Unacked), isQueue(r) }, true},
 	{"mqctl_queue_consumers", "Consumers attached to the queue.",
-		func(r Row) (string, bool) { return integer(int64(r.Consumers)), isQueue(r) }},
+		func(r Row) (string, bool) { return integer(int64(r.Consumers)), isQueue(r) }, true},
 	{"mqctl_queue_publish_rate", "Messages published to the queue per second.",
-		func(r Row) (string, bool) { return float(r.PublishRate), isQueue(r) }},
+		func(r Row) (string, bool) { return float(r.PublishRate), isQueue(r) }, true},
 	{"mqctl_queue_deliver_rate", "Messages delivered from the queue per second.",
-		func(r Row) (string, bool) { return float(r.DeliverRate), isQueue(r) }},
+		func(r Row) (string, bool) { return float(r.DeliverRate), isQueue(r) }, true},
 	{"mqctl_queue_ack_rate", "Messages acknowledged on the queue per second.",
-		func(r Row) (string, bool) { return float(r.AckRate), isQueue(r) }},
+		func(r Row) (string, bool) { return float(r.AckRate), isQueue(r) }, true},
 	{"mqctl_queue_drain_seconds", "Estimated seconds until the queue is empty at the current rates.",
-		func(r Row) (string, bool) { return seconds(r.DrainTime), r.DrainTime > 0 }},
+		func(r Row) (string, bool) { return seconds(r.DrainTime), r.DrainTime > 0 }, false},
 	{"mqctl_consumer_ack_pending", "Messages delivered to the consumer and not yet acknowledged.",
-		func(r Row) (string, bool) { return integer(r.AckPending), isConsumer(r) }},
+		func(r Row) (string, bool) { return integer(r.AckPending), isConsumer(r) }, true},
 	{"mqctl_consumer_redelivered", "Messages redelivered to the consumer.",
-		func(r Row) (string, bool) { return integer(r.Redelivered), isConsumer(r) }},
+		func(r Row) (string, bool) { return integer(r.Redelivered), isConsumer(r) }, true},
 	{"mqctl_consumer_waiting", "Pull requests waiting on the consumer.",
-		func(r Row) (string, bool) { return integer(r.Waiting), isConsumer(r) }},
+		func(r Row) (string, bool) { return integer(r.Waiting), isConsumer(r) }, true},
 	{"mqctl_consumer_last_active_timestamp_seconds", "Unix time of the consumer's last delivery or acknowledgement.",
-		func(r Row) (string, bool) { return unixSeconds(r.LastActive), !r.LastActive.IsZero() }},
+		func(r Row) (string, bool) { return unixSeconds(r.LastActive), !r.LastActive.IsZero() }, false},
 }
 
 // series is one row with its rendered label set.
@@ -75,7 +78,7 @@ func Prometheus(w io.Writer, rows []Row) error {
 		header := false
 		for _, s := range all {
 			v, ok := f.value(s.row)
-			if !ok {
+			if !ok || !s.row.CountsKnown() && f.counts {
 				continue
 			}
 			if !header {
@@ -139,3 +142,25 @@ func float(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 func seconds(d time.Duration) string { return float(d.Seconds()) }
 
 func unixSeconds(t time.Time) string { return float(float64(t.UnixMilli()) / 1000) }
+
+// ContextUp writes mqctl_context_up, 1 for each context that answered and
+// 0 for each that did not, so a scrape of several contexts tells a failed
+// context from one with nothing to report. up maps context names to
+// whether they answered.
+func ContextUp(w io.Writer, up map[string]bool) error {
+	if len(up) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("# HELP mqctl_context_up Whether the context answered: 1 yes, 0 no (its rows are missing).\n")
+	b.WriteString("# TYPE mqctl_context_up gauge\n")
+	for _, name := range slices.Sorted(maps.Keys(up)) {
+		v := "0"
+		if up[name] {
+			v = "1"
+		}
+		b.WriteString(`mqctl_context_up{context="` + escapeLabel(name) + `"} ` + v + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -19,16 +19,26 @@ type ring struct {
 // NewWindow returns a window of k samples per key. k below 2 is raised to 2,
 // the fewest samples Evaluate can judge.
 func NewWindow(k int) *Window {
-	return &Window{size: max(k, warmupSamples), series: map[string]*ring{}}
+	return &Window{size: max(k, minSamples), series: map[string]*ring{}}
 }
 
-// Add appends s to key's samples, dropping the oldest when K are held.
-// Samples must be added in time order.
+// Add appends s to key's samples, dropping the oldest when K are held, and
+// sets s.Still from the sample before it. Samples must be added in time
+// order.
 func (w *Window) Add(key string, s Sample) {
 	r := w.series[key]
 	if r == nil {
 		r = &ring{buf: make([]Sample, 0, w.size)}
 		w.series[key] = r
+	}
+	s.Still = 0
+	if s.Committed >= 0 {
+		s.Still = 1
+		if len(r.buf) > 0 {
+			if prev := r.newest(); prev.Committed == s.Committed {
+				s.Still = prev.Still + 1
+			}
+		}
 	}
 	if len(r.buf) < w.size {
 		r.buf = append(r.buf, s)
@@ -61,18 +71,23 @@ func (w *Window) Observe(at time.Time, rows []Row) {
 // that is only missing from one poll (a transient read error) survives.
 func (w *Window) Prune(before time.Time) {
 	for key, r := range w.series {
-		newest := r.buf[(r.start+len(r.buf)-1)%len(r.buf)]
-		if newest.At.Before(before) {
+		if r.newest().At.Before(before) {
 			delete(w.series, key)
 		}
 	}
 }
 
-// Statuses evaluates every key at now; the map is what Table and Check take.
-func (w *Window) Statuses(now time.Time, window time.Duration) map[string]Status {
+func (r *ring) newest() Sample { return r.buf[(r.start+len(r.buf)-1)%len(r.buf)] }
+
+// Statuses evaluates every key; the map is what Table and Check take. A key
+// whose window is not full yet has no verdict and no entry: the table
+// shows "-" and --check --rules counts it UNKNOWN.
+func (w *Window) Statuses() map[string]Status {
 	out := make(map[string]Status, len(w.series))
 	for key := range w.series {
-		out[key] = Evaluate(w.Samples(key), now, window)
+		if st := Evaluate(w.Samples(key), w.size); st.Code != "" {
+			out[key] = st
+		}
 	}
 	return out
 }

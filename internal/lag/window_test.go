@@ -62,12 +62,25 @@ func TestWindowObservePruneStatuses(t *testing.T) {
 	if w.Samples(gone.Key()) != nil {
 		t.Error("Prune kept a key whose newest sample is older than the cutoff")
 	}
-	st := w.Statuses(t0.Add(30*time.Second), time.Minute)
+	st := w.Statuses()
 	if len(st) != 1 {
 		t.Fatalf("Statuses has %d keys, want 1: %v", len(st), st)
 	}
-	want := Status{Code: Stall, Trend: 20, Reason: "committed offset 7 not moving while end offset advanced by 20"}
+	want := Status{Code: Stall, Trend: 20, Reason: "committed offset 7 unchanged for 4 samples with lag 33"}
 	if got := st[stuck.Key()]; got != want {
 		t.Errorf("status %+v, want %+v", got, want)
+	}
+}
+
+func TestWindowCountsStill(t *testing.T) {
+	w := NewWindow(2)
+	var got []int
+	for _, c := range []int64{5, 5, 5, 6, 6, -1, 7} {
+		w.Add("k", Sample{Committed: c})
+		s := w.Samples("k")
+		got = append(got, s[len(s)-1].Still)
+	}
+	if want := []int{1, 2, 3, 1, 2, 0, 1}; !slices.Equal(got, want) {
+		t.Errorf("Still %v, want %v", got, want)
 	}
 }

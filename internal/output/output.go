@@ -29,6 +29,22 @@ type Streams struct {
 	// Color is on when stdout is a terminal, NO_COLOR is unset and
 	// --no-color was not given.
 	Color bool
+	// Size, when set, reads the terminal's size now (it changes when the
+	// window is resized); see TermSize.
+	Size func() (width, height int, err error)
+}
+
+// TermSize is stdout's terminal size, 0 and 0 when it is not a terminal or
+// the size cannot be read.
+func (s *Streams) TermSize() (width, height int) {
+	if !s.OutTTY || s.Size == nil {
+		return 0, 0
+	}
+	w, h, err := s.Size()
+	if err != nil || w <= 0 || h <= 0 {
+		return 0, 0
+	}
+	return w, h
 }
 
 // System returns the real standard streams.
@@ -41,6 +57,7 @@ func System() *Streams {
 		ErrTTY: isTerminal(os.Stderr),
 		InTTY:  isTerminal(os.Stdin),
 	}
+	s.Size = func() (int, int, error) { return term.GetSize(int(os.Stdout.Fd())) }
 	_, noColor := os.LookupEnv("NO_COLOR")
 	s.Color = s.OutTTY && !noColor && os.Getenv("TERM") != "dumb"
 	return s
@@ -58,10 +75,13 @@ func Test() (s *Streams, out, errOut *bytes.Buffer) {
 type Format struct {
 	Name     string // table, json, jsonl, yaml, template
 	Template *template.Template
+	// Wide is -o wide: a table with every column, never narrowed to the
+	// terminal.
+	Wide bool
 }
 
 // Formats lists the names ParseFormat accepts, for help and completion.
-var Formats = []string{"table", "json", "jsonl", "yaml", "template=TEMPLATE", "prometheus (lag)", "raw (consume)"}
+var Formats = []string{"table", "wide", "json", "jsonl", "yaml", "template=TEMPLATE", "prometheus (lag)", "raw (consume)"}
 
 // ParseFormat parses -o. A bad name or a template that does not parse is a
 // usage error.
@@ -74,8 +94,10 @@ func ParseFormat(s string) (Format, error) {
 		return Format{Name: "template", Template: t}, nil
 	}
 	switch s {
-	case "", "table", "wide":
+	case "", "table":
 		return Format{Name: "table"}, nil
+	case "wide":
+		return Format{Name: "table", Wide: true}, nil
 	case "json", "jsonl", "yaml", "prometheus", "raw":
 		return Format{Name: s}, nil
 	}
@@ -95,6 +117,9 @@ var TemplateFuncs = template.FuncMap{
 type Table struct {
 	Header []string
 	Rows   [][]string
+	// Width, when above 0, cuts every line a terminal shows to this many
+	// columns (FitTable sets it), so no row wraps.
+	Width int
 }
 
 // ErrPrometheusOnlyForLag is the answer of every printer but lag's to -o prometheus.

@@ -40,13 +40,19 @@ func PrintTable(s *Streams, t Table) error {
 		}
 		lines = append(lines, line)
 	}
-	var b strings.Builder
+	var b, l strings.Builder
 	for _, line := range lines {
+		l.Reset()
 		for j, c := range line {
-			b.WriteString(c)
+			l.WriteString(c)
 			if j < len(line)-1 {
-				b.WriteString(strings.Repeat(" ", widths[j]-displayWidth(c)+2))
+				l.WriteString(strings.Repeat(" ", widths[j]-displayWidth(c)+2))
 			}
+		}
+		if t.Width > 0 {
+			b.WriteString(cutLine(l.String(), t.Width))
+		} else {
+			b.WriteString(l.String())
 		}
 		b.WriteByte('\n')
 	}

@@ -124,7 +124,7 @@ func TestOpenSASL(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
 				}
-				if _, err := c.List(context.Background()); err != nil {
+				if _, err := c.List(context.Background(), broker.ListQuery{}); err != nil {
 					t.Fatalf("List after SASL login: %v", err)
 				}
 				return
@@ -229,7 +229,7 @@ func TestOpenTLS(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
 				}
-				if _, err := c.List(context.Background()); err != nil {
+				if _, err := c.List(context.Background(), broker.ListQuery{}); err != nil {
 					t.Fatalf("List over TLS: %v", err)
 				}
 				return

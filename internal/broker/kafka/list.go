@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -15,19 +16,26 @@ import (
 
 var _ broker.Lister = (*Conn)(nil)
 
-// List returns every topic, internal ones included and flagged, sorted by
-// name. Messages is what the partitions retain (end - start offsets);
+// List returns the topics q selects, sorted by name: every topic, internal
+// ones (flagged) only with q.Internal or when named. Messages is what the
+// partitions retain (end - start offsets);
 // Consumers counts the groups that committed an offset on the topic.
 // It costs a fixed number of requests, whatever the number of topics:
 // one metadata, one ListOffsets per kind, one ListGroups and one
 // OffsetFetch for all groups (each sharded per broker by kgo).
-func (c *Conn) List(ctx context.Context) ([]broker.Destination, error) {
+func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destination, error) {
 	within := remaining(ctx)
 	md, err := c.admin.Metadata(ctx)
 	if err != nil {
 		return nil, c.classify(err, within)
 	}
 	names := md.Topics.Names()
+	names = slices.DeleteFunc(names, func(name string) bool {
+		if len(q.Names) > 0 {
+			return !slices.Contains(q.Names, name)
+		}
+		return md.Topics[name].IsInternal && !q.Internal
+	})
 	if len(names) == 0 {
 		return nil, nil
 	}

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func testList(t *testing.T, brokers int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.List(ctx)
+	got, err := c.List(ctx, broker.ListQuery{Internal: true})
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -93,6 +94,28 @@ func testList(t *testing.T, brokers int) {
 			t.Errorf("topic %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
+
+	// Without Internal the internal topics stay out unless named; names
+	// select.
+	for _, tc := range []struct {
+		q    broker.ListQuery
+		want []string
+	}{
+		{broker.ListQuery{}, []string{"audit", "empty", "orders", "payments"}},
+		{broker.ListQuery{Names: []string{"orders", "__consumer_offsets", "nope"}}, []string{"__consumer_offsets", "orders"}},
+	} {
+		got, err := c.List(ctx, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, d := range got {
+			names = append(names, d.Name)
+		}
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("List(%+v) = %q, want %q", tc.q, names, tc.want)
+		}
+	}
 }
 
 func TestListEmptyCluster(t *testing.T) {
@@ -101,7 +124,7 @@ func TestListEmptyCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.List(context.Background())
+	got, err := c.List(context.Background(), broker.ListQuery{Internal: true})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("List = %+v, %v; want nothing", got, err)
 	}
@@ -116,7 +139,7 @@ func TestListBrokerGone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := c.List(ctx)
+	_, err := c.List(ctx, broker.ListQuery{})
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
 		t.Errorf("List took %v after the broker went away", elapsed)
 	}

@@ -4,24 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 // List implements broker.Lister with one destination per JetStream stream,
-// sorted by name.
+// sorted by name; q.Names selects streams. JetStream has no internal
+// streams, so q.Internal is refused.
 //
 // Core NATS subjects exist only while someone subscribes, so a server
 // without JetStream has nothing to list: that is an empty list, not an
 // error.
-func (c *Conn) List(ctx context.Context) ([]broker.Destination, error) {
+func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destination, error) {
+	if q.Internal {
+		return nil, mqerr.Wrap(mqerr.Unsupported, errors.New("nats has no internal streams"))
+	}
 	streams := c.js.ListStreams(ctx)
 	out := []broker.Destination{}
 	for info := range streams.Info() {
+		if len(q.Names) > 0 && !slices.Contains(q.Names, info.Config.Name) {
+			continue
+		}
 		out = append(out, broker.Destination{
 			Broker:    "nats",
 			Type:      "stream",

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
@@ -54,7 +55,7 @@ func TestListStreams(t *testing.T) {
 		}
 	}
 
-	got, err := conn.List(ctx)
+	got, err := conn.List(ctx, broker.ListQuery{})
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -75,6 +76,15 @@ func TestListStreams(t *testing.T) {
 			g.Consumers != w.Consumers || !slices.Equal(g.Subjects, w.Subjects) {
 			t.Errorf("destination %d = %+v, want %+v", i, g, w)
 		}
+	}
+
+	named, err := conn.List(ctx, broker.ListQuery{Names: []string{"ORDERS", "NOPE"}})
+	if err != nil || len(named) != 1 || named[0].Name != "ORDERS" {
+		t.Errorf("List(ORDERS, NOPE) = %+v, %v; want ORDERS only", named, err)
+	}
+	// JetStream has no internal streams: --internal is refused, not ignored.
+	if ds, err := conn.List(ctx, broker.ListQuery{Internal: true}); ds != nil || !mqerr.Is(err, mqerr.Unsupported) {
+		t.Errorf("List(Internal) = %+v, %v; want an Unsupported error", ds, err)
 	}
 }
 
@@ -111,7 +121,7 @@ func withoutJetStream(t *testing.T, check func(t *testing.T, conn *Conn, ctx con
 
 func TestListWithoutJetStream(t *testing.T) {
 	withoutJetStream(t, func(t *testing.T, conn *Conn, ctx context.Context) {
-		got, err := conn.List(ctx)
+		got, err := conn.List(ctx, broker.ListQuery{})
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}

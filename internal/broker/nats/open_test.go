@@ -453,7 +453,7 @@ func TestReconnectAfterRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := conn.List(ctx); err != nil {
+	if _, err := conn.List(ctx, broker.ListQuery{}); err != nil {
 		t.Errorf("List after reconnect: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,14 +56,21 @@ const maxDrain = 100 * 365 * 24 * time.Hour
 // Lag is ready + unacked. Rates are the broker's averages over its last
 // sampling window, 0 when the queue has not seen that operation recently;
 // the broker updates counts and rates every few seconds, so a row can be
-// that much old. DrainTime is estimated from them (see drainTime).
-// q.TimeLag is ignored: the age of the oldest message is not in the API
-// without fetching messages, so TimeLag stays 0 (unknown).
+// that much old (Stats lag.StatsSampled), and a queue declared a moment
+// ago has no counts yet (lag.StatsAbsent). The queues in q.Names are read
+// exactly as well, by passive declare, and their rows carry the exact
+// ready count and consumers (lag.StatsExact, or lag.StatsBehind when the
+// API's figures were behind); names that are no queue are left out, for
+// the command to report. DrainTime is estimated from the rates (see
+// drainTime). q.TimeLag is refused (see CheckLagQuery).
 //
 // When the API cannot be reached, Lag returns an mqerr.Unreachable error
 // wrapping ErrNoManagementAPI; AMQP cannot enumerate queues, so only
 // LagByName with literal names can stand in.
 func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
+	if err := c.CheckLagQuery(q); err != nil {
+		return nil, err
+	}
 	var rows []lag.Row
 	err := c.mgmt.eachQueue(ctx, c.vhost, lagColumns, func(a apiQueue) {
 		if q.Match == nil || q.Match(a.Name) {
@@ -78,7 +86,51 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(q.Names) == 0 {
+		return rows, nil
+	}
+	exact, err := c.exactCounts(ctx, q.Names)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if e, ok := exact[rows[i].Queue]; ok {
+			applyExact(&rows[i], e)
+			delete(exact, rows[i].Queue)
+		}
+	}
+	// Queues created after the API listed the vhost.
+	for name, e := range exact {
+		r := lagRow(apiQueue{Name: name})
+		applyExact(&r, e)
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b lag.Row) int { return strings.Compare(a.Queue, b.Queue) })
 	return rows, nil
+}
+
+var _ broker.LagQueryChecker = (*Conn)(nil)
+
+// CheckLagQuery refuses a time lag: the management API does not tell the
+// age of a queue's oldest message, and reading the message would take it
+// from the queue.
+func (c *Conn) CheckLagQuery(q broker.LagQuery) error {
+	if q.TimeLag {
+		return mqerr.Wrap(mqerr.Unsupported, errors.New("rabbitmq queues have no time lag: the management API does not tell the age of the oldest message"))
+	}
+	return nil
+}
+
+// applyExact puts a passive declare's counts into r: ready and consumers
+// exact, unacked still the API's.
+func applyExact(r *lag.Row, q amqp.Queue) {
+	behind := r.Stats == lag.StatsAbsent || r.Ready != int64(q.Messages) || r.Consumers != q.Consumers
+	r.Ready, r.Consumers = int64(q.Messages), q.Consumers
+	r.Lag = r.Ready + r.Unacked
+	r.Stats = lag.StatsExact
+	if behind {
+		r.Stats = lag.StatsBehind
+	}
 }
 
 // lagRow turns one queue of the API into a row. Every field the API left
@@ -93,8 +145,9 @@ func lagRow(a apiQueue) lag.Row {
 		End:       lag.Unknown,
 		State:     a.State,
 	}
+	r.Stats = lag.StatsSampled
 	if a.Ready == nil || a.Unacked == nil {
-		r.State = stateNoStats
+		r.State, r.Stats = stateNoStats, lag.StatsAbsent
 	}
 	if a.Ready != nil {
 		r.Ready = *a.Ready
@@ -159,47 +212,19 @@ func (c *Conn) LagByName(ctx context.Context, names []string) ([]lag.Row, error)
 		fmt.Sprintf("rabbitmq at %s did not answer the passive declares in time", c.addr))
 }
 
-// passiveRows declares each queue passively on one channel. The broker
-// closes the channel when a queue does not exist, so the next declare
-// opens another.
+// passiveRows declares each queue passively (see declarePassive) and
+// makes rows of what it learns.
 func (c *Conn) passiveRows(ctx context.Context, names []string) ([]lag.Row, error) {
-	var ch *amqp.Channel
-	defer func() {
-		if ch != nil {
-			ch.Close()
-		}
-	}()
-	rows := make([]lag.Row, 0, len(names))
-	var missing []string
-	seen := map[string]bool{}
-	for _, name := range names {
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if ch == nil {
-			var err error
-			if ch, err = c.conn.Channel(); err != nil {
-				return nil, c.destinationError(err, "queue", name)
-			}
-		}
-		q, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
-		var aerr *amqp.Error
-		if errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
-			missing = append(missing, fmt.Sprintf("%q", name))
-			ch = nil
-			continue
-		}
-		if err != nil {
-			return nil, c.destinationError(err, "queue", name)
-		}
+	found, missing, err := c.declarePassive(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]lag.Row, 0, len(found))
+	for _, q := range found {
 		rows = append(rows, lag.Row{
 			Broker:    lag.BrokerRabbitMQ,
 			Kind:      lag.KindQueue,
-			Queue:     name,
+			Queue:     q.Name,
 			Partition: lag.Unknown,
 			Committed: lag.Unknown,
 			End:       lag.Unknown,
@@ -207,7 +232,11 @@ func (c *Conn) passiveRows(ctx context.Context, names []string) ([]lag.Row, erro
 			Lag:       int64(q.Messages),
 			Consumers: q.Consumers,
 			State:     statePassive,
+			Stats:     lag.StatsExact,
 		})
+	}
+	for i, m := range missing {
+		missing[i] = fmt.Sprintf("%q", m)
 	}
 	switch len(missing) {
 	case 0:
@@ -216,4 +245,63 @@ func (c *Conn) passiveRows(ctx context.Context, names []string) ([]lag.Row, erro
 		return nil, mqerr.New(mqerr.NotFound, "rabbitmq at %s: queue %s does not exist in vhost %q", c.addr, missing[0], c.vhost)
 	}
 	return nil, mqerr.New(mqerr.NotFound, "rabbitmq at %s: queues %s do not exist in vhost %q", c.addr, strings.Join(missing, ", "), c.vhost)
+}
+
+// exactCounts reads the named queues by passive declare, bounded by ctx:
+// the exact ready count and consumers of each that exists, by name.
+func (c *Conn) exactCounts(ctx context.Context, names []string) (map[string]amqp.Queue, error) {
+	found, err := aside(ctx, func() ([]amqp.Queue, error) {
+		found, _, err := c.declarePassive(ctx, names)
+		return found, err
+	}, nil,
+		fmt.Sprintf("rabbitmq at %s: reading queue depths: interrupted", c.addr),
+		fmt.Sprintf("rabbitmq at %s did not answer the passive declares in time", c.addr))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]amqp.Queue, len(found))
+	for _, q := range found {
+		out[q.Name] = q
+	}
+	return out, nil
+}
+
+// declarePassive declares each queue passively on one channel, in the
+// order of names, repeated names once: the queues that exist, and the
+// names that are no queue of the vhost. The broker closes the channel
+// when a queue does not exist, so the next declare opens another.
+func (c *Conn) declarePassive(ctx context.Context, names []string) (found []amqp.Queue, missing []string, err error) {
+	var ch *amqp.Channel
+	defer func() {
+		if ch != nil {
+			ch.Close()
+		}
+	}()
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		if ch == nil {
+			if ch, err = c.conn.Channel(); err != nil {
+				return nil, nil, c.destinationError(err, "queue", name)
+			}
+		}
+		q, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
+		var aerr *amqp.Error
+		if errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
+			missing = append(missing, name)
+			ch = nil
+			continue
+		}
+		if err != nil {
+			return nil, nil, c.destinationError(err, "queue", name)
+		}
+		found = append(found, q)
+	}
+	return found, missing, nil
 }

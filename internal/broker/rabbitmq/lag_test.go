@@ -129,7 +129,7 @@ func TestLagCounts(t *testing.T) {
 		Broker: lag.BrokerRabbitMQ, Kind: lag.KindQueue, Queue: queue,
 		Partition: lag.Unknown, Committed: lag.Unknown, End: lag.Unknown,
 		Lag: published, Ready: published - held, Unacked: held, Consumers: 1,
-		State: "running",
+		State: "running", Stats: lag.StatsSampled,
 		// Rates move with time; nothing was acked, so the ack rate is 0
 		// and the queue is not draining.
 		PublishRate: got.PublishRate, DeliverRate: got.DeliverRate,
@@ -316,7 +316,7 @@ func TestLagWithoutManagementAPI(t *testing.T) {
 		return lag.Row{
 			Broker: lag.BrokerRabbitMQ, Kind: lag.KindQueue, Queue: queue,
 			Partition: lag.Unknown, Committed: lag.Unknown, End: lag.Unknown,
-			Lag: ready, Ready: ready, Consumers: consumers, State: statePassive,
+			Lag: ready, Ready: ready, Consumers: consumers, State: statePassive, Stats: lag.StatsExact,
 		}
 	}
 	canceled, cancel := context.WithCancel(context.Background())
@@ -381,6 +381,7 @@ func TestLagRow(t *testing.T) {
 	base := lag.Row{
 		Broker: lag.BrokerRabbitMQ, Kind: lag.KindQueue, Queue: "q",
 		Partition: lag.Unknown, Committed: lag.Unknown, End: lag.Unknown,
+		Stats: lag.StatsSampled,
 	}
 	with := func(f func(*lag.Row)) lag.Row {
 		r := base
@@ -427,7 +428,7 @@ func TestLagRow(t *testing.T) {
 		{
 			name: "no statistics yet",
 			api:  `{"name":"q"}`,
-			want: with(func(r *lag.Row) { r.State = stateNoStats }),
+			want: with(func(r *lag.Row) { r.State, r.Stats = stateNoStats, lag.StatsAbsent }),
 		},
 	}
 	for _, tt := range tests {
@@ -464,5 +465,83 @@ func TestDrainTime(t *testing.T) {
 				t.Fatalf("drainTime(%d, %v, %v) = %v, want %v", tt.n, tt.in, tt.out, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNamedQueuesReadExactly: right after messages are published the
+// management API has no figures for a new queue, or old ones; the queues
+// named in the query are read by passive declare, so their ready counts
+// are exact however late the API is.
+func TestNamedQueuesReadExactly(t *testing.T) {
+	t.Parallel()
+	const published = 101
+	env := testenv.RabbitMQ(t)
+	vhost := newVHost(t, env)
+	c := openVHost(t, env, vhost, env.APIURL)
+	declare(t, c, "named", nil)
+	declare(t, c, "other", nil)
+	publishConfirmed(t, c, "named", published)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	names := []string{"named", "nope"}
+	rows, err := c.Lag(ctx, broker.LagQuery{Match: func(n string) bool { return slices.Contains(names, n) }, Names: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Queue != "named" || rows[0].Ready != published || rows[0].Lag != published ||
+		(rows[0].Stats != lag.StatsExact && rows[0].Stats != lag.StatsBehind) {
+		t.Fatalf("Lag rows %+v; want the exact ready count %d of queue named, and no row for nope", rows, published)
+	}
+
+	ds, err := c.List(ctx, broker.ListQuery{Names: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Name != "named" || ds[0].Ready == nil || *ds[0].Ready != published ||
+		ds[0].Messages < published || (ds[0].Stats != lag.StatsExact && ds[0].Stats != lag.StatsBehind) {
+		t.Fatalf("List %+v; want the exact ready count %d of queue named only", ds, published)
+	}
+
+	// Unnamed, a count is either the API's (sampled) or unknown (absent),
+	// never a 0 that means "no figures yet".
+	all, err := c.List(ctx, broker.ListQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range all {
+		switch d.Stats {
+		case lag.StatsSampled:
+			if d.Ready == nil || d.Unacked == nil {
+				t.Errorf("%s: sampled without counts: %+v", d.Name, d)
+			}
+		case lag.StatsAbsent:
+			if d.Ready != nil || d.Unacked != nil || d.Messages != 0 {
+				t.Errorf("%s: absent with counts: %+v", d.Name, d)
+			}
+		default:
+			t.Errorf("%s: stats %q in an unnamed listing", d.Name, d.Stats)
+		}
+	}
+}
+
+// RabbitMQ has no time lag and no internal queues: asking is refused
+// before any request, not ignored.
+func TestRefusedOptions(t *testing.T) {
+	t.Parallel()
+	env := testenv.RabbitMQ(t)
+	c := openVHost(t, env, newVHost(t, env), env.APIURL)
+	q := broker.LagQuery{TimeLag: true}
+	if err := c.CheckLagQuery(q); !mqerr.Is(err, mqerr.Unsupported) || !strings.Contains(err.Error(), "no time lag") {
+		t.Errorf("CheckLagQuery(TimeLag) = %v", err)
+	}
+	if err := c.CheckLagQuery(broker.LagQuery{}); err != nil {
+		t.Errorf("CheckLagQuery() = %v", err)
+	}
+	if rows, err := c.Lag(context.Background(), q); rows != nil || !mqerr.Is(err, mqerr.Unsupported) {
+		t.Errorf("Lag(TimeLag) = %v, %v", rows, err)
+	}
+	if ds, err := c.List(context.Background(), broker.ListQuery{Internal: true}); ds != nil || !mqerr.Is(err, mqerr.Unsupported) || !strings.Contains(err.Error(), "no internal queues") {
+		t.Errorf("List(Internal) = %v, %v", ds, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
@@ -94,7 +95,7 @@ func TestListCounts(t *testing.T) {
 
 	var got *broker.Destination
 	for {
-		ds, err := c.List(ctx)
+		ds, err := c.List(ctx, broker.ListQuery{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +114,7 @@ func TestListCounts(t *testing.T) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	want := broker.Destination{Broker: "rabbitmq", Type: "queue", Name: queue, VHost: "/", QueueType: "classic", Messages: published, Consumers: 1}
+	want := broker.Destination{Broker: "rabbitmq", Type: "queue", Name: queue, VHost: "/", QueueType: "classic", Messages: published, Consumers: 1, Stats: lag.StatsSampled}
 	got.Ready, got.Unacked = nil, nil
 	if !reflect.DeepEqual(*got, want) {
 		t.Fatalf("got %+v, want %+v", *got, want)
@@ -133,7 +134,7 @@ func TestListQueueTypesSorted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ds, err := c.List(ctx)
+	ds, err := c.List(ctx, broker.ListQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestListErrors(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			ds, err := c.List(ctx)
+			ds, err := c.List(ctx, broker.ListQuery{})
 			if err == nil || ds != nil {
 				t.Fatalf("List = %v, %v; want no destinations and an error", ds, err)
 			}
