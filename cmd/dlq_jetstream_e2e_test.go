@@ -184,6 +184,13 @@ func (e *jsEnv) fail(durable string, from uint64, term, nak []string) {
 			}
 		}
 	}
+	if len(nak) > 0 {
+		// The server gives up on a message (MAX_DELIVERIES) when it would
+		// deliver it once more: to a pull request.
+		if _, err := c.Fetch(1, jetstream.FetchMaxWait(100*time.Millisecond)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }
 
 func contains(list []string, v string) bool {
