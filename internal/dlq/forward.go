@@ -252,6 +252,7 @@ type Exporter struct {
 
 	mu      sync.Mutex
 	file    *os.File
+	created bool
 	synced  bool // the directory entry of file is on disk
 	w       *bufio.Writer
 	pending []func(error)
@@ -314,7 +315,7 @@ func (e *Exporter) write(d *broker.Delivery) error {
 		if err != nil {
 			return err
 		}
-		e.file, e.w = f, bufio.NewWriterSize(f, 256<<10)
+		e.file, e.w, e.created = f, bufio.NewWriterSize(f, 256<<10), true
 	}
 	line, err := envelope.Encode(envelope.FromMessage(e.Broker, &d.Message))
 	if err != nil {
@@ -344,7 +345,7 @@ func (e *Exporter) Flush(context.Context) error {
 func (e *Exporter) Created() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.file != nil
+	return e.created
 }
 
 // Close closes the file, after a last Flush.
@@ -355,6 +356,7 @@ func (e *Exporter) Close() error {
 		return nil
 	}
 	err := e.syncLocked()
+	e.w = nil
 	if cerr := e.file.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("--export: %w", cerr)
 	}
