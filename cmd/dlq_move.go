@@ -68,6 +68,14 @@ The replay carries the message's key, value, message id and user headers; broker
 mq-original-* are removed, and mq-replay-count is set to one more than before. With --max-replays N
 a dead letter replayed N times already goes to --park DEST, or stays where it is.
 
+Into JetStream the copy's Nats-Msg-Id names its dead letter, <id>:replay:<n>:<where it was>
+(e.g. order-5:replay:1:DEAD_LETTERS:17), and its first id travels in the header mq-msg-id: a
+rerun of an interrupted replay is de-duplicated by the stream, a later replay of a message that
+died again is not. Nats-Expected-* and Nats-Rollup are not sent again.
+
+--dry-run reads what the real run would (Kafka: from --group's commits; RabbitMQ: the messages
+are held and returned, which marks them redelivered) and lists what it would do with each.
+
 RabbitMQ: dead letters go back to the queue they died in (through the default exchange); --to names
 a queue. Dead letters that the filters pass over go to the tail of SOURCE (confirmed, then acked),
 so the others keep their order. Kafka: --to names a topic; records passed over are committed in
@@ -100,9 +108,10 @@ func newDLQMoveCmd(f *Factory) *cobra.Command {
 		Long: `Move the dead letters of SOURCE to DEST, on the same context or on --to-context, even on another
 broker (a Kafka DLQ topic into a RabbitMQ queue). Each one is removed from SOURCE only after DEST
 confirmed it. They move unchanged: death headers travel along as headers. On RabbitMQ DEST is a
-queue; on Kafka a topic; on NATS a subject a JetStream stream captures.`,
+queue; on Kafka a topic; on NATS a subject a JetStream stream captures (the copy's Nats-Msg-Id is
+<id>:move:<n>:<where it was>, its first id in mq-msg-id; see 'dlq replay --help').`,
 		Example: `  mqctl dlq move orders.DLT --to-context prod-rabbit --to orders.dlq
-  mqctl dlq move orders.dlq --to orders.archive --older-than 7d --yes`,
+  mqctl dlq move orders.dlq --to orders.archive --older-than 168h --yes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return dlqMove(cmd, f, o, args[0], "move")
@@ -128,8 +137,10 @@ sequence). With filters only the matching ones go; the others stay (RabbitMQ: mo
 in their order; JetStream: untouched). Kafka cannot delete single records, so it refuses filters.
 
 --export FILE first writes each dead letter to FILE as jsonl and syncs it to disk, and only then
-deletes it; 'mqctl produce --format jsonl --file FILE' restores them. On a terminal you type the
-source's name to confirm; without one --yes is required.`,
+deletes it. FILE must not exist; it is created (mode 0600) with the first dead letter, so a run
+that reads nothing leaves none. At the end mqctl prints the 'mqctl produce' command that restores
+them, ready to paste. On a terminal you type the source's name to confirm; without one --yes is
+required.`,
 		Example: `  mqctl dlq purge orders.dlq --export orders-dlq.jsonl
   mqctl dlq purge orders.dlq --reason expired --yes
   mqctl dlq purge ORDERS_DLQ --dry-run`,
