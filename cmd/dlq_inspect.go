@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -123,7 +124,10 @@ func dlqLs(cmd *cobra.Command, f *Factory, query broker.DeadLetterQuery, sample 
 			warned = true
 			f.Warnf("RabbitMQ dead letters are not read for their reasons unless asked, as reading marks them redelivered: --sample N reads the first N of each")
 		}
-		if sample > 0 && d.Messages > 0 {
+		// Read even where the listing says 0: RabbitMQ's statistics can be
+		// seconds older than the queue, and reading an empty source costs
+		// little and changes nothing.
+		if sample > 0 {
 			src := &dlqSource{conn: conn, target: t, name: d.Name}
 			st := sampleReasons(ctx, f, src, sample)
 			rows[i].TopReasons, rows[i].Sampled = st.Reasons.Top(3), int(st.Total)
@@ -188,25 +192,72 @@ func sampleReasons(ctx context.Context, f *Factory, src *dlqSource, n int) *dlq.
 }
 
 // tally adds the dead letters c delivers to st, read as every dlq command
-// reads them (dlq.Inspect), until it has limit (0: no limit) or c is
-// exhausted; the error is c's, ctx's, or the one of following an advisory.
+// reads them, until it has limit (0: no limit) or c is exhausted; the
+// error is c's, ctx's, or the one of following an advisory. Advisories
+// are followed to their messages by followers round trips at a time,
+// each of which needs only the decoded origin, so deliveries are never
+// read off the reading goroutine.
 func tally(ctx context.Context, c broker.Consumer, src *dlqSource, st *dlq.Stats, limit int) error {
+	const followers = 16
+	type job struct {
+		origin dlq.Origin
+		died   time.Time
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		failed  error
+	)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan job)
 	get := src.getter()
-	for limit == 0 || int(st.Total) < limit {
-		d, err := c.Next(ctx)
+	for range followers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				dead, err := dlq.Follow(fctx, dlq.Dead{Origin: j.origin}, get)
+				if err != nil && !mqerr.Is(err, mqerr.Usage) {
+					errOnce.Do(func() { failed = err; cancel() })
+					continue
+				}
+				mu.Lock()
+				st.Add(dead.Origin, j.died)
+				mu.Unlock()
+			}
+		}()
+	}
+	var readErr error
+	for n := 0; limit == 0 || n < limit; n++ {
+		d, err := c.Next(fctx)
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
 		}
 		if err != nil {
-			return err
+			readErr = err
+			break
 		}
-		dead, err := dlq.Inspect(ctx, src.broker(), &d.Message, get)
-		if err != nil && !mqerr.Is(err, mqerr.Usage) {
-			return fmt.Errorf("%s: %w", d.Where(), err)
+		o := dlq.DecodeOrigin(src.broker(), &d.Message)
+		j := job{origin: o, died: dlq.DeathTime(&d.Message, o)}
+		if o.Convention != dlq.ConventionAdvisory {
+			mu.Lock()
+			st.Add(j.origin, j.died)
+			mu.Unlock()
+			continue
 		}
-		st.Add(dead.Origin, dlq.DeathTime(&d.Message, dead.Origin))
+		select {
+		case jobs <- j:
+		case <-fctx.Done():
+		}
 	}
-	return nil
+	close(jobs)
+	wg.Wait()
+	if failed != nil {
+		return failed
+	}
+	return readErr
 }
 
 // peekItem is one dead letter as `dlq peek` prints it.

@@ -26,20 +26,26 @@ type Dead struct {
 }
 
 // Inspect decodes dead letter m, read from a broker of family brokerName,
-// and follows a JetStream advisory to its message through get. Without a
-// getter (an advisory that was moved to another broker) the advisory is
-// not followed: Message is nil and the error says why. Other errors are
-// get's, when the message could not be read for another reason than
-// being gone.
+// and follows a JetStream advisory to its message through get (see
+// Follow).
 func Inspect(ctx context.Context, brokerName string, m *broker.Message, get broker.MessageGetter) (Dead, error) {
-	dead := Dead{Origin: DecodeOrigin(brokerName, m), Message: m}
+	return Follow(ctx, Dead{Origin: DecodeOrigin(brokerName, m), Message: m}, get)
+}
+
+// Follow completes dead when it is a JetStream advisory: from the message
+// the advisory points to, read through get. Without a getter (an advisory
+// that was moved to another broker) it is not followed: Message is nil
+// and the error, a usage error, says why. Other errors are get's, when
+// the message could not be read for another reason than being gone.
+// Dead letters of other kinds are returned as they are.
+func Follow(ctx context.Context, dead Dead, get broker.MessageGetter) (Dead, error) {
 	o := &dead.Origin
 	if o.Convention != ConventionAdvisory {
 		return dead, nil
 	}
 	dead.Message = nil
 	if get == nil {
-		return dead, mqerr.Usagef("a JetStream advisory read from %s cannot be followed to %s seq %d", brokerName, o.Stream, o.StreamSeq)
+		return dead, mqerr.Usagef("this JetStream advisory points to %s seq %d on a NATS server this context does not connect to", o.Stream, o.StreamSeq)
 	}
 	orig, err := get.GetMessage(ctx, o.Stream, o.StreamSeq)
 	switch {
