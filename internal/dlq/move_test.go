@@ -270,3 +270,19 @@ func TestFilterGoneMessage(t *testing.T) {
 		t.Errorf("--older-than 1h --newer-than 10m: %v", err)
 	}
 }
+
+// An advisory read where no NATS server answers for its stream (moved to
+// Kafka, say) is not followed: no message, and a usage error saying why;
+// other dead letters are returned as they are.
+func TestFollowWithoutGetter(t *testing.T) {
+	adv := &broker.Message{Value: []byte(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":"ORDERS","stream_seq":5}`)}
+	dead, err := Inspect(context.Background(), "kafka", adv, nil)
+	if dead.Message != nil || dead.Gone || !mqerr.Is(err, mqerr.Usage) || !strings.Contains(err.Error(), "ORDERS seq 5") {
+		t.Errorf("advisory without a getter: %+v, %v", dead, err)
+	}
+	plain := &broker.Message{Value: []byte("v"), Headers: []broker.Header{{Key: "mq-death-reason", Value: []byte("boom")}}}
+	dead, err = Inspect(context.Background(), "kafka", plain, nil)
+	if err != nil || dead.Message != plain || dead.Origin.Reason != "boom" {
+		t.Errorf("plain dead letter: %+v, %v", dead, err)
+	}
+}
