@@ -502,6 +502,9 @@ func restoreCommand(t broker.Target, urlFlag bool, brokerName, source string, e 
 	}
 	if t.Context == "" || urlFlag {
 		args = append(args, "--url", t.Redacted())
+		if t.Redacted() != t.URL {
+			note = " (the URL's password is not printed: put it in place of xxxxx, or set MQCTL_PASSWORD)"
+		}
 	}
 	args = append(args, "produce")
 	switch brokerName {
@@ -516,7 +519,7 @@ func restoreCommand(t broker.Target, urlFlag bool, brokerName, source string, e 
 		}
 		args = append(args, subject)
 		if len(e.Subjects) > 1 {
-			note = fmt.Sprintf(" (they were stored under %d subjects and produce sends a file to one: all go to %s)", len(e.Subjects), subject)
+			note += fmt.Sprintf(" (they were stored under %d subjects and produce sends a file to one: all go to %s)", len(e.Subjects), subject)
 		}
 		if e.WithID > 0 {
 			note += fmt.Sprintf(" (%d carry a Nats-Msg-Id: the stream takes them for duplicates until its duplicate window, 2 minutes by default, has passed since they were first stored)", e.WithID)

@@ -37,6 +37,7 @@ func (c *cli) runAsPrinted(line string) result {
 	c.t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Env = append(cleanEnv(), "MQCTL_CONFIG="+c.config, "NO_COLOR=1", "PATH="+filepath.Dir(mqctlBin)+":"+os.Getenv("PATH"))
+	cmd.Env = append(cmd.Env, c.env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -147,6 +148,25 @@ func TestDLQPurgeExportRestoreRabbitMQ(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"key": "rejected",`+"\n      \"count\": 4") {
 		t.Errorf("after the restore the dead letters read differently: %+v", r)
 	}
+
+	// Without a context the URL is printed without its password, and
+	// says how to give it.
+	export = filepath.Join(exportDir(t), "all.jsonl")
+	r = c.run("--url", u, "dlq", "purge", "orders.dlq", "--export", export, "--yes")
+	if r.code != 0 || !strings.Contains(r.stderr, "purged 4") || strings.Contains(r.stderr, "guest:guest") {
+		t.Fatalf("purge with --url: %+v", r)
+	}
+	waitDepth(t, ch, "orders.dlq", 0)
+	line = restoreLine(t, r)
+	if !strings.HasPrefix(line, "mqctl --url "+strings.Replace(u, "guest:guest@", "guest:xxxxx@", 1)+" produce --queue orders.dlq ") ||
+		!strings.Contains(r.stderr, "MQCTL_PASSWORD") {
+		t.Errorf("restore command %q, note %q", line, r.stderr)
+	}
+	c.env = []string{"MQCTL_PASSWORD=guest"}
+	if rr := c.runAsPrinted(line); rr.code != 0 || !strings.Contains(rr.stderr, "confirmed 4") {
+		t.Fatalf("%s: %+v", line, rr)
+	}
+	waitDepth(t, ch, "orders.dlq", 4)
 }
 
 // JetStream: the advisories of a purged advisory stream come back under
