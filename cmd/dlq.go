@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -78,28 +79,94 @@ func (s *dlqSource) Close() { s.conn.Close() }
 
 func (s *dlqSource) broker() string { return s.conn.Broker() }
 
-// consumer opens SOURCE for reading what it holds now. peek reads
-// without side effects; otherwise an ack removes the dead letter: RabbitMQ
-// ack, a Kafka commit in group, a JetStream delete.
-func (s *dlqSource) consumer(ctx context.Context, f *Factory, peek bool, group string, prefetch int) (broker.Consumer, error) {
+// readMode says how a dlq command reads its source.
+type readMode int
+
+const (
+	// readPeek reads from the start without side effects, as far as the
+	// broker allows (RabbitMQ marks what it returns redelivered).
+	readPeek readMode = iota
+	// readDryRun is a peek that starts where the real run would: on
+	// Kafka at the commits of the run's group.
+	readDryRun
+	// readRemove reads so that an ack removes the dead letter: a RabbitMQ
+	// ack, a commit in the Kafka group, a JetStream delete.
+	readRemove
+)
+
+// consumer opens SOURCE for reading what it holds now, in mode.
+func (s *dlqSource) consumer(ctx context.Context, f *Factory, mode readMode, group string, prefetch int) (broker.Consumer, error) {
 	sub, err := broker.As[broker.Subscriber](s.conn, "reading dead letters")
 	if err != nil {
 		return nil, err
 	}
-	o := broker.ConsumerOptions{Sources: []string{s.name}, UntilEnd: true, Peek: peek, Prefetch: prefetch, Logf: f.Warnf}
+	o := broker.ConsumerOptions{Sources: []string{s.name}, UntilEnd: true, Peek: mode != readRemove, Prefetch: prefetch, Logf: f.Warnf}
 	switch s.broker() {
 	case "kafka":
-		if !peek {
-			o.Group = group
-		} else {
+		switch mode {
+		case readPeek:
 			o.From = broker.StartPosition{Kind: broker.StartBeginning}
+		default:
+			// A peek with a group reads from its commits without joining.
+			o.Group = group
 		}
 	case "nats":
-		o.AckDeletes = !peek
+		o.AckDeletes = mode == readRemove
 	}
 	cctx, cancel := withTimeout(ctx, s.target)
 	defer cancel()
 	return sub.NewConsumer(cctx, o)
+}
+
+// getter follows JetStream advisories to their messages; nil on brokers
+// that hold none.
+func (s *dlqSource) getter() broker.MessageGetter {
+	g, _ := s.conn.(broker.MessageGetter)
+	return g
+}
+
+// amqpMaxHeld is the most deliveries a RabbitMQ consumer holds unacked:
+// basic.qos carries the prefetch count in 16 bits. A peek, a dry run and
+// stats hold everything they read; replay holds its in-flight window.
+const amqpMaxHeld = 65535
+
+// checkHeld refuses a count flag that would make a RabbitMQ consumer hold
+// more than it can, naming the flag rather than the prefetch behind it.
+func checkHeld(brokerName, flag string, n int) error {
+	if brokerName == "rabbitmq" && n > amqpMaxHeld {
+		return mqerr.Usagef("--%s %d: RabbitMQ holds at most %d messages unacked at a time (basic.qos is 16 bits)", flag, n, amqpMaxHeld)
+	}
+	return nil
+}
+
+// refuseFlags refuses the flags set on cmd that mean nothing on
+// brokerName: only maps each flag to the one broker it applies to.
+func refuseFlags(cmd *cobra.Command, brokerName string, only map[string]string) error {
+	names := make([]string, 0, len(only))
+	for n := range only {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if b := only[n]; b != brokerName && cmd.Flags().Changed(n) {
+			return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, brokerName)
+		}
+	}
+	return nil
+}
+
+// checkThresholds refuses --warn and --crit without --check, which would
+// be ignored, and bad thresholds with it.
+func checkThresholds(cmd *cobra.Command, check bool, th dlq.CheckThresholds) error {
+	if !check {
+		for _, n := range []string{"warn", "crit"} {
+			if cmd.Flags().Changed(n) {
+				return mqerr.Usagef("--%s goes with --check", n)
+			}
+		}
+		return nil
+	}
+	return th.Validate()
 }
 
 // confirm asks before a destructive run: on a terminal the user types

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,6 +26,9 @@ type dlqRow struct {
 	TopReasons                   []dlq.Count `json:"top_reasons,omitempty" yaml:"top_reasons,omitempty"`
 	// Sampled is how many dead letters the reasons were read from.
 	Sampled int `json:"sampled,omitempty" yaml:"sampled,omitempty"`
+	// notRead: it holds dead letters that were not read (RabbitMQ
+	// without --sample), so TOP REASONS says so instead of "-".
+	notRead bool
 }
 
 func newDLQLsCmd(f *Factory) *cobra.Command {
@@ -53,10 +57,11 @@ place at once. Quorum queues are not read: a return counts toward their delivery
   mqctl dlq ls --check --warn 1 --crit 1000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if check {
-				if err := th.Validate(); err != nil {
-					return checkErr(f, check, err)
-				}
+			if err := checkThresholds(cmd, check, th); err != nil {
+				return checkErr(f, check, err)
+			}
+			if sample < 0 {
+				return checkErr(f, check, mqerr.Usagef("--sample %d: want 0 (none) or more", sample))
 			}
 			query := broker.DeadLetterQuery{Patterns: patterns, ScanHeads: scanHeads}
 			return checkErr(f, check, dlqLs(cmd, f, query, sample, check, th))
@@ -86,6 +91,12 @@ func dlqLs(cmd *cobra.Command, f *Factory, query broker.DeadLetterQuery, sample 
 		return err
 	}
 	defer conn.Close()
+	if err := refuseFlags(cmd, conn.Broker(), map[string]string{"scan-heads": "rabbitmq"}); err != nil {
+		return err
+	}
+	if err := checkHeld(conn.Broker(), "sample", sample); err != nil {
+		return err
+	}
 	finder, err := broker.As[broker.DeadLetters](conn, "finding dead letters")
 	if err != nil {
 		return err
@@ -96,16 +107,27 @@ func dlqLs(cmd *cobra.Command, f *Factory, query broker.DeadLetterQuery, sample 
 	if err != nil {
 		return err
 	}
-	if conn.Broker() == "rabbitmq" && !cmd.Flags().Changed("sample") {
+	// Reading a RabbitMQ queue marks what it returns redelivered: only
+	// when asked.
+	notRead := conn.Broker() == "rabbitmq" && !cmd.Flags().Changed("sample")
+	if notRead {
 		sample = 0
 	}
 	rows := make([]dlqRow, len(dests))
+	warned := false
 	for i, d := range dests {
-		rows[i] = dlqRow{DeadLetterDestination: d}
+		rows[i] = dlqRow{DeadLetterDestination: d, notRead: notRead && d.Messages > 0}
 		if t.Context != "" {
 			rows[i].Context = t.Context
 		}
-		if sample > 0 && d.Messages > 0 {
+		if rows[i].notRead && !warned {
+			warned = true
+			f.Warnf("RabbitMQ dead letters are not read for their reasons unless asked, as reading marks them redelivered: --sample N reads the first N of each")
+		}
+		// Read even where the listing says 0: RabbitMQ's statistics can be
+		// seconds older than the queue, and reading an empty source costs
+		// little and changes nothing.
+		if sample > 0 {
 			src := &dlqSource{conn: conn, target: t, name: d.Name}
 			st := sampleReasons(ctx, f, src, sample)
 			rows[i].TopReasons, rows[i].Sampled = st.Reasons.Top(3), int(st.Total)
@@ -138,9 +160,13 @@ func printDLQRows(f *Factory, format output.Format, rows []dlqRow) error {
 		for _, r := range rs {
 			var reasons []string
 			for _, c := range r.TopReasons {
-				reasons = append(reasons, fmt.Sprintf("%s (%d)", clipText(shortReason(c.Key), 40), c.Count))
+				reasons = append(reasons, fmt.Sprintf("%s (%d)", reasonCell(c.Key, 40), c.Count))
 			}
-			t.Rows = append(t.Rows, []string{r.Type, r.Name, strconv.FormatInt(r.Messages, 10), age(now, r.Oldest), orDash(strings.Join(reasons, ", ")), r.Why})
+			top := orDash(strings.Join(reasons, ", "))
+			if r.notRead {
+				top = "(not read: --sample N)"
+			}
+			t.Rows = append(t.Rows, []string{r.Type, r.Name, strconv.FormatInt(r.Messages, 10), age(now, r.Oldest), top, r.Why})
 		}
 		return t
 	})
@@ -150,7 +176,7 @@ func printDLQRows(f *Factory, format output.Format, rows []dlqRow) error {
 // (as far as the broker allows) and returns their stats.
 func sampleReasons(ctx context.Context, f *Factory, src *dlqSource, n int) *dlq.Stats {
 	st := dlq.NewStats(time.Now())
-	c, err := src.consumer(ctx, f, true, "", n)
+	c, err := src.consumer(ctx, f, readPeek, "", n)
 	if err != nil {
 		f.Warnf("reading %s for reasons: %v", src.name, broker.Scrub(err, src.target.Secrets()...))
 		return st
@@ -158,25 +184,80 @@ func sampleReasons(ctx context.Context, f *Factory, src *dlqSource, n int) *dlq.
 	defer c.Close()
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	tally(rctx, c, src.broker(), st, n) // a sample: whatever came in time
+	// A sample: whatever came in time.
+	if err := tally(rctx, c, src, st, n); err != nil && rctx.Err() == nil {
+		f.Warnf("reading %s for reasons: %v", src.name, broker.Scrub(err, src.target.Secrets()...))
+	}
 	return st
 }
 
-// tally adds the dead letters c delivers to st until it has limit (0: no
-// limit) or c is exhausted; the error is c's, or ctx's.
-func tally(ctx context.Context, c broker.Consumer, brokerName string, st *dlq.Stats, limit int) error {
-	for limit == 0 || int(st.Total) < limit {
-		d, err := c.Next(ctx)
+// tally adds the dead letters c delivers to st, read as every dlq command
+// reads them, until it has limit (0: no limit) or c is exhausted; the
+// error is c's, ctx's, or the one of following an advisory. Advisories
+// are followed to their messages by followers round trips at a time,
+// each of which needs only the decoded origin, so deliveries are never
+// read off the reading goroutine.
+func tally(ctx context.Context, c broker.Consumer, src *dlqSource, st *dlq.Stats, limit int) error {
+	const followers = 16
+	type job struct {
+		origin dlq.Origin
+		died   time.Time
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		failed  error
+	)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan job)
+	get := src.getter()
+	for range followers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				dead, err := dlq.Follow(fctx, dlq.Dead{Origin: j.origin}, get)
+				if err != nil && !mqerr.Is(err, mqerr.Usage) {
+					errOnce.Do(func() { failed = err; cancel() })
+					continue
+				}
+				mu.Lock()
+				st.Add(dead.Origin, j.died)
+				mu.Unlock()
+			}
+		}()
+	}
+	var readErr error
+	for n := 0; limit == 0 || n < limit; n++ {
+		d, err := c.Next(fctx)
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
 		}
 		if err != nil {
-			return err
+			readErr = err
+			break
 		}
-		o := dlq.DecodeOrigin(brokerName, &d.Message)
-		st.Add(o, dlq.DeathTime(&d.Message, o))
+		o := dlq.DecodeOrigin(src.broker(), &d.Message)
+		j := job{origin: o, died: dlq.DeathTime(&d.Message, o)}
+		if o.Convention != dlq.ConventionAdvisory {
+			mu.Lock()
+			st.Add(j.origin, j.died)
+			mu.Unlock()
+			continue
+		}
+		select {
+		case jobs <- j:
+		case <-fctx.Done():
+		}
 	}
-	return nil
+	close(jobs)
+	wg.Wait()
+	if failed != nil {
+		return failed
+	}
+	return readErr
 }
 
 // peekItem is one dead letter as `dlq peek` prints it.
@@ -222,11 +303,14 @@ func dlqPeek(ctx context.Context, f *Factory, name string, n int) error {
 		return err
 	}
 	defer src.Close()
-	c, err := src.consumer(ctx, f, true, "", n)
+	if err := checkHeld(src.broker(), "count", n); err != nil {
+		return err
+	}
+	c, err := src.consumer(ctx, f, readPeek, "", n)
 	if err != nil {
 		return err
 	}
-	getter, _ := src.conn.(broker.MessageGetter)
+	get := src.getter()
 	var items []peekItem
 	for len(items) < n {
 		d, err := c.Next(ctx)
@@ -237,19 +321,14 @@ func dlqPeek(ctx context.Context, f *Factory, name string, n int) error {
 			c.Close()
 			return err
 		}
-		it := peekItem{Message: envelope.FromMessage(src.broker(), &d.Message), Origin: dlq.DecodeOrigin(src.broker(), &d.Message)}
-		if it.Origin.Convention == dlq.ConventionAdvisory && getter != nil {
-			orig, err := getter.GetMessage(ctx, it.Origin.Stream, it.Origin.StreamSeq)
-			switch {
-			case err == nil:
-				e := envelope.FromMessage("nats", orig)
-				it.Original = &e
-				it.Origin.Destination = orig.NATS.Subject
-			case mqerr.Is(err, mqerr.NotFound):
-				it.Gone = true
-			default:
-				f.Warnf("%s seq %d: %v", it.Origin.Stream, it.Origin.StreamSeq, err)
-			}
+		dead, err := dlq.Inspect(ctx, src.broker(), &d.Message, get)
+		if err != nil {
+			f.Warnf("%s: %v", d.Where(), err)
+		}
+		it := peekItem{Message: envelope.FromMessage(src.broker(), &d.Message), Origin: dead.Origin, Gone: dead.Gone}
+		if dead.Message != nil && dead.Message != &d.Message {
+			e := envelope.FromMessage("nats", dead.Message)
+			it.Original = &e
 		}
 		items = append(items, it)
 	}
@@ -272,7 +351,7 @@ func dlqPeek(ctx context.Context, f *Factory, name string, n int) error {
 			if died.IsZero() && it.Message.Timestamp != "" {
 				died, _ = time.Parse(time.RFC3339Nano, it.Message.Timestamp)
 			}
-			t.Rows = append(t.Rows, []string{position(it.Message), age(now, died), orDash(clipText(shortReason(o.Reason), 50)),
+			t.Rows = append(t.Rows, []string{position(it.Message), age(now, died), orDash(reasonCell(o.Reason, 50)),
 				orDash(countText(o.Count)), orDash(originText(o)), orDash(clipText(keyText(it.Message), 20)), clipText(val, 60)})
 		}
 		return t
@@ -294,15 +373,16 @@ whatever the size. On RabbitMQ reading marks messages redelivered and at most --
   mqctl dlq stats orders.DLT --check --warn 10 --crit 100`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if check {
-				if err := th.Validate(); err != nil {
-					return checkErr(f, check, err)
-				}
+			if err := checkThresholds(cmd, check, th); err != nil {
+				return checkErr(f, check, err)
 			}
-			return checkErr(f, check, dlqStats(cmd.Context(), f, args[0], sample, check, th))
+			if sample < 1 || sample > amqpMaxHeld {
+				return checkErr(f, check, mqerr.Usagef("--sample %d: want 1 to %d (RabbitMQ holds what it reads unacked, and basic.qos is 16 bits)", sample, amqpMaxHeld))
+			}
+			return checkErr(f, check, dlqStats(cmd, f, args[0], sample, check, th))
 		},
 	}
-	c.Flags().IntVar(&sample, "sample", 10000, "RabbitMQ: read at most this many (they are held unacked, then returned)")
+	c.Flags().IntVar(&sample, "sample", 10000, "RabbitMQ: read at most this many, 1 to 65535 (they are held unacked, then returned)")
 	c.Flags().BoolVar(&check, "check", false, "exit with Nagios codes by the number of dead letters")
 	c.Flags().Int64Var(&th.Warn, "warn", 0, "--check: WARN at this many dead letters")
 	c.Flags().Int64Var(&th.Crit, "crit", 0, "--check: CRIT at this many dead letters")
@@ -324,7 +404,8 @@ type statsReport struct {
 	Ages         []dlq.Bucket `json:"ages" yaml:"ages"`
 }
 
-func dlqStats(ctx context.Context, f *Factory, name string, sample int, check bool, th dlq.CheckThresholds) error {
+func dlqStats(cmd *cobra.Command, f *Factory, name string, sample int, check bool, th dlq.CheckThresholds) error {
+	ctx := cmd.Context()
 	format, err := f.Format()
 	if err != nil {
 		return err
@@ -334,18 +415,21 @@ func dlqStats(ctx context.Context, f *Factory, name string, sample int, check bo
 		return err
 	}
 	defer src.Close()
+	if err := refuseFlags(cmd, src.broker(), map[string]string{"sample": "rabbitmq"}); err != nil {
+		return err
+	}
 	limit := 0
 	prefetch := 1000
 	if src.broker() == "rabbitmq" {
 		limit, prefetch = sample, sample
 	}
-	c, err := src.consumer(ctx, f, true, "", prefetch)
+	c, err := src.consumer(ctx, f, readPeek, "", prefetch)
 	if err != nil {
 		return err
 	}
 	st := dlq.NewStats(time.Now())
 	rep := statsReport{Source: name}
-	if err := tally(ctx, c, src.broker(), st, limit); err != nil && ctx.Err() == nil {
+	if err := tally(ctx, c, src, st, limit); err != nil && ctx.Err() == nil {
 		c.Close()
 		return err
 	}
@@ -413,7 +497,7 @@ func printStats(f *Factory, format output.Format, rep statsReport) error {
 		}
 		t := output.Table{Header: []string{s.title, "COUNT"}}
 		for _, c := range s.counts {
-			t.Rows = append(t.Rows, []string{c.Key, strconv.FormatInt(c.Count, 10)})
+			t.Rows = append(t.Rows, []string{reasonCell(c.Key, 120), strconv.FormatInt(c.Count, 10)})
 		}
 		if err := output.PrintTable(f.IO, t); err != nil {
 			return err
@@ -427,10 +511,12 @@ func printStats(f *Factory, format output.Format, rep statsReport) error {
 	return output.PrintTable(f.IO, t)
 }
 
-// shortReason drops the prefix Spring puts before every exception
-// message, which would fill a narrow column with the same words.
-func shortReason(s string) string {
-	return strings.TrimPrefix(s, "Listener failed; nested exception is ")
+// reasonCell is how every dlq table shows a reason (or another text a
+// dead letter carries): one line of at most n characters, without the
+// prefix Spring puts before every exception message, which would fill a
+// narrow column with the same words. JSON and YAML show the text whole.
+func reasonCell(s string, n int) string {
+	return dlq.OneLine(strings.TrimPrefix(strings.TrimSpace(s), "Listener failed; nested exception is "), n)
 }
 
 func position(e envelope.Envelope) string {
@@ -450,6 +536,7 @@ func originText(o dlq.Origin) string {
 	if s == "" && o.Stream != "" {
 		s = fmt.Sprintf("%s#%d", o.Stream, o.StreamSeq)
 	}
+	s = reasonCell(s, 60)
 	if o.Partition != nil && o.Offset != nil {
 		s += fmt.Sprintf(" %d/%d", *o.Partition, *o.Offset)
 	}

@@ -37,6 +37,9 @@ func NewFilter(grep string, headers []string, reason string, olderThan, newerTha
 	if olderThan < 0 || newerThan < 0 {
 		return nil, mqerr.Usagef("--older-than and --newer-than want a positive duration")
 	}
+	if olderThan > 0 && newerThan > 0 && olderThan >= newerThan {
+		return nil, mqerr.Usagef("--older-than %s with --newer-than %s selects nothing: a dead letter cannot be both", olderThan, newerThan)
+	}
 	return f, nil
 }
 
@@ -45,10 +48,18 @@ func (f *Filter) Empty() bool {
 	return f == nil || f.Message.Empty() && f.Reason == nil && f.OlderThan == 0 && f.NewerThan == 0 && f.Original == ""
 }
 
-// Match reports whether dead letter m with origin o is selected.
+// Match reports whether dead letter m with origin o is selected. m is
+// nil for an advisory whose message is gone: only filters on the origin
+// can select it.
 func (f *Filter) Match(m *broker.Message, o Origin) bool {
 	if f.Empty() {
 		return true
+	}
+	if m == nil {
+		if !f.Message.Empty() {
+			return false
+		}
+		m = &broker.Message{}
 	}
 	if !f.Message.Match(m) {
 		return false

@@ -5,12 +5,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
-	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 // Shape says how a forwarded dead letter is sent.
@@ -31,49 +34,56 @@ type Publisher struct {
 	// Source and Target are the broker families of the dead-letter
 	// source and of Producer's connection.
 	Source, Target string
-	// Producer was opened with PerMessageDestination.
+	// Producer was opened with PerMessageDestination; nil in a dry run,
+	// which only calls Check.
 	Producer broker.Producer
 	// To is where everything goes; "" in Replay shape means each dead
 	// letter's origin.
 	To string
-	// Getter reads the message a JetStream advisory points to.
-	Getter broker.MessageGetter
+	// Duplicates, when set, counts the messages a JetStream stream
+	// confirmed as duplicates: an earlier run had sent them already.
+	Duplicates *atomic.Int64
 }
 
-// Forward publishes d's message and calls done with the confirm.
-func (p *Publisher) Forward(ctx context.Context, d *broker.Delivery, o Origin, done func(error)) {
-	src := &d.Message
-	if o.Convention == ConventionAdvisory {
-		if p.Getter == nil {
-			done(mqerr.Usagef("cannot follow a JetStream advisory on %s", p.Source))
-			return
-		}
-		orig, err := p.Getter.GetMessage(ctx, o.Stream, o.StreamSeq)
-		if mqerr.Is(err, mqerr.NotFound) {
-			done(fmt.Errorf("%w: the message it points to, %s seq %d, was removed by the stream's limits", ErrLeft, o.Stream, o.StreamSeq))
-			return
-		}
-		if err != nil {
-			done(err)
-			return
-		}
-		src = orig
-		o.Destination = orig.NATS.Subject
-	}
-	m, err := p.message(src, d, o)
+// Forward publishes the message dead stands for and calls done with the
+// confirm.
+func (p *Publisher) Forward(ctx context.Context, d *broker.Delivery, dead Dead, done func(error)) {
+	m, err := p.message(dead.Message, d, dead.Origin)
 	if err != nil {
 		done(err)
 		return
 	}
-	p.Producer.Publish(ctx, m, func(_ broker.Receipt, err error) { done(err) })
+	p.Producer.Publish(ctx, m, func(r broker.Receipt, err error) {
+		if err == nil && r.Duplicate && p.Duplicates != nil {
+			p.Duplicates.Add(1)
+		}
+		done(err)
+	})
 }
 
-// Flush waits for the outstanding confirms.
-func (p *Publisher) Flush(ctx context.Context) error { return p.Producer.Flush(ctx) }
+// Check returns the error Forward would fail dead with before sending
+// anything (ErrLeft when it would be left in place): what a dry run
+// reports.
+func (p *Publisher) Check(d *broker.Delivery, dead Dead) error {
+	_, err := p.message(dead.Message, d, dead.Origin)
+	return err
+}
 
-// message builds what is published for dead letter d (whose message, or
-// the message its advisory points to, is src).
+// Flush waits for the outstanding confirms (none in a dry run, which has
+// no Producer).
+func (p *Publisher) Flush(ctx context.Context) error {
+	if p.Producer == nil {
+		return nil
+	}
+	return p.Producer.Flush(ctx)
+}
+
+// message builds what is published for dead letter d, whose message (or
+// the message its advisory points to) is src.
 func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (*broker.Message, error) {
+	if src == nil {
+		return nil, fmt.Errorf("%w: there is no message to send", ErrLeft)
+	}
 	out := &broker.Message{Key: src.Key, Value: src.Value, Headers: src.Headers, Timestamp: src.Timestamp, Kafka: broker.KafkaMeta{Partition: -1}}
 	if p.Shape == Replay {
 		out.Headers = StripForReplay(src)
@@ -101,35 +111,105 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 			Persistent: a.Persistent || p.Source != "rabbitmq",
 		}
 	case "nats":
+		id := OriginalID(src)
 		out.NATS.Subject = dest
-		out.NATS.MsgID = p.msgID(src, d, o)
+		out.NATS.MsgID = p.msgID(id, d, o, ReplayCount(&broker.Message{Headers: out.Headers}))
+		out.Headers = jetStreamHeaders(out.Headers, id)
 	}
 	return out, nil
 }
 
-// msgID is the Nats-Msg-Id of a message sent to JetStream: derived from
-// the dead letter, so a replay that is run again after a crash is
-// de-duplicated by the stream instead of stored twice, and different from
-// the original's, which the stream may still remember.
-func (p *Publisher) msgID(src *broker.Message, d *broker.Delivery, o Origin) string {
-	base := src.NATS.MsgID
-	if base == "" {
-		base = src.AMQP.MessageID
+// HeaderMsgID carries the first id of a message that replay or move sent
+// into JetStream, where it got a Nats-Msg-Id of its own (see msgID):
+// consumers that de-duplicate by message id read it there.
+const HeaderMsgID = "mq-msg-id"
+
+// OriginalID is m's first message id: its mq-msg-id (set by an earlier
+// replay into JetStream), else its Nats-Msg-Id, else its AMQP message-id;
+// "" when it has none.
+func OriginalID(m *broker.Message) string {
+	if v, ok := last(m, HeaderMsgID); ok && len(v) > 0 {
+		return string(v)
 	}
-	if base == "" {
-		switch {
-		case d.NATS.StreamSeq > 0:
-			base = d.NATS.Stream + ":" + strconv.FormatUint(d.NATS.StreamSeq, 10)
-		case p.Source == "kafka":
-			base = fmt.Sprintf("%s:%d:%d", d.Destination, d.Kafka.Partition, d.Kafka.Offset)
-		default:
-			return ""
+	if m.NATS.MsgID != "" {
+		return m.NATS.MsgID
+	}
+	if v, ok := last(m, natsMsgIDHeader); ok && len(v) > 0 {
+		return string(v)
+	}
+	return m.AMQP.MessageID
+}
+
+// JetStream publish headers a copy must not carry: its id is set anew,
+// and the conditions its first publish was made under (Nats-Expected-*)
+// or the purge it ordered (Nats-Rollup) would fail the copy or delete
+// other messages.
+const (
+	natsMsgIDHeader    = "Nats-Msg-Id"
+	natsExpectedPrefix = "Nats-Expected-"
+	natsRollupHeader   = "Nats-Rollup"
+)
+
+// jetStreamHeaders returns hs for a copy published into JetStream: without
+// the publish headers above, and with mq-msg-id set to id when there is
+// one. hs itself is not changed.
+func jetStreamHeaders(hs []broker.Header, id string) []broker.Header {
+	out := make([]broker.Header, 0, len(hs)+1)
+	for _, h := range hs {
+		if h.Key == natsMsgIDHeader || h.Key == natsRollupHeader || h.Key == HeaderMsgID || strings.HasPrefix(h.Key, natsExpectedPrefix) {
+			continue
 		}
+		out = append(out, h)
 	}
-	if p.Shape == Replay {
-		return base + ":replay:" + strconv.Itoa(o.ReplayCount+1)
+	if id != "" {
+		out = append(out, broker.Header{Key: HeaderMsgID, Value: []byte(id)})
 	}
-	return base + ":moved"
+	return out
+}
+
+// msgID is the Nats-Msg-Id of a dead letter sent into JetStream, by the
+// rule the README states: "<id>:replay:<n>:<dead letter>" (":move:" for a
+// move), where id is the message's first id (left out when it has none),
+// n the mq-replay-count the copy carries, and the dead letter is named by
+// where it sits: its stream and sequence, its topic, partition and
+// offset, or on RabbitMQ its queue and the time and count of its death.
+// A rerun of an interrupted run sends the same dead letter with the same
+// id, which the stream de-duplicates; a message that died again is
+// another dead letter with another id, so its replay is never taken for a
+// duplicate of the first. It is "" when the message has no id and the
+// dead letter no position.
+func (p *Publisher) msgID(id string, d *broker.Delivery, o Origin, n int) string {
+	verb := "replay"
+	if p.Shape == AsIs {
+		verb = "move"
+	}
+	where := deadLetterName(p.Source, d, o)
+	if id == "" && where == "" {
+		return ""
+	}
+	parts := make([]string, 0, 4)
+	if id != "" {
+		parts = append(parts, id)
+	}
+	parts = append(parts, verb, strconv.Itoa(n))
+	if where != "" {
+		parts = append(parts, where)
+	}
+	return strings.Join(parts, ":")
+}
+
+// deadLetterName names where dead letter d sits in its source, the same
+// on every read of it; "" when the source gives it no such name.
+func deadLetterName(source string, d *broker.Delivery, o Origin) string {
+	switch {
+	case d.NATS.StreamSeq > 0:
+		return d.NATS.Stream + ":" + strconv.FormatUint(d.NATS.StreamSeq, 10)
+	case source == "kafka":
+		return fmt.Sprintf("%s:%d:%d", d.Destination, d.Kafka.Partition, d.Kafka.Offset)
+	case source == "rabbitmq" && !o.LastDeath.IsZero():
+		return fmt.Sprintf("%s:%d:%d", d.AMQP.Queue, o.LastDeath.Unix(), o.Count)
+	}
+	return ""
 }
 
 // SkipFor returns how a dead letter that is passed over is settled so a
@@ -144,7 +224,7 @@ func SkipFor(brokerName string, rotate Forwarder) func(ctx context.Context, d *b
 	case "rabbitmq":
 		return func(ctx context.Context, d *broker.Delivery) error {
 			errc := make(chan error, 1)
-			rotate.Forward(ctx, d, Origin{}, func(err error) { errc <- err })
+			rotate.Forward(ctx, d, Dead{Message: &d.Message}, func(err error) { errc <- err })
 			if err := <-errc; err != nil {
 				return fmt.Errorf("putting it back at the tail of its queue: %w", err)
 			}
@@ -156,26 +236,42 @@ func SkipFor(brokerName string, rotate Forwarder) func(ctx context.Context, d *b
 
 // Exporter writes forwarded dead letters to a file as jsonl envelopes and
 // confirms them once they are synced to disk, every 256 messages and at
-// Flush, so a purge never deletes what is not safely exported. Without a
-// File it only records positions.
+// Flush, so a purge never deletes what is not safely exported. The file
+// is created with the first dead letter, so a run that exports nothing
+// (it failed before reading, or the source was empty) leaves none.
+// Without a Path it only records positions.
 type Exporter struct {
 	Broker string
-	File   *os.File
+	// Path is the file to create (mode 0600, never over an existing one:
+	// an earlier export may be the only copy left).
+	Path string
 	// Batch is how many messages are synced together (default 256). It
 	// must not exceed the consumer's prefetch, or a RabbitMQ consumer
 	// would wait for acks that wait for the batch.
 	Batch int
 
 	mu      sync.Mutex
+	file    *os.File
+	created bool
+	synced  bool // the directory entry of file is on disk
 	w       *bufio.Writer
 	pending []func(error)
 	// Last holds the position after the last message forwarded per Kafka
 	// partition (offset + 1) or JetStream stream (key 0: seq + 1), for a
 	// purge that removes exactly what was exported.
 	Last map[int32]int64
+	// Subjects are the NATS subjects the exported dead letters were
+	// stored under, in order of first appearance, at most maxSubjects.
+	Subjects []string
+	// Exported counts the dead letters written to the file, WithID those
+	// of them that carry a Nats-Msg-Id.
+	Exported, WithID int64
 }
 
-const exportBatch = 256
+const (
+	exportBatch = 256
+	maxSubjects = 100
+)
 
 func (e *Exporter) batch() int {
 	if e.Batch > 0 {
@@ -185,21 +281,14 @@ func (e *Exporter) batch() int {
 }
 
 // Forward appends d to the file.
-func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Origin, done func(error)) {
+func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Dead, done func(error)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.Last == nil {
 		e.Last = map[int32]int64{}
 	}
-	if e.File != nil {
-		if e.w == nil {
-			e.w = bufio.NewWriterSize(e.File, 256<<10)
-		}
-		line, err := envelope.Encode(envelope.FromMessage(e.Broker, &d.Message))
-		if err == nil {
-			_, err = e.w.Write(line)
-		}
-		if err != nil {
+	if e.Path != "" {
+		if err := e.write(d); err != nil {
 			done(fmt.Errorf("--export: %w", err))
 			return
 		}
@@ -210,7 +299,7 @@ func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Origin, done
 	case e.Broker == "kafka":
 		e.Last[d.Kafka.Partition] = max(e.Last[d.Kafka.Partition], d.Kafka.Offset+1)
 	}
-	if e.File == nil {
+	if e.Path == "" {
 		done(nil)
 		return
 	}
@@ -220,11 +309,59 @@ func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Origin, done
 	}
 }
 
+func (e *Exporter) write(d *broker.Delivery) error {
+	if e.file == nil {
+		f, err := os.OpenFile(e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		e.file, e.w, e.created = f, bufio.NewWriterSize(f, 256<<10), true
+	}
+	line, err := envelope.Encode(envelope.FromMessage(e.Broker, &d.Message))
+	if err != nil {
+		return err
+	}
+	if _, err := e.w.Write(line); err != nil {
+		return err
+	}
+	e.Exported++
+	if d.NATS.MsgID != "" {
+		e.WithID++
+	}
+	if s := d.NATS.Subject; s != "" && len(e.Subjects) < maxSubjects && !slices.Contains(e.Subjects, s) {
+		e.Subjects = append(e.Subjects, s)
+	}
+	return nil
+}
+
 // Flush syncs what was written and confirms it.
 func (e *Exporter) Flush(context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.syncLocked()
+}
+
+// Created reports whether the file was created.
+func (e *Exporter) Created() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.created
+}
+
+// Close closes the file, after a last Flush.
+func (e *Exporter) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.file == nil {
+		return nil
+	}
+	err := e.syncLocked()
+	e.w = nil
+	if cerr := e.file.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("--export: %w", cerr)
+	}
+	e.file = nil
+	return err
 }
 
 func (e *Exporter) syncLocked() error {
@@ -233,7 +370,12 @@ func (e *Exporter) syncLocked() error {
 	}
 	err := e.w.Flush()
 	if err == nil {
-		err = e.File.Sync()
+		err = e.file.Sync()
+	}
+	if err == nil && !e.synced {
+		// A new file survives a crash only once its directory entry does.
+		err = syncDir(filepath.Dir(e.Path))
+		e.synced = err == nil
 	}
 	if err != nil {
 		err = fmt.Errorf("--export: %w", err)
@@ -245,9 +387,18 @@ func (e *Exporter) syncLocked() error {
 	return err
 }
 
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // Discard is the forward step of a purge without --export: the dead
 // letter is simply removed.
 type Discard struct{}
 
-func (Discard) Forward(_ context.Context, _ *broker.Delivery, _ Origin, done func(error)) { done(nil) }
-func (Discard) Flush(context.Context) error                                               { return nil }
+func (Discard) Forward(_ context.Context, _ *broker.Delivery, _ Dead, done func(error)) { done(nil) }
+func (Discard) Flush(context.Context) error                                             { return nil }

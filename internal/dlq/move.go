@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,7 @@ import (
 // to the export file (purge). done is called exactly once, when the step
 // is confirmed or failed.
 type Forwarder interface {
-	Forward(ctx context.Context, d *broker.Delivery, o Origin, done func(error))
+	Forward(ctx context.Context, d *broker.Delivery, dead Dead, done func(error))
 	Flush(ctx context.Context) error
 }
 
@@ -29,6 +30,9 @@ type Forwarder interface {
 type Options struct {
 	// Broker is the source's broker family.
 	Broker string
+	// Getter follows JetStream advisories to the messages they point to
+	// (see Inspect); filters and the forward step see those messages.
+	Getter broker.MessageGetter
 	Filter *Filter
 	// Limit stops after this many selected dead letters (0: all).
 	Limit int64
@@ -56,12 +60,19 @@ type Options struct {
 // MoveStats count what a Run did; safe for concurrent use.
 type MoveStats struct {
 	Read, Selected, Forwarded, Skipped, Parked, OverLimit, Left, Failed atomic.Int64
+	// Duplicates are forwarded messages a JetStream stream had stored
+	// already (see Publisher.Duplicates).
+	Duplicates atomic.Int64
 }
 
 // Summary is the line printed at the end; verb names the forward step
 // ("replayed", "moved", "purged").
 func (s *MoveStats) Summary(verb string, elapsed time.Duration) string {
-	out := fmt.Sprintf("read %d, %s %d, skipped %d", s.Read.Load(), verb, s.Forwarded.Load(), s.Skipped.Load())
+	out := fmt.Sprintf("read %d, %s %d", s.Read.Load(), verb, s.Forwarded.Load())
+	if n := s.Duplicates.Load(); n > 0 {
+		out += fmt.Sprintf(" (%d of them sent by an earlier run already: the stream kept one copy)", n)
+	}
+	out += fmt.Sprintf(", skipped %d", s.Skipped.Load())
 	if n := s.OverLimit.Load(); n > 0 {
 		out += fmt.Sprintf(", over --max-replays %d (parked %d)", n, s.Parked.Load())
 	}
@@ -204,12 +215,20 @@ read:
 			break
 		}
 		st.Read.Add(1)
-		origin := DecodeOrigin(o.Broker, &d.Message)
+		dead, err := Inspect(ctx, o.Broker, &d.Message, o.Getter)
+		if err != nil && dead.Message == nil && !mqerr.Is(err, mqerr.Usage) {
+			st.Failed.Add(1)
+			failMu.Lock()
+			firstErr = fmt.Errorf("%s: %w", d.Where(), err)
+			failMu.Unlock()
+			break
+		}
+		origin := dead.Origin
 		var step Forwarder
 		var counter *atomic.Int64
 		what := ""
 		switch {
-		case !o.Filter.Match(&d.Message, origin):
+		case !o.Filter.Match(dead.Message, origin):
 			st.Skipped.Add(1)
 			if o.DryRun {
 				fmt.Fprintf(o.DryRunOut, "skip    %s\n", d.Where())
@@ -217,6 +236,23 @@ read:
 			}
 			if err := o.Skip(settleCtx, d); err != nil {
 				readErr = fmt.Errorf("skipping %s: %w", d.Where(), err)
+				break read
+			}
+			continue
+		case dead.Message == nil:
+			// An advisory whose message is gone, or cannot be followed.
+			why := fmt.Sprintf("the message it points to, %s seq %d, was removed by the stream's limits", origin.Stream, origin.StreamSeq)
+			if !dead.Gone {
+				why = err.Error()
+			}
+			st.Left.Add(1)
+			if o.DryRun {
+				fmt.Fprintf(o.DryRunOut, "leave   %s: %s\n", d.Where(), why)
+				continue
+			}
+			logf("%s: left in place: %s", d.Where(), why)
+			if err := o.Skip(settleCtx, d); err != nil {
+				readErr = fmt.Errorf("leaving %s: %w", d.Where(), err)
 				break read
 			}
 			continue
@@ -240,6 +276,19 @@ read:
 			step, counter, what = o.Forward, &st.Forwarded, forwardWord
 		}
 		if o.DryRun {
+			// The same checks the forward step makes, so a dead letter
+			// the real run would leave is not listed as forwarded.
+			if c, ok := step.(interface {
+				Check(d *broker.Delivery, dead Dead) error
+			}); ok {
+				if err := c.Check(d, dead); errors.Is(err, ErrLeft) {
+					st.Selected.Add(-1)
+					st.Left.Add(1)
+					fmt.Fprintf(o.DryRunOut, "leave   %s: %s\n", d.Where(), strings.TrimPrefix(err.Error(), ErrLeft.Error()+": "))
+					continue
+				}
+			}
+			counter.Add(1)
 			fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, d.Where(), describeOrigin(origin))
 			continue
 		}
@@ -250,7 +299,7 @@ read:
 		}
 		wg.Add(1)
 		inFlight.Add(1)
-		step.Forward(ctx, d, origin, finish(d, counter))
+		step.Forward(ctx, d, dead, finish(d, counter))
 		if err := skipLeft(); err != nil {
 			readErr = err
 			break
@@ -296,7 +345,7 @@ func describeOrigin(o Origin) string {
 		s += fmt.Sprintf(" from %s seq %d", o.Stream, o.StreamSeq)
 	}
 	if o.Reason != "" {
-		s += " (" + o.Reason + ")"
+		s += " (" + OneLine(o.Reason, 120) + ")"
 	}
 	if o.ReplayCount > 0 {
 		s += " replayed " + strconv.Itoa(o.ReplayCount) + "x"

@@ -107,11 +107,10 @@ func TestPublisherMessageShapes(t *testing.T) {
 		t.Errorf("kafka replay = %+v", m)
 	}
 
-	// To NATS: the message id is derived from the dead letter, so a rerun
-	// is de-duplicated, and differs per replay generation.
+	// To NATS: the message id names the dead letter (see TestJetStreamMsgID).
 	p = &Publisher{Shape: Replay, Source: "kafka", Target: "nats", To: "orders.retry"}
 	m, _ = p.message(&d.Message, d, o)
-	if m.NATS.Subject != "orders.retry" || m.NATS.MsgID != "orders.DLT:1:41:replay:1" {
+	if m.NATS.Subject != "orders.retry" || m.NATS.MsgID != "replay:1:orders.DLT:1:41" {
 		t.Errorf("nats replay subject %q id %q", m.NATS.Subject, m.NATS.MsgID)
 	}
 
@@ -142,16 +141,12 @@ func TestPublisherMessageShapes(t *testing.T) {
 
 func TestExporterSyncsBeforeConfirming(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "export.jsonl")
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	e := &Exporter{Broker: "kafka", File: fh}
+	e := &Exporter{Broker: "kafka", Path: path}
+	defer e.Close()
 	confirmed := 0
 	for i := range 300 {
 		d := &broker.Delivery{Message: broker.Message{Value: []byte("v"), Destination: "t", Kafka: broker.KafkaMeta{Partition: int32(i % 2), Offset: int64(i)}}}
-		e.Forward(context.Background(), d, Origin{}, func(err error) {
+		e.Forward(context.Background(), d, Dead{}, func(err error) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,5 +173,116 @@ func TestExporterSyncsBeforeConfirming(t *testing.T) {
 	}
 	if e.Last[0] != 299 || e.Last[1] != 300 {
 		t.Errorf("Last = %v, want partition 0 -> 299, 1 -> 300", e.Last)
+	}
+}
+
+// The Nats-Msg-Id of a copy sent into JetStream names the dead letter:
+// the same on every read of it (a rerun is de-duplicated by the stream),
+// different for a dead letter of the same message that died again (a
+// later replay is stored). The message's first id travels in mq-msg-id,
+// and the publish conditions of its first publish are dropped.
+func TestJetStreamMsgID(t *testing.T) {
+	died := time.Unix(1_760_000_000, 0)
+	natsDL := func(stream string, seq uint64, hs ...string) *broker.Delivery {
+		d := &broker.Delivery{Message: broker.Message{Value: []byte("v"), NATS: broker.NATSMeta{Subject: "dlq.orders", Stream: stream, StreamSeq: seq}}}
+		for i := 0; i < len(hs); i += 2 {
+			d.Headers = append(d.Headers, broker.Header{Key: hs[i], Value: []byte(hs[i+1])})
+			if hs[i] == "Nats-Msg-Id" {
+				d.NATS.MsgID = hs[i+1]
+			}
+		}
+		return d
+	}
+	tests := []struct {
+		name    string
+		shape   Shape
+		source  string
+		d       *broker.Delivery
+		o       Origin
+		wantID  string
+		wantHdr string
+	}{
+		{name: "copy DLQ with an id", shape: Replay, source: "nats",
+			d:      natsDL("ORDERS_DLQ", 7, "Nats-Msg-Id", "order-5", "tenant", "eu", "Nats-Expected-Stream", "ORDERS", "Nats-Expected-Last-Sequence", "4"),
+			wantID: "order-5:replay:1:ORDERS_DLQ:7", wantHdr: "tenant=eu mq-replay-count=1 mq-msg-id=order-5"},
+		{name: "copy DLQ without an id", shape: Replay, source: "nats", d: natsDL("ORDERS_DLQ", 8, "tenant", "eu"),
+			wantID: "replay:1:ORDERS_DLQ:8", wantHdr: "tenant=eu mq-replay-count=1"},
+		{name: "second replay keeps the first id", shape: Replay, source: "nats",
+			d:      natsDL("ORDERS_DLQ", 31, "Nats-Msg-Id", "order-5:replay:1:ORDERS_DLQ:7", "mq-msg-id", "order-5", "mq-replay-count", "1"),
+			wantID: "order-5:replay:2:ORDERS_DLQ:31", wantHdr: "mq-replay-count=2 mq-msg-id=order-5"},
+		{name: "move keeps the count", shape: AsIs, source: "nats",
+			d:      natsDL("ORDERS_DLQ", 9, "Nats-Msg-Id", "order-9", "Nats-Rollup", "sub", "mq-replay-count", "2"),
+			wantID: "order-9:move:2:ORDERS_DLQ:9", wantHdr: "mq-replay-count=2 mq-msg-id=order-9"},
+		{name: "kafka record", shape: Replay, source: "kafka",
+			d:      &broker.Delivery{Message: broker.Message{Destination: "orders.DLT", Kafka: broker.KafkaMeta{Partition: 2, Offset: 40}}},
+			wantID: "replay:1:orders.DLT:2:40", wantHdr: "mq-replay-count=1"},
+		{name: "rabbitmq dead letter", shape: AsIs, source: "rabbitmq", o: Origin{LastDeath: died, Count: 3},
+			d:      &broker.Delivery{Message: broker.Message{AMQP: broker.AMQPMeta{Queue: "work.dlq", MessageID: "m-1"}}},
+			wantID: "m-1:move:0:work.dlq:1760000000:3", wantHdr: "mq-msg-id=m-1"},
+		{name: "rabbitmq message without id or death", shape: AsIs, source: "rabbitmq",
+			d:      &broker.Delivery{Message: broker.Message{AMQP: broker.AMQPMeta{Queue: "work.dlq"}}},
+			wantID: "", wantHdr: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Publisher{Shape: tc.shape, Source: tc.source, Target: "nats", To: "orders.created"}
+			m, err := p.message(&tc.d.Message, tc.d, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hs []string
+			for _, h := range m.Headers {
+				hs = append(hs, h.Key+"="+string(h.Value))
+			}
+			if m.NATS.MsgID != tc.wantID || strings.Join(hs, " ") != tc.wantHdr {
+				t.Errorf("id %q headers %q, want %q %q", m.NATS.MsgID, strings.Join(hs, " "), tc.wantID, tc.wantHdr)
+			}
+			// The same dead letter read again gets the same id.
+			again, _ := p.message(&tc.d.Message, tc.d, tc.o)
+			if again.NATS.MsgID != m.NATS.MsgID {
+				t.Errorf("a rerun would send id %q after %q", again.NATS.MsgID, m.NATS.MsgID)
+			}
+		})
+	}
+}
+
+// A filter on the message cannot select an advisory whose message is
+// gone; filters on the origin still can.
+func TestFilterGoneMessage(t *testing.T) {
+	now := time.Now()
+	o := Origin{Reason: ReasonMaxDeliveries, Stream: "ORDERS", StreamSeq: 3, LastDeath: now.Add(-time.Hour)}
+	for _, tc := range []struct {
+		grep, reason string
+		older        time.Duration
+		want         bool
+	}{
+		{want: true}, {grep: "x", want: false}, {reason: "max_del", want: true}, {older: time.Minute, want: true},
+	} {
+		f, err := NewFilter(tc.grep, nil, tc.reason, tc.older, 0, "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Match(nil, o); got != tc.want {
+			t.Errorf("grep %q reason %q older %s: Match(nil) = %v", tc.grep, tc.reason, tc.older, got)
+		}
+	}
+	if _, err := NewFilter("", nil, "", time.Hour, 10*time.Minute, "", now); !mqerr.Is(err, mqerr.Usage) {
+		t.Errorf("--older-than 1h --newer-than 10m: %v", err)
+	}
+}
+
+// An advisory read where no NATS server answers for its stream (moved to
+// Kafka, say) is not followed: no message, and a usage error saying why;
+// other dead letters are returned as they are.
+func TestFollowWithoutGetter(t *testing.T) {
+	adv := &broker.Message{Value: []byte(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":"ORDERS","stream_seq":5}`)}
+	dead, err := Inspect(context.Background(), "kafka", adv, nil)
+	if dead.Message != nil || dead.Gone || !mqerr.Is(err, mqerr.Usage) || !strings.Contains(err.Error(), "ORDERS seq 5") {
+		t.Errorf("advisory without a getter: %+v, %v", dead, err)
+	}
+	plain := &broker.Message{Value: []byte("v"), Headers: []broker.Header{{Key: "mq-death-reason", Value: []byte("boom")}}}
+	dead, err = Inspect(context.Background(), "kafka", plain, nil)
+	if err != nil || dead.Message != plain || dead.Origin.Reason != "boom" {
+		t.Errorf("plain dead letter: %+v, %v", dead, err)
 	}
 }

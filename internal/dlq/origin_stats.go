@@ -14,11 +14,11 @@ const (
 	// UnknownKey counts dead letters whose reason or origin is unknown.
 	UnknownKey = "(unknown)"
 
-	// maxTallyKeys bounds a Tally so `dlq stats` stays in bounded memory
-	// whatever the DLQ size.
-	maxTallyKeys = 1000
-	// maxKeyRunes cuts exception messages to what a table row can show.
-	maxKeyRunes = 120
+	// maxTallyKeys and maxTallyBytes bound a Tally so `dlq stats` stays
+	// in bounded memory whatever the DLQ size and however long its
+	// exception messages: keys are kept whole, never cut.
+	maxTallyKeys  = 1000
+	maxTallyBytes = 4 << 20
 )
 
 // Count is one key of a Tally and how often it was seen.
@@ -27,18 +27,24 @@ type Count struct {
 	Count int64  `json:"count"`
 }
 
-// Tally counts keys, keeping at most 1000 distinct ones; later new keys
-// are counted under OtherKey. The zero value is ready to use.
+// Tally counts keys, keeping at most 1000 distinct ones of 4 MiB in all;
+// later new keys are counted under OtherKey. The zero value is ready to
+// use.
 type Tally struct {
 	counts map[string]int64
+	bytes  int
 }
 
 func (t *Tally) add(key string) {
 	if t.counts == nil {
 		t.counts = make(map[string]int64)
 	}
-	if _, seen := t.counts[key]; !seen && len(t.counts) >= maxTallyKeys {
-		key = OtherKey
+	if _, seen := t.counts[key]; !seen {
+		if len(t.counts) >= maxTallyKeys || t.bytes+len(key) > maxTallyBytes {
+			key = OtherKey
+		} else {
+			t.bytes += len(key)
+		}
 	}
 	t.counts[key]++
 }
@@ -87,10 +93,10 @@ var ageBuckets = []struct {
 // and an age histogram.
 type Stats struct {
 	Total int64
-	// Reasons counts Origin.Reason, whitespace collapsed and cut to 120
-	// characters; UnknownKey when there is none.
+	// Reasons counts Origin.Reason as it is (the same text peek shows);
+	// UnknownKey when there is none.
 	Reasons Tally
-	// Destinations counts Origin.Destination; UnknownKey when there is none.
+	// Destinations counts Origin.Where(); UnknownKey when there is none.
 	Destinations Tally
 	// Exceptions counts Origin.ExceptionClass where there is one.
 	Exceptions Tally
@@ -109,10 +115,10 @@ func NewStats(now time.Time) *Stats {
 // dead-lettered; zero when unknown).
 func (s *Stats) Add(o Origin, ts time.Time) {
 	s.Total++
-	s.Reasons.add(orUnknown(statKey(o.Reason)))
-	s.Destinations.add(orUnknown(statKey(o.Destination)))
+	s.Reasons.add(orUnknown(o.Reason))
+	s.Destinations.add(orUnknown(o.Where()))
 	if o.ExceptionClass != "" {
-		s.Exceptions.add(statKey(o.ExceptionClass))
+		s.Exceptions.add(o.ExceptionClass)
 	}
 	if ts.IsZero() {
 		s.ages[len(s.ages)-1]++
@@ -152,32 +158,33 @@ func (s *Stats) Oldest() time.Time { return s.oldest }
 // Newest returns the latest timestamp added, zero when none had one.
 func (s *Stats) Newest() time.Time { return s.newest }
 
-// statKey makes a one-line key of at most maxKeyRunes characters (plus an
-// ellipsis when cut): exception messages can span lines and pages.
-func statKey(s string) string {
+// OneLine makes s one line of at most n characters (plus an ellipsis
+// when cut) for a table cell: runs of whitespace, line breaks included,
+// become one space. Exception messages can span lines and pages.
+func OneLine(s string, n int) string {
 	var b strings.Builder
-	n := 0
+	width := 0
 	space := false
 	for _, r := range s {
 		if unicode.IsSpace(r) {
-			space = n > 0
+			space = width > 0
 			continue
 		}
 		need := 1
 		if space {
 			need = 2
 		}
-		if n+need > maxKeyRunes {
+		if width+need > n {
 			b.WriteRune('…')
 			break
 		}
 		if space {
 			b.WriteByte(' ')
-			n++
+			width++
 			space = false
 		}
 		b.WriteRune(r)
-		n++
+		width++
 	}
 	return b.String()
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func TestStatKey(t *testing.T) {
+func TestOneLine(t *testing.T) {
 	long := strings.Repeat("é", 200)
 	tests := []struct {
 		name, in, want string
@@ -23,8 +23,8 @@ func TestStatKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := statKey(tt.in); got != tt.want {
-				t.Errorf("statKey(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := OneLine(tt.in, 120); got != tt.want {
+				t.Errorf("OneLine(%q, 120) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -83,6 +83,25 @@ func TestTallyBounded(t *testing.T) {
 	}
 }
 
+// Keys are kept whole however long, and their bytes are bounded: once
+// 4 MiB are kept, new keys count as (other).
+func TestTallyBoundedBytes(t *testing.T) {
+	var tl Tally
+	long := strings.Repeat("x", 1<<20) // a stack trace of 1 MiB
+	for i := range 6 {
+		tl.add(strconv.Itoa(i) + long)
+	}
+	got := tl.Top(0)
+	if len(got) != 4 || got[0].Key != OtherKey || got[0].Count != 3 {
+		t.Fatalf("kept %d keys, first %.10q x %d; want (other) x 3 and 3 whole keys", len(got), got[0].Key, got[0].Count)
+	}
+	for _, c := range got[1:] {
+		if len(c.Key) != 1<<20+1 {
+			t.Errorf("a kept key has %d bytes, want it whole", len(c.Key))
+		}
+	}
+}
+
 func TestStats(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
@@ -99,6 +118,8 @@ func TestStats(t *testing.T) {
 		{Origin{Reason: "Listener failed: bad order", ExceptionClass: "java.lang.IllegalStateException", Destination: "orders"},
 			ago(6 * time.Hour)},
 		{Origin{}, ago(3 * 24 * time.Hour)},
+		// An advisory whose message is gone counts under its stream.
+		{Origin{Reason: "max_deliveries", Stream: "ORDERS", StreamSeq: 9}, ago(3 * 24 * time.Hour)},
 		{Origin{Reason: "maxlen", Destination: "jobs"}, ago(30 * 24 * time.Hour)},
 		{Origin{Reason: "maxlen", Destination: "jobs"}, time.Time{}},
 	}
@@ -114,9 +135,10 @@ func TestStats(t *testing.T) {
 		got  []Count
 		want []Count
 	}{
-		{"reasons", s.Reasons.Top(0), []Count{{"Listener failed: bad order", 2}, {"expired", 2}, {"maxlen", 2}, {"rejected", 2},
-			{UnknownKey, 1}}},
-		{"destinations", s.Destinations.Top(0), []Count{{"jobs", 5}, {"orders", 2}, {UnknownKey, 1}, {"mail", 1}}},
+		// Reasons are kept as they are, the same text peek shows.
+		{"reasons", s.Reasons.Top(0), []Count{{"expired", 2}, {"maxlen", 2}, {"rejected", 2},
+			{UnknownKey, 1}, {"Listener failed:\n bad order", 1}, {"Listener failed: bad order", 1}, {ReasonMaxDeliveries, 1}}},
+		{"destinations", s.Destinations.Top(0), []Count{{"jobs", 5}, {"orders", 2}, {UnknownKey, 1}, {"ORDERS", 1}, {"mail", 1}}},
 		{"exceptions", s.Exceptions.Top(0), []Count{{"java.lang.IllegalStateException", 2}}},
 	}
 	for _, c := range checks {
@@ -124,7 +146,7 @@ func TestStats(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	wantAges := []Bucket{{"<1m", 2}, {"<10m", 1}, {"<1h", 1}, {"<6h", 1}, {"<1d", 1}, {"<7d", 1}, {"older", 1}, {"unknown", 1}}
+	wantAges := []Bucket{{"<1m", 2}, {"<10m", 1}, {"<1h", 1}, {"<6h", 1}, {"<1d", 1}, {"<7d", 2}, {"older", 1}, {"unknown", 1}}
 	if got := s.Ages(); !reflect.DeepEqual(got, wantAges) {
 		t.Errorf("Ages = %v, want %v", got, wantAges)
 	}
