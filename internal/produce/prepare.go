@@ -22,9 +22,9 @@ type Decoration struct {
 	// reached through the default exchange. "" keeps the input's.
 	Destination        string
 	DestinationIsQueue bool
-	Key       []byte // nil: keep the input's key
-	Headers   []broker.Header
-	Partition *int32
+	Key                []byte // nil: keep the input's key
+	Headers            []broker.Header
+	Partition          *int32
 	// UseInputPartition keeps the partition a jsonl envelope names
 	// (--partitioner manual); otherwise the partitioner decides.
 	UseInputPartition bool
