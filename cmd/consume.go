@@ -108,8 +108,10 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	if err != nil {
 		return err
 	}
-	if o.consumer.From, err = consume.ParseFrom(o.from, time.Now()); err != nil {
-		return err
+	if cmd.Flags().Changed("from") {
+		if o.consumer.From, err = consume.ParseFrom(o.from, time.Now()); err != nil {
+			return err
+		}
 	}
 	o.consumer.Sources = args
 	o.consumer.Logf = f.Warnf
@@ -170,9 +172,6 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	cancel()
 	if err != nil {
 		return err
-	}
-	if o.consumer.Core {
-		f.Warnf("core NATS has no acknowledgement: messages published while mqctl is not subscribed, or that fail, are not delivered again")
 	}
 	// A closed stdout (| head) must end the run cleanly with what was
 	// written acked, not kill mqctl with SIGPIPE.
@@ -252,6 +251,9 @@ func (o *consumeOptions) checkBroker(name string, run *consume.Options) error {
 		if noRedelivery {
 			run.OnFail.Kind = "stop"
 		}
+	}
+	if name != "kafka" && o.keyGrep != "" {
+		return mqerr.Usagef("--key-grep: %s messages have no key (use --header to match a header)", name)
 	}
 	only := map[string][]string{
 		"kafka":    {"group", "partition"},

@@ -121,7 +121,7 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err != nil {
 		return err
 	}
-	open, err := o.input(f, values)
+	open, err := o.input(cmd, f, values)
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (o *produceOptions) decoration(cmd *cobra.Command) (produce.Decoration, err
 }
 
 // input returns a function that opens the input anew for each --count pass.
-func (o *produceOptions) input(f *Factory, values []string) (func() (produce.Reader, error), error) {
+func (o *produceOptions) input(cmd *cobra.Command, f *Factory, values []string) (func() (produce.Reader, error), error) {
 	delim, err := parseDelimiter(o.delimiter)
 	if err != nil {
 		return nil, err
@@ -296,6 +296,12 @@ func (o *produceOptions) input(f *Factory, values []string) (func() (produce.Rea
 	}
 	if _, err := frame(bytes.NewReader(nil)); err != nil {
 		return nil, err
+	}
+	switch {
+	case cmd.Flags().Changed("delimiter") && (o.format != "lines" || len(values) > 0):
+		return nil, mqerr.Usagef("--delimiter splits --format lines read from --file or stdin; it does not apply here")
+	case o.skipInvalid && o.format != "jsonl":
+		return nil, mqerr.Usagef("--skip-invalid skips bad --format jsonl lines; with --format %s every input is a message", o.format)
 	}
 	switch {
 	case len(values) > 0 && o.file != "":
