@@ -239,9 +239,9 @@ func TestProduceFailedOutFile(t *testing.T) {
 func TestProduceJSONLRefusesEmptyAndDuplicate(t *testing.T) {
 	k, cl := kafkaTopic(t, "j", 1, nil)
 	for in, mention := range map[string]string{
-		"{\"value\":\"a\"}\nnull\n":                   "line 2: a message envelope must be a JSON object, got null",
-		"{\"value\":\"a\"}\n{}\n":                     `line 2: no "value" or "value_b64" field`,
-		"{\"value\":\"a\",\"value\":\"b\"}\n":         `line 1: duplicate key "value"`,
+		"{\"value\":\"a\"}\nnull\n":                    "line 2: a message envelope must be a JSON object, got null",
+		"{\"value\":\"a\"}\n{}\n":                      `line 2: no "value" or "value_b64" field`,
+		"{\"value\":\"a\",\"value\":\"b\"}\n":          `line 1: duplicate key "value"`,
 		"{\"value\":\"a\",\"key\":\"k\",\"Key\":\"\"}": `line 1: duplicate key "Key"`,
 	} {
 		r := newCLI(t).runIn([]byte(in), "produce", "j", "--url", k.URL, "--format", "jsonl")
