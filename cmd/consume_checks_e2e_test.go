@@ -105,7 +105,7 @@ func TestConsumeTemplateErrors(t *testing.T) {
 	}
 }
 
-// --from ” is refused, not taken as the default (issue 11 item 16).
+// An empty --from is refused, not taken as the default (issue 11 item 16).
 func TestConsumeFromEmpty(t *testing.T) {
 	k, _ := kafkaTopic(t, "f", 1, nil)
 	expectError(t, newCLI(t).run("consume", "f", "--url", k.URL, "--from", "", "--until-end"), 2, "--from is empty")
