@@ -56,10 +56,19 @@ point loses nothing: unsettled messages are delivered again.
 Output (-o): raw (default: the value and a newline), jsonl (the envelope that
 'mqctl produce --format jsonl' reads back byte for byte), json (an array) or template=TEMPLATE
 (fields .Key .Value .Headers .Partition .Offset .Subject .StreamSeq ..., {{.Header "name"}}).
+A template's syntax, functions and field names are checked before anything is read (exit 2).
+A template that fails on a message ({{slice .Value 0 2}} on a shorter value) stops the run
+there: the error names the message (orders[0]@5: template: ...), it counts as failed, it and
+the messages after it are not acked, and the exit code is 3.
+
+Core NATS (--core) has no acknowledgement: the summary counts what was delivered as
+"not acknowledged", never as acked.
 
 --from (Kafka, JetStream): beginning, end, stored, N (offset / stream sequence), -N (the last
-N per partition), an RFC 3339 time, or a duration ago (15m). Default: the stored position of
-the group or durable consumer, else the beginning.
+N per partition), an RFC 3339 time, or a duration ago (15m). Left out: the stored position of
+the group or durable consumer, else the beginning; given empty, it is refused.
+Flags that mean nothing on the context's broker are refused (exit 2), as is --key-grep where
+messages have no key (RabbitMQ, NATS).
 
 Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages failed,
 4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,

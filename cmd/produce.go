@@ -50,9 +50,18 @@ Values come from the arguments, --file or stdin, framed by --format:
   raw    the whole input is one message
 
 Every message is confirmed (Kafka acks=all with the idempotent producer, RabbitMQ publisher
-confirms with mandatory, JetStream PubAck) or reported as failed: with --failed-out FILE every
-failed message is written as jsonl that 'mqctl produce --format jsonl' resends as is.
+confirms with mandatory, JetStream PubAck) or reported as failed. The last line counts the
+failures by reason, most frequent first (at most three named, the rest summed up), e.g.
+  mqctl: 3 of 10 messages failed: 2 × NO_ROUTE (312), 1 × MESSAGE_TOO_LARGE (max.message.bytes 1048588)
+-v prints each message's outcome. With --failed-out FILE every failed message is written as
+jsonl, with its error and the destination it was sent to, which 'mqctl produce --format jsonl'
+resends as is. FILE is created (mode 0600: it holds payloads) at the first failure; one that
+exists is emptied once sending starts, so it never holds an earlier run's failures.
 Core NATS (--core) has no confirm: mqctl flushes and checks the connection, and says so.
+
+Flags that mean nothing on the context's broker are refused (exit 2), and so is a flag the
+broker would refuse on every message (--expiration soon, --partition 99 of a 4-partition
+topic, -H a=1 -H a=2 on RabbitMQ), before anything is read or sent.
 
 Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination missing,
 130 interrupted (in-flight confirms are still awaited and reported).`,
@@ -95,8 +104,8 @@ Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination m
 	fl.IntVar(&o.producer.InFlight, "in-flight", 10000, "messages awaiting confirm at most")
 	fl.DurationVar(&o.producer.ConfirmTimeout, "confirm-timeout", 30*time.Second, "fail a message whose confirm takes longer")
 	fl.BoolVar(&o.progress, "progress", false, "show progress on stderr (terminal only)")
-	fl.StringVar(&o.failedOut, "failed-out", "", "write every failed message to this file as jsonl")
-	fl.BoolVar(&o.skipInvalid, "skip-invalid", false, "report invalid jsonl lines and go on")
+	fl.StringVar(&o.failedOut, "failed-out", "", "write every failed message to this file as jsonl (0600, created at the first failure)")
+	fl.BoolVar(&o.skipInvalid, "skip-invalid", false, "--format jsonl: report invalid lines and go on")
 	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"lines", "jsonl", "raw"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "snappy", "lz4", "zstd"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("partitioner", cobra.FixedCompletions([]string{"murmur2", "round-robin", "manual"}, cobra.ShellCompDirectiveNoFileComp))
