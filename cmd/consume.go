@@ -56,10 +56,19 @@ point loses nothing: unsettled messages are delivered again.
 Output (-o): raw (default: the value and a newline), jsonl (the envelope that
 'mqctl produce --format jsonl' reads back byte for byte), json (an array) or template=TEMPLATE
 (fields .Key .Value .Headers .Partition .Offset .Subject .StreamSeq ..., {{.Header "name"}}).
+A template's syntax, functions and field names are checked before anything is read (exit 2).
+A template that fails on a message ({{slice .Value 0 2}} on a shorter value) stops the run
+there: the error names the message (orders[0]@5: template: ...), it counts as failed, it and
+the messages after it are not acked, and the exit code is 3.
+
+Core NATS (--core) has no acknowledgement: the summary counts what was delivered as
+"not acknowledged", never as acked.
 
 --from (Kafka, JetStream): beginning, end, stored, N (offset / stream sequence), -N (the last
-N per partition), an RFC 3339 time, or a duration ago (15m). Default: the stored position of
-the group or durable consumer, else the beginning.
+N per partition), an RFC 3339 time, or a duration ago (15m). Left out: the stored position of
+the group or durable consumer, else the beginning; given empty, it is refused.
+Flags that mean nothing on the context's broker are refused (exit 2), as is --key-grep where
+messages have no key (RabbitMQ, NATS).
 
 Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages failed,
 4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,
@@ -108,8 +117,10 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	if err != nil {
 		return err
 	}
-	if o.consumer.From, err = consume.ParseFrom(o.from, time.Now()); err != nil {
-		return err
+	if cmd.Flags().Changed("from") {
+		if o.consumer.From, err = consume.ParseFrom(o.from, time.Now()); err != nil {
+			return err
+		}
 	}
 	o.consumer.Sources = args
 	o.consumer.Logf = f.Warnf
@@ -173,9 +184,6 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	cancel()
 	if err != nil {
 		return err
-	}
-	if o.consumer.Core {
-		f.Warnf("core NATS has no acknowledgement: messages published while mqctl is not subscribed, or that fail, are not delivered again")
 	}
 	// A closed stdout (| head) must end the run cleanly with what was
 	// written acked, not kill mqctl with SIGPIPE.
@@ -255,6 +263,9 @@ func (o *consumeOptions) checkBroker(name string, run *consume.Options) error {
 		if noRedelivery {
 			run.OnFail.Kind = "stop"
 		}
+	}
+	if name != "kafka" && o.keyGrep != "" {
+		return mqerr.Usagef("--key-grep: %s messages have no key (use --header to match a header)", name)
 	}
 	only := map[string][]string{
 		"kafka":    {"group", "partition"},

@@ -3,9 +3,12 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -47,9 +50,18 @@ Values come from the arguments, --file or stdin, framed by --format:
   raw    the whole input is one message
 
 Every message is confirmed (Kafka acks=all with the idempotent producer, RabbitMQ publisher
-confirms with mandatory, JetStream PubAck) or reported as failed: with --failed-out FILE every
-failed message is written as jsonl that 'mqctl produce --format jsonl' resends as is.
+confirms with mandatory, JetStream PubAck) or reported as failed. The last line counts the
+failures by reason, most frequent first (at most three named, the rest summed up), e.g.
+  mqctl: 3 of 10 messages failed: 2 × NO_ROUTE (312), 1 × MESSAGE_TOO_LARGE (max.message.bytes 1048588)
+-v prints each message's outcome. With --failed-out FILE every failed message is written as
+jsonl, with its error and the destination it was sent to, which 'mqctl produce --format jsonl'
+resends as is. FILE is created (mode 0600: it holds payloads) at the first failure; one that
+exists is emptied once sending starts, so it never holds an earlier run's failures.
 Core NATS (--core) has no confirm: mqctl flushes and checks the connection, and says so.
+
+Flags that mean nothing on the context's broker are refused (exit 2), and so is a flag the
+broker would refuse on every message (--expiration soon, --partition 99 of a 4-partition
+topic, -H a=1 -H a=2 on RabbitMQ), before anything is read or sent.
 
 Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination missing,
 130 interrupted (in-flight confirms are still awaited and reported).`,
@@ -81,7 +93,7 @@ Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination m
 	fl.StringVar(&o.props.MessageID, "message-id", "", "RabbitMQ message-id property")
 	fl.StringVar(&o.props.CorrelationID, "correlation-id", "", "RabbitMQ correlation-id property")
 	fl.StringVar(&o.props.ReplyTo, "reply-to", "", "RabbitMQ reply-to property")
-	fl.StringVar(&o.props.Expiration, "expiration", "", "RabbitMQ per-message TTL in milliseconds")
+	fl.StringVar(&o.props.Expiration, "expiration", "", "RabbitMQ per-message TTL: a whole number of milliseconds (60000 is a minute)")
 	fl.Uint8Var(&o.priority, "priority", 0, "RabbitMQ priority property")
 	fl.StringVar(&o.props.Type, "type", "", "RabbitMQ type property")
 	fl.StringVar(&o.props.AppID, "app-id", "", "RabbitMQ app-id property")
@@ -92,8 +104,8 @@ Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination m
 	fl.IntVar(&o.producer.InFlight, "in-flight", 10000, "messages awaiting confirm at most")
 	fl.DurationVar(&o.producer.ConfirmTimeout, "confirm-timeout", 30*time.Second, "fail a message whose confirm takes longer")
 	fl.BoolVar(&o.progress, "progress", false, "show progress on stderr (terminal only)")
-	fl.StringVar(&o.failedOut, "failed-out", "", "write every failed message to this file as jsonl")
-	fl.BoolVar(&o.skipInvalid, "skip-invalid", false, "report invalid jsonl lines and go on")
+	fl.StringVar(&o.failedOut, "failed-out", "", "write every failed message to this file as jsonl (0600, created at the first failure)")
+	fl.BoolVar(&o.skipInvalid, "skip-invalid", false, "--format jsonl: report invalid lines and go on")
 	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"lines", "jsonl", "raw"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "snappy", "lz4", "zstd"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("partitioner", cobra.FixedCompletions([]string{"murmur2", "round-robin", "manual"}, cobra.ShellCompDirectiveNoFileComp))
@@ -118,7 +130,7 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err != nil {
 		return err
 	}
-	open, err := o.input(f, values)
+	open, err := o.input(cmd, f, values)
 	if err != nil {
 		return err
 	}
@@ -151,17 +163,10 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err != nil {
 		return err
 	}
-	var failedOut io.Writer
-	var fo *os.File
 	if o.failedOut != "" {
-		if err := o.checkFailedOut(); err != nil {
+		if err := o.checkFailedOut(f); err != nil {
 			return err
 		}
-		if fo, err = os.Create(o.failedOut); err != nil {
-			return mqerr.Usagef("--failed-out: %v", err)
-		}
-		defer fo.Close()
-		failedOut = fo
 	}
 	pctx, cancel := withTimeout(ctx, t)
 	p, err := publisher.NewProducer(pctx, o.producer)
@@ -169,8 +174,26 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err != nil {
 		return err
 	}
+	if err := checkDecoration(p, deco); err != nil {
+		p.Close()
+		return err
+	}
 	if o.producer.Core {
 		f.Warnf("core NATS has no confirm: messages are flushed to the server, not confirmed as stored")
+	}
+	// Created at the first failure, so a run that fails before sending
+	// (or sends everything) leaves no empty file behind; one left by an
+	// earlier run is emptied now, so the file never shows old failures.
+	var failedOut io.Writer
+	var fo *failedOutFile
+	if o.failedOut != "" {
+		fo = &failedOutFile{path: o.failedOut}
+		if err := fo.reset(); err != nil {
+			p.Close()
+			return err
+		}
+		defer fo.Close()
+		failedOut = fo
 	}
 
 	tuneGC(f)
@@ -212,7 +235,17 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 
 // decoration turns flags into what is added to every message.
 func (o *produceOptions) decoration(cmd *cobra.Command) (produce.Decoration, error) {
-	d := produce.Decoration{RoutingKey: o.routingKey, Properties: o.props}
+	d := produce.Decoration{
+		Destination: o.producer.Destination, DestinationIsQueue: o.producer.DestinationIsQueue,
+		RoutingKey: o.routingKey, Properties: o.props,
+	}
+	if e := o.props.Expiration; e != "" {
+		// RabbitMQ takes the TTL as text; anything but digits makes it
+		// refuse the message (or close the channel), so check it here.
+		if _, err := strconv.ParseUint(e, 10, 32); err != nil {
+			return d, mqerr.Usagef("--expiration %q: want a whole number of milliseconds, 0 to 4294967295 (60000 is a minute)", e)
+		}
+	}
 	d.Properties.Priority = o.priority
 	d.Properties.Persistent = o.producer.Persistent
 	if o.queue != "" {
@@ -254,7 +287,7 @@ func (o *produceOptions) decoration(cmd *cobra.Command) (produce.Decoration, err
 }
 
 // input returns a function that opens the input anew for each --count pass.
-func (o *produceOptions) input(f *Factory, values []string) (func() (produce.Reader, error), error) {
+func (o *produceOptions) input(cmd *cobra.Command, f *Factory, values []string) (func() (produce.Reader, error), error) {
 	delim, err := parseDelimiter(o.delimiter)
 	if err != nil {
 		return nil, err
@@ -272,6 +305,12 @@ func (o *produceOptions) input(f *Factory, values []string) (func() (produce.Rea
 	}
 	if _, err := frame(bytes.NewReader(nil)); err != nil {
 		return nil, err
+	}
+	switch {
+	case cmd.Flags().Changed("delimiter") && (o.format != "lines" || len(values) > 0):
+		return nil, mqerr.Usagef("--delimiter splits --format lines read from --file or stdin; it does not apply here")
+	case o.skipInvalid && o.format != "jsonl":
+		return nil, mqerr.Usagef("--skip-invalid skips bad --format jsonl lines; with --format %s every input is a message", o.format)
 	}
 	switch {
 	case len(values) > 0 && o.file != "":
@@ -395,16 +434,111 @@ func tuneGC(f *Factory) {
 	}
 }
 
-// checkFailedOut refuses a --failed-out that is the --file being read:
-// creating it would empty the input before a single message was sent.
-func (o *produceOptions) checkFailedOut() error {
-	if o.file == "" {
+// checkFailedOut refuses a --failed-out that is the input being read
+// (--file, or stdin redirected from it): writing it would empty the input
+// before a single message was sent. It also refuses, before anything is
+// sent, a file that could not be written: the failures would be lost.
+func (o *produceOptions) checkFailedOut(f *Factory) error {
+	out, err := os.Stat(o.failedOut)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		dir := filepath.Dir(o.failedOut)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return mqerr.Usagef("--failed-out %s: directory %s does not exist", o.failedOut, dir)
+		}
+		// A file created and removed at once: the only portable way to
+		// know that the failures could be written there.
+		probe, err := os.CreateTemp(dir, ".mqctl-failed-out-*")
+		if err != nil {
+			return mqerr.Usagef("--failed-out %s: cannot create a file in %s: %v", o.failedOut, dir, err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+		return nil
+	case err != nil:
+		return mqerr.Usagef("--failed-out: %v", err)
+	case out.IsDir():
+		return mqerr.Usagef("--failed-out %s is a directory", o.failedOut)
+	}
+	fh, err := os.OpenFile(o.failedOut, os.O_WRONLY, 0)
+	if err != nil {
+		return mqerr.Usagef("--failed-out: %v", err)
+	}
+	fh.Close()
+	if o.file != "" {
+		if in, err := os.Stat(o.file); err == nil && os.SameFile(in, out) {
+			return mqerr.Usagef("--failed-out %s is the --file being read: write the failures to another file", o.failedOut)
+		}
+	} else if stdin, ok := f.IO.In.(*os.File); ok {
+		if in, err := stdin.Stat(); err == nil && os.SameFile(in, out) {
+			return mqerr.Usagef("--failed-out %s is the standard input being read: write the failures to another file", o.failedOut)
+		}
+	}
+	return nil
+}
+
+// failedOutFile is --failed-out: created (0600: it holds message
+// payloads) at the first write.
+type failedOutFile struct {
+	path string
+	f    *os.File
+}
+
+// reset empties the file when it exists already, so that it holds this
+// run's failures only; a missing file is left to the first write.
+func (w *failedOutFile) reset() error {
+	fh, err := os.OpenFile(w.path, os.O_WRONLY|os.O_TRUNC, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return mqerr.Usagef("--failed-out: %v", err)
+	}
+	w.f = fh
+	return nil
+}
+
+func (w *failedOutFile) Write(b []byte) (int, error) {
+	if w.f == nil {
+		fh, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		w.f = fh
+	}
+	return w.f.Write(b)
+}
+
+// Close closes the file if it was opened; it may be called twice.
+func (w *failedOutFile) Close() error {
+	if w.f == nil {
 		return nil
 	}
-	in, err1 := os.Stat(o.file)
-	out, err2 := os.Stat(o.failedOut)
-	if err1 == nil && err2 == nil && os.SameFile(in, out) {
-		return mqerr.Usagef("--failed-out %s is the --file being read: write the failures to another file", o.failedOut)
+	err := w.f.Close()
+	w.f = nil
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// checkDecoration asks the producer whether what the flags add to every
+// message (properties, headers, a partition) would be refused, so a bad
+// flag fails the run before anything is read or sent.
+func checkDecoration(p broker.Producer, deco produce.Decoration) error {
+	checker, ok := p.(broker.MessageChecker)
+	if !ok {
+		return nil
+	}
+	rec := &produce.Record{N: 1, Msg: &broker.Message{Kafka: broker.KafkaMeta{Partition: -1}}}
+	if err := deco.Prepare()(rec); err != nil {
+		return nil // a template error names the message it happens on
+	}
+	if rec.Msg.Kafka.Partition < 0 && deco.UseInputPartition {
+		return nil // each message names its partition
+	}
+	if err := checker.CheckMessage(rec.Msg); err != nil {
+		return mqerr.Wrap(mqerr.Usage, fmt.Errorf("every message would be refused, nothing was sent: %w", err))
 	}
 	return nil
 }

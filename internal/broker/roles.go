@@ -241,6 +241,13 @@ type Consumer interface {
 	Close() error
 }
 
+// NoAcker is implemented by a Consumer whose broker has no
+// acknowledgement (core NATS): Settle does nothing, so what it delivered
+// is reported as delivered, never as acked.
+type NoAcker interface {
+	NoAck() bool
+}
+
 // Subscriber opens consumers.
 type Subscriber interface {
 	NewConsumer(ctx context.Context, opts ConsumerOptions) (Consumer, error)

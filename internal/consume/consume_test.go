@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,6 @@ func TestParseFrom(t *testing.T) {
 		in   string
 		want broker.StartPosition
 	}{
-		{"", broker.StartPosition{Kind: broker.StartDefault}},
 		{"beginning", broker.StartPosition{Kind: broker.StartBeginning}},
 		{"END", broker.StartPosition{Kind: broker.StartEnd}},
 		{"stored", broker.StartPosition{Kind: broker.StartStored}},
@@ -39,7 +39,7 @@ func TestParseFrom(t *testing.T) {
 			t.Errorf("ParseFrom(%q) = %+v, want %+v", tc.in, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"yesterday", "-5m", "1.5", "2026-13-01"} {
+	for _, bad := range []string{"", " ", "yesterday", "-5m", "1.5", "2026-13-01"} {
 		if _, err := ParseFrom(bad, now); !mqerr.Is(err, mqerr.Usage) {
 			t.Errorf("ParseFrom(%q) = %v, want a usage error", bad, err)
 		}
@@ -191,5 +191,43 @@ func TestHandlerEnviron(t *testing.T) {
 	got := strings.Join(handlerEnviron(environ, []string{"s3cret", "guest"}, []string{"PROBE_PW", "NATS_TOK"}), " ")
 	if want := "PATH=/usr/bin HOME=/home/guest EMPTY= NOT_A_URL=prefix-s3cret"; got != want {
 		t.Errorf("handler environment %q, want %q", got, want)
+	}
+}
+
+// Templates valid for some messages are accepted up front; names a
+// message does not have are refused before anything is read; a template
+// that fails on one message names it.
+func TestTemplateCheckedUpFront(t *testing.T) {
+	for _, ok := range []string{
+		`{{slice .Value 0 2}}`,
+		`{{(index .Headers 0).Key}}`,
+		`{{.Timestamp.Unix}} {{.Header "h"}} {{.JSON}} {{upper .Key}}`,
+		`{{range .Headers}}{{.Key}}={{printf "%s" .Value}} {{$.Partition}}{{end}}`,
+		`{{with .Key}}{{.}}{{else}}{{.Value}}{{end}}`,
+		`{{if .Redelivered}}{{.Queue}}{{else}}{{.Subject}}{{end}}`,
+		`{{$v := .Value}}{{$v}}`,
+	} {
+		if _, err := NewPrinter("template="+ok, "kafka"); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for bad, mention := range map[string]string{
+		`{{.NoSuchField}}`:                       "no field or method NoSuchField (it has ",
+		`{{.Value.Length}}`:                      "string has no field or method Length",
+		`{{range .Headers}}{{$.Nope}}{{end}}`:    "Nope",
+		`{{if .Key}}{{.Vaule}}{{end}}`:           "Vaule",
+		`{{nosuchfunc .Value}}`:                  `"nosuchfunc" not defined`,
+		`{{with .Key}}{{else}}{{.Nope2}}{{end}}`: "Nope2",
+	} {
+		if _, err := NewPrinter("template="+bad, "kafka"); !mqerr.Is(err, mqerr.Usage) || !strings.Contains(err.Error(), mention) {
+			t.Errorf("%s: %v, want a usage error mentioning %q", bad, err, mention)
+		}
+	}
+	p, _ := NewPrinter(`template={{slice .Value 0 2}}`, "kafka")
+	var b bytes.Buffer
+	err := p.Print(bufio.NewWriter(&b), kafkaMsg("k", "x", 5))
+	var te *TemplateError
+	if !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "orders[2]@5: template: ") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 	"maps"
 	"strings"
 	"text/template"
@@ -36,9 +34,10 @@ func NewPrinter(format, brokerName string) (Printer, error) {
 		if err != nil {
 			return nil, mqerr.Usagef("-o template: %v", err)
 		}
-		// A template naming a field that does not exist parses; running
-		// it once on an empty message finds that before anything is read.
-		if err := t.Execute(io.Discard, TemplateData{Broker: brokerName, msg: &broker.Message{}}); err != nil {
+		// A template naming a field that does not exist parses; find
+		// that before anything is read. Whether it runs on a message
+		// (slice bounds, index out of range) depends on the message.
+		if err := checkTemplate(t); err != nil {
 			return nil, mqerr.Usagef("-o template: %v", err)
 		}
 		return &templatePrinter{t: t, broker: brokerName}, nil
@@ -174,7 +173,7 @@ func (p *templatePrinter) Print(w *bufio.Writer, m *broker.Message) error {
 	}
 	p.buf.Reset()
 	if err := p.t.Execute(&p.buf, d); err != nil {
-		return fmt.Errorf("-o template on %s: %w", m.Where(), err)
+		return &TemplateError{Where: m.Where(), Err: err}
 	}
 	if b := p.buf.Bytes(); len(b) == 0 || b[len(b)-1] != '\n' {
 		p.buf.WriteByte('\n')
@@ -182,6 +181,17 @@ func (p *templatePrinter) Print(w *bufio.Writer, m *broker.Message) error {
 	_, err := w.Write(p.buf.Bytes())
 	return err
 }
+
+// TemplateError is an -o template that failed on one message: that
+// message was not written.
+type TemplateError struct {
+	// Where names the message (broker.Message.Where).
+	Where string
+	Err   error
+}
+
+func (e *TemplateError) Error() string { return e.Where + ": " + e.Err.Error() }
+func (e *TemplateError) Unwrap() error { return e.Err }
 
 // messageID is the broker's message id: the AMQP property or Nats-Msg-Id.
 func messageID(m *broker.Message) string {

@@ -12,13 +12,15 @@ import (
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
-// ParseFrom parses --from: beginning, end, stored, an offset N (a stream
+// ParseFrom parses a --from that was given: beginning, end, stored, an offset N (a stream
 // sequence on JetStream), -N (the last N), an RFC 3339 time, or a
 // duration ago such as 15m or 2h30m. now anchors the duration.
 func ParseFrom(s string, now time.Time) (broker.StartPosition, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "":
-		return broker.StartPosition{Kind: broker.StartDefault}, nil
+		// Left out, --from means the default; given empty it is
+		// most likely an unset shell variable.
+		return broker.StartPosition{}, mqerr.Usagef("--from is empty: want beginning, end, stored, an offset N, -N (the last N), an RFC 3339 time or a duration ago like 15m (leave --from out for the default)")
 	case "beginning", "oldest", "earliest", "first":
 		return broker.StartPosition{Kind: broker.StartBeginning}, nil
 	case "end", "newest", "latest", "new":

@@ -16,6 +16,7 @@ import (
 	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/match"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Options control a run.
@@ -79,6 +80,10 @@ type Stats struct {
 	Read, Output, Filtered, Handled         atomic.Int64
 	Acked, Requeued, Rejected, DeadLettered atomic.Int64
 	Failed, SettleErrors                    atomic.Int64
+	// NotAcked counts what was settled on a broker without
+	// acknowledgement (broker.NoAcker): delivered, never acked.
+	NotAcked atomic.Int64
+	noAck    atomic.Bool
 }
 
 // Summary is the line printed on stderr at the end.
@@ -94,7 +99,11 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	if n := s.Filtered.Load(); n > 0 {
 		fmt.Fprintf(&b, ", filtered out %d", n)
 	}
-	fmt.Fprintf(&b, ", acked %d", s.Acked.Load())
+	if s.noAck.Load() {
+		fmt.Fprintf(&b, ", not acknowledged %d", s.NotAcked.Load())
+	} else {
+		fmt.Fprintf(&b, ", acked %d", s.Acked.Load())
+	}
 	for _, c := range []struct {
 		name string
 		n    int64
@@ -125,6 +134,10 @@ const maxBatch = 4096
 // when ctx ended; the consumer's error when it failed.
 func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Options) error {
 	r := &runner{c: c, st: st, o: o}
+	if na, ok := c.(broker.NoAcker); ok && na.NoAck() {
+		r.noAck = true
+		st.noAck.Store(true)
+	}
 	if r.o.Logf == nil {
 		r.o.Logf = func(string, ...any) {}
 	}
@@ -158,6 +171,8 @@ type runner struct {
 	o  Options
 	// taken counts matching messages, for Count.
 	taken int64
+	// noAck: the broker has no acknowledgement; settles are not sent.
+	noAck bool
 }
 
 // next returns the next delivery, or a nil delivery and nil error when the
@@ -218,8 +233,15 @@ func (r *runner) printAll(ctx context.Context, out io.Writer) error {
 		}
 		if r.match(d) {
 			if err := r.o.Printer.Print(w, &d.Message); err != nil {
-				// The message was not written: it stays unsettled.
+				// The message was not written: it stays unsettled, and so
+				// do the ones after it. What was written before is
+				// flushed and acked below.
 				runErr = err
+				var te *TemplateError
+				if errors.As(err, &te) {
+					r.st.Failed.Add(1)
+					runErr = mqerr.Wrap(mqerr.Partial, fmt.Errorf("%s (stopped there: that message and the ones after it are not acked)", output.TerminalSafe(te.Error())))
+				}
 				break
 			}
 			r.st.Output.Add(1)
@@ -254,6 +276,10 @@ func (r *runner) outputFailed(err error) error {
 }
 
 func (r *runner) settleAll(ctx context.Context, batch []*broker.Delivery) {
+	if r.noAck {
+		r.st.NotAcked.Add(int64(len(batch)))
+		return
+	}
 	if r.o.Peek || len(batch) == 0 {
 		return
 	}
@@ -269,6 +295,10 @@ func (r *runner) settleAll(ctx context.Context, batch []*broker.Delivery) {
 // settle settles d unless the run only peeks, counting the result. ctx
 // may already be cancelled by an interrupt: the settle still happens.
 func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
+	if r.noAck {
+		r.st.NotAcked.Add(1)
+		return true
+	}
 	if r.o.Peek {
 		return true
 	}

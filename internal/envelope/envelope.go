@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -179,14 +180,22 @@ func Decode(line []byte) (*broker.Message, error) {
 	if err := dec.Decode(&e); err != nil {
 		return nil, describe(err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("more than one JSON value on the line")
+	// dec.More does not see a stray '}' or ']' after the object.
+	if rest := bytes.TrimSpace(line[dec.InputOffset():]); len(rest) > 0 {
+		return nil, fmt.Errorf("more than one JSON value on the line: %s after the envelope", clip(rest))
+	}
+	if t := bytes.TrimSpace(line); len(t) == 0 || t[0] != '{' {
+		// null decodes into an empty envelope without complaint.
+		return nil, fmt.Errorf("a message envelope must be a JSON object, got %s", clip(t))
+	}
+	hasValue, err := checkKeys(line)
+	if err != nil {
+		return nil, err
 	}
 	if e.V != 0 && e.V != Version {
 		return nil, fmt.Errorf("field \"v\": version %d is not supported (want %d)", e.V, Version)
 	}
 	m := &broker.Message{Kafka: broker.KafkaMeta{Partition: -1}}
-	var err error
 	if m.Key, err = pick("key", e.Key, e.KeyB64); err != nil {
 		return nil, err
 	}
@@ -225,7 +234,82 @@ func Decode(line []byte) (*broker.Message, error) {
 	case e.Exchange != nil:
 		m.Destination = *e.Exchange
 	}
+	if !hasValue {
+		// {} would otherwise be sent as an empty message.
+		return nil, fmt.Errorf(`no "value" or "value_b64" field (an empty message is "value": "", a message without a value "value": null)`)
+	}
 	return m, nil
+}
+
+// checkKeys refuses a key that appears twice in one object of line, a
+// valid JSON value: encoding/json would keep the last and drop the other
+// silently. Keys are compared as encoding/json matches them to fields,
+// without regard to case. hasValue reports a top-level "value" or
+// "value_b64" key, null included.
+func checkKeys(line []byte) (hasValue bool, err error) {
+	// keys holds the keys seen in each open object or array (nil for an
+	// array), innermost last.
+	var keys [][]string
+	var inObject []bool
+	for i := 0; i < len(line); {
+		switch line[i] {
+		case '{', '[':
+			keys = append(keys, nil)
+			inObject = append(inObject, line[i] == '{')
+			i++
+		case '}', ']':
+			if len(keys) == 0 {
+				return false, fmt.Errorf("unbalanced %q", line[i])
+			}
+			keys, inObject = keys[:len(keys)-1], inObject[:len(inObject)-1]
+			i++
+		case '"':
+			end, escaped := stringEnd(line, i)
+			j := end
+			for j < len(line) && (line[j] == ' ' || line[j] == '\t' || line[j] == '\r' || line[j] == '\n') {
+				j++
+			}
+			if depth := len(keys) - 1; depth >= 0 && inObject[depth] && j < len(line) && line[j] == ':' {
+				key := string(line[i+1 : end-1])
+				if escaped {
+					if err := json.Unmarshal(line[i:end], &key); err != nil {
+						return false, fmt.Errorf("key %s: %v", clip(line[i:end]), err)
+					}
+				}
+				for _, k := range keys[depth] {
+					if strings.EqualFold(k, key) {
+						return false, fmt.Errorf("duplicate key %q: JSON would keep only one of its values", key)
+					}
+				}
+				keys[depth] = append(keys[depth], key)
+				if depth == 0 && (strings.EqualFold(key, "value") || strings.EqualFold(key, "value_b64")) {
+					hasValue = true
+				}
+			}
+			i = end
+		default:
+			i++
+		}
+	}
+	return hasValue, nil
+}
+
+// stringEnd returns the index after the JSON string that starts at
+// line[start] ('"'), and whether it holds an escape.
+func stringEnd(line []byte, start int) (end int, escaped bool) {
+	i := start + 1
+	for {
+		n := bytes.IndexAny(line[i:], `"\`)
+		if n < 0 {
+			return len(line), escaped
+		}
+		i += n
+		if line[i] == '"' {
+			return i + 1, escaped
+		}
+		escaped = true
+		i += 2
+	}
 }
 
 func pick(name string, text, b64 *string) ([]byte, error) {

@@ -81,12 +81,42 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		`{"v": 2}`:                            "version 2",
 		`{"valeu": "typo"}`:                   "valeu",
 		`{"value":"a"} {"value":"b"}`:         "more than one",
+		`{"value":"a"}}`:                      "more than one",
+		`null`:                                "must be a JSON object, got null",
+		`{}`:                                  `no "value" or "value_b64" field`,
+		`{"key":"k","headers":[]}`:            `no "value" or "value_b64" field`,
+		`{"value":"a","value":"b"}`:           `duplicate key "value"`,
+		`{"value":"a","VALUE":"b"}`:           `duplicate key "VALUE"`,
+		`{"value":"a","\u0076alue":"b"}`:      `duplicate key "value"`,
+		`{"value":"a","properties":{"type":"x","type":"y"}}`:          `duplicate key "type"`,
+		`{"value":"a","headers":[["h",{"b64":"YQ==","b64":"Yg=="}]]}`: `duplicate key "b64"`,
 	}
 	for in, want := range cases {
 		_, err := Decode([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Decode(%s) = %v, want mention of %q", in, err, want)
 		}
+	}
+}
+
+// Keys that only look alike, repeated names in headers (pairs, not
+// keys) and quotes or colons inside strings are not duplicates; "value":
+// null is a message without a value.
+func TestDecodeAcceptsWhatIsNotADuplicate(t *testing.T) {
+	for _, in := range []string{
+		`{"value":"a","headers":[["h","1"],["h","2"]]}`,
+		`{"value":"\"value\":","key":"value"}`,
+		`{"value":"a","properties":{"type":"value"},"routing_key":"type"}`,
+		`{"value_b64":"YQ==","key_b64":"YQ=="}`,
+		` {"value" : "a"} `,
+	} {
+		if _, err := Decode([]byte(in)); err != nil {
+			t.Errorf("Decode(%s): %v", in, err)
+		}
+	}
+	m, err := Decode([]byte(`{"value":null}`))
+	if err != nil || m.Value != nil {
+		t.Fatalf(`"value": null gave %#v, %v`, m, err)
 	}
 }
 

@@ -15,9 +15,17 @@ import (
 
 // Decoration is what the command line adds to every message.
 type Decoration struct {
-	Key       []byte // nil: keep the input's key
-	Headers   []broker.Header
-	Partition *int32
+	// Destination is where every message goes (DEST): it replaces the
+	// topic, exchange or subject an input envelope names, so a message
+	// that fails is reported (and written to --failed-out) with the
+	// destination it was sent to ("" is RabbitMQ's default exchange).
+	// With DestinationIsQueue it is a queue reached through the default
+	// exchange.
+	Destination        string
+	DestinationIsQueue bool
+	Key                []byte // nil: keep the input's key
+	Headers            []broker.Header
+	Partition          *int32
 	// UseInputPartition keeps the partition a jsonl envelope names
 	// (--partitioner manual); otherwise the partitioner decides.
 	UseInputPartition bool
@@ -69,6 +77,12 @@ func (d Decoration) Prepare() func(*Record) error {
 	hasProps := d.Properties != (broker.AMQPMeta{})
 	return func(rec *Record) error {
 		m := rec.Msg
+		// Each driver reads its own field; all are set, as the envelope
+		// of each broker records its own.
+		m.Destination, m.NATS.Subject, m.AMQP.Exchange = d.Destination, d.Destination, d.Destination
+		if d.DestinationIsQueue {
+			m.AMQP.Exchange = ""
+		}
 		if d.Key != nil {
 			m.Key = d.Key
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Options control a run.
@@ -58,13 +59,19 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	var failedOutErr error
 	report := func(rec *Record, r broker.Receipt, err error) {
 		if err != nil {
-			st.Failed.Add(1)
+			st.fail(err)
 			msg := scrub(err.Error())
 			outMu.Lock()
 			defer outMu.Unlock()
 			if o.FailedOut != nil && failedOutErr == nil {
 				e := envelope.FromMessage(o.Broker, rec.Msg)
 				e.Error = msg
+				// Not stored, so it has no offset; a partition is kept
+				// only when one was asked for.
+				e.Offset = nil
+				if e.Partition != nil && *e.Partition < 0 {
+					e.Partition = nil
+				}
 				line, encErr := envelope.Encode(e)
 				if encErr == nil {
 					_, encErr = o.FailedOut.Write(line)
@@ -72,7 +79,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 				failedOutErr = encErr
 			}
 			if o.Verbose && o.Log != nil {
-				fmt.Fprintf(o.Log, "#%d failed: %s\n", rec.N, msg)
+				fmt.Fprintf(o.Log, "#%d failed: %s\n", rec.N, output.TerminalSafe(msg))
 			}
 			return
 		}
@@ -111,7 +118,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	case flushErr != nil:
 		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("confirms still outstanding after %s: %w", o.FlushTimeout, flushErr))
 	case st.Failed.Load() > 0:
-		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("%d of %d messages failed", st.Failed.Load(), st.Sent.Load()))
+		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("%d of %d messages failed: %s", st.Failed.Load(), st.Sent.Load(), scrub(st.Reasons())))
 	}
 	return nil
 }

@@ -1,10 +1,17 @@
 package produce
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // latency buckets grow by 10% from 10µs: 200 buckets reach beyond 30 min,
@@ -22,6 +29,71 @@ type Stats struct {
 	Failed    atomic.Int64
 	Invalid   atomic.Int64
 	latency   [latencyBuckets]atomic.Int64
+
+	// reasons counts failures by broker.ReasonOf, in the order first seen.
+	reasonsMu sync.Mutex
+	reasons   []reasonCount
+}
+
+type reasonCount struct {
+	reason string
+	n      int64
+}
+
+// maxReasons bounds the distinct reasons kept; later ones are counted
+// together as "other".
+const maxReasons = 64
+
+// fail counts one failed message under the reason of err.
+func (s *Stats) fail(err error) {
+	s.Failed.Add(1)
+	reason := broker.ReasonOf(err)
+	s.reasonsMu.Lock()
+	defer s.reasonsMu.Unlock()
+	for i := range s.reasons {
+		if s.reasons[i].reason == reason {
+			s.reasons[i].n++
+			return
+		}
+	}
+	if len(s.reasons) == maxReasons {
+		reason = "other"
+		for i := range s.reasons {
+			if s.reasons[i].reason == reason {
+				s.reasons[i].n++
+				return
+			}
+		}
+	}
+	s.reasons = append(s.reasons, reasonCount{reason, 1})
+}
+
+// shownReasons is how many reasons Reasons names before it sums up the rest.
+const shownReasons = 3
+
+// Reasons says why messages failed, most frequent reason first (ties in
+// the order they first happened): "2 × NO_ROUTE (312), 1 × MESSAGE_TOO_LARGE".
+// It names at most three reasons and sums up the others, so the line stays
+// short whatever happened; broker texts in it are made safe for a terminal.
+func (s *Stats) Reasons() string {
+	s.reasonsMu.Lock()
+	rs := slices.Clone(s.reasons)
+	s.reasonsMu.Unlock()
+	slices.SortStableFunc(rs, func(a, b reasonCount) int { return cmp.Compare(b.n, a.n) })
+	var parts []string
+	var restN, restMsgs int64
+	for i, r := range rs {
+		if i >= shownReasons {
+			restN++
+			restMsgs += r.n
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d × %s", r.n, output.TerminalSafe(r.reason)))
+	}
+	if restN > 0 {
+		parts = append(parts, fmt.Sprintf("%d more for %d other reasons", restMsgs, restN))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func bucketOf(d time.Duration) int {

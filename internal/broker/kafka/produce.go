@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type producer struct {
 	// maxBytes is the topic's max.message.bytes, 0 when unknown; named in
 	// "too large" errors.
 	maxBytes int32
+	// partitions is the topic's partition count at the start, 0 when
+	// unknown: a message to a partition beyond it fails with that reason.
+	partitions int32
 	// promise is the one kgo promise shared by all records, so Publish
 	// does not allocate a closure per message.
 	promise func(*kgo.Record, error)
@@ -122,6 +126,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		if p.maxBytes = c.maxMessageBytes(ctx, o.Destination); p.maxBytes > 0 {
 			opts = append(opts, kgo.ProducerBatchMaxBytes(p.maxBytes))
 		}
+		p.partitions = c.partitionCount(ctx, o.Destination)
 	}
 	if p.client, err = kgo.NewClient(append(c.client.Opts(), opts...)...); err != nil {
 		return nil, mqerr.Usagef("kafka producer for %s: %v", hostList(c.seeds), err)
@@ -252,6 +257,31 @@ func (c *Conn) maxMessageBytes(ctx context.Context, topic string) int32 {
 	return 0
 }
 
+// partitionCount is topic's number of partitions, 0 when it cannot be read.
+func (c *Conn) partitionCount(ctx context.Context, topic string) int32 {
+	md, err := c.admin.Metadata(ctx, topic)
+	if err != nil {
+		return 0
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return 0
+	}
+	return int32(len(td.Partitions))
+}
+
+// CheckMessage implements broker.MessageChecker: a message to a partition
+// the topic does not have would fail.
+func (p *producer) CheckMessage(m *broker.Message) error {
+	if p.manual && m.Kafka.Partition < 0 {
+		return mqerr.Usagef("the manual partitioner needs a partition for every message to topic %q", p.topic)
+	}
+	if p.partitions > 0 && m.Kafka.Partition >= p.partitions {
+		return mqerr.Usagef("partition %d does not exist: topic %q has %d (0 to %d)", m.Kafka.Partition, p.topic, p.partitions, p.partitions-1)
+	}
+	return nil
+}
+
 // Publish hands m to kgo. kgo calls the promise exactly once for every
 // record it was given, including when ctx ends while Produce blocks on a
 // full buffer, so done is called exactly once either by finish or, for a
@@ -336,31 +366,47 @@ func (p *producer) finish(r *kgo.Record, err error) {
 }
 
 // failure turns the error kgo gave a record into one typed line that
-// still matches the kgo or kerr error with errors.Is. The error of
-// Publish's ctx is returned as is, so callers can tell an interrupt.
+// still matches the kgo or kerr error with errors.Is, named by a short
+// reason (broker.WithReason) for the summary. The error of Publish's ctx
+// is returned as is, so callers can tell an interrupt.
 func (p *producer) failure(in *inflight, err error) error {
 	hosts, topic := hostList(p.conn.seeds), in.rec.Topic
 	var ke *kerr.Error
 	var out error
+	reason := ""
 	switch {
 	case in.parent.Err() != nil && errors.Is(err, in.parent.Err()):
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
 		out = mqerr.New(mqerr.Failure, "kafka at %s did not confirm the message to topic %q within %s%s", hosts, topic, p.timeout, p.connTrouble())
+		reason = "no confirm within " + p.timeout.String()
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		out = mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s (%w)", topic, hosts, err)
 	case denied(err):
 		out = mqerr.New(mqerr.Auth, "kafka at %s denied writing to topic %q: %w", hosts, topic, err)
 	case errors.Is(err, kerr.MessageTooLarge) && p.maxBytes > 0:
 		out = mqerr.New(mqerr.Failure, "message too large for topic %q (max.message.bytes %d) on kafka at %s: %w", topic, p.maxBytes, hosts, err)
+		reason = fmt.Sprintf("MESSAGE_TOO_LARGE (max.message.bytes %d)", p.maxBytes)
 	case errors.Is(err, kgo.ErrClientClosed):
 		out = mqerr.New(mqerr.Failure, "kafka producer for topic %q closed before kafka at %s confirmed the message: %w", topic, hosts, err)
+		reason = "producer closed before the confirm"
 	case errors.As(err, &ke):
 		out = mqerr.New(mqerr.Failure, "kafka at %s rejected the message to topic %q: %w", hosts, topic, err)
+	case !p.perMessage && p.partitions > 0 && in.rec.Partition >= p.partitions:
+		// kgo says "invalid record partitioning choice of 99 from 4 available".
+		out = mqerr.New(mqerr.Failure, "partition %d does not exist: topic %q on kafka at %s has %d", in.rec.Partition, topic, hosts, p.partitions)
+		reason = fmt.Sprintf("partition %d does not exist (topic has %d)", in.rec.Partition, p.partitions)
 	default:
 		return p.conn.classify(err, 0)
 	}
-	return broker.Scrub(out, p.conn.secrets...)
+	if reason == "" && errors.As(err, &ke) {
+		reason = ke.Message
+	}
+	out = broker.Scrub(out, p.conn.secrets...)
+	if reason == "" {
+		return out
+	}
+	return broker.WithReason(reason, out)
 }
 
 // connTrouble says why the latest connection attempt failed, when it did:

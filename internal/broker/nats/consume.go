@@ -73,11 +73,13 @@ func checkConsumerOptions(o broker.ConsumerOptions) error {
 	if o.Core {
 		switch {
 		case o.Durable != "":
-			return mqerr.Usagef("nats: core NATS has no durable consumers; drop --core to read a JetStream stream")
+			return mqerr.Usagef("nats: --consumer: core NATS has no durable consumers; drop --core to read a JetStream stream")
 		case o.FilterSubject != "":
 			return mqerr.Usagef("nats: --filter-subject narrows a JetStream stream; with --core the source itself is the subject")
 		case o.UntilEnd:
-			return mqerr.Usagef("nats: core NATS has no end to read until: it delivers only what is published while subscribed")
+			return mqerr.Usagef("nats: --until-end: core NATS has no end to read until, it delivers only what is published while subscribed")
+		case o.From.Kind != broker.StartDefault:
+			return mqerr.Usagef("nats: --from does not apply to core NATS, which has no history: it delivers only what is published while subscribed")
 		case o.AckDeletes:
 			return mqerr.Usagef("nats: deleting acked messages needs a JetStream stream; core NATS stores none")
 		case strings.ContainsAny(o.QueueGroup, " \t\r\n"):

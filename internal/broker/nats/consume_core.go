@@ -65,11 +65,11 @@ func (c *Conn) newCoreConsumer(ctx context.Context, o broker.ConsumerOptions) (b
 		return nil, err
 	}
 	o.Logf("core NATS has no acknowledgement: settling does nothing, and messages published while mqctl is disconnected or falls behind are lost")
-	if o.From.Kind != broker.StartDefault {
-		o.Logf("core NATS has no history: the start position is ignored")
-	}
 	return cc, nil
 }
+
+// NoAck implements broker.NoAcker: core NATS has no acknowledgement.
+func (c *coreConsumer) NoAck() bool { return true }
 
 // Next implements broker.Consumer.
 func (c *coreConsumer) Next(ctx context.Context) (*broker.Delivery, error) {

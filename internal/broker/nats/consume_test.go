@@ -619,6 +619,7 @@ func TestConsumeErrors(t *testing.T) {
 		{"invalid durable name", broker.ConsumerOptions{Sources: stream, Durable: "a.b"}, mqerr.Usage, "not a valid consumer name"},
 		{"core until end", broker.ConsumerOptions{Sources: []string{"err.x"}, Core: true, UntilEnd: true}, mqerr.Usage, "no end"},
 		{"core durable", broker.ConsumerOptions{Sources: []string{"err.x"}, Core: true, Durable: "d"}, mqerr.Usage, "no durable consumers"},
+		{"core from", broker.ConsumerOptions{Sources: []string{"err.x"}, Core: true, From: broker.StartPosition{Kind: broker.StartBeginning}}, mqerr.Usage, "--from does not apply"},
 		{"core empty token", broker.ConsumerOptions{Sources: []string{"err..x"}, Core: true}, mqerr.Usage, "empty token"},
 		{"core two subjects", broker.ConsumerOptions{Sources: []string{"a", "b"}, Core: true}, mqerr.Usage, "exactly one subject"},
 	}

@@ -349,10 +349,23 @@ func (p *producer) prepare(ctx context.Context, m *broker.Message, done func(bro
 	return msg
 }
 
+// CheckMessage implements broker.MessageChecker: m is refused as Publish
+// would refuse it (headers NATS cannot carry unchanged, a conflicting
+// message id).
+func (p *producer) CheckMessage(m *broker.Message) error {
+	subject := p.subject
+	if subject == "" {
+		subject = "check"
+	}
+	_, err := natsMsg(subject, m)
+	return err
+}
+
 // sendErr explains a publish that failed before it left the client.
 func (p *producer) sendErr(err error, msg *nats.Msg) error {
 	if errors.Is(err, nats.ErrMaxPayload) {
-		return &explained{fmt.Sprintf("message of %d bytes (plus headers) exceeds the server's max_payload of %d bytes", len(msg.Data), p.nc.MaxPayload()), err}
+		return broker.WithReason(fmt.Sprintf("larger than max_payload (%d bytes)", p.nc.MaxPayload()),
+			&explained{fmt.Sprintf("message of %d bytes (plus headers) exceeds the server's max_payload of %d bytes", len(msg.Data), p.nc.MaxPayload()), err})
 	}
 	if errors.Is(err, nats.ErrReconnectBufExceeded) {
 		return &explained{"nats is reconnecting and its reconnect buffer is full", err}
@@ -380,7 +393,7 @@ func (p *producer) denied() (string, error) {
 	if subject == "" || !violation(err, `"`+subject+`"`) {
 		return "", nil
 	}
-	return subject, mqerr.Wrap(mqerr.Auth, &explained{fmt.Sprintf("nats denied this user publishing to %q", subject), err})
+	return subject, broker.WithReason("permission denied", mqerr.Wrap(mqerr.Auth, &explained{fmt.Sprintf("nats denied this user publishing to %q", subject), err}))
 }
 
 // publishDenied returns the subject of a permissions violation for
@@ -493,7 +506,7 @@ func (p *jsProducer) sweep() {
 	defer close(p.stopped)
 	ticker := time.NewTicker(min(max(p.timeout/10, time.Millisecond), maxSweep))
 	defer ticker.Stop()
-	overdue := &explained{fmt.Sprintf("no response from JetStream within %s", p.timeout), jetstream.ErrAsyncPublishTimeout}
+	overdue := broker.WithReason("no PubAck within "+p.timeout.String(), &explained{fmt.Sprintf("no response from JetStream within %s", p.timeout), jetstream.ErrAsyncPublishTimeout})
 	for {
 		select {
 		case <-ticker.C:
@@ -621,14 +634,16 @@ func (p *jsProducer) ackErr(err error, subject string) error {
 	var api *jetstream.APIError
 	switch {
 	case errors.Is(err, nats.ErrDisconnected):
-		return &explained{"connection to nats lost before JetStream confirmed the message; it may or may not be stored", err}
+		return broker.WithReason("connection lost before the PubAck", &explained{"connection to nats lost before JetStream confirmed the message; it may or may not be stored", err})
 	case errors.Is(err, jetstream.ErrNoStreamResponse):
-		return mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("no JetStream stream answered for subject %q: deleted, or JetStream not available", subject), err})
+		return broker.WithReason("no stream answered", mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("no JetStream stream answered for subject %q: deleted, or JetStream not available", subject), err}))
 	case errors.As(err, &api):
+		// The description names the cause; the code is stable.
+		reason := fmt.Sprintf("%s (err_code %d)", api.Description, api.ErrorCode)
 		if api.ErrorCode == jetstream.JSErrCodeStreamNotFound {
-			return mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("JetStream rejected the message: %s", api.Description), err})
+			return broker.WithReason(reason, mqerr.Wrap(mqerr.NotFound, &explained{fmt.Sprintf("JetStream rejected the message: %s", api.Description), err}))
 		}
-		return &explained{"JetStream rejected the message: " + api.Description, err}
+		return broker.WithReason(reason, &explained{"JetStream rejected the message: " + api.Description, err})
 	}
 	return fmt.Errorf("publish to %q: %w", subject, err)
 }
@@ -741,10 +756,10 @@ func (p *coreProducer) settleBatch(b []func(broker.Receipt, error), r broker.Rec
 func (p *coreProducer) flushErr(err error) error {
 	switch {
 	case errors.Is(err, nats.ErrTimeout):
-		return &explained{fmt.Sprintf("no answer from nats within %s to the flush after publishing; the message may not have arrived", p.timeout), err}
+		return broker.WithReason("no flush answer within "+p.timeout.String(), &explained{fmt.Sprintf("no answer from nats within %s to the flush after publishing; the message may not have arrived", p.timeout), err})
 	case errors.Is(err, nats.ErrConnectionClosed) && !p.nc.IsClosed():
 		// nats.go fails pending flushes this way when it reconnects.
-		return &explained{"connection to nats lost before the flush completed; the message may not have arrived", err}
+		return broker.WithReason("connection lost before the flush", &explained{"connection to nats lost before the flush completed; the message may not have arrived", err})
 	}
 	return fmt.Errorf("flush to nats: %w", err)
 }

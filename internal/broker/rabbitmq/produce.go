@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -375,6 +376,13 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.mu.Unlock()
 }
 
+// CheckMessage implements broker.MessageChecker: m is refused as Publish
+// would refuse it.
+func (p *producer) CheckMessage(m *broker.Message) error {
+	_, err := p.publishing(m)
+	return err
+}
+
 // exchangeOf is where m goes: its own exchange with PerMessageDestination.
 func (p *producer) exchangeOf(m *broker.Message) string {
 	if p.perMessage {
@@ -649,7 +657,8 @@ func (p *producer) markReturned(r amqp.Return) {
 		if r.Exchange == "" {
 			where = "the default exchange"
 		}
-		e.returned = fmt.Errorf("unroutable: %s (%d) via %s routing key %q", r.ReplyText, r.ReplyCode, where, r.RoutingKey)
+		e.returned = broker.WithReason(fmt.Sprintf("%s (%d)", r.ReplyText, r.ReplyCode),
+			fmt.Errorf("unroutable: %s (%d) via %s routing key %q", r.ReplyText, r.ReplyCode, where, r.RoutingKey))
 		p.pending[tag] = e
 		return
 	}
@@ -743,7 +752,17 @@ func (p *producer) closeReason(e *amqp.Error) error {
 	case amqp.AccessRefused:
 		kind = mqerr.Auth
 	}
-	return mqerr.New(kind, "rabbitmq at %s: %s closed: %s", p.addr, what, e.Reason)
+	return broker.WithReason(amqpReason(e), mqerr.New(kind, "rabbitmq at %s: %s closed: %s", p.addr, what, e.Reason))
+}
+
+// amqpReason names an AMQP error by its reply text's constant and code,
+// "PRECONDITION_FAILED (406)", without the details that follow " - ".
+func amqpReason(e *amqp.Error) string {
+	name, _, _ := strings.Cut(e.Reason, " - ")
+	if e.Code == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s (%d)", name, e.Code)
 }
 
 // finish queues a result for report. p.mu is held.
