@@ -501,9 +501,13 @@ func restoreCommand(t broker.Target, urlFlag bool, brokerName, source string, e 
 		args = append(args, "-c", t.Context)
 	}
 	if t.Context == "" || urlFlag {
-		args = append(args, "--url", t.Redacted())
-		if t.Redacted() != t.URL {
-			note = " (the URL's password is not printed: put it in place of xxxxx, or set MQCTL_PASSWORD)"
+		u, token := broker.WithoutPassword(t.URL)
+		args = append(args, "--url", u)
+		switch {
+		case token:
+			note = " (the URL's token is not printed: put it back before the host, TOKEN@host)"
+		case u != t.URL:
+			note = " (the URL's password is not printed: set MQCTL_PASSWORD, or add :PASSWORD after the user)"
 		}
 	}
 	args = append(args, "produce")

@@ -196,6 +196,32 @@ func RedactURL(raw string) string {
 	return raw[:i+3] + user + ":xxxxx" + rest[at:]
 }
 
+// WithoutPassword is raw with its password (or NATS token) left out and
+// the user name kept, for a command line printed to be run again: the
+// password then comes from MQCTL_PASSWORD or the context. hadToken says a
+// token was dropped, which only the URL can carry back.
+func WithoutPassword(raw string) (out string, hadToken bool) {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw, false
+	}
+	// The last "@", as in RedactURL: a password may hold "/", "?" or "#"
+	// unescaped, and leaving part of it in would print it.
+	rest := raw[i+3:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return raw, false
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		if userIsToken(raw[:i]) {
+			return raw[:i+3] + rest[at+1:], true
+		}
+		return raw, false
+	}
+	return raw[:i+3] + user + rest[at:], false
+}
+
 // redactForError masks all user info of a URL that may not even parse: the
 // whole text between "://" and the last "@", whatever it holds.
 func redactForError(raw string) string {

@@ -81,6 +81,27 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
+func TestWithoutPassword(t *testing.T) {
+	cases := map[string]struct {
+		want  string
+		token bool
+	}{
+		"amqp://u:secret@h:5672/v":    {"amqp://u@h:5672/v", false},
+		"amqp://u@h/v":                {"amqp://u@h/v", false},
+		"amqp://ops:a/b?c@rmq/vh":     {"amqp://ops@rmq/vh", false},
+		"nats://tok-1@h:4222":         {"nats://h:4222", true},
+		"nats://a:b@h":                {"nats://a@h", false},
+		"kafka://h1,h2":               {"kafka://h1,h2", false},
+		"amqps://u:p%40ss@h:5671/%2f": {"amqps://u@h:5671/%2f", false},
+	}
+	for in, c := range cases {
+		got, token := WithoutPassword(in)
+		if got != c.want || token != c.token {
+			t.Errorf("WithoutPassword(%q) = %q, %v; want %q, %v", in, got, token, c.want, c.token)
+		}
+	}
+}
+
 func TestScrubString(t *testing.T) {
 	got := ScrubString(`dial "amqp://ops:pa55word@h:1/": token tok-123 refused; nats://tok-456@h`, "tok-123")
 	if strings.Contains(got, "pa55word") || strings.Contains(got, "tok-123") || strings.Contains(got, "tok-456") {

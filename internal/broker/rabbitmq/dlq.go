@@ -119,26 +119,26 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 		}
 	}
 
+	var names []string
+	for i, a := range queues {
+		if whys[i] != "" {
+			names = append(names, a.Name)
+		}
+	}
+	// The API's counts can be seconds behind the queues (its statistics
+	// interval): a dead-letter count is read exactly, by passive declare,
+	// so that `dlq ls --check` never calls a filling DLQ empty.
+	exact, err := c.exactCounts(ctx, names)
+	if err != nil {
+		return nil, err
+	}
 	var out []broker.DeadLetterDestination
 	for i, a := range queues {
-		why := whys[i]
-		if why == "" {
+		e, ok := exact[a.Name]
+		if whys[i] == "" || !ok { // not a DLQ, or deleted since listed
 			continue
 		}
-		d := broker.DeadLetterDestination{Broker: "rabbitmq", Type: "queue", Name: a.Name, Why: why, Oldest: headTime(a.HeadTimestamp)}
-		if n := a.queue().Messages; n != nil {
-			d.Messages = *n
-		} else {
-			ready, ok, err := c.readyCount(ctx, a.Name)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-			d.Messages = ready
-		}
-		out = append(out, d)
+		out = append(out, broker.DeadLetterDestination{Broker: "rabbitmq", Type: "queue", Name: a.Name, Why: whys[i], Oldest: headTime(a.HeadTimestamp), Messages: int64(e.Messages)})
 	}
 	slices.SortFunc(out, func(x, y broker.DeadLetterDestination) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
@@ -244,20 +244,6 @@ func headTime(raw json.RawMessage) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(secs, 0)
-}
-
-// readyCount is the ready count of queue by a passive declare, for a
-// queue the API has no statistics for; ok is false when the queue was
-// deleted since it was listed.
-func (c *Conn) readyCount(ctx context.Context, queue string) (int64, bool, error) {
-	rows, err := c.LagByName(ctx, []string{queue})
-	if mqerr.Is(err, mqerr.NotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	return rows[0].Ready, true, nil
 }
 
 // dlxSetting is where a queue's dead letters go.
