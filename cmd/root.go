@@ -39,7 +39,7 @@ func MainWith(build func(*Factory) *cobra.Command) int {
 }
 
 // Run executes one mqctl command line and maps its outcome to an exit code.
-// Tests call it with their own factory.
+// In-process command tests call it with their own factory (cmd/inprocess_test.go).
 func Run(ctx context.Context, f *Factory, args []string) int {
 	return RunRoot(ctx, f, NewRootCmd(f), args)
 }
@@ -97,7 +97,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		newLagCmd(f),
 		newDLQCmd(f),
 		newSandboxCmd(f),
-		newVersionCmd(f),
+		NewCmdVersion(f, nil),
 		newCompletionCmd(f),
 	)
 	return root

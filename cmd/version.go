@@ -21,7 +21,16 @@ type versionInfo struct {
 	Go      string `json:"go" yaml:"go"`
 }
 
-func newVersionCmd(f *Factory) *cobra.Command {
+// VersionOptions is what `mqctl version` needs once its flags are parsed.
+type VersionOptions struct {
+	IO     *output.Streams
+	Format output.Format
+}
+
+// NewCmdVersion builds `mqctl version`. Every command has this shape (as
+// gh's do): the constructor parses flags into an options struct and calls
+// runF when given (tests check the parsing there), else the private run.
+func NewCmdVersion(f *Factory, runF func(*VersionOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print mqctl's version, commit and Go version",
@@ -31,12 +40,20 @@ func newVersionCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := versionInfo{Version: version, Commit: commit, Go: runtime.Version()}
-			if format.Name == "table" {
-				_, err := fmt.Fprintf(f.IO.Out, "mqctl %s (commit %s, %s)\n", v.Version, v.Commit, v.Go)
-				return err
+			opts := &VersionOptions{IO: f.IO, Format: format}
+			if runF != nil {
+				return runF(opts)
 			}
-			return output.Object(f.IO, format, v, nil)
+			return versionRun(opts)
 		},
 	}
+}
+
+func versionRun(opts *VersionOptions) error {
+	v := versionInfo{Version: version, Commit: commit, Go: runtime.Version()}
+	if opts.Format.Name == "table" {
+		_, err := fmt.Fprintf(opts.IO.Out, "mqctl %s (commit %s, %s)\n", v.Version, v.Commit, v.Go)
+		return err
+	}
+	return output.Object(opts.IO, opts.Format, v, nil)
 }
