@@ -10,9 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/mqctl/mqctl/internal/sandbox"
-	"github.com/mqctl/mqctl/internal/testenv"
 )
 
 // jsEnv is an embedded nats-server with a client of its own, as an
@@ -25,16 +22,7 @@ type jsEnv struct {
 
 func newJSEnv(t *testing.T) *jsEnv {
 	t.Helper()
-	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js := natsJetStream(t)
 	return &jsEnv{t: t, url: srv.URL, js: js}
 }
 
@@ -101,20 +89,11 @@ func (e *jsEnv) copies(stream, value, n string) []*jetstream.RawStreamMsg {
 	return out
 }
 
-func (e *jsEnv) depth(stream string) uint64 {
-	e.t.Helper()
-	s, err := e.js.Stream(context.Background(), stream)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return info.State.Msgs
-}
+func (e *jsEnv) depth(stream string) uint64 { return e.state(stream).Msgs }
 
-func (e *jsEnv) lastSeq(stream string) uint64 {
+func (e *jsEnv) lastSeq(stream string) uint64 { return e.state(stream).LastSeq }
+
+func (e *jsEnv) state(stream string) jetstream.StreamState {
 	e.t.Helper()
 	s, err := e.js.Stream(context.Background(), stream)
 	if err != nil {
@@ -124,7 +103,7 @@ func (e *jsEnv) lastSeq(stream string) uint64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return info.State.LastSeq
+	return info.State
 }
 
 // waitDepth waits until stream holds want messages.

@@ -140,9 +140,9 @@ func closedPort(t *testing.T) int {
 	return testenv.ClosedPort(t)
 }
 
-// natsStream starts a nats-server for t with stream name capturing
-// subjects and n messages published to subject; the connection closes with t.
-func natsStream(t *testing.T, name string, subjects []string, subject string, n int) (*sandbox.NATS, jetstream.JetStream, jetstream.Stream) {
+// natsJetStream starts a nats-server for t and connects to it; the
+// connection closes with t.
+func natsJetStream(t *testing.T) (*sandbox.NATS, jetstream.JetStream) {
 	t.Helper()
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
 	nc, err := nats.Connect(srv.URL)
@@ -154,6 +154,14 @@ func natsStream(t *testing.T, name string, subjects []string, subject string, n 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, js
+}
+
+// natsStream starts a nats-server for t with stream name capturing
+// subjects and n messages published to subject; the connection closes with t.
+func natsStream(t *testing.T, name string, subjects []string, subject string, n int) (*sandbox.NATS, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	srv, js := natsJetStream(t)
 	ctx := context.Background()
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: subjects, Storage: jetstream.FileStorage})
 	if err != nil {

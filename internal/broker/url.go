@@ -173,27 +173,16 @@ func hasPort(h string) bool {
 // is still masked; an unescaped "@" in a path may mask more than needed,
 // never less.
 func RedactURL(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
+	u, ok := findUserInfo(raw, " \t\n\"'")
+	switch {
+	case !ok:
 		return raw
+	case u.hasPass:
+		return raw[:u.start] + u.user + ":xxxxx" + raw[u.at:]
+	case u.token:
+		return raw[:u.start] + "xxxxx" + raw[u.at:]
 	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, " \t\n\"'")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndexByte(rest[:end], '@')
-	if at < 0 {
-		return raw
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		if userIsToken(raw[:i]) {
-			return raw[:i+3] + "xxxxx" + rest[at:]
-		}
-		return raw
-	}
-	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+	return raw
 }
 
 // WithoutPassword is raw with its password (or NATS token) left out and
@@ -201,25 +190,49 @@ func RedactURL(raw string) string {
 // password then comes from MQCTL_PASSWORD or the context. hadToken says a
 // token was dropped, which only the URL can carry back.
 func WithoutPassword(raw string) (out string, hadToken bool) {
+	u, ok := findUserInfo(raw, "")
+	switch {
+	case !ok:
+		return raw, false
+	case u.hasPass:
+		return raw[:u.start] + u.user + raw[u.at:], false
+	case u.token:
+		return raw[:u.start] + raw[u.at+1:], true
+	}
+	return raw, false
+}
+
+// userInfo locates the user info of a URL-like text: raw[start:at] is
+// "user[:password]", raw[at] the "@" before the host.
+type userInfo struct {
+	start, at int
+	user      string
+	hasPass   bool
+	// token is a user alone where the scheme takes it for a token (NATS).
+	token bool
+}
+
+// findUserInfo finds the user info up to the last "@" before any of stop
+// (a password may hold "/", "?" or "#" unescaped; stopping earlier would
+// leave part of it in); ok is false when there is none.
+func findUserInfo(raw, stop string) (u userInfo, ok bool) {
 	i := strings.Index(raw, "://")
 	if i < 0 {
-		return raw, false
+		return u, false
 	}
-	// The last "@", as in RedactURL: a password may hold "/", "?" or "#"
-	// unescaped, and leaving part of it in would print it.
 	rest := raw[i+3:]
-	at := strings.LastIndexByte(rest, '@')
+	end := strings.IndexAny(rest, stop)
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
 	if at < 0 {
-		return raw, false
+		return u, false
 	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		if userIsToken(raw[:i]) {
-			return raw[:i+3] + rest[at+1:], true
-		}
-		return raw, false
-	}
-	return raw[:i+3] + user + rest[at:], false
+	u.start, u.at = i+3, i+3+at
+	u.user, _, u.hasPass = strings.Cut(rest[:at], ":")
+	u.token = !u.hasPass && userIsToken(raw[:i])
+	return u, true
 }
 
 // redactForError masks all user info of a URL that may not even parse: the
