@@ -4,7 +4,7 @@
 # here asserts a time: these machines are noisy, so we report, not fail.
 #
 # Peers: kcat (librdkafka, from Debian) and minimal programs on the same
-# client libraries with the same settings (internal/bench/peers).
+# client libraries with the same settings (benchmarks/peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=bin/mqctl
@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 for p in kafkaproduce rabbitproduce natsproduce kafkaconsume rabbitconsume natsconsume kafkalag benchsetup; do
-  go build -o "$tmp/peers/$p" "./internal/bench/peers/$p"
+  go build -o "$tmp/peers/$p" "./benchmarks/peers/$p"
 done
 peer() { "$tmp/peers/$1" "${@:2}"; }
 
