@@ -1,6 +1,7 @@
 package lag
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"time"
@@ -88,7 +89,7 @@ func (r Row) wire() rowWire {
 
 // MarshalJSON writes the row with snake_case names, leaving out what does
 // not apply to its kind (see rowWire).
-func (r Row) MarshalJSON() ([]byte, error) { return appendRow(nil, r, false), nil }
+func (r Row) MarshalJSON() ([]byte, error) { return json.Marshal(r.wire()) }
 
 // MarshalYAML gives YAML the same shape as JSON.
 func (r Row) MarshalYAML() (any, error) { return r.wire(), nil }
@@ -111,29 +112,38 @@ func NewFailure(name string, err error) Failure {
 	return Failure{Context: name, Kind: KindError, Error: err.Error()}
 }
 
+// WriteJSON writes rows as one indented JSON array, as -o json prints it.
+func WriteJSON(w io.Writer, rows []Row) error { return WriteJSONReport(w, rows, nil) }
+
+// WriteJSONL writes one compact JSON object per row and line.
+func WriteJSONL(w io.Writer, rows []Row) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	for _, r := range rows {
+		if err := enc.Encode(r.wire()); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
 // WriteJSONReport is WriteJSON with an entry per failed context after the
 // rows, in the same array.
 func WriteJSONReport(w io.Writer, rows []Row, failures []Failure) error {
-	if len(failures) == 0 {
-		return WriteJSON(w, rows)
+	entries := make([]any, 0, len(rows)+len(failures))
+	for _, r := range rows {
+		entries = append(entries, r.wire())
 	}
-	var tail []byte
-	for i, f := range failures {
-		if i > 0 || len(rows) > 0 {
-			tail = append(tail, ',')
-		}
-		j, err := json.MarshalIndent(f, "  ", "  ")
-		if err != nil {
-			return err
-		}
-		tail = append(append(tail, "\n  "...), j...)
+	for _, f := range failures {
+		entries = append(entries, f)
 	}
-	tail = append(tail, "\n]\n"...)
-	if len(rows) == 0 {
-		_, err := w.Write(append([]byte("["), tail...))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(entries); err != nil {
 		return err
 	}
-	return writeRows(w, rows, "[", ",", string(tail), true)
+	return bw.Flush()
 }
 
 // WriteJSONLReport is WriteJSONL with a line per failed context after the

@@ -18,7 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/hugepages"
 	"github.com/mqctl/mqctl/internal/lag"
 )
 
@@ -349,7 +348,6 @@ func (o *listedOffsets) rows(groups []*group) ([]lag.Row, []int64, error) {
 		at[i+1] = at[i] + n
 	}
 	rows := make([]lag.Row, at[len(groups)])
-	hugepages.Advise(rows) // 16 MB at 50,000 rows: see the package
 	from := make([]int64, len(rows))
 	var next atomic.Int64
 	errs := make([]error, len(groups))

@@ -491,7 +491,7 @@ func TestLagBrokerGone(t *testing.T) {
 }
 
 // BenchmarkLag compares Lag with kadm's own Client.Lag (what
-// internal/bench/peers/kafkalag runs) on 100 groups committed on all 500
+// benchmarks/peers/kafkalag runs) on 100 groups committed on all 500
 // partitions of 10 topics, timing both in every iteration.
 func BenchmarkLag(b *testing.B) {
 	const groups, topics, parts = 100, 10, 50

@@ -2,7 +2,6 @@ package lag
 
 import (
 	"bytes"
-	"encoding/json"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -35,49 +34,6 @@ func randomRows(n int) []Row {
 		rows[i] = r
 	}
 	return rows
-}
-
-// The fast writers print byte for byte what encoding/json prints for the
-// documented shape (rowWire).
-func TestFastJSONMatchesEncodingJSON(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 3000} {
-		rows := randomRows(n)
-		wires := make([]rowWire, len(rows))
-		for i, r := range rows {
-			wires[i] = r.wire()
-		}
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetIndent("", "  ")
-		if n == 0 {
-			wires = []rowWire{}
-		}
-		if err := enc.Encode(wires); err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		if err := WriteJSON(&got, rows); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Fatalf("%d rows: WriteJSON differs from encoding/json:\n%s\nwant\n%s", n, clipDiff(got.String(), want.String()), "")
-		}
-
-		want.Reset()
-		enc = json.NewEncoder(&want)
-		for _, w := range wires {
-			if err := enc.Encode(w); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got.Reset()
-		if err := WriteJSONL(&got, rows); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Fatalf("%d rows: WriteJSONL differs:\n%s", n, clipDiff(got.String(), want.String()))
-		}
-	}
 }
 
 // clipDiff shows where two outputs first differ.
