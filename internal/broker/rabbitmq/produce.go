@@ -344,7 +344,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		p.pubMu.Unlock()
 		return
 	}
-	if p.ch.IsClosed() {
+	if closing(p.ch, err) {
 		// run fails it, with the reason the channel closed.
 		failed := p.failed
 		p.pubMu.Unlock()
@@ -374,6 +374,16 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.mu.Lock()
 	p.doneReporting(1)
 	p.mu.Unlock()
+}
+
+// closing reports a publish that failed because the channel or its
+// connection is closing: run then learns why (NotifyClose) and fails the
+// message with that reason. amqp091 refuses a publish with ErrClosed as
+// soon as the connection is closed, before it marks the channel closed and
+// tells its listeners, so IsClosed alone races with the close: the same
+// failure read "channel/connection is not open" or the broker's reason.
+func closing(ch *amqp.Channel, err error) bool {
+	return ch.IsClosed() || errors.Is(err, amqp.ErrClosed)
 }
 
 // CheckMessage implements broker.MessageChecker: m is refused as Publish
