@@ -9,7 +9,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -179,6 +178,8 @@ func certRefused(err error) bool {
 	return false
 }
 
+// unreachable reports a failure to reach the cluster at all. An EOF is not
+// one here: a broker that hangs up on a handshake (SASL, TLS) is reached.
 func unreachable(err error) bool {
 	var (
 		op  *net.OpError
@@ -187,26 +188,9 @@ func unreachable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) || errors.As(err, &dns)
 }
 
-// reason is the short cause of a failed connection: "connection refused",
-// not "unable to dial: dial tcp 127.0.0.1:1: connect: connection refused".
-func reason(err error) string {
-	var (
-		errno syscall.Errno
-		dns   *net.DNSError
-		ne    net.Error
-	)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "no answer"
-	case errors.As(err, &errno):
-		return errno.Error()
-	case errors.As(err, &dns):
-		return dns.Error()
-	case errors.As(err, &ne) && ne.Timeout():
-		return "connection timed out"
-	}
-	return err.Error()
-}
+// reason is the short cause of a failed connection, worded as on every
+// broker (broker.TransportReason).
+func reason(err error) string { return broker.TransportReason(nil, err) }
 
 func hostList(seeds []string) string { return strings.Join(seeds, ",") }
 

@@ -793,21 +793,19 @@ func TestConfirmTimeout(t *testing.T) {
 
 	p := newProducer(t, c, broker.ProducerOptions{Destination: "slow", Acks: "1", ConfirmTimeout: time.Second})
 	out := newOutcomes(1)
-	start := time.Now()
 	p.Publish(context.Background(), &broker.Message{Value: []byte("x"), Kafka: broker.KafkaMeta{Partition: -1}}, out.done(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
-	elapsed := time.Since(start)
+	// No clock: the error names the confirm timeout, so that timer (not a
+	// broker error, not Flush's deadline) is what failed the message, and
+	// Flush returning before its own 10s deadline bounds it from above.
 	out.exactlyOnce(t)
 	err := out.errs[0]
 	if err == nil || !strings.Contains(err.Error(), `did not confirm the message to topic "slow" within 1s`) {
 		t.Errorf("unanswered message: %v", err)
-	}
-	if elapsed < time.Second || elapsed > 5*time.Second {
-		t.Errorf("message failed after %v, want about 1s", elapsed)
 	}
 }
 

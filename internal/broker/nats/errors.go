@@ -6,12 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
+
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
@@ -27,12 +28,12 @@ func classify(err error, hosts string, budget time.Duration) error {
 		return mqerr.New(mqerr.Failure, "TLS verification of nats at %s failed: %s (%s)", hosts, reason(err), verifyHint(err))
 	case errors.Is(err, nats.ErrSecureConnWanted):
 		return mqerr.New(mqerr.Failure, "nats at %s does not offer TLS, which the URL or TLS options ask for", hosts)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), isTimeout(err):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), broker.IsTimeout(err):
 		return unreachable(hosts, budget, "timed out")
 	case errors.Is(err, nats.ErrNoServers):
 		// nats.go reports a refused dial as "no servers available".
 		return unreachable(hosts, budget, "connection refused")
-	case isNetError(err):
+	case broker.IsTransportError(err):
 		return unreachable(hosts, budget, reason(err))
 	case errors.Is(err, nats.ErrTLS):
 		return mqerr.New(mqerr.Failure, "TLS handshake with nats at %s failed: %s", hosts, reason(err))
@@ -88,26 +89,8 @@ func verifyHint(err error) string {
 	return "give the CA file that signed the server's certificate"
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func isNetError(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe)
-}
-
-// reason is the innermost useful text of err: the certificate or socket
-// error itself rather than the layers nats.go and net add around it.
+// reason is the innermost useful text of err, worded as on every broker
+// (broker.TransportReason), without nats.go's "nats: " prefix.
 func reason(err error) string {
-	var cve *tls.CertificateVerificationError
-	if errors.As(err, &cve) {
-		return cve.Err.Error()
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
-	}
-	return strings.TrimPrefix(err.Error(), "nats: ")
+	return strings.TrimPrefix(broker.TransportReason(nil, err), "nats: ")
 }

@@ -511,22 +511,19 @@ func TestProduceNoAck(t *testing.T) {
 		p := newProducer(t, ctx, conn, broker.ProducerOptions{Destination: "t", ConfirmTimeout: 300 * time.Millisecond})
 		blackHole(t, ctx, conn, "T", "t")
 		out := newOutcomes(3)
-		start := time.Now()
 		for i := range 3 {
 			p.Publish(ctx, &broker.Message{Value: []byte("x")}, out.done(i))
 		}
 		if err := p.Flush(ctx); err != nil {
 			t.Fatalf("Flush: %v", err)
 		}
-		elapsed := time.Since(start)
+		// No clock: each error names the confirm timeout, so that timer is
+		// what failed the message; Flush returning bounds it from above.
 		out.exactlyOnce(t)
 		for i, err := range out.errs {
 			if err == nil || err.Error() != "no response from JetStream within 300ms" {
 				t.Errorf("message %d: err = %v, want the timeout", i, err)
 			}
-		}
-		if elapsed < 300*time.Millisecond || elapsed > 2*time.Second {
-			t.Errorf("timed out after %v, want about 300ms", elapsed)
 		}
 	})
 
@@ -610,9 +607,10 @@ func TestProducePermissionDenied(t *testing.T) {
 
 	for _, core := range []bool{false, true} {
 		t.Run(fmt.Sprintf("core=%v", core), func(t *testing.T) {
-			p := newProducer(t, ctx, reader, broker.ProducerOptions{Destination: "orders.new", Core: core})
+			p := newProducer(t, ctx, reader, broker.ProducerOptions{Destination: "orders.new", Core: core, ConfirmTimeout: time.Minute})
+			// The confirm timeout is a minute: an answer within Flush's
+			// context can only be the denial (checked by its text below).
 			out := newOutcomes(3)
-			start := time.Now()
 			for i := range 3 {
 				p.Publish(ctx, &broker.Message{Value: []byte("x")}, out.done(i))
 			}
@@ -624,9 +622,6 @@ func TestProducePermissionDenied(t *testing.T) {
 				if !mqerr.Is(err, mqerr.Auth) || !strings.Contains(err.Error(), `denied this user publishing to "orders.new"`) {
 					t.Errorf("message %d: err = %v (kind %v), want an auth error", i, err, mqerr.KindOf(err))
 				}
-			}
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
-				t.Errorf("denial took %v to report", elapsed)
 			}
 		})
 	}

@@ -118,41 +118,6 @@ func (c *Conn) openPublishChannel(ctx context.Context, o broker.ProducerOptions)
 		fmt.Sprintf("rabbitmq at %s did not answer in time while opening a channel to publish", c.addr))
 }
 
-// aside runs f, whose amqp091 calls take no context, on a goroutine of its
-// own and waits for it or for ctx. When ctx ends first the error is
-// interrupted (cancelled) or timedOut (deadline), and a result that comes
-// later goes to discard (when not nil), so nothing opened is leaked.
-func aside[T any](ctx context.Context, f func() (T, error), discard func(T), interrupted, timedOut string) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		v, err := f()
-		res <- result{v, err}
-	}()
-	select {
-	case r := <-res:
-		if r.err == nil || ctx.Err() == nil || !errors.Is(r.err, ctx.Err()) {
-			return r.v, r.err
-		}
-	case <-ctx.Done():
-		if discard != nil {
-			go func() {
-				if r := <-res; r.err == nil {
-					discard(r.v)
-				}
-			}()
-		}
-	}
-	var zero T
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return zero, mqerr.New(mqerr.Interrupted, "%s", interrupted)
-	}
-	return zero, mqerr.New(mqerr.Unreachable, "%s", timedOut)
-}
-
 // confirmChannel checks the destination on a throwaway channel (a failed
 // passive declare closes the channel it ran on), then opens the publishing
 // channel in confirm mode.
@@ -344,7 +309,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		p.pubMu.Unlock()
 		return
 	}
-	if p.ch.IsClosed() {
+	if closing(p.ch, err) {
 		// run fails it, with the reason the channel closed.
 		failed := p.failed
 		p.pubMu.Unlock()
@@ -374,6 +339,16 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.mu.Lock()
 	p.doneReporting(1)
 	p.mu.Unlock()
+}
+
+// closing reports a publish that failed because the channel or its
+// connection is closing: run then learns why (NotifyClose) and fails the
+// message with that reason. amqp091 refuses a publish with ErrClosed as
+// soon as the connection is closed, before it marks the channel closed and
+// tells its listeners, so IsClosed alone races with the close: the same
+// failure read "channel/connection is not open" or the broker's reason.
+func closing(ch *amqp.Channel, err error) bool {
+	return ch.IsClosed() || errors.Is(err, amqp.ErrClosed)
 }
 
 // CheckMessage implements broker.MessageChecker: m is refused as Publish

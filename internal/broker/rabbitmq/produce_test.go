@@ -936,3 +936,22 @@ func reportRates(b *testing.B, tOurs, tRaw time.Duration) {
 	b.ReportMetric(float64(b.N)/tRaw.Seconds(), "amqp091-msgs/s")
 	b.ReportMetric(tRaw.Seconds()/tOurs.Seconds(), "ratio")
 }
+
+// TestClosingOnErrClosed pins the race behind the old flake of
+// TestProduceConnectionClosed: amqp091 refuses a publish with ErrClosed
+// ("channel/connection is not open") once the connection is closed, while
+// the channel itself still reads open. Such a publish must be left to run,
+// which fails it with the broker's reason (CONNECTION_FORCED), not failed
+// at once with the library's text.
+func TestClosingOnErrClosed(t *testing.T) {
+	ch := setup(t, testenv.RabbitMQ(t))
+	if ch.IsClosed() {
+		t.Fatal("the channel is closed before the test")
+	}
+	if !closing(ch, fmt.Errorf("publish: %w", amqp.ErrClosed)) {
+		t.Error("closing(open channel, ErrClosed) = false: the publish would fail with the library's text")
+	}
+	if closing(ch, errors.New("frame too large")) {
+		t.Error("closing(open channel, another error) = true: the publish would wait for a close that never comes")
+	}
+}

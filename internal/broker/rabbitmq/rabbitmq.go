@@ -7,11 +7,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -248,7 +246,7 @@ func (c *handshakeConn) Write(p []byte) (int, error) {
 func (c *handshakeConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
-	if c.awaiting && (n > 0 || (err != nil && !isTimeout(err))) {
+	if c.awaiting && (n > 0 || (err != nil && !broker.IsTimeout(err))) {
 		c.awaiting, c.heard = false, true
 	}
 	c.mu.Unlock()
@@ -294,7 +292,7 @@ func classify(ctx context.Context, err error, addr, vhost, user string, budget t
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return mqerr.New(mqerr.Interrupted, "connecting to rabbitmq at %s: interrupted", addr)
-	case !refused && (pastDeadline(ctx) || isTimeout(err)):
+	case !refused && (broker.PastDeadline(ctx) || broker.IsTimeout(err)):
 		within := ""
 		if budget > 0 {
 			within = " within " + budget.String()
@@ -321,49 +319,12 @@ func classify(ctx context.Context, err error, addr, vhost, user string, budget t
 		return mqerr.New(mqerr.Unreachable, "cannot reach rabbitmq at %s: the connection broke during the AMQP handshake (%s); is it an AMQP port?", addr, aerr.Reason)
 	case errors.As(err, &certErr):
 		return mqerr.New(mqerr.Failure, "TLS with rabbitmq at %s: %v (set the CA file, or the server name the certificate is for)", addr, certErr.Err)
-	case isNetError(err):
+	case broker.IsTransportError(err):
 		return mqerr.New(mqerr.Unreachable, "cannot reach rabbitmq at %s: %s", addr, reason(ctx, err))
 	}
 	return mqerr.New(mqerr.Failure, "connect to rabbitmq at %s: %v", addr, err)
 }
 
-// pastDeadline reports whether ctx has ended or its deadline has passed:
-// the connection's deadline, set to the same instant, may fire before
-// ctx's own timer does.
-func pastDeadline(ctx context.Context) bool {
-	d, ok := ctx.Deadline()
-	return ctx.Err() != nil || (ok && !time.Now().Before(d))
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// isNetError reports a failure of the transport, not a refusal by the
-// broker: nothing listening, a reset, a peer that hung up mid-handshake.
-func isNetError(err error) bool {
-	var op *net.OpError
-	var dns *net.DNSError
-	return errors.As(err, &op) || errors.As(err, &dns) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET)
-}
-
-// reason is the innermost useful text of a transport error: "connection
-// refused" rather than "dial tcp 127.0.0.1:1: connect: connection refused".
-func reason(ctx context.Context, err error) string {
-	var errno syscall.Errno
-	var dns *net.DNSError
-	switch {
-	case errors.As(err, &errno):
-		return errno.Error()
-	case errors.As(err, &dns):
-		return dns.Err + " (" + dns.Name + ")"
-	case pastDeadline(ctx), isTimeout(err):
-		return "timed out"
-	case errors.Is(err, io.EOF):
-		return "the server closed the connection"
-	}
-	return err.Error()
-}
+// reason is the short cause of a transport error, worded as on every
+// broker (broker.TransportReason).
+func reason(ctx context.Context, err error) string { return broker.TransportReason(ctx, err) }

@@ -1,0 +1,26 @@
+package kafka
+
+import "github.com/mqctl/mqctl/internal/broker"
+
+var capabilities = broker.Capabilities{
+	Name:            "kafka",
+	DestinationKind: "topic",
+	DestinationFlag: "topic",
+	Redelivery:      false,
+	FilteredPurge:   false,
+	PurgeAfterCopy:  true,
+	KeyMeaning:      "record key",
+	MetaKind:        broker.MetaKafka,
+	ReceiptFields:   []string{"partition", "offset"},
+	Flags: map[string][]string{
+		"produce": {"partition", "partitioner", "compression", "acks"},
+		"consume": {"group", "partition"},
+		"dlq":     {"group"},
+	},
+}
+
+// Capabilities implements broker.Capable.
+func (driver) Capabilities() broker.Capabilities { return capabilities }
+
+// Capabilities implements broker.Capable.
+func (c *Conn) Capabilities() broker.Capabilities { return capabilities }

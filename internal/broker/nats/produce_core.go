@@ -1,0 +1,128 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// coreProducer publishes on core NATS. There is no confirm: a message is
+// done once a flush returned, which proves the server read it, not that
+// anyone received it.
+type coreProducer struct {
+	*producer
+	// batch holds the done calls of messages sent since the last flush;
+	// guarded by mu. spare is the flusher's recycled slice.
+	batch   []func(broker.Receipt, error)
+	spare   []func(broker.Receipt, error)
+	kick    chan struct{}
+	flushAt int
+}
+
+// Publish implements broker.Producer.
+func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
+	msg := p.admit(ctx, m, done)
+	if msg == nil {
+		return
+	}
+	// Sent under mu, so a batch the flusher takes holds only messages
+	// written before its PING.
+	if err := p.nc.PublishMsg(msg); err != nil {
+		p.mu.Unlock()
+		p.win.settle(done, broker.Receipt{}, p.sendErr(err, msg))
+		return
+	}
+	p.batch = append(p.batch, done)
+	full := len(p.batch) >= p.flushAt
+	p.mu.Unlock()
+	if full {
+		p.nudge()
+	}
+}
+
+func (p *coreProducer) nudge() { signal(p.kick) }
+
+// Flush implements broker.Producer: it flushes now rather than at the
+// next tick.
+func (p *coreProducer) Flush(ctx context.Context) error {
+	p.nudge()
+	return p.producer.Flush(ctx)
+}
+
+// Close implements broker.Producer. Messages not yet flushed fail.
+func (p *coreProducer) Close() error {
+	p.shut()
+	return nil
+}
+
+// flusher flushes the connection whenever a batch is full, and every few
+// milliseconds for a partial one, and settles the batch.
+func (p *coreProducer) flusher() {
+	defer close(p.stopped)
+	ticker := time.NewTicker(coreFlushEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-p.kick:
+		case <-ticker.C:
+		case <-p.closing:
+			p.mu.Lock()
+			b := p.batch
+			p.batch = nil
+			p.mu.Unlock()
+			p.settleBatch(b, broker.Receipt{}, errClosed)
+			return
+		}
+		p.flush()
+	}
+}
+
+func (p *coreProducer) flush() {
+	p.mu.Lock()
+	b := p.batch
+	p.batch, p.spare = p.spare[:0], nil
+	p.mu.Unlock()
+	if len(b) == 0 {
+		p.spare = b
+		return
+	}
+	err := p.nc.FlushTimeout(p.timeout)
+	if err != nil {
+		err = p.flushErr(err)
+	} else {
+		// The server answers a denied publish with -ERR before the PONG.
+		_, err = p.denied()
+	}
+	if err != nil {
+		p.settleBatch(b, broker.Receipt{}, err)
+	} else {
+		p.settleBatch(b, broker.Receipt{Unconfirmed: true}, nil)
+	}
+	clear(b)
+	p.spare = b
+}
+
+func (p *coreProducer) settleBatch(b []func(broker.Receipt, error), r broker.Receipt, err error) {
+	for _, done := range b {
+		done(r, err)
+	}
+	p.win.release(len(b))
+}
+
+// flushErr explains a failed flush: the server may or may not have read
+// the messages.
+func (p *coreProducer) flushErr(err error) error {
+	switch {
+	case errors.Is(err, nats.ErrTimeout):
+		return broker.WithReason("no flush answer within "+p.timeout.String(), &explained{fmt.Sprintf("no answer from nats within %s to the flush after publishing; the message may not have arrived", p.timeout), err})
+	case errors.Is(err, nats.ErrConnectionClosed) && !p.nc.IsClosed():
+		// nats.go fails pending flushes this way when it reconnects.
+		return broker.WithReason("connection lost before the flush", &explained{"connection to nats lost before the flush completed; the message may not have arrived", err})
+	}
+	return fmt.Errorf("flush to nats: %w", err)
+}
