@@ -18,6 +18,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/nagios"
 	"github.com/mqctl/mqctl/internal/output"
 )
 
@@ -809,15 +810,11 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 	// A context that did not answer, or a NAME that selected nothing,
 	// is never OK.
 	if len(failures) > 0 {
-		if code == lag.CheckOK {
-			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
-		}
+		code, line = nagios.Degrade(code, line)
 		line += "; no answer from " + failedNames(failures)
 	}
 	if missing := src.missing(rows); len(missing) > 0 {
-		if code == lag.CheckOK {
-			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
-		}
+		code, line = nagios.Degrade(code, line)
 		line += "; " + missingLine(missing, o.regex)
 	}
 	fmt.Fprintln(f.IO.Out, line)
@@ -825,10 +822,10 @@ func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) er
 		h, cells := lag.Table(rows, statuses)
 		_ = output.PrintTable(f.IO, output.Table{Header: h, Rows: cells})
 	}
-	if code == 0 {
+	if code == nagios.OK {
 		return nil
 	}
-	return &exitError{code: code}
+	return &exitError{code: code.Code()}
 }
 
 // fallback reads destinations by name when the broker cannot list them now
