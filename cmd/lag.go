@@ -20,7 +20,15 @@ import (
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-type lagOptions struct {
+// LagOptions is what `mqctl lag` needs once its flags are parsed and
+// checked against each other.
+type LagOptions struct {
+	IO     *output.Streams
+	Format output.Format
+	Names  []string
+	Ctx    context.Context
+	f      *Factory // contexts, URL and warnings
+
 	regex       bool
 	allContexts bool
 	timeLag     bool
@@ -33,8 +41,10 @@ type lagOptions struct {
 	changed func(name string) bool
 }
 
-func newLagCmd(f *Factory) *cobra.Command {
-	o := &lagOptions{}
+// NewCmdLag builds `mqctl lag`; runF, when given, receives the options
+// instead of the run (tests check the parsing there).
+func NewCmdLag(f *Factory, runF func(*LagOptions) error) *cobra.Command {
+	o := &LagOptions{f: f, IO: f.IO}
 	c := &cobra.Command{
 		Use:   "lag [NAME...]",
 		Short: "Consumer lag and queue depth on Kafka, RabbitMQ and JetStream, with watch and CI checks",
@@ -85,7 +95,15 @@ it are named on stderr and their rows have none), --samples and --interval witho
   mqctl lag --check --rules --samples 4 --interval 10s -c prod-kafka,prod-nats`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.changed = cmd.Flags().Changed
-			return checkErr(f, o.check, lagRun(cmd.Context(), f, o, args))
+			o.Names, o.Ctx = args, cmd.Context()
+			err := o.parse()
+			if err == nil && runF != nil {
+				return runF(o)
+			}
+			if err == nil {
+				err = lagRun(o)
+			}
+			return checkErr(f, o.check, err)
 		},
 	}
 	fl := c.Flags()
@@ -104,14 +122,18 @@ it are named on stderr and their rows have none), --samples and --interval witho
 	return c
 }
 
-func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) error {
-	format, err := f.Format()
+// parse reads the output format and refuses flags that conflict.
+func (o *LagOptions) parse() error {
+	format, err := o.f.Format()
 	if err != nil {
 		return err
 	}
-	if err := o.checkFlags(f, format); err != nil {
-		return err
-	}
+	o.Format = format
+	return o.checkFlags(o.f, format)
+}
+
+func lagRun(o *LagOptions) error {
+	ctx, f, format, names := o.Ctx, o.f, o.Format, o.Names
 	match, err := source.Matcher(names, o.regex)
 	if err != nil {
 		return err
@@ -174,7 +196,7 @@ func wrapList(items []string, indent string, width int) string {
 
 // checkFlags refuses flags that mean nothing in this mode, before any
 // connection: a flag silently ignored reads as a promise kept.
-func (o *lagOptions) checkFlags(f *Factory, format output.Format) error {
+func (o *LagOptions) checkFlags(f *Factory, format output.Format) error {
 	changed := o.changed
 	if changed == nil {
 		changed = func(string) bool { return false }
@@ -220,7 +242,7 @@ func (o *lagOptions) checkFlags(f *Factory, format output.Format) error {
 }
 
 // timeLagFlag names the flag that asked for time lag.
-func (o *lagOptions) timeLagFlag() string {
+func (o *LagOptions) timeLagFlag() string {
 	switch {
 	case o.timeLag:
 		return "--time-lag"
@@ -280,7 +302,7 @@ func lagTargets(f *Factory, all bool) (targets []broker.Target, unresolved []lag
 }
 
 // newLagSource resolves the contexts and builds lag's Source over them.
-func newLagSource(f *Factory, o *lagOptions, names []string, match func(string) bool) (*source.Source, error) {
+func newLagSource(f *Factory, o *LagOptions, names []string, match func(string) bool) (*source.Source, error) {
 	targets, unresolved, multi, err := lagTargets(f, o.allContexts)
 	if err != nil {
 		return nil, err
@@ -421,7 +443,7 @@ const watchTitleLines = 3
 
 // lagWatch refreshes until interrupted, redrawing in place on a terminal,
 // and ends with the interrupt (exit 130).
-func lagWatch(ctx context.Context, f *Factory, src *source.Source, o *lagOptions, format output.Format) error {
+func lagWatch(ctx context.Context, f *Factory, src *source.Source, o *LagOptions, format output.Format) error {
 	return src.Watch(ctx, o.samples, o.interval,
 		func(err error) { f.Warnf("%v (retrying every %s)", err, o.interval) },
 		func(r source.Refresh) error {
@@ -431,7 +453,7 @@ func lagWatch(ctx context.Context, f *Factory, src *source.Source, o *lagOptions
 
 // printWatch draws one refresh: on a terminal in place, fitted to the
 // window's size as it is now, with what did not fit said in the title.
-func printWatch(f *Factory, format output.Format, o *lagOptions, now time.Time, rows []lag.Row, statuses map[string]lag.Status, rep *source.Report) error {
+func printWatch(f *Factory, format output.Format, o *LagOptions, now time.Time, rows []lag.Row, statuses map[string]lag.Status, rep *source.Report) error {
 	if !f.IO.OutTTY || format.Name != "table" {
 		return printLag(f, format, rows, statuses, rep)
 	}
@@ -467,7 +489,7 @@ func printWatch(f *Factory, format output.Format, o *lagOptions, now time.Time, 
 }
 
 // lagCheck prints the Nagios status line first and exits with its code.
-func lagCheck(ctx context.Context, f *Factory, src *source.Source, o *lagOptions) error {
+func lagCheck(ctx context.Context, f *Factory, src *source.Source, o *LagOptions) error {
 	res, err := src.Check(ctx, o.th, o.samples, o.interval)
 	if err != nil {
 		return err
