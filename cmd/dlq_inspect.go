@@ -148,7 +148,7 @@ func dlqLs(cmd *cobra.Command, f *Factory, query broker.DeadLetterQuery, sample 
 		if err := printDLQRows(f, format, rows); err != nil {
 			return err
 		}
-		return &exitError{code: code}
+		return &exitError{code: code.Code()}
 	}
 	return printDLQRows(f, format, rows)
 }
@@ -451,7 +451,7 @@ func dlqStats(cmd *cobra.Command, f *Factory, name string, sample int, check boo
 		if err := printStats(f, format, rep); err != nil {
 			return err
 		}
-		return &exitError{code: code}
+		return &exitError{code: code.Code()}
 	}
 	return printStats(f, format, rep)
 }

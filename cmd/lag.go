@@ -3,25 +3,32 @@ package cmd
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/lag/source"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/nagios"
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-type lagOptions struct {
+// LagOptions is what `mqctl lag` needs once its flags are parsed and
+// checked against each other.
+type LagOptions struct {
+	IO     *output.Streams
+	Format output.Format
+	Names  []string
+	Ctx    context.Context
+	f      *Factory // contexts, URL and warnings
+
 	regex       bool
 	allContexts bool
 	timeLag     bool
@@ -34,8 +41,10 @@ type lagOptions struct {
 	changed func(name string) bool
 }
 
-func newLagCmd(f *Factory) *cobra.Command {
-	o := &lagOptions{}
+// NewCmdLag builds `mqctl lag`; runF, when given, receives the options
+// instead of the run (tests check the parsing there).
+func NewCmdLag(f *Factory, runF func(*LagOptions) error) *cobra.Command {
+	o := &LagOptions{f: f, IO: f.IO}
 	c := &cobra.Command{
 		Use:   "lag [NAME...]",
 		Short: "Consumer lag and queue depth on Kafka, RabbitMQ and JetStream, with watch and CI checks",
@@ -86,7 +95,15 @@ it are named on stderr and their rows have none), --samples and --interval witho
   mqctl lag --check --rules --samples 4 --interval 10s -c prod-kafka,prod-nats`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.changed = cmd.Flags().Changed
-			return checkErr(f, o.check, lagRun(cmd.Context(), f, o, args))
+			o.Names, o.Ctx = args, cmd.Context()
+			err := o.parse()
+			if err == nil && runF != nil {
+				return runF(o)
+			}
+			if err == nil {
+				err = lagRun(o)
+			}
+			return checkErr(f, o.check, err)
 		},
 	}
 	fl := c.Flags()
@@ -105,15 +122,19 @@ it are named on stderr and their rows have none), --samples and --interval witho
 	return c
 }
 
-func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) error {
-	format, err := f.Format()
+// parse reads the output format and refuses flags that conflict.
+func (o *LagOptions) parse() error {
+	format, err := o.f.Format()
 	if err != nil {
 		return err
 	}
-	if err := o.checkFlags(f, format); err != nil {
-		return err
-	}
-	match, err := lagMatcher(names, o.regex)
+	o.Format = format
+	return o.checkFlags(o.f, format)
+}
+
+func lagRun(o *LagOptions) error {
+	ctx, f, format, names := o.Ctx, o.f, o.Format, o.Names
+	match, err := source.Matcher(names, o.regex)
 	if err != nil {
 		return err
 	}
@@ -121,11 +142,11 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 	if err != nil {
 		return err
 	}
-	defer src.close()
-	if err := src.prepare(ctx); err != nil {
+	defer src.Close()
+	if err := src.Prepare(ctx); err != nil {
 		return err
 	}
-	o.th.NoTime = src.noTime
+	o.th.NoTime = src.NoTime()
 
 	switch {
 	case o.check:
@@ -133,24 +154,24 @@ func lagRun(ctx context.Context, f *Factory, o *lagOptions, names []string) erro
 	case o.watch:
 		return lagWatch(ctx, f, src, o, format)
 	}
-	rows, failures, err := src.read(ctx)
+	rows, failures, err := src.Read(ctx)
 	if err != nil {
 		return err
 	}
-	missing := src.missing(rows)
+	missing := src.Missing(rows)
 	// NAMEs that selected nothing get one line on stderr, not an empty
 	// table above it.
 	if len(rows) > 0 || len(missing) == 0 || format.Name != "table" {
-		if err := printLag(f, format, rows, nil, src.report(failures)); err != nil {
+		if err := printLag(f, format, rows, nil, src.Report(failures)); err != nil {
 			return err
 		}
 	}
 	statsNotes(f, rows)
 	if len(failures) > 0 {
-		return mqerr.New(mqerr.Partial, "%d of %d contexts did not answer: %s (their rows are missing)", len(failures), src.contexts(), failedNames(failures))
+		return mqerr.New(mqerr.Partial, "%d of %d contexts did not answer: %s (their rows are missing)", len(failures), src.Contexts(), source.FailedNames(failures))
 	}
 	if len(missing) > 0 {
-		return mqerr.New(mqerr.NotFound, "%s", missingLine(missing, o.regex))
+		return mqerr.New(mqerr.NotFound, "%s", source.MissingLine(missing, o.regex))
 	}
 	return nil
 }
@@ -175,7 +196,7 @@ func wrapList(items []string, indent string, width int) string {
 
 // checkFlags refuses flags that mean nothing in this mode, before any
 // connection: a flag silently ignored reads as a promise kept.
-func (o *lagOptions) checkFlags(f *Factory, format output.Format) error {
+func (o *LagOptions) checkFlags(f *Factory, format output.Format) error {
 	changed := o.changed
 	if changed == nil {
 		changed = func(string) bool { return false }
@@ -221,7 +242,7 @@ func (o *lagOptions) checkFlags(f *Factory, format output.Format) error {
 }
 
 // timeLagFlag names the flag that asked for time lag.
-func (o *lagOptions) timeLagFlag() string {
+func (o *LagOptions) timeLagFlag() string {
 	switch {
 	case o.timeLag:
 		return "--time-lag"
@@ -231,41 +252,11 @@ func (o *lagOptions) timeLagFlag() string {
 	return "--crit-time"
 }
 
-// lagMatcher selects names exactly or by regular expression; nil = all.
-func lagMatcher(names []string, regex bool) (func(string) bool, error) {
-	if len(names) == 0 {
-		return nil, nil
-	}
-	if !regex {
-		set := map[string]bool{}
-		for _, n := range names {
-			set[n] = true
-		}
-		return func(s string) bool { return set[s] }, nil
-	}
-	var res []*regexp.Regexp
-	for _, n := range names {
-		re, err := regexp.Compile(n)
-		if err != nil {
-			return nil, mqerr.Usagef("--regex %q: %v", n, err)
-		}
-		res = append(res, re)
-	}
-	return func(s string) bool {
-		for _, re := range res {
-			if re.MatchString(s) {
-				return true
-			}
-		}
-		return false
-	}, nil
-}
-
 // lagTargets resolves one target, the comma-separated -c list, or every
 // context of the file, reading the file once. Listed contexts use only
 // their own settings, as dlq move --to-context does: MQCTL_USERNAME and
 // MQCTL_PASSWORD would otherwise go to every broker listed. A listed
-// context that does not resolve is a failure of its own (see lagSource),
+// context that does not resolve is a failure of its own (see source.Source),
 // not the end of the others.
 func lagTargets(f *Factory, all bool) (targets []broker.Target, unresolved []lag.Failure, multi bool, err error) {
 	cfg, _, err := f.Config()
@@ -310,31 +301,8 @@ func lagTargets(f *Factory, all bool) (targets []broker.Target, unresolved []lag
 	return targets, unresolved, true, nil
 }
 
-// lagSource reads lag rows from one or more targets, keeping connections
-// open across --watch refreshes.
-type lagSource struct {
-	f       *Factory
-	targets []broker.Target
-	queries []broker.LagQuery // per target: TimeLag off where refused
-	names   []string
-	regex   bool
-	match   func(string) bool
-	// multi is -c a,b or --all-contexts: a context that fails is reported
-	// beside the others' rows instead of failing the command.
-	multi bool
-	// unresolved are listed contexts that did not resolve (a typo, a bad
-	// URL in the file): failed for the whole run.
-	unresolved []lag.Failure
-	// noTime are the contexts whose broker has no time lag, for --check
-	// time limits; timeLagFlag names the flag that asked for time lag.
-	noTime      map[string]bool
-	timeLagFlag string
-
-	mu    sync.Mutex
-	conns map[int]broker.Conn
-}
-
-func newLagSource(f *Factory, o *lagOptions, names []string, match func(string) bool) (*lagSource, error) {
+// newLagSource resolves the contexts and builds lag's Source over them.
+func newLagSource(f *Factory, o *LagOptions, names []string, match func(string) bool) (*source.Source, error) {
 	targets, unresolved, multi, err := lagTargets(f, o.allContexts)
 	if err != nil {
 		return nil, err
@@ -346,253 +314,16 @@ func newLagSource(f *Factory, o *lagOptions, names []string, match func(string) 
 	if !o.regex {
 		q.Names = names
 	}
-	src := &lagSource{f: f, targets: targets, names: names, regex: o.regex, match: match, multi: multi, unresolved: unresolved}
-	for range targets {
-		src.queries = append(src.queries, q)
-	}
-	src.timeLagFlag = o.timeLagFlag()
-	return src, nil
-}
-
-func (s *lagSource) close() {
-	for _, c := range s.conns {
-		c.Close()
-	}
-}
-
-// contexts is how many contexts were asked for.
-func (s *lagSource) contexts() int { return len(s.targets) + len(s.unresolved) }
-
-// prepare connects to every target at once and lets each driver refuse
-// the query options it cannot honour (--time-lag on RabbitMQ). One target
-// that refuses is a usage error; among several, only when every context
-// that answered refuses, and the others are read without the option.
-// A target it cannot reach is left for read to retry and report.
-func (s *lagSource) prepare(ctx context.Context) error {
-	if !s.queries[0].TimeLag {
-		return nil
-	}
-	refusals := make([]error, len(s.targets))
-	opened := make([]bool, len(s.targets))
-	var wg sync.WaitGroup
-	for i, t := range s.targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := s.conn(ctx, i, t)
-			if err != nil {
-				return
-			}
-			opened[i] = true
-			if c, ok := conn.(broker.LagQueryChecker); ok {
-				refusals[i] = c.CheckLagQuery(s.queries[i])
-			}
-		}()
-	}
-	wg.Wait()
-	var refused, usable int
-	for i, err := range refusals {
-		switch {
-		case err != nil:
-			refused++
-		case opened[i]:
-			usable++
-		}
-	}
-	if refused == 0 {
-		return nil
-	}
-	if !s.multi {
-		return mqerr.Usagef("%s does not apply%s: %v", s.timeLagFlag, s.onContext(0), refusals[0])
-	}
-	if usable == 0 {
-		var why []string
-		for i, err := range refusals {
-			if err != nil {
-				why = append(why, fmt.Sprintf("%s: %v", s.targets[i].Context, err))
-			}
-		}
-		return mqerr.Usagef("%s applies to none of the contexts (%s)", s.timeLagFlag, strings.Join(why, "; "))
-	}
-	s.noTime = map[string]bool{}
-	for i, err := range refusals {
-		if err != nil {
-			s.f.Warnf("context %s: %s does not apply (%v): its rows have no time lag", s.targets[i].Context, s.timeLagFlag, err)
-			s.queries[i].TimeLag = false
-			s.noTime[s.targets[i].Context] = true
-		}
-	}
-	return nil
-}
-
-// onContext is " to context NAME", or "" for a bare --url.
-func (s *lagSource) onContext(i int) string {
-	if name := s.targets[i].Context; name != "" {
-		return " to context " + name
-	}
-	return ""
-}
-
-// read collects the rows of every target concurrently. With one target
-// (no -c a,b) its error is the command's; with several, a failing context
-// is reported on stderr and in failures, and the others are shown.
-func (s *lagSource) read(ctx context.Context) (rows []lag.Row, failures []lag.Failure, err error) {
-	type result struct {
-		rows []lag.Row
-		err  error
-	}
-	results := make([]result, len(s.targets))
-	var wg sync.WaitGroup
-	for i, t := range s.targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rows, err := s.readOne(ctx, i, t)
-			results[i] = result{rows, err}
-		}()
-	}
-	wg.Wait()
-	if !s.multi {
-		// Its error is the command's, and its rows (50,000 at times)
-		// need no copy.
-		if err := results[0].err; err != nil {
-			return nil, nil, err
-		}
-		lag.Sort(results[0].rows)
-		return results[0].rows, nil, nil
-	}
-	failures = append(failures, s.unresolved...)
-	var firstErr error
-	for i, r := range results {
-		if r.err != nil {
-			name := s.targets[i].Context
-			s.f.Warnf("context %s: %v", name, r.err)
-			failures = append(failures, lag.NewFailure(name, r.err))
-			firstErr = cmp.Or(firstErr, r.err)
-			continue
-		}
-		rows = append(rows, r.rows...)
-	}
-	if len(failures) == s.contexts() {
-		return nil, failures, fmt.Errorf("no context answered: %s: %w", failedNames(failures), firstErr)
-	}
-	lag.Sort(rows)
-	return rows, failures, nil
-}
-
-// conn is target i's connection, opened on first use.
-func (s *lagSource) conn(ctx context.Context, i int, t broker.Target) (broker.Conn, error) {
-	s.mu.Lock()
-	conn := s.conns[i]
-	s.mu.Unlock()
-	if conn != nil {
-		return conn, nil
-	}
-	conn, err := broker.Open(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = map[int]broker.Conn{}
-	}
-	s.conns[i] = conn
-	return conn, nil
-}
-
-func (s *lagSource) readOne(ctx context.Context, i int, t broker.Target) ([]lag.Row, error) {
-	conn, err := s.conn(ctx, i, t)
-	if err != nil {
-		return nil, err
-	}
-	reader, err := broker.As[broker.LagReader](conn, "lag")
-	if err != nil {
-		return nil, err
-	}
-	rctx, cancel := withTimeout(ctx, t)
-	defer cancel()
-	rows, err := reader.Lag(rctx, s.queries[i])
-	if err != nil {
-		// A fresh bound: a management API timeout used up rctx.
-		fctx, fcancel := withTimeout(ctx, t)
-		defer fcancel()
-		rows, err = s.fallback(fctx, conn, err)
-	}
-	if err != nil {
-		return nil, broker.Scrub(err, t.Secrets()...)
-	}
-	for j := range rows {
-		if s.multi || t.Context != "" {
-			rows[j].Context = t.Context
-		}
-	}
-	return rows, nil
-}
-
-// missing lists the NAMEs (or --regex patterns) that selected no row.
-func (s *lagSource) missing(rows []lag.Row) []string {
-	var out []string
-	for _, n := range s.names {
-		one, _ := lagMatcher([]string{n}, s.regex)
-		if !slices.ContainsFunc(rows, func(r lag.Row) bool { return one(lagName(r)) }) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// lagName is what NAMEs select: the group, queue or stream.
-func lagName(r lag.Row) string { return cmp.Or(r.Group, r.Queue, r.Stream) }
-
-func missingLine(missing []string, regex bool) string {
-	quoted := make([]string, len(missing))
-	for i, m := range missing {
-		quoted[i] = strconv.Quote(m)
-	}
-	if regex {
-		return fmt.Sprintf("no consumer group, queue or stream matches %s", strings.Join(quoted, ", "))
-	}
-	return fmt.Sprintf("nothing to report for %s: no consumer group or queue by that name, nor a JetStream stream with consumers", strings.Join(quoted, ", "))
-}
-
-func failedNames(failures []lag.Failure) string {
-	names := make([]string, len(failures))
-	for i, fl := range failures {
-		names[i] = fl.Context
-	}
-	return strings.Join(names, ", ")
-}
-
-// lagReport is what a multi-context read adds to the rows: the contexts
-// that failed, and whether each context answered (for Prometheus).
-type lagReport struct {
-	failures []lag.Failure
-	up       map[string]bool
-}
-
-// report is the lagReport of a read with these failures; nil for a
-// single target, whose failure is the command's.
-func (s *lagSource) report(failures []lag.Failure) *lagReport {
-	if !s.multi {
-		return nil
-	}
-	r := &lagReport{failures: failures, up: map[string]bool{}}
-	for _, t := range s.targets {
-		r.up[t.Context] = true
-	}
-	for _, fl := range failures {
-		r.up[fl.Context] = false
-	}
-	return r
+	return source.New(source.Config{Targets: targets, Unresolved: unresolved, Multi: multi,
+		Names: names, Regex: o.regex, Query: q, TimeLagFlag: o.timeLagFlag(), Warnf: f.Warnf}), nil
 }
 
 // printLag renders rows; statuses come with --watch, rep with several
 // contexts.
-func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status, rep *lagReport) error {
+func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status, rep *source.Report) error {
 	var failures []lag.Failure
 	if rep != nil {
-		failures = rep.failures
+		failures = rep.Failures
 	}
 	switch format.Name {
 	case "prometheus":
@@ -600,7 +331,7 @@ func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[str
 			return err
 		}
 		if rep != nil {
-			return lag.ContextUp(f.IO.Out, rep.up)
+			return lag.ContextUp(f.IO.Out, rep.Up)
 		}
 		return nil
 	case "json":
@@ -712,44 +443,24 @@ const watchTitleLines = 3
 
 // lagWatch refreshes until interrupted, redrawing in place on a terminal,
 // and ends with the interrupt (exit 130).
-func lagWatch(ctx context.Context, f *Factory, src *lagSource, o *lagOptions, format output.Format) error {
-	win := lag.NewWindow(o.samples)
-	span := time.Duration(o.samples-1) * o.interval
-	tick := time.NewTicker(o.interval)
-	defer tick.Stop()
-	for {
-		rows, failures, err := src.read(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		now := time.Now()
-		if err != nil {
-			f.Warnf("%v (retrying every %s)", err, o.interval)
-		} else {
-			win.Observe(now, rows)
-			win.Prune(now.Add(-2 * span))
-			if err := printWatch(f, format, o, now, rows, win.Statuses(), src.report(failures)); err != nil {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+func lagWatch(ctx context.Context, f *Factory, src *source.Source, o *LagOptions, format output.Format) error {
+	return src.Watch(ctx, o.samples, o.interval,
+		func(err error) { f.Warnf("%v (retrying every %s)", err, o.interval) },
+		func(r source.Refresh) error {
+			return printWatch(f, format, o, r.Now, r.Rows, r.Statuses, r.Report)
+		})
 }
 
 // printWatch draws one refresh: on a terminal in place, fitted to the
 // window's size as it is now, with what did not fit said in the title.
-func printWatch(f *Factory, format output.Format, o *lagOptions, now time.Time, rows []lag.Row, statuses map[string]lag.Status, rep *lagReport) error {
+func printWatch(f *Factory, format output.Format, o *LagOptions, now time.Time, rows []lag.Row, statuses map[string]lag.Status, rep *source.Report) error {
 	if !f.IO.OutTTY || format.Name != "table" {
 		return printLag(f, format, rows, statuses, rep)
 	}
 	t, fitted := lagTable(f, format, rows, statuses, watchTitleLines)
 	title := fmt.Sprintf("mqctl lag --watch every %s, window %d; %s", o.interval, o.samples, now.Format("15:04:05"))
-	if rep != nil && len(rep.failures) > 0 {
-		title += "; no answer from " + failedNames(rep.failures)
+	if rep != nil && len(rep.Failures) > 0 {
+		title += "; no answer from " + source.FailedNames(rep.Failures)
 	}
 	if n := len(fitted.Dropped); n > 0 {
 		title += fmt.Sprintf("; %d columns hidden (-o wide)", n)
@@ -778,69 +489,18 @@ func printWatch(f *Factory, format output.Format, o *lagOptions, now time.Time, 
 }
 
 // lagCheck prints the Nagios status line first and exits with its code.
-func lagCheck(ctx context.Context, f *Factory, src *lagSource, o *lagOptions) error {
-	var rows []lag.Row
-	var failures []lag.Failure
-	var statuses map[string]lag.Status
-	rounds := 1
-	if o.th.Rules {
-		rounds = o.samples
+func lagCheck(ctx context.Context, f *Factory, src *source.Source, o *LagOptions) error {
+	res, err := src.Check(ctx, o.th, o.samples, o.interval)
+	if err != nil {
+		return err
 	}
-	win := lag.NewWindow(o.samples)
-	for i := 0; i < rounds; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(o.interval):
-			}
-		}
-		var err error
-		rows, failures, err = src.read(ctx)
-		if err != nil {
-			return err
-		}
-		win.Observe(time.Now(), rows)
-	}
-	if o.th.Rules {
-		statuses = win.Statuses()
-	}
-	code, line := lag.Check(rows, o.th, statuses)
-	// A context that did not answer, or a NAME that selected nothing,
-	// is never OK.
-	if len(failures) > 0 {
-		if code == lag.CheckOK {
-			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
-		}
-		line += "; no answer from " + failedNames(failures)
-	}
-	if missing := src.missing(rows); len(missing) > 0 {
-		if code == lag.CheckOK {
-			code, line = lag.CheckUnknown, "UNKNOWN "+strings.TrimPrefix(line, "OK ")
-		}
-		line += "; " + missingLine(missing, o.regex)
-	}
-	fmt.Fprintln(f.IO.Out, line)
+	fmt.Fprintln(f.IO.Out, res.Line)
 	if f.Global.Verbose > 0 {
-		h, cells := lag.Table(rows, statuses)
+		h, cells := lag.Table(res.Rows, res.Statuses)
 		_ = output.PrintTable(f.IO, output.Table{Header: h, Rows: cells})
 	}
-	if code == 0 {
+	if res.Status == nagios.OK {
 		return nil
 	}
-	return &exitError{code: code}
-}
-
-// fallback reads destinations by name when the broker cannot list them now
-// (RabbitMQ without its management API: AMQP cannot enumerate queues).
-func (s *lagSource) fallback(ctx context.Context, conn broker.Conn, err error) ([]lag.Row, error) {
-	byName, ok := conn.(broker.NamedLagReader)
-	if !ok || !errors.Is(err, broker.ErrCannotList) {
-		return nil, err
-	}
-	if len(s.names) == 0 || s.regex {
-		return nil, fmt.Errorf("%w; or name the queues (no --regex) to read their depth over AMQP", err)
-	}
-	s.f.Warnf("management API unreachable: reading ready and consumers over AMQP (no unacked, no rates)")
-	return byName.LagByName(ctx, s.names)
+	return &exitError{code: res.Status.Code()}
 }

@@ -94,7 +94,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		newLsCmd(f),
 		newProduceCmd(f),
 		newConsumeCmd(f),
-		newLagCmd(f),
+		NewCmdLag(f, nil),
 		newDLQCmd(f),
 		newSandboxCmd(f),
 		NewCmdVersion(f, nil),

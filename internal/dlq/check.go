@@ -5,14 +5,7 @@ import (
 	"strings"
 
 	"github.com/mqctl/mqctl/internal/mqerr"
-)
-
-// Nagios exit codes of --check.
-const (
-	CheckOK      = 0
-	CheckWarn    = 1
-	CheckCrit    = 2
-	CheckUnknown = 3
+	"github.com/mqctl/mqctl/internal/nagios"
 )
 
 // Depth is one dead-letter destination's message count, for Check.
@@ -43,22 +36,22 @@ func (t CheckThresholds) Validate() error {
 // deepest destination decides, e.g.
 //
 //	CRIT dlq=orders.DLT messages=1200 (crit 1000); 2 of 5 over thresholds
-func Check(depths []Depth, th CheckThresholds) (code int, line string) {
+func Check(depths []Depth, th CheckThresholds) (code nagios.Status, line string) {
 	if len(depths) == 0 {
-		return CheckOK, "OK no dead-letter destinations found"
+		return nagios.OK, "OK no dead-letter destinations found"
 	}
 	worst, over := depths[0], 0
-	level := func(n int64) int {
+	level := func(n int64) nagios.Status {
 		switch {
 		case th.Crit > 0 && n >= th.Crit:
-			return CheckCrit
+			return nagios.Critical
 		case th.Warn > 0 && n >= th.Warn:
-			return CheckWarn
+			return nagios.Warning
 		}
-		return CheckOK
+		return nagios.OK
 	}
 	for _, d := range depths {
-		if level(d.Messages) != CheckOK {
+		if level(d.Messages) != nagios.OK {
 			over++
 		}
 		if d.Messages > worst.Messages {
@@ -67,12 +60,12 @@ func Check(depths []Depth, th CheckThresholds) (code int, line string) {
 	}
 	code = level(worst.Messages)
 	var b strings.Builder
-	b.WriteString([...]string{"OK", "WARN", "CRIT"}[code])
+	b.WriteString(code.String())
 	fmt.Fprintf(&b, " dlq=%s messages=%d", worst.Name, worst.Messages)
 	switch code {
-	case CheckCrit:
+	case nagios.Critical:
 		fmt.Fprintf(&b, " (crit %d)", th.Crit)
-	case CheckWarn:
+	case nagios.Warning:
 		fmt.Fprintf(&b, " (warn %d)", th.Warn)
 	}
 	fmt.Fprintf(&b, "; %d of %d over thresholds", over, len(depths))

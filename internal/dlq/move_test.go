@@ -12,6 +12,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/nagios"
 )
 
 func TestFilterMatch(t *testing.T) {
@@ -65,13 +66,13 @@ func TestCheck(t *testing.T) {
 	th := CheckThresholds{Warn: 10, Crit: 100}
 	tests := []struct {
 		depths []Depth
-		code   int
+		code   nagios.Status
 		line   string
 	}{
-		{nil, CheckOK, "OK no dead-letter destinations found"},
-		{[]Depth{{"a", 0}, {"b", 3}}, CheckOK, "OK dlq=b messages=3; 0 of 2 over thresholds"},
-		{[]Depth{{"a", 10}, {"b", 3}}, CheckWarn, "WARN dlq=a messages=10 (warn 10); 1 of 2 over thresholds"},
-		{[]Depth{{"a", 10}, {"b", 300}}, CheckCrit, "CRIT dlq=b messages=300 (crit 100); 2 of 2 over thresholds"},
+		{nil, nagios.OK, "OK no dead-letter destinations found"},
+		{[]Depth{{"a", 0}, {"b", 3}}, nagios.OK, "OK dlq=b messages=3; 0 of 2 over thresholds"},
+		{[]Depth{{"a", 10}, {"b", 3}}, nagios.Warning, "WARN dlq=a messages=10 (warn 10); 1 of 2 over thresholds"},
+		{[]Depth{{"a", 10}, {"b", 300}}, nagios.Critical, "CRIT dlq=b messages=300 (crit 100); 2 of 2 over thresholds"},
 	}
 	for _, tc := range tests {
 		code, line := Check(tc.depths, th)

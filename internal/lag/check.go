@@ -7,14 +7,7 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/mqerr"
-)
-
-// Nagios exit codes returned by Check.
-const (
-	CheckOK      = 0
-	CheckWarn    = 1
-	CheckCrit    = 2
-	CheckUnknown = 3
+	"github.com/mqctl/mqctl/internal/nagios"
 )
 
 // Thresholds are the --check limits. A zero limit is not set. A row is over
@@ -54,10 +47,7 @@ const (
 	sevCrit
 )
 
-var (
-	sevNames = [...]string{sevOK: "OK", sevUnknown: "UNKNOWN", sevWarn: "WARN", sevCrit: "CRIT"}
-	sevCodes = [...]int{sevOK: CheckOK, sevUnknown: CheckUnknown, sevWarn: CheckWarn, sevCrit: CheckCrit}
-)
+var sevStatus = [...]nagios.Status{sevOK: nagios.OK, sevUnknown: nagios.Unknown, sevWarn: nagios.Warning, sevCrit: nagios.Critical}
 
 // verdict is one row's result with the extra fields the status line shows.
 type verdict struct {
@@ -67,7 +57,7 @@ type verdict struct {
 	miss   string // what data was missing, for UNKNOWN
 }
 
-// Check is --check: it returns the Nagios exit code and the status line
+// Check is --check: it returns the Nagios status (its exit code) and the status line
 // printed first. Per row:
 //   - lag at or above CritLag, or time lag at or above CritTime, is CRIT;
 //     at or above WarnLag/WarnTime is WARN;
@@ -81,9 +71,9 @@ type verdict struct {
 // go to the bigger lag), then counts, e.g.
 //
 //	CRIT group=orders topic=t partition=3 lag=12034 time_lag=3m2s; 3 of 48 over thresholds
-func Check(rows []Row, th Thresholds, statuses map[string]Status) (code int, line string) {
+func Check(rows []Row, th Thresholds, statuses map[string]Status) (code nagios.Status, line string) {
 	if len(rows) == 0 {
-		return CheckUnknown, "UNKNOWN no lag rows to check"
+		return nagios.Unknown, "UNKNOWN no lag rows to check"
 	}
 	var worst verdict
 	over, unknown := 0, 0
@@ -100,7 +90,7 @@ func Check(rows []Row, th Thresholds, statuses map[string]Status) (code int, lin
 		}
 	}
 	var b strings.Builder
-	b.WriteString(sevNames[worst.sev])
+	b.WriteString(sevStatus[worst.sev].String())
 	for _, f := range identity(worst.row) {
 		b.WriteString(" " + f)
 	}
@@ -118,7 +108,7 @@ func Check(rows []Row, th Thresholds, statuses map[string]Status) (code int, lin
 	if unknown > 0 {
 		fmt.Fprintf(&b, ", %d unknown", unknown)
 	}
-	return sevCodes[worst.sev], b.String()
+	return sevStatus[worst.sev], b.String()
 }
 
 func judge(r Row, th Thresholds, statuses map[string]Status) verdict {

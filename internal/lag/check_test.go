@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/nagios"
 )
 
 func kafkaRow(partition int32, lag int64, timeLag time.Duration) Row {
@@ -33,71 +34,71 @@ func TestCheck(t *testing.T) {
 		rows     []Row
 		th       Thresholds
 		statuses map[string]Status
-		code     int
+		code     nagios.Status
 		line     string
 	}{
 		{"no rows", nil, Thresholds{WarnLag: 1}, nil,
-			CheckUnknown, "UNKNOWN no lag rows to check"},
+			nagios.Unknown, "UNKNOWN no lag rows to check"},
 		{"crit on lag names the biggest first",
 			[]Row{kafkaRow(0, 10, 0), kafkaRow(3, 12034, 3*time.Minute+2*time.Second), kafkaRow(1, 5000, 0)},
 			Thresholds{WarnLag: 1000, CritLag: 10000}, nil,
-			CheckCrit, "CRIT group=orders topic=t partition=3 lag=12034 time_lag=3m2s; 2 of 3 over thresholds"},
+			nagios.Critical, "CRIT group=orders topic=t partition=3 lag=12034 time_lag=3m2s; 2 of 3 over thresholds"},
 		{"warn on lag", []Row{kafkaRow(0, 10, 0), kafkaRow(1, 5000, 0)},
 			Thresholds{WarnLag: 1000, CritLag: 10000}, nil,
-			CheckWarn, "WARN group=orders topic=t partition=1 lag=5000; 1 of 2 over thresholds"},
+			nagios.Warning, "WARN group=orders topic=t partition=1 lag=5000; 1 of 2 over thresholds"},
 		{"a lag equal to the limit is over it", []Row{kafkaRow(0, 1000, 0)},
 			Thresholds{WarnLag: 1000}, nil,
-			CheckWarn, "WARN group=orders topic=t partition=0 lag=1000; 1 of 1 over thresholds"},
+			nagios.Warning, "WARN group=orders topic=t partition=0 lag=1000; 1 of 1 over thresholds"},
 		{"ok names the biggest lag", []Row{kafkaRow(0, 10, 0), kafkaRow(1, 999, 0)},
 			Thresholds{WarnLag: 1000, CritLag: 10000}, nil,
-			CheckOK, "OK group=orders topic=t partition=1 lag=999; 0 of 2 over thresholds"},
+			nagios.OK, "OK group=orders topic=t partition=1 lag=999; 0 of 2 over thresholds"},
 		{"crit on time lag beats a bigger lag that is only warn",
 			[]Row{kafkaRow(0, 5000, time.Second), kafkaRow(1, 5, 10*time.Minute)},
 			Thresholds{WarnLag: 1000, CritTime: 5 * time.Minute}, nil,
-			CheckCrit, "CRIT group=orders topic=t partition=1 lag=5 time_lag=10m0s; 2 of 2 over thresholds"},
+			nagios.Critical, "CRIT group=orders topic=t partition=1 lag=5 time_lag=10m0s; 2 of 2 over thresholds"},
 		{"warn on time lag", []Row{kafkaRow(0, 5, 90*time.Second)},
 			Thresholds{WarnTime: time.Minute, CritTime: 5 * time.Minute}, nil,
-			CheckWarn, "WARN group=orders topic=t partition=0 lag=5 time_lag=1m30s; 1 of 1 over thresholds"},
+			nagios.Warning, "WARN group=orders topic=t partition=0 lag=5 time_lag=1m30s; 1 of 1 over thresholds"},
 		{"no time lag estimate is unknown", []Row{kafkaRow(0, 5, 0)},
 			Thresholds{WarnTime: time.Minute}, nil,
-			CheckUnknown, "UNKNOWN group=orders topic=t partition=0 lag=5 missing=time_lag; 0 of 1 over thresholds, 1 unknown"},
+			nagios.Unknown, "UNKNOWN group=orders topic=t partition=0 lag=5 missing=time_lag; 0 of 1 over thresholds, 1 unknown"},
 		{"caught up needs no time lag estimate", []Row{kafkaRow(0, 0, 0)},
 			Thresholds{WarnTime: time.Minute}, nil,
-			CheckOK, "OK group=orders topic=t partition=0 lag=0; 0 of 1 over thresholds"},
+			nagios.OK, "OK group=orders topic=t partition=0 lag=0; 0 of 1 over thresholds"},
 		{"unknown does not hide crit", []Row{kafkaRow(0, 5, 0), kafkaRow(1, 1, 9*time.Minute)},
 			Thresholds{CritTime: 5 * time.Minute}, nil,
-			CheckCrit, "CRIT group=orders topic=t partition=1 lag=1 time_lag=9m0s; 1 of 2 over thresholds, 1 unknown"},
+			nagios.Critical, "CRIT group=orders topic=t partition=1 lag=1 time_lag=9m0s; 1 of 2 over thresholds, 1 unknown"},
 		{"rabbitmq queue", []Row{queueRow("orders.q", 20000), queueRow("audit", 3)},
 			Thresholds{WarnLag: 100, CritLag: 10000}, nil,
-			CheckCrit, "CRIT queue=orders.q lag=20000; 1 of 2 over thresholds"},
+			nagios.Critical, "CRIT queue=orders.q lag=20000; 1 of 2 over thresholds"},
 		{"queue names that break the line are quoted", []Row{queueRow(`work "a"; b`, 200)},
 			Thresholds{WarnLag: 100}, nil,
-			CheckWarn, `WARN queue="work \"a\"; b" lag=200; 1 of 1 over thresholds`},
+			nagios.Warning, `WARN queue="work \"a\"; b" lag=200; 1 of 1 over thresholds`},
 		{"jetstream consumer", []Row{consumerRow("ORDERS", "worker", 150), consumerRow("ORDERS", "audit", 2)},
 			Thresholds{WarnLag: 100, CritLag: 1000}, nil,
-			CheckWarn, "WARN stream=ORDERS consumer=worker lag=150; 1 of 2 over thresholds"},
+			nagios.Warning, "WARN stream=ORDERS consumer=worker lag=150; 1 of 2 over thresholds"},
 		{"context comes first", []Row{withContext},
 			Thresholds{CritLag: 10000}, nil,
-			CheckCrit, "CRIT context=prod group=orders topic=t partition=3 lag=12034; 1 of 1 over thresholds"},
+			nagios.Critical, "CRIT context=prod group=orders topic=t partition=3 lag=12034; 1 of 1 over thresholds"},
 		{"rules: stall is crit", []Row{warm, stall},
 			Thresholds{Rules: true},
 			map[string]Status{warm.Key(): {Code: Warn, Trend: 4}, stall.Key(): {Code: Stall}},
-			CheckCrit, "CRIT group=orders topic=t partition=1 lag=40 status=STALL; 2 of 2 over thresholds"},
+			nagios.Critical, "CRIT group=orders topic=t partition=1 lag=40 status=STALL; 2 of 2 over thresholds"},
 		{"rules: rewind is crit even at lag 0", []Row{warm, rewound},
 			Thresholds{Rules: true},
 			map[string]Status{warm.Key(): {Code: OK}, rewound.Key(): {Code: Rewind}},
-			CheckCrit, "CRIT group=orders topic=t partition=2 lag=0 status=REWIND; 1 of 2 over thresholds"},
+			nagios.Critical, "CRIT group=orders topic=t partition=2 lag=0 status=REWIND; 1 of 2 over thresholds"},
 		{"rules: warn", []Row{warm, stall},
 			Thresholds{Rules: true},
 			map[string]Status{warm.Key(): {Code: Warn, Trend: 4}, stall.Key(): {Code: OK}},
-			CheckWarn, "WARN group=orders topic=t partition=0 lag=10 status=WARN; 1 of 2 over thresholds"},
+			nagios.Warning, "WARN group=orders topic=t partition=0 lag=10 status=WARN; 1 of 2 over thresholds"},
 		{"rules: a row without samples is unknown", []Row{warm, stall},
 			Thresholds{Rules: true},
 			map[string]Status{warm.Key(): {Code: OK}},
-			CheckUnknown, "UNKNOWN group=orders topic=t partition=1 lag=40 missing=status; 0 of 2 over thresholds, 1 unknown"},
+			nagios.Unknown, "UNKNOWN group=orders topic=t partition=1 lag=40 missing=status; 0 of 2 over thresholds, 1 unknown"},
 		{"rules and time: both missing", []Row{stall},
 			Thresholds{Rules: true, WarnTime: time.Minute}, map[string]Status{},
-			CheckUnknown, "UNKNOWN group=orders topic=t partition=1 lag=40 missing=time_lag,status; 0 of 1 over thresholds, 1 unknown"},
+			nagios.Unknown, "UNKNOWN group=orders topic=t partition=1 lag=40 missing=time_lag,status; 0 of 1 over thresholds, 1 unknown"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,7 +151,7 @@ func TestCheckNoTimeContexts(t *testing.T) {
 	k.Context = "kafka"
 	th := Thresholds{CritTime: 5 * time.Minute, NoTime: map[string]bool{"rabbit": true}}
 	code, line := Check([]Row{q, k}, th, nil)
-	if code != CheckCrit || line != "CRIT context=kafka group=orders topic=t partition=0 lag=5 time_lag=10m0s; 1 of 2 over thresholds" {
+	if code != nagios.Critical || line != "CRIT context=kafka group=orders topic=t partition=0 lag=5 time_lag=10m0s; 1 of 2 over thresholds" {
 		t.Errorf("Check = %d %q", code, line)
 	}
 	th.NoTime = nil

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mqctl/mqctl/internal/nagios"
 )
 
 // absentQueue is a RabbitMQ queue the management API has no figures for.
@@ -69,7 +71,7 @@ func TestUnknownCountsAreNotZero(t *testing.T) {
 	}
 
 	code, line := Check(rows, Thresholds{CritLag: 100}, nil)
-	if code != CheckUnknown || !strings.Contains(line, "queue=fresh") || !strings.Contains(line, "missing=counts") {
+	if code != nagios.Unknown || !strings.Contains(line, "queue=fresh") || !strings.Contains(line, "missing=counts") {
 		t.Errorf("check: %d %q", code, line)
 	}
 }
