@@ -155,6 +155,7 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err := checkBrokerFlags(cmd, conn.Broker(), o); err != nil {
 		return err
 	}
+	// TODO(i12-capabilities): broker-name switch; whether the driver generates a message id (NATS dedup), and whether AMQP properties apply.
 	deco.GenerateMsgID = conn.Broker() == "nats" && !o.producer.Core
 	if conn.Broker() != "rabbitmq" {
 		deco.Properties = broker.AMQPMeta{} // --persistent defaults on; it means nothing elsewhere
@@ -375,6 +376,7 @@ func parseDelimiter(s string) (byte, error) {
 // checkBrokerFlags refuses flags that mean nothing on the context's broker,
 // so a typo'd expectation fails loudly instead of being ignored.
 func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) error {
+	// TODO(i12-capabilities): broker-name switch; which produce flags each driver accepts; the driver validates its own options.
 	only := map[string][]string{
 		"kafka":    {"partition", "partitioner", "compression", "acks"},
 		"rabbitmq": {"routing-key", "queue", "persistent", "mandatory", "content-type", "message-id", "correlation-id", "reply-to", "expiration", "priority", "type", "app-id"},
@@ -390,6 +392,7 @@ func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) 
 			}
 		}
 	}
+	// TODO(i12-capabilities): broker-name switch; whether the destination has message keys.
 	if brokerName != "kafka" && cmd.Flags().Changed("key") {
 		return mqerr.Usagef("-k/--key: %s messages have no key (use -H to send it as a header)", brokerName)
 	}

@@ -180,6 +180,7 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 	return nil
 }
 
+// TODO(i12-capabilities): broker-name switch; how a receipt is described belongs to the driver.
 func describeReceipt(b string, r broker.Receipt) string {
 	switch {
 	case b == "kafka":
