@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 	"github.com/mqctl/mqctl/internal/produce"
 )
 
@@ -401,27 +401,7 @@ func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) 
 
 // startProgress prints a refreshing progress line on a terminal's stderr.
 func startProgress(f *Factory, on bool, line func(elapsed time.Duration) string) (stop func()) {
-	if !on || !f.IO.ErrTTY {
-		return func() {}
-	}
-	start := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				fmt.Fprint(f.IO.Err, "\r\033[K")
-				return
-			case <-t.C:
-				fmt.Fprintf(f.IO.Err, "\r\033[K%s", line(time.Since(start)))
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
+	return output.StartProgress(f.IO.Err, on && f.IO.ErrTTY, output.ProgressInterval, line)
 }
 
 // tuneGC trades a little heap for CPU: produce and consume keep a bounded
