@@ -163,6 +163,7 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 			return err
 		}
 		pctx, cancel := withTimeout(ctx, t)
+		// TODO(i12-capabilities): broker-name switch; destination kind (queue or topic/subject) of a dead-letter target.
 		run.DeadLetter, err = publisher.NewProducer(pctx, broker.ProducerOptions{
 			Destination: run.OnFail.Dest, DestinationIsQueue: conn.Broker() == "rabbitmq",
 			Mandatory: true, Persistent: true, InFlight: 100,
@@ -173,6 +174,7 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 		}
 		defer run.DeadLetter.Close()
 	}
+	// TODO(i12-capabilities): broker-name switch; what a peek costs (RabbitMQ holds every delivery unacked).
 	if run.Peek && conn.Broker() == "rabbitmq" && o.count > int64(o.consumer.Prefetch) {
 		// A RabbitMQ peek holds every delivery unacked: it sees at most
 		// prefetch of them.
@@ -257,6 +259,7 @@ func (o *consumeOptions) checkBroker(name string, run *consume.Options) error {
 	if run.Exec != nil {
 		run.Exec.Broker = name
 	}
+	// TODO(i12-capabilities): broker-name switch; whether redelivery exists.
 	noRedelivery := name == "kafka" || o.consumer.Core
 	if run.OnFail.Kind == "" {
 		run.OnFail.Kind = "requeue"
@@ -264,9 +267,11 @@ func (o *consumeOptions) checkBroker(name string, run *consume.Options) error {
 			run.OnFail.Kind = "stop"
 		}
 	}
+	// TODO(i12-capabilities): broker-name switch; whether messages have keys.
 	if name != "kafka" && o.keyGrep != "" {
 		return mqerr.Usagef("--key-grep: %s messages have no key (use --header to match a header)", name)
 	}
+	// TODO(i12-capabilities): broker-name switch; which consume flags each driver accepts.
 	only := map[string][]string{
 		"kafka":    {"group", "partition"},
 		"nats":     {"consumer", "filter-subject", "core", "queue-group"},
@@ -287,6 +292,7 @@ func (o *consumeOptions) checkBroker(name string, run *consume.Options) error {
 			}
 		}
 	}
+	// TODO(i12-capabilities): broker-name switch; whether the source can start from a position (--from).
 	if name == "rabbitmq" && o.from != "" {
 		return mqerr.Usagef("--from is for Kafka and JetStream: a RabbitMQ queue is always read from its head")
 	}

@@ -204,7 +204,7 @@ func TestConsumeKafkaKill9LosesNothing(t *testing.T) {
 // and produce --format jsonl writes them back byte for byte.
 func TestConsumeJSONLRoundTripsKcatRecords(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatal("kcat not installed: make test installs it")
 		}
 		t.Skip("kcat not installed")

@@ -1,14 +1,8 @@
 package cmd
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -17,6 +11,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 	"github.com/mqctl/mqctl/internal/produce"
 )
 
@@ -155,6 +150,7 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err := checkBrokerFlags(cmd, conn.Broker(), o); err != nil {
 		return err
 	}
+	// TODO(i12-capabilities): broker-name switch; whether the driver generates a message id (NATS dedup), and whether AMQP properties apply.
 	deco.GenerateMsgID = conn.Broker() == "nats" && !o.producer.Core
 	if conn.Broker() != "rabbitmq" {
 		deco.Properties = broker.AMQPMeta{} // --persistent defaults on; it means nothing elsewhere
@@ -164,7 +160,7 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 		return err
 	}
 	if o.failedOut != "" {
-		if err := o.checkFailedOut(f); err != nil {
+		if err := produce.CheckFailedOut(o.failedOut, o.file, f.IO.In); err != nil {
 			return err
 		}
 	}
@@ -174,7 +170,7 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	if err != nil {
 		return err
 	}
-	if err := checkDecoration(p, deco); err != nil {
+	if err := produce.CheckDecoration(p, deco); err != nil {
 		p.Close()
 		return err
 	}
@@ -185,10 +181,10 @@ func produceRun(cmd *cobra.Command, f *Factory, o *produceOptions, args []string
 	// (or sends everything) leaves no empty file behind; one left by an
 	// earlier run is emptied now, so the file never shows old failures.
 	var failedOut io.Writer
-	var fo *failedOutFile
+	var fo *produce.FailedOut
 	if o.failedOut != "" {
-		fo = &failedOutFile{path: o.failedOut}
-		if err := fo.reset(); err != nil {
+		fo = produce.NewFailedOut(o.failedOut)
+		if err := fo.Reset(); err != nil {
 			p.Close()
 			return err
 		}
@@ -288,93 +284,18 @@ func (o *produceOptions) decoration(cmd *cobra.Command) (produce.Decoration, err
 
 // input returns a function that opens the input anew for each --count pass.
 func (o *produceOptions) input(cmd *cobra.Command, f *Factory, values []string) (func() (produce.Reader, error), error) {
-	delim, err := parseDelimiter(o.delimiter)
-	if err != nil {
-		return nil, err
-	}
-	frame := func(r io.Reader) (produce.Reader, error) {
-		switch o.format {
-		case "lines":
-			return produce.NewLinesReader(r, delim), nil
-		case "jsonl":
-			return produce.NewJSONLReader(r), nil
-		case "raw":
-			return produce.NewRawReader(r), nil
-		}
-		return nil, mqerr.Usagef("--format %q: want lines, jsonl or raw", o.format)
-	}
-	if _, err := frame(bytes.NewReader(nil)); err != nil {
-		return nil, err
-	}
-	switch {
-	case cmd.Flags().Changed("delimiter") && (o.format != "lines" || len(values) > 0):
-		return nil, mqerr.Usagef("--delimiter splits --format lines read from --file or stdin; it does not apply here")
-	case o.skipInvalid && o.format != "jsonl":
-		return nil, mqerr.Usagef("--skip-invalid skips bad --format jsonl lines; with --format %s every input is a message", o.format)
-	}
-	switch {
-	case len(values) > 0 && o.file != "":
-		return nil, mqerr.Usagef("values as arguments and --file exclude each other")
-	case len(values) > 0:
-		if o.format != "lines" {
-			return nil, mqerr.Usagef("values given as arguments are sent as they are: --format %s applies to --file or stdin", o.format)
-		}
-		return func() (produce.Reader, error) { return produce.NewArgsReader(values), nil }, nil
-	case o.file != "":
-		if _, err := os.Stat(o.file); err != nil {
-			return nil, mqerr.Usagef("--file: %v", err)
-		}
-		var cur *os.File
-		return func() (produce.Reader, error) {
-			if cur != nil {
-				cur.Close()
-			}
-			fh, err := os.Open(o.file)
-			if err != nil {
-				return nil, mqerr.Usagef("--file: %v", err)
-			}
-			cur = fh
-			return frame(fh)
-		}, nil
-	default:
-		if f.IO.InTTY {
-			fmt.Fprintln(f.IO.Err, "mqctl: reading messages from the terminal; end with Ctrl-D")
-		}
-		if o.count == 1 {
-			return func() (produce.Reader, error) { return frame(f.IO.In) }, nil
-		}
-		// stdin cannot be read twice: --count keeps one copy in memory.
-		data, err := io.ReadAll(f.IO.In)
-		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
-		}
-		return func() (produce.Reader, error) { return frame(bytes.NewReader(data)) }, nil
-	}
-}
-
-func parseDelimiter(s string) (byte, error) {
-	switch s {
-	case `\n`:
-		return '\n', nil
-	case `\t`:
-		return '\t', nil
-	case `\0`:
-		return 0, nil
-	case `\r`:
-		return '\r', nil
-	}
-	if len(s) == 1 {
-		return s[0], nil
-	}
-	if unq, err := strconv.Unquote(`"` + s + `"`); err == nil && len(unq) == 1 {
-		return unq[0], nil
-	}
-	return 0, mqerr.Usagef("--delimiter %q: want one byte", s)
+	return produce.OpenInput(produce.InputOptions{
+		Values: values, File: o.file, Format: o.format,
+		Delimiter: o.delimiter, DelimiterSet: cmd.Flags().Changed("delimiter"),
+		SkipInvalid: o.skipInvalid, Count: o.count,
+		In: f.IO.In, InTTY: f.IO.InTTY, Notice: f.IO.Err,
+	})
 }
 
 // checkBrokerFlags refuses flags that mean nothing on the context's broker,
 // so a typo'd expectation fails loudly instead of being ignored.
 func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) error {
+	// TODO(i12-capabilities): broker-name switch; which produce flags each driver accepts; the driver validates its own options.
 	only := map[string][]string{
 		"kafka":    {"partition", "partitioner", "compression", "acks"},
 		"rabbitmq": {"routing-key", "queue", "persistent", "mandatory", "content-type", "message-id", "correlation-id", "reply-to", "expiration", "priority", "type", "app-id"},
@@ -390,6 +311,7 @@ func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) 
 			}
 		}
 	}
+	// TODO(i12-capabilities): broker-name switch; whether the destination has message keys.
 	if brokerName != "kafka" && cmd.Flags().Changed("key") {
 		return mqerr.Usagef("-k/--key: %s messages have no key (use -H to send it as a header)", brokerName)
 	}
@@ -398,27 +320,7 @@ func checkBrokerFlags(cmd *cobra.Command, brokerName string, o *produceOptions) 
 
 // startProgress prints a refreshing progress line on a terminal's stderr.
 func startProgress(f *Factory, on bool, line func(elapsed time.Duration) string) (stop func()) {
-	if !on || !f.IO.ErrTTY {
-		return func() {}
-	}
-	start := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				fmt.Fprint(f.IO.Err, "\r\033[K")
-				return
-			case <-t.C:
-				fmt.Fprintf(f.IO.Err, "\r\033[K%s", line(time.Since(start)))
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
+	return output.StartProgress(f.IO.Err, on && f.IO.ErrTTY, output.ProgressInterval, line)
 }
 
 // tuneGC trades a little heap for CPU: produce and consume keep a bounded
@@ -432,113 +334,4 @@ func tuneGC(f *Factory) {
 	if f.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(40 << 20)
 	}
-}
-
-// checkFailedOut refuses a --failed-out that is the input being read
-// (--file, or stdin redirected from it): writing it would empty the input
-// before a single message was sent. It also refuses, before anything is
-// sent, a file that could not be written: the failures would be lost.
-func (o *produceOptions) checkFailedOut(f *Factory) error {
-	out, err := os.Stat(o.failedOut)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		dir := filepath.Dir(o.failedOut)
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return mqerr.Usagef("--failed-out %s: directory %s does not exist", o.failedOut, dir)
-		}
-		// A file created and removed at once: the only portable way to
-		// know that the failures could be written there.
-		probe, err := os.CreateTemp(dir, ".mqctl-failed-out-*")
-		if err != nil {
-			return mqerr.Usagef("--failed-out %s: cannot create a file in %s: %v", o.failedOut, dir, err)
-		}
-		probe.Close()
-		os.Remove(probe.Name())
-		return nil
-	case err != nil:
-		return mqerr.Usagef("--failed-out: %v", err)
-	case out.IsDir():
-		return mqerr.Usagef("--failed-out %s is a directory", o.failedOut)
-	}
-	fh, err := os.OpenFile(o.failedOut, os.O_WRONLY, 0)
-	if err != nil {
-		return mqerr.Usagef("--failed-out: %v", err)
-	}
-	fh.Close()
-	if o.file != "" {
-		if in, err := os.Stat(o.file); err == nil && os.SameFile(in, out) {
-			return mqerr.Usagef("--failed-out %s is the --file being read: write the failures to another file", o.failedOut)
-		}
-	} else if stdin, ok := f.IO.In.(*os.File); ok {
-		if in, err := stdin.Stat(); err == nil && os.SameFile(in, out) {
-			return mqerr.Usagef("--failed-out %s is the standard input being read: write the failures to another file", o.failedOut)
-		}
-	}
-	return nil
-}
-
-// failedOutFile is --failed-out: created (0600: it holds message
-// payloads) at the first write.
-type failedOutFile struct {
-	path string
-	f    *os.File
-}
-
-// reset empties the file when it exists already, so that it holds this
-// run's failures only; a missing file is left to the first write.
-func (w *failedOutFile) reset() error {
-	fh, err := os.OpenFile(w.path, os.O_WRONLY|os.O_TRUNC, 0)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return mqerr.Usagef("--failed-out: %v", err)
-	}
-	w.f = fh
-	return nil
-}
-
-func (w *failedOutFile) Write(b []byte) (int, error) {
-	if w.f == nil {
-		fh, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return 0, err
-		}
-		w.f = fh
-	}
-	return w.f.Write(b)
-}
-
-// Close closes the file if it was opened; it may be called twice.
-func (w *failedOutFile) Close() error {
-	if w.f == nil {
-		return nil
-	}
-	err := w.f.Close()
-	w.f = nil
-	if errors.Is(err, os.ErrClosed) {
-		return nil
-	}
-	return err
-}
-
-// checkDecoration asks the producer whether what the flags add to every
-// message (properties, headers, a partition) would be refused, so a bad
-// flag fails the run before anything is read or sent.
-func checkDecoration(p broker.Producer, deco produce.Decoration) error {
-	checker, ok := p.(broker.MessageChecker)
-	if !ok {
-		return nil
-	}
-	rec := &produce.Record{N: 1, Msg: &broker.Message{Kafka: broker.KafkaMeta{Partition: -1}}}
-	if err := deco.Prepare()(rec); err != nil {
-		return nil // a template error names the message it happens on
-	}
-	if rec.Msg.Kafka.Partition < 0 && deco.UseInputPartition {
-		return nil // each message names its partition
-	}
-	if err := checker.CheckMessage(rec.Msg); err != nil {
-		return mqerr.Wrap(mqerr.Usage, fmt.Errorf("every message would be refused, nothing was sent: %w", err))
-	}
-	return nil
 }

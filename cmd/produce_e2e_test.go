@@ -121,7 +121,7 @@ func TestProduceJSONLBinaryRoundTrip(t *testing.T) {
 // murmur2 like the Java client (librdkafka's default is CRC32-based).
 func TestProduceLooksLikeKcat(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatal("kcat not installed: make test installs it")
 		}
 		t.Skip("kcat not installed")

@@ -153,7 +153,7 @@ func byName(ds []broker.Destination) map[string]broker.Destination {
 // The demo sandbox: three brokers, contexts registered, seeded data visible
 // through `mqctl ls`, a clean stop that leaves no RabbitMQ behind.
 func TestSandboxDemo(t *testing.T) {
-	if !sandbox.RabbitMQAvailable() && os.Getenv("CI") != "true" {
+	if !sandbox.RabbitMQAvailable() && !testenv.CI() {
 		t.Skip("rabbitmq-server not installed (make test installs it; CI fails instead of skipping)")
 	}
 	c := newCLI(t)
@@ -281,7 +281,7 @@ func portOf(t *testing.T, url string) int {
 // contexts with them. Item 22: while RabbitMQ boots it says what it waits
 // for (the node, its ports, the time so far).
 func TestSandboxFallsBackFromTakenDefaultPorts(t *testing.T) {
-	withRabbit := sandbox.RabbitMQAvailable() || os.Getenv("CI") == "true"
+	withRabbit := sandbox.RabbitMQAvailable() || testenv.CI()
 	defaults := map[string]int{"kafka": 9092, "nats": 4222, "amqp": 5672, "amqp-api": 15672}
 	for name, port := range defaults {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))

@@ -162,6 +162,7 @@ func Env(brokerName string, m *broker.Message, attempt int) []string {
 	if !m.Timestamp.IsZero() {
 		add("MQ_TIMESTAMP", m.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
+	// TODO(i12-capabilities): broker-name switch; per-broker MQ_* environment of --exec, described by the driver.
 	switch brokerName {
 	case "kafka":
 		add("MQ_PARTITION", strconv.FormatInt(int64(m.Kafka.Partition), 10))

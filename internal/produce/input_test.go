@@ -115,8 +115,15 @@ func TestPercentile(t *testing.T) {
 		s.observe(time.Duration(i) * time.Millisecond)
 	}
 	p50, p99 := s.Percentile(0.5), s.Percentile(0.99)
-	if p50 < 50*time.Millisecond || p50 > 56*time.Millisecond || p99 < 99*time.Millisecond || p99 > 109*time.Millisecond {
+	// Within 0.1% (three significant digits); the old log buckets were 10% wide.
+	if p50 < 50*time.Millisecond || p50 > 50050*time.Microsecond || p99 < 99*time.Millisecond || p99 > 99099*time.Microsecond {
 		t.Fatalf("p50 %s p99 %s", p50, p99)
+	}
+	var us Stats
+	us.observe(1500 * time.Nanosecond)
+	us.observe(0)
+	if got := us.Percentile(1); got != time.Microsecond && got != 2*time.Microsecond {
+		t.Errorf("µs resolution: p100 of 1.5µs = %s", got)
 	}
 	if (&Stats{}).Percentile(0.5) != 0 {
 		t.Fatal("empty stats")

@@ -161,17 +161,10 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 				return nil
 			}
 		}
-		// Reading the clock costs about 100 ns on a VM; after the first
-		// thousand messages one in sixteen is timed, which keeps the
-		// percentiles honest at a fraction of the cost.
-		sent := st.Sent.Add(1)
-		var start time.Time
-		timed := sent <= 1000 || sent%16 == 0
-		if timed {
-			start = time.Now()
-		}
+		st.Sent.Add(1)
+		start := time.Now()
 		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) {
-			if err == nil && timed {
+			if err == nil {
 				st.observe(time.Since(start))
 			}
 			report(rec, r, err)
@@ -180,6 +173,7 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 	return nil
 }
 
+// TODO(i12-capabilities): broker-name switch; how a receipt is described belongs to the driver.
 func describeReceipt(b string, r broker.Receipt) string {
 	switch {
 	case b == "kafka":

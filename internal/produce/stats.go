@@ -3,23 +3,25 @@ package produce
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-// latency buckets grow by 10% from 10µs: 200 buckets reach beyond 30 min,
-// so percentiles are within 10% in constant memory whatever the volume.
+// Confirm latencies are recorded in microseconds from 1µs to one hour with
+// three significant digits: percentiles are within 0.1% in constant memory
+// whatever the volume. Longer latencies are recorded as one hour.
 const (
-	latencyBuckets = 200
-	latencyBase    = 10 * time.Microsecond
-	latencyGrowth  = 1.1
+	latencyMin    = 1
+	latencyMax    = int64(time.Hour / time.Microsecond)
+	latencyDigits = 3
 )
 
 // Stats count what happened to the input; safe for concurrent use.
@@ -28,7 +30,10 @@ type Stats struct {
 	Confirmed atomic.Int64
 	Failed    atomic.Int64
 	Invalid   atomic.Int64
-	latency   [latencyBuckets]atomic.Int64
+
+	// latency is not safe for concurrent use: latencyMu guards it.
+	latencyMu sync.Mutex
+	latency   *hdrhistogram.Histogram
 
 	// reasons counts failures by broker.ReasonOf, in the order first seen.
 	reasonsMu sync.Mutex
@@ -96,40 +101,27 @@ func (s *Stats) Reasons() string {
 	return strings.Join(parts, ", ")
 }
 
-func bucketOf(d time.Duration) int {
-	if d <= latencyBase {
-		return 0
-	}
-	b := int(math.Log(float64(d)/float64(latencyBase))/math.Log(latencyGrowth)) + 1
-	return min(b, latencyBuckets-1)
-}
-
-func bucketUpper(b int) time.Duration {
-	return time.Duration(float64(latencyBase) * math.Pow(latencyGrowth, float64(b)))
-}
-
 // observe records one confirm latency.
-func (s *Stats) observe(d time.Duration) { s.latency[bucketOf(d)].Add(1) }
+func (s *Stats) observe(d time.Duration) {
+	us := min(max(d.Microseconds(), latencyMin), latencyMax)
+	s.latencyMu.Lock()
+	defer s.latencyMu.Unlock()
+	if s.latency == nil {
+		s.latency = hdrhistogram.New(latencyMin, latencyMax, latencyDigits)
+	}
+	_ = s.latency.RecordValue(us) // in range by the clamp above
+}
 
 // Percentile returns the latency below which p (0..1) of the confirms came,
-// as the upper bound of its bucket; 0 without confirms.
+// at microsecond resolution; 0 without confirms.
 func (s *Stats) Percentile(p float64) time.Duration {
-	var total int64
-	for i := range s.latency {
-		total += s.latency[i].Load()
-	}
-	if total == 0 {
+	s.latencyMu.Lock()
+	defer s.latencyMu.Unlock()
+	if s.latency == nil || s.latency.TotalCount() == 0 {
 		return 0
 	}
-	want := int64(math.Ceil(p * float64(total)))
-	var seen int64
-	for i := range s.latency {
-		seen += s.latency[i].Load()
-		if seen >= want {
-			return bucketUpper(i)
-		}
-	}
-	return bucketUpper(latencyBuckets - 1)
+	// ValueAtQuantile takes a percent (99.0), not a fraction.
+	return time.Duration(s.latency.ValueAtQuantile(p*100)) * time.Microsecond
 }
 
 // Summary is the one-line report printed on stderr at the end.

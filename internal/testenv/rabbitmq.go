@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +67,7 @@ func NeedRabbitMQServer(t testing.TB) {
 	if sandbox.RabbitMQAvailable() {
 		return
 	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+	if CI() {
 		t.Fatal("rabbitmq-server not installed: apt-get install rabbitmq-server, or set MQCTL_TEST_AMQP_URL; run make test")
 	}
 	t.Skip("rabbitmq-server not installed (apt-get install rabbitmq-server) and MQCTL_TEST_AMQP_URL not set")
