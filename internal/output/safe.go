@@ -85,3 +85,29 @@ func TSVCell(s string) string {
 }
 
 var tsvEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
+
+// TerminalText is TerminalSafe for text shown as it is, line by line
+// (consume -o raw and templates on a terminal, as less shows a file):
+// newlines and tabs stay, everything else that could act on the terminal
+// is escaped.
+func TerminalText(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(s, "\n\t")
+		if i < 0 {
+			b.WriteString(TerminalSafe(s))
+			return b.String()
+		}
+		b.WriteString(TerminalSafe(s[:i]))
+		b.WriteByte(s[i])
+		s = s[i+1:]
+	}
+}
+
+// EscapeJSONControls writes the C1 controls, DEL and bidi controls in a
+// JSON text as \u escapes: the same JSON to any reader, inert on a
+// terminal.
+func EscapeJSONControls(b []byte) []byte { return escapeUnsafeRunes(b) }
