@@ -1,6 +1,7 @@
 package output
 
 import (
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -111,3 +112,12 @@ func TerminalText(s string) string {
 // JSON text as \u escapes: the same JSON to any reader, inert on a
 // terminal.
 func EscapeJSONControls(b []byte) []byte { return escapeUnsafeRunes(b) }
+
+// ErrLine writes one diagnostic line, "mqctl: " + prefix + msg, to w
+// (stderr). msg is made safe first (TerminalSafe): errors and warnings
+// quote names, hosts, patterns and broker texts, which come from data, and
+// one line must stay one line that cannot act on the terminal. Every
+// "mqctl: ..." line on stderr goes through here.
+func ErrLine(w io.Writer, prefix, msg string) {
+	_, _ = io.WriteString(w, "mqctl: "+prefix+TerminalSafe(msg)+"\n")
+}

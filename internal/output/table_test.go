@@ -133,3 +133,15 @@ func TestTableColorsOnlySGR(t *testing.T) {
 		t.Errorf("got %q", out.String())
 	}
 }
+
+func TestErrLineEscapes(t *testing.T) {
+	for _, tc := range hostile {
+		var b strings.Builder
+		ErrLine(&b, "warning: ", tc.in)
+		got := b.String()
+		if strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "mqctl: warning: ") {
+			t.Errorf("%s: not one line: %q", tc.name, got)
+		}
+		assertInert(t, tc.name, got)
+	}
+}
