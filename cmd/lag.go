@@ -596,11 +596,11 @@ func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[str
 	}
 	switch format.Name {
 	case "prometheus":
-		if err := lag.Prometheus(f.IO.Out, rows); err != nil {
+		if err := lag.Prometheus(output.TextOut(f.IO), rows); err != nil {
 			return err
 		}
 		if rep != nil {
-			return lag.ContextUp(f.IO.Out, rep.up)
+			return lag.ContextUp(output.TextOut(f.IO), rep.up)
 		}
 		return nil
 	case "json":

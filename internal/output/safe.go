@@ -121,3 +121,23 @@ func EscapeJSONControls(b []byte) []byte { return escapeUnsafeRunes(b) }
 func ErrLine(w io.Writer, prefix, msg string) {
 	_, _ = io.WriteString(w, "mqctl: "+prefix+TerminalSafe(msg)+"\n")
 }
+
+// TextOut is where text that quotes data line by line (Prometheus
+// exposition, for one) goes: s.Out itself in a pipe, exact bytes; on a
+// terminal a writer that shows each line through TerminalText. Write
+// whole lines to it.
+func TextOut(s *Streams) io.Writer {
+	if !s.OutTTY {
+		return s.Out
+	}
+	return terminalText{s.Out}
+}
+
+type terminalText struct{ w io.Writer }
+
+func (t terminalText) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(t.w, TerminalText(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
