@@ -61,6 +61,8 @@ A template that fails on a message ({{slice .Value 0 2}} on a shorter value) sto
 there: the error names the message (orders[0]@5: template: ...), it counts as failed, it and
 the messages after it are not acked, and the exit code is 3.
 
+` + consume.TerminalHelp + `
+
 Core NATS (--core) has no acknowledgement: the summary counts what was delivered as
 "not acknowledged", never as acked.
 
@@ -148,6 +150,9 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 		}
 		if run.Printer, err = consume.NewPrinter(format, run.Broker); err != nil {
 			return err
+		}
+		if f.IO.OutTTY {
+			run.Printer = consume.ForTerminal(run.Printer)
 		}
 	}
 	if err := o.checkBroker(conn.Broker(), &run); err != nil {

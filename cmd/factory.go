@@ -146,14 +146,14 @@ func (f *Factory) Format() (output.Format, error) { return output.ParseFormat(f.
 func (f *Factory) Logf(level int, format string, args ...any) {
 	if f.Global.Verbose >= level {
 		msg := broker.ScrubString(fmt.Sprintf(format, args...), f.secrets...)
-		fmt.Fprintf(f.IO.Err, "mqctl: %s\n", msg)
+		output.ErrLine(f.IO.Err, "", msg)
 	}
 }
 
 // Warnf always writes a warning line to stderr.
 func (f *Factory) Warnf(format string, args ...any) {
 	msg := broker.ScrubString(fmt.Sprintf(format, args...), f.secrets...)
-	fmt.Fprintf(f.IO.Err, "mqctl: warning: %s\n", msg)
+	output.ErrLine(f.IO.Err, "warning: ", msg)
 }
 
 // requireWritable refuses a command that changes the broker on a read-only context.

@@ -327,11 +327,11 @@ func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[str
 	}
 	switch format.Name {
 	case "prometheus":
-		if err := lag.Prometheus(f.IO.Out, rows); err != nil {
+		if err := lag.Prometheus(output.TextOut(f.IO), rows); err != nil {
 			return err
 		}
 		if rep != nil {
-			return lag.ContextUp(f.IO.Out, rep.Up)
+			return lag.ContextUp(output.TextOut(f.IO), rep.Up)
 		}
 		return nil
 	case "json":
@@ -359,10 +359,10 @@ func printLag(f *Factory, format output.Format, rows []lag.Row, statuses map[str
 // when height is above 0 (a watch); see lag.Layout for what gives way.
 func lagTable(f *Factory, format output.Format, rows []lag.Row, statuses map[string]lag.Status, reserved int) (output.Table, output.Fitted) {
 	h, cells := lag.Table(rows, statuses)
-	if f.IO.Color {
-		colorStatus(h, cells)
-	}
 	t := output.Table{Header: h, Rows: cells}
+	if f.IO.Color {
+		t.Colors = colorStatus(h, cells)
+	}
 	width, height := f.IO.TermSize()
 	if format.Wide || width == 0 {
 		return t, output.Fitted{}
@@ -424,17 +424,19 @@ var statusColors = map[string]string{
 	string(lag.Stop): "31;1", string(lag.Rewind): "35",
 }
 
-// colorStatus paints the STATUS column; NO_COLOR and --no-color turn it off.
-func colorStatus(header []string, cells [][]string) {
+// colorStatus gives the STATUS column its colours (output.Table.Colors);
+// NO_COLOR and --no-color turn it off.
+func colorStatus(header []string, cells [][]string) [][]string {
 	col := slices.Index(header, "STATUS")
 	if col < 0 {
-		return
+		return nil
 	}
-	for _, row := range cells {
-		if c, ok := statusColors[row[col]]; ok {
-			row[col] = "\033[" + c + "m" + row[col] + "\033[0m"
-		}
+	colors := make([][]string, len(cells))
+	for i, row := range cells {
+		colors[i] = make([]string, len(row))
+		colors[i][col] = statusColors[row[col]]
 	}
+	return colors
 }
 
 // watchTitleLines are the lines a watch on a terminal prints above the

@@ -67,7 +67,7 @@ func RunRoot(ctx context.Context, f *Factory, root *cobra.Command, args []string
 	}
 	msg := broker.ScrubString(err.Error(), f.secrets...)
 	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ")
-	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", msg)
+	output.ErrLine(f.IO.Err, "", msg)
 	return mqerr.ExitCode(err)
 }
 

@@ -200,3 +200,52 @@ func messageID(m *broker.Message) string {
 	}
 	return m.NATS.MsgID
 }
+
+// TerminalHelp says, for consume --help, what a terminal gets.
+const TerminalHelp = `On a terminal, raw and template output show control characters, escape
+sequences, invalid UTF-8 and bidi controls escaped (\x1b[2J, \u009b, \u202e, \xff), as less
+does, and json/jsonl write C1 and bidi controls as \u escapes; to a pipe or a file raw and
+template write the bytes unchanged.`
+
+// ForTerminal returns p made safe for a terminal: what a raw or template
+// printer writes is escaped by output.TerminalText, what a json or jsonl
+// printer writes by output.EscapeJSONControls (the same JSON). Use it when
+// stdout is a terminal only: a pipe or file gets the bytes unchanged.
+func ForTerminal(p Printer) Printer {
+	t := &terminalPrinter{p: p, escape: output.TerminalText}
+	switch p.(type) {
+	case jsonlPrinter, *jsonPrinter:
+		t.escape = func(s string) string { return string(output.EscapeJSONControls([]byte(s))) }
+	}
+	t.w = bufio.NewWriter(&t.buf)
+	return t
+}
+
+type terminalPrinter struct {
+	p      Printer
+	escape func(string) string
+	buf    bytes.Buffer
+	w      *bufio.Writer
+}
+
+func (t *terminalPrinter) Begin(w *bufio.Writer) error { return t.through(w, t.p.Begin) }
+func (t *terminalPrinter) End(w *bufio.Writer) error   { return t.through(w, t.p.End) }
+func (t *terminalPrinter) Print(w *bufio.Writer, m *broker.Message) error {
+	return t.through(w, func(bw *bufio.Writer) error { return t.p.Print(bw, m) })
+}
+
+// through runs one call of the wrapped printer into a buffer and writes
+// what it wrote, escaped, to w.
+func (t *terminalPrinter) through(w *bufio.Writer, call func(*bufio.Writer) error) error {
+	t.buf.Reset()
+	err := call(t.w)
+	if ferr := t.w.Flush(); err == nil {
+		err = ferr
+	}
+	if t.buf.Len() > 0 {
+		if _, werr := w.WriteString(t.escape(t.buf.String())); err == nil {
+			err = werr
+		}
+	}
+	return err
+}

@@ -50,8 +50,9 @@ func FitTable(t Table, f Fit) (Table, Fitted) {
 		info.RowsLeft = len(rows) - keep
 		rows = rows[:keep]
 	}
+	colors := t.Colors[:min(len(t.Colors), len(rows))]
 	if f.Width <= 0 {
-		return Table{Header: header, Rows: rows}, info
+		return Table{Header: header, Rows: rows, Colors: colors}, info
 	}
 	all := append([][]string{header}, rows...)
 	widths := columnWidths(all)
@@ -112,6 +113,9 @@ func FitTable(t Table, f Fit) (Table, Fitted) {
 	out := Table{Header: pick(header, keep), Width: f.Width}
 	for _, r := range rows {
 		out.Rows = append(out.Rows, pick(r, keep))
+	}
+	for _, c := range colors {
+		out.Colors = append(out.Colors, pick(c, keep))
 	}
 	return out, info
 }

@@ -10,10 +10,11 @@ func fitSample() Table {
 	return Table{
 		Header: []string{"CONTEXT", "NAME", "PARTITION", "LAG", "MEMBER", "PUBLISH/S", "STATUS"},
 		Rows: [][]string{
-			{"sandbox-rabbitmq", "orders.created.with-a-long-name", "-", "123", "client-1", "1.0", "\x1b[33mWARN\x1b[0m"},
+			{"sandbox-rabbitmq", "orders.created.with-a-long-name", "-", "123", "client-1", "1.0", "WARN"},
 			{"sandbox-kafka", "billing", "0", "26", "-", "-", "STALL"},
 			{"sandbox-nats", "ORDERS", "-", "8", "-", "-", "OK"},
 		},
+		Colors: [][]string{{"", "", "", "", "", "", "33"}},
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"text/template"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
 	"github.com/mqctl/mqctl/internal/mqerr"
@@ -117,6 +116,10 @@ var TemplateFuncs = template.FuncMap{
 type Table struct {
 	Header []string
 	Rows   [][]string
+	// Colors, parallel to Rows, holds SGR parameters ("32", "31;1") for
+	// cells mqctl colours on a terminal, applied after the cell is made
+	// safe (data never carries its own colours to the screen). Nil: none.
+	Colors [][]string
 	// Width, when above 0, cuts every line a terminal shows to this many
 	// columns (FitTable sets it), so no row wraps.
 	Width int
@@ -142,13 +145,10 @@ func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
 		if items == nil {
 			items = []T{}
 		}
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(items)
+		return encodeJSON(s.Out, items, true)
 	case "jsonl":
-		enc := json.NewEncoder(s.Out)
 		for _, it := range items {
-			if err := enc.Encode(it); err != nil {
+			if err := encodeJSON(s.Out, it, false); err != nil {
 				return err
 			}
 		}
@@ -157,7 +157,7 @@ func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
 		if items == nil {
 			items = []T{}
 		}
-		return yaml.NewEncoder(s.Out).Encode(items)
+		return encodeYAML(s.Out, items)
 	case "template":
 		for _, it := range items {
 			if err := f.Template.Execute(s.Out, it); err != nil {
@@ -181,13 +181,9 @@ func Object(s *Streams, f Format, v any, table func() Table) error {
 	case "raw":
 		return ErrRawOnlyForConsume
 	case "json", "jsonl":
-		enc := json.NewEncoder(s.Out)
-		if f.Name == "json" {
-			enc.SetIndent("", "  ")
-		}
-		return enc.Encode(v)
+		return encodeJSON(s.Out, v, f.Name == "json")
 	case "yaml":
-		return yaml.NewEncoder(s.Out).Encode(v)
+		return encodeYAML(s.Out, v)
 	case "template":
 		if err := f.Template.Execute(s.Out, v); err != nil {
 			return mqerr.Usagef("-o template: %v", err)

@@ -10,18 +10,23 @@ import (
 
 // PrintTable renders a borderless aligned table on a terminal and plain
 // tab-separated lines (header first) in a pipe, so scripts can cut and awk.
+// In a pipe each cell is escaped by TSVCell (\\, \t, \n, \r), so a row
+// stays one line whatever the data holds.
 //
 // On a terminal each cell is made safe to show first (see TerminalSafe):
 // tables carry message keys, values and broker error text, and a dead
-// letter holding escape sequences must not be able to clear or rewrite
-// the on-call engineer's screen.
+// letter holding escape sequences must not be able to clear, hide or
+// rewrite the on-call engineer's screen. t.Colors are added after that.
 func PrintTable(s *Streams, t Table) error {
 	if !s.OutTTY {
 		var b strings.Builder
-		b.WriteString(strings.Join(t.Header, "\t"))
-		b.WriteByte('\n')
-		for _, r := range t.Rows {
-			b.WriteString(strings.Join(r, "\t"))
+		for _, r := range append([][]string{t.Header}, t.Rows...) {
+			for j, c := range r {
+				if j > 0 {
+					b.WriteByte('\t')
+				}
+				b.WriteString(TSVCell(c))
+			}
 			b.WriteByte('\n')
 		}
 		_, err := io.WriteString(s.Out, b.String())
@@ -41,13 +46,18 @@ func PrintTable(s *Streams, t Table) error {
 		lines = append(lines, line)
 	}
 	var b, l strings.Builder
-	for _, line := range lines {
+	for i, line := range lines {
 		l.Reset()
 		for j, c := range line {
-			l.WriteString(c)
+			pad := 0
 			if j < len(line)-1 {
-				l.WriteString(strings.Repeat(" ", widths[j]-displayWidth(c)+2))
+				pad = widths[j] - displayWidth(c) + 2
 			}
+			if col := t.color(i-1, j); col != "" && c != "" {
+				c = "\x1b[" + col + "m" + c + "\x1b[0m"
+			}
+			l.WriteString(c)
+			l.WriteString(strings.Repeat(" ", pad))
 		}
 		if t.Width > 0 {
 			b.WriteString(cutLine(l.String(), t.Width))
@@ -60,51 +70,19 @@ func PrintTable(s *Streams, t Table) error {
 	return err
 }
 
-// TerminalSafe returns s with every control character written out as an
-// escape (\n, \r, \t, \x1b, \u009b, ...), except colour sequences
-// (ESC [ digits and semicolons m), which only change how text looks and
-// which the table's own status colours use. Invalid UTF-8 is shown as
-// U+FFFD.
-func TerminalSafe(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
-			clean = false
-			break
+// color is the SGR parameters of row i's cell j ("" none); row -1 is the
+// header, which has none.
+func (t Table) color(i, j int) string {
+	if i < 0 || i >= len(t.Colors) || j >= len(t.Colors[i]) {
+		return ""
+	}
+	c := t.Colors[i][j]
+	for k := 0; k < len(c); k++ {
+		if c[k] != ';' && (c[k] < '0' || c[k] > '9') {
+			return "" // only ours, and only colours
 		}
 	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if n := sgrLen(s[i:]); n > 0 {
-			b.WriteString(s[i : i+n])
-			i += n
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			b.WriteString(`\x`)
-			b.WriteByte("0123456789abcdef"[r>>4])
-			b.WriteByte("0123456789abcdef"[r&0xf])
-		case r >= 0x80 && r < 0xa0:
-			b.WriteString(`\u00`)
-			b.WriteByte("0123456789abcdef"[r>>4])
-			b.WriteByte("0123456789abcdef"[r&0xf])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return c
 }
 
 // sgrLen is the length of the colour sequence s starts with, 0 when it

@@ -1,45 +1,147 @@
 package output
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
+
+// hostile are data that would act on a terminal if shown raw, each with
+// how TerminalSafe shows it.
+var hostile = []struct{ name, in, want string }{
+	{"plain", "plain text", "plain text"},
+	{"wide", "日本語 ok 🙂", "日本語 ok 🙂"},
+	{"tab newline", "two\nlines\r\tand tab", `two\nlines\r\tand tab`},
+	{"CSI clear", "\x1b[2Jcleared", `\x1b[2Jcleared`},
+	{"SGR conceal", "\x1b[8mhidden", `\x1b[8mhidden`},
+	{"SGR black on black", "\x1b[30;40mdark\x1b[0m", `\x1b[30;40mdark\x1b[0m`},
+	{"SGR red", "\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+	{"OSC title", "\x1b]0;title\x07", `\x1b]0;title\x07`},
+	{"OSC 52", "\x1b]52;c;cm0gLXJmIC8K\x07", `\x1b]52;c;cm0gLXJmIC8K\x07`},
+	{"OSC 8", "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\", `\x1b]8;;http://evil\x1b\click\x1b]8;;\x1b\`},
+	{"DCS", "\x1bP1$qm\x1b\\", `\x1bP1$qm\x1b\`},
+	{"C1 CSI", "c1 \u009b2J", `c1 \u009b2J`},
+	{"C1 OSC", "\u009d52;c;x\u009c", `\u009d52;c;x\u009c`},
+	{"bidi override", "abc\u202edcba", `abc\u202edcba`},
+	{"bidi isolate", "\u2066x\u2069 \u202a\u202b\u202c\u202d", `\u2066x\u2069 \u202a\u202b\u202c\u202d`},
+	{"bell del", "bell\x07 del\x7f", `bell\x07 del\x7f`},
+	{"invalid utf8", "bad \xff\xfe utf8", `bad \xff\xfe utf8`},
+	{"long", strings.Repeat("\x1b[2J", 5000), strings.Repeat(`\x1b[2J`, 5000)},
+}
 
 func TestTerminalSafe(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"plain text", "plain text"},
-		{"日本語 ok", "日本語 ok"},
-		{"two\nlines\r\tand tab", `two\nlines\r\tand tab`},
-		{"\x1b[2Jcleared", `\x1b[2Jcleared`},
-		{"\x1b]0;title\x07", `\x1b]0;title\x07`},
-		{"\x1b[31mred\x1b[0m", "\x1b[31mred\x1b[0m"},
-		{"\x1b[31;1", `\x1b[31;1`},
-		{"bell\x07 del\x7f", `bell\x07 del\x7f`},
-		{"c1 \u009b2J", `c1 \u009b2J`},
-		{"bad \xff utf8", "bad \ufffd utf8"},
-	} {
+	for _, tc := range hostile {
 		if got := TerminalSafe(tc.in); got != tc.want {
-			t.Errorf("TerminalSafe(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("%s: TerminalSafe(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
+		if got := TerminalSafe(tc.want); got != tc.want {
+			t.Errorf("%s: TerminalSafe is not idempotent: %q", tc.name, got)
+		}
+		assertInert(t, tc.name, TerminalSafe(tc.in))
+	}
+}
+
+// assertInert fails when s holds anything a terminal would act on.
+func assertInert(t *testing.T, name, s string) {
+	t.Helper()
+	for _, r := range s {
+		if r < 0x20 && r != '\n' || r == 0x7f || r >= 0x80 && r < 0xa0 || isBidi(r) {
+			t.Errorf("%s: %U reached the terminal raw in %q", name, r, s)
+			return
 		}
 	}
 }
 
+func TestTSVCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":           "plain",
+		"a\tb":            `a\tb`,
+		"two\r\nlines":    `two\r\nlines`,
+		`back\slash\t`:    `back\\slash\\t`,
+		"\x1b[2J日本\u202e": "\x1b[2J日本\u202e",
+	} {
+		if got := TSVCell(in); got != want {
+			t.Errorf("TSVCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// In a pipe a row stays one line and a cell one field, whatever it holds.
+func TestPipeTableEscapesTSV(t *testing.T) {
+	s, out, _ := Test()
+	if err := PrintTable(s, Table{Header: []string{"K", "V"}, Rows: [][]string{{"a\tb", "line1\nline2\r"}, {`c\d`, "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := "K\tV\n" + `a\tb` + "\t" + `line1\nline2\r` + "\n" + `c\\d` + "\tx\n"
+	if out.String() != want {
+		t.Errorf("got %q want %q", out.String(), want)
+	}
+}
+
+// Every hostile cell in a terminal table shows escaped, in TTY tables
+// both plain and fitted.
+func TestTTYTableHostile(t *testing.T) {
+	tab := Table{Header: []string{"NAME", "VALUE"}}
+	for _, tc := range hostile {
+		tab.Rows = append(tab.Rows, []string{tc.name, tc.in})
+	}
+	for _, fit := range []bool{false, true} {
+		s, out, _ := Test()
+		s.OutTTY = true
+		tt := tab
+		if fit {
+			tt, _ = FitTable(tab, Fit{Width: 60, Shorten: []int{1}})
+		}
+		if err := PrintTable(s, tt); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsRune(out.String(), 0x1b) {
+			t.Errorf("fit=%v: ESC reached the terminal: %q", fit, out.String())
+		}
+		assertInert(t, "table", out.String())
+	}
+}
+
 // On a terminal, columns line up by what the eye sees: wide characters
-// take two columns and colour sequences none; a cell's escape sequences
-// are shown, not run.
+// take two columns and mqctl's colours none; a cell's escape sequences
+// are shown, not run, and its colour comes from Colors only.
 func TestTTYTableWideColouredAndHostile(t *testing.T) {
 	s, out, _ := Test()
 	s.OutTTY = true
 	err := PrintTable(s, Table{Header: []string{"NAME", "STATUS", "VALUE"}, Rows: [][]string{
-		{"日本", "\x1b[32mOK\x1b[0m", "\x1b[2J"},
-		{"longer-name", "STALL", "x"},
-	}})
+		{"日本", "OK", "\x1b[2J"},
+		{"longer-name", "\x1b[32mSTALL", "x"},
+	}, Colors: [][]string{{"", "32", ""}, {"", "", ""}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 日本 is four columns wide, the colour sequences none; the last
-	// column is not padded.
-	want := "NAME         STATUS  VALUE\n" +
-		"日本         \x1b[32mOK\x1b[0m      \\x1b[2J\n" +
-		"longer-name  STALL   x\n"
+	want := "NAME         STATUS         VALUE\n" +
+		"日本         \x1b[32mOK\x1b[0m             \\x1b[2J\n" +
+		"longer-name  \\x1b[32mSTALL  x\n"
 	if out.String() != want {
 		t.Errorf("got\n%q\nwant\n%q", out.String(), want)
+	}
+}
+
+// A colour that is not SGR parameters is not written.
+func TestTableColorsOnlySGR(t *testing.T) {
+	s, out, _ := Test()
+	s.OutTTY = true
+	if err := PrintTable(s, Table{Header: []string{"A"}, Rows: [][]string{{"x"}}, Colors: [][]string{{"2J\x1b[31"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "A\nx\n" {
+		t.Errorf("got %q", out.String())
+	}
+}
+
+func TestErrLineEscapes(t *testing.T) {
+	for _, tc := range hostile {
+		var b strings.Builder
+		ErrLine(&b, "warning: ", tc.in)
+		got := b.String()
+		if strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "mqctl: warning: ") {
+			t.Errorf("%s: not one line: %q", tc.name, got)
+		}
+		assertInert(t, tc.name, got)
 	}
 }

@@ -190,7 +190,7 @@ func unreachable(err error) bool {
 
 // reason is the short cause of a failed connection, worded as on every
 // broker (broker.TransportReason).
-func reason(err error) string { return broker.TransportReason(nil, err) }
+func reason(err error) string { return broker.TransportReason(context.Background(), err) }
 
 func hostList(seeds []string) string { return strings.Join(seeds, ",") }
 

@@ -92,5 +92,5 @@ func verifyHint(err error) string {
 // reason is the innermost useful text of err, worded as on every broker
 // (broker.TransportReason), without nats.go's "nats: " prefix.
 func reason(err error) string {
-	return strings.TrimPrefix(broker.TransportReason(nil, err), "nats: ")
+	return strings.TrimPrefix(broker.TransportReason(context.Background(), err), "nats: ")
 }
