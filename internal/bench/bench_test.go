@@ -55,6 +55,9 @@ func run(t *testing.T, conn broker.Conn, name string, w Workload, k Knobs, hook 
 		}
 	})
 	env := Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: p, Consumer: c, DropEvery: hook}
+	if hook > 0 {
+		env.DrainIdle = 500 * time.Millisecond
+	}
 	r, err := Run(ctx, env, w)
 	if err != nil {
 		t.Fatal(err)
