@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,6 +19,11 @@ import (
 // benchOn runs `mqctl bench args` in process against url with -o json,
 // the loss hook set to dropEvery; it returns the summary and exit code.
 func benchOn(t *testing.T, url string, dropEvery int64, args ...string) (bench.Summary, int, string) {
+	t.Helper()
+	return benchOnCtx(t, context.Background(), url, dropEvery, args...)
+}
+
+func benchOnCtx(t *testing.T, ctx context.Context, url string, dropEvery int64, args ...string) (bench.Summary, int, string) {
 	t.Helper()
 	io, out, errOut := output.Test()
 	f := NewFactory(io)
@@ -34,7 +40,7 @@ func benchOn(t *testing.T, url string, dropEvery int64, args ...string) (bench.S
 	f.Global.Output = "json"
 	cmd := NewCmdBench(f, func(o *BenchOptions) error { o.DropEvery = dropEvery; return benchRun(o) })
 	cmd.SetArgs(args)
-	cmd.SetContext(context.Background())
+	cmd.SetContext(ctx)
 	err := cmd.Execute()
 	var s bench.Summary
 	if jerr := json.Unmarshal(out.Bytes(), &s); jerr != nil {
@@ -91,6 +97,24 @@ func TestBenchRefusesOtherBrokersFlags(t *testing.T) {
 	r := runInProcess(t, false, map[string]string{"MQCTL_URL": srv.URL}, "bench", "--acks", "1", "--count", "10")
 	if r.code != 2 || r.stderr != "mqctl: --acks applies to kafka only, and this context is nats\n" {
 		t.Errorf("%+v", r)
+	}
+	if names := streamNames(t, srv.URL); len(names) != 0 {
+		t.Errorf("streams left behind: %v", names)
+	}
+}
+
+// TestBenchInterrupt: Ctrl-C stops sending, drains the confirms, prints
+// the summary so far, deletes the stream and exits 130.
+func TestBenchInterrupt(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(time.Second)
+		cancel()
+	}()
+	s, code, stderr := benchOnCtx(t, ctx, srv.URL, 0, "--rate", "200", "--duration", "1m", "--size", "64")
+	if code != mqerr.ExitInterrupted || !s.Interrupted || s.Sent == 0 || s.Confirmed+s.Failed != s.Sent || s.Lost != 0 {
+		t.Fatalf("exit %d, summary %+v, stderr %q", code, s, stderr)
 	}
 	if names := streamNames(t, srv.URL); len(names) != 0 {
 		t.Errorf("streams left behind: %v", names)

@@ -86,7 +86,9 @@ func us(v int64) string { return (time.Duration(v) * time.Microsecond).String() 
 // one row per latency.
 func (s Summary) Table() output.Table {
 	t := output.Table{Header: []string{"METRIC", "COUNT", "P50", "P90", "P99", "P99.9", "P99.99", "MAX"}}
-	row := func(name string, v int64) { t.Rows = append(t.Rows, []string{name, fmt.Sprint(v), "", "", "", "", "", ""}) }
+	row := func(name string, v int64) {
+		t.Rows = append(t.Rows, []string{name, fmt.Sprint(v), "", "", "", "", "", ""})
+	}
 	row("sent", s.Sent)
 	row("confirmed", s.Confirmed)
 	row("failed", s.Failed)
