@@ -1,5 +1,11 @@
-// Package bench holds the peers `make bench` measures mqctl against: minimal
-// programs that use the same client libraries directly, with the same
-// settings, and nothing else. They are the floor mqctl's overhead is
-// measured from; they are not part of mqctl.
+// Package bench is `mqctl bench`: a load test built on the drivers'
+// producers and consumers (the same confirm and ack code produce and
+// consume use). Latencies go into HDR histograms; under a fixed rate they
+// are measured from each message's intended send time, so a stalled broker
+// shows in the percentiles (no coordinated omission). Every payload carries
+// run id, producer id and sequence, so the run also reports what was lost
+// or duplicated.
+//
+// The peers `make bench` measures mqctl against live in internal/bench/peers
+// until they move to benchmarks/.
 package bench

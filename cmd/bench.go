@@ -1,0 +1,248 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqctl/mqctl/internal/bench"
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
+)
+
+// BenchOptions is what `mqctl bench` needs once its flags are parsed and
+// checked (before any connection).
+type BenchOptions struct {
+	IO       *output.Streams
+	Format   output.Format
+	Open     func(ctx context.Context) (broker.Conn, broker.Target, error)
+	Ctx      context.Context
+	Workload bench.Workload
+	Knobs    bench.Knobs
+	// Dest is an existing destination (--dest or DEST, with --yes); empty
+	// makes the bench create mqctl-bench-<id> and delete it unless Keep.
+	Dest string
+	Keep bool
+	// Changed says whether a flag was given, to refuse flags of another broker.
+	Changed func(name string) bool
+	Warnf   func(format string, args ...any)
+	// DropEvery is a test hook (bench.Env.DropEvery).
+	DropEvery int64
+}
+
+// NewCmdBench builds `mqctl bench [pub|sub|e2e] [DEST]`.
+func NewCmdBench(f *Factory, runF func(*BenchOptions) error) *cobra.Command {
+	var w bench.Workload
+	var k bench.Knobs
+	var dest, payloadFile string
+	var yes, keep bool
+	cmd := &cobra.Command{
+		Use:   "bench [pub|sub|e2e] [DEST]",
+		Short: "Load-test the broker: throughput, latency from HDR histograms, and lost or duplicated messages",
+		Long: `Load-test the context's broker with the same producers (confirms) and consumers (acks)
+produce and consume use. e2e (the default) runs producers and consumers together; pub only
+publishes, sub only consumes an existing destination.
+
+The bench creates its own destination mqctl-bench-<id> and deletes it at the end unless --keep;
+an existing destination needs --dest NAME (or DEST) and --yes. Under --rate R (messages per
+second over all producers) each message has an intended send time t0 + i/R and latencies are
+measured from it, so a stalled broker shows in the percentiles. Every payload carries producer id
+and sequence number: messages confirmed but never received are reported as lost (exit 3).`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w.Mode = "e2e"
+			if len(args) > 0 {
+				switch args[0] {
+				case "pub", "sub", "e2e":
+					w.Mode, args = args[0], args[1:]
+				}
+			}
+			if len(args) > 1 {
+				return mqerr.Usagef("bench: want [pub|sub|e2e] [DEST], got %q", args)
+			}
+			if len(args) == 1 {
+				if dest != "" && dest != args[0] {
+					return mqerr.Usagef("bench: DEST %q and --dest %q differ", args[0], dest)
+				}
+				dest = args[0]
+			}
+			if err := checkBenchFlags(cmd, &w, dest, yes, payloadFile); err != nil {
+				return err
+			}
+			format, err := f.Format()
+			if err != nil {
+				return err
+			}
+			opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Workload: w, Knobs: k,
+				Dest: dest, Keep: keep, Changed: cmd.Flags().Changed, Warnf: f.Warnf}
+			if runF != nil {
+				return runF(opts)
+			}
+			return benchRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&w.Producers, "producers", 1, "producer count")
+	fl.IntVar(&w.Consumers, "consumers", 1, "consumer count")
+	fl.IntVar(&w.Size, "size", 1024, "payload size in bytes (at least the 32-byte bench header)")
+	fl.StringVar(&payloadFile, "payload-file", "", "payload template (its first 32 bytes carry the bench header)")
+	fl.Int64Var(&w.Count, "count", 0, "messages to send (over all producers; default: --duration 10s)")
+	fl.DurationVar(&w.Duration, "duration", 0, "how long to send, after --warmup")
+	fl.DurationVar(&w.Warmup, "warmup", 0, "send this long first without recording latencies")
+	fl.Float64Var(&w.Rate, "rate", 0, "messages per second over all producers (open model); unlimited when not given")
+	fl.IntVar(&w.InFlight, "in-flight", 256, "messages published but not confirmed, per producer")
+	fl.StringVar(&dest, "dest", "", "use this existing destination instead of creating one (needs --yes)")
+	fl.BoolVar(&yes, "yes", false, "agree to write into an existing destination")
+	fl.BoolVar(&keep, "keep", false, "keep the destination the bench created")
+	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
+	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")
+	fl.StringVar(&k.Compression, "compression", "", "Kafka: none, gzip, snappy, lz4 or zstd")
+	fl.IntVar(&k.Partitions, "partitions", 1, "Kafka: partitions of the topic the bench creates")
+	fl.BoolVar(&k.Persistent, "persistent", false, "RabbitMQ: persistent messages (delivery mode 2)")
+	fl.StringVar(&k.QueueType, "queue-type", "classic", "RabbitMQ: classic, quorum or stream")
+	fl.BoolVar(&k.Core, "core", false, "NATS: core NATS instead of JetStream (no confirms: flushed only)")
+	fl.StringVar(&k.Storage, "storage", "file", "JetStream: file or memory")
+	fl.IntVar(&k.Replicas, "replicas", 1, "JetStream: stream replicas")
+	return cmd
+}
+
+// checkBenchFlags refuses bad input before connecting.
+func checkBenchFlags(cmd *cobra.Command, w *bench.Workload, dest string, yes bool, payloadFile string) error {
+	ch := cmd.Flags().Changed
+	switch {
+	case ch("count") && ch("duration"):
+		return mqerr.Usagef("--count and --duration: give one of them")
+	case ch("count") && w.Count < 1:
+		return mqerr.Usagef("--count %d: want 1 or more", w.Count)
+	case ch("duration") && w.Duration <= 0:
+		return mqerr.Usagef("--duration %s: want more than 0", w.Duration)
+	case w.Warmup < 0:
+		return mqerr.Usagef("--warmup %s: want 0 or more", w.Warmup)
+	case ch("rate") && w.Rate <= 0:
+		return mqerr.Usagef("--rate %g: want more than 0 (leave it out for unlimited)", w.Rate)
+	case w.Producers < 1:
+		return mqerr.Usagef("--producers %d: want 1 or more", w.Producers)
+	case w.Consumers < 1:
+		return mqerr.Usagef("--consumers %d: want 1 or more", w.Consumers)
+	case w.InFlight < 1:
+		return mqerr.Usagef("--in-flight %d: want 1 or more", w.InFlight)
+	case ch("size") && payloadFile != "":
+		return mqerr.Usagef("--size and --payload-file: give one of them")
+	case w.Size < bench.HeaderLen:
+		return mqerr.Usagef("--size %d: want at least %d (the bench header)", w.Size, bench.HeaderLen)
+	case dest != "" && !yes:
+		return mqerr.Usagef("--dest %s: writing into an existing destination needs --yes", dest)
+	case w.Mode == "sub" && dest == "":
+		return mqerr.Usagef("bench sub: reads an existing destination: give DEST (or --dest) and --yes")
+	}
+	if payloadFile != "" {
+		b, err := os.ReadFile(payloadFile)
+		if err != nil {
+			return mqerr.Usagef("--payload-file: %v", err)
+		}
+		if len(b) < bench.HeaderLen {
+			return mqerr.Usagef("--payload-file %s: %d bytes, want at least %d (the bench header)", payloadFile, len(b), bench.HeaderLen)
+		}
+		w.Payload, w.Size = b, len(b)
+	}
+	if w.Count == 0 && w.Duration == 0 {
+		w.Duration = 10 * time.Second
+	}
+	return nil
+}
+
+func benchRun(o *BenchOptions) error {
+	ctx := o.Ctx
+	conn, t, err := o.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := requireWritable(t, "bench"); err != nil {
+		return err
+	}
+	for b, names := range bench.BrokerFlags {
+		for _, n := range names {
+			if b != conn.Broker() && o.Changed(n) {
+				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, conn.Broker())
+			}
+		}
+	}
+	name := o.Dest
+	if name == "" {
+		name = fmt.Sprintf("mqctl-bench-%08x", rand.Uint32())
+	}
+	d, popts, copts, err := bench.Plan(conn.Broker(), name, o.Workload, o.Knobs)
+	if err != nil {
+		return mqerr.Wrap(mqerr.Usage, err)
+	}
+	popts.ConfirmTimeout = t.EffectiveTimeout()
+	env := bench.Env{Producer: popts, Consumer: copts, DropEvery: o.DropEvery}
+	if env.Publisher, err = broker.As[broker.Publisher](conn, "bench"); err != nil {
+		return err
+	}
+	if env.Subscriber, err = broker.As[broker.Subscriber](conn, "bench"); err != nil {
+		return err
+	}
+	if o.Dest == "" {
+		dests, err := broker.As[broker.BenchDestinations](conn, "bench")
+		if err != nil {
+			return err
+		}
+		cctx, cancel := withTimeout(ctx, t)
+		err = dests.CreateBenchDestination(cctx, d)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if !o.Keep {
+			defer func() {
+				// Deleted even after Ctrl-C: a context of its own.
+				dctx, cancel := withTimeout(context.Background(), t)
+				defer cancel()
+				if err := dests.DeleteBenchDestination(dctx, d); err != nil {
+					o.Warnf("could not delete %s: %v", name, err)
+				}
+			}()
+		}
+	}
+	if o.Knobs.Core {
+		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
+	}
+	if o.IO.ErrTTY {
+		env.Live = func(l bench.Live) { fmt.Fprintf(o.IO.Err, "\r\033[K%s", bench.LiveLine(l, o.Workload.Size)) }
+	}
+	res, err := bench.Run(ctx, env, o.Workload)
+	if o.IO.ErrTTY {
+		fmt.Fprint(o.IO.Err, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	s := bench.Summarize(res, conn.Broker(), name)
+	if err := output.Object(o.IO, o.Format, s, s.Table); err != nil {
+		return err
+	}
+	return benchOutcome(res)
+}
+
+// benchOutcome is the run's exit: 130 interrupted, 3 when anything
+// confirmed was lost or a publish failed.
+func benchOutcome(r *bench.Result) error {
+	switch {
+	case r.Interrupted:
+		return mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted"))
+	case r.Lost > 0:
+		return mqerr.New(mqerr.Partial, "%d confirmed messages were never received", r.Lost)
+	case r.Failed > 0:
+		return mqerr.New(mqerr.Partial, "%d of %d messages failed: %s", r.Failed, r.Sent, r.FirstError)
+	case r.FirstError != "":
+		return fmt.Errorf("%s", r.FirstError)
+	}
+	return nil
+}

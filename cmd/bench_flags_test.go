@@ -1,0 +1,63 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// TestBenchBadInput: each bad flag is one line naming it, exit 2, before
+// connecting (the URL points where nothing listens, so connecting would
+// fail differently).
+func TestBenchBadInput(t *testing.T) {
+	small := filepath.Join(t.TempDir(), "small")
+	if err := os.WriteFile(small, []byte("tiny"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MQCTL_URL": fmt.Sprintf("nats://127.0.0.1:%d", testenv.ClosedPort(t))}
+	for _, c := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"--size", "0"}, "--size 0"},
+		{[]string{"--size", "31"}, "--size 31"},
+		{[]string{"--size", "-5"}, "--size -5"},
+		{[]string{"--rate", "0"}, "--rate 0"},
+		{[]string{"--rate", "-1"}, "--rate -1"},
+		{[]string{"--count", "0"}, "--count 0"},
+		{[]string{"--count", "-3"}, "--count -3"},
+		{[]string{"--count", "5", "--duration", "1s"}, "--count and --duration"},
+		{[]string{"--duration", "0s"}, "--duration 0s"},
+		{[]string{"--producers", "0"}, "--producers 0"},
+		{[]string{"--in-flight", "0"}, "--in-flight 0"},
+		{[]string{"--payload-file", small}, "--payload-file"},
+		{[]string{"--dest", "orders"}, "--yes"},
+		{[]string{"e2e", "orders"}, "--yes"},
+		{[]string{"sub"}, "bench sub"},
+		{[]string{"pub", "a", "b"}, "at most 2"},
+	} {
+		r := runInProcess(t, false, env, append([]string{"bench"}, c.args...)...)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if r.code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "mqctl: ") || !strings.Contains(r.stderr, c.mention) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line naming %q", c.args, r.code, r.stderr, c.mention)
+		}
+	}
+}
+
+func TestNewCmdBenchOptions(t *testing.T) {
+	f := newTestFactory(t)
+	var got *BenchOptions
+	cmd := NewCmdBench(f, func(o *BenchOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"pub", "orders", "--yes", "--rate", "500", "--producers", "3", "--size", "64"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	w := got.Workload
+	if w.Mode != "pub" || got.Dest != "orders" || w.Rate != 500 || w.Producers != 3 || w.Size != 64 || w.Duration.Seconds() != 10 || w.Count != 0 {
+		t.Errorf("options %+v workload %+v", got, w)
+	}
+}

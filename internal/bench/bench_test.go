@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/broker/kafka"
+	"github.com/mqctl/mqctl/internal/broker/nats"
+	"github.com/mqctl/mqctl/internal/broker/rabbitmq"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func open(t *testing.T, url string) broker.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := broker.Open(ctx, broker.Target{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// run creates the destination the way the command does, runs w, and
+// leaves the destination for the test to inspect (deleted at cleanup).
+func run(t *testing.T, conn broker.Conn, name string, w Workload, k Knobs, hook int64) *Result {
+	t.Helper()
+	if w.InFlight == 0 {
+		w.InFlight = 64
+	}
+	if w.Size == 0 {
+		w.Size = 100
+	}
+	d, p, c, err := Plan(conn.Broker(), name, w, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ConfirmTimeout = 10 * time.Second
+	dests := conn.(broker.BenchDestinations)
+	ctx := context.Background()
+	if err := dests.CreateBenchDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := dests.DeleteBenchDestination(context.Background(), d); err != nil {
+			t.Errorf("delete %s: %v", name, err)
+		}
+	})
+	env := Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: p, Consumer: c, DropEvery: hook}
+	if hook > 0 {
+		env.DrainIdle = 500 * time.Millisecond
+	}
+	r, err := Run(ctx, env, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func checkClean(t *testing.T, r *Result, n int64) {
+	t.Helper()
+	if r.Sent != n || r.Confirmed != n || r.Failed != 0 || r.Received != n || r.Lost != 0 || r.Duplicated != 0 || r.Foreign != 0 {
+		t.Fatalf("want %d sent, confirmed and received, nothing else; got %+v (error %q)", n, *r, r.FirstError)
+	}
+	if got := r.Confirm.TotalCount(); got != n {
+		t.Errorf("publish→confirm histogram holds %d values, want %d", got, n)
+	}
+	if got := r.E2E.TotalCount(); got != n {
+		t.Errorf("end-to-end histogram holds %d values, want %d", got, n)
+	}
+}
+
+func TestJetStreamCountsReconcile(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	r := run(t, conn, "mqctl-bench-js", Workload{Mode: "e2e", Producers: 2, Consumers: 2, Count: 2001}, Knobs{}, 0)
+	checkClean(t, r, 2001)
+	info, err := conn.(*nats.Conn).JetStream().Stream(context.Background(), "mqctl-bench-js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := info.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State.Msgs != 2001 {
+		t.Errorf("stream holds %d messages, the bench confirmed %d", st.State.Msgs, r.Confirmed)
+	}
+}
+
+func TestCoreNATSCounts(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	r := run(t, conn, "mqctl-bench-core", Workload{Mode: "e2e", Producers: 1, Consumers: 2, Count: 500}, Knobs{Core: true}, 0)
+	checkClean(t, r, 500)
+}
+
+func TestKafkaCountsReconcile(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	conn := open(t, k.URL)
+	r := run(t, conn, "mqctl-bench-kafka", Workload{Mode: "e2e", Producers: 2, Consumers: 2, Count: 1000}, Knobs{Partitions: 3}, 0)
+	checkClean(t, r, 1000)
+	ends, err := conn.(*kafka.Conn).Admin().ListEndOffsets(context.Background(), "mqctl-bench-kafka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total != 1000 {
+		t.Errorf("end offsets sum to %d, the bench confirmed %d", total, r.Confirmed)
+	}
+}
+
+func TestRabbitMQCountsReconcile(t *testing.T) {
+	for _, qt := range []string{"classic", "quorum"} {
+		t.Run(qt, func(t *testing.T) {
+			env := testenv.RabbitMQ(t)
+			conn := open(t, env.AMQPURL)
+			name := testenv.UniqueName(t, "mqctl-bench")
+			r := run(t, conn, name, Workload{Mode: "pub", Producers: 2, Consumers: 1, Count: 500}, Knobs{QueueType: qt}, 0)
+			if r.Sent != 500 || r.Confirmed != 500 || r.Failed != 0 {
+				t.Fatalf("pub: %+v", *r)
+			}
+			ch, err := conn.(*rabbitmq.Conn).AMQP().Channel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Messages != 500 {
+				t.Errorf("queue holds %d messages, the bench confirmed %d", q.Messages, r.Confirmed)
+			}
+			// e2e on the same broker: everything confirmed arrives.
+			r = run(t, conn, name+"-e2e", Workload{Mode: "e2e", Producers: 1, Consumers: 2, Count: 500}, Knobs{QueueType: qt}, 0)
+			checkClean(t, r, 500)
+		})
+	}
+}
+
+// TestLossDetected: a consumer that ignores every 100th delivery loses
+// 1% of what was confirmed, and the run says so.
+func TestLossDetected(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	r := run(t, conn, "mqctl-bench-loss", Workload{Mode: "e2e", Producers: 1, Consumers: 1, Count: 1000}, Knobs{}, 100)
+	if r.Confirmed != 1000 || r.Lost != 10 || r.Received != 990 {
+		t.Fatalf("want 1000 confirmed, 990 received, 10 lost; got %+v", *r)
+	}
+}

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqctl/mqctl/internal/output"
+)
+
+// Summary is the kept form of a run (-o json, version 1).
+type Summary struct {
+	V           int       `json:"v"`
+	Broker      string    `json:"broker"`
+	Destination string    `json:"destination"`
+	Workload    Workload  `json:"workload"`
+	ElapsedSec  float64   `json:"elapsed_seconds"`
+	Sent        int64     `json:"sent"`
+	Confirmed   int64     `json:"confirmed"`
+	Failed      int64     `json:"failed"`
+	Received    int64     `json:"received"`
+	Lost        int64     `json:"lost"`
+	Duplicated  int64     `json:"duplicated"`
+	Foreign     int64     `json:"foreign,omitempty"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	MsgsPerSec  float64   `json:"msgs_per_sec"`
+	MiBPerSec   float64   `json:"mib_per_sec"`
+	Latency     []Latency `json:"latency"`
+}
+
+// Latency is one histogram: percentiles in µs, and the histogram in
+// HdrHistogram's V2 compressed encoding (base64 in JSON), which
+// hdrhistogram-go's Decode and the Java/C tools read.
+type Latency struct {
+	Name    string  `json:"name"`
+	Count   int64   `json:"count"`
+	P50     int64   `json:"p50_us"`
+	P90     int64   `json:"p90_us"`
+	P99     int64   `json:"p99_us"`
+	P999    int64   `json:"p99_9_us"`
+	P9999   int64   `json:"p99_99_us"`
+	Max     int64   `json:"max_us"`
+	Mean    float64 `json:"mean_us"`
+	Encoded []byte  `json:"hdr"`
+}
+
+func latency(name string, h *hdr.Histogram) Latency {
+	enc, _ := h.Encode(hdr.V2CompressedEncodingCookieBase) // fails only on a zlib write to memory
+	return Latency{
+		Name: name, Count: h.TotalCount(),
+		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9), P9999: h.ValueAtQuantile(99.99), Max: h.Max(), Mean: h.Mean(),
+		Encoded: enc,
+	}
+}
+
+// Summarize turns a result into its kept form.
+func Summarize(r *Result, brokerName, dest string) Summary {
+	s := Summary{
+		V: 1, Broker: brokerName, Destination: dest, Workload: r.Workload, ElapsedSec: r.Elapsed.Seconds(),
+		Sent: r.Sent, Confirmed: r.Confirmed, Failed: r.Failed, Received: r.Received, Lost: r.Lost,
+		Duplicated: r.Duplicated, Foreign: r.Foreign, Interrupted: r.Interrupted, Error: r.FirstError,
+	}
+	n := r.Confirmed
+	if r.Workload.Mode == "sub" {
+		n = r.Received
+	}
+	if sec := r.Elapsed.Seconds(); sec > 0 {
+		s.MsgsPerSec = float64(n) / sec
+		s.MiBPerSec = s.MsgsPerSec * float64(r.Workload.Size) / (1 << 20)
+	}
+	if r.Workload.Mode != "sub" {
+		s.Latency = append(s.Latency, latency("publish→confirm", r.Confirm), latency("publish delay", r.Delay))
+	}
+	if r.Workload.Mode != "pub" {
+		s.Latency = append(s.Latency, latency("end-to-end", r.E2E))
+	}
+	return s
+}
+
+func us(v int64) string { return (time.Duration(v) * time.Microsecond).String() }
+
+// Table is the summary as the table printer shows it: the counts, then
+// one row per latency.
+func (s Summary) Table() output.Table {
+	t := output.Table{Header: []string{"METRIC", "COUNT", "P50", "P90", "P99", "P99.9", "P99.99", "MAX"}}
+	row := func(name string, v int64) {
+		t.Rows = append(t.Rows, []string{name, fmt.Sprint(v), "", "", "", "", "", ""})
+	}
+	row("sent", s.Sent)
+	row("confirmed", s.Confirmed)
+	row("failed", s.Failed)
+	row("received", s.Received)
+	row("lost", s.Lost)
+	row("duplicated", s.Duplicated)
+	t.Rows = append(t.Rows, []string{"throughput", fmt.Sprintf("%.0f msg/s", s.MsgsPerSec), fmt.Sprintf("%.2f MiB/s", s.MiBPerSec), "", "", "", "", ""})
+	for _, l := range s.Latency {
+		t.Rows = append(t.Rows, []string{l.Name, fmt.Sprint(l.Count), us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.P9999), us(l.Max)})
+	}
+	return t
+}
+
+// LiveLine is the per-second line on a terminal's stderr.
+func LiveLine(l Live, size int) string {
+	rate := 0.0
+	if sec := l.Elapsed.Seconds(); sec > 0 {
+		rate = float64(l.Confirmed) / sec
+	}
+	return fmt.Sprintf("%5.0fs  sent %d  confirmed %d  received %d  %.0f msg/s  %.2f MiB/s  p99 %s  in flight %d",
+		l.Elapsed.Seconds(), l.Sent, l.Confirmed, l.Received, rate, rate*float64(size)/(1<<20), l.P99.Round(time.Microsecond), l.InFlight)
+}

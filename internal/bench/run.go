@@ -1,0 +1,407 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// Workload is what a run does. Mode is "pub", "sub" or "e2e".
+type Workload struct {
+	Mode      string        `json:"mode"`
+	Producers int           `json:"producers"`
+	Consumers int           `json:"consumers"`
+	Size      int           `json:"size"`
+	Count     int64         `json:"count,omitempty"`
+	Duration  time.Duration `json:"duration,omitempty"`
+	Warmup    time.Duration `json:"warmup,omitempty"`
+	Rate      float64       `json:"rate,omitempty"` // aggregate msgs/s; 0 is unlimited
+	InFlight  int           `json:"in_flight"`
+	// Payload, when set, is the payload template (the header overwrites
+	// its first HeaderLen bytes).
+	Payload []byte `json:"-"`
+}
+
+// Env is what a run uses: the broker roles and the options the command
+// worked out for the destination.
+type Env struct {
+	Publisher  broker.Publisher
+	Subscriber broker.Subscriber
+	Producer   broker.ProducerOptions
+	Consumer   broker.ConsumerOptions
+	// Live, when set, is called about once a second with the counters so far.
+	Live func(Live)
+	// DrainIdle is how long consumers may receive nothing before the run
+	// stops waiting for confirmed messages still missing (default 5s).
+	DrainIdle time.Duration
+	// DropEvery is a test hook: the consumers ignore every dropEvery-th
+	// delivery (acked, never counted), as a broker losing it would.
+	DropEvery int64
+}
+
+// Live is the live line's data.
+type Live struct {
+	Elapsed   time.Duration
+	Sent      int64
+	Confirmed int64
+	Received  int64
+	InFlight  int64
+	P99       time.Duration
+}
+
+// Result is a finished (or interrupted) run.
+type Result struct {
+	Workload    Workload
+	Elapsed     time.Duration
+	Sent        int64
+	Confirmed   int64
+	Failed      int64
+	Received    int64
+	Lost        int64
+	Duplicated  int64
+	Foreign     int64
+	Interrupted bool
+	FirstError  string
+	Confirm     *hdr.Histogram // publish→confirm, µs
+	E2E         *hdr.Histogram // publish→receive, µs
+	Delay       *hdr.Histogram // actual − intended send time, µs
+}
+
+// fromIntended is the coordinated-omission correction: under a fixed rate,
+// latencies are measured from the intended send time. Tests turn it off to
+// show the correction is what makes a stall visible.
+var fromIntended = true
+
+// newHist tracks 1 µs to 1 hour with 3 significant digits.
+func newHist() *hdr.Histogram { return hdr.New(1, int64(time.Hour/time.Microsecond), 3) }
+
+// lockedHist is one goroutine's histogram; done callbacks may come from a
+// driver goroutine, hence the lock.
+type lockedHist struct {
+	mu sync.Mutex
+	h  *hdr.Histogram
+}
+
+func (l *lockedHist) record(d time.Duration) {
+	us := d.Microseconds()
+	if us < 1 {
+		us = 1
+	}
+	l.mu.Lock()
+	_ = l.h.RecordValue(us) // beyond an hour: dropped, like the histogram's range
+	l.mu.Unlock()
+}
+
+func (l *lockedHist) p99() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Duration(l.h.ValueAtQuantile(99)) * time.Microsecond
+}
+
+type counters struct {
+	sent, confirmed, failed, received, dup, foreign atomic.Int64
+}
+
+// Run runs w. ctx ending stops sending; what is in flight is drained and
+// the result so far returned with Interrupted set.
+func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
+	if env.DrainIdle == 0 {
+		env.DrainIdle = 5 * time.Second
+	}
+	runID := rand.Uint64()
+	tr := newTracker(w.Producers)
+	var c counters
+	var errOnce sync.Once
+	var firstErr string
+	noteErr := func(err error) { errOnce.Do(func() { firstErr = err.Error() }) }
+
+	confirmH := make([]*lockedHist, w.Producers)
+	delayH := make([]*lockedHist, w.Producers)
+	for i := range confirmH {
+		confirmH[i], delayH[i] = &lockedHist{h: newHist()}, &lockedHist{h: newHist()}
+	}
+	e2eH := make([]*lockedHist, w.Consumers)
+	for i := range e2eH {
+		e2eH[i] = &lockedHist{h: newHist()}
+	}
+
+	// Consumers first, so nothing sent is missed.
+	consCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsumers()
+	start := time.Now()
+	var lastRecv atomic.Int64
+	var consWG sync.WaitGroup
+	var consErr error
+	var consErrMu sync.Mutex
+	if w.Mode != "pub" {
+		for i := 0; i < w.Consumers; i++ {
+			cons, err := env.Subscriber.NewConsumer(ctx, env.Consumer)
+			if err != nil {
+				stopConsumers()
+				consWG.Wait()
+				return nil, err
+			}
+			consWG.Add(1)
+			go func(h *lockedHist) {
+				defer consWG.Done()
+				defer cons.Close()
+				var n int64
+				for {
+					d, err := cons.Next(consCtx)
+					if err != nil {
+						if consCtx.Err() == nil {
+							consErrMu.Lock()
+							consErr = err
+							consErrMu.Unlock()
+						}
+						return
+					}
+					now := time.Since(start)
+					if err := d.Ack(consCtx); err != nil && consCtx.Err() == nil {
+						noteErr(err)
+					}
+					n++
+					if env.DropEvery > 0 && n%env.DropEvery == 0 {
+						continue
+					}
+					if w.Mode == "sub" {
+						// Another process sent these: count them, no clock to compare.
+						c.received.Add(1)
+						continue
+					}
+					hd, err := parseHeader(d.Value)
+					if err != nil || hd.run != runID {
+						c.foreign.Add(1)
+						continue
+					}
+					dup, ok := tr.receive(hd.producer, hd.seq)
+					if !ok {
+						c.foreign.Add(1)
+						continue
+					}
+					lastRecv.Store(int64(now))
+					if dup {
+						c.dup.Add(1)
+						continue
+					}
+					c.received.Add(1)
+					if time.Duration(hd.intended) >= w.Warmup {
+						h.record(now - time.Duration(hd.intended))
+					}
+				}
+			}(e2eH[i])
+		}
+	}
+
+	// Live line.
+	liveDone := make(chan struct{})
+	var liveWG sync.WaitGroup
+	if env.Live != nil {
+		liveWG.Add(1)
+		go func() {
+			defer liveWG.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-liveDone:
+					return
+				case <-t.C:
+					var p99 time.Duration
+					for _, h := range confirmH {
+						p99 = max(p99, h.p99())
+					}
+					s, cf, f := c.sent.Load(), c.confirmed.Load(), c.failed.Load()
+					env.Live(Live{Elapsed: time.Since(start), Sent: s, Confirmed: cf, Received: c.received.Load(), InFlight: s - cf - f, P99: p99})
+				}
+			}
+		}()
+	}
+
+	interrupted := false
+	if w.Mode != "sub" {
+		var prodWG sync.WaitGroup
+		for p := 0; p < w.Producers; p++ {
+			prod, err := env.Publisher.NewProducer(ctx, env.Producer)
+			if err != nil {
+				stopConsumers()
+				consWG.Wait()
+				close(liveDone)
+				liveWG.Wait()
+				return nil, err
+			}
+			prodWG.Add(1)
+			go func(p int) {
+				defer prodWG.Done()
+				defer prod.Close()
+				produce(ctx, env, w, prod, p, runID, start, tr, &c, confirmH[p], delayH[p], noteErr)
+			}(p)
+		}
+		prodWG.Wait()
+		interrupted = ctx.Err() != nil
+	}
+
+	// Wait for the confirmed messages to arrive, while they keep coming.
+	if w.Mode == "e2e" {
+		lastRecv.Store(int64(time.Since(start)))
+		for c.received.Load() < c.confirmed.Load() {
+			if time.Since(start)-time.Duration(lastRecv.Load()) > env.DrainIdle {
+				break
+			}
+			consErrMu.Lock()
+			ce := consErr
+			consErrMu.Unlock()
+			if ce != nil {
+				noteErr(ce)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	} else if w.Mode == "sub" {
+		interrupted = waitSub(ctx, w, &c, start)
+	}
+	stopConsumers()
+	consWG.Wait()
+	close(liveDone)
+	liveWG.Wait()
+
+	r := &Result{
+		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr,
+		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
+		Received: c.received.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
+		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH),
+	}
+	if w.Mode == "e2e" {
+		r.Lost = tr.lost()
+	}
+	return r, nil
+}
+
+func merge(hs []*lockedHist) *hdr.Histogram {
+	out := newHist()
+	for _, h := range hs {
+		h.mu.Lock()
+		out.Merge(h.h)
+		h.mu.Unlock()
+	}
+	return out
+}
+
+// produce is one producer's loop: pace, stamp, publish through the
+// driver's producer, record the confirm in done.
+func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p int, runID uint64, start time.Time,
+	tr *tracker, c *counters, confirmH, delayH *lockedHist, noteErr func(error)) {
+	inflight := w.InFlight
+	if inflight <= 0 {
+		inflight = 1
+	}
+	// A ring of payload buffers: a message must not change until done.
+	slots := make(chan []byte, inflight+1)
+	for range inflight + 1 {
+		b := make([]byte, w.Size)
+		copy(b, w.Payload)
+		slots <- b
+	}
+	var count int64 = -1
+	if w.Count > 0 {
+		count = w.Count / int64(w.Producers)
+		if int64(p) < w.Count%int64(w.Producers) {
+			count++
+		}
+	}
+	end := start.Add(w.Warmup + w.Duration)
+loop:
+	for seq := int64(0); count < 0 || seq < count; seq++ {
+		var intended time.Duration
+		if w.Rate > 0 {
+			// Message seq of producer p is number seq*P+p of the run.
+			i := seq*int64(w.Producers) + int64(p)
+			intended = time.Duration(float64(i) / w.Rate * float64(time.Second))
+			if d := time.Until(start.Add(intended)); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					break loop
+				case <-t.C:
+				}
+			}
+		}
+		var b []byte
+		select {
+		case <-ctx.Done():
+			break loop
+		case b = <-slots:
+		}
+		sentAt := time.Since(start)
+		if w.Rate <= 0 {
+			intended = sentAt
+		}
+		if w.Duration > 0 && !start.Add(intended).Before(end) {
+			slots <- b
+			break loop
+		}
+		putHeader(b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
+		warm := intended < w.Warmup
+		if !warm {
+			delayH.record(sentAt - intended)
+		}
+		from := intended
+		if !fromIntended {
+			from = sentAt
+		}
+		m := &broker.Message{Value: b}
+		s := uint64(seq)
+		c.sent.Add(1)
+		prod.Publish(ctx, m, func(_ broker.Receipt, err error) {
+			if err != nil {
+				c.failed.Add(1)
+				noteErr(err)
+			} else {
+				if !warm {
+					confirmH.record(time.Since(start) - from)
+				}
+				tr.confirm(uint32(p), s)
+				c.confirmed.Add(1)
+			}
+			slots <- b
+		})
+	}
+	flush(prod, noteErr)
+}
+
+// flush drains the confirms still in flight, even after an interrupt.
+func flush(prod broker.Producer, noteErr func(error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := prod.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		noteErr(err)
+	}
+}
+
+// waitSub waits until sub mode received --count messages, ran --duration,
+// or was interrupted (true).
+func waitSub(ctx context.Context, w Workload, c *counters, start time.Time) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-t.C:
+		}
+		if w.Count > 0 && c.received.Load() >= w.Count {
+			return false
+		}
+		if w.Duration > 0 && time.Since(start) >= w.Warmup+w.Duration {
+			return false
+		}
+	}
+}

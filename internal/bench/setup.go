@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"fmt"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// Knobs are the per-broker settings of a run; zero values mean defaults.
+type Knobs struct {
+	// Kafka
+	Acks        string
+	Compression string
+	Partitions  int
+	// RabbitMQ
+	Persistent bool
+	QueueType  string
+	// JetStream / NATS
+	Core     bool
+	Storage  string
+	Replicas int
+	// Consumers of every broker.
+	Prefetch int
+}
+
+// BrokerFlags names the flags that apply to one broker only; bench
+// refuses them on another.
+var BrokerFlags = map[string][]string{
+	"kafka":    {"acks", "compression", "partitions"},
+	"rabbitmq": {"persistent", "queue-type"},
+	"nats":     {"core", "storage", "replicas"},
+}
+
+// Plan works out the destination to create and the producer and consumer
+// options for dest on brokerName.
+func Plan(brokerName, dest string, w Workload, k Knobs) (broker.BenchDestination, broker.ProducerOptions, broker.ConsumerOptions, error) {
+	d := broker.BenchDestination{Name: dest}
+	p := broker.ProducerOptions{Destination: dest, InFlight: w.InFlight}
+	c := broker.ConsumerOptions{Sources: []string{dest}, Prefetch: k.Prefetch}
+	switch brokerName {
+	case "kafka":
+		d.Partitions = k.Partitions
+		p.Acks, p.Compression, p.Partitioner = k.Acks, k.Compression, "round-robin"
+		c.From = broker.StartPosition{Kind: broker.StartBeginning}
+		if w.Consumers > 1 {
+			c.Group = dest // consumers share the partitions
+		}
+	case "rabbitmq":
+		switch k.QueueType {
+		case "", "classic", "quorum", "stream":
+		default:
+			return d, p, c, fmt.Errorf("--queue-type %q: want classic, quorum or stream", k.QueueType)
+		}
+		d.QueueType = k.QueueType
+		p.DestinationIsQueue, p.Persistent, p.Mandatory = true, k.Persistent, true
+	case "nats":
+		d.Core, d.Storage, d.Replicas = k.Core, k.Storage, k.Replicas
+		p.Core, c.Core = k.Core, k.Core
+		if w.Consumers > 1 {
+			// Consumers share the messages instead of each getting all.
+			if k.Core {
+				c.QueueGroup = dest
+			} else {
+				c.Durable = dest
+			}
+		}
+	default:
+		return d, p, c, fmt.Errorf("bench does not know broker %q", brokerName)
+	}
+	return d, p, c, nil
+}
