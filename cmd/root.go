@@ -98,6 +98,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		newDLQCmd(f),
 		newSandboxCmd(f),
 		NewCmdVersion(f, nil),
+		NewCmdTop(f, nil),
 		newCompletionCmd(f),
 	)
 	return root
