@@ -77,6 +77,8 @@ type Model struct {
 	width     int
 	height    int
 	peek      peekState
+	version   int // bumped by new data and ticks: invalidates cache
+	cache     [5]rowCache
 	started   bool
 	quitting  bool
 	interrupt bool
@@ -243,6 +245,10 @@ func oneLine(s string) string {
 
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg.(type) {
+	case tickMsg, readMsg, peekMsg:
+		m.version++
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -446,7 +452,32 @@ type row struct {
 	keys  []any // per column: int64 or string
 }
 
+// rows returns view v's rows, filtered and sorted, rebuilt only when data,
+// clock ticks, filter or sort changed since the last call.
 func (m *Model) rows(v View) []row {
+	k := cacheKey{m.version, m.filter[v], m.sortCol[v], m.sortDesc[v]}
+	if c := m.cache[v]; c.ok && c.key == k {
+		return c.rows
+	}
+	rs := m.buildRows(v)
+	m.cache[v] = rowCache{key: k, rows: rs, ok: true}
+	return rs
+}
+
+type cacheKey struct {
+	version int
+	filter  string
+	sortCol int
+	desc    bool
+}
+
+type rowCache struct {
+	key  cacheKey
+	rows []row
+	ok   bool
+}
+
+func (m *Model) buildRows(v View) []row {
 	var rs []row
 	now := m.opt.Now()
 	for i, c := range m.ctxs {
@@ -529,13 +560,22 @@ func (m *Model) rows(v View) []row {
 	}
 	if v != Browser {
 		col, desc := m.sortCol[v], m.sortDesc[v]
-		sort.SliceStable(rs, func(a, b int) bool {
-			less := compare(rs[a].keys[col], rs[b].keys[col])
+		idx := make([]int, len(rs))
+		for j := range idx {
+			idx[j] = j
+		}
+		sort.SliceStable(idx, func(a, b int) bool {
+			c := compare(rs[idx[a]].keys[col], rs[idx[b]].keys[col])
 			if desc {
-				return less > 0
+				return c > 0
 			}
-			return less < 0
+			return c < 0
 		})
+		sorted := make([]row, len(rs))
+		for j, k := range idx {
+			sorted[j] = rs[k]
+		}
+		rs = sorted
 	}
 	return rs
 }

@@ -25,13 +25,13 @@ type column struct {
 func (m *Model) columns(v View) []column {
 	switch v {
 	case Overview:
-		return []column{{"CONTEXT", 10, true}, {"BROKER", 8, false}, {"REACH", 10, true}, {"DESTS", 5, false}, {"LAG", 6, false}, {"DLQ", 5, false}, {"WORST", 6, false}, {"AGE", 5, false}}
+		return []column{{"CONTEXT", 10, true}, {"BROKER", 8, false}, {"REACH", 10, true}, {"DESTS", 5, false}, {"LAG", 6, false}, {"DLQ", 5, false}, {"WORST", 6, false}, {"AGE", 9, false}}
 	case Destinations:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 5, false}}
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 9, false}}
 	case Consumers:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 5, false}}
+		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 9, false}}
 	case DeadLetters:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"WHY", 10, true}, {"AGE", 5, false}}
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"WHY", 10, true}, {"AGE", 9, false}}
 	}
 	return []column{{"#", 4, false}, {"TIME", 8, false}, {"ORIGIN", 10, true}, {"REASON", 10, true}, {"SIZE", 6, false}}
 }
@@ -95,7 +95,7 @@ func (m *Model) Content() string {
 	case '/', ':':
 		b.WriteString(fit(string(m.mode)+output.TerminalSafe(m.input)+"█", w))
 	default:
-		b.WriteString(fit("1 overview 2 dests 3 consumers 4 dlq 5 browser  / filter s/S sort p pause r refresh ? help q quit", w))
+		b.WriteString(fit("1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
 	}
 	return b.String()
 }
@@ -167,30 +167,31 @@ func (m *Model) table(b *strings.Builder, w int) int {
 	return used
 }
 
-// layout gives each column its minimum (or its widest cell, if less
-// space is needed) and shares the rest among flexible columns.
+// layout gives each column the width of its widest cell (among the first
+// rows; at least its minimum); when that is too wide, flexible columns
+// shrink towards their minimum.
 func layout(cols []column, rows []row, w int) []int {
 	widths := make([]int, len(cols))
 	total := 0
 	for i, c := range cols {
-		widths[i] = max(c.min, runewidth.StringWidth(c.title)+1)
+		want := max(c.min, runewidth.StringWidth(c.title)+1)
+		for _, r := range rows[:min(len(rows), 200)] {
+			want = max(want, runewidth.StringWidth(r.cells[i]))
+		}
+		widths[i] = min(want, 60)
 		total += widths[i] + 1
 	}
-	if extra := w - total; extra > 0 {
-		var flex []int
+	for over := total - w; over > 0; {
+		shrunk := false
 		for i, c := range cols {
-			if c.flex {
-				flex = append(flex, i)
+			if over > 0 && (c.flex || widths[i] > 12) && widths[i] > c.min {
+				widths[i]--
+				over--
+				shrunk = true
 			}
 		}
-		// Widest flexible cell among the first rows, capped by space.
-		for _, i := range flex {
-			want := widths[i]
-			for _, r := range rows[:min(len(rows), 200)] {
-				want = max(want, runewidth.StringWidth(r.cells[i]))
-			}
-			add := min(want-widths[i], extra/len(flex))
-			widths[i] += max(add, 0)
+		if !shrunk {
+			break
 		}
 	}
 	return widths
