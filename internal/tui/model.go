@@ -607,7 +607,6 @@ func lagNames(r lag.Row) (name, on string) {
 	return r.Queue, ""
 }
 
-
 func worstStatus(st map[string]lag.Status) string {
 	worst := ""
 	rank := -1
