@@ -99,6 +99,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		newSandboxCmd(f),
 		NewCmdVersion(f, nil),
 		NewCmdBench(f, nil),
+		NewCmdTop(f, nil),
 		newCompletionCmd(f),
 	)
 	return root

@@ -1,0 +1,95 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/spf13/cobra"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
+	"github.com/mqctl/mqctl/internal/tui"
+	"github.com/mqctl/mqctl/internal/tui/source"
+)
+
+// TopOptions is what `mqctl top` needs once its flags are parsed.
+type TopOptions struct {
+	IO          *output.Streams
+	Interval    time.Duration
+	AllContexts bool
+	ReadOnly    bool
+	// Targets resolves the contexts to watch (-c a,b / --all-contexts).
+	Targets func() ([]broker.Target, error)
+}
+
+// NewCmdTop builds `mqctl top`.
+func NewCmdTop(f *Factory, runF func(*TopOptions) error) *cobra.Command {
+	opts := &TopOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Live dashboard of destinations, lag and dead letters (read-only)",
+		Long: `top shows every context given with -c a,b,c (or --all-contexts) live: an overview, destinations
+with depth trends, consumers with lag, trend and the lag --watch status, dead-letter queues, and a
+message browser that peeks without acking or committing. Keys: 1-5 or : views, / filter, s/S sort,
+p pause, r refresh, Enter drill down, Esc back, ? help, q quit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Interval < 100*time.Millisecond {
+				return mqerr.Usagef("--interval %s: at least 100ms", opts.Interval)
+			}
+			opts.Targets = func() ([]broker.Target, error) {
+				ts, unresolved, _, err := lagTargets(f, opts.AllContexts)
+				if err != nil {
+					return nil, err
+				}
+				if len(unresolved) > 0 {
+					return nil, mqerr.Usagef("context %s: %s", unresolved[0].Context, unresolved[0].Error)
+				}
+				return ts, nil
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return topRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVar(&opts.Interval, "interval", 2*time.Second, "time between refreshes of each context")
+	fl.BoolVar(&opts.AllContexts, "all-contexts", false, "every context in the config file")
+	fl.BoolVar(&opts.ReadOnly, "read-only", false, "refuse every action (top has none yet: it only reads)")
+	return cmd
+}
+
+func topRun(ctx context.Context, opts *TopOptions) error {
+	if !opts.IO.OutTTY || !opts.IO.InTTY {
+		return mqerr.Usagef("top needs a terminal on stdin and stdout (use 'mqctl lag --watch' or 'mqctl ls' in scripts)")
+	}
+	targets, err := opts.Targets()
+	if err != nil {
+		return err
+	}
+	src := &source.Brokers{Targets: targets}
+	defer src.Close()
+	readOnly := opts.ReadOnly
+	for _, t := range targets {
+		readOnly = readOnly || t.ReadOnly
+	}
+	m := tui.New(src, tui.Options{Interval: opts.Interval, ReadOnly: readOnly, Timeout: targets[0].EffectiveTimeout()})
+	profile := colorprofile.ASCII
+	if !opts.IO.Color {
+		profile = colorprofile.NoTTY
+	}
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(opts.IO.In), tea.WithOutput(opts.IO.Out), tea.WithColorProfile(profile))
+	_, err = p.Run()
+	switch {
+	case errors.Is(err, tea.ErrInterrupted) || m.Interrupted():
+		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
+	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
+		return nil
+	}
+	return err
+}

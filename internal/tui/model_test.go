@@ -1,0 +1,364 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// fixture is a data fixture for UI logic (broker behaviour is covered by
+// the e2e tests): per context a snapshot or an error.
+type fixture struct {
+	mu    sync.Mutex
+	names []string
+	snaps []Snapshot
+	errs  []error
+	reads []int
+	msgs  []broker.Message
+}
+
+func (f *fixture) Contexts() []string { return f.names }
+func (f *fixture) Read(_ context.Context, i int) (Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads[i]++
+	return f.snaps[i], f.errs[i]
+}
+func (f *fixture) Peek(context.Context, int, string, int) ([]broker.Message, error) {
+	return f.msgs, nil
+}
+
+var t0 = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+
+func newFixture() *fixture {
+	hostile := "evil\x1b[2J\u202etxt"
+	return &fixture{
+		names: []string{"sandbox-kafka", "sandbox-rabbitmq"},
+		snaps: []Snapshot{{
+			Broker: "kafka",
+			Destinations: []broker.Destination{
+				{Broker: "kafka", Type: "topic", Name: "orders", Messages: 1200, Partitions: 3},
+				{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 7},
+				{Broker: "kafka", Type: "topic", Name: hostile, Messages: 1},
+			},
+			Lag: []lag.Row{
+				{Broker: "kafka", Kind: lag.KindPartition, Group: "billing", Topic: "orders", Partition: 0, Committed: 10, End: 410, Lag: 400, TimeLag: 93 * time.Second},
+				{Broker: "kafka", Kind: lag.KindPartition, Group: "shipping", Topic: "orders", Partition: 0, Committed: 410, End: 410, Lag: 0},
+			},
+			DeadLetters: []broker.DeadLetterDestination{
+				{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 7, Oldest: t0.Add(-3 * time.Hour), Why: "name matches *.DLT"},
+			},
+		}, {
+			Broker: "rabbitmq",
+			Destinations: []broker.Destination{
+				{Broker: "rabbitmq", Type: "queue", Name: "payments", Messages: 42, Consumers: 2},
+			},
+			Lag: []lag.Row{{Broker: "rabbitmq", Kind: lag.KindQueue, Queue: "payments", Lag: 42}},
+			DeadLetters: []broker.DeadLetterDestination{
+				{Broker: "rabbitmq", Type: "queue", Name: "payments.dlq", Messages: 3, Why: "dead-letter exchange of payments"},
+			},
+		}},
+		errs:  []error{nil, nil},
+		reads: []int{0, 0},
+		msgs: []broker.Message{
+			{Value: []byte(`{"id":1,"note":"\u001b[31mred"}`), Timestamp: t0, Headers: []broker.Header{{Key: "mq-death-reason", Value: []byte("boom\x1b]0;x\x07")}, {Key: "mq-origin", Value: []byte("orders")}}},
+			{Value: []byte{0xff, 0x00, 0x1b, '[', '2', 'J'}, Timestamp: t0},
+		},
+	}
+}
+
+// run drives m synchronously: it runs the commands a message returns
+// (ticks are not run: tests send them), as the program would.
+func run(m *Model, msg tea.Msg) {
+	queue := []tea.Msg{msg}
+	for len(queue) > 0 {
+		msg, queue = queue[0], queue[1:]
+		_, cmd := m.Update(msg)
+		queue = append(queue, exec(cmd)...)
+	}
+}
+
+type tick struct {
+	d   time.Duration
+	msg tea.Msg
+}
+
+func exec(cmd tea.Cmd) []tea.Msg {
+	if cmd == nil {
+		return nil
+	}
+	switch msg := cmd().(type) {
+	case tea.BatchMsg:
+		var out []tea.Msg
+		for _, c := range msg {
+			out = append(out, exec(c)...)
+		}
+		return out
+	case tick, tea.QuitMsg:
+		return nil
+	case nil:
+		return nil
+	default:
+		return []tea.Msg{msg}
+	}
+}
+
+func newModel(f *fixture, ticks *[]tick) *Model {
+	now := t0
+	return New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(d time.Duration, msg tea.Msg) tea.Cmd {
+		if ticks != nil {
+			*ticks = append(*ticks, tick{d, msg})
+		}
+		return func() tea.Msg { return tick{d, msg} }
+	}})
+}
+
+func key(s string) tea.KeyPressMsg {
+	switch s {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "ctrl+c":
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	}
+	r := []rune(s)[0]
+	return tea.KeyPressMsg{Code: r, Text: s}
+}
+
+func typeKeys(m *Model, keys ...string) {
+	for _, k := range keys {
+		run(m, key(k))
+	}
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/tui -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from %s:\n%s", name, path, got)
+	}
+}
+
+func TestViewsGolden(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {200, 50}} {
+		for _, v := range []string{"1", "2", "3", "4", "browser"} {
+			name := fmt.Sprintf("%s_%dx%d", v, size[0], size[1])
+			t.Run(name, func(t *testing.T) {
+				f := newFixture()
+				m := newModel(f, nil)
+				run(m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+				run(m, startMsg{})
+				if v == "browser" {
+					typeKeys(m, "4", "enter")
+				} else {
+					typeKeys(m, v)
+				}
+				got := m.Content()
+				if strings.ContainsAny(got, "\x1b\x07") {
+					t.Fatalf("escape or BEL reached the screen: %q", got)
+				}
+				for i, l := range strings.Split(got, "\n") {
+					if w := len([]rune(l)); w > size[0] {
+						t.Errorf("line %d is %d wide, over %d: %q", i, w, size[0], l)
+					}
+				}
+				if n := strings.Count(got, "\n") + 1; n != size[1] {
+					t.Errorf("%d lines, want %d", n, size[1])
+				}
+				checkGolden(t, name, got)
+			})
+		}
+	}
+}
+
+func TestStaleContextGolden(t *testing.T) {
+	f := newFixture()
+	var now = t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(d time.Duration, msg tea.Msg) tea.Cmd { return nil }})
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	run(m, startMsg{})
+	f.errs[1] = errors.New("dial tcp 127.0.0.1:5672: connect: connection refused")
+	now = t0.Add(37 * time.Second)
+	run(m, tickMsg{ctx: 0})
+	run(m, tickMsg{ctx: 1})
+	got := m.Content()
+	if !strings.Contains(got, "stale 37s") || !strings.Contains(got, "connection refused") {
+		t.Fatalf("no stale marker or status line:\n%s", got)
+	}
+	checkGolden(t, "stale_80x24", got)
+	// Keys still answer while a context is down.
+	typeKeys(m, "3")
+	if m.view != Consumers {
+		t.Fatal("3 did not switch to consumers")
+	}
+}
+
+func TestNavigationFilterSort(t *testing.T) {
+	f := newFixture()
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+	run(m, startMsg{})
+	typeKeys(m, "2")
+	if m.view != Destinations || len(m.rows(Destinations)) != 4 {
+		t.Fatalf("view %v rows %d", m.view, len(m.rows(Destinations)))
+	}
+	typeKeys(m, "/", "p", "a", "y")
+	if rs := m.rows(Destinations); len(rs) != 1 || rs[0].name != "payments" {
+		t.Fatalf("filter pay: %+v", rs)
+	}
+	typeKeys(m, "esc")
+	if m.filter[Destinations] != "" || m.mode != 0 {
+		t.Fatal("esc did not clear the filter")
+	}
+	// Sort by DEPTH (column 3), then reverse.
+	typeKeys(m, "s", "s", "s")
+	if rs := m.rows(Destinations); rs[0].name != "evil\x1b[2J\u202etxt" || rs[3].name != "orders" {
+		t.Fatalf("ascending depth: %v %v", rs[0].name, rs[3].name)
+	}
+	typeKeys(m, "S")
+	if rs := m.rows(Destinations); rs[0].name != "orders" {
+		t.Fatalf("descending depth: %v", rs[0].name)
+	}
+	typeKeys(m, ":", "d", "e", "a", "d", "enter")
+	if m.view != DeadLetters {
+		t.Fatalf(":dead went to %v", m.view)
+	}
+	typeKeys(m, "enter")
+	if m.view != Browser || len(m.peek.msgs) != 2 {
+		t.Fatalf("enter: view %v, %d messages", m.view, len(m.peek.msgs))
+	}
+	typeKeys(m, "esc")
+	if m.view != DeadLetters {
+		t.Fatalf("esc went back to %v", m.view)
+	}
+	typeKeys(m, "esc", "esc")
+	if m.view != Overview {
+		t.Fatalf("back to %v", m.view)
+	}
+	typeKeys(m, "?")
+	if !strings.Contains(m.Content(), "Keys") {
+		t.Fatal("no help")
+	}
+	typeKeys(m, "x")
+	if m.help {
+		t.Fatal("a key did not close help")
+	}
+	run(m, key("ctrl+c"))
+	if !m.Interrupted() {
+		t.Fatal("ctrl+c is not an interrupt")
+	}
+}
+
+func TestActionsRefused(t *testing.T) {
+	for _, ro := range []bool{true, false} {
+		f := newFixture()
+		m := New(f, Options{ReadOnly: ro, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+		run(m, startMsg{})
+		typeKeys(m, "4", "R")
+		want := "not available in top yet"
+		if ro {
+			want = "read-only: replay and purge are refused"
+		}
+		if !strings.Contains(m.status, want) {
+			t.Errorf("read-only %v: status %q", ro, m.status)
+		}
+	}
+}
+
+func TestRefreshCoalescedPausedBackoff(t *testing.T) {
+	f := newFixture()
+	var ticks []tick
+	m := newModel(f, &ticks)
+	// A read in flight: more refresh requests queue exactly one more.
+	cmd := m.read(0)
+	for range 2 {
+		if m.read(0) != nil {
+			t.Fatal("a second read started while one was in flight")
+		}
+	}
+	run(m, cmd())
+	if f.reads[0] != 2 {
+		t.Fatalf("%d reads, want 2 (one coalesced)", f.reads[0])
+	}
+	// Paused: a tick re-arms and reads nothing.
+	typeKeys(m, "p")
+	run(m, tickMsg{ctx: 0})
+	if f.reads[0] != 2 {
+		t.Fatal("a paused tick read")
+	}
+	typeKeys(m, "p")
+	// Failures double the delay up to a minute.
+	f.errs[0] = errors.New("down")
+	ticks = nil
+	for range 7 {
+		run(m, tickMsg{ctx: 0})
+	}
+	var ds []string
+	for _, tk := range ticks {
+		ds = append(ds, tk.d.String())
+	}
+	if got := strings.Join(ds, " "); got != "4s 8s 16s 32s 1m0s 1m0s 1m0s" {
+		t.Fatalf("backoff %s", got)
+	}
+	f.errs[0] = nil
+	ticks = nil
+	run(m, tickMsg{ctx: 0})
+	if ticks[0].d != 2*time.Second || m.ctxs[0].err != nil {
+		t.Fatalf("after recovery: %v %v", ticks[0].d, m.ctxs[0].err)
+	}
+}
+
+func BenchmarkView1000(b *testing.B) {
+	f := newFixture()
+	f.snaps[0].Destinations = nil
+	for i := range 1000 {
+		f.snaps[0].Destinations = append(f.snaps[0].Destinations, broker.Destination{Broker: "kafka", Type: "topic", Name: fmt.Sprintf("topic-%04d", i), Messages: int64(i * 7 % 1000)})
+	}
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+	run(m, startMsg{})
+	typeKeys(m, "2", "s", "s", "s")
+	b.Run("rebuild", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.version++ // as after a refresh: rows rebuilt, filtered, sorted
+			_ = m.Content()
+		}
+	})
+	b.Run("redraw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = m.Content()
+		}
+	})
+}

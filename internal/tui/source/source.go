@@ -1,0 +1,147 @@
+// Package source implements tui.Source on the driver roles the CLI uses
+// (broker.Lister, broker.LagReader, broker.DeadLetters, a peek consumer as
+// `dlq peek` opens it). It is meant to be pointed at internal/lag's and
+// internal/dlq's sources once they leave cmd/.
+package source
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/tui"
+)
+
+// Brokers reads contexts through their drivers, one connection each,
+// kept open across refreshes.
+type Brokers struct {
+	Targets []broker.Target
+
+	mu    sync.Mutex
+	conns map[int]broker.Conn
+}
+
+var _ tui.Source = (*Brokers)(nil)
+
+// Contexts names the targets.
+func (s *Brokers) Contexts() []string {
+	out := make([]string, len(s.Targets))
+	for i, t := range s.Targets {
+		out[i] = t.Context
+		if out[i] == "" {
+			out[i] = "default"
+		}
+	}
+	return out
+}
+
+// Close closes every connection.
+func (s *Brokers) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
+func (s *Brokers) conn(ctx context.Context, i int) (broker.Conn, error) {
+	s.mu.Lock()
+	c := s.conns[i]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := broker.Open(ctx, s.Targets[i])
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = map[int]broker.Conn{}
+	}
+	s.conns[i] = c
+	return c, nil
+}
+
+// Read lists destinations, lag and dead-letter destinations of context i.
+// What one role fails to read is left nil; the errors are joined.
+func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
+	t := s.Targets[i]
+	conn, err := s.conn(ctx, i)
+	if err != nil {
+		return tui.Snapshot{}, broker.Scrub(err, t.Secrets()...)
+	}
+	snap := tui.Snapshot{Broker: conn.Broker()}
+	var errs []error
+	if l, err := broker.As[broker.Lister](conn, "listing"); err == nil {
+		d, err := l.List(ctx, broker.ListQuery{})
+		if d == nil && err == nil {
+			d = []broker.Destination{}
+		}
+		snap.Destinations, errs = d, append(errs, err)
+	}
+	if r, err := broker.As[broker.LagReader](conn, "lag"); err == nil {
+		rows, err := r.Lag(ctx, broker.LagQuery{})
+		if err == nil && rows == nil {
+			rows = rows[:0:0]
+		}
+		if errors.Is(err, broker.ErrCannotList) {
+			err = nil // as lag without names: nothing to read by name here
+		}
+		snap.Lag, errs = rows, append(errs, err)
+	}
+	if d, err := broker.As[broker.DeadLetters](conn, "dead letters"); err == nil {
+		dl, err := d.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
+		if err == nil && dl == nil {
+			dl = []broker.DeadLetterDestination{}
+		}
+		snap.DeadLetters, errs = dl, append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return snap, broker.Scrub(err, t.Secrets()...)
+	}
+	return snap, nil
+}
+
+// Peek reads up to n messages of dest as `dlq peek` does: a Peek consumer
+// from the beginning (Kafka commits nothing, JetStream AckNone, RabbitMQ
+// holds them unacked and requeues them at Close).
+func (s *Brokers) Peek(ctx context.Context, i int, dest string, n int) ([]broker.Message, error) {
+	t := s.Targets[i]
+	conn, err := s.conn(ctx, i)
+	if err != nil {
+		return nil, broker.Scrub(err, t.Secrets()...)
+	}
+	sub, err := broker.As[broker.Subscriber](conn, "reading messages")
+	if err != nil {
+		return nil, err
+	}
+	o := broker.ConsumerOptions{Sources: []string{dest}, UntilEnd: true, Peek: true, Prefetch: n}
+	if conn.Broker() == "kafka" {
+		o.From = broker.StartPosition{Kind: broker.StartBeginning}
+	}
+	c, err := sub.NewConsumer(ctx, o)
+	if err != nil {
+		return nil, broker.Scrub(err, t.Secrets()...)
+	}
+	var out []broker.Message
+	for len(out) < n {
+		d, err := c.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.Close()
+			return out, broker.Scrub(err, t.Secrets()...)
+		}
+		out = append(out, d.Message)
+	}
+	if err := c.Close(); err != nil {
+		return out, broker.Scrub(err, t.Secrets()...)
+	}
+	return out, nil
+}

@@ -1,0 +1,286 @@
+package tui
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
+
+	"github.com/mqctl/mqctl/internal/dlq"
+	"github.com/mqctl/mqctl/internal/output"
+)
+
+// column: title, minimum width, and whether it stretches to fill.
+type column struct {
+	title string
+	min   int
+	flex  bool
+}
+
+func (m *Model) columns(v View) []column {
+	switch v {
+	case Overview:
+		return []column{{"CONTEXT", 10, true}, {"BROKER", 8, false}, {"REACH", 10, true}, {"DESTS", 5, false}, {"LAG", 6, false}, {"DLQ", 5, false}, {"WORST", 6, false}, {"AGE", 9, false}}
+	case Destinations:
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 9, false}}
+	case Consumers:
+		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 9, false}}
+	case DeadLetters:
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"WHY", 10, true}, {"AGE", 9, false}}
+	}
+	return []column{{"#", 4, false}, {"TIME", 8, false}, {"ORIGIN", 10, true}, {"REASON", 10, true}, {"SIZE", 6, false}}
+}
+
+// pageRows is how many table rows fit: the screen less title, header,
+// status and key lines (and the detail pane in the browser).
+func (m *Model) pageRows() int {
+	n := m.height - 4
+	if m.view == Browser {
+		n = (m.height - 4) / 3
+	}
+	return max(n, 1)
+}
+
+// View renders the screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.Content())
+	v.AltScreen = true
+	v.WindowTitle = "mqctl top"
+	return v
+}
+
+// Content is the screen as text, without colour: what the golden files hold.
+func (m *Model) Content() string {
+	var b strings.Builder
+	w := max(m.width, 20)
+	title := "mqctl top · " + viewNames[m.view]
+	if m.view == Browser {
+		title += " · " + output.TerminalSafe(m.ctxs[m.peek.ctx].name+"/"+m.peek.dest)
+	}
+	if m.paused {
+		title += " · PAUSED"
+	}
+	if m.opt.ReadOnly {
+		title += " · read-only"
+	}
+	if f := m.filter[m.view]; f != "" && m.mode != '/' {
+		title += " · /" + output.TerminalSafe(f)
+	}
+	b.WriteString(fit(title, w))
+	b.WriteByte('\n')
+	used := 1
+	if m.help {
+		for _, l := range helpLines {
+			b.WriteString(fit(l, w))
+			b.WriteByte('\n')
+			used++
+		}
+	} else {
+		used += m.table(&b, w)
+		if m.view == Browser {
+			used += m.detail(&b, w, m.height-used-2)
+		}
+	}
+	for ; used < m.height-2; used++ {
+		b.WriteByte('\n')
+	}
+	b.WriteString(fit(output.TerminalSafe(m.status), w))
+	b.WriteByte('\n')
+	switch m.mode {
+	case '/', ':':
+		b.WriteString(fit(string(m.mode)+output.TerminalSafe(m.input)+"█", w))
+	default:
+		b.WriteString(fit("1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
+	}
+	return b.String()
+}
+
+var helpLines = []string{
+	"Keys",
+	"  1-5 or :name   switch view (overview, destinations, consumers, deadletters, browser)",
+	"  /              filter rows (Esc clears)",
+	"  s / S          next sort column / reverse order",
+	"  j k ↑ ↓ g G    move; PgUp PgDn page",
+	"  Enter          drill down: peek messages of a destination or dead-letter queue",
+	"  Esc            back",
+	"  p              pause refreshes;  r  refresh now",
+	"  q              quit;  Ctrl-C interrupt (exit 130)",
+	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
+	"Replay and purge are not in top yet: use mqctl dlq replay / dlq purge.",
+}
+
+// table writes the header and the visible rows only; it returns lines used.
+func (m *Model) table(b *strings.Builder, w int) int {
+	cols := m.columns(m.view)
+	rows := m.rows(m.view)
+	widths := layout(cols, rows, w-2)
+	sortCol := m.sortCol[m.view]
+	var hdr []string
+	for i, c := range cols {
+		t := c.title
+		if i == sortCol && m.view != Browser {
+			if m.sortDesc[m.view] {
+				t += "↓"
+			} else {
+				t += "↑"
+			}
+		}
+		hdr = append(hdr, t)
+	}
+	b.WriteString(line("  ", hdr, widths, w))
+	n := m.pageRows()
+	if len(rows) == 0 {
+		msg := "  (no rows)"
+		if m.view == Browser {
+			switch {
+			case m.peek.loading:
+				msg = "  peeking…"
+			case m.peek.err != nil:
+				msg = "  peek failed: " + output.TerminalSafe(oneLine(m.peek.err.Error()))
+			default:
+				msg = "  (empty)"
+			}
+		}
+		b.WriteString(fit(msg, w))
+		b.WriteByte('\n')
+		return 2
+	}
+	cur := min(m.cursor[m.view], len(rows)-1)
+	top := 0
+	if cur >= n {
+		top = cur - n + 1
+	}
+	used := 1
+	for i := top; i < len(rows) && i < top+n; i++ {
+		mark := "  "
+		if i == cur {
+			mark = "> "
+		}
+		b.WriteString(line(mark, rows[i].cells, widths, w))
+		used++
+	}
+	return used
+}
+
+// layout gives each column the width of its widest cell (among the first
+// rows; at least its minimum); when that is too wide, flexible columns
+// shrink towards their minimum.
+func layout(cols []column, rows []row, w int) []int {
+	widths := make([]int, len(cols))
+	total := 0
+	for i, c := range cols {
+		want := max(c.min, runewidth.StringWidth(c.title)+1)
+		for _, r := range rows[:min(len(rows), 200)] {
+			want = max(want, runewidth.StringWidth(r.cells[i]))
+		}
+		widths[i] = min(want, 60)
+		total += widths[i] + 1
+	}
+	for over := total - w; over > 0; {
+		shrunk := false
+		for i, c := range cols {
+			if over > 0 && (c.flex || widths[i] > 12) && widths[i] > c.min {
+				widths[i]--
+				over--
+				shrunk = true
+			}
+		}
+		if !shrunk {
+			break
+		}
+	}
+	return widths
+}
+
+func line(mark string, cells []string, widths []int, w int) string {
+	var b strings.Builder
+	b.WriteString(mark)
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(pad(c, widths[i]))
+	}
+	return fit(strings.TrimRight(b.String(), " "), w) + "\n"
+}
+
+func pad(s string, w int) string {
+	s = runewidth.Truncate(s, w, "…")
+	return s + strings.Repeat(" ", max(0, w-runewidth.StringWidth(s)))
+}
+
+func fit(s string, w int) string { return runewidth.Truncate(s, w, "…") }
+
+func (m *Model) browserRow(j int) row {
+	msg := &m.peek.msgs[j]
+	o := dlq.DecodeOrigin(m.peek.broker, msg)
+	t := "-"
+	if !msg.Timestamp.IsZero() {
+		t = msg.Timestamp.UTC().Format("15:04:05")
+	}
+	return row{ctx: m.peek.ctx, name: strconv.Itoa(j + 1),
+		cells: []string{strconv.Itoa(j + 1), t, o.Destination, o.Reason, strconv.Itoa(len(msg.Value))}}
+}
+
+// detail shows the selected peeked message: origin, headers, body.
+func (m *Model) detail(b *strings.Builder, w, h int) int {
+	if h <= 0 || len(m.peek.msgs) == 0 {
+		return 0
+	}
+	rows := m.rows(Browser)
+	if len(rows) == 0 {
+		return 0
+	}
+	j, _ := strconv.Atoi(rows[min(m.cursor[Browser], len(rows)-1)].name)
+	msg := &m.peek.msgs[j-1]
+	o := dlq.DecodeOrigin(m.peek.broker, msg)
+	var ls []string
+	ls = append(ls, strings.Repeat("─", w))
+	ls = append(ls, fmt.Sprintf("origin %s  reason %s  count %d", orDash(o.Destination), orDash(o.Reason), o.Count))
+	for _, hd := range msg.Headers {
+		ls = append(ls, "  "+hd.Key+": "+string(hd.Value))
+	}
+	ls = append(ls, body(msg.Value)...)
+	n := 0
+	for _, l := range ls {
+		if n >= h {
+			break
+		}
+		b.WriteString(fit(output.TerminalSafe(l), w))
+		b.WriteByte('\n')
+		n++
+	}
+	return n
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// body pretty-prints JSON, shows text as lines and anything else as hex;
+// the caller sanitises every line.
+func body(v []byte) []string {
+	if len(v) == 0 {
+		return []string{"(empty body)"}
+	}
+	var buf bytes.Buffer
+	if json.Valid(v) && json.Indent(&buf, v, "", "  ") == nil {
+		return strings.Split(buf.String(), "\n")
+	}
+	if utf8.Valid(v) {
+		return strings.Split(string(v), "\n")
+	}
+	var ls []string
+	for i := 0; i < len(v) && i < 256; i += 16 {
+		ls = append(ls, fmt.Sprintf("%04x  % x", i, v[i:min(i+16, len(v))]))
+	}
+	return append([]string{fmt.Sprintf("(binary, %d bytes)", len(v))}, ls...)
+}
