@@ -6,6 +6,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/mattn/go-runewidth"
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 )
 
 // PrintTable renders a borderless aligned table on a terminal and plain
@@ -32,43 +35,67 @@ func PrintTable(s *Streams, t Table) error {
 		_, err := io.WriteString(s.Out, b.String())
 		return err
 	}
-	lines := make([][]string, 0, len(t.Rows)+1)
-	var widths []int
-	for _, r := range append([][]string{t.Header}, t.Rows...) {
-		line := make([]string, len(r))
+	rows := make([][]string, len(t.Rows))
+	for i, r := range t.Rows {
+		rows[i] = make([]string, len(r))
 		for j, c := range r {
-			line[j] = TerminalSafe(c)
-			if j == len(widths) {
-				widths = append(widths, 0)
+			if c = TerminalSafe(c); c != "" {
+				if col := t.color(i, j); col != "" {
+					c = "\x1b[" + col + "m" + c + "\x1b[0m"
+				}
 			}
-			widths[j] = max(widths[j], displayWidth(line[j]))
+			rows[i][j] = c
 		}
-		lines = append(lines, line)
 	}
-	var b, l strings.Builder
-	for i, line := range lines {
-		l.Reset()
-		for j, c := range line {
-			pad := 0
-			if j < len(line)-1 {
-				pad = widths[j] - displayWidth(c) + 2
-			}
-			if col := t.color(i-1, j); col != "" && c != "" {
-				c = "\x1b[" + col + "m" + c + "\x1b[0m"
-			}
-			l.WriteString(c)
-			l.WriteString(strings.Repeat(" ", pad))
-		}
+	header := make([]string, len(t.Header))
+	for j, c := range t.Header {
+		header[j] = TerminalSafe(c)
+	}
+	var b strings.Builder
+	tbl := tablewriter.NewTable(&b,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Lines: tw.LinesNone, Separators: tw.SeparatorsNone},
+		})),
+		tablewriter.WithConfig(tableConfig),
+	)
+	tbl.Header(header)
+	if err := tbl.Bulk(rows); err != nil {
+		return err
+	}
+	if err := tbl.Render(); err != nil {
+		return err
+	}
+	// The padding after the last column is not part of the table.
+	var out strings.Builder
+	for line := range strings.Lines(b.String()) {
+		line = strings.TrimRight(line, " \n")
 		if t.Width > 0 {
-			b.WriteString(cutLine(l.String(), t.Width))
-		} else {
-			b.WriteString(l.String())
+			line = cutLine(line, t.Width)
 		}
-		b.WriteByte('\n')
+		out.WriteString(line)
+		out.WriteByte('\n')
 	}
-	_, err := io.WriteString(s.Out, b.String())
+	_, err := io.WriteString(s.Out, out.String())
 	return err
 }
+
+// tableConfig is kubectl's look: no borders, left-aligned, two spaces
+// between columns, cells exactly as given (no case change, trimming or
+// wrapping: they are already made safe, and a cut belongs to Width).
+var tableConfig = func() tablewriter.Config {
+	cell := tw.CellConfig{
+		Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone, AutoFormat: tw.Off},
+		Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "  ", Overwrite: true}},
+		Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+	}
+	return tablewriter.Config{
+		Header:   cell,
+		Row:      cell,
+		Behavior: tw.Behavior{TrimSpace: tw.Off},
+	}
+}()
 
 // color is the SGR parameters of row i's cell j ("" none); row -1 is the
 // header, which has none.
