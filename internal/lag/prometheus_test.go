@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // promSample is one parsed series.
@@ -17,11 +20,11 @@ type promSample struct {
 	value  float64
 }
 
-// parseProm is a strict parser for the subset of the text exposition format
-// Prometheus writes: HELP and TYPE once per family and before its samples,
-// families not interleaved, gauge only, label names valid, sorted and
-// unique, values escaped with \\ \" \n only, no duplicate series, no
-// timestamps, newline-terminated lines.
+// parseProm reads text with the Prometheus client library's own parser
+// (expfmt, as a scrape would) and adds the checks the format leaves to the
+// writer: output ends in a newline, every family is a gauge, no series is
+// written twice, no sample carries a timestamp. Samples come back in the
+// order written, family by family.
 func parseProm(text string) ([]promSample, error) {
 	if text == "" {
 		return nil, nil
@@ -29,188 +32,70 @@ func parseProm(text string) ([]promSample, error) {
 	if !strings.HasSuffix(text, "\n") {
 		return nil, fmt.Errorf("output does not end in a newline")
 	}
-	if !utf8.ValidString(text) {
-		return nil, fmt.Errorf("output is not UTF-8")
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, err
 	}
-	var (
-		out     []promSample
-		help    = map[string]bool{}
-		typ     = map[string]bool{}
-		done    = map[string]bool{} // families whose block has ended
-		current string
-		seen    = map[string]bool{}
-	)
-	enter := func(name string) error {
-		if name != current {
-			if done[name] {
-				return fmt.Errorf("family %s appears twice", name)
-			}
-			if current != "" {
-				done[current] = true
-			}
-			current = name
-		}
-		return nil
+	order, err := familyOrder(text)
+	if err != nil {
+		return nil, err
 	}
-	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		fail := func(format string, args ...any) ([]promSample, error) {
-			return nil, fmt.Errorf("line %d %q: %s", i+1, line, fmt.Sprintf(format, args...))
+	if len(order) != len(families) {
+		return nil, fmt.Errorf("%d families, %d TYPE lines", len(families), len(order))
+	}
+	var out []promSample
+	seen := map[string]bool{}
+	for _, name := range order {
+		f := families[name]
+		if f.GetType() != dto.MetricType_GAUGE {
+			return nil, fmt.Errorf("family %s is %s, want gauge", name, f.GetType())
 		}
-		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
-			name, text, ok := strings.Cut(rest, " ")
-			if !ok || !validName(name) || text == "" {
-				return fail("bad HELP")
+		for _, m := range f.GetMetric() {
+			if m.TimestampMs != nil {
+				return nil, fmt.Errorf("family %s: a sample has a timestamp", name)
 			}
-			if err := enter(name); err != nil {
-				return fail("%v", err)
+			s := promSample{name: name, labels: map[string]string{}, value: m.GetGauge().GetValue()}
+			for _, l := range m.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
 			}
-			if help[name] || typ[name] {
-				return fail("HELP repeated or after TYPE")
+			id := name + fmt.Sprint(s.labels) // fmt sorts map keys
+			if seen[id] {
+				return nil, fmt.Errorf("duplicate series %s", id)
 			}
-			if _, err := unescape(text, false); err != nil {
-				return fail("%v", err)
-			}
-			help[name] = true
-			continue
+			seen[id] = true
+			out = append(out, s)
 		}
-		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			name, kind, _ := strings.Cut(rest, " ")
-			if !validName(name) || kind != "gauge" || !help[name] || typ[name] {
-				return fail("bad TYPE")
-			}
-			typ[name] = true
-			continue
-		}
-		if strings.HasPrefix(line, "#") || line == "" {
-			return fail("unexpected comment or blank line")
-		}
-		s, err := parseSample(line)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if err := enter(s.name); err != nil {
-			return fail("%v", err)
-		}
-		if !typ[s.name] {
-			return fail("sample before TYPE")
-		}
-		id := s.name + fmt.Sprint(s.labels) // fmt sorts map keys
-		if seen[id] {
-			return fail("duplicate series")
-		}
-		seen[id] = true
-		out = append(out, s)
 	}
 	return out, nil
 }
 
-func parseSample(line string) (promSample, error) {
-	s := promSample{labels: map[string]string{}}
-	end := strings.IndexAny(line, "{ ")
-	if end < 0 {
-		return s, fmt.Errorf("no value")
-	}
-	s.name, line = line[:end], line[end:]
-	if !validName(s.name) {
-		return s, fmt.Errorf("bad metric name %q", s.name)
-	}
-	if rest, ok := strings.CutPrefix(line, "{"); ok {
-		prev := ""
-		for {
-			name, after, ok := strings.Cut(rest, `="`)
-			if !ok || !validName(name) || strings.Contains(name, ":") {
-				return s, fmt.Errorf("bad label name in %q", rest)
+// familyOrder is the families' names in the order their TYPE lines appear;
+// a family whose lines are interleaved with another's is an error (a
+// scraper may keep only one block).
+func familyOrder(text string) ([]string, error) {
+	var names []string
+	done := map[string]bool{}
+	current := ""
+	for line := range strings.Lines(text) {
+		name := line
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name = rest
+		} else if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name = rest
+		}
+		name = name[:strings.IndexAny(name, "{ \n")]
+		if name != current {
+			if done[name] {
+				return nil, fmt.Errorf("family %s interleaved with another", name)
 			}
-			if name <= prev {
-				return s, fmt.Errorf("label %q not sorted or repeated", name)
-			}
-			prev = name
-			value, n, err := readQuoted(after)
-			if err != nil {
-				return s, err
-			}
-			if value == "" {
-				return s, fmt.Errorf("empty label %q", name)
-			}
-			s.labels[name] = value
-			rest = after[n:]
-			if r, ok := strings.CutPrefix(rest, ","); ok {
-				rest = r
-				continue
-			}
-			if r, ok := strings.CutPrefix(rest, "}"); ok {
-				line = r
-				break
-			}
-			return s, fmt.Errorf("expected , or } in %q", rest)
+			done[current], current = true, name
+		}
+		if strings.HasPrefix(line, "# TYPE ") {
+			names = append(names, name)
 		}
 	}
-	value, ok := strings.CutPrefix(line, " ")
-	if !ok || strings.Contains(value, " ") {
-		return s, fmt.Errorf("want exactly one value and no timestamp: %q", line)
-	}
-	v, err := strconv.ParseFloat(value, 64)
-	if err != nil {
-		return s, err
-	}
-	s.value = v
-	return s, nil
-}
-
-// readQuoted reads an escaped label value up to its closing quote and
-// returns it with the number of bytes consumed.
-func readQuoted(s string) (string, int, error) {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			v, err := unescape(s[:i], true)
-			return v, i + 1, err
-		case '\\':
-			i++
-		}
-	}
-	return "", 0, fmt.Errorf("unterminated label value")
-}
-
-func unescape(s string, quoteAllowed bool) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\n' {
-			return "", fmt.Errorf("raw newline")
-		}
-		if c == '"' {
-			return "", fmt.Errorf("unescaped quote")
-		}
-		if c != '\\' {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch {
-		case i == len(s):
-			return "", fmt.Errorf("trailing backslash")
-		case s[i] == '\\':
-			b.WriteByte('\\')
-		case s[i] == 'n':
-			b.WriteByte('\n')
-		case s[i] == '"' && quoteAllowed:
-			b.WriteByte('"')
-		default:
-			return "", fmt.Errorf("bad escape \\%c", s[i])
-		}
-	}
-	return b.String(), nil
-}
-
-func validName(s string) bool {
-	for i, c := range s {
-		letter := c == '_' || c == ':' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
-		if !letter && (i == 0 || c < '0' || c > '9') {
-			return false
-		}
-	}
-	return s != ""
+	return names, nil
 }
 
 func TestPrometheusGolden(t *testing.T) {
@@ -310,7 +195,6 @@ func TestParsePromRejects(t *testing.T) {
 	head := "# HELP m h\n# TYPE m gauge\n"
 	bad := map[string]string{
 		"no newline":       head + `m{a="1"} 1`,
-		"unsorted labels":  head + `m{b="1",a="2"} 1` + "\n",
 		"bad escape":       head + `m{a="x\t"} 1` + "\n",
 		"unescaped quote":  head + `m{a="x"y"} 1` + "\n",
 		"duplicate series": head + `m{a="1"} 1` + "\n" + `m{a="1"} 2` + "\n",
