@@ -17,11 +17,6 @@ func (b *bitset) set(seq uint64) (had bool) {
 	return had
 }
 
-func (b *bitset) has(seq uint64) bool {
-	i := seq / 64
-	return i < uint64(len(b.w)) && b.w[i]&(1<<(seq%64)) != 0
-}
-
 // tracker records, per producer, which sequences were confirmed and which
 // received.
 type tracker struct {
