@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +14,12 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
+
+// The dlq commands parse and check their flags here; what they do is
+// internal/dlq's (Peek, Report, List, MoveJob, PurgeJob), which the TUI
+// calls too.
 
 func newDLQCmd(f *Factory) *cobra.Command {
 	c := &cobra.Command{
@@ -35,7 +40,7 @@ and duplicates are bounded by the in-flight window.
 
 --check on ls and stats exits with the Nagios codes 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN.`,
 	}
-	c.AddCommand(newDLQLsCmd(f), newDLQPeekCmd(f), newDLQStatsCmd(f), newDLQReplayCmd(f), newDLQMoveCmd(f), newDLQPurgeCmd(f))
+	c.AddCommand(NewCmdDLQLs(f, nil), NewCmdDLQPeek(f, nil), NewCmdDLQStats(f, nil), NewCmdDLQReplay(f, nil), NewCmdDLQMove(f, nil), NewCmdDLQPurge(f, nil))
 	return c
 }
 
@@ -60,107 +65,37 @@ func (o *dlqFilterFlags) filter() (*dlq.Filter, error) {
 	return dlq.NewFilter(o.grep, o.headers, o.reason, o.olderThan, o.newerThan, o.original, time.Now())
 }
 
-// dlqSource opens the context's connection and checks it can read SOURCE.
-type dlqSource struct {
-	conn   broker.Conn
-	target broker.Target
-	name   string
+// dlqConn is what every dlq command needs to reach its broker: the
+// factory's connection functions and its warnings.
+type dlqConn struct {
+	Open  func(context.Context) (broker.Conn, broker.Target, error)
+	Warnf func(format string, args ...any)
 }
 
-func openDLQSource(ctx context.Context, f *Factory, name string) (*dlqSource, error) {
-	conn, t, err := f.Open(ctx)
+func newDLQConn(f *Factory) dlqConn { return dlqConn{Open: f.Open, Warnf: f.Warnf} }
+
+// openSource connects and returns the source name there.
+func (c dlqConn) openSource(ctx context.Context, name string) (*dlq.Source, error) {
+	conn, t, err := c.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &dlqSource{conn: conn, target: t, name: name}, nil
+	return dlq.NewSource(conn, t, name, c.Warnf), nil
 }
 
-func (s *dlqSource) Close() { s.conn.Close() }
-
-func (s *dlqSource) broker() string { return s.conn.Broker() }
-
-// readMode says how a dlq command reads its source.
-type readMode int
-
-const (
-	// readPeek reads from the start without side effects, as far as the
-	// broker allows (RabbitMQ marks what it returns redelivered).
-	readPeek readMode = iota
-	// readDryRun is a peek that starts where the real run would: on
-	// Kafka at the commits of the run's group.
-	readDryRun
-	// readRemove reads so that an ack removes the dead letter: a RabbitMQ
-	// ack, a commit in the Kafka group, a JetStream delete.
-	readRemove
-)
-
-// consumer opens SOURCE for reading what it holds now, in mode.
-func (s *dlqSource) consumer(ctx context.Context, f *Factory, mode readMode, group string, prefetch int) (broker.Consumer, error) {
-	sub, err := broker.As[broker.Subscriber](s.conn, "reading dead letters")
-	if err != nil {
-		return nil, err
-	}
-	o := broker.ConsumerOptions{Sources: []string{s.name}, UntilEnd: true, Peek: mode != readRemove, Prefetch: prefetch, Logf: f.Warnf}
-	switch s.broker() {
-	case "kafka":
-		switch mode {
-		case readPeek:
-			o.From = broker.StartPosition{Kind: broker.StartBeginning}
-		default:
-			// A peek with a group reads from its commits without joining.
-			o.Group = group
-		}
-	case "nats":
-		o.AckDeletes = mode == readRemove
-	}
-	cctx, cancel := withTimeout(ctx, s.target)
-	defer cancel()
-	return sub.NewConsumer(cctx, o)
-}
-
-// getter follows JetStream advisories to their messages; nil on brokers
-// that hold none.
-func (s *dlqSource) getter() broker.MessageGetter {
-	g, _ := s.conn.(broker.MessageGetter)
-	return g
-}
-
-// amqpMaxHeld is the most deliveries a RabbitMQ consumer holds unacked:
-// basic.qos carries the prefetch count in 16 bits. A peek, a dry run and
-// stats hold everything they read; replay holds its in-flight window.
-const amqpMaxHeld = 65535
-
-// checkHeld refuses a count flag that would make a RabbitMQ consumer hold
-// more than it can, naming the flag rather than the prefetch behind it.
-func checkHeld(brokerName, flag string, n int) error {
-	if brokerName == "rabbitmq" && n > amqpMaxHeld {
-		return mqerr.Usagef("--%s %d: RabbitMQ holds at most %d messages unacked at a time (basic.qos is 16 bits)", flag, n, amqpMaxHeld)
-	}
-	return nil
-}
-
-// refuseFlags refuses the flags set on cmd that mean nothing on
-// brokerName: only maps each flag to the one broker it applies to.
-func refuseFlags(cmd *cobra.Command, brokerName string, only map[string]string) error {
-	names := make([]string, 0, len(only))
-	for n := range only {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if b := only[n]; b != brokerName && cmd.Flags().Changed(n) {
-			return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, brokerName)
-		}
-	}
-	return nil
+// refuseFlags refuses those of names that were set (changed) but that
+// the source's driver does not take (Capabilities.Flags["dlq"]), with the
+// one text users see.
+func refuseFlags(src *dlq.Source, changed func(string) bool, names ...string) error {
+	return src.Caps.CheckFlags("dlq", func(n string) bool { return slices.Contains(names, n) && changed(n) })
 }
 
 // checkThresholds refuses --warn and --crit without --check, which would
 // be ignored, and bad thresholds with it.
-func checkThresholds(cmd *cobra.Command, check bool, th dlq.CheckThresholds) error {
+func checkThresholds(changed func(string) bool, check bool, th dlq.CheckThresholds) error {
 	if !check {
 		for _, n := range []string{"warn", "crit"} {
-			if cmd.Flags().Changed(n) {
+			if changed(n) {
 				return mqerr.Usagef("--%s goes with --check", n)
 			}
 		}
@@ -171,15 +106,15 @@ func checkThresholds(cmd *cobra.Command, check bool, th dlq.CheckThresholds) err
 
 // confirm asks before a destructive run: on a terminal the user types
 // want (the source's name, or "yes"); without one --yes is required.
-func confirm(f *Factory, yes bool, question, want string) error {
+func confirm(io *output.Streams, yes bool, question, want string) error {
 	if yes {
 		return nil
 	}
-	if !f.IO.InTTY {
+	if !io.InTTY {
 		return mqerr.Usagef("%s: pass --yes to confirm (no terminal to ask on)", question)
 	}
-	fmt.Fprintf(f.IO.Err, "%s\nType %q to go on: ", question, want)
-	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
+	fmt.Fprintf(io.Err, "%s\nType %q to go on: ", question, want)
+	line, err := bufio.NewReader(io.In).ReadString('\n')
 	if err != nil && line == "" {
 		return mqerr.Usagef("not confirmed")
 	}
@@ -189,19 +124,12 @@ func confirm(f *Factory, yes bool, question, want string) error {
 	return nil
 }
 
-// age formats how long ago t was, "-" when unknown.
-func age(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
+// printChecked prints a --check status line, then what print prints, and
+// exits with the status's code.
+func printChecked(io *output.Streams, code int, line string, print func() error) error {
+	fmt.Fprintln(io.Out, line)
+	if err := print(); err != nil {
+		return err
 	}
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
+	return &exitError{code: code}
 }

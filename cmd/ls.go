@@ -1,25 +1,35 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/listing"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-type lsOptions struct {
-	internal bool
+// LsOptions is what `mqctl ls` needs once its flags are parsed.
+type LsOptions struct {
+	IO     *output.Streams
+	Format output.Format
+	Ctx    context.Context
+	Open   func(context.Context) (broker.Conn, broker.Target, error)
+
+	Names    []string
+	Internal bool
 }
 
-func newLsCmd(f *Factory) *cobra.Command {
-	o := &lsOptions{}
+func newLsCmd(f *Factory) *cobra.Command { return NewCmdLs(f, nil) }
+
+// NewCmdLs builds `mqctl ls`; runF, when given, receives the options
+// instead of the run.
+func NewCmdLs(f *Factory, runF func(*LsOptions) error) *cobra.Command {
+	o := &LsOptions{IO: f.IO, Open: f.Open}
 	c := &cobra.Command{
 		Use:   "ls [NAME...]",
 		Short: "List the topics, queues or streams of the current context",
@@ -36,20 +46,23 @@ line are also read exactly over AMQP (a passive declare: ready and consumers); "
 		Example: `  mqctl ls
   mqctl ls orders.created -o json     # exact ready count on RabbitMQ
   mqctl ls --internal                 # Kafka: include __consumer_offsets`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return lsRun(cmd, f, o, args)
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			o.Ctx, o.Names = cmd.Context(), args
+			if o.Format, err = f.Format(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return lsRun(o)
 		},
 	}
-	c.Flags().BoolVar(&o.internal, "internal", false, "include internal topics such as __consumer_offsets (Kafka; refused elsewhere)")
+	c.Flags().BoolVar(&o.Internal, "internal", false, "include internal topics such as __consumer_offsets (Kafka; refused elsewhere)")
 	return c
 }
 
-func lsRun(cmd *cobra.Command, f *Factory, o *lsOptions, names []string) error {
-	format, err := f.Format()
-	if err != nil {
-		return err
-	}
-	conn, t, err := f.Open(cmd.Context())
+func lsRun(o *LsOptions) error {
+	conn, t, err := o.Open(o.Ctx)
 	if err != nil {
 		return err
 	}
@@ -58,99 +71,28 @@ func lsRun(cmd *cobra.Command, f *Factory, o *lsOptions, names []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := withTimeout(cmd.Context(), t)
+	ctx, cancel := withTimeout(o.Ctx, t)
 	defer cancel()
-	dests, err := lister.List(ctx, broker.ListQuery{Names: names, Internal: o.internal})
-	if o.internal && mqerr.Is(err, mqerr.Unsupported) {
+	dests, err := lister.List(ctx, broker.ListQuery{Names: o.Names, Internal: o.Internal})
+	if o.Internal && mqerr.Is(err, mqerr.Unsupported) {
 		return mqerr.Usagef("--internal: %v", err)
 	}
 	if err != nil {
 		return err
 	}
-	for i := range dests {
-		dests[i].Context = t.Context
-	}
-	err = output.List(f.IO, format, dests, func(ds []broker.Destination) output.Table {
-		return destinationTable(conn.Broker(), ds)
+	listing.InContext(dests, t.Context)
+	caps, _ := broker.CapabilitiesOf(conn)
+	err = output.List(o.IO, o.Format, dests, func(ds []broker.Destination) output.Table {
+		return listing.Table(caps.DestinationKind, ds)
 	})
 	if err != nil {
 		return err
 	}
-	lsStatsNote(f, dests)
-	var missing []string
-	for _, n := range names {
-		if !slices.ContainsFunc(dests, func(d broker.Destination) bool { return d.Name == n }) && !slices.Contains(missing, strconv.Quote(n)) {
-			missing = append(missing, strconv.Quote(n))
-		}
+	if note := statsNote(listing.StatsRows(dests), "mqctl ls QUEUE"); note != "" {
+		fmt.Fprintf(o.IO.Err, "mqctl: note: %s\n", note)
 	}
-	if len(missing) > 0 {
+	if missing := listing.Missing(o.Names, dests); len(missing) > 0 {
 		return mqerr.New(mqerr.NotFound, "no topic, queue or stream named %s", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// lsStatsNote says on stderr which counts are unknown or were behind.
-func lsStatsNote(f *Factory, ds []broker.Destination) {
-	var rows []lag.Row
-	for _, d := range ds {
-		rows = append(rows, lag.Row{Queue: d.Name, Stats: d.Stats})
-	}
-	if note := statsNote(rows, "mqctl ls QUEUE"); note != "" {
-		fmt.Fprintf(f.IO.Err, "mqctl: note: %s\n", note)
-	}
-}
-
-// destinationTable shapes destinations with the columns that mean something
-// on their broker.
-func destinationTable(brokerName string, ds []broker.Destination) output.Table {
-	var t output.Table
-	switch brokerName {
-	case "kafka":
-		t.Header = []string{"TOPIC", "PARTITIONS", "MESSAGES", "GROUPS"}
-		for _, d := range ds {
-			t.Rows = append(t.Rows, []string{d.Name, strconv.Itoa(d.Partitions), i64(d.Messages), strconv.Itoa(d.Consumers)})
-		}
-	case "rabbitmq":
-		t.Header = []string{"QUEUE", "TYPE", "READY", "UNACKED", "MESSAGES", "CONSUMERS"}
-		marked := slices.ContainsFunc(ds, func(d broker.Destination) bool {
-			return d.Stats == lag.StatsAbsent || d.Stats == lag.StatsBehind
-		})
-		if marked {
-			t.Header = append(t.Header, "STATS")
-		}
-		for _, d := range ds {
-			row := []string{d.Name, dash(d.QueueType), optI64(d.Ready), optI64(d.Unacked), i64(d.Messages), strconv.Itoa(d.Consumers)}
-			if d.Stats == lag.StatsAbsent {
-				// Unknown, not empty.
-				row = []string{d.Name, dash(d.QueueType), "?", "?", "?", "?"}
-			}
-			if marked {
-				row = append(row, dash(d.Stats))
-			}
-			t.Rows = append(t.Rows, row)
-		}
-	default:
-		t.Header = []string{"STREAM", "SUBJECTS", "MESSAGES", "BYTES", "CONSUMERS"}
-		for _, d := range ds {
-			t.Rows = append(t.Rows, []string{d.Name, strings.Join(d.Subjects, ","), i64(d.Messages), strconv.FormatUint(d.Bytes, 10), strconv.Itoa(d.Consumers)})
-		}
-	}
-	return t
-}
-
-func i64(v int64) string { return strconv.FormatInt(v, 10) }
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// optI64 prints a count the broker may not have given: "?" when unknown.
-func optI64(v *int64) string {
-	if v == nil {
-		return "?"
-	}
-	return i64(*v)
 }

@@ -31,9 +31,9 @@ const (
 // Publisher forwards dead letters by publishing them with confirms.
 type Publisher struct {
 	Shape Shape
-	// Source and Target are the broker families of the dead-letter
-	// source and of Producer's connection.
-	Source, Target string
+	// Source and Target are what the drivers of the dead-letter source
+	// and of Producer's connection say about themselves.
+	Source, Target broker.Capabilities
 	// Producer was opened with PerMessageDestination; nil in a dry run,
 	// which only calls Check.
 	Producer broker.Producer
@@ -91,7 +91,8 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 	dest, exchange := p.To, ""
 	if dest == "" {
 		dest = o.Destination
-		if p.Source == "rabbitmq" && dest == "" {
+		// A queue's dead letter goes back the way it first came.
+		if p.Source.MetaKind == broker.MetaAMQP && dest == "" {
 			if ex, key, ok := o.AMQPRoute(); ok {
 				exchange, dest = ex, key
 			}
@@ -100,21 +101,21 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 	if dest == "" {
 		return nil, fmt.Errorf("%w: it does not say where it came from; name a destination with --to", ErrLeft)
 	}
-	switch p.Target {
-	case "kafka":
-		out.Destination = dest
-	case "rabbitmq":
+	switch p.Target.MetaKind {
+	case broker.MetaAMQP:
 		a := src.AMQP
 		out.AMQP = broker.AMQPMeta{
 			Exchange: exchange, RoutingKey: dest, ContentType: a.ContentType, MessageID: a.MessageID,
 			CorrelationID: a.CorrelationID, ReplyTo: a.ReplyTo, Priority: a.Priority, Type: a.Type, AppID: a.AppID,
-			Persistent: a.Persistent || p.Source != "rabbitmq",
+			Persistent: a.Persistent || p.Source.MetaKind != broker.MetaAMQP,
 		}
-	case "nats":
+	case broker.MetaNATS:
 		id := OriginalID(src)
 		out.NATS.Subject = dest
 		out.NATS.MsgID = p.msgID(id, d, o, ReplayCount(&broker.Message{Headers: out.Headers}))
 		out.Headers = jetStreamHeaders(out.Headers, id)
+	default:
+		out.Destination = dest
 	}
 	return out, nil
 }
@@ -200,28 +201,30 @@ func (p *Publisher) msgID(id string, d *broker.Delivery, o Origin, n int) string
 
 // deadLetterName names where dead letter d sits in its source, the same
 // on every read of it; "" when the source gives it no such name.
-func deadLetterName(source string, d *broker.Delivery, o Origin) string {
+func deadLetterName(source broker.Capabilities, d *broker.Delivery, o Origin) string {
 	switch {
 	case d.NATS.StreamSeq > 0:
 		return d.NATS.Stream + ":" + strconv.FormatUint(d.NATS.StreamSeq, 10)
-	case source == "kafka":
+	case source.MetaKind == broker.MetaKafka:
 		return fmt.Sprintf("%s:%d:%d", d.Destination, d.Kafka.Partition, d.Kafka.Offset)
-	case source == "rabbitmq" && !o.LastDeath.IsZero():
+	case source.MetaKind == broker.MetaAMQP && !o.LastDeath.IsZero():
 		return fmt.Sprintf("%s:%d:%d", d.AMQP.Queue, o.LastDeath.Unix(), o.Count)
 	}
 	return ""
 }
 
 // SkipFor returns how a dead letter that is passed over is settled so a
-// run gets past it while it stays in the source: Kafka commits it (the
-// record stays in the log; --from beginning reads it again); RabbitMQ
-// rotates it: republished unchanged to the tail of its queue through
-// rotate, then acked; JetStream leaves it (the consumer does not ack).
-func SkipFor(brokerName string, rotate Forwarder) func(ctx context.Context, d *broker.Delivery) error {
-	switch brokerName {
-	case "kafka":
+// run gets past it while it stays in the source: a source read through a
+// consumer group commits it (Kafka: the record stays in the log; --from
+// beginning reads it again); a queue whose messages leave as they are
+// acked rotates it (RabbitMQ): republished unchanged to the tail of its
+// queue through rotate, then acked; a stream whose acks delete leaves it
+// (JetStream: the consumer does not ack).
+func SkipFor(source broker.Capabilities, rotate Forwarder) func(ctx context.Context, d *broker.Delivery) error {
+	switch {
+	case readsByGroup(source):
 		return func(ctx context.Context, d *broker.Delivery) error { return d.Ack(ctx) }
-	case "rabbitmq":
+	case rotates(source):
 		return func(ctx context.Context, d *broker.Delivery) error {
 			errc := make(chan error, 1)
 			rotate.Forward(ctx, d, Dead{Message: &d.Message}, func(err error) { errc <- err })
@@ -241,7 +244,8 @@ func SkipFor(brokerName string, rotate Forwarder) func(ctx context.Context, d *b
 // (it failed before reading, or the source was empty) leaves none.
 // Without a Path it only records positions.
 type Exporter struct {
-	Broker string
+	// Source is what the source's driver says about itself.
+	Source broker.Capabilities
 	// Path is the file to create (mode 0600, never over an existing one:
 	// an earlier export may be the only copy left).
 	Path string
@@ -296,7 +300,7 @@ func (e *Exporter) Forward(_ context.Context, d *broker.Delivery, _ Dead, done f
 	switch {
 	case d.NATS.StreamSeq > 0:
 		e.Last[0] = max(e.Last[0], int64(d.NATS.StreamSeq)+1)
-	case e.Broker == "kafka":
+	case e.Source.MetaKind == broker.MetaKafka:
 		e.Last[d.Kafka.Partition] = max(e.Last[d.Kafka.Partition], d.Kafka.Offset+1)
 	}
 	if e.Path == "" {
@@ -317,7 +321,7 @@ func (e *Exporter) write(d *broker.Delivery) error {
 		}
 		e.file, e.w, e.created = f, bufio.NewWriterSize(f, 256<<10), true
 	}
-	line, err := envelope.Encode(envelope.FromMessage(e.Broker, &d.Message))
+	line, err := envelope.Encode(envelope.FromMessage(e.Source.Name, &d.Message))
 	if err != nil {
 		return err
 	}

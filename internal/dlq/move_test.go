@@ -98,7 +98,7 @@ func TestPublisherMessageShapes(t *testing.T) {
 	d := &broker.Delivery{Message: *src}
 	o := DecodeOrigin("kafka", &d.Message)
 
-	p := &Publisher{Shape: Replay, Source: "kafka", Target: "kafka"}
+	p := &Publisher{Shape: Replay, Source: capsKafka, Target: capsKafka}
 	m, err := p.message(&d.Message, d, o)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestPublisherMessageShapes(t *testing.T) {
 	}
 
 	// To NATS: the message id names the dead letter (see TestJetStreamMsgID).
-	p = &Publisher{Shape: Replay, Source: "kafka", Target: "nats", To: "orders.retry"}
+	p = &Publisher{Shape: Replay, Source: capsKafka, Target: capsNats, To: "orders.retry"}
 	m, _ = p.message(&d.Message, d, o)
 	if m.NATS.Subject != "orders.retry" || m.NATS.MsgID != "replay:1:orders.DLT:1:41" {
 		t.Errorf("nats replay subject %q id %q", m.NATS.Subject, m.NATS.MsgID)
@@ -121,19 +121,19 @@ func TestPublisherMessageShapes(t *testing.T) {
 		Headers: []broker.Header{{Key: "x-death", Value: []byte(`[{"queue":"work","reason":"rejected","exchange":"","routing-keys":["work"],"count":1}]`)}}}
 	ad := &broker.Delivery{Message: *amqpSrc}
 	ao := DecodeOrigin("rabbitmq", &ad.Message)
-	p = &Publisher{Shape: AsIs, Source: "rabbitmq", Target: "rabbitmq", To: "work.parked"}
+	p = &Publisher{Shape: AsIs, Source: capsRabbitmq, Target: capsRabbitmq, To: "work.parked"}
 	m, _ = p.message(&ad.Message, ad, ao)
 	if m.AMQP.Exchange != "" || m.AMQP.RoutingKey != "work.parked" || m.AMQP.MessageID != "id-7" || len(m.Headers) != 1 {
 		t.Errorf("rabbitmq as-is = %+v", m)
 	}
-	p = &Publisher{Shape: Replay, Source: "rabbitmq", Target: "rabbitmq"}
+	p = &Publisher{Shape: Replay, Source: capsRabbitmq, Target: capsRabbitmq}
 	m, _ = p.message(&ad.Message, ad, ao)
 	if m.AMQP.RoutingKey != "work" || m.AMQP.MessageID != "id-7" || !m.AMQP.Persistent || len(m.Headers) != 1 || m.Headers[0].Key != HeaderReplayCount {
 		t.Errorf("rabbitmq replay = %+v", m)
 	}
 
 	// No origin and no --to: left in place, not a failure.
-	p = &Publisher{Shape: Replay, Source: "kafka", Target: "kafka"}
+	p = &Publisher{Shape: Replay, Source: capsKafka, Target: capsKafka}
 	bare := &broker.Delivery{Message: broker.Message{Value: []byte("?")}}
 	if _, err := p.message(&bare.Message, bare, Origin{}); err == nil || !strings.Contains(err.Error(), "--to") {
 		t.Errorf("unknown origin: %v", err)
@@ -142,7 +142,7 @@ func TestPublisherMessageShapes(t *testing.T) {
 
 func TestExporterSyncsBeforeConfirming(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "export.jsonl")
-	e := &Exporter{Broker: "kafka", Path: path}
+	e := &Exporter{Source: capsKafka, Path: path}
 	defer e.Close()
 	confirmed := 0
 	for i := range 300 {
@@ -226,7 +226,7 @@ func TestJetStreamMsgID(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &Publisher{Shape: tc.shape, Source: tc.source, Target: "nats", To: "orders.created"}
+			p := &Publisher{Shape: tc.shape, Source: capsByName[tc.source], Target: capsNats, To: "orders.created"}
 			m, err := p.message(&tc.d.Message, tc.d, tc.o)
 			if err != nil {
 				t.Fatal(err)
@@ -287,3 +287,12 @@ func TestFollowWithoutGetter(t *testing.T) {
 		t.Errorf("plain dead letter: %+v, %v", dead, err)
 	}
 }
+
+// The capabilities the tests need of each driver (internal/dlq does not
+// import the drivers).
+var (
+	capsKafka    = broker.Capabilities{Name: "kafka", DestinationFlag: "topic", PurgeAfterCopy: true, MetaKind: broker.MetaKafka, Flags: map[string][]string{"produce": {"partitioner"}, "dlq": {"group"}}}
+	capsRabbitmq = broker.Capabilities{Name: "rabbitmq", DestinationFlag: "queue", PeekMarksRedelivered: true, PeekHolds: true, FilteredPurge: true, MetaKind: broker.MetaAMQP, Flags: map[string][]string{"produce": {"queue"}}}
+	capsNats     = broker.Capabilities{Name: "nats", DestinationFlag: "subject", FilteredPurge: true, PurgeAfterCopy: true, MetaKind: broker.MetaNATS}
+	capsByName   = map[string]broker.Capabilities{"kafka": capsKafka, "rabbitmq": capsRabbitmq, "nats": capsNats}
+)
