@@ -4,9 +4,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
-func newCompletionCmd(f *Factory) *cobra.Command {
+// CompletionOptions is what `mqctl completion` needs: the shell and the
+// command tree it describes.
+type CompletionOptions struct {
+	IO    *output.Streams
+	Shell string
+	Root  *cobra.Command
+}
+
+// NewCmdCompletion builds `mqctl completion`; runF, when given, receives
+// the options instead of the run.
+func NewCmdCompletion(f *Factory, runF func(*CompletionOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print a shell completion script",
@@ -18,19 +29,26 @@ func newCompletionCmd(f *Factory) *cobra.Command {
 		Args:                  cobra.ExactArgs(1),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root := cmd.Root()
-			out := f.IO.Out
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(out, true)
-			case "zsh":
-				return root.GenZshCompletion(out)
-			case "fish":
-				return root.GenFishCompletion(out, true)
-			case "powershell":
-				return root.GenPowerShellCompletionWithDesc(out)
+			opts := &CompletionOptions{IO: f.IO, Shell: args[0], Root: cmd.Root()}
+			if runF != nil {
+				return runF(opts)
 			}
-			return mqerr.Usagef("unknown shell %q: want bash, zsh, fish or powershell", args[0])
+			return completionRun(opts)
 		},
 	}
+}
+
+func completionRun(opts *CompletionOptions) error {
+	out := opts.IO.Out
+	switch opts.Shell {
+	case "bash":
+		return opts.Root.GenBashCompletionV2(out, true)
+	case "zsh":
+		return opts.Root.GenZshCompletion(out)
+	case "fish":
+		return opts.Root.GenFishCompletion(out, true)
+	case "powershell":
+		return opts.Root.GenPowerShellCompletionWithDesc(out)
+	}
+	return mqerr.Usagef("unknown shell %q: want bash, zsh, fish or powershell", opts.Shell)
 }

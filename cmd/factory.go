@@ -1,13 +1,16 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/config"
+	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
 )
@@ -162,4 +165,53 @@ func requireWritable(t broker.Target, what string) error {
 		return mqerr.Usagef("context %q is read-only: %s refused", t.Context, what)
 	}
 	return nil
+}
+
+// lagTargets resolves one target, the comma-separated -c list, or every
+// context of the file, reading the file once. Listed contexts use only
+// their own settings, as dlq move --to-context does: MQCTL_USERNAME and
+// MQCTL_PASSWORD would otherwise go to every broker listed. A listed
+// context that does not resolve is a failure of its own (see source.Source),
+// not the end of the others.
+func lagTargets(f *Factory, all bool) (targets []broker.Target, unresolved []lag.Failure, multi bool, err error) {
+	cfg, _, err := f.Config()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var names []string
+	switch {
+	case all:
+		for _, c := range cfg.Contexts {
+			names = append(names, c.Name)
+		}
+		if len(names) == 0 {
+			return nil, nil, true, mqerr.Usagef("--all-contexts: no contexts in the config file (see 'mqctl context add')")
+		}
+	case strings.Contains(f.Global.Context, ","):
+		names = strings.Split(f.Global.Context, ",")
+	default:
+		t, err := f.targetIn(cfg)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		return []broker.Target{t}, nil, false, nil
+	}
+	var firstErr error
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			return nil, nil, true, mqerr.Usagef("-c %q: an empty context name (contexts are separated by commas)", f.Global.Context)
+		}
+		t, err := f.contextTarget(cfg, n)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			unresolved = append(unresolved, lag.NewFailure(n, err))
+			continue
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		return nil, nil, true, firstErr
+	}
+	return targets, unresolved, true, nil
 }

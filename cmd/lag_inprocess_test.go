@@ -43,8 +43,8 @@ func TestNewCmdLagOptions(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if got == nil || strings.Join(got.Names, ",") != "orders,billing" || !got.watch || !got.regex ||
-		got.interval != 3*time.Second || got.samples != 4 || got.Format.Name != "table" {
+	if got == nil || strings.Join(got.Names, ",") != "orders,billing" || !got.mode.Watch || !got.regex ||
+		got.mode.Interval != 3*time.Second || got.mode.Samples != 4 || got.Format.Name != "table" {
 		t.Fatalf("options: %+v", got)
 	}
 }

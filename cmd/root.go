@@ -90,17 +90,17 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 	}
 	ConfigureRoot(f, root)
 	root.AddCommand(
-		newContextCmd(f),
+		NewCmdContext(f, nil),
 		newLsCmd(f),
-		newProduceCmd(f),
+		NewCmdProduce(f, nil),
 		newConsumeCmd(f),
 		NewCmdLag(f, nil),
 		newDLQCmd(f),
-		newSandboxCmd(f),
+		NewCmdSandbox(f, nil),
 		NewCmdVersion(f, nil),
 		NewCmdBench(f, nil),
 		NewCmdTop(f, nil),
-		newCompletionCmd(f),
+		NewCmdCompletion(f, nil),
 	)
 	return root
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/nagios"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // withTimeout bounds one request-response exchange with the target's timeout.
@@ -23,4 +26,22 @@ func checkErr(f *Factory, check bool, err error) error {
 		return &exitError{code: nagios.Unknown.Code()}
 	}
 	return err
+}
+
+// startProgress prints a refreshing progress line on a terminal's stderr.
+func startProgress(f *Factory, on bool, line func(elapsed time.Duration) string) (stop func()) {
+	return output.StartProgress(f.IO.Err, on && f.IO.ErrTTY, output.ProgressInterval, line)
+}
+
+// tuneGC trades a little heap for CPU: produce and consume keep a bounded
+// window in flight, so their live heap is small and steady, and collecting less often
+// leaves CPU to the client library (and, on one machine, to the broker).
+// The memory limit keeps the peak bounded. GOGC and GOMEMLIMIT still win.
+func tuneGC(f *Factory) {
+	if f.Getenv("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if f.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(40 << 20)
+	}
 }
