@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"time"
 
@@ -31,6 +29,8 @@ type BenchOptions struct {
 	// Changed says whether a flag was given, to refuse flags of another broker.
 	Changed func(name string) bool
 	Warnf   func(format string, args ...any)
+	// CSV is the file the per-second timeline goes to ("" for none).
+	CSV string
 	// DropEvery is a test hook (bench.Env.DropEvery).
 	DropEvery int64
 }
@@ -39,7 +39,7 @@ type BenchOptions struct {
 func NewCmdBench(f *Factory, runF func(*BenchOptions) error) *cobra.Command {
 	var w bench.Workload
 	var k bench.Knobs
-	var dest, payloadFile string
+	var dest, payloadFile, csvFile string
 	var yes, keep bool
 	cmd := &cobra.Command{
 		Use:   "bench [pub|sub|e2e] [DEST]",
@@ -79,13 +79,14 @@ and sequence number: messages confirmed but never received are reported as lost 
 				return err
 			}
 			opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Workload: w, Knobs: k,
-				Dest: dest, Keep: keep, Changed: cmd.Flags().Changed, Warnf: f.Warnf}
+				Dest: dest, Keep: keep, CSV: csvFile, Changed: cmd.Flags().Changed, Warnf: f.Warnf}
 			if runF != nil {
 				return runF(opts)
 			}
 			return benchRun(opts)
 		},
 	}
+	cmd.AddCommand(NewCmdBenchCompare(f, nil))
 	fl := cmd.Flags()
 	fl.IntVar(&w.Producers, "producers", 1, "producer count")
 	fl.IntVar(&w.Consumers, "consumers", 1, "consumer count")
@@ -99,6 +100,7 @@ and sequence number: messages confirmed but never received are reported as lost 
 	fl.StringVar(&dest, "dest", "", "use this existing destination instead of creating one (needs --yes)")
 	fl.BoolVar(&yes, "yes", false, "agree to write into an existing destination")
 	fl.BoolVar(&keep, "keep", false, "keep the destination the bench created")
+	fl.StringVar(&csvFile, "csv", "", "write the per-second timeline to this CSV file")
 	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")
 	fl.StringVar(&k.Compression, "compression", "", "Kafka: none, gzip, snappy, lz4 or zstd")
@@ -152,97 +154,6 @@ func checkBenchFlags(cmd *cobra.Command, w *bench.Workload, dest string, yes boo
 	}
 	if w.Count == 0 && w.Duration == 0 {
 		w.Duration = 10 * time.Second
-	}
-	return nil
-}
-
-func benchRun(o *BenchOptions) error {
-	ctx := o.Ctx
-	conn, t, err := o.Open(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := requireWritable(t, "bench"); err != nil {
-		return err
-	}
-	for b, names := range bench.BrokerFlags {
-		for _, n := range names {
-			if b != conn.Broker() && o.Changed(n) {
-				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, conn.Broker())
-			}
-		}
-	}
-	name := o.Dest
-	if name == "" {
-		name = fmt.Sprintf("mqctl-bench-%08x", rand.Uint32())
-	}
-	d, popts, copts, err := bench.Plan(conn.Broker(), name, o.Workload, o.Knobs)
-	if err != nil {
-		return mqerr.Wrap(mqerr.Usage, err)
-	}
-	popts.ConfirmTimeout = t.EffectiveTimeout()
-	env := bench.Env{Producer: popts, Consumer: copts, DropEvery: o.DropEvery}
-	if env.Publisher, err = broker.As[broker.Publisher](conn, "bench"); err != nil {
-		return err
-	}
-	if env.Subscriber, err = broker.As[broker.Subscriber](conn, "bench"); err != nil {
-		return err
-	}
-	if o.Dest == "" {
-		dests, err := broker.As[broker.BenchDestinations](conn, "bench")
-		if err != nil {
-			return err
-		}
-		cctx, cancel := withTimeout(ctx, t)
-		err = dests.CreateBenchDestination(cctx, d)
-		cancel()
-		if err != nil {
-			return err
-		}
-		if !o.Keep {
-			defer func() {
-				// Deleted even after Ctrl-C: a context of its own.
-				dctx, cancel := withTimeout(context.Background(), t)
-				defer cancel()
-				if err := dests.DeleteBenchDestination(dctx, d); err != nil {
-					o.Warnf("could not delete %s: %v", name, err)
-				}
-			}()
-		}
-	}
-	if o.Knobs.Core {
-		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
-	}
-	if o.IO.ErrTTY {
-		env.Live = func(l bench.Live) { fmt.Fprintf(o.IO.Err, "\r\033[K%s", bench.LiveLine(l, o.Workload.Size)) }
-	}
-	res, err := bench.Run(ctx, env, o.Workload)
-	if o.IO.ErrTTY {
-		fmt.Fprint(o.IO.Err, "\r\033[K")
-	}
-	if err != nil {
-		return err
-	}
-	s := bench.Summarize(res, conn.Broker(), name)
-	if err := output.Object(o.IO, o.Format, s, s.Table); err != nil {
-		return err
-	}
-	return benchOutcome(res)
-}
-
-// benchOutcome is the run's exit: 130 interrupted, 3 when anything
-// confirmed was lost or a publish failed.
-func benchOutcome(r *bench.Result) error {
-	switch {
-	case r.Interrupted:
-		return mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted"))
-	case r.Lost > 0:
-		return mqerr.New(mqerr.Partial, "%d confirmed messages were never received", r.Lost)
-	case r.Failed > 0:
-		return mqerr.New(mqerr.Partial, "%d of %d messages failed: %s", r.Failed, r.Sent, r.FirstError)
-	case r.FirstError != "":
-		return fmt.Errorf("%s", r.FirstError)
 	}
 	return nil
 }

@@ -76,6 +76,21 @@ func checkClean(t *testing.T, r *Result, n int64) {
 	if got := r.E2E.TotalCount(); got != n {
 		t.Errorf("end-to-end histogram holds %d values, want %d", got, n)
 	}
+	checkTimeline(t, r)
+}
+
+// checkTimeline: the per-second rows add up to the run's totals, counts
+// and histograms alike (the last row holds the last part-second).
+func checkTimeline(t *testing.T, r *Result) {
+	t.Helper()
+	var sent, confirmed, received, samples int64
+	for _, k := range r.Timeline {
+		sent, confirmed, received, samples = sent+k.Sent, confirmed+k.Confirmed, received+k.Received, samples+k.Confirm.Count
+	}
+	if len(r.Timeline) == 0 || sent != r.Sent || confirmed != r.Confirmed || received != r.Received || samples != r.Confirm.TotalCount() {
+		t.Errorf("timeline of %d rows sums to sent %d confirmed %d received %d samples %d; run: %d %d %d %d",
+			len(r.Timeline), sent, confirmed, received, samples, r.Sent, r.Confirmed, r.Received, r.Confirm.TotalCount())
+	}
 }
 
 func TestJetStreamCountsReconcile(t *testing.T) {

@@ -28,11 +28,14 @@ type Summary struct {
 	MsgsPerSec  float64   `json:"msgs_per_sec"`
 	MiBPerSec   float64   `json:"mib_per_sec"`
 	Latency     []Latency `json:"latency"`
+	// Timeline is the run second by second (the --csv rows).
+	Timeline []TimelineRow `json:"timeline"`
 }
 
 // Latency is one histogram: percentiles in µs, and the histogram in
-// HdrHistogram's V2 compressed encoding (base64 in JSON), which
-// hdrhistogram-go's Decode and the Java/C tools read.
+// HdrHistogram's V2 compressed encoding, base64 ("HISTF..."): the form
+// HdrHistogram's logs use, which hdrhistogram-go's Decode and the Java/C
+// tools read.
 type Latency struct {
 	Name    string  `json:"name"`
 	Count   int64   `json:"count"`
@@ -43,7 +46,7 @@ type Latency struct {
 	P9999   int64   `json:"p99_99_us"`
 	Max     int64   `json:"max_us"`
 	Mean    float64 `json:"mean_us"`
-	Encoded []byte  `json:"hdr"`
+	Encoded string  `json:"hdr"`
 }
 
 func latency(name string, h *hdr.Histogram) Latency {
@@ -52,7 +55,7 @@ func latency(name string, h *hdr.Histogram) Latency {
 		Name: name, Count: h.TotalCount(),
 		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
 		P999: h.ValueAtQuantile(99.9), P9999: h.ValueAtQuantile(99.99), Max: h.Max(), Mean: h.Mean(),
-		Encoded: enc,
+		Encoded: string(enc),
 	}
 }
 
@@ -76,6 +79,9 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 	}
 	if r.Workload.Mode != "pub" {
 		s.Latency = append(s.Latency, latency("end-to-end", r.E2E))
+	}
+	for _, t := range r.Timeline {
+		s.Timeline = append(s.Timeline, timelineRow(t, r.Workload.Size))
 	}
 	return s
 }
@@ -102,12 +108,13 @@ func (s Summary) Table() output.Table {
 	return t
 }
 
-// LiveLine is the per-second line on a terminal's stderr.
-func LiveLine(l Live, size int) string {
+// LiveLine is the per-second line on a terminal's stderr: the interval's
+// rate and publish→confirm p99, the totals so far.
+func LiveLine(t Tick, size int) string {
 	rate := 0.0
-	if sec := l.Elapsed.Seconds(); sec > 0 {
-		rate = float64(l.Confirmed) / sec
+	if sec := t.Interval.Seconds(); sec > 0 {
+		rate = float64(t.Confirmed) / sec
 	}
 	return fmt.Sprintf("%5.0fs  sent %d  confirmed %d  received %d  %.0f msg/s  %.2f MiB/s  p99 %s  in flight %d",
-		l.Elapsed.Seconds(), l.Sent, l.Confirmed, l.Received, rate, rate*float64(size)/(1<<20), l.P99.Round(time.Microsecond), l.InFlight)
+		t.Elapsed.Seconds(), t.TotalSent, t.TotalConfirmed, t.TotalReceived, rate, rate*float64(size)/(1<<20), us(t.Confirm.P99), t.InFlight)
 }

@@ -36,8 +36,9 @@ type Env struct {
 	Subscriber broker.Subscriber
 	Producer   broker.ProducerOptions
 	Consumer   broker.ConsumerOptions
-	// Live, when set, is called about once a second with the counters so far.
-	Live func(Live)
+	// Tick, when set, is called about once a second, and once at the end
+	// for the last part-second, with that interval's figures.
+	Tick func(Tick)
 	// DrainIdle is how long consumers may receive nothing before the run
 	// stops waiting for confirmed messages still missing (default 5s).
 	DrainIdle time.Duration
@@ -46,14 +47,28 @@ type Env struct {
 	DropEvery int64
 }
 
-// Live is the live line's data.
-type Live struct {
-	Elapsed   time.Duration
-	Sent      int64
-	Confirmed int64
-	Received  int64
-	InFlight  int64
-	P99       time.Duration
+// Tick is one interval of the timeline (about a second): the counts in
+// the interval, the totals so far, and the interval's latencies.
+type Tick struct {
+	Elapsed  time.Duration // since the start, at the end of the interval
+	Interval time.Duration
+	// In the interval.
+	Sent, Confirmed, Failed, Received int64
+	// So far.
+	TotalSent, TotalConfirmed, TotalFailed, TotalReceived int64
+	InFlight                                              int64
+	Confirm, E2E, Delay                                   TickLatency
+}
+
+// TickLatency is one interval histogram reduced to what a timeline row
+// shows (µs; zero when nothing was recorded).
+type TickLatency struct {
+	Count         int64
+	P50, P99, Max int64
+}
+
+func tickLatency(h *hdr.Histogram) TickLatency {
+	return TickLatency{Count: h.TotalCount(), P50: h.ValueAtQuantile(50), P99: h.ValueAtQuantile(99), Max: h.Max()}
 }
 
 // Result is a finished (or interrupted) run.
@@ -72,6 +87,7 @@ type Result struct {
 	Confirm     *hdr.Histogram // publish→confirm, µs
 	E2E         *hdr.Histogram // publish→receive, µs
 	Delay       *hdr.Histogram // actual − intended send time, µs
+	Timeline    []Tick
 }
 
 // fromIntended is the coordinated-omission correction: under a fixed rate,
@@ -82,12 +98,16 @@ var fromIntended = true
 // newHist tracks 1 µs to 1 hour with 3 significant digits.
 func newHist() *hdr.Histogram { return hdr.New(1, int64(time.Hour/time.Microsecond), 3) }
 
-// lockedHist is one goroutine's histogram; done callbacks may come from a
+// lockedHist is one goroutine's histograms: values go into cur, which
+// roll moves into total once per interval. done callbacks may come from a
 // driver goroutine, hence the lock.
 type lockedHist struct {
-	mu sync.Mutex
-	h  *hdr.Histogram
+	mu    sync.Mutex
+	cur   *hdr.Histogram
+	total *hdr.Histogram
 }
+
+func newLockedHist() *lockedHist { return &lockedHist{cur: newHist(), total: newHist()} }
 
 func (l *lockedHist) record(d time.Duration) {
 	us := d.Microseconds()
@@ -95,14 +115,27 @@ func (l *lockedHist) record(d time.Duration) {
 		us = 1
 	}
 	l.mu.Lock()
-	_ = l.h.RecordValue(us) // beyond an hour: dropped, like the histogram's range
+	_ = l.cur.RecordValue(us) // beyond an hour: dropped, like the histogram's range
 	l.mu.Unlock()
 }
 
-func (l *lockedHist) p99() time.Duration {
+// roll adds the interval's values to interval and to the total, and
+// starts a new interval.
+func (l *lockedHist) roll(interval *hdr.Histogram) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return time.Duration(l.h.ValueAtQuantile(99)) * time.Microsecond
+	interval.Merge(l.cur)
+	l.total.Merge(l.cur)
+	l.cur.Reset()
+	l.mu.Unlock()
+}
+
+// rollAll rolls hs and returns the interval's merged histogram.
+func rollAll(hs []*lockedHist) *hdr.Histogram {
+	out := newHist()
+	for _, h := range hs {
+		h.roll(out)
+	}
+	return out
 }
 
 type counters struct {
@@ -125,11 +158,11 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	confirmH := make([]*lockedHist, w.Producers)
 	delayH := make([]*lockedHist, w.Producers)
 	for i := range confirmH {
-		confirmH[i], delayH[i] = &lockedHist{h: newHist()}, &lockedHist{h: newHist()}
+		confirmH[i], delayH[i] = newLockedHist(), newLockedHist()
 	}
 	e2eH := make([]*lockedHist, w.Consumers)
 	for i := range e2eH {
-		e2eH[i] = &lockedHist{h: newHist()}
+		e2eH[i] = newLockedHist()
 	}
 
 	// Consumers first, so nothing sent is missed.
@@ -200,29 +233,45 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 		}
 	}
 
-	// Live line.
-	liveDone := make(chan struct{})
-	var liveWG sync.WaitGroup
-	if env.Live != nil {
-		liveWG.Add(1)
-		go func() {
-			defer liveWG.Done()
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-liveDone:
-					return
-				case <-t.C:
-					var p99 time.Duration
-					for _, h := range confirmH {
-						p99 = max(p99, h.p99())
-					}
-					s, cf, f := c.sent.Load(), c.confirmed.Load(), c.failed.Load()
-					env.Live(Live{Elapsed: time.Since(start), Sent: s, Confirmed: cf, Received: c.received.Load(), InFlight: s - cf - f, P99: p99})
-				}
+	// Timeline: one tick a second, the last one at the end.
+	var timeline []Tick
+	var prev Tick
+	last := start
+	tick := func() {
+		now := time.Now()
+		s, cf, f, rc := c.sent.Load(), c.confirmed.Load(), c.failed.Load(), c.received.Load()
+		t := Tick{
+			Elapsed: now.Sub(start), Interval: now.Sub(last),
+			Sent: s - prev.TotalSent, Confirmed: cf - prev.TotalConfirmed, Failed: f - prev.TotalFailed,
+			Received: rc - prev.TotalReceived, TotalSent: s, TotalConfirmed: cf, TotalFailed: f, TotalReceived: rc, InFlight: s - cf - f,
+			Confirm: tickLatency(rollAll(confirmH)), E2E: tickLatency(rollAll(e2eH)), Delay: tickLatency(rollAll(delayH)),
+		}
+		last = now
+		prev = t
+		timeline = append(timeline, t)
+		if env.Tick != nil {
+			env.Tick(t)
+		}
+	}
+	tickDone := make(chan struct{})
+	var tickWG sync.WaitGroup
+	tickWG.Add(1)
+	go func() {
+		defer tickWG.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickDone:
+				return
+			case <-t.C:
+				tick()
 			}
-		}()
+		}
+	}()
+	stopTicks := func() {
+		close(tickDone)
+		tickWG.Wait()
 	}
 
 	interrupted := false
@@ -233,8 +282,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 			if err != nil {
 				stopConsumers()
 				consWG.Wait()
-				close(liveDone)
-				liveWG.Wait()
+				stopTicks()
 				return nil, err
 			}
 			prodWG.Add(1)
@@ -269,14 +317,14 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	}
 	stopConsumers()
 	consWG.Wait()
-	close(liveDone)
-	liveWG.Wait()
+	stopTicks()
+	tick()
 
 	r := &Result{
 		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr,
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
 		Received: c.received.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
-		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH),
+		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
 	}
 	if w.Mode == "e2e" {
 		r.Lost = tr.lost()
@@ -288,7 +336,7 @@ func merge(hs []*lockedHist) *hdr.Histogram {
 	out := newHist()
 	for _, h := range hs {
 		h.mu.Lock()
-		out.Merge(h.h)
+		out.Merge(h.total)
 		h.mu.Unlock()
 	}
 	return out
