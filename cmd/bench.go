@@ -2,7 +2,10 @@ package cmd
 
 import (
 	"context"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,13 +36,22 @@ type BenchOptions struct {
 	CSV string
 	// DropEvery is a test hook (bench.Env.DropEvery).
 	DropEvery int64
+	// Compare names contexts to run the workload on in turn (--compare).
+	Compare     []string
+	OpenContext func(ctx context.Context, name string) (broker.Conn, broker.Target, error)
+	// RateMax searches the highest rate whose p99 publish→confirm stays
+	// under P99Under (--rate max --p99-under D).
+	RateMax  bool
+	P99Under time.Duration
 }
 
 // NewCmdBench builds `mqctl bench [pub|sub|e2e] [DEST]`.
 func NewCmdBench(f *Factory, runF func(*BenchOptions) error) *cobra.Command {
 	var w bench.Workload
 	var k bench.Knobs
-	var dest, payloadFile, csvFile string
+	var dest, payloadFile, csvFile, rate string
+	var compare []string
+	var p99Under time.Duration
 	var yes, keep bool
 	cmd := &cobra.Command{
 		Use:   "bench [pub|sub|e2e] [DEST]",
@@ -71,6 +83,13 @@ and sequence number: messages confirmed but never received are reported as lost 
 				}
 				dest = args[0]
 			}
+			rateMax, err := parseBenchRate(cmd, &w, rate)
+			if err != nil {
+				return err
+			}
+			if err := checkBenchModes(cmd, &w, rateMax, p99Under, compare, dest); err != nil {
+				return err
+			}
 			if err := checkBenchFlags(cmd, &w, dest, yes, payloadFile); err != nil {
 				return err
 			}
@@ -79,7 +98,8 @@ and sequence number: messages confirmed but never received are reported as lost 
 				return err
 			}
 			opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Workload: w, Knobs: k,
-				Dest: dest, Keep: keep, CSV: csvFile, Changed: cmd.Flags().Changed, Warnf: f.Warnf}
+				Dest: dest, Keep: keep, CSV: csvFile, Changed: cmd.Flags().Changed, Warnf: f.Warnf,
+				Compare: compare, OpenContext: f.OpenContext, RateMax: rateMax, P99Under: p99Under}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -95,7 +115,9 @@ and sequence number: messages confirmed but never received are reported as lost 
 	fl.Int64Var(&w.Count, "count", 0, "messages to send (over all producers; default: --duration 10s)")
 	fl.DurationVar(&w.Duration, "duration", 0, "how long to send, after --warmup")
 	fl.DurationVar(&w.Warmup, "warmup", 0, "send this long first without recording latencies")
-	fl.Float64Var(&w.Rate, "rate", 0, "messages per second over all producers (open model); unlimited when not given")
+	fl.StringVar(&rate, "rate", "", "messages per second over all producers (open model); unlimited when not given; max searches (with --p99-under)")
+	fl.DurationVar(&p99Under, "p99-under", 0, "with --rate max: the p99 publish→confirm bound the rate search keeps under")
+	fl.StringSliceVar(&compare, "compare", nil, "run the same workload on each of these contexts in turn and compare (ctxA,ctxB,...)")
 	fl.IntVar(&w.InFlight, "in-flight", 256, "messages published but not confirmed, per producer")
 	fl.StringVar(&dest, "dest", "", "use this existing destination instead of creating one (needs --yes)")
 	fl.BoolVar(&yes, "yes", false, "agree to write into an existing destination")
@@ -125,8 +147,6 @@ func checkBenchFlags(cmd *cobra.Command, w *bench.Workload, dest string, yes boo
 		return mqerr.Usagef("--duration %s: want more than 0", w.Duration)
 	case w.Warmup < 0:
 		return mqerr.Usagef("--warmup %s: want 0 or more", w.Warmup)
-	case ch("rate") && w.Rate <= 0:
-		return mqerr.Usagef("--rate %g: want more than 0 (leave it out for unlimited)", w.Rate)
 	case w.Producers < 1:
 		return mqerr.Usagef("--producers %d: want 1 or more", w.Producers)
 	case w.Consumers < 1:
@@ -154,6 +174,57 @@ func checkBenchFlags(cmd *cobra.Command, w *bench.Workload, dest string, yes boo
 	}
 	if w.Count == 0 && w.Duration == 0 {
 		w.Duration = 10 * time.Second
+	}
+	return nil
+}
+
+// parseBenchRate reads --rate: a number of messages per second, or max.
+func parseBenchRate(cmd *cobra.Command, w *bench.Workload, rate string) (isMax bool, err error) {
+	if !cmd.Flags().Changed("rate") {
+		return false, nil
+	}
+	if rate == "max" {
+		return true, nil
+	}
+	r, err := strconv.ParseFloat(rate, 64)
+	if err != nil || r <= 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return false, mqerr.Usagef("--rate %s: want messages per second above 0, or max (leave it out for unlimited)", rate)
+	}
+	w.Rate = r
+	return false, nil
+}
+
+// checkBenchModes refuses --compare and --rate max where they do not fit,
+// and gives a rate-search step its default length.
+func checkBenchModes(cmd *cobra.Command, w *bench.Workload, rateMax bool, p99Under time.Duration, compare []string, dest string) error {
+	ch := cmd.Flags().Changed
+	switch {
+	case rateMax && !ch("p99-under"):
+		return mqerr.Usagef("--rate max: give the bound to keep under with --p99-under (for example 50ms)")
+	case ch("p99-under") && !rateMax:
+		return mqerr.Usagef("--p99-under: applies to --rate max only")
+	case ch("p99-under") && p99Under <= 0:
+		return mqerr.Usagef("--p99-under %s: want more than 0", p99Under)
+	case rateMax && ch("count"):
+		return mqerr.Usagef("--rate max: each step runs --duration (default 5s); --count does not apply")
+	case rateMax && w.Mode == "sub":
+		return mqerr.Usagef("--rate max: bench sub does not publish; use pub or e2e")
+	case (rateMax || len(compare) > 0) && dest != "":
+		return mqerr.Usagef("--dest: --rate max and --compare create a destination for each run")
+	case (rateMax || len(compare) > 0) && ch("csv"):
+		return mqerr.Usagef("--csv: one timeline per run; not with --rate max or --compare")
+	case rateMax && len(compare) > 0:
+		return mqerr.Usagef("--rate max and --compare: give one of them")
+	case ch("compare") && len(compare) < 2:
+		return mqerr.Usagef("--compare %s: want two or more contexts, separated by commas", strings.Join(compare, ","))
+	}
+	for _, c := range compare {
+		if strings.TrimSpace(c) == "" {
+			return mqerr.Usagef("--compare %s: an empty context name", strings.Join(compare, ","))
+		}
+	}
+	if rateMax && !ch("duration") {
+		w.Duration = 5 * time.Second
 	}
 	return nil
 }

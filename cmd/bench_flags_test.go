@@ -39,6 +39,15 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"e2e", "orders"}, "--yes"},
 		{[]string{"sub"}, "bench sub"},
 		{[]string{"pub", "a", "b"}, "at most 2"},
+		{[]string{"--rate", "fast"}, "--rate fast"},
+		{[]string{"--rate", "max"}, "--p99-under"},
+		{[]string{"--p99-under", "50ms"}, "--p99-under"},
+		{[]string{"--rate", "max", "--p99-under", "0s"}, "--p99-under 0s"},
+		{[]string{"--rate", "max", "--p99-under", "5ms", "--count", "9"}, "--count"},
+		{[]string{"--rate", "max", "--p99-under", "5ms", "--compare", "a,b"}, "give one of them"},
+		{[]string{"--compare", "a"}, "two or more"},
+		{[]string{"--compare", "a,,b"}, "empty context"},
+		{[]string{"--compare", "a,b", "--csv", "x.csv"}, "--csv"},
 	} {
 		r := runInProcess(t, false, env, append([]string{"bench"}, c.args...)...)
 		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")

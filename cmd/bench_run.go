@@ -13,6 +13,12 @@ import (
 )
 
 func benchRun(o *BenchOptions) error {
+	switch {
+	case len(o.Compare) > 0:
+		return benchCompareContexts(o)
+	case o.RateMax:
+		return benchRateSearch(o)
+	}
 	ctx := o.Ctx
 	var csvOut *bench.CSV
 	if o.CSV != "" {
@@ -28,42 +34,91 @@ func benchRun(o *BenchOptions) error {
 		return err
 	}
 	defer conn.Close()
-	if err := requireWritable(t, "bench"); err != nil {
+	if err := refuseOtherBrokersFlags(o, conn.Broker()); err != nil {
 		return err
 	}
+	tick := func(t bench.Tick) {
+		if o.IO.ErrTTY {
+			fmt.Fprintf(o.IO.Err, "\r\033[K%s", bench.LiveLine(t, o.Workload.Size))
+		}
+		if csvOut != nil {
+			csvOut.Row(t)
+		}
+	}
+	res, name, err := benchOnce(o, conn, t, o.Workload, tick)
+	if err != nil {
+		return err
+	}
+	if csvOut != nil && csvOut.Err() != nil {
+		o.Warnf("--csv %s: %v", o.CSV, csvOut.Err())
+	}
+	s := bench.Summarize(res, conn.Broker(), name)
+	if err := output.Object(o.IO, o.Format, s, s.Table); err != nil {
+		return err
+	}
+	return benchOutcome(res)
+}
+
+// refuseOtherBrokersFlags refuses a flag that applies to other brokers
+// only, for a run on brokers (one, or the --compare contexts').
+func refuseOtherBrokersFlags(o *BenchOptions, brokers ...string) error {
 	for b, names := range bench.BrokerFlags {
 		for _, n := range names {
-			if b != conn.Broker() && o.Changed(n) {
-				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, conn.Broker())
+			if !o.Changed(n) || contains(brokers, b) {
+				continue
 			}
+			if len(brokers) == 1 {
+				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, brokers[0])
+			}
+			return mqerr.Usagef("--%s applies to %s only, and no --compare context is", n, b)
 		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// benchOnce runs w once on conn: in o.Dest, or in a destination it
+// creates and deletes again unless o.Keep. It returns the result and the
+// destination's name.
+func benchOnce(o *BenchOptions, conn broker.Conn, t broker.Target, w bench.Workload, tick func(bench.Tick)) (*bench.Result, string, error) {
+	ctx := o.Ctx
+	if err := requireWritable(t, "bench"); err != nil {
+		return nil, "", err
 	}
 	name := o.Dest
 	if name == "" {
 		name = fmt.Sprintf("mqctl-bench-%08x", rand.Uint32())
 	}
-	d, popts, copts, err := bench.Plan(conn.Broker(), name, o.Workload, o.Knobs)
+	d, popts, copts, err := bench.Plan(conn.Broker(), name, w, o.Knobs)
 	if err != nil {
-		return mqerr.Wrap(mqerr.Usage, err)
+		return nil, "", mqerr.Wrap(mqerr.Usage, err)
 	}
 	popts.ConfirmTimeout = t.EffectiveTimeout()
-	env := bench.Env{Producer: popts, Consumer: copts, DropEvery: o.DropEvery}
+	env := bench.Env{Producer: popts, Consumer: copts, DropEvery: o.DropEvery, Tick: tick}
 	if env.Publisher, err = broker.As[broker.Publisher](conn, "bench"); err != nil {
-		return err
+		return nil, "", err
 	}
 	if env.Subscriber, err = broker.As[broker.Subscriber](conn, "bench"); err != nil {
-		return err
+		return nil, "", err
 	}
 	if o.Dest == "" {
 		dests, err := broker.As[broker.BenchDestinations](conn, "bench")
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		cctx, cancel := withTimeout(ctx, t)
 		err = dests.CreateBenchDestination(cctx, d)
 		cancel()
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		if !o.Keep {
 			defer func() {
@@ -76,32 +131,14 @@ func benchRun(o *BenchOptions) error {
 			}()
 		}
 	}
-	if o.Knobs.Core {
+	if o.Knobs.Core && conn.Broker() == "nats" {
 		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
 	}
-	env.Tick = func(t bench.Tick) {
-		if o.IO.ErrTTY {
-			fmt.Fprintf(o.IO.Err, "\r\033[K%s", bench.LiveLine(t, o.Workload.Size))
-		}
-		if csvOut != nil {
-			csvOut.Row(t)
-		}
-	}
-	res, err := bench.Run(ctx, env, o.Workload)
+	res, err := bench.Run(ctx, env, w)
 	if o.IO.ErrTTY {
 		fmt.Fprint(o.IO.Err, "\r\033[K")
 	}
-	if err != nil {
-		return err
-	}
-	if csvOut != nil && csvOut.Err() != nil {
-		o.Warnf("--csv %s: %v", o.CSV, csvOut.Err())
-	}
-	s := bench.Summarize(res, conn.Broker(), name)
-	if err := output.Object(o.IO, o.Format, s, s.Table); err != nil {
-		return err
-	}
-	return benchOutcome(res)
+	return res, name, err
 }
 
 // benchOutcome is the run's exit: 130 interrupted, 3 when anything

@@ -15,6 +15,8 @@ import (
 type Comparison struct {
 	Runs []string        `json:"runs"`
 	Rows []ComparisonRow `json:"rows"`
+	// Parity, for bench --compare, says which settings were matched.
+	Parity []string `json:"parity,omitempty"`
 }
 
 // ComparisonRow is one metric across the runs. Ratios[i] is Values[i]

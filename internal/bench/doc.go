@@ -4,8 +4,6 @@
 // are measured from each message's intended send time, so a stalled broker
 // shows in the percentiles (no coordinated omission). Every payload carries
 // run id, producer id and sequence, so the run also reports what was lost
-// or duplicated.
-//
-// The peers `make bench` measures mqctl against live in internal/bench/peers
-// until they move to benchmarks/.
+// or duplicated. The peers `make bench` measures mqctl against live in
+// benchmarks/peers, outside this package.
 package bench

@@ -1,0 +1,106 @@
+package cmd
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqctl/mqctl/internal/bench"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// TestBenchRateSearch: --rate max on JetStream starts with an unlimited
+// step, reports each step, and finds a rate under a loose bound; every
+// stream it created is gone afterwards.
+func TestBenchRateSearch(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	r := runInProcess(t, false, map[string]string{"MQCTL_URL": srv.URL}, "-o", "json",
+		"bench", "pub", "--rate", "max", "--p99-under", "5s", "--duration", "300ms", "--size", "64")
+	var res bench.SearchResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("stdout %q: %v (stderr %q)", r.stdout, err, r.stderr)
+	}
+	if r.code != 0 || !res.Found || res.BestRate <= 0 || len(res.Steps) < 2 || res.Steps[0].Rate != 0 || res.Broker != "nats" {
+		t.Fatalf("exit %d, result %+v, stderr %q", r.code, res, r.stderr)
+	}
+	best := res.Steps[len(res.Steps)-1]
+	for _, st := range res.Steps {
+		if st.Passed && st.Rate == res.BestRate {
+			best = st
+		}
+	}
+	if !best.Passed || best.ConfirmP99 > 5_000_000 || best.Achieved < 0.95*best.Rate {
+		t.Errorf("best step %+v does not meet the bound", best)
+	}
+	if names := streamNames(t, srv.URL); len(names) != 0 {
+		t.Errorf("streams left behind: %v", names)
+	}
+}
+
+// TestBenchRateSearchNothingPasses: a bound no broker meets ends the
+// search with no rate found: every step failed, exit 1, the table says so.
+func TestBenchRateSearchNothingPasses(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	r := runInProcess(t, false, map[string]string{"MQCTL_URL": srv.URL},
+		"bench", "pub", "--rate", "max", "--p99-under", "1us", "--duration", "200ms", "--size", "64")
+	if r.code != mqerr.ExitFailure || r.stderr != "mqctl: no rate kept p99 publish→confirm under 1µs\n" {
+		t.Fatalf("exit %d, stderr %q, stdout %q", r.code, r.stderr, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "best  none") && !strings.Contains(r.stdout, "best\tnone") {
+		t.Errorf("table does not say no rate was found:\n%s", r.stdout)
+	}
+}
+
+// TestBenchCompareContexts: the same workload on a Kafka and a JetStream
+// context, one comparison with ratios and the parity lines; nothing lost.
+func TestBenchCompareContexts(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	n := testenv.NATS(t, sandbox.NATSOptions{})
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	yaml := "current_context: n\ncontexts:\n- name: k\n  url: " + k.URL + "\n- name: n\n  url: " + n.URL + "\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MQCTL_CONFIG": cfg}
+	r := runInProcess(t, false, env, "-o", "json", "bench", "--compare", "k,n", "--count", "500", "--size", "64")
+	var c bench.Comparison
+	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
+		t.Fatalf("stdout %q: %v (stderr %q)", r.stdout, err, r.stderr)
+	}
+	if r.code != 0 || len(c.Runs) != 2 || c.Runs[0] != "k" || c.Runs[1] != "n" || len(c.Parity) != 3 {
+		t.Fatalf("exit %d, comparison %+v, stderr %q", r.code, c, r.stderr)
+	}
+	rows := map[string][]string{}
+	for _, row := range c.Rows {
+		rows[row.Metric] = row.Values
+	}
+	if b := rows["broker"]; len(b) != 2 || b[0] != "kafka" || b[1] != "nats" {
+		t.Errorf("brokers %v", b)
+	}
+	for _, m := range []string{"confirmed", "received"} {
+		if v := rows[m]; len(v) != 2 || v[0] != "500" || v[1] != "500" {
+			t.Errorf("%s %v, want 500 on both", m, v)
+		}
+	}
+	if v := rows["lost"]; len(v) != 2 || v[0] != "0" || v[1] != "0" {
+		t.Errorf("lost %v", v)
+	}
+	if !strings.HasPrefix(c.Parity[0], "confirm (matched): kafka acks=all") {
+		t.Errorf("parity %q", c.Parity)
+	}
+
+	// A flag of a broker no listed context runs is refused before any run.
+	r = runInProcess(t, false, env, "bench", "--compare", "k,n", "--queue-type", "quorum", "--count", "10")
+	if r.code != 2 || r.stderr != "mqctl: --queue-type applies to rabbitmq only, and no --compare context is\n" {
+		t.Errorf("%+v", r)
+	}
+	// An unknown context fails before any run, naming it.
+	r = runInProcess(t, false, env, "bench", "--compare", "k,nope", "--count", "10")
+	if r.code == 0 || !strings.Contains(r.stderr, "--compare nope") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("%+v", r)
+	}
+}
