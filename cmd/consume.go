@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -10,28 +11,21 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/consume"
-	"github.com/mqctl/mqctl/internal/match"
-	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
-type consumeOptions struct {
-	consumer      broker.ConsumerOptions
-	from          string
-	count         int64
-	idleTimeout   time.Duration
-	ack           string
-	exec          string
-	execTimeout   time.Duration
-	retries       int
-	backoff       time.Duration
-	onFail        string
-	concurrency   int
-	grep, keyGrep string
-	headers       []string
+// ConsumeOptions is what `mqctl consume` needs once its flags are parsed.
+type ConsumeOptions struct {
+	f       *Factory
+	Flags   consume.Flags
+	Sources []string
+	Changed func(name string) bool
+	Ctx     context.Context
 }
 
-func newConsumeCmd(f *Factory) *cobra.Command {
-	o := &consumeOptions{}
+// NewCmdConsume builds `mqctl consume SOURCE...`.
+func NewCmdConsume(f *Factory, runF func(*ConsumeOptions) error) *cobra.Command {
+	o := &ConsumeOptions{f: f}
+	fs := &o.Flags
 	c := &cobra.Command{
 		Use:     "consume SOURCE...",
 		Aliases: []string{"sub"},
@@ -81,57 +75,63 @@ Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages f
   mqctl consume 'metrics.>' --core --idle-timeout 10s`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return consumeRun(cmd, f, o, args)
+			o.Sources, o.Changed, o.Ctx = args, cmd.Flags().Changed, cmd.Context()
+			fs.OutputGiven = cmd.Flags().Changed("output")
+			if runF != nil {
+				return runF(o)
+			}
+			return consumeRun(o)
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&o.consumer.Group, "group", "", "Kafka consumer group (commits handled offsets)")
-	fl.Int32SliceVar(&o.consumer.Partitions, "partition", nil, "Kafka partitions to read without a group (default: all)")
-	fl.StringVar(&o.from, "from", "", "start position (Kafka, JetStream): beginning, end, stored, N, -N, RFC 3339 time or duration ago")
-	fl.IntVar(&o.consumer.Prefetch, "prefetch", 100, "deliveries unsettled at most (RabbitMQ basic.qos, JetStream max ack pending)")
-	fl.StringVar(&o.consumer.Durable, "consumer", "", "JetStream durable consumer to use (created when missing; default: an ephemeral one)")
-	fl.StringVar(&o.consumer.FilterSubject, "filter-subject", "", "JetStream: only messages on this subject")
-	fl.BoolVar(&o.consumer.Core, "core", false, "NATS: subscribe to a core subject (no ack, no redelivery)")
-	fl.StringVar(&o.consumer.QueueGroup, "queue-group", "", "NATS core: join this queue group")
-	fl.Int64VarP(&o.count, "count", "n", 0, "stop after this many messages (0: no limit)")
-	fl.BoolVar(&o.consumer.UntilEnd, "until-end", false, "stop when caught up with what existed at the start")
-	fl.DurationVar(&o.idleTimeout, "idle-timeout", 0, "stop when no message came for this long")
-	fl.StringVar(&o.ack, "ack", "after-output", "after-output, or none (peek)")
-	fl.StringVar(&o.exec, "exec", "", "run this shell command per message; exit 0 acks it")
-	fl.DurationVar(&o.execTimeout, "exec-timeout", 0, "fail a handler run that takes longer (0: no bound)")
-	fl.IntVar(&o.retries, "retries", 0, "run a failed handler again this many times")
-	fl.DurationVar(&o.backoff, "backoff", time.Second, "pause before a retry, doubling each time up to 1m")
-	fl.StringVar(&o.onFail, "on-fail", "", "after the last failed try: requeue, reject, dead-letter=DEST or stop\n(default: requeue on RabbitMQ and JetStream; stop on Kafka and core NATS, which cannot deliver one message again)")
-	fl.IntVar(&o.concurrency, "concurrency", 1, "handlers running at once (Kafka keeps order per partition)")
-	fl.StringVar(&o.grep, "grep", "", "only messages whose value matches this regular expression")
-	fl.StringVar(&o.keyGrep, "key-grep", "", "only messages whose key matches this regular expression")
-	fl.StringArrayVar(&o.headers, "header", nil, "only messages with this header name=value (or name); repeatable, all must match")
+	fl.StringVar(&fs.Consumer.Group, "group", "", "Kafka consumer group (commits handled offsets)")
+	fl.Int32SliceVar(&fs.Consumer.Partitions, "partition", nil, "Kafka partitions to read without a group (default: all)")
+	fl.StringVar(&fs.From, "from", "", "start position (Kafka, JetStream): beginning, end, stored, N, -N, RFC 3339 time or duration ago")
+	fl.IntVar(&fs.Consumer.Prefetch, "prefetch", 100, "deliveries unsettled at most (RabbitMQ basic.qos, JetStream max ack pending)")
+	fl.StringVar(&fs.Consumer.Durable, "consumer", "", "JetStream durable consumer to use (created when missing; default: an ephemeral one)")
+	fl.StringVar(&fs.Consumer.FilterSubject, "filter-subject", "", "JetStream: only messages on this subject")
+	fl.BoolVar(&fs.Consumer.Core, "core", false, "NATS: subscribe to a core subject (no ack, no redelivery)")
+	fl.StringVar(&fs.Consumer.QueueGroup, "queue-group", "", "NATS core: join this queue group")
+	fl.Int64VarP(&fs.Count, "count", "n", 0, "stop after this many messages (0: no limit)")
+	fl.BoolVar(&fs.Consumer.UntilEnd, "until-end", false, "stop when caught up with what existed at the start")
+	fl.DurationVar(&fs.IdleTimeout, "idle-timeout", 0, "stop when no message came for this long")
+	fl.StringVar(&fs.Ack, "ack", "after-output", "after-output, or none (peek)")
+	fl.StringVar(&fs.Exec, "exec", "", "run this shell command per message; exit 0 acks it")
+	fl.DurationVar(&fs.ExecTimeout, "exec-timeout", 0, "fail a handler run that takes longer (0: no bound)")
+	fl.IntVar(&fs.Retries, "retries", 0, "run a failed handler again this many times")
+	fl.DurationVar(&fs.Backoff, "backoff", time.Second, "pause before a retry, doubling each time up to 1m")
+	fl.StringVar(&fs.OnFail, "on-fail", "", "after the last failed try: requeue, reject, dead-letter=DEST or stop\n(default: requeue on RabbitMQ and JetStream; stop on Kafka and core NATS, which cannot deliver one message again)")
+	fl.IntVar(&fs.Concurrency, "concurrency", 1, "handlers running at once (Kafka keeps order per partition)")
+	fl.StringVar(&fs.Grep, "grep", "", "only messages whose value matches this regular expression")
+	fl.StringVar(&fs.KeyGrep, "key-grep", "", "only messages whose key matches this regular expression")
+	fl.StringArrayVar(&fs.Headers, "header", nil, "only messages with this header name=value (or name); repeatable, all must match")
 	_ = c.RegisterFlagCompletionFunc("ack", cobra.FixedCompletions([]string{"after-output", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("on-fail", cobra.FixedCompletions([]string{"requeue", "reject", "dead-letter=", "stop"}, cobra.ShellCompDirectiveNoSpace))
 	_ = c.RegisterFlagCompletionFunc("from", cobra.FixedCompletions([]string{"beginning", "end", "stored"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
-func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string) error {
-	ctx := cmd.Context()
+func consumeRun(o *ConsumeOptions) error {
+	f, fs, ctx := o.f, &o.Flags, o.Ctx
 	// Everything below is checked before anything is consumed.
-	run, err := o.runOptions(cmd)
+	run, err := fs.RunOptions(o.Changed, f.IO.Out, f.IO.Err)
 	if err != nil {
 		return err
 	}
-	if cmd.Flags().Changed("from") {
-		if o.consumer.From, err = consume.ParseFrom(o.from, time.Now()); err != nil {
+	if o.Changed("from") {
+		if fs.Consumer.From, err = consume.ParseFrom(fs.From, time.Now()); err != nil {
 			return err
 		}
 	}
-	o.consumer.Sources = args
-	o.consumer.Logf = f.Warnf
+	fs.Consumer.Sources = o.Sources
+	fs.Consumer.Logf = f.Warnf
 
 	conn, t, err := f.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	caps, _ := broker.CapabilitiesOf(conn)
 	run.Broker = conn.Broker()
 	run.Logf = f.Warnf
 	run.Verbose = f.Global.Verbose > 0
@@ -145,7 +145,7 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	}
 	if run.Exec == nil {
 		format := "raw"
-		if cmd.Flags().Changed("output") {
+		if fs.OutputGiven {
 			format = f.Global.Output
 		}
 		if run.Printer, err = consume.NewPrinter(format, run.Broker); err != nil {
@@ -155,7 +155,7 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 			run.Printer = consume.ForTerminal(run.Printer)
 		}
 	}
-	if err := o.checkBroker(conn.Broker(), &run); err != nil {
+	if err := fs.CheckBroker(caps, o.Changed, &run); err != nil {
 		return err
 	}
 	subscriber, err := broker.As[broker.Subscriber](conn, "consuming")
@@ -168,9 +168,8 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 			return err
 		}
 		pctx, cancel := withTimeout(ctx, t)
-		// TODO(i12-capabilities): broker-name switch; destination kind (queue or topic/subject) of a dead-letter target.
 		run.DeadLetter, err = publisher.NewProducer(pctx, broker.ProducerOptions{
-			Destination: run.OnFail.Dest, DestinationIsQueue: conn.Broker() == "rabbitmq",
+			Destination: run.OnFail.Dest, DestinationIsQueue: caps.DestinationKind == "queue",
 			Mandatory: true, Persistent: true, InFlight: 100,
 		})
 		cancel()
@@ -179,15 +178,14 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 		}
 		defer run.DeadLetter.Close()
 	}
-	// TODO(i12-capabilities): broker-name switch; what a peek costs (RabbitMQ holds every delivery unacked).
-	if run.Peek && conn.Broker() == "rabbitmq" && o.count > int64(o.consumer.Prefetch) {
-		// A RabbitMQ peek holds every delivery unacked: it sees at most
-		// prefetch of them.
-		o.consumer.Prefetch = int(o.count)
+	if run.Peek && caps.PeekHolds && fs.Count > int64(fs.Consumer.Prefetch) {
+		// A peek that holds every delivery unacked (RabbitMQ) sees at
+		// most prefetch of them.
+		fs.Consumer.Prefetch = int(fs.Count)
 	}
 
 	cctx, cancel := withTimeout(ctx, t)
-	consumer, err := subscriber.NewConsumer(cctx, o.consumer)
+	consumer, err := subscriber.NewConsumer(cctx, fs.Consumer)
 	cancel()
 	if err != nil {
 		return err
@@ -203,110 +201,4 @@ func consumeRun(cmd *cobra.Command, f *Factory, o *consumeOptions, args []string
 	runErr := consume.Run(ctx, consumer, f.IO.Out, st, run)
 	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", st.Summary(time.Since(start)))
 	return broker.Scrub(runErr, t.Secrets()...)
-}
-
-// runOptions checks the flags that need no broker.
-func (o *consumeOptions) runOptions(cmd *cobra.Command) (consume.Options, error) {
-	run := consume.Options{Count: o.count, IdleTimeout: o.idleTimeout, Concurrency: o.concurrency, Retries: o.retries, Backoff: o.backoff}
-	switch o.ack {
-	case "after-output":
-	case "none":
-		run.Peek = true
-		o.consumer.Peek = true
-		if o.onFail != "" {
-			return run, mqerr.Usagef("--on-fail does not go with --ack none: a peek settles nothing and publishes nothing")
-		}
-	default:
-		return run, mqerr.Usagef("--ack %q: want after-output or none", o.ack)
-	}
-	var err error
-	if run.Filter, err = match.New(o.grep, o.keyGrep, o.headers); err != nil {
-		return run, err
-	}
-	if o.onFail != "" {
-		if run.OnFail, err = consume.ParseOnFail(o.onFail); err != nil {
-			return run, err
-		}
-	}
-	switch {
-	case o.count < 0:
-		return run, mqerr.Usagef("--count %d: want 0 (no limit) or more", o.count)
-	case o.concurrency < 1:
-		return run, mqerr.Usagef("--concurrency %d: want 1 or more", o.concurrency)
-	case o.retries < 0:
-		return run, mqerr.Usagef("--retries %d: want 0 or more", o.retries)
-	case o.consumer.Prefetch < 1:
-		return run, mqerr.Usagef("--prefetch %d: want 1 or more", o.consumer.Prefetch)
-	case o.idleTimeout < 0 || o.backoff < 0 || o.execTimeout < 0:
-		return run, mqerr.Usagef("durations must not be negative")
-	}
-	if o.exec == "" {
-		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout"} {
-			if cmd.Flags().Changed(name) {
-				return run, mqerr.Usagef("--%s applies to --exec handlers only", name)
-			}
-		}
-		return run, nil
-	}
-	if cmd.Flags().Changed("output") {
-		return run, mqerr.Usagef("-o does not go with --exec: the handler's own output is printed")
-	}
-	if err := consume.CheckCommand(o.exec); err != nil {
-		return run, err
-	}
-	run.Exec = &consume.Exec{Command: o.exec, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Timeout: o.execTimeout}
-	return run, nil
-}
-
-// checkBroker refuses flags that mean nothing on the connected broker and
-// picks the broker's default --on-fail.
-func (o *consumeOptions) checkBroker(name string, run *consume.Options) error {
-	if run.Exec != nil {
-		run.Exec.Broker = name
-	}
-	// TODO(i12-capabilities): broker-name switch; whether redelivery exists.
-	noRedelivery := name == "kafka" || o.consumer.Core
-	if run.OnFail.Kind == "" {
-		run.OnFail.Kind = "requeue"
-		if noRedelivery {
-			run.OnFail.Kind = "stop"
-		}
-	}
-	// TODO(i12-capabilities): broker-name switch; whether messages have keys.
-	if name != "kafka" && o.keyGrep != "" {
-		return mqerr.Usagef("--key-grep: %s messages have no key (use --header to match a header)", name)
-	}
-	// TODO(i12-capabilities): broker-name switch; which consume flags each driver accepts.
-	only := map[string][]string{
-		"kafka":    {"group", "partition"},
-		"nats":     {"consumer", "filter-subject", "core", "queue-group"},
-		"rabbitmq": {},
-	}
-	set := map[string]bool{
-		"group": o.consumer.Group != "", "partition": len(o.consumer.Partitions) > 0,
-		"consumer": o.consumer.Durable != "", "filter-subject": o.consumer.FilterSubject != "",
-		"core": o.consumer.Core, "queue-group": o.consumer.QueueGroup != "",
-	}
-	for b, flags := range only {
-		if b == name {
-			continue
-		}
-		for _, fl := range flags {
-			if set[fl] {
-				return mqerr.Usagef("--%s is for %s; this context is %s", fl, b, name)
-			}
-		}
-	}
-	// TODO(i12-capabilities): broker-name switch; whether the source can start from a position (--from).
-	if name == "rabbitmq" && o.from != "" {
-		return mqerr.Usagef("--from is for Kafka and JetStream: a RabbitMQ queue is always read from its head")
-	}
-	if noRedelivery && (run.OnFail.Kind == "requeue" || run.OnFail.Kind == "reject") {
-		what := "Kafka cannot requeue or reject one record"
-		if o.consumer.Core {
-			what = "core NATS has no acknowledgement"
-		}
-		return mqerr.Usagef("--on-fail %s: %s; use dead-letter=DEST or stop", run.OnFail.Kind, what)
-	}
-	return nil
 }

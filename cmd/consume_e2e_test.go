@@ -457,14 +457,14 @@ func TestConsumeBadInput(t *testing.T) {
 	expectError(t, c.run("consume", "keep", "-o", "template={{.NoSuchField}}"), 2, "NoSuchField")
 	expectError(t, c.run("consume", "keep", "--ack", "none", "--exec", "cat", "--on-fail", "reject"), 2, "--ack none")
 	expectError(t, c.run("consume", "keep", "--ack", "sometimes"), 2, "--ack")
-	expectError(t, c.run("consume", "keep", "--group", "g"), 2, "--group is for kafka")
+	expectError(t, c.run("consume", "keep", "--group", "g"), 2, "--group applies to kafka only")
 	expectError(t, c.run("consume", "keep", "--retries", "3"), 2, "--exec")
 	expectError(t, c.run("consume", "keep", "--exec", "cat", "--on-fail", "dead-letter=missing-dlq"), 5, "missing-dlq")
 	if d := queueDepth(t, ch, "keep"); d != 1 {
 		t.Errorf("bad input consumed messages: %d left of 1", d)
 	}
 	k, _ := kafkaTopic(t, "t", 1, nil)
-	expectError(t, c.run("consume", "t", "--url", k.URL, "--exec", "cat", "--on-fail", "requeue"), 2, "Kafka cannot requeue")
+	expectError(t, c.run("consume", "t", "--url", k.URL, "--exec", "cat", "--on-fail", "requeue"), 2, "kafka cannot requeue")
 	expectError(t, c.run("consume", "missing-topic", "--url", k.URL, "-n", "1"), 5, "missing-topic")
 }
 

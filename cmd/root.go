@@ -93,7 +93,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		NewCmdContext(f, nil),
 		newLsCmd(f),
 		NewCmdProduce(f, nil),
-		newConsumeCmd(f),
+		NewCmdConsume(f, nil),
 		NewCmdLag(f, nil),
 		newDLQCmd(f),
 		NewCmdSandbox(f, nil),

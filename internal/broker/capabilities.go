@@ -106,23 +106,30 @@ func registered() []Capabilities {
 }
 
 // CheckFlags refuses the first flag of command ("produce", "consume",
-// "dlq") that set reports given on the command line and that another
-// registered driver takes but c's does not, with the one text users see.
+// "dlq") that set reports given on the command line and that other
+// registered drivers take but c's does not, with the one text users see
+// ("--from applies to kafka and nats only, and this context is rabbitmq").
 func (c Capabilities) CheckFlags(command string, set func(flag string) bool) error {
-	var others []Capabilities
+	var flags []string // in the order the drivers list them
+	owners := map[string][]string{}
 	for _, o := range registered() {
-		if o.Name != c.Name {
-			others = append(others, o)
+		if o.Name == c.Name {
+			continue
 		}
-	}
-	for _, o := range others {
 		for _, f := range o.Flags[command] {
 			if set(f) && !slices.Contains(c.Flags[command], f) {
-				return mqerr.Usagef("--%s applies to %s only, and this context is %s", f, o.Name, c.Name)
+				if owners[f] == nil {
+					flags = append(flags, f)
+				}
+				owners[f] = append(owners[f], o.Name)
 			}
 		}
 	}
-	return nil
+	if len(flags) == 0 {
+		return nil
+	}
+	f := flags[0]
+	return mqerr.Usagef("--%s applies to %s only, and this context is %s", f, strings.Join(owners[f], " and "), c.Name)
 }
 
 // DriverCapabilities returns the capabilities of the driver that url's

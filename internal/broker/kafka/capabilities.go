@@ -14,7 +14,7 @@ var capabilities = broker.Capabilities{
 	ReceiptFields:   []string{"partition", "offset"},
 	Flags: map[string][]string{
 		"produce": {"partition", "partitioner", "compression", "acks"},
-		"consume": {"group", "partition"},
+		"consume": {"group", "partition", "from"},
 		"dlq":     {"group"},
 	},
 }

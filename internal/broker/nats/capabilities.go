@@ -14,7 +14,7 @@ var capabilities = broker.Capabilities{
 	ReceiptFields:   []string{"stream", "seq"},
 	Flags: map[string][]string{
 		"produce": {"msg-id", "core"},
-		"consume": {"consumer", "filter-subject", "core", "queue-group"},
+		"consume": {"consumer", "filter-subject", "core", "queue-group", "from"},
 	},
 }
 
