@@ -169,12 +169,12 @@ func produceRun(o *ProduceOptions) error {
 	if err := requireWritable(t, "produce"); err != nil {
 		return err
 	}
-	if err := checkBrokerFlags(o.changed, conn.Broker()); err != nil {
+	caps, _ := broker.CapabilitiesOf(conn)
+	if err := checkBrokerFlags(o.changed, caps); err != nil {
 		return err
 	}
-	// TODO(i12-capabilities): broker-name switch; whether the driver generates a message id (NATS dedup), and whether AMQP properties apply.
-	deco.GenerateMsgID = conn.Broker() == "nats" && !o.Producer.Core
-	if conn.Broker() != "rabbitmq" {
+	deco.GenerateMsgID = caps.MsgIDDedup && !o.Producer.Core
+	if caps.MetaKind != broker.MetaAMQP {
 		deco.Properties = broker.AMQPMeta{} // --persistent defaults on; it means nothing elsewhere
 	}
 	publisher, err := broker.As[broker.Publisher](conn, "producing")
@@ -223,26 +223,12 @@ func produceRun(o *ProduceOptions) error {
 
 // checkBrokerFlags refuses flags that mean nothing on the context's broker,
 // so a typo'd expectation fails loudly instead of being ignored.
-func checkBrokerFlags(changed func(string) bool, brokerName string) error {
-	// TODO(i12-capabilities): broker-name switch; which produce flags each driver accepts; the driver validates its own options.
-	only := map[string][]string{
-		"kafka":    {"partition", "partitioner", "compression", "acks"},
-		"rabbitmq": {"routing-key", "queue", "persistent", "mandatory", "content-type", "message-id", "correlation-id", "reply-to", "expiration", "priority", "type", "app-id"},
-		"nats":     {"msg-id", "core"},
+func checkBrokerFlags(changed func(string) bool, caps broker.Capabilities) error {
+	if err := caps.CheckFlags("produce", changed); err != nil {
+		return err
 	}
-	for b, names := range only {
-		if b == brokerName {
-			continue
-		}
-		for _, n := range names {
-			if changed(n) {
-				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, brokerName)
-			}
-		}
-	}
-	// TODO(i12-capabilities): broker-name switch; whether the destination has message keys.
-	if brokerName != "kafka" && changed("key") {
-		return mqerr.Usagef("-k/--key: %s messages have no key (use -H to send it as a header)", brokerName)
+	if caps.KeyMeaning != "record key" && changed("key") {
+		return mqerr.Usagef("-k/--key: %s messages have no key (use -H to send it as a header)", caps.Name)
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ import (
 //     copies are confirmed (Kafka, JetStream) or acks each one (RabbitMQ).
 //   - KeyMeaning: what --key and --key-grep apply to ("" = no keys: the
 //     flag is refused).
+//   - MsgIDDedup: the broker de-duplicates by a message id within a window
+//     (JetStream's Nats-Msg-Id), so produce gives each message one and a
+//     retried publish is stored once.
 //   - MetaKind: which broker-native metadata a Message carries, for the
 //     envelope and the dead-letter origin decoders (MetaKafka, MetaAMQP,
 //     MetaNATS); a new broker adds a kind and its envelope block.
@@ -57,6 +60,7 @@ type Capabilities struct {
 	FilteredPurge        bool
 	PurgeAfterCopy       bool
 	KeyMeaning           string // "record key", "routing key", "" when keys do not exist
+	MsgIDDedup           bool   // the broker drops a repeated message id (JetStream Nats-Msg-Id): produce sets one per message
 	MetaKind             MetaKind
 	ReceiptFields        []string
 	// Flags lists, per command ("produce", "consume", "dlq"), the options

@@ -10,6 +10,7 @@ var capabilities = broker.Capabilities{
 	FilteredPurge:   true, // deletes the matching sequences
 	PurgeAfterCopy:  true,
 	KeyMeaning:      "",
+	MsgIDDedup:      true,
 	MetaKind:        broker.MetaNATS,
 	ReceiptFields:   []string{"stream", "seq"},
 	Flags: map[string][]string{
