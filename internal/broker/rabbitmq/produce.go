@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/broker/inflight"
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
@@ -89,7 +90,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		persistent: o.Persistent,
 		timeout:    timeout,
 		tick:       min(max(timeout/10, 5*time.Millisecond), time.Second),
-		slots:      make(chan struct{}, inFlight),
+		win:        inflight.New(inFlight),
 		pending:    make(map[uint64]entry, inFlight),
 		oldest:     1,
 		next:       1,
@@ -160,7 +161,7 @@ func (p *producer) listen(ch *amqp.Channel) {
 	p.returns = ch.NotifyReturn(make(chan amqp.Return))
 	// Room for every confirm the window allows, so the library's reader
 	// never waits for run.
-	p.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, cap(p.slots)))
+	p.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, p.win.Size()))
 }
 
 // destinationError classifies a failure to check the destination or to
@@ -204,9 +205,9 @@ type producer struct {
 	tick  time.Duration
 	clock atomic.Int64
 
-	// slots is the in-flight window: a token from Publish until done was
-	// called.
-	slots chan struct{}
+	// win is the in-flight window: a slot from Publish until done was
+	// called. Flush waits for it to empty.
+	win *inflight.Window
 	// confirms, returns and closes are of the current channel; run alone
 	// reads and replaces them.
 	confirms chan amqp.Confirmation
@@ -230,10 +231,6 @@ type producer struct {
 	// finished are results waiting for report; spare is a reused buffer.
 	finished, spare []result
 	kick            chan struct{}
-	// unreported counts messages published and not yet reported; Flush
-	// waits on idle for it to reach 0.
-	unreported int
-	idle       []chan struct{}
 	// err, once set, fails every later Publish: the channel closed, or
 	// Close was called.
 	err error
@@ -280,10 +277,8 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		done(broker.Receipt{}, err)
 		return
 	}
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		done(broker.Receipt{}, ctx.Err())
+	if err := p.win.Acquire(ctx); err != nil {
+		done(broker.Receipt{}, err)
 		return
 	}
 	key := p.routingKey(m)
@@ -295,14 +290,13 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		err := p.err
 		p.mu.Unlock()
 		p.pubMu.Unlock()
-		<-p.slots
 		done(broker.Receipt{}, err)
+		p.win.Release(1)
 		return
 	}
 	tag := p.next
 	p.next++
 	p.pending[tag] = entry{m: m, done: done, sent: sent}
-	p.unreported++
 	p.mu.Unlock()
 	err = p.ch.Publish(p.exchangeOf(m), key, p.mandatory, false, pub)
 	if err == nil {
@@ -335,10 +329,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		return
 	}
 	done(broker.Receipt{}, err)
-	<-p.slots
-	p.mu.Lock()
-	p.doneReporting(1)
-	p.mu.Unlock()
+	p.win.Release(1)
 }
 
 // closing reports a publish that failed because the channel or its
@@ -772,45 +763,20 @@ func (p *producer) report() {
 		}
 		for _, r := range batch {
 			r.done(r.r, r.err)
-			<-p.slots
+			p.win.Release(1)
 		}
 		clear(batch)
 		p.mu.Lock()
 		p.spare = batch[:0]
-		p.doneReporting(len(batch))
 		p.mu.Unlock()
 	}
 }
 
-// doneReporting counts n messages as reported and releases the Flush
-// callers once none is left. p.mu is held.
-func (p *producer) doneReporting(n int) {
-	p.unreported -= n
-	if p.unreported == 0 {
-		for _, w := range p.idle {
-			close(w)
-		}
-		p.idle = nil
-	}
-}
-
-// Flush implements broker.Producer.
-func (p *producer) Flush(ctx context.Context) error {
-	p.mu.Lock()
-	if p.unreported == 0 {
-		p.mu.Unlock()
-		return nil
-	}
-	w := make(chan struct{})
-	p.idle = append(p.idle, w)
-	p.mu.Unlock()
-	select {
-	case <-w:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// Flush implements broker.Producer. A Publish holds its slot from before
+// it takes a delivery tag until its done returned, and never waits on
+// Flush while it holds one (only on pubMu and on run failing the messages
+// of a closed channel), so Flush also waits for a Publish under way.
+func (p *producer) Flush(ctx context.Context) error { return p.win.Wait(ctx) }
 
 // Close implements broker.Producer: it closes the channel; messages not
 // confirmed by then fail. When it returns, every done has been called. It
