@@ -117,3 +117,9 @@ func remaining(ctx context.Context) time.Duration {
 	}
 	return d.Round(10 * time.Millisecond)
 }
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}

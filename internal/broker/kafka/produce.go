@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/broker/inflight"
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
@@ -55,14 +56,10 @@ type producer struct {
 	genMu sync.Mutex
 
 	closed atomic.Bool
-	// pending counts messages published whose done has not returned yet.
-	// kgo's own Flush does not wait for records failed before they were
-	// buffered (a Publish whose ctx ended while it blocked), so Flush and
-	// Close wait on this count.
-	pending atomic.Int64
-	mu      sync.Mutex
-	// idle, when not nil, is closed when pending drops to 0.
-	idle chan struct{}
+	// win is the in-flight window: a slot from Publish until done has
+	// returned. kgo's own Flush does not wait for records failed before
+	// they were buffered, so Flush and Close also wait for win to empty.
+	win *inflight.Window
 }
 
 // generationSpan is how long messages share one confirm deadline: a
@@ -79,14 +76,14 @@ type generation struct {
 	renew  time.Time
 }
 
-// inflight is one published message: the record kgo sends, plus what the
+// sentRecord is one published message: the record kgo sends, plus what the
 // promise needs to answer. It is the record's Context (kgo lets callers put
 // their own context there), so one allocation per message carries both and
 // the promise finds done without a map or a lock. The embedded Context is
 // the message's confirm deadline, derived from parent, Publish's ctx: kgo
 // fails a record whose Context ended before it was sent (and, with the
 // idempotent producer, not while its fate at the broker is unknown).
-type inflight struct {
+type sentRecord struct {
 	context.Context
 	parent context.Context
 	done   func(broker.Receipt, error)
@@ -156,10 +153,14 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 		timeout = defaultConfirmTimeout
 	}
 	p.timeout = timeout
+	p.win = inflight.New(inFlight)
 	// Not kgo.RecordDeliveryTimeout: kgo measures it from the record's
 	// Timestamp, so a message replayed with its original, older timestamp
 	// would time out before it was sent. Publish sets a deadline instead.
-	opts := []kgo.Opt{kgo.MaxBufferedRecords(inFlight)}
+	// win bounds the messages in flight. kgo's buffer is twice as large
+	// so that it never blocks: kgo counts a record until its promise has
+	// returned, a moment after the promise gave the window slot back.
+	opts := []kgo.Opt{kgo.MaxBufferedRecords(2 * inFlight)}
 	if !o.PerMessageDestination {
 		opts = append(opts, kgo.DefaultProduceTopic(o.Destination))
 	}
@@ -282,10 +283,10 @@ func (p *producer) CheckMessage(m *broker.Message) error {
 	return nil
 }
 
-// Publish hands m to kgo. kgo calls the promise exactly once for every
-// record it was given, including when ctx ends while Produce blocks on a
-// full buffer, so done is called exactly once either by finish or, for a
-// message refused up front, here.
+// Publish takes a window slot, waiting while the window is full, and hands
+// m to kgo. kgo calls the promise exactly once for every record it was
+// given, so done is called exactly once either by finish or, for a message
+// refused up front (or whose ctx ended while it waited for a slot), here.
 func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
 	if p.closed.Load() {
 		done(broker.Receipt{}, mqerr.New(mqerr.Failure, "kafka producer for topic %q is closed", p.topic))
@@ -302,8 +303,12 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 			return
 		}
 	}
+	if err := p.win.Acquire(ctx); err != nil {
+		done(broker.Receipt{}, err)
+		return
+	}
 	now := time.Now()
-	in := &inflight{Context: p.deadline(ctx, now), parent: ctx, done: done}
+	in := &sentRecord{Context: p.deadline(ctx, now), parent: ctx, done: done}
 	r := &in.rec
 	r.Context = in
 	r.Topic = topic
@@ -321,7 +326,6 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	p.pending.Add(1)
 	p.client.Produce(ctx, r, p.promise)
 }
 
@@ -346,30 +350,23 @@ func (p *producer) deadline(ctx context.Context, now time.Time) context.Context 
 	return g.ctx
 }
 
-// finish is the kgo promise: it answers the message's done, then counts it
-// off. kgo calls promises one at a time from its own goroutine.
+// finish is the kgo promise: it answers the message's done, then frees its
+// window slot. kgo calls promises one at a time from its own goroutine.
 func (p *producer) finish(r *kgo.Record, err error) {
-	in := r.Context.(*inflight)
+	in := r.Context.(*sentRecord)
 	if err != nil {
 		in.done(broker.Receipt{}, p.failure(in, err))
 	} else {
 		in.done(broker.Receipt{Partition: r.Partition, Offset: r.Offset, Unconfirmed: p.unconfirmed}, nil)
 	}
-	if p.pending.Add(-1) == 0 {
-		p.mu.Lock()
-		if p.idle != nil && p.pending.Load() == 0 {
-			close(p.idle)
-			p.idle = nil
-		}
-		p.mu.Unlock()
-	}
+	p.win.Release(1)
 }
 
 // failure turns the error kgo gave a record into one typed line that
 // still matches the kgo or kerr error with errors.Is, named by a short
 // reason (broker.WithReason) for the summary. The error of Publish's ctx
 // is returned as is, so callers can tell an interrupt.
-func (p *producer) failure(in *inflight, err error) error {
+func (p *producer) failure(in *sentRecord, err error) error {
 	hosts, topic := hostList(p.conn.seeds), in.rec.Topic
 	var ke *kerr.Error
 	var out error
@@ -424,28 +421,7 @@ func (p *producer) Flush(ctx context.Context) error {
 	if err := p.client.Flush(ctx); err != nil {
 		return err
 	}
-	return p.wait(ctx)
-}
-
-// wait returns once pending is 0, or ctx's error when it ends first.
-func (p *producer) wait(ctx context.Context) error {
-	for {
-		p.mu.Lock()
-		if p.pending.Load() == 0 {
-			p.mu.Unlock()
-			return nil
-		}
-		if p.idle == nil {
-			p.idle = make(chan struct{})
-		}
-		idle := p.idle
-		p.mu.Unlock()
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return p.win.Wait(ctx)
 }
 
 // Close closes the producer's client. kgo then fails whatever is still
@@ -455,7 +431,7 @@ func (p *producer) Close() error {
 		return nil
 	}
 	p.client.Close()
-	err := p.wait(context.Background())
+	err := p.win.Wait(context.Background())
 	if g := p.gen.Load(); g != nil {
 		g.cancel()
 	}

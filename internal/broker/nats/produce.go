@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/broker/inflight"
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
@@ -68,7 +69,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		nc:      c.nc,
 		subject: o.Destination,
 		timeout: timeout,
-		win:     newWindow(inFlight),
+		win:     inflight.New(inFlight),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 		seenErr: c.nc.LastError(),
@@ -111,7 +112,7 @@ type producer struct {
 	subject string
 	routes  *routes
 	timeout time.Duration
-	win     *window
+	win     *inflight.Window
 	// closing is closed by Close; stopped when the producer's background
 	// goroutine (the sweep or the flusher) has returned.
 	closing chan struct{}
@@ -129,7 +130,7 @@ type producer struct {
 }
 
 // Flush implements broker.Producer.
-func (p *producer) Flush(ctx context.Context) error { return p.win.wait(ctx) }
+func (p *producer) Flush(ctx context.Context) error { return p.win.Wait(ctx) }
 
 // shut marks the producer closed, which fails the publishes waiting for
 // room, and waits for the background goroutine to return.
@@ -138,6 +139,7 @@ func (p *producer) shut() {
 	if !p.closed {
 		p.closed = true
 		close(p.closing)
+		p.win.Close()
 	}
 	p.mu.Unlock()
 	<-p.stopped
@@ -154,7 +156,8 @@ func (p *producer) admit(ctx context.Context, m *broker.Message, done func(broke
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		p.win.settle(done, broker.Receipt{}, errClosed)
+		done(broker.Receipt{}, errClosed)
+		p.win.Release(1)
 		return nil
 	}
 	return msg
@@ -176,7 +179,7 @@ func (p *producer) prepare(ctx context.Context, m *broker.Message, done func(bro
 		done(broker.Receipt{}, err)
 		return nil
 	}
-	if err := p.win.acquire(ctx, p.closing); err != nil {
+	if err := p.win.Acquire(ctx); err != nil {
 		done(broker.Receipt{}, err)
 		return nil
 	}

@@ -34,7 +34,8 @@ func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func
 	// written before its PING.
 	if err := p.nc.PublishMsg(msg); err != nil {
 		p.mu.Unlock()
-		p.win.settle(done, broker.Receipt{}, p.sendErr(err, msg))
+		done(broker.Receipt{}, p.sendErr(err, msg))
+		p.win.Release(1)
 		return
 	}
 	p.batch = append(p.batch, done)
@@ -111,7 +112,7 @@ func (p *coreProducer) settleBatch(b []func(broker.Receipt, error), r broker.Rec
 	for _, done := range b {
 		done(r, err)
 	}
-	p.win.release(len(b))
+	p.win.Release(len(b))
 }
 
 // flushErr explains a failed flush: the server may or may not have read

@@ -11,11 +11,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/broker/inflight"
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 // errClosed fails messages in flight or waiting when Close is called.
-var errClosed = errors.New("producer closed before the message was confirmed")
+var errClosed = inflight.ErrClosed
 
 // jsProducer publishes to JetStream with PubAcks. The acks come in through
 // the handlers of the producer's own JetStream context, on its reply
@@ -59,7 +60,7 @@ func (p *jsProducer) finish(msg *nats.Msg, r broker.Receipt, err error) {
 	if done != nil {
 		done(r, err)
 	}
-	p.win.release(freed)
+	p.win.Release(freed)
 }
 
 // Close implements broker.Producer.
@@ -77,7 +78,7 @@ func (p *jsProducer) failAll(err error) {
 	for _, done := range dones {
 		done(broker.Receipt{}, err)
 	}
-	p.win.release(freed)
+	p.win.Release(freed)
 }
 
 // failSubject fails the messages in flight to subject.
@@ -86,7 +87,7 @@ func (p *jsProducer) failSubject(subject string, err error) {
 	for _, done := range dones {
 		done(broker.Receipt{}, err)
 	}
-	p.win.release(freed)
+	p.win.Release(freed)
 }
 
 // sweep fails messages whose ack is overdue, and all of those to a
@@ -114,7 +115,7 @@ func (p *jsProducer) sweep() {
 				break
 			}
 			done(broker.Receipt{}, overdue)
-			p.win.release(freed)
+			p.win.Release(freed)
 		}
 	}
 }
