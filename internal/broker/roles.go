@@ -127,8 +127,9 @@ type Producer interface {
 	// in-flight window is full; when ctx ends while it waits, done gets
 	// ctx's error. m must not be changed until done was called.
 	Publish(ctx context.Context, m *Message, done func(Receipt, error))
-	// Flush waits until every message published so far got its done call,
-	// or ctx ends.
+	// Flush waits until nothing is in flight: every message published
+	// before the call (and any published while it waits) got its done
+	// call; or until ctx ends.
 	Flush(ctx context.Context) error
 	// Close releases the producer; messages still in flight fail.
 	Close() error
