@@ -51,6 +51,7 @@ func NewCmdBench(f *Factory, runF func(*BenchOptions) error) *cobra.Command {
 	var k bench.Knobs
 	var dest, payloadFile, csvFile, rate string
 	var compare []string
+	idempotent := true
 	var p99Under time.Duration
 	var yes, keep bool
 	cmd := &cobra.Command{
@@ -93,6 +94,13 @@ and sequence number: messages confirmed but never received are reported as lost 
 			if err := checkBenchFlags(cmd, &w, dest, yes, payloadFile); err != nil {
 				return err
 			}
+			k.NoIdempotence = !idempotent
+			if k.NoIdempotence && k.Acks != "" && k.Acks != "all" {
+				return mqerr.Usagef("--idempotent=false: only acks=all uses the idempotent producer; --acks %s already has none", k.Acks)
+			}
+			if k.Linger < 0 {
+				return mqerr.Usagef("--linger %s: want 0 or more", k.Linger)
+			}
 			format, err := f.Format()
 			if err != nil {
 				return err
@@ -127,11 +135,14 @@ and sequence number: messages confirmed but never received are reported as lost 
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")
 	fl.StringVar(&k.Compression, "compression", "", "Kafka: none, gzip, snappy, lz4 or zstd")
 	fl.IntVar(&k.Partitions, "partitions", 1, "Kafka: partitions of the topic the bench creates")
+	fl.DurationVar(&k.Linger, "linger", 0, "Kafka: wait this long for more records before a batch goes (linger.ms)")
+	fl.BoolVar(&idempotent, "idempotent", true, "Kafka: the idempotent producer (with --acks all; --idempotent=false turns it off)")
 	fl.BoolVar(&k.Persistent, "persistent", false, "RabbitMQ: persistent messages (delivery mode 2)")
 	fl.StringVar(&k.QueueType, "queue-type", "classic", "RabbitMQ: classic, quorum or stream")
 	fl.BoolVar(&k.Core, "core", false, "NATS: core NATS instead of JetStream (no confirms: flushed only)")
 	fl.StringVar(&k.Storage, "storage", "file", "JetStream: file or memory")
 	fl.IntVar(&k.Replicas, "replicas", 1, "JetStream: stream replicas")
+	fl.BoolVar(&k.Sync, "sync", false, "JetStream: wait for each PubAck before the next publish (an in-flight window of one)")
 	return cmd
 }
 

@@ -5,7 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mqctl/mqctl/internal/bench"
 	"github.com/mqctl/mqctl/internal/mqerr"
@@ -101,6 +104,39 @@ func TestBenchCompareContexts(t *testing.T) {
 	// An unknown context fails before any run, naming it.
 	r = runInProcess(t, false, env, "bench", "--compare", "k,nope", "--count", "10")
 	if r.code == 0 || !strings.Contains(r.stderr, "--compare nope") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("%+v", r)
+	}
+}
+
+// TestBenchKafkaIdempotence: the default producer asks kfake for a
+// producer id (idempotent writes); --idempotent=false never does. Both
+// runs, with --linger, reconcile.
+func TestBenchKafkaIdempotence(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	var inits atomic.Int64
+	k.Cluster().ControlKey(int16(kmsg.InitProducerID), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		inits.Add(1)
+		return nil, nil, false
+	})
+	for _, c := range []struct {
+		args      []string
+		wantInits bool
+	}{
+		{[]string{"--linger", "2ms"}, true},
+		{[]string{"--linger", "2ms", "--idempotent=false"}, false},
+	} {
+		inits.Store(0)
+		s, code, stderr := benchOn(t, k.URL, 0, append([]string{"pub", "--count", "300", "--size", "64"}, c.args...)...)
+		if code != 0 || s.Confirmed != 300 || s.Failed != 0 {
+			t.Fatalf("%v: exit %d, summary %+v, stderr %q", c.args, code, s, stderr)
+		}
+		if got := inits.Load() > 0; got != c.wantInits {
+			t.Errorf("%v: %d InitProducerID requests, want some: %v", c.args, inits.Load(), c.wantInits)
+		}
+	}
+	r := runInProcess(t, false, map[string]string{"MQCTL_URL": k.URL}, "bench", "--acks", "1", "--idempotent=false", "--count", "10")
+	if r.code != 2 || !strings.Contains(r.stderr, "--idempotent=false") {
 		t.Errorf("%+v", r)
 	}
 }

@@ -22,7 +22,9 @@ func Parity(brokers []string, k Knobs) []string {
 		switch b {
 		case "kafka":
 			acks := k.Acks
-			if acks == "" || acks == "all" {
+			if (acks == "" || acks == "all") && k.NoIdempotence {
+				confirm = append(confirm, "kafka acks=all (not idempotent)")
+			} else if acks == "" || acks == "all" {
 				confirm = append(confirm, "kafka acks=all (idempotent)")
 			} else {
 				confirm = append(confirm, "kafka acks="+acks)

@@ -115,3 +115,18 @@ func TestParity(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+func TestPlanKnobs(t *testing.T) {
+	w := Workload{InFlight: 256, Consumers: 1}
+	_, p, _, err := Plan("nats", "d", w, Knobs{Sync: true})
+	if err != nil || p.InFlight != 1 {
+		t.Errorf("--sync: in flight %d, err %v; want 1", p.InFlight, err)
+	}
+	if _, _, _, err := Plan("nats", "d", w, Knobs{Sync: true, Core: true}); err == nil || !strings.Contains(err.Error(), "--sync") {
+		t.Errorf("--sync --core: err %v", err)
+	}
+	_, p, _, err = Plan("kafka", "d", w, Knobs{Linger: 5 * time.Millisecond, NoIdempotence: true})
+	if err != nil || p.Linger != 5*time.Millisecond || !p.NoIdempotence || p.InFlight != 256 {
+		t.Errorf("kafka knobs: %+v, err %v", p, err)
+	}
+}

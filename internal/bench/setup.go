@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 )
@@ -9,13 +10,17 @@ import (
 // Knobs are the per-broker settings of a run; zero values mean defaults.
 type Knobs struct {
 	// Kafka
-	Acks        string
-	Compression string
-	Partitions  int
+	Acks          string
+	Compression   string
+	Partitions    int
+	Linger        time.Duration
+	NoIdempotence bool
 	// RabbitMQ
 	Persistent bool
 	QueueType  string
-	// JetStream / NATS
+	// JetStream / NATS; Sync waits for each PubAck before the next
+	// publish (natscli bench --sync): an in-flight window of one.
+	Sync     bool
 	Core     bool
 	Storage  string
 	Replicas int
@@ -26,9 +31,9 @@ type Knobs struct {
 // BrokerFlags names the flags that apply to one broker only; bench
 // refuses them on another.
 var BrokerFlags = map[string][]string{
-	"kafka":    {"acks", "compression", "partitions"},
+	"kafka":    {"acks", "compression", "partitions", "linger", "idempotent"},
 	"rabbitmq": {"persistent", "queue-type"},
-	"nats":     {"core", "storage", "replicas"},
+	"nats":     {"core", "storage", "replicas", "sync"},
 }
 
 // Plan works out the destination to create and the producer and consumer
@@ -41,6 +46,7 @@ func Plan(brokerName, dest string, w Workload, k Knobs) (broker.BenchDestination
 	case "kafka":
 		d.Partitions = k.Partitions
 		p.Acks, p.Compression, p.Partitioner = k.Acks, k.Compression, "round-robin"
+		p.Linger, p.NoIdempotence = k.Linger, k.NoIdempotence
 		c.From = broker.StartPosition{Kind: broker.StartBeginning}
 		if w.Consumers > 1 {
 			c.Group = dest // consumers share the partitions
@@ -56,6 +62,12 @@ func Plan(brokerName, dest string, w Workload, k Knobs) (broker.BenchDestination
 	case "nats":
 		d.Core, d.Storage, d.Replicas = k.Core, k.Storage, k.Replicas
 		p.Core, c.Core = k.Core, k.Core
+		if k.Sync {
+			if k.Core {
+				return d, p, c, fmt.Errorf("--sync waits for each PubAck; core NATS (--core) has none")
+			}
+			p.InFlight = 1
+		}
 		if w.Consumers > 1 {
 			// Consumers share the messages instead of each getting all.
 			if k.Core {

@@ -97,6 +97,11 @@ type ProducerOptions struct {
 	Acks        string
 	Compression string
 	Partitioner string
+	// Kafka: Linger waits this long for more records before a batch goes
+	// (0: kgo's default, no wait); NoIdempotence turns the idempotent
+	// producer off under acks=all (bench --idempotent=false).
+	Linger        time.Duration
+	NoIdempotence bool
 
 	// RabbitMQ: Mandatory makes unroutable messages fail instead of
 	// vanishing; Persistent sets delivery mode 2 unless a message says so.

@@ -168,6 +168,9 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 	switch o.Acks {
 	case "", "all", "-1":
 		// kgo's default: acks=all with the idempotent producer.
+		if o.NoIdempotence {
+			opts = append(opts, kgo.DisableIdempotentWrite())
+		}
 	case "1":
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	case "0":
@@ -193,6 +196,9 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 		return nil, nil, mqerr.Usagef("unknown kafka compression %q: want none, gzip, snappy, lz4 or zstd", o.Compression)
 	}
 	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	if o.Linger > 0 {
+		opts = append(opts, kgo.ProducerLinger(o.Linger))
+	}
 
 	var part kgo.Partitioner
 	switch o.Partitioner {
