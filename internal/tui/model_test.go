@@ -15,7 +15,9 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -29,6 +31,17 @@ type fixture struct {
 	errs  []error
 	reads []int
 	msgs  []broker.Message
+
+	// Actions: what they return, and the calls they got.
+	readOnly  []bool
+	plan      Plan
+	planErr   error
+	replayErr error
+	purged    int64
+	plans     int
+	replays   []int64 // the limit of each call
+	purges    []string
+	cancelled bool // a Replay or Purge saw its context cancelled
 }
 
 func (f *fixture) Contexts() []string { return f.names }
@@ -40,6 +53,39 @@ func (f *fixture) Read(_ context.Context, i int) (Snapshot, error) {
 }
 func (f *fixture) Peek(context.Context, int, string, int) ([]broker.Message, error) {
 	return f.msgs, nil
+}
+
+func (f *fixture) ReadOnly(i int) bool { return f.readOnly != nil && f.readOnly[i] }
+func (f *fixture) PlanReplay(_ context.Context, i int, dest string) (Plan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.plans++
+	return f.plan, f.planErr
+}
+
+// Replay counts as a run would, or stops as dlq.Run does when its context
+// was cancelled.
+func (f *fixture) Replay(ctx context.Context, i int, dest string, limit int64, st *dlq.MoveStats) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replays = append(f.replays, limit)
+	if ctx.Err() != nil {
+		f.cancelled = true
+		st.Read.Add(1)
+		st.Forwarded.Add(1)
+		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
+	}
+	st.Read.Add(f.plan.Read)
+	st.Forwarded.Add(f.plan.Replay)
+	st.Left.Add(f.plan.Left)
+	return f.replayErr
+}
+func (f *fixture) Purge(ctx context.Context, i int, dest string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.purges = append(f.purges, dest)
+	f.cancelled = ctx.Err() != nil
+	return f.purged, nil
 }
 
 var t0 = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
@@ -276,22 +322,6 @@ func TestNavigationFilterSort(t *testing.T) {
 	run(m, key("ctrl+c"))
 	if !m.Interrupted() {
 		t.Fatal("ctrl+c is not an interrupt")
-	}
-}
-
-func TestActionsRefused(t *testing.T) {
-	for _, ro := range []bool{true, false} {
-		f := newFixture()
-		m := New(f, Options{ReadOnly: ro, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
-		run(m, startMsg{})
-		typeKeys(m, "4", "R")
-		want := "not available in top yet"
-		if ro {
-			want = "read-only: replay and purge are refused"
-		}
-		if !strings.Contains(m.status, want) {
-			t.Errorf("read-only %v: status %q", ro, m.status)
-		}
 	}
 }
 

@@ -74,13 +74,16 @@ func (m *Model) Content() string {
 	b.WriteString(fit(title, w))
 	b.WriteByte('\n')
 	used := 1
-	if m.help {
-		for _, l := range helpLines {
+	switch {
+	case m.act != nil:
+		used += m.dialogLines(&b, w)
+	case m.help:
+		for _, l := range m.helpLines() {
 			b.WriteString(fit(l, w))
 			b.WriteByte('\n')
 			used++
 		}
-	} else {
+	default:
 		used += m.table(&b, w)
 		if m.view == Browser {
 			used += m.detail(&b, w, m.height-used-2)
@@ -89,15 +92,52 @@ func (m *Model) Content() string {
 	for ; used < m.height-2; used++ {
 		b.WriteByte('\n')
 	}
-	b.WriteString(fit(output.TerminalSafe(m.status), w))
+	status := m.status
+	if m.errLine != "" {
+		if status != "" {
+			status += " · "
+		}
+		status += m.errLine
+	}
+	b.WriteString(fit(output.TerminalSafe(status), w))
 	b.WriteByte('\n')
-	switch m.mode {
-	case '/', ':':
+	switch {
+	case m.act != nil:
+		b.WriteString(fit(m.actionKeys(), w))
+	case m.mode == '/' || m.mode == ':':
 		b.WriteString(fit(string(m.mode)+output.TerminalSafe(m.input)+"█", w))
+	case m.canAct() && (m.view == DeadLetters || m.view == Browser):
+		b.WriteString(fit("R replay  X purge  1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
 	default:
 		b.WriteString(fit("1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
 	}
 	return b.String()
+}
+
+func (m *Model) actionKeys() string {
+	a := m.act
+	switch {
+	case a.phase == running:
+		return "Esc or Ctrl-C cancel " + a.kind
+	case a.phase == planning:
+		return "Esc cancel"
+	case a.kind == "purge":
+		return "type the name, Enter purge  Esc cancel"
+	}
+	return "y replay  n/Esc cancel"
+}
+
+func (m *Model) helpLines() []string {
+	if !m.canAct() {
+		return append(helpLines[:len(helpLines):len(helpLines)], "Read-only (--read-only): replay and purge are off.")
+	}
+	return append(helpLines[:len(helpLines):len(helpLines)], actionHelp...)
+}
+
+var actionHelp = []string{
+	"  R              replay the selected dead-letter queue (a dry run first, then y)",
+	"  X              purge it (type its name); both run as mqctl dlq replay/purge do,",
+	"                 are audited, and Esc cancels them (a read-only context refuses).",
 }
 
 var helpLines = []string{
@@ -111,7 +151,6 @@ var helpLines = []string{
 	"  p              pause refreshes;  r  refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
 	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
-	"Replay and purge are not in top yet: use mqctl dlq replay / dlq purge.",
 }
 
 // table writes the header and the visible rows only; it returns lines used.
