@@ -63,6 +63,39 @@ type MoveStats struct {
 	// Duplicates are forwarded messages a JetStream stream had stored
 	// already (see Publisher.Duplicates).
 	Duplicates atomic.Int64
+	// Purged is what the broker's own purge deleted (PurgeJob without
+	// filters, export or limit, which reads nothing).
+	Purged atomic.Int64
+	// To counts the forwarded dead letters by where they went (see
+	// Publisher.Routes).
+	To Routes
+}
+
+// Routes counts dead letters by the destination they are sent to; safe
+// for concurrent use. The zero value is ready.
+type Routes struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (r *Routes) add(dest string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[string]int64{}
+	}
+	r.n[dest]++
+}
+
+// Counts returns a copy of the counts.
+func (r *Routes) Counts() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int64, len(r.n))
+	for d, n := range r.n {
+		out[d] = n
+	}
+	return out
 }
 
 // Summary is the line printed at the end; verb names the forward step
