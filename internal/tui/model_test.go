@@ -13,6 +13,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/dlq"
@@ -391,4 +392,37 @@ func BenchmarkView1000(b *testing.B) {
 			_ = m.Content()
 		}
 	})
+}
+
+// The footer leaves out the least important hints until it fits: help and
+// quit stay at every width from 80 down to where only they fit, the order
+// is kept, and a wide terminal shows every hint.
+func TestKeyHintsFit(t *testing.T) {
+	all := "R replay  X purge  1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit"
+	if got := keyHints(true, 200); got != all {
+		t.Errorf("at 200 columns %q, want every hint", got)
+	}
+	if got := keyHints(false, 200); got != strings.TrimPrefix(all, "R replay  X purge  ") {
+		t.Errorf("without actions at 200 columns %q", got)
+	}
+	for _, actions := range []bool{true, false} {
+		for w := 80; w >= 14; w-- {
+			got := keyHints(actions, w)
+			if runewidth.StringWidth(got) > w || !strings.HasSuffix(got, "? help  q quit") {
+				t.Fatalf("actions %v, %d columns: %q", actions, w, got)
+			}
+			// In display order: every shown hint is in the full line, in turn.
+			rest := all
+			for _, h := range strings.Split(got, "  ") {
+				i := strings.Index(rest, h)
+				if i < 0 {
+					t.Fatalf("actions %v, %d columns: %q is out of order", actions, w, got)
+				}
+				rest = rest[i+len(h):]
+			}
+		}
+	}
+	if got := keyHints(true, 80); !strings.HasPrefix(got, "R replay  X purge") {
+		t.Errorf("at 80 columns the dead-letter footer lost its actions: %q", got)
+	}
 }

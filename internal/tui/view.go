@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -106,12 +107,51 @@ func (m *Model) Content() string {
 		b.WriteString(fit(m.actionKeys(), w))
 	case m.mode == '/' || m.mode == ':':
 		b.WriteString(fit(string(m.mode)+output.TerminalSafe(m.input)+"█", w))
-	case m.canAct() && (m.view == DeadLetters || m.view == Browser):
-		b.WriteString(fit("R replay  X purge  1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
 	default:
-		b.WriteString(fit("1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
+		b.WriteString(fit(keyHints(m.canAct() && (m.view == DeadLetters || m.view == Browser), w), w))
 	}
 	return b.String()
+}
+
+// hints are the footer's key hints in display order; drop says which go
+// first when the line is too narrow (1 first; 0 never: help and quit).
+var hints = []struct {
+	text   string
+	drop   int
+	action bool // shown only where replay and purge act
+}{
+	{"R replay", 9, true}, {"X purge", 8, true}, {"1-5 views", 7, false}, {"/ filter", 5, false},
+	{"s/S sort", 1, false}, {"p pause", 2, false}, {"r refresh", 3, false}, {"Enter open", 6, false},
+	{"Esc back", 4, false}, {"? help", 0, false}, {"q quit", 0, false},
+}
+
+// keyHints is the footer for w columns: the least important hints are
+// left out until the rest fit, so ? help and q quit stay at 80x24.
+func keyHints(actions bool, w int) string {
+	var shown []int
+	width := 0
+	for i, h := range hints {
+		if h.action && !actions {
+			continue
+		}
+		shown = append(shown, i)
+		width += runewidth.StringWidth(h.text) + 2
+	}
+	width -= 2
+	for drop := 1; width > w && drop <= 9; drop++ {
+		for j, i := range shown {
+			if hints[i].drop == drop {
+				width -= runewidth.StringWidth(hints[i].text) + 2
+				shown = slices.Delete(shown, j, j+1)
+				break
+			}
+		}
+	}
+	texts := make([]string, len(shown))
+	for j, i := range shown {
+		texts[j] = hints[i].text
+	}
+	return strings.Join(texts, "  ")
 }
 
 func (m *Model) actionKeys() string {
