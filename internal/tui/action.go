@@ -37,7 +37,6 @@ type action struct {
 	typed   string // purge: what the user typed so far
 	cancel  context.CancelFunc
 	stats   *dlq.MoveStats
-	purged  int64
 	started time.Time
 	stop    bool // cancel asked while running
 }
