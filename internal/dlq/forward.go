@@ -43,8 +43,8 @@ type Publisher struct {
 	// Duplicates, when set, counts the messages a JetStream stream
 	// confirmed as duplicates: an earlier run had sent them already.
 	Duplicates *atomic.Int64
-	// Routes, when set, counts by destination the messages the target
-	// confirmed, and in a dry run those Check passes.
+	// Routes, when set, counts by destination the dead letters Check
+	// passes: where a dry run would send them.
 	Routes *Routes
 }
 
@@ -59,9 +59,6 @@ func (p *Publisher) Forward(ctx context.Context, d *broker.Delivery, dead Dead, 
 	p.Producer.Publish(ctx, m, func(r broker.Receipt, err error) {
 		if err == nil && r.Duplicate && p.Duplicates != nil {
 			p.Duplicates.Add(1)
-		}
-		if err == nil && p.Routes != nil {
-			p.Routes.add(route(m))
 		}
 		done(err)
 	})

@@ -63,11 +63,12 @@ type MoveStats struct {
 	// Duplicates are forwarded messages a JetStream stream had stored
 	// already (see Publisher.Duplicates).
 	Duplicates atomic.Int64
-	// Purged is what the broker's own purge deleted (PurgeJob without
-	// filters, export or limit, which reads nothing).
+	// Purged is what the broker's own purge deleted (PurgeJob: all of
+	// the source, or up to what it read); a purge that deletes dead
+	// letters one by one counts them in Forwarded.
 	Purged atomic.Int64
-	// To counts the forwarded dead letters by where they went (see
-	// Publisher.Routes).
+	// To counts, in a dry run, the dead letters to forward by where they
+	// would go (see Publisher.Routes).
 	To Routes
 }
 
