@@ -27,6 +27,8 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	_ "github.com/mqctl/mqctl/internal/broker/nats"
 	_ "github.com/mqctl/mqctl/internal/broker/rabbitmq"
+	"github.com/mqctl/mqctl/internal/dlq"
+	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 	"github.com/mqctl/mqctl/internal/tui"
@@ -502,4 +504,54 @@ func TestActionsJetStream(t *testing.T) {
 		},
 		reseed: func() { seed(1) },
 	})
+}
+
+// A read-only context refuses every action below the UI, before it
+// connects: nothing is read, committed or deleted.
+func TestActionsRefuseReadOnlyContext(t *testing.T) {
+	ctx := context.Background()
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "orders", "orders.DLT"); err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: "orders.DLT", Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "mq-original-destination", Value: []byte("orders")}}}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Brokers{Targets: []broker.Target{{Context: "prod", URL: k.URL, ReadOnly: true, Timeout: 5 * time.Second}}}
+	defer s.Close()
+	if !s.ReadOnly(0) {
+		t.Fatal("ReadOnly(0) = false")
+	}
+	_, planErr := s.PlanReplay(ctx, 0, "orders.DLT")
+	replayErr := s.Replay(ctx, 0, "orders.DLT", 0, &dlq.MoveStats{})
+	n, purgeErr := s.Purge(ctx, 0, "orders.DLT")
+	for what, err := range map[string]error{"plan": planErr, "replay": replayErr, "purge": purgeErr} {
+		if !mqerr.Is(err, mqerr.Usage) || !strings.Contains(err.Error(), `context "prod" is read-only`) {
+			t.Errorf("%s on a read-only context: %v", what, err)
+		}
+	}
+	if n != 0 {
+		t.Errorf("purge on a read-only context says %d purged", n)
+	}
+	start, err := adm.ListStartOffsets(ctx, "orders.DLT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := start.Lookup("orders.DLT", 0); o.Offset != 0 {
+		t.Errorf("orders.DLT starts at %d: records were deleted", o.Offset)
+	}
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs := groups.Groups(); len(gs) != 0 {
+		t.Errorf("groups %v after refused actions", gs)
+	}
 }
