@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/spf13/cobra"
 
+	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
@@ -31,11 +32,17 @@ func NewCmdTop(f *Factory, runF func(*TopOptions) error) *cobra.Command {
 	opts := &TopOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "top",
-		Short: "Live dashboard of destinations, lag and dead letters (read-only)",
+		Short: "Live dashboard of destinations, lag and dead letters, with replay and purge",
 		Long: `top shows every context given with -c a,b,c (or --all-contexts) live: an overview, destinations
 with depth trends, consumers with lag, trend and the lag --watch status, dead-letter queues, and a
 message browser that peeks without acking or committing. Keys: 1-5 or : views, / filter, s/S sort,
-p pause, r refresh, Enter drill down, Esc back, ? help, q quit.`,
+p pause, r refresh, Enter drill down, Esc back, ? help, q quit.
+
+On a dead-letter queue, R replays it (a dry run first says how many go where; y confirms) and X
+purges it (type its name to confirm). Both run the code of 'mqctl dlq replay' and 'mqctl dlq purge':
+nothing leaves the queue before the broker confirmed its copy, and Esc cancels a run. Every step is
+appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqctl/audit.jsonl).
+--read-only, or a context marked read-only, refuses them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval < 100*time.Millisecond {
@@ -60,7 +67,7 @@ p pause, r refresh, Enter drill down, Esc back, ? help, q quit.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Interval, "interval", 2*time.Second, "time between refreshes of each context")
 	fl.BoolVar(&opts.AllContexts, "all-contexts", false, "every context in the config file")
-	fl.BoolVar(&opts.ReadOnly, "read-only", false, "refuse every action (top has none yet: it only reads)")
+	fl.BoolVar(&opts.ReadOnly, "read-only", false, "hide and refuse replay and purge: top only reads")
 	return cmd
 }
 
@@ -74,11 +81,13 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 	}
 	src := &source.Brokers{Targets: targets}
 	defer src.Close()
-	readOnly := opts.ReadOnly
-	for _, t := range targets {
-		readOnly = readOnly || t.ReadOnly
+	// Without a place for the audit log the actions are refused (the
+	// model says why when one is tried); reading goes on.
+	var log *audit.Log
+	if path, err := audit.DefaultPath(); err == nil {
+		log = audit.Open(path)
 	}
-	m := tui.New(src, tui.Options{Interval: opts.Interval, ReadOnly: readOnly, Timeout: targets[0].EffectiveTimeout()})
+	m := tui.New(src, tui.Options{Interval: opts.Interval, ReadOnly: opts.ReadOnly, Timeout: targets[0].EffectiveTimeout(), Audit: log})
 	profile := colorprofile.ASCII
 	if !opts.IO.Color {
 		profile = colorprofile.NoTTY

@@ -2,12 +2,17 @@ package cmd_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -114,4 +119,101 @@ func TestTopSIGTERMRestoresTerminal(t *testing.T) {
 	if alt := strings.TrimSpace(tmux(t, "display", "-p", "-t", session, "#{alternate_on}")); alt != "0" {
 		t.Errorf("the terminal was not restored: alternate_on=%s", alt)
 	}
+}
+
+// A replay from top as a person does it, at 80x24 against a real
+// (embedded JetStream) broker: R on a dead-letter stream shows the dry
+// run's count and target, y replays, the status line says what was done,
+// the stream's depth drops to 0 on screen, the messages are back in their
+// stream, and the audit log has the action's steps.
+func TestTopReplayInATerminal(t *testing.T) {
+	needTmux(t)
+	e := newJSEnv(t)
+	e.stream(jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	e.stream(jetstream.StreamConfig{Name: "ORDERS_DLQ", Subjects: []string{"dlq.orders"}})
+	for i := range 3 {
+		e.publish("dlq.orders", "order-"+strconv.Itoa(i), "tenant", "eu", "mq-original-destination", "orders.eu",
+			"mq-original-subject", "orders.eu", "mq-death-reason", "price missing")
+	}
+
+	session := testenv.UniqueName(t, "topreplay")
+	dir := t.TempDir()
+	script := fmt.Sprintf("env MQCTL_CONFIG=%s XDG_STATE_HOME=%s NO_COLOR=1 %s top --url %s --interval 300ms --timeout 5s; echo EXIT=$?; sleep 60",
+		filepath.Join(dir, "config.yaml"), dir, mqctlBin, e.url)
+	tmux(t, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", script)
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
+
+	waitPane(t, session, "mqctl top · overview")
+	tmux(t, "send-keys", "-t", session, "4")
+	screen := waitPane(t, session, "ORDERS_DLQ")
+	if d := dlqDepth(screen, "ORDERS_DLQ"); d != "3" {
+		t.Fatalf("ORDERS_DLQ shows depth %q, want 3:\n%s", d, screen)
+	}
+	if !strings.Contains(screen, "? help  q quit") {
+		t.Errorf("at 80x24 the footer lost help and quit:\n%s", screen)
+	}
+	tmux(t, "send-keys", "-t", session, "R")
+	screen = waitPane(t, session, "Replay 3 dead letters of ORDERS_DLQ")
+	if !strings.Contains(screen, "3 → orders.eu") {
+		t.Errorf("the dialog does not say where they go:\n%s", screen)
+	}
+	if n := e.depth("ORDERS_DLQ"); n != 3 {
+		t.Fatalf("the dry run changed ORDERS_DLQ: %d left", n)
+	}
+	tmux(t, "send-keys", "-t", session, "y")
+	waitPane(t, session, "replay ORDERS_DLQ: read 3, replayed 3")
+	deadline := time.Now().Add(20 * time.Second)
+	for d := ""; d != "0"; {
+		screen = tmux(t, "capture-pane", "-p", "-t", session)
+		if d = dlqDepth(screen, "ORDERS_DLQ"); d != "0" && time.Now().After(deadline) {
+			t.Fatalf("ORDERS_DLQ still shows depth %q after the replay:\n%s", d, screen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := e.depth("ORDERS_DLQ"); n != 0 {
+		t.Errorf("ORDERS_DLQ holds %d after the replay", n)
+	}
+	for i, m := range e.all("ORDERS") {
+		if m.Subject != "orders.eu" || string(m.Data) != "order-"+strconv.Itoa(i) || m.Header.Get("tenant") != "eu" || m.Header.Get("mq-replay-count") != "1" {
+			t.Errorf("replayed %d: %s %q %v", i, m.Subject, m.Data, m.Header)
+		}
+	}
+	if n := e.depth("ORDERS"); n != 3 {
+		t.Errorf("ORDERS holds %d, want the 3 replayed", n)
+	}
+
+	tmux(t, "send-keys", "-t", session, "q")
+	waitPane(t, session, "EXIT=0")
+	log, err := os.ReadFile(filepath.Join(dir, "mqctl", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		var r struct {
+			Event, Action, Destination string
+			Counts                     map[string]int64
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		evs = append(evs, r.Event)
+		if r.Event == "finished" && (r.Action != "replay" || r.Destination != "ORDERS_DLQ" || r.Counts["replayed"] != 3) {
+			t.Errorf("finished record %s", l)
+		}
+	}
+	if got := strings.Join(evs, " "); got != "attempted confirmed finished" {
+		t.Errorf("audit events %q", got)
+	}
+}
+
+// dlqDepth is the DEPTH cell of dest's row in the dead-letter view.
+func dlqDepth(screen, dest string) string {
+	for _, l := range strings.Split(screen, "\n") {
+		f := strings.Fields(strings.TrimPrefix(l, ">"))
+		if len(f) > 3 && f[1] == dest {
+			return f[3]
+		}
+	}
+	return ""
 }

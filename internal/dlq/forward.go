@@ -43,6 +43,9 @@ type Publisher struct {
 	// Duplicates, when set, counts the messages a JetStream stream
 	// confirmed as duplicates: an earlier run had sent them already.
 	Duplicates *atomic.Int64
+	// Routes, when set, counts by destination the dead letters Check
+	// passes: where a dry run would send them.
+	Routes *Routes
 }
 
 // Forward publishes the message dead stands for and calls done with the
@@ -65,8 +68,25 @@ func (p *Publisher) Forward(ctx context.Context, d *broker.Delivery, dead Dead, 
 // anything (ErrLeft when it would be left in place): what a dry run
 // reports.
 func (p *Publisher) Check(d *broker.Delivery, dead Dead) error {
-	_, err := p.message(dead.Message, d, dead.Origin)
+	m, err := p.message(dead.Message, d, dead.Origin)
+	if err == nil && p.Routes != nil {
+		p.Routes.add(route(m))
+	}
 	return err
+}
+
+// route names where m is published: the destination, or an AMQP routing
+// key with its exchange when that is not the default one.
+func route(m *broker.Message) string {
+	switch {
+	case m.AMQP.RoutingKey != "" && m.AMQP.Exchange != "":
+		return m.AMQP.RoutingKey + " (exchange " + m.AMQP.Exchange + ")"
+	case m.AMQP.RoutingKey != "":
+		return m.AMQP.RoutingKey
+	case m.NATS.Subject != "":
+		return m.NATS.Subject
+	}
+	return m.Destination
 }
 
 // Flush waits for the outstanding confirms (none in a dry run, which has

@@ -37,6 +37,9 @@ type Job struct {
 	// Progress starts a progress line on the real run and returns its
 	// stop; nil shows none.
 	Progress func(line func(elapsed time.Duration) string) (stop func())
+	// Stats, when set, counts what the run does as it goes, for a caller
+	// that shows progress and the result itself (top); nil: the job's own.
+	Stats *MoveStats
 }
 
 // MoveJob is `dlq replay` (Verb "replay": each dead letter back to its
@@ -62,7 +65,7 @@ func (j *MoveJob) Run(ctx context.Context) error {
 		dst, dstTarget = src.Conn, src.Target
 	}
 	dstCaps := NewSource(dst, dstTarget, "", nil).Caps
-	st := &MoveStats{}
+	st := j.stats()
 	run := j.options(j.Verb)
 	run.MaxReplays = j.MaxReplays
 	shape := Replay
@@ -71,7 +74,7 @@ func (j *MoveJob) Run(ctx context.Context) error {
 	}
 	// A dry run shapes each dead letter as the real run would, without a
 	// producer, to report those the real run would leave.
-	forward := &Publisher{Shape: shape, Source: src.Caps, Target: dstCaps, To: j.To, Duplicates: &st.Duplicates}
+	forward := &Publisher{Shape: shape, Source: src.Caps, Target: dstCaps, To: j.To, Duplicates: &st.Duplicates, Routes: &st.To}
 	run.Forward = forward
 	var park *Publisher
 	if j.Park != "" {
@@ -168,7 +171,7 @@ func (j *PurgeJob) Run(ctx context.Context) error {
 	case j.DryRun || purgeAfter:
 		mode = ReadPeek
 	}
-	st := &MoveStats{}
+	st := j.stats()
 	run := j.options("purge")
 	run.Forward = Discard{}
 	exporter := &Exporter{Source: src.Caps, Path: exportPath, Batch: j.InFlight}
@@ -240,6 +243,7 @@ func (j *PurgeJob) purge(ctx context.Context, purger broker.Purger, before map[i
 	if err != nil {
 		return err
 	}
+	j.stats().Purged.Add(n)
 	fmt.Fprintf(j.Err, "mqctl: purged %d dead letters from %s\n", n, src.Name)
 	return nil
 }
@@ -254,6 +258,13 @@ func (j *Job) options(verb string) Options {
 	src := j.Source
 	return Options{Broker: src.Broker(), Getter: src.Getter(), Filter: j.Filter, Limit: j.Limit, Rate: j.Rate,
 		DryRun: j.DryRun, DryRunOut: j.DryRunOut, Logf: src.Logf, Skip: SkipFor(src.Caps, nil), Verb: verb}
+}
+
+func (j *Job) stats() *MoveStats {
+	if j.Stats == nil {
+		j.Stats = &MoveStats{}
+	}
+	return j.Stats
 }
 
 func (j *Job) confirm(question string) error {

@@ -63,6 +63,40 @@ type MoveStats struct {
 	// Duplicates are forwarded messages a JetStream stream had stored
 	// already (see Publisher.Duplicates).
 	Duplicates atomic.Int64
+	// Purged is what the broker's own purge deleted (PurgeJob: all of
+	// the source, or up to what it read); a purge that deletes dead
+	// letters one by one counts them in Forwarded.
+	Purged atomic.Int64
+	// To counts, in a dry run, the dead letters to forward by where they
+	// would go (see Publisher.Routes).
+	To Routes
+}
+
+// Routes counts dead letters by the destination they are sent to; safe
+// for concurrent use. The zero value is ready.
+type Routes struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (r *Routes) add(dest string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[string]int64{}
+	}
+	r.n[dest]++
+}
+
+// Counts returns a copy of the counts.
+func (r *Routes) Counts() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int64, len(r.n))
+	for d, n := range r.n {
+		out[d] = n
+	}
+	return out
 }
 
 // Summary is the line printed at the end; verb names the forward step

@@ -3,6 +3,8 @@ package dlq
 import (
 	"bytes"
 	"context"
+	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -296,3 +298,43 @@ var (
 	capsNats     = broker.Capabilities{Name: "nats", DestinationFlag: "subject", FilteredPurge: true, PurgeAfterCopy: true, MetaKind: broker.MetaNATS}
 	capsByName   = map[string]broker.Capabilities{"kafka": capsKafka, "rabbitmq": capsRabbitmq, "nats": capsNats}
 )
+
+// A dry run's Check counts each dead letter it would send by where it
+// goes: a topic, a subject, a queue through the default exchange, or a
+// routing key with its exchange; one it would leave is not counted.
+func TestPublisherRoutes(t *testing.T) {
+	check := func(p *Publisher, source string, ms ...*broker.Message) {
+		t.Helper()
+		for _, m := range ms {
+			d := &broker.Delivery{Message: *m}
+			if err := p.Check(d, Dead{Message: &d.Message, Origin: DecodeOrigin(source, &d.Message)}); err != nil && !errors.Is(err, ErrLeft) {
+				t.Fatal(err)
+			}
+		}
+	}
+	kafka := func(topic string) *broker.Message {
+		return DeadLetter("kafka", &broker.Message{Value: []byte("v"), Destination: topic}, Death{Reason: "boom"})
+	}
+	routes := &Routes{}
+	check(&Publisher{Shape: Replay, Source: capsKafka, Target: capsKafka, Routes: routes}, "kafka",
+		kafka("orders"), kafka("orders"), kafka("payments"), &broker.Message{Value: []byte("no origin")})
+	if got := routes.Counts(); !maps.Equal(got, map[string]int64{"orders": 2, "payments": 1}) {
+		t.Errorf("kafka routes %v", got)
+	}
+	routes = &Routes{}
+	check(&Publisher{Shape: Replay, Source: capsKafka, Target: capsNats, To: "orders.retry", Routes: routes}, "kafka", kafka("orders"))
+	if got := routes.Counts(); !maps.Equal(got, map[string]int64{"orders.retry": 1}) {
+		t.Errorf("nats routes %v", got)
+	}
+	// x-death names the queue: back through the default exchange. Our
+	// headers without a queue name the exchange and routing key.
+	xdeath := &broker.Message{Value: []byte("x"), AMQP: broker.AMQPMeta{Queue: "work.dlq"}, Headers: []broker.Header{{Key: "x-death",
+		Value: []byte(`[{"queue":"work","reason":"rejected","exchange":"jobs","routing-keys":["eu"],"count":1}]`)}}}
+	routed := &broker.Message{Value: []byte("x"), Headers: []broker.Header{{Key: HeaderOriginalBroker, Value: []byte("rabbitmq")},
+		{Key: HeaderOriginalExchange, Value: []byte("jobs")}, {Key: HeaderOriginalRoutingKey, Value: []byte("eu")}}}
+	routes = &Routes{}
+	check(&Publisher{Shape: Replay, Source: capsRabbitmq, Target: capsRabbitmq, Routes: routes}, "rabbitmq", xdeath, routed)
+	if got := routes.Counts(); !maps.Equal(got, map[string]int64{"work": 1, "eu (exchange jobs)": 1}) {
+		t.Errorf("rabbitmq routes %v", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/output"
@@ -39,6 +40,9 @@ type Options struct {
 	Timeout time.Duration
 	// Samples is the lag --watch window (statuses need this many polls).
 	Samples int
+	// Audit receives a record of every step of every action; without
+	// one, actions are refused.
+	Audit *audit.Log
 }
 
 const sparkLen = 30
@@ -73,10 +77,12 @@ type Model struct {
 	mode      rune   // 0 normal, '/' filter, ':' command
 	help      bool
 	paused    bool
-	status    string
+	status    string // what the last key or action said; cleared by the next key
+	errLine   string // the first context's read error
 	width     int
 	height    int
 	peek      peekState
+	act       *action
 	version   int // bumped by new data and ticks: invalidates cache
 	cache     [5]rowCache
 	started   bool
@@ -219,7 +225,7 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 	if msg.snap.DeadLetters != nil {
 		c.snap.DeadLetters = msg.snap.DeadLetters
 	}
-	m.status = m.errorLine()
+	m.errLine = m.errorLine()
 	if c.pending {
 		c.pending = false
 		return m.read(msg.ctx)
@@ -246,7 +252,7 @@ func oneLine(s string) string {
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg.(type) {
-	case tickMsg, readMsg, peekMsg:
+	case tickMsg, readMsg, peekMsg, planMsg, doneMsg, progressMsg:
 		m.version++
 	}
 	switch msg := msg.(type) {
@@ -270,6 +276,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.peek.loading = false
 			m.peek.msgs, m.peek.err = msg.msgs, msg.err
 		}
+	case planMsg:
+		m.applyPlan(msg)
+	case progressMsg:
+		return m, m.progress(msg)
+	case doneMsg:
+		return m, m.finish(msg)
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	}
@@ -285,6 +297,9 @@ func (m *Model) setView(v View) {
 
 func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	s := k.String()
+	if m.act != nil {
+		return m.actionKey(s, k)
+	}
 	if s == "ctrl+c" {
 		m.interrupt = true
 		m.quitting = true
@@ -293,6 +308,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	if m.mode != 0 {
 		return m.typing(k, s)
 	}
+	m.status = ""
 	if m.help {
 		m.help = false
 		if s != "q" {
@@ -348,12 +364,10 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.move(1 << 30)
 	case "enter":
 		return m.drill()
-	case "R", "X":
-		if m.opt.ReadOnly {
-			m.status = "read-only: replay and purge are refused"
-		} else {
-			m.status = "replay and purge are not available in top yet: use mqctl dlq replay / dlq purge"
-		}
+	case "R":
+		return m.startAction("replay")
+	case "X":
+		return m.startAction("purge")
 	}
 	return nil
 }

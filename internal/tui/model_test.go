@@ -13,9 +13,12 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -29,6 +32,17 @@ type fixture struct {
 	errs  []error
 	reads []int
 	msgs  []broker.Message
+
+	// Actions: what they return, and the calls they got.
+	readOnly  []bool
+	plan      Plan
+	planErr   error
+	replayErr error
+	purged    int64
+	plans     int
+	replays   []int64 // the limit of each call
+	purges    []string
+	cancelled bool // a Replay or Purge saw its context cancelled
 }
 
 func (f *fixture) Contexts() []string { return f.names }
@@ -40,6 +54,39 @@ func (f *fixture) Read(_ context.Context, i int) (Snapshot, error) {
 }
 func (f *fixture) Peek(context.Context, int, string, int) ([]broker.Message, error) {
 	return f.msgs, nil
+}
+
+func (f *fixture) ReadOnly(i int) bool { return f.readOnly != nil && f.readOnly[i] }
+func (f *fixture) PlanReplay(_ context.Context, i int, dest string) (Plan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.plans++
+	return f.plan, f.planErr
+}
+
+// Replay counts as a run would, or stops as dlq.Run does when its context
+// was cancelled.
+func (f *fixture) Replay(ctx context.Context, i int, dest string, limit int64, st *dlq.MoveStats) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replays = append(f.replays, limit)
+	if ctx.Err() != nil {
+		f.cancelled = true
+		st.Read.Add(1)
+		st.Forwarded.Add(1)
+		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
+	}
+	st.Read.Add(f.plan.Read)
+	st.Forwarded.Add(f.plan.Replay)
+	st.Left.Add(f.plan.Left)
+	return f.replayErr
+}
+func (f *fixture) Purge(ctx context.Context, i int, dest string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.purges = append(f.purges, dest)
+	f.cancelled = ctx.Err() != nil
+	return f.purged, nil
 }
 
 var t0 = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
@@ -279,22 +326,6 @@ func TestNavigationFilterSort(t *testing.T) {
 	}
 }
 
-func TestActionsRefused(t *testing.T) {
-	for _, ro := range []bool{true, false} {
-		f := newFixture()
-		m := New(f, Options{ReadOnly: ro, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
-		run(m, startMsg{})
-		typeKeys(m, "4", "R")
-		want := "not available in top yet"
-		if ro {
-			want = "read-only: replay and purge are refused"
-		}
-		if !strings.Contains(m.status, want) {
-			t.Errorf("read-only %v: status %q", ro, m.status)
-		}
-	}
-}
-
 func TestRefreshCoalescedPausedBackoff(t *testing.T) {
 	f := newFixture()
 	var ticks []tick
@@ -361,4 +392,37 @@ func BenchmarkView1000(b *testing.B) {
 			_ = m.Content()
 		}
 	})
+}
+
+// The footer leaves out the least important hints until it fits: help and
+// quit stay at every width from 80 down to where only they fit, the order
+// is kept, and a wide terminal shows every hint.
+func TestKeyHintsFit(t *testing.T) {
+	all := "R replay  X purge  1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit"
+	if got := keyHints(true, 200); got != all {
+		t.Errorf("at 200 columns %q, want every hint", got)
+	}
+	if got := keyHints(false, 200); got != strings.TrimPrefix(all, "R replay  X purge  ") {
+		t.Errorf("without actions at 200 columns %q", got)
+	}
+	for _, actions := range []bool{true, false} {
+		for w := 80; w >= 14; w-- {
+			got := keyHints(actions, w)
+			if runewidth.StringWidth(got) > w || !strings.HasSuffix(got, "? help  q quit") {
+				t.Fatalf("actions %v, %d columns: %q", actions, w, got)
+			}
+			// In display order: every shown hint is in the full line, in turn.
+			rest := all
+			for _, h := range strings.Split(got, "  ") {
+				i := strings.Index(rest, h)
+				if i < 0 {
+					t.Fatalf("actions %v, %d columns: %q is out of order", actions, w, got)
+				}
+				rest = rest[i+len(h):]
+			}
+		}
+	}
+	if got := keyHints(true, 80); !strings.HasPrefix(got, "R replay  X purge") {
+		t.Errorf("at 80 columns the dead-letter footer lost its actions: %q", got)
+	}
 }

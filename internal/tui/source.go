@@ -1,11 +1,13 @@
-// Package tui is `mqctl top`: a read-only live dashboard over every
-// context. All broker I/O goes through Source, inside tea.Cmds.
+// Package tui is `mqctl top`: a live dashboard over every context, with
+// dead-letter replay and purge behind confirmations. All broker I/O goes
+// through Source, inside tea.Cmds.
 package tui
 
 import (
 	"context"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
 )
 
@@ -18,8 +20,8 @@ type Snapshot struct {
 }
 
 // Source reads one context at a time, so a slow or dead broker delays only
-// its own rows. Implementations must not move, ack or mark messages beyond
-// what a `dlq peek` does.
+// its own rows. Read and Peek must not move, ack or mark messages beyond
+// what a `dlq peek` does; only the Actions change anything.
 type Source interface {
 	// Contexts names the contexts, in display order; i below indexes it.
 	Contexts() []string
@@ -29,4 +31,32 @@ type Source interface {
 	// Peek reads up to n messages of dest without side effects (as
 	// `dlq peek`: RabbitMQ returns them marked redelivered).
 	Peek(ctx context.Context, i int, dest string, n int) ([]broker.Message, error)
+	Actions
+}
+
+// Actions change a broker through the code `mqctl dlq replay` and `mqctl
+// dlq purge` run: nothing is settled before its copy was confirmed. Each
+// refuses a read-only context itself, whatever the UI did.
+type Actions interface {
+	// ReadOnly says whether context i refuses actions.
+	ReadOnly(i int) bool
+	// PlanReplay is a replay's dry run.
+	PlanReplay(ctx context.Context, i int, dest string) (Plan, error)
+	// Replay replays at most limit dead letters of dest, counting in st
+	// as it goes; cancelling ctx stops reading and awaits what is in
+	// flight.
+	Replay(ctx context.Context, i int, dest string, limit int64, st *dlq.MoveStats) error
+	// Purge deletes everything dest holds now and says how much.
+	Purge(ctx context.Context, i int, dest string) (int64, error)
+}
+
+// Plan is what a replay would do, from its dry run.
+type Plan struct {
+	Read, Replay, Left int64
+	// To counts the dead letters to replay by where they go back to.
+	To map[string]int64
+	// Marked says the dry run left what it read marked redelivered.
+	Marked bool
+	// Settle says what becomes of a replayed dead letter in its source.
+	Settle string
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -74,13 +75,16 @@ func (m *Model) Content() string {
 	b.WriteString(fit(title, w))
 	b.WriteByte('\n')
 	used := 1
-	if m.help {
-		for _, l := range helpLines {
+	switch {
+	case m.act != nil:
+		used += m.dialogLines(&b, w)
+	case m.help:
+		for _, l := range m.helpLines() {
 			b.WriteString(fit(l, w))
 			b.WriteByte('\n')
 			used++
 		}
-	} else {
+	default:
 		used += m.table(&b, w)
 		if m.view == Browser {
 			used += m.detail(&b, w, m.height-used-2)
@@ -89,15 +93,91 @@ func (m *Model) Content() string {
 	for ; used < m.height-2; used++ {
 		b.WriteByte('\n')
 	}
-	b.WriteString(fit(output.TerminalSafe(m.status), w))
+	status := m.status
+	if m.errLine != "" {
+		if status != "" {
+			status += " · "
+		}
+		status += m.errLine
+	}
+	b.WriteString(fit(output.TerminalSafe(status), w))
 	b.WriteByte('\n')
-	switch m.mode {
-	case '/', ':':
+	switch {
+	case m.act != nil:
+		b.WriteString(fit(m.actionKeys(), w))
+	case m.mode == '/' || m.mode == ':':
 		b.WriteString(fit(string(m.mode)+output.TerminalSafe(m.input)+"█", w))
 	default:
-		b.WriteString(fit("1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit", w))
+		b.WriteString(fit(keyHints(m.canAct() && (m.view == DeadLetters || m.view == Browser), w), w))
 	}
 	return b.String()
+}
+
+// hints are the footer's key hints in display order; drop says which go
+// first when the line is too narrow (1 first; 0 never: help and quit).
+var hints = []struct {
+	text   string
+	drop   int
+	action bool // shown only where replay and purge act
+}{
+	{"R replay", 9, true}, {"X purge", 8, true}, {"1-5 views", 7, false}, {"/ filter", 5, false},
+	{"s/S sort", 1, false}, {"p pause", 2, false}, {"r refresh", 3, false}, {"Enter open", 6, false},
+	{"Esc back", 4, false}, {"? help", 0, false}, {"q quit", 0, false},
+}
+
+// keyHints is the footer for w columns: the least important hints are
+// left out until the rest fit, so ? help and q quit stay at 80x24.
+func keyHints(actions bool, w int) string {
+	var shown []int
+	width := 0
+	for i, h := range hints {
+		if h.action && !actions {
+			continue
+		}
+		shown = append(shown, i)
+		width += runewidth.StringWidth(h.text) + 2
+	}
+	width -= 2
+	for drop := 1; width > w && drop <= 9; drop++ {
+		for j, i := range shown {
+			if hints[i].drop == drop {
+				width -= runewidth.StringWidth(hints[i].text) + 2
+				shown = slices.Delete(shown, j, j+1)
+				break
+			}
+		}
+	}
+	texts := make([]string, len(shown))
+	for j, i := range shown {
+		texts[j] = hints[i].text
+	}
+	return strings.Join(texts, "  ")
+}
+
+func (m *Model) actionKeys() string {
+	a := m.act
+	switch {
+	case a.phase == running:
+		return "Esc or Ctrl-C cancel " + a.kind
+	case a.phase == planning:
+		return "Esc cancel"
+	case a.kind == "purge":
+		return "type the name, Enter purge  Esc cancel"
+	}
+	return "y replay  n/Esc cancel"
+}
+
+func (m *Model) helpLines() []string {
+	if !m.canAct() {
+		return append(helpLines[:len(helpLines):len(helpLines)], "Read-only (--read-only): replay and purge are off.")
+	}
+	return append(helpLines[:len(helpLines):len(helpLines)], actionHelp...)
+}
+
+var actionHelp = []string{
+	"  R              replay the selected dead-letter queue (a dry run first, then y)",
+	"  X              purge it (type its name); both run as mqctl dlq replay/purge do,",
+	"                 are audited, and Esc cancels them (a read-only context refuses).",
 }
 
 var helpLines = []string{
@@ -111,7 +191,6 @@ var helpLines = []string{
 	"  p              pause refreshes;  r  refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
 	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
-	"Replay and purge are not in top yet: use mqctl dlq replay / dlq purge.",
 }
 
 // table writes the header and the visible rows only; it returns lines used.

@@ -1,7 +1,7 @@
 // Package source implements tui.Source on the driver roles the CLI uses
 // (broker.Lister, broker.LagReader, broker.DeadLetters, a peek consumer as
-// `dlq peek` opens it). It is meant to be pointed at internal/lag's and
-// internal/dlq's sources once they leave cmd/.
+// `dlq peek` opens it); dead letters are read and acted on through
+// internal/dlq, as the dlq commands do.
 package source
 
 import (
@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/tui"
 )
 
@@ -107,8 +108,8 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 	return snap, nil
 }
 
-// Peek reads up to n messages of dest as `dlq peek` does: a Peek consumer
-// from the beginning (Kafka commits nothing, JetStream AckNone, RabbitMQ
+// Peek reads up to n messages of dest as `dlq peek` does, through the
+// same dlq.Source read (Kafka commits nothing, JetStream AckNone, RabbitMQ
 // holds them unacked and requeues them at Close).
 func (s *Brokers) Peek(ctx context.Context, i int, dest string, n int) ([]broker.Message, error) {
 	t := s.Targets[i]
@@ -116,15 +117,7 @@ func (s *Brokers) Peek(ctx context.Context, i int, dest string, n int) ([]broker
 	if err != nil {
 		return nil, broker.Scrub(err, t.Secrets()...)
 	}
-	sub, err := broker.As[broker.Subscriber](conn, "reading messages")
-	if err != nil {
-		return nil, err
-	}
-	o := broker.ConsumerOptions{Sources: []string{dest}, UntilEnd: true, Peek: true, Prefetch: n}
-	if conn.Broker() == "kafka" {
-		o.From = broker.StartPosition{Kind: broker.StartBeginning}
-	}
-	c, err := sub.NewConsumer(ctx, o)
+	c, err := dlq.NewSource(conn, t, dest, nil).Consumer(ctx, dlq.ReadPeek, "", n)
 	if err != nil {
 		return nil, broker.Scrub(err, t.Secrets()...)
 	}
