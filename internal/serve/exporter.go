@@ -11,6 +11,7 @@ package serve
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,8 @@ type Exporter struct {
 	opts Options
 	ctxs []*state
 
-	descMu sync.Mutex // Collect may run for several scrapes at once
-	descs  map[string]*prometheus.Desc
+	descMu sync.Mutex                  // the contexts' poll goroutines share descs
+	descs  map[string]*prometheus.Desc // by family and label names
 }
 
 // state is one context's last poll.
@@ -60,23 +61,34 @@ type state struct {
 	polled      bool
 	up          bool
 	err         string
-	rows        []lag.Row
-	statuses    map[string]lag.Status // by Row.Key
+	rows        int
+	series      []prometheus.Metric // the lag and status samples of the last answer
 	lastAttempt time.Time
 	lastSuccess time.Time
 	duration    time.Duration
 	errors      uint64
-	window      *lag.Window
+	window      *lag.Window // owned by the context's poll goroutine
 }
 
-// New returns an exporter over opts; Run starts polling.
+// New returns an exporter over opts; Run starts polling. An Interval,
+// Timeout or Samples that is not positive means 15s, 10s and 5.
 func New(opts Options) *Exporter {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Interval <= 0 {
+		opts.Interval = 15 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Samples <= 0 {
+		opts.Samples = 5
+	}
 	e := &Exporter{opts: opts, descs: map[string]*prometheus.Desc{}}
 	for _, c := range opts.Contexts {
-		s := &state{name: c.Name, read: c.Read, window: lag.NewWindow(opts.Samples)}
+		// client_golang refuses a label value that is not UTF-8.
+		s := &state{name: strings.ToValidUTF8(c.Name, "\uFFFD"), read: c.Read, err: errText(nil), window: lag.NewWindow(opts.Samples)}
 		if c.Read == nil {
 			s.polled, s.err, s.lastAttempt = true, errText(c.Err), opts.Now()
 		}
@@ -109,7 +121,8 @@ func (e *Exporter) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// poll reads s once and replaces its snapshot.
+// poll reads s once and replaces its snapshot. The samples are built
+// here, on the context's own goroutine, so a scrape only copies them.
 func (e *Exporter) poll(ctx context.Context, s *state) {
 	start := e.opts.Now()
 	pctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
@@ -119,21 +132,86 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	if ctx.Err() != nil {
 		return // shutting down: keep the last snapshot
 	}
+	var series []prometheus.Metric
+	if err == nil {
+		rows = dedupe(rows, s.name)
+		s.window.Observe(end, rows)
+		// Rows that left (a deleted group) leave the window after a while.
+		s.window.Prune(end.Add(-time.Duration(e.opts.Samples+1) * e.opts.Interval))
+		series = e.samples(rows, s.window.Statuses())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.polled, s.lastAttempt, s.duration = true, end, end.Sub(start)
 	if err != nil {
-		s.up, s.err, s.rows, s.statuses = false, errText(err), nil, nil
+		s.up, s.err, s.rows, s.series = false, errText(err), 0, nil
 		s.errors++
 		return
 	}
-	for i := range rows {
-		rows[i].Context = s.name
+	s.up, s.err, s.rows, s.series, s.lastSuccess = true, "", len(rows), series, end
+}
+
+// samples are rows' lag gauges (as lag -o prometheus writes them) and
+// their statuses, one series per label set.
+func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []prometheus.Metric {
+	var out []prometheus.Metric
+	add := func(family, help string, v float64, names, values []string) {
+		if m, err := prometheus.NewConstMetric(e.desc(family, help, names), prometheus.GaugeValue, v, values...); err == nil {
+			out = append(out, m)
+		}
 	}
-	s.window.Observe(end, rows)
-	// Rows that left (a deleted group) leave the window after a while.
-	s.window.Prune(end.Add(-time.Duration(e.opts.Samples+1) * e.opts.Interval))
-	s.up, s.err, s.rows, s.statuses, s.lastSuccess = true, "", rows, s.window.Statuses(), end
+	for _, m := range lag.Metrics(rows) {
+		v, err := strconv.ParseFloat(m.Value, 64)
+		if err != nil {
+			continue // cannot happen: Metrics writes numbers
+		}
+		names, values := labels(m.Row)
+		add(m.Family, m.Help, v, names, values)
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		st := statuses[r.Key()]
+		names, values := labels(r)
+		key := strings.Join(names, ",") + "\xff" + strings.Join(values, "\xff")
+		if st.Code == "" || seen[key] {
+			continue // no verdict yet, or a duplicate Metrics also left out
+		}
+		seen[key] = true
+		names = append(names, "status")
+		for _, c := range statusCodes {
+			add(statusName, statusHelp, bool01(st.Code == c), names, append(values, string(c)))
+		}
+	}
+	return out
+}
+
+// labels are r's non-empty lag labels, as lag -o prometheus writes them
+// (Prometheus treats an empty label as absent), values made valid UTF-8,
+// which client_golang requires (a queue name is any bytes).
+func labels(r lag.Row) (names, values []string) {
+	for i, v := range lag.LabelValues(r) {
+		if v != "" {
+			names = append(names, lag.LabelNames[i])
+			values = append(values, strings.ToValidUTF8(v, "\uFFFD"))
+		}
+	}
+	return names, values
+}
+
+// dedupe labels rows with the context and keeps the first of rows with the
+// same key: a second would add a second sample to the window in one poll,
+// and would be a duplicate series, which lag.Metrics also leaves out.
+func dedupe(rows []lag.Row, context string) []lag.Row {
+	seen := make(map[string]bool, len(rows))
+	out := rows[:0]
+	for _, r := range rows {
+		r.Context = context
+		if k := r.Key(); !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func errText(err error) string {
@@ -156,20 +234,22 @@ var (
 		"Polls of the context that failed since the exporter started.", []string{"context"}, nil)
 	successDesc = prometheus.NewDesc("mqctl_last_poll_success_timestamp_seconds",
 		"Unix time of the context's last poll that answered.", []string{"context"}, nil)
-	statusDesc = prometheus.NewDesc("mqctl_lag_status",
-		"Burrow-style status of the consumer over the last polls (as lag --watch): 1 for the current status, 0 for the others; absent while the window fills.",
-		append(append([]string{}, lag.LabelNames...), "status"), nil)
+)
+
+const (
+	statusName = "mqctl_lag_status"
+	statusHelp = "Burrow-style status of the consumer over the last polls (as lag --watch): 1 for the current status, 0 for the others; absent while the window fills."
 )
 
 // Describe sends nothing: the lag families appear as rows do, so the
 // exporter is an unchecked collector.
 func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 
-// Collect writes every context's last snapshot.
+// Collect writes every context's last snapshot; it never reads a broker.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range e.ctxs {
 		s.mu.Lock()
-		up, rows, statuses := s.up, s.rows, s.statuses
+		up, series := s.up, s.series
 		polled, duration, errs, success := s.polled, s.duration, s.errors, s.lastSuccess
 		s.mu.Unlock()
 		if !polled {
@@ -186,34 +266,22 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		if !up {
 			continue
 		}
-		for _, m := range lag.Metrics(rows) {
-			v, err := strconv.ParseFloat(m.Value, 64)
-			if err != nil {
-				continue // cannot happen: Metrics writes numbers
-			}
-			ch <- prometheus.MustNewConstMetric(e.desc(m.Family, m.Help), prometheus.GaugeValue, v, lag.LabelValues(m.Row)...)
-		}
-		for _, r := range rows {
-			st := statuses[r.Key()]
-			if st.Code == "" {
-				continue
-			}
-			values := lag.LabelValues(r)
-			for _, c := range statusCodes {
-				ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, bool01(st.Code == c), append(values, string(c))...)
-			}
+		for _, m := range series {
+			ch <- m
 		}
 	}
 }
 
-// desc is the family's Desc, made once.
-func (e *Exporter) desc(name, help string) *prometheus.Desc {
+// desc is the Desc of the family with these label names, made once: a
+// Kafka partition, a queue and a JetStream consumer have different labels.
+func (e *Exporter) desc(name, help string, labels []string) *prometheus.Desc {
+	key := name + "{" + strings.Join(labels, ",")
 	e.descMu.Lock()
 	defer e.descMu.Unlock()
-	d, ok := e.descs[name]
+	d, ok := e.descs[key]
 	if !ok {
-		d = prometheus.NewDesc(name, help, lag.LabelNames, nil)
-		e.descs[name] = d
+		d = prometheus.NewDesc(name, help, labels, nil)
+		e.descs[key] = d
 	}
 	return d
 }

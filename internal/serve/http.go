@@ -60,7 +60,7 @@ func (e *Exporter) Readiness() Readiness {
 	out := Readiness{Status: "UP", Contexts: map[string]ContextState{}}
 	for _, s := range e.ctxs {
 		s.mu.Lock()
-		st := ContextState{Status: "DOWN", Rows: len(s.rows), Error: s.err}
+		st := ContextState{Status: "DOWN", Rows: s.rows, Error: s.err}
 		if s.polled {
 			st.LastPoll = timePtr(s.lastAttempt)
 			st.Duration = s.duration.Round(time.Millisecond).String()
