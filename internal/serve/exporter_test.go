@@ -152,7 +152,7 @@ func queueRow(name string, ready, unacked int64) lag.Row {
 
 func consumerRow() lag.Row {
 	return lag.Row{Broker: lag.BrokerNATS, Kind: lag.KindConsumer, Stream: "LAG", Consumer: "worker",
-		Partition: lag.Unknown, Committed: 3, End: 12, Lag: 9, AckPending: 2, Redelivered: 1, Waiting: 1,
+		Partition: lag.Unknown, Committed: 3, End: 12, Lag: 9, AckPending: 2, Redelivered: 1, Waiting: 1, TimeLag: time.Second,
 		LastActive: time.Unix(1_700_000_000, 0)}
 }
 
