@@ -35,6 +35,7 @@ type ServeOptions struct {
 	Samples     int
 	AllContexts bool
 	TimeLag     bool
+	DeadLetters bool
 	f           *Factory
 }
 
@@ -50,7 +51,9 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
   /metrics  Prometheus metrics: the series of 'lag -o prometheus' per context (Kafka group,
             topic and partition; RabbitMQ queue ready, unacked, consumers and rates; JetStream
             consumer), mqctl_lag_status{status=OK|WARN|STALL|STOP|REWIND} judged as
-            'lag --watch' does over --samples polls, and per context mqctl_context_up,
+            'lag --watch' does over --samples polls, mqctl_dead_letter_messages and
+            mqctl_dead_letter_oldest_timestamp_seconds per dead-letter destination
+            'dlq ls' finds, and per context mqctl_context_up,
             mqctl_poll_duration_seconds, mqctl_poll_errors_total and
             mqctl_last_poll_success_timestamp_seconds
   /healthz  200 while the process runs
@@ -84,6 +87,7 @@ next poll. A target given by --url or the environment alone is labelled context=
 	fl.DurationVar(&o.Interval, "interval", 15*time.Second, "time between polls of each context")
 	fl.IntVar(&o.Samples, "samples", 5, "polls in the window mqctl_lag_status is judged over")
 	fl.BoolVar(&o.AllContexts, "all-contexts", false, "every context in the config file")
+	fl.BoolVar(&o.DeadLetters, "dead-letters", true, "export the depth of every dead-letter queue, topic and stream (as dlq ls finds them); --dead-letters=false skips the listing")
 	fl.BoolVar(&o.TimeLag, "time-lag", false, "export mqctl_lag_seconds (Kafka, JetStream); costs a fetch per lagging partition per poll")
 	return c
 }
@@ -120,7 +124,7 @@ func serveRun(o *ServeOptions) error {
 		Query: broker.LagQuery{TimeLag: o.TimeLag}, TimeLagFlag: "--time-lag", Warnf: f.Warnf})
 	defer src.Close()
 
-	ctxs, timeout, err := serveContexts(f, src, unresolved, o.Interval)
+	ctxs, timeout, err := serveContexts(f, src, unresolved, o.Interval, o.DeadLetters)
 	if err != nil {
 		return err
 	}
@@ -177,11 +181,12 @@ func serveRun(o *ServeOptions) error {
 	return nil
 }
 
-// serveContexts are the exporter's contexts: one Reader per target, which
-// forgets the target's connection when a read fails so the next poll
-// dials again; the unresolved contexts down from the start. timeout is the
-// longest of the targets' --timeout, the bound of one poll.
-func serveContexts(f *Factory, src *source.Source, unresolved []lag.Failure, interval time.Duration) (ctxs []serve.Context, timeout time.Duration, err error) {
+// serveContexts are the exporter's contexts: per target, a lag Reader
+// and (with deadLetters) a dead-letter listing on the same connection;
+// a read that fails forgets the connection so the next poll dials again.
+// The unresolved contexts are down from the start. timeout is the longest
+// of the targets' --timeout, the bound of one poll.
+func serveContexts(f *Factory, src *source.Source, unresolved []lag.Failure, interval time.Duration, deadLetters bool) (ctxs []serve.Context, timeout time.Duration, err error) {
 	seen := map[string]bool{}
 	name := func(n string) (string, error) {
 		n = cmp.Or(n, defaultContextLabel)
@@ -198,24 +203,23 @@ func serveContexts(f *Factory, src *source.Source, unresolved []lag.Failure, int
 		}
 		timeout = max(timeout, t.EffectiveTimeout())
 		f.Logf(1, "context %s: %s (timeout %s)", n, t.Redacted(), t.EffectiveTimeout())
-		var failing bool // touched by this context's poll goroutine only
-		read := func(ctx context.Context) ([]lag.Row, error) {
+		h := &pollLog{f: f, name: n, interval: interval}
+		c := serve.Context{Name: n}
+		c.Read = func(ctx context.Context) ([]lag.Row, error) {
 			rows, err := src.ReadTarget(ctx, i)
-			if err != nil {
-				src.Forget(i)
-				if !failing {
-					f.Warnf("context %s: %v (retrying every %s)", n, err, interval)
-				}
-				failing = true
-				return nil, err
+			if err != nil || !deadLetters {
+				h.done(src, i, err)
 			}
-			if failing {
-				output.ErrLine(f.IO.Err, "", "context "+n+" answers again")
-			}
-			failing = false
-			return rows, nil
+			return rows, err
 		}
-		ctxs = append(ctxs, serve.Context{Name: n, Read: read})
+		if deadLetters {
+			c.DeadLetters = func(ctx context.Context) ([]broker.DeadLetterDestination, error) {
+				dests, err := readDeadLetters(ctx, src, i)
+				h.done(src, i, err)
+				return dests, err
+			}
+		}
+		ctxs = append(ctxs, c)
 	}
 	for _, u := range unresolved {
 		n, err := name(u.Context)
@@ -226,4 +230,48 @@ func serveContexts(f *Factory, src *source.Source, unresolved []lag.Failure, int
 		ctxs = append(ctxs, serve.Context{Name: n, Err: errors.New(u.Error)})
 	}
 	return ctxs, timeout, nil
+}
+
+// readDeadLetters lists target i's dead-letter destinations as dlq ls
+// finds them (none for a driver without dead letters); the error names
+// no secret of the target.
+func readDeadLetters(ctx context.Context, src *source.Source, i int) ([]broker.DeadLetterDestination, error) {
+	conn, err := src.Conn(ctx, i)
+	if err != nil {
+		return nil, err
+	}
+	finder, ok := conn.(broker.DeadLetters)
+	if !ok {
+		return nil, nil
+	}
+	dests, err := finder.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", broker.Scrub(err, src.Targets()[i].Secrets()...))
+	}
+	return dests, nil
+}
+
+// pollLog says on stderr when a context's polls start failing and when
+// they answer again, not at every poll. One context's polls run one at a
+// time, so it needs no lock.
+type pollLog struct {
+	f        *Factory
+	name     string
+	interval time.Duration
+	failing  bool
+}
+
+// done ends a poll of target i: err forgets its connection.
+func (l *pollLog) done(src *source.Source, i int, err error) {
+	switch {
+	case err != nil:
+		src.Forget(i)
+		if !l.failing {
+			l.f.Warnf("context %s: %v (retrying every %s)", l.name, err, l.interval)
+		}
+		l.failing = true
+	case l.failing:
+		output.ErrLine(l.f.IO.Err, "", "context "+l.name+" answers again")
+		l.failing = false
+	}
 }

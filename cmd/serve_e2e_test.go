@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqctl/mqctl/internal/testenv"
 )
@@ -121,6 +123,17 @@ func servedLag(series []promSeries) map[string]float64 {
 	return out
 }
 
+// servedDead is the scrape's mqctl_dead_letter_messages as context|type|name.
+func servedDead(series []promSeries) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range series {
+		if s.name == "mqctl_dead_letter_messages" {
+			out[s.labels["context"]+"|"+s.labels["type"]+"|"+s.labels["destination"]] = s.value
+		}
+	}
+	return out
+}
+
 func upOf(series []promSeries) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range series {
@@ -154,7 +167,14 @@ func (b *syncBuffer) String() string {
 // turns its context's up to 0 and its lag series absent while the others
 // stay up, and /readyz says 503. SIGTERM stops it with exit 0.
 func TestServeThreeBrokersAndOneStops(t *testing.T) {
-	k, _ := lagGroup(t) // billing lags 6, 3, 0
+	k, kcl := lagGroup(t) // billing lags 6, 3, 0
+	// A dead-letter topic with 2 records.
+	if _, err := kadm.NewClient(kcl).CreateTopic(context.Background(), 1, 1, nil, "orders.DLT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kcl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders.DLT", Value: []byte("a")}, &kgo.Record{Topic: "orders.DLT", Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 	n, js, _ := natsStream(t, "SERVE", []string{"serve.>"}, "serve.x", 9)
 	if _, err := js.CreateOrUpdateConsumer(context.Background(), "SERVE", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
@@ -176,14 +196,22 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare("jobs", false, false, false, false, nil); err != nil {
+	// jobs dead-letters into jobs.dlq, which holds 3.
+	if _, err := ch.QueueDeclare("jobs.dlq", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("jobs", false, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.dlq"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
-	for range 7 {
-		c, err := ch.PublishWithDeferredConfirm("", "jobs", true, false, amqp.Publishing{Body: []byte("x")})
+	for i := range 10 {
+		queue := "jobs"
+		if i >= 7 {
+			queue = "jobs.dlq"
+		}
+		c, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{Body: []byte("x")})
 		if err != nil || !c.Wait() {
 			t.Fatalf("publish: %v", err)
 		}
@@ -205,16 +233,40 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		rows, r := jsonRows(t, c, "lag", "-c", "k,n,r")
 		want = jsonLag(rows)
-		if r.code == 0 && want["r||||jobs||"] == 7 {
+		if r.code == 0 && want["r||||jobs||"] == 7 && want["r||||jobs.dlq||"] == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lag never showed queue jobs with 7 messages: %+v", r)
+			t.Fatalf("lag never showed queue jobs with 7 messages and jobs.dlq with 3: %+v", r)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if want["k|billing|orders|0|||"] != 6 || want["n|||||SERVE|worker"] != 9 || len(want) != 5 {
+	if want["k|billing|orders|0|||"] != 6 || want["n|||||SERVE|worker"] != 9 || len(want) != 6 {
 		t.Fatalf("lag -o json: %v", want)
+	}
+	// What dlq ls finds on each context, as context|type|name.
+	wantDead := map[string]float64{}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		clear(wantDead)
+		for _, name := range []string{"k", "n", "r"} {
+			rows, r := jsonRows(t, c, "dlq", "ls", "-c", name)
+			if r.code != 0 {
+				t.Fatalf("dlq ls -c %s: %+v", name, r)
+			}
+			for _, row := range rows {
+				wantDead[fmt.Sprintf("%s|%s|%s", name, row["type"], row["name"])] = row["messages"].(float64)
+			}
+		}
+		if wantDead["r|queue|jobs.dlq"] == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dlq ls never showed jobs.dlq with 3: %v", wantDead)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if wantDead["k|topic|orders.DLT"] != 2 || len(wantDead) != 2 {
+		t.Fatalf("dlq ls: %v, want orders.DLT 2 and jobs.dlq 3", wantDead)
 	}
 
 	port := testenv.ClosedPort(t)
@@ -243,12 +295,13 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 		code, body := httpGet(t, base+"/readyz")
 		if code == http.StatusOK {
 			ready = body
-			got := servedLag(scrapeMetrics(t, base))
-			if maps.Equal(got, want) {
+			series := scrapeMetrics(t, base)
+			got, gotDead := servedLag(series), servedDead(series)
+			if maps.Equal(got, want) && maps.Equal(gotDead, wantDead) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("served lag %v, want lag -o json's %v", got, want)
+				t.Fatalf("served lag %v, want lag -o json's %v\nserved dead letters %v, want dlq ls's %v", got, want, gotDead, wantDead)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -300,6 +353,9 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 	gotK := servedLag(series)
 	if gotK["k|billing|orders|0|||"] != 6 || gotK["r||||jobs||"] != 7 {
 		t.Errorf("lag of the contexts still up: %v", gotK)
+	}
+	if gotDead := servedDead(series); !maps.Equal(gotDead, wantDead) {
+		t.Errorf("dead letters of the contexts still up: %v, want %v", gotDead, wantDead)
 	}
 	code, body := httpGet(t, base+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) {

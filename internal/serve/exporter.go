@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
 )
 
@@ -24,11 +25,18 @@ import (
 // ReadTarget is one, bounded by the context's timeout.
 type Reader func(ctx context.Context) ([]lag.Row, error)
 
+// DeadLetterReader lists one context's dead-letter destinations with
+// their depth (broker.DeadLetters).
+type DeadLetterReader func(ctx context.Context) ([]broker.DeadLetterDestination, error)
+
 // Context is one polled context.
 type Context struct {
 	Name string
 	Read Reader // nil when the context could not be resolved (Err says why)
-	Err  error
+	// DeadLetters, when not nil, is read after Read in the same poll;
+	// its failure fails the poll, as Read's does.
+	DeadLetters DeadLetterReader
+	Err         error
 }
 
 // Options configure an Exporter.
@@ -56,6 +64,7 @@ type Exporter struct {
 type state struct {
 	name string
 	read Reader
+	dead DeadLetterReader
 
 	mu          sync.Mutex
 	polled      bool
@@ -88,7 +97,7 @@ func New(opts Options) *Exporter {
 	e := &Exporter{opts: opts, descs: map[string]*prometheus.Desc{}}
 	for _, c := range opts.Contexts {
 		// client_golang refuses a label value that is not UTF-8.
-		s := &state{name: strings.ToValidUTF8(c.Name, "\uFFFD"), read: c.Read, err: errText(nil), window: lag.NewWindow(opts.Samples)}
+		s := &state{name: strings.ToValidUTF8(c.Name, "\uFFFD"), read: c.Read, dead: c.DeadLetters, err: errText(nil), window: lag.NewWindow(opts.Samples)}
 		if c.Read == nil {
 			s.polled, s.err, s.lastAttempt = true, errText(c.Err), opts.Now()
 		}
@@ -127,6 +136,10 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	start := e.opts.Now()
 	pctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	rows, err := s.read(pctx)
+	var dead []broker.DeadLetterDestination
+	if err == nil && s.dead != nil {
+		dead, err = s.dead(pctx)
+	}
 	cancel()
 	end := e.opts.Now()
 	if ctx.Err() != nil {
@@ -138,7 +151,7 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 		s.window.Observe(end, rows)
 		// Rows that left (a deleted group) leave the window after a while.
 		s.window.Prune(end.Add(-time.Duration(e.opts.Samples+1) * e.opts.Interval))
-		series = e.samples(rows, s.window.Statuses())
+		series = append(e.samples(rows, s.window.Statuses()), e.deadLetterSamples(s.name, dead)...)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,6 +193,34 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 		names = append(names, "status")
 		for _, c := range statusCodes {
 			add(statusName, statusHelp, bool01(st.Code == c), names, append(values, string(c)))
+		}
+	}
+	return out
+}
+
+// deadLetterSamples are the depth and oldest message time of each
+// dead-letter destination, once per destination.
+func (e *Exporter) deadLetterSamples(name string, dead []broker.DeadLetterDestination) []prometheus.Metric {
+	var out []prometheus.Metric
+	seen := map[string]bool{}
+	for _, d := range dead {
+		values := []string{d.Broker, name, d.Name, d.Type}
+		for i, v := range values {
+			values[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+		key := strings.Join(values, "\xff")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if m, err := prometheus.NewConstMetric(deadLetterDesc, prometheus.GaugeValue, float64(d.Messages), values...); err == nil {
+			out = append(out, m)
+		}
+		if d.Oldest.IsZero() {
+			continue
+		}
+		if m, err := prometheus.NewConstMetric(deadLetterOldestDesc, prometheus.GaugeValue, float64(d.Oldest.UnixMilli())/1000, values...); err == nil {
+			out = append(out, m)
 		}
 	}
 	return out
@@ -234,6 +275,16 @@ var (
 		"Polls of the context that failed since the exporter started.", []string{"context"}, nil)
 	successDesc = prometheus.NewDesc("mqctl_last_poll_success_timestamp_seconds",
 		"Unix time of the context's last poll that answered.", []string{"context"}, nil)
+)
+
+// deadLetterLabels are the labels of the dead-letter series.
+var deadLetterLabels = []string{"broker", "context", "destination", "type"}
+
+var (
+	deadLetterDesc = prometheus.NewDesc("mqctl_dead_letter_messages",
+		"Messages in the dead-letter destination (as dlq ls counts them).", deadLetterLabels, nil)
+	deadLetterOldestDesc = prometheus.NewDesc("mqctl_dead_letter_oldest_timestamp_seconds",
+		"Unix time of the oldest message in the dead-letter destination, where the broker tells it.", deadLetterLabels, nil)
 )
 
 const (

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
 )
 
@@ -119,6 +120,33 @@ func (r *reader) read(context.Context) ([]lag.Row, error) {
 		return nil, r.err
 	}
 	return slices.Clone(r.rows), nil
+}
+
+// deadLetters is a DeadLetterReader whose answer the test sets.
+type deadLetters struct {
+	mu   sync.Mutex
+	dest []broker.DeadLetterDestination
+	err  error
+}
+
+func (d *deadLetters) set(dest []broker.DeadLetterDestination, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dest, d.err = dest, err
+}
+
+func (d *deadLetters) read(context.Context) ([]broker.DeadLetterDestination, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.dest), d.err
+}
+
+func deadFixture() []broker.DeadLetterDestination {
+	return []broker.DeadLetterDestination{
+		{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 4, Oldest: time.Unix(1_700_000_000, 0)},
+		{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 4}, // twice
+		{Broker: "rabbitmq", Type: "queue", Name: "jobs.dlq", Messages: 0},
+	}
 }
 
 // clock is a settable Now.
@@ -412,4 +440,44 @@ func TestUnresolvedContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	e.Run(ctx) // nothing to poll: returns at once
+}
+
+// Dead-letter destinations are exported with their depth and, where the
+// broker tells it, their oldest message's time; a listing that fails
+// fails the poll: up 0 and no series, lag's included.
+func TestDeadLetterSeries(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	k, d := &reader{rows: []lag.Row{kafkaRow(0, 4, 10)}}, &deadLetters{dest: deadFixture()}
+	e := newTestExporter(clk, 3, Context{Name: "k", Read: k.read, DeadLetters: d.read})
+	h := e.Handler()
+	e.poll(context.Background(), e.ctxs[0])
+	got := metrics(t, h)
+	for key, want := range map[string]float64{
+		`mqctl_dead_letter_messages{broker=kafka,context=k,destination=orders.DLT,type=topic}`:                 4,
+		`mqctl_dead_letter_messages{broker=rabbitmq,context=k,destination=jobs.dlq,type=queue}`:                0,
+		`mqctl_dead_letter_oldest_timestamp_seconds{broker=kafka,context=k,destination=orders.DLT,type=topic}`: 1_700_000_000,
+		`mqctl_lag_messages{broker=kafka,context=k,group=billing,partition=0,topic=orders}`:                    6,
+	} {
+		if s, ok := got[key]; !ok || s.value != want {
+			t.Errorf("%s = %v (present %v), want %v", key, s.value, ok, want)
+		}
+	}
+	if _, ok := got[`mqctl_dead_letter_oldest_timestamp_seconds{broker=rabbitmq,context=k,destination=jobs.dlq,type=queue}`]; ok {
+		t.Errorf("an oldest time the broker did not tell is exported")
+	}
+
+	d.set(nil, errors.New("dead letters: management API: 503"))
+	e.poll(context.Background(), e.ctxs[0])
+	got = metrics(t, h)
+	if s := got[`mqctl_context_up{context=k}`]; s.value != 0 {
+		t.Errorf("up %v after the dead-letter listing failed, want 0", s.value)
+	}
+	for key, s := range got {
+		if s.labels["broker"] != "" {
+			t.Errorf("exported while down: %s", key)
+		}
+	}
+	if _, r := scrape(t, h, "/readyz"); !strings.Contains(r, "dead letters: management API: 503") {
+		t.Errorf("/readyz does not say why: %s", r)
+	}
 }

@@ -28,9 +28,9 @@ var monitoringDir = filepath.Join("..", "..", "monitoring")
 func catalogue(t *testing.T) (labels map[string]map[string]bool, statuses map[string]bool) {
 	t.Helper()
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	k := &reader{rows: fixture()}
+	k, d := &reader{rows: fixture()}, &deadLetters{dest: deadFixture()}
 	down := &reader{err: errors.New("connection refused")}
-	e := newTestExporter(clk, 2, Context{Name: "k", Read: k.read}, Context{Name: "down", Read: down.read},
+	e := newTestExporter(clk, 2, Context{Name: "k", Read: k.read, DeadLetters: d.read}, Context{Name: "down", Read: down.read},
 		Context{Name: "gone", Err: errors.New("no such context")})
 	for range 2 {
 		for _, s := range e.ctxs[:2] {
@@ -50,7 +50,7 @@ func catalogue(t *testing.T) (labels map[string]map[string]bool, statuses map[st
 			statuses[st] = true
 		}
 	}
-	for _, name := range []string{"mqctl_context_up", "mqctl_lag_messages", "mqctl_lag_status", "mqctl_queue_consumers", "mqctl_consumer_ack_pending"} {
+	for _, name := range []string{"mqctl_context_up", "mqctl_lag_messages", "mqctl_lag_status", "mqctl_queue_consumers", "mqctl_consumer_ack_pending", "mqctl_dead_letter_messages"} {
 		if labels[name] == nil {
 			t.Fatalf("the scrape has no %s: %v", name, slices.Sorted(maps.Keys(labels)))
 		}
@@ -172,7 +172,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 		}
 	}
 	// The issue asks for these situations; a rename keeps the test honest.
-	for _, want := range []string{"MqctlContextDown", "MqctlConsumerLagGrowing", "MqctlConsumerStalled"} {
+	for _, want := range []string{"MqctlContextDown", "MqctlConsumerLagGrowing", "MqctlConsumerStalled", "MqctlDeadLettersNotEmpty"} {
 		if !alerts[want] {
 			t.Errorf("alerts.yml has no %s", want)
 		}
