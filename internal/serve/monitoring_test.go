@@ -180,15 +180,19 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 }
 
 // promtool, where installed (Debian's prometheus package), accepts the
-// rules file.
+// rules file, and its unit tests (monitoring/alerts_test.yml: the alerts
+// fire on the series they are for, with the annotations expected) pass.
 func TestAlertRulesPromtool(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Skip("promtool is not installed (apt-get install prometheus)")
 	}
-	out, err := exec.Command(promtool, "check", "rules", filepath.Join(monitoringDir, "alerts.yml")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	for _, args := range [][]string{{"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = monitoringDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 
