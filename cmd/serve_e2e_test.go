@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -23,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
@@ -165,7 +168,8 @@ func (b *syncBuffer) String() string {
 // mqctl serve over Kafka, JetStream and RabbitMQ exports the lag `mqctl
 // lag -o json` reports for the same contexts; a broker stopped mid-run
 // turns its context's up to 0 and its lag series absent while the others
-// stay up, and /readyz says 503. SIGTERM stops it with exit 0.
+// stay up, and /readyz says 503, until it comes back. SIGTERM stops it
+// with exit 0.
 func TestServeThreeBrokersAndOneStops(t *testing.T) {
 	k, kcl := lagGroup(t) // billing lags 6, 3, 0
 	// A dead-letter topic with 2 records.
@@ -175,7 +179,26 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 	if err := kcl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders.DLT", Value: []byte("a")}, &kgo.Record{Topic: "orders.DLT", Value: []byte("b")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	n, js, _ := natsStream(t, "SERVE", []string{"serve.>"}, "serve.x", 9)
+	// NATS with a store of its own, to start it again on it later.
+	natsDir := t.TempDir()
+	n := testenv.NATS(t, sandbox.NATSOptions{StoreDir: natsDir})
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SERVE", Subjects: []string{"serve.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for range 9 {
+		if _, err := js.Publish(context.Background(), "serve.x", []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := js.CreateOrUpdateConsumer(context.Background(), "SERVE", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +348,9 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 		t.Errorf("/healthz %d", code)
 	}
 
+	natsPort := n.Server().Addr().(*net.TCPAddr).Port
 	n.Server().Shutdown()
+	n.Server().WaitForShutdown()
 	var series []promSeries
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		series = scrapeMetrics(t, base)
@@ -362,6 +387,21 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 		t.Errorf("/readyz with NATS down: %d %s", code, body)
 	}
 
+	// The broker comes back on the same port and store: the context is
+	// up again with its lag, and /readyz 200.
+	testenv.NATS(t, sandbox.NATSOptions{Port: natsPort, StoreDir: natsDir})
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		series = scrapeMetrics(t, base)
+		code, _ := httpGet(t, base+"/readyz")
+		if upOf(series)["n"] == 1 && servedLag(series)["n|||||SERVE|worker"] == 9 && code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after NATS restarted: up %v, lag %v, /readyz %d", upOf(series), servedLag(series), code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +418,8 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 		t.Errorf("serve wrote to stdout: %q", stdout.String())
 	}
 	log := stderr.String()
-	if !strings.Contains(log, "context n: ") {
-		t.Errorf("the failing context is not named on stderr: %s", log)
+	if strings.Count(log, "warning: context n: ") != 1 || strings.Count(log, "context n answers again") != 1 {
+		t.Errorf("stderr does not say once that context n failed and once that it answers again: %s", log)
 	}
 	if password != "" && strings.Contains(log, ":"+password+"@") {
 		t.Errorf("stderr shows a password: %s", log)
