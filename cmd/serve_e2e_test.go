@@ -426,8 +426,9 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 	}
 }
 
-// A target given by --url alone is labelled context="default"; a --listen
-// address that is taken is a usage error on one line.
+// A target given by --url alone is labelled context="default", --time-lag
+// exports the age of the oldest waiting record, and a --listen address
+// that is taken is a usage error on one line.
 func TestServeBareURLIsDefault(t *testing.T) {
 	k, _ := lagGroup(t)
 	c := newCLI(t)
@@ -435,7 +436,7 @@ func TestServeBareURLIsDefault(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := c.command(ctx, "serve", "--url", k.URL, "--listen", listen, "--interval", "200ms")
+	srv := c.command(ctx, "serve", "--url", k.URL, "--listen", listen, "--interval", "200ms", "--time-lag")
 	var stderr syncBuffer
 	srv.Stderr = &stderr
 	if err := srv.Start(); err != nil {
@@ -458,6 +459,16 @@ func TestServeBareURLIsDefault(t *testing.T) {
 	}
 	if got := servedLag(series); got["default|billing|orders|1|||"] != 3 {
 		t.Errorf("served lag %v", got)
+	}
+	// --time-lag: the partitions that lag have an age, the one caught up none.
+	ages := map[string]float64{}
+	for _, s := range series {
+		if s.name == "mqctl_lag_seconds" {
+			ages[s.labels["partition"]] = s.value
+		}
+	}
+	if ages["0"] <= 0 || ages["1"] <= 0 || len(ages) != 2 {
+		t.Errorf("mqctl_lag_seconds per partition %v, want partitions 0 and 1 above 0", ages)
 	}
 	expectError(t, c.run("serve", "--url", k.URL, "--listen", listen), 2, "address already in use")
 
