@@ -4,8 +4,9 @@
 // same lag source `mqctl lag` reads (internal/lag/source), and the result
 // is kept as a snapshot. A scrape only reads snapshots: it never waits on
 // a broker. A context whose last poll failed exports mqctl_context_up 0
-// and none of its other series, so a dashboard shows a gap, not old
-// numbers that look current.
+// and none of its lag or dead-letter series, so a dashboard shows a gap,
+// not old numbers that look current; only the poll's own bookkeeping
+// (errors, duration, last success) stays.
 package serve
 
 import (
@@ -239,14 +240,14 @@ func labels(r lag.Row) (names, values []string) {
 	return names, values
 }
 
-// dedupe labels rows with the context and keeps the first of rows with the
+// dedupe labels rows with the context name and keeps the first of rows with the
 // same key: a second would add a second sample to the window in one poll,
 // and would be a duplicate series, which lag.Metrics also leaves out.
-func dedupe(rows []lag.Row, context string) []lag.Row {
+func dedupe(rows []lag.Row, name string) []lag.Row {
 	seen := make(map[string]bool, len(rows))
 	out := rows[:0]
 	for _, r := range rows {
-		r.Context = context
+		r.Context = name
 		if k := r.Key(); !seen[k] {
 			seen[k] = true
 			out = append(out, r)
@@ -267,7 +268,7 @@ var statusCodes = []lag.Code{lag.OK, lag.Warn, lag.Stall, lag.Stop, lag.Rewind}
 
 var (
 	upDesc = prometheus.NewDesc("mqctl_context_up",
-		"1 when the context's last poll answered, 0 when it failed; its other series are absent while 0.",
+		"1 when the context's last poll answered, 0 when it failed; its lag and dead-letter series are absent while 0.",
 		[]string{"context"}, nil)
 	durationDesc = prometheus.NewDesc("mqctl_poll_duration_seconds",
 		"How long the context's last poll took.", []string{"context"}, nil)
