@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,18 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		if r.code != 2 || !strings.HasPrefix(r.stderr, "mqctl: ") || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tc.mention) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line naming %q", tc.args, r.code, r.stderr, tc.mention)
 		}
+	}
+}
+
+// A context listed twice would export every series twice, which
+// Prometheus rejects: a usage error before anything starts.
+func TestServeRefusesContextListedTwice(t *testing.T) {
+	env := map[string]string{"MQCTL_CONFIG": filepath.Join(t.TempDir(), "config.yaml")}
+	if r := runInProcess(t, false, env, "context", "add", "a", "--url", "kafka://127.0.0.1:1"); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	r := runInProcess(t, false, env, "serve", "-c", "a,a", "--listen", "127.0.0.1:0")
+	if r.code != 2 || !strings.Contains(r.stderr, "context a is listed twice") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
