@@ -20,6 +20,7 @@ fetch_promtool() {
   have promtool || [ -x .tools/bin/promtool ] && return 0
   echo "install-deps: unpacking promtool from Debian's prometheus package into .tools/" >&2
   mkdir -p .tools/bin .tools/dl
+  chmod a+rwx .tools/dl # apt downloads as its _apt user where that user may write
   (cd .tools/dl && apt-get download -qq prometheus >/dev/null && dpkg -x prometheus_*.deb ../prometheus && rm -f prometheus_*.deb)
   ln -sf ../prometheus/usr/bin/promtool .tools/bin/promtool
 }
