@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -84,4 +85,51 @@ func recordDiff(a, b *kgo.Record) string {
 		}
 	}
 	return ""
+}
+
+// Restoring a JetStream dump into the stream it came from, within the
+// duplicate window, stores nothing again: the PubAcks say Duplicate, and
+// produce counts those as duplicates, not as confirmed writes, and still
+// exits 0 (each message is in the stream once). Written and read back with
+// nats.go directly.
+func TestProduceJetStreamCountsDuplicates(t *testing.T) {
+	nsrv, js := natsJetStream(t)
+	srv := nsrv.URL
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "DEDUP", Subjects: []string{"dedup.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"m-1", "m-2"} {
+		if _, err := js.Publish(ctx, "dedup.a", []byte("v-"+id), jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCLI(t)
+	dump := c.run("consume", "DEDUP", "--url", srv, "--until-end", "-o", "jsonl")
+	if dump.code != 0 || strings.Count(dump.stdout, "\n") != 2 {
+		t.Fatalf("consume: %+v", dump)
+	}
+	in := dump.stdout + `{"v":1,"value":"v-m-3","msg_id":"m-3"}` + "\n"
+	r := c.runIn([]byte(in), "produce", "dedup.a", "--url", srv, "--format", "jsonl")
+	if r.code != 0 {
+		t.Fatalf("produce: exit %d: %s", r.code, r.stderr)
+	}
+	if want := "sent 3, confirmed 1, failed 0, duplicates 2 (the stream had them already and did not store them again)"; !strings.Contains(r.stderr, want) {
+		t.Errorf("summary lacks %q: %s", want, r.stderr)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 3 {
+		t.Fatalf("stream holds %d messages, want 3", info.State.Msgs)
+	}
+	m, err := stream.GetMsg(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Data) != "v-m-3" || m.Header.Get(jetstream.MsgIDHeader) != "m-3" {
+		t.Errorf("message 3: %q %v", m.Data, m.Header)
+	}
 }

@@ -83,10 +83,16 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 			}
 			return
 		}
-		st.Confirmed.Add(1)
+		verb := "confirmed"
+		if r.Duplicate {
+			st.Duplicates.Add(1)
+			verb = "duplicate"
+		} else {
+			st.Confirmed.Add(1)
+		}
 		if o.Verbose && o.Log != nil {
 			outMu.Lock()
-			fmt.Fprintf(o.Log, "#%d confirmed %s\n", rec.N, describeReceipt(o.Broker, r))
+			fmt.Fprintf(o.Log, "#%d %s %s\n", rec.N, verb, describeReceipt(o.Broker, r))
 			outMu.Unlock()
 		}
 	}
@@ -187,7 +193,7 @@ func describeReceipt(b string, r broker.Receipt) string {
 	case r.Unconfirmed:
 		return "flushed (core NATS has no confirm)"
 	case r.Duplicate:
-		return fmt.Sprintf("stream %s seq %d (duplicate, not stored again)", r.Stream, r.Seq)
+		return fmt.Sprintf("stream %s seq %d (stored before, not stored again)", r.Stream, r.Seq)
 	default:
 		return fmt.Sprintf("stream %s seq %d", r.Stream, r.Seq)
 	}
