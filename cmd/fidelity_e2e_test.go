@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -131,5 +132,72 @@ func TestProduceJetStreamCountsDuplicates(t *testing.T) {
 	}
 	if string(m.Data) != "v-m-3" || m.Header.Get(jetstream.MsgIDHeader) != "m-3" {
 		t.Errorf("message 3: %q %v", m.Data, m.Header)
+	}
+}
+
+// consume --on-fail dead-letter on JetStream sends the copy with an id of
+// its own ("<id>:dead-letter:<stream>:<seq>"), and the first id in
+// mq-msg-id: with the original Nats-Msg-Id the stream (here the same one,
+// as DEST is among its subjects) took the copy for a duplicate within its
+// window, acked it without storing it, and the message was lost. Written
+// and read back with nats.go directly.
+func TestConsumeJetStreamDeadLetterGetsItsOwnID(t *testing.T) {
+	nsrv, js := natsJetStream(t)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withID := nats.NewMsg("orders.new")
+	withID.Data = []byte("order 5")
+	withID.Header.Set(jetstream.MsgIDHeader, "order-5")
+	withID.Header.Add("trace", "a")
+	withID.Header.Add("trace", "b")
+	withoutID := nats.NewMsg("orders.new")
+	withoutID.Data = []byte("order 6")
+	for _, m := range []*nats.Msg{withID, withoutID} {
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newCLI(t).run("consume", "ORDERS", "--url", nsrv.URL, "--filter-subject", "orders.new", "--until-end",
+		"--exec", "exit 1", "--retries", "0", "--on-fail", "dead-letter=orders.dead")
+	if !strings.Contains(r.stderr, "dead-lettered 2") {
+		t.Fatalf("consume: exit %d: %s", r.code, r.stderr)
+	}
+	want := []struct{ value, id, first string }{
+		{"order 5", "order-5:dead-letter:ORDERS:1", "order-5"},
+		{"order 6", "dead-letter:ORDERS:2", ""},
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 {
+		t.Fatalf("stream holds %d messages, want 2 and their 2 dead-letter copies", info.State.Msgs)
+	}
+	for i, w := range want {
+		m, err := stream.GetMsg(ctx, uint64(3+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := m.Header
+		switch {
+		case m.Subject != "orders.dead" || string(m.Data) != w.value:
+			t.Errorf("copy %d: %s %q", i, m.Subject, m.Data)
+		case h.Get(jetstream.MsgIDHeader) != w.id || len(h.Values(jetstream.MsgIDHeader)) != 1:
+			t.Errorf("copy %d: Nats-Msg-Id %q, want %q", i, h.Values(jetstream.MsgIDHeader), w.id)
+		case h.Get("mq-msg-id") != w.first:
+			t.Errorf("copy %d: mq-msg-id %q, want %q", i, h.Get("mq-msg-id"), w.first)
+		case h.Get("mq-original-stream-seq") != fmt.Sprint(i+1):
+			t.Errorf("copy %d: headers %v", i, h)
+		}
+	}
+	first, err := stream.GetMsg(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := first.Header.Values("trace"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Errorf("user headers: %v", got)
 	}
 }
