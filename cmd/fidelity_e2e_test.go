@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,23 +25,7 @@ func TestKafkaDumpRestoreKeepsNulls(t *testing.T) {
 	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "fid-dst"); err != nil {
 		t.Fatal(err)
 	}
-	ts := time.UnixMilli(time.Now().UnixMilli() - 3600_000)
-	want := []*kgo.Record{
-		{Key: []byte("deleted"), Value: nil},
-		{Key: nil, Value: []byte("no key")},
-		{Key: []byte{}, Value: []byte{}},
-		{Key: []byte("h"), Value: []byte("v"), Headers: []kgo.RecordHeader{
-			{Key: "null", Value: nil}, {Key: "empty", Value: []byte{}}, {Key: "\xff\xfebin", Value: []byte("x")},
-			{Key: "dup", Value: []byte("1")}, {Key: "dup", Value: nil}, {Key: "bin", Value: []byte{0x80, 0}},
-		}},
-		{Key: []byte{0xff, 0}, Value: []byte{0xc3, 0x28}},
-	}
-	for _, r := range want {
-		r.Topic, r.Timestamp = "fid-src", ts
-	}
-	if err := cl.ProduceSync(context.Background(), want...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	want := writeNullRecords(t, cl, "fid-src")
 	c := newCLI(t)
 	dump := c.run("consume", "fid-src", "--url", k.URL, "--until-end", "-o", "jsonl")
 	if dump.code != 0 {
@@ -62,6 +47,65 @@ func TestKafkaDumpRestoreKeepsNulls(t *testing.T) {
 	for i, w := range want {
 		if d := recordDiff(w, got[i]); d != "" {
 			t.Errorf("record %d: %s", i, d)
+		}
+	}
+}
+
+// writeNullRecords writes, with kgo, records that have what Kafka can
+// carry and a dump could lose: a tombstone, null and empty keys, values
+// and header values, repeated and binary header names, binary keys and
+// values. It returns them as written.
+func writeNullRecords(t *testing.T, cl *kgo.Client, topic string) []*kgo.Record {
+	t.Helper()
+	ts := time.UnixMilli(time.Now().UnixMilli() - 3600_000)
+	recs := []*kgo.Record{
+		{Key: []byte("deleted"), Value: nil},
+		{Key: nil, Value: []byte("no key")},
+		{Key: []byte{}, Value: []byte{}},
+		{Key: []byte("h"), Value: []byte("v"), Headers: []kgo.RecordHeader{
+			{Key: "null", Value: nil}, {Key: "empty", Value: []byte{}}, {Key: "\xff\xfebin", Value: []byte("x")},
+			{Key: "dup", Value: []byte("1")}, {Key: "dup", Value: nil}, {Key: "bin", Value: []byte{0x80, 0}},
+		}},
+		{Key: []byte{0xff, 0}, Value: []byte{0xc3, 0x28}},
+	}
+	for _, r := range recs {
+		r.Topic, r.Timestamp = topic, ts
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// dlq move (same broker) and dlq purge --export, restored with the command
+// purge prints, keep Kafka's nulls and binary header names as they were.
+func TestKafkaDLQMoveAndPurgeExportKeepNulls(t *testing.T) {
+	k, cl := kafkaTopic(t, "fid.DLT", 1, nil)
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "fid.moved"); err != nil {
+		t.Fatal(err)
+	}
+	want := writeNullRecords(t, cl, "fid.DLT")
+	c := newCLI(t)
+	if r := c.run("dlq", "move", "fid.DLT", "--to", "fid.moved", "--group", "fid-move", "--yes", "--url", k.URL); r.code != 0 {
+		t.Fatalf("move: %+v", r)
+	}
+	for i, got := range readTopic(t, k.Addrs(), "fid.moved", len(want)) {
+		if d := recordDiff(want[i], got); d != "" {
+			t.Errorf("moved record %d: %s", i, d)
+		}
+	}
+	c.env = []string{"MQCTL_URL=" + k.URL}
+	export := filepath.Join(t.TempDir(), "dlt.jsonl")
+	r := c.run("dlq", "purge", "fid.DLT", "--export", export, "--yes")
+	if r.code != 0 {
+		t.Fatalf("purge: %+v", r)
+	}
+	if rr := c.runAsPrinted(restoreLine(t, r)); rr.code != 0 {
+		t.Fatalf("restore: %+v", rr)
+	}
+	for i, got := range readTopic(t, k.Addrs(), "fid.DLT", len(want)) {
+		if d := recordDiff(want[i], got); d != "" {
+			t.Errorf("restored record %d: %s", i, d)
 		}
 	}
 }
