@@ -50,6 +50,11 @@ func TestKafkaDumpRestoreKeepsNulls(t *testing.T) {
 			t.Errorf("record %d: %s", i, d)
 		}
 	}
+	// A handler sees the headers as the envelope writes them.
+	r = c.run("consume", "fid-src", "--url", k.URL, "--until-end", "--exec", `echo "$MQ_HEADERS_JSON"`)
+	if want := `[["null",null],["empty",""],[{"b64":"//5iaW4="},"x"],["dup","1"],["dup",null],["bin",{"b64":"gAA="}]]`; r.code != 0 || !strings.Contains(r.stdout, want+"\n") {
+		t.Errorf("MQ_HEADERS_JSON: want %s in %+v", want, r)
+	}
 }
 
 // writeNullRecords writes, with kgo, records that have what Kafka can
