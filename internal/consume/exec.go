@@ -190,18 +190,28 @@ func Env(brokerName string, m *broker.Message, attempt int) []string {
 }
 
 // headersJSON writes headers as the envelope does: [[name, value], ...],
-// a value that is not text as {"b64": ...}. NUL bytes cannot go into the
-// environment, so such values are base64 too.
+// a name or value that is not text as {"b64": ...}, a null value (Kafka)
+// as null. NUL bytes cannot go into the environment, so names and values
+// holding one are base64 too.
 func headersJSON(hs []broker.Header) string {
 	pairs := make([][2]any, 0, len(hs))
 	for _, h := range hs {
-		var v any = string(h.Value)
-		if !utf8.Valid(h.Value) || bytes.IndexByte(h.Value, 0) >= 0 {
-			v = map[string]string{"b64": base64.StdEncoding.EncodeToString(h.Value)}
+		var v any
+		if h.Value != nil {
+			v = envText(h.Value)
 		}
-		pairs = append(pairs, [2]any{h.Key, v})
+		pairs = append(pairs, [2]any{envText([]byte(h.Key)), v})
 	}
 	b, _ := json.Marshal(pairs)
+	return string(b)
+}
+
+// envText is b as a JSON string, or {"b64": ...} when it is not UTF-8 text
+// or holds a NUL byte.
+func envText(b []byte) any {
+	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		return map[string]string{"b64": base64.StdEncoding.EncodeToString(b)}
+	}
 	return string(b)
 }
 
