@@ -162,19 +162,18 @@ func Env(brokerName string, m *broker.Message, attempt int) []string {
 	if !m.Timestamp.IsZero() {
 		add("MQ_TIMESTAMP", m.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
-	// TODO(i12-capabilities): broker-name switch; per-broker MQ_* environment of --exec, described by the driver.
-	switch brokerName {
-	case "kafka":
+	switch broker.MetaKindOf(brokerName) {
+	case broker.MetaKafka:
 		add("MQ_PARTITION", strconv.FormatInt(int64(m.Kafka.Partition), 10))
 		add("MQ_OFFSET", strconv.FormatInt(m.Kafka.Offset, 10))
-	case "rabbitmq":
+	case broker.MetaAMQP:
 		add("MQ_EXCHANGE", m.AMQP.Exchange)
 		add("MQ_ROUTING_KEY", m.AMQP.RoutingKey)
 		add("MQ_QUEUE", m.AMQP.Queue)
 		add("MQ_REDELIVERED", strconv.FormatBool(m.AMQP.Redelivered))
 		add("MQ_CONTENT_TYPE", m.AMQP.ContentType)
 		add("MQ_CORRELATION_ID", m.AMQP.CorrelationID)
-	case "nats":
+	case broker.MetaNATS:
 		add("MQ_SUBJECT", m.NATS.Subject)
 		add("MQ_STREAM", m.NATS.Stream)
 		if m.NATS.StreamSeq > 0 {

@@ -71,19 +71,19 @@ func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
 		}
 	}
 	add(HeaderOriginalBroker, brokerName)
-	switch brokerName {
-	case "kafka":
+	switch broker.MetaKindOf(brokerName) {
+	case broker.MetaKafka:
 		add(HeaderOriginalDestination, m.Destination)
 		add(HeaderOriginalPartition, strconv.FormatInt(int64(m.Kafka.Partition), 10))
 		add(HeaderOriginalOffset, strconv.FormatInt(m.Kafka.Offset, 10))
-	case "rabbitmq":
+	case broker.MetaAMQP:
 		// Replay goes back through the exchange and routing key the
 		// message was first published with; the queue says where it sat.
 		add(HeaderOriginalDestination, m.AMQP.Queue)
 		add(HeaderOriginalExchange, m.AMQP.Exchange)
 		add(HeaderOriginalRoutingKey, m.AMQP.RoutingKey)
 		add(HeaderOriginalQueue, m.AMQP.Queue)
-	case "nats":
+	case broker.MetaNATS:
 		id := OriginalID(m)
 		out.Headers = jetStreamHeaders(out.Headers, id)
 		out.NATS.MsgID = deadLetterMsgID(id, m)

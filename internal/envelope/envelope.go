@@ -197,9 +197,10 @@ func textOrB64(b []byte) (text, b64 *string) {
 // Only Kafka has null values: elsewhere a nil value is an empty one.
 func FromMessage(b string, m *broker.Message) Envelope {
 	e := Envelope{V: v1}
+	kind := broker.MetaKindOf(b)
 	e.Key, e.KeyB64 = textOrB64(m.Key)
 	e.Value, e.ValueB64 = textOrB64(m.Value)
-	if e.Value == nil && e.ValueB64 == nil && b != "kafka" {
+	if e.Value == nil && e.ValueB64 == nil && kind != broker.MetaKafka {
 		empty := ""
 		e.Value = &empty
 	}
@@ -213,12 +214,12 @@ func FromMessage(b string, m *broker.Message) Envelope {
 	if !m.Timestamp.IsZero() {
 		e.Timestamp = m.Timestamp.UTC().Format(time.RFC3339Nano)
 	}
-	switch b {
-	case "kafka":
+	switch kind {
+	case broker.MetaKafka:
 		e.Topic = m.Destination
 		p, o := m.Kafka.Partition, m.Kafka.Offset
 		e.Partition, e.Offset = &p, &o
-	case "rabbitmq":
+	case broker.MetaAMQP:
 		x := m.AMQP.Exchange
 		e.Exchange, e.RoutingKey, e.Queue = &x, m.AMQP.RoutingKey, m.AMQP.Queue
 		p := Properties{
@@ -229,7 +230,7 @@ func FromMessage(b string, m *broker.Message) Envelope {
 		if p != (Properties{}) {
 			e.Properties = &p
 		}
-	case "nats":
+	case broker.MetaNATS:
 		e.Subject, e.Stream, e.StreamSeq, e.MsgID = m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID
 	}
 	return e

@@ -183,12 +183,14 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 	return nil
 }
 
-// TODO(i12-capabilities): broker-name switch; how a receipt is described belongs to the driver.
+// describeReceipt says where the broker named b put a message, from the
+// receipt fields of its kind of metadata.
 func describeReceipt(b string, r broker.Receipt) string {
+	kind := broker.MetaKindOf(b)
 	switch {
-	case b == "kafka":
+	case kind == broker.MetaKafka:
 		return fmt.Sprintf("partition %d offset %d", r.Partition, r.Offset)
-	case b == "rabbitmq":
+	case kind == broker.MetaAMQP:
 		return fmt.Sprintf("delivery tag %d", r.DeliveryTag)
 	case r.Unconfirmed:
 		return "flushed (core NATS has no confirm)"
