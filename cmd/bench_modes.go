@@ -26,18 +26,20 @@ func benchCompareContexts(o *BenchOptions) error {
 		}
 	}()
 	var brokers []string
+	var conns []broker.Conn
 	for _, name := range o.Compare {
 		conn, t, err := o.OpenContext(o.Ctx, name)
 		if err != nil {
 			return fmt.Errorf("--compare %s: %w", name, err)
 		}
 		all = append(all, opened{conn, t})
+		conns = append(conns, conn)
 		brokers = append(brokers, conn.Broker())
 		if err := requireWritable(t, "bench"); err != nil {
 			return err
 		}
 	}
-	if err := refuseOtherBrokersFlags(o, brokers...); err != nil {
+	if err := refuseOtherBrokersFlags(o, conns...); err != nil {
 		return err
 	}
 	var runs []bench.Summary
@@ -85,7 +87,7 @@ func benchRateSearch(o *BenchOptions) error {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn.Broker()); err != nil {
+	if err := refuseOtherBrokersFlags(o, conn); err != nil {
 		return err
 	}
 	var lost error

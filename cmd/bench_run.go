@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 
 	"github.com/mqctl/mqctl/internal/bench"
 	"github.com/mqctl/mqctl/internal/broker"
@@ -34,7 +35,7 @@ func benchRun(o *BenchOptions) error {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn.Broker()); err != nil {
+	if err := refuseOtherBrokersFlags(o, conn); err != nil {
 		return err
 	}
 	tick := func(t bench.Tick) {
@@ -59,30 +60,26 @@ func benchRun(o *BenchOptions) error {
 	return benchOutcome(res)
 }
 
-// refuseOtherBrokersFlags refuses a flag that applies to other brokers
-// only, for a run on brokers (one, or the --compare contexts').
-func refuseOtherBrokersFlags(o *BenchOptions, brokers ...string) error {
-	for b, names := range bench.BrokerFlags {
-		for _, n := range names {
-			if !o.Changed(n) || contains(brokers, b) {
-				continue
-			}
-			if len(brokers) == 1 {
-				return mqerr.Usagef("--%s applies to %s only, and this context is %s", n, b, brokers[0])
-			}
-			return mqerr.Usagef("--%s applies to %s only, and no --compare context is", n, b)
+// refuseOtherBrokersFlags refuses a bench flag that the drivers of conns
+// (one, or the --compare contexts') do not take, with the drivers' text.
+func refuseOtherBrokersFlags(o *BenchOptions, conns ...broker.Conn) error {
+	if len(conns) == 1 {
+		caps, _ := broker.CapabilitiesOf(conns[0])
+		return caps.CheckFlags("bench", o.Changed)
+	}
+	taken := map[string]bool{}
+	for _, c := range conns {
+		caps, _ := broker.CapabilitiesOf(c)
+		for _, f := range caps.Flags["bench"] {
+			taken[f] = true
+		}
+	}
+	for _, f := range broker.CommandFlags("bench") {
+		if o.Changed(f) && !taken[f] {
+			return mqerr.Usagef("--%s applies to %s only, and no --compare context is", f, strings.Join(broker.FlagOwners("bench", f), " and "))
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // benchOnce runs w once on conn: in o.Dest, or in a destination it

@@ -28,14 +28,6 @@ type Knobs struct {
 	Prefetch int
 }
 
-// BrokerFlags names the flags that apply to one broker only; bench
-// refuses them on another.
-var BrokerFlags = map[string][]string{
-	"kafka":    {"acks", "compression", "partitions", "linger", "idempotent"},
-	"rabbitmq": {"persistent", "queue-type"},
-	"nats":     {"core", "storage", "replicas", "sync"},
-}
-
 // Plan works out the destination to create and the producer and consumer
 // options for dest on brokerName.
 func Plan(brokerName, dest string, w Workload, k Knobs) (broker.BenchDestination, broker.ProducerOptions, broker.ConsumerOptions, error) {

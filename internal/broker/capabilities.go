@@ -113,6 +113,32 @@ func registered() []Capabilities {
 	return out
 }
 
+// CommandFlags lists the flags of command that some registered driver
+// takes and another may not, each once, in the drivers' name order.
+func CommandFlags(command string) []string {
+	var flags []string
+	for _, c := range registered() {
+		for _, f := range c.Flags[command] {
+			if !slices.Contains(flags, f) {
+				flags = append(flags, f)
+			}
+		}
+	}
+	return flags
+}
+
+// FlagOwners names the registered drivers that take flag in command, in
+// name order.
+func FlagOwners(command, flag string) []string {
+	var owners []string
+	for _, c := range registered() {
+		if slices.Contains(c.Flags[command], flag) {
+			owners = append(owners, c.Name)
+		}
+	}
+	return owners
+}
+
 // CheckFlags refuses the first flag of command ("produce", "consume",
 // "dlq") that set reports given on the command line and that other
 // registered drivers take but c's does not, with the one text users see

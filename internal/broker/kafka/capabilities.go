@@ -17,6 +17,7 @@ var capabilities = broker.Capabilities{
 		"produce": {"partition", "partitioner", "compression", "acks"},
 		"consume": {"group", "partition", "from"},
 		"dlq":     {"group"},
+		"bench":   {"acks", "compression", "partitions", "linger", "idempotent"},
 	},
 }
 

@@ -17,6 +17,7 @@ var capabilities = broker.Capabilities{
 	Flags: map[string][]string{
 		"produce": {"msg-id", "core"},
 		"consume": {"consumer", "filter-subject", "core", "queue-group", "from"},
+		"bench":   {"core", "storage", "replicas", "sync"},
 	},
 }
 
