@@ -4,18 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
@@ -216,4 +222,242 @@ func dlqDepth(screen, dest string) string {
 		}
 	}
 	return ""
+}
+
+// topSession runs `mqctl top ARGS` with c's config in a w×h tmux session
+// (NO_COLOR set); the shell prints EXIT=<code> when top ends.
+func topSession(t *testing.T, c *cli, w, h int, args ...string) string {
+	t.Helper()
+	session := testenv.UniqueName(t, "top")
+	script := fmt.Sprintf("env -u MQCTL_CONTEXT -u MQCTL_URL MQCTL_CONFIG=%s XDG_STATE_HOME=%s NO_COLOR=1 %s top %s; echo EXIT=$?; sleep 60",
+		c.config, t.TempDir(), mqctlBin, strings.Join(args, " "))
+	tmux(t, "new-session", "-d", "-s", session, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), script)
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
+	waitPane(t, session, "mqctl top · overview")
+	return session
+}
+
+// waitScreen polls the pane until ok holds for what it shows, for up to
+// within (a bound on a broker's backoff, not a speed assertion).
+func waitScreen(t *testing.T, session string, within time.Duration, what string, ok func(screen string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		screen := tmux(t, "capture-pane", "-p", "-t", session)
+		if ok(screen) {
+			return screen
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal never showed %s; it shows:\n%s", what, screen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// paneRow is the fields of the table row whose first fields are lead (the
+// cursor mark left out), or nil.
+func paneRow(screen string, lead ...string) []string {
+	for _, l := range strings.Split(screen, "\n") {
+		f := strings.Fields(strings.TrimPrefix(l, ">"))
+		if len(f) >= len(lead) && slices.Equal(f[:len(lead)], lead) {
+			return f
+		}
+	}
+	return nil
+}
+
+// cell is field i of the row led by lead, or "".
+func cell(screen string, i int, lead ...string) string {
+	if f := paneRow(screen, lead...); i < len(f) {
+		return f[i]
+	}
+	return ""
+}
+
+// statusLine is the line above the key hints: where top reports errors.
+func statusLine(screen string) string {
+	ls := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+	for i := len(ls) - 1; i > 0; i-- {
+		if strings.Contains(ls[i], "q quit") {
+			return strings.TrimSpace(ls[i-1])
+		}
+	}
+	return ""
+}
+
+var staleAge = regexp.MustCompile(`\bstale [0-9]+[smhd]\b`)
+
+// A broker restart while top runs: the NATS context's rows stay on screen
+// marked stale with an age, its error is in the status line (the table
+// keeps its header and rows), the Kafka context stays live and keys still
+// answer; when nats-server is back on the same port and store, its rows
+// turn live again without a key pressed or top restarted.
+func TestTopBrokerRestartInATerminal(t *testing.T) {
+	needTmux(t)
+	k, cl := kafkaTopic(t, "orders", 1, nil)
+	produceRecords(t, cl, "orders", 4)
+	store := t.TempDir()
+	srv, err := sandbox.StartNATS(sandbox.NATSOptions{StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if srv != nil {
+			srv.Close()
+		}
+	})
+	port := srv.Server().Addr().(*net.TCPAddr).Port
+	nc, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := js.Publish(context.Background(), "orders.eu", []byte("o")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+
+	c := newCLI(t)
+	for _, a := range [][]string{{"kafka", k.URL}, {"js", srv.URL}} {
+		if r := c.run("context", "add", a[0], "--url", a[1]); r.code != 0 {
+			t.Fatalf("context add %s: %+v", a[0], r)
+		}
+	}
+	session := topSession(t, c, 120, 30, "-c", "kafka,js", "--interval", "1s", "--timeout", "1s")
+	tmux(t, "send-keys", "-t", session, "2")
+	waitScreen(t, session, 20*time.Second, "orders at 4 and ORDERS at 3", func(s string) bool {
+		return cell(s, 3, "kafka", "orders") == "4" && cell(s, 3, "js", "ORDERS") == "3"
+	})
+	if screen := tmux(t, "capture-pane", "-p", "-t", session); strings.Contains(screen, "stale") || statusLine(screen) != "" {
+		t.Fatalf("stale or an error before the broker went away:\n%s", screen)
+	}
+
+	srv.Close() // the store stays: it is not a temporary one
+	screen := waitScreen(t, session, 20*time.Second, "ORDERS stale with an age", func(s string) bool {
+		return staleAge.MatchString(strings.Join(paneRow(s, "js", "ORDERS"), " "))
+	})
+	if d := cell(screen, 3, "js", "ORDERS"); d != "3" {
+		t.Errorf("the stale ORDERS row lost its last depth: %q\n%s", d, screen)
+	}
+	if f := paneRow(screen, "kafka", "orders"); f == nil || strings.Contains(strings.Join(f, " "), "stale") {
+		t.Errorf("the Kafka context went stale with NATS:\n%s", screen)
+	}
+	if st := statusLine(screen); !strings.HasPrefix(st, "js: ") || !strings.Contains(st, "retry in") {
+		t.Errorf("the status line does not say what failed and when it retries: %q\n%s", st, screen)
+	}
+	if ls := strings.Split(screen, "\n"); !strings.HasPrefix(ls[0], "mqctl top · destinations") || !strings.Contains(ls[1], "CONTEXT") {
+		t.Errorf("the error went over the table:\n%s", screen)
+	}
+	// Keys answer while a context is down; the overview says which is.
+	tmux(t, "send-keys", "-t", session, "1")
+	screen = waitPane(t, session, "mqctl top · overview")
+	if r := cell(screen, 2, "js", "nats"); r != "error:" {
+		t.Errorf("the overview does not show the NATS context unreachable (%q):\n%s", r, screen)
+	}
+	if r := cell(screen, 2, "kafka", "kafka"); r != "ok" {
+		t.Errorf("the Kafka context is not ok (%q):\n%s", r, screen)
+	}
+	tmux(t, "send-keys", "-t", session, "2")
+	waitPane(t, session, "mqctl top · destinations")
+
+	srv, err = sandbox.StartNATS(sandbox.NATSOptions{Port: port, StoreDir: store})
+	if err != nil {
+		t.Fatalf("restart nats-server on port %d: %v", port, err)
+	}
+	// The backoff has grown to a few intervals while it was down.
+	screen = waitScreen(t, session, 60*time.Second, "ORDERS live again", func(s string) bool {
+		return paneRow(s, "js", "ORDERS") != nil && !strings.Contains(s, "stale") && statusLine(s) == ""
+	})
+	if d := cell(screen, 3, "js", "ORDERS"); d != "3" {
+		t.Errorf("ORDERS after the restart shows depth %q, want 3:\n%s", d, screen)
+	}
+	tmux(t, "send-keys", "-t", session, "q")
+	waitPane(t, session, "EXIT=0")
+}
+
+// The Overview and Destinations views of a RabbitMQ context (a vhost of
+// its own: two queues, one a dead-letter queue) and a JetStream context
+// (two streams) show the depths the brokers hold.
+func TestTopRabbitMQAndJetStreamInATerminal(t *testing.T) {
+	needTmux(t)
+	rmq := testenv.RabbitMQ(t)
+	u := strings.TrimSuffix(rmq.AMQPURL, "/") + "/" + rmq.NewVHost(t)
+	conn, err := amqp.Dial(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	for q, n := range map[string]int{"orders": 5, "orders.dlq": 2} {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			c, err := ch.PublishWithDeferredConfirm("", q, true, false, amqp.Publishing{Body: []byte("x")})
+			if err != nil || !c.Wait() {
+				t.Fatalf("publish to %s: %v", q, err)
+			}
+		}
+	}
+	e := newJSEnv(t)
+	e.stream(jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	e.stream(jetstream.StreamConfig{Name: "ORDERS_DLQ", Subjects: []string{"dlq.orders"}})
+	for i := range 3 {
+		e.publish("orders.eu", "o"+strconv.Itoa(i))
+	}
+	for i := range 2 {
+		e.publish("dlq.orders", "d"+strconv.Itoa(i))
+	}
+
+	c := newCLI(t)
+	if r := c.run("context", "add", "rmq", "--url", u, "--management-url", rmq.APIURL); r.code != 0 {
+		t.Fatalf("context add rmq: %+v", r)
+	}
+	if r := c.run("context", "add", "js", "--url", e.url); r.code != 0 {
+		t.Fatalf("context add js: %+v", r)
+	}
+	session := topSession(t, c, 120, 30, "-c", "rmq,js", "--interval", "500ms", "--timeout", "5s")
+	// The management API's counts trail the broker by its stats interval.
+	screen := waitScreen(t, session, 30*time.Second, "both contexts with their dead letters", func(s string) bool {
+		return cell(s, 5, "rmq", "rabbitmq", "ok") == "2" && cell(s, 5, "js", "nats", "ok") == "2"
+	})
+	for _, lead := range [][]string{{"rmq", "rabbitmq", "ok"}, {"js", "nats", "ok"}} {
+		if d := cell(screen, 3, lead...); d != "2" {
+			t.Errorf("overview: context %s shows %q destinations, want 2:\n%s", lead[0], d, screen)
+		}
+	}
+	tmux(t, "send-keys", "-t", session, "2")
+	want := map[[2]string]string{{"rmq", "orders"}: "5", {"rmq", "orders.dlq"}: "2", {"js", "ORDERS"}: "3", {"js", "ORDERS_DLQ"}: "2"}
+	screen = waitScreen(t, session, 30*time.Second, "every depth", func(s string) bool {
+		for k, d := range want {
+			if cell(s, 3, k[0], k[1]) != d {
+				return false
+			}
+		}
+		return true
+	})
+	for k := range want {
+		if typ := cell(screen, 2, k[0], k[1]); typ != map[string]string{"rmq": "queue", "js": "stream"}[k[0]] {
+			t.Errorf("%s/%s has type %q:\n%s", k[0], k[1], typ, screen)
+		}
+	}
+	if strings.Contains(screen, "stale") || statusLine(screen) != "" {
+		t.Errorf("stale rows or an error:\n%s", screen)
+	}
+	tmux(t, "send-keys", "-t", session, "q")
+	waitPane(t, session, "EXIT=0")
 }
