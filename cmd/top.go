@@ -42,7 +42,10 @@ On a dead-letter queue, R replays it (a dry run first says how many go where; y 
 purges it (type its name to confirm). Both run the code of 'mqctl dlq replay' and 'mqctl dlq purge':
 nothing leaves the queue before the broker confirmed its copy, and Esc cancels a run. Every step is
 appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqctl/audit.jsonl).
---read-only, or a context marked read-only, refuses them.`,
+--read-only, or a context marked read-only, refuses them.
+
+Exit codes: 0 after q or SIGTERM, 130 after Ctrl-C, 2 when stdin or stdout is not a terminal; the
+terminal is restored (alternate screen left, cursor shown) on each way out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval < 100*time.Millisecond {

@@ -90,7 +90,20 @@ func TestTopInATerminal(t *testing.T) {
 	}
 }
 
-// SIGTERM ends top as a quit: exit 0 and the terminal restored.
+// paneModes reports whether the pane is on the alternate screen and
+// whether its cursor is visible, as tmux tracks them from the escape
+// sequences the program wrote.
+func paneModes(t *testing.T, session string) (alt, cursor bool) {
+	t.Helper()
+	f := strings.Fields(tmux(t, "display", "-p", "-t", session, "#{alternate_on} #{cursor_flag}"))
+	if len(f) != 2 {
+		t.Fatalf("tmux display: %q", f)
+	}
+	return f[0] == "1", f[1] == "1"
+}
+
+// SIGTERM ends top as a quit (exit 0, as top --help says) and restores the
+// terminal: the alternate screen left and the cursor visible again.
 func TestTopSIGTERMRestoresTerminal(t *testing.T) {
 	needTmux(t)
 	k, _ := kafkaTopic(t, "t", 1, nil)
@@ -118,12 +131,15 @@ func TestTopSIGTERMRestoresTerminal(t *testing.T) {
 	if pid == "" {
 		t.Fatal("no pid of mqctl top")
 	}
+	if alt, cursor := paneModes(t, session); !alt || cursor {
+		t.Fatalf("while top runs: alternate screen %v, cursor visible %v; want true, false", alt, cursor)
+	}
 	if err := exec.Command("kill", "-TERM", pid).Run(); err != nil {
 		t.Fatal(err)
 	}
 	waitPane(t, session, "EXIT=0")
-	if alt := strings.TrimSpace(tmux(t, "display", "-p", "-t", session, "#{alternate_on}")); alt != "0" {
-		t.Errorf("the terminal was not restored: alternate_on=%s", alt)
+	if alt, cursor := paneModes(t, session); alt || !cursor {
+		t.Errorf("the terminal was not restored: alternate screen %v, cursor visible %v", alt, cursor)
 	}
 }
 
