@@ -477,3 +477,38 @@ func TestTopRabbitMQAndJetStreamInATerminal(t *testing.T) {
 	tmux(t, "send-keys", "-t", session, "q")
 	waitPane(t, session, "EXIT=0")
 }
+
+// With NO_COLOR top writes no SGR sequence (no colour, no bold or reverse
+// video) at 80x24; resized to 60x20 it redraws to the new size, keeping its
+// title, table header and the footer's ? help and q quit.
+func TestTopNoColorAndResize(t *testing.T) {
+	needTmux(t)
+	k, cl := kafkaTopic(t, "orders", 1, nil)
+	produceRecords(t, cl, "orders", 2)
+	c := newCLI(t)
+	if r := c.run("context", "add", "kafka", "--url", k.URL); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	session := topSession(t, c, 80, 24, "--interval", "300ms")
+	tmux(t, "send-keys", "-t", session, "2")
+	waitScreen(t, session, 20*time.Second, "orders at 2", func(s string) bool { return cell(s, 3, "kafka", "orders") == "2" })
+	// -e keeps the cells' attributes as SGR sequences.
+	if screen := tmux(t, "capture-pane", "-p", "-e", "-t", session); strings.Contains(screen, "\x1b[") {
+		t.Errorf("SGR sequences on screen with NO_COLOR: %q", screen)
+	}
+	for _, size := range [][2]int{{60, 20}, {100, 30}} {
+		tmux(t, "resize-window", "-t", session, "-x", strconv.Itoa(size[0]), "-y", strconv.Itoa(size[1]))
+		what := fmt.Sprintf("the destinations view redrawn at %dx%d", size[0], size[1])
+		screen := waitScreen(t, session, 20*time.Second, what, func(s string) bool {
+			ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+			return len(ls) == size[1] && strings.HasPrefix(ls[0], "mqctl top · destinations") &&
+				strings.Contains(ls[1], "CONTEXT") && strings.HasSuffix(ls[len(ls)-1], "? help  q quit") &&
+				cell(s, 3, "kafka", "orders") == "2"
+		})
+		if size[0] == 100 && !strings.Contains(screen, "s/S sort") {
+			t.Errorf("at 100 columns the footer still leaves hints out:\n%s", screen)
+		}
+	}
+	tmux(t, "send-keys", "-t", session, "q")
+	waitPane(t, session, "EXIT=0")
+}
