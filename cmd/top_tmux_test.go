@@ -53,7 +53,7 @@ func TestTopInATerminal(t *testing.T) {
 	session := testenv.UniqueName(t, "top")
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	script := fmt.Sprintf("env MQCTL_CONFIG=%s NO_COLOR=1 %s top --url %s --interval 300ms --timeout 2s; echo EXIT=$?; sleep 60", cfg, mqctlBin, k.URL)
-	tmux(t, "new-session", "-d", "-s", session, "-x", "120", "-y", "30", script)
+	newSession(t, "-d", "-s", session, "-x", "120", "-y", "30", script)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
 
 	waitPane(t, session, "mqctl top · overview")
@@ -102,45 +102,64 @@ func paneModes(t *testing.T, session string) (alt, cursor bool) {
 	return f[0] == "1", f[1] == "1"
 }
 
-// SIGTERM ends top as a quit (exit 0, as top --help says) and restores the
-// terminal: the alternate screen left and the cursor visible again.
-func TestTopSIGTERMRestoresTerminal(t *testing.T) {
+// Each way top is stopped from outside or by Ctrl-C ends with the exit
+// code top --help gives (SIGTERM 0 as a quit; SIGINT and the Ctrl-C key
+// 130) and restores the terminal: the alternate screen left and the
+// cursor visible again.
+func TestTopSignalsRestoreTerminal(t *testing.T) {
 	needTmux(t)
 	k, _ := kafkaTopic(t, "t", 1, nil)
-	session := testenv.UniqueName(t, "topterm")
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	script := fmt.Sprintf("env MQCTL_CONFIG=%s NO_COLOR=1 %s top --url %s </dev/tty & echo PID=$!; wait $!; echo EXIT=$?; sleep 60", cfg, mqctlBin, k.URL)
-	tmux(t, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", script)
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
-	waitPane(t, session, "mqctl top · overview")
-	pid := ""
+	for _, tc := range []struct {
+		name, signal, key string
+		code              int
+	}{
+		{name: "SIGTERM", signal: "-TERM", code: 0},
+		{name: "SIGINT", signal: "-INT", code: 130},
+		{name: "Ctrl-C", key: "C-c", code: 130},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			session := testenv.UniqueName(t, "topsig")
+			cfg := filepath.Join(t.TempDir(), "config.yaml")
+			script := fmt.Sprintf("env MQCTL_CONFIG=%s NO_COLOR=1 %s top --url %s </dev/tty & echo PID=$!; wait $!; echo EXIT=$?; sleep 60", cfg, mqctlBin, k.URL)
+			newSession(t, "-d", "-s", session, "-x", "80", "-y", "24", script)
+			t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
+			waitPane(t, session, "mqctl top · overview")
+			if alt, cursor := paneModes(t, session); !alt || cursor {
+				t.Fatalf("while top runs: alternate screen %v, cursor visible %v; want true, false", alt, cursor)
+			}
+			if tc.key != "" {
+				tmux(t, "send-keys", "-t", session, tc.key)
+			} else if err := exec.Command("kill", tc.signal, topPID(t, session)).Run(); err != nil {
+				t.Fatal(err)
+			}
+			waitPane(t, session, "EXIT="+strconv.Itoa(tc.code))
+			if alt, cursor := paneModes(t, session); alt || !cursor {
+				t.Errorf("the terminal was not restored: alternate screen %v, cursor visible %v", alt, cursor)
+			}
+		})
+	}
+}
+
+// topPID is the pid of the mqctl top the session's shell started in the
+// background.
+func topPID(t *testing.T, session string) string {
+	t.Helper()
 	for _, l := range strings.Split(tmux(t, "capture-pane", "-p", "-S", "-100", "-E", "-1", "-t", session), "\n") {
 		if p, ok := strings.CutPrefix(strings.TrimSpace(l), "PID="); ok {
-			pid = p
+			return p
 		}
 	}
-	if pid == "" {
-		// The alternate screen hides the line; the process is the shell's child.
-		out, err := exec.Command("tmux", "display", "-p", "-t", session, "#{pane_pid}").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		kids, _ := exec.Command("pgrep", "-P", strings.TrimSpace(string(out))).Output()
-		pid = strings.TrimSpace(strings.Split(string(kids), "\n")[0])
+	// The alternate screen hides the line; the process is the shell's child.
+	out, err := exec.Command("tmux", "display", "-p", "-t", session, "#{pane_pid}").Output()
+	if err != nil {
+		t.Fatal(err)
 	}
+	kids, _ := exec.Command("pgrep", "-P", strings.TrimSpace(string(out))).Output()
+	pid := strings.TrimSpace(strings.Split(string(kids), "\n")[0])
 	if pid == "" {
 		t.Fatal("no pid of mqctl top")
 	}
-	if alt, cursor := paneModes(t, session); !alt || cursor {
-		t.Fatalf("while top runs: alternate screen %v, cursor visible %v; want true, false", alt, cursor)
-	}
-	if err := exec.Command("kill", "-TERM", pid).Run(); err != nil {
-		t.Fatal(err)
-	}
-	waitPane(t, session, "EXIT=0")
-	if alt, cursor := paneModes(t, session); alt || !cursor {
-		t.Errorf("the terminal was not restored: alternate screen %v, cursor visible %v", alt, cursor)
-	}
+	return pid
 }
 
 // A replay from top as a person does it, at 80x24 against a real
@@ -162,7 +181,7 @@ func TestTopReplayInATerminal(t *testing.T) {
 	dir := t.TempDir()
 	script := fmt.Sprintf("env MQCTL_CONFIG=%s XDG_STATE_HOME=%s NO_COLOR=1 %s top --url %s --interval 300ms --timeout 5s; echo EXIT=$?; sleep 60",
 		filepath.Join(dir, "config.yaml"), dir, mqctlBin, e.url)
-	tmux(t, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", script)
+	newSession(t, "-d", "-s", session, "-x", "80", "-y", "24", script)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
 
 	waitPane(t, session, "mqctl top · overview")
@@ -247,7 +266,7 @@ func topSession(t *testing.T, c *cli, w, h int, args ...string) string {
 	session := testenv.UniqueName(t, "top")
 	script := fmt.Sprintf("env -u MQCTL_CONTEXT -u MQCTL_URL MQCTL_CONFIG=%s XDG_STATE_HOME=%s NO_COLOR=1 %s top %s; echo EXIT=$?; sleep 60",
 		c.config, t.TempDir(), mqctlBin, strings.Join(args, " "))
-	tmux(t, "new-session", "-d", "-s", session, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), script)
+	newSession(t, "-d", "-s", session, "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), script)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
 	waitPane(t, session, "mqctl top · overview")
 	return session
@@ -511,4 +530,22 @@ func TestTopNoColorAndResize(t *testing.T) {
 	}
 	tmux(t, "send-keys", "-t", session, "q")
 	waitPane(t, session, "EXIT=0")
+}
+
+// newSession runs tmux new-session ARGS. The tmux server exits with its
+// last session (another test's cleanup), and a new session asked for
+// meanwhile fails with "server exited unexpectedly": that is retried.
+func newSession(t *testing.T, args ...string) {
+	t.Helper()
+	args = append([]string{"new-session"}, args...)
+	for try := 0; ; try++ {
+		out, err := exec.Command("tmux", args...).CombinedOutput()
+		if err == nil {
+			return
+		}
+		if try == 20 || !strings.Contains(string(out), "server exited unexpectedly") {
+			t.Fatalf("tmux %v: %v: %s", args, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
