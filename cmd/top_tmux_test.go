@@ -420,7 +420,8 @@ func TestTopBrokerRestartInATerminal(t *testing.T) {
 
 // The Overview and Destinations views of a RabbitMQ context (a vhost of
 // its own: two queues, one a dead-letter queue) and a JetStream context
-// (two streams) show the depths the brokers hold.
+// (two streams) show the depths the brokers hold; the Consumers view shows
+// a JetStream consumer's lag and a queue's.
 func TestTopRabbitMQAndJetStreamInATerminal(t *testing.T) {
 	needTmux(t)
 	rmq := testenv.RabbitMQ(t)
@@ -456,6 +457,9 @@ func TestTopRabbitMQAndJetStreamInATerminal(t *testing.T) {
 	}
 	for i := range 2 {
 		e.publish("dlq.orders", "d"+strconv.Itoa(i))
+	}
+	if _, err := e.js.CreateOrUpdateConsumer(context.Background(), "ORDERS", jetstream.ConsumerConfig{Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
 	}
 
 	c := newCLI(t)
@@ -493,6 +497,11 @@ func TestTopRabbitMQAndJetStreamInATerminal(t *testing.T) {
 	if strings.Contains(screen, "stale") || statusLine(screen) != "" {
 		t.Errorf("stale rows or an error:\n%s", screen)
 	}
+	tmux(t, "send-keys", "-t", session, "3")
+	// A RabbitMQ queue's row has no ON cell: its lag is the third field.
+	waitScreen(t, session, 20*time.Second, "billing lagging by 3 on ORDERS and queue orders by 5", func(s string) bool {
+		return cell(s, 3, "js", "billing", "ORDERS") == "3" && cell(s, 2, "rmq", "orders") == "5"
+	})
 	tmux(t, "send-keys", "-t", session, "q")
 	waitPane(t, session, "EXIT=0")
 }
