@@ -366,7 +366,8 @@ func TestTopBrokerRestartInATerminal(t *testing.T) {
 			t.Fatalf("context add %s: %+v", a[0], r)
 		}
 	}
-	session := topSession(t, c, 120, 30, "-c", "kafka,js", "--interval", "1s", "--timeout", "1s")
+	// An interval of 2s keeps the Kafka rows fresh (4s) on a loaded machine.
+	session := topSession(t, c, 120, 30, "-c", "kafka,js", "--interval", "2s", "--timeout", "1s")
 	tmux(t, "send-keys", "-t", session, "2")
 	waitScreen(t, session, 20*time.Second, "orders at 4 and ORDERS at 3", func(s string) bool {
 		return cell(s, 3, "kafka", "orders") == "4" && cell(s, 3, "js", "ORDERS") == "3"
