@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -42,7 +41,10 @@ On a dead-letter queue, R replays it (a dry run first says how many go where; y 
 purges it (type its name to confirm). Both run the code of 'mqctl dlq replay' and 'mqctl dlq purge':
 nothing leaves the queue before the broker confirmed its copy, and Esc cancels a run. Every step is
 appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqctl/audit.jsonl).
---read-only, or a context marked read-only, refuses them.`,
+--read-only, or a context marked read-only, refuses them.
+
+Exit codes: 0 after q or SIGTERM, 130 after Ctrl-C or SIGINT, 2 when stdin or stdout is not a
+terminal; the terminal is restored (alternate screen left, cursor shown) on each way out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval < 100*time.Millisecond {
@@ -61,7 +63,7 @@ appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqct
 			if runF != nil {
 				return runF(opts)
 			}
-			return topRun(cmd.Context(), opts)
+			return topRun(opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -71,7 +73,12 @@ appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqct
 	return cmd
 }
 
-func topRun(ctx context.Context, opts *TopOptions) error {
+// topRun runs the dashboard until q, Ctrl-C or a signal. Bubble Tea
+// handles SIGINT (exit 130, as Ctrl-C) and SIGTERM (a quit, exit 0)
+// itself; the command's context, which the same signals cancel, is not
+// passed on, or which of the two saw a SIGINT first would decide between
+// 130 and 0.
+func topRun(opts *TopOptions) error {
 	if !opts.IO.OutTTY || !opts.IO.InTTY {
 		return mqerr.Usagef("top needs a terminal on stdin and stdout (use 'mqctl lag --watch' or 'mqctl ls' in scripts)")
 	}
@@ -92,13 +99,10 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 	if !opts.IO.Color {
 		profile = colorprofile.NoTTY
 	}
-	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(opts.IO.In), tea.WithOutput(opts.IO.Out), tea.WithColorProfile(profile))
+	p := tea.NewProgram(m, tea.WithInput(opts.IO.In), tea.WithOutput(opts.IO.Out), tea.WithColorProfile(profile))
 	_, err = p.Run()
-	switch {
-	case errors.Is(err, tea.ErrInterrupted) || m.Interrupted():
+	if errors.Is(err, tea.ErrInterrupted) || m.Interrupted() {
 		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
-	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
-		return nil
 	}
 	return err
 }

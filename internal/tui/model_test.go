@@ -426,3 +426,31 @@ func TestKeyHintsFit(t *testing.T) {
 		t.Errorf("at 80 columns the dead-letter footer lost its actions: %q", got)
 	}
 }
+
+// r reads every context at once, also while paused; for a context whose
+// read is in flight it asks for one more read after it, not a second one
+// beside it.
+func TestRefreshNowKey(t *testing.T) {
+	f := newFixture()
+	m := newModel(f, nil)
+	run(m, startMsg{})
+	if f.reads[0] != 1 || f.reads[1] != 1 {
+		t.Fatalf("reads after start %v", f.reads)
+	}
+	typeKeys(m, "p", "r")
+	if f.reads[0] != 2 || f.reads[1] != 2 {
+		t.Fatalf("r while paused: reads %v, want [2 2]", f.reads)
+	}
+	inFlight := m.read(0)
+	_, cmd := m.Update(key("r"))
+	msgs := exec(cmd)
+	if f.reads[0] != 2 || f.reads[1] != 3 {
+		t.Fatalf("r with context 0 in flight: reads %v, want [2 3]", f.reads)
+	}
+	for _, msg := range append(msgs, inFlight()) {
+		run(m, msg)
+	}
+	if f.reads[0] != 4 || f.reads[1] != 3 {
+		t.Fatalf("after the read in flight: reads %v, want [4 3] (it and the one r asked for)", f.reads)
+	}
+}

@@ -78,12 +78,14 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 	}
 	snap := tui.Snapshot{Broker: conn.Broker()}
 	var errs []error
+	read := 0 // roles read without an error
 	if l, err := broker.As[broker.Lister](conn, "listing"); err == nil {
 		d, err := l.List(ctx, broker.ListQuery{})
 		if d == nil && err == nil {
 			d = []broker.Destination{}
 		}
 		snap.Destinations, errs = d, append(errs, err)
+		read += ok(err)
 	}
 	if r, err := broker.As[broker.LagReader](conn, "lag"); err == nil {
 		rows, err := r.Lag(ctx, broker.LagQuery{})
@@ -94,6 +96,7 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 			err = nil // as lag without names: nothing to read by name here
 		}
 		snap.Lag, errs = rows, append(errs, err)
+		read += ok(err)
 	}
 	if d, err := broker.As[broker.DeadLetters](conn, "dead letters"); err == nil {
 		dl, err := d.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
@@ -101,11 +104,39 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 			dl = []broker.DeadLetterDestination{}
 		}
 		snap.DeadLetters, errs = dl, append(errs, err)
+		read += ok(err)
 	}
 	if err := errors.Join(errs...); err != nil {
+		// Every role failed at once, and not by running out of time (a
+		// driver may be reconnecting by itself then): the connection is
+		// likely dead for good (nats.go gives up after its last reconnect,
+		// an AMQP connection ends with the broker). The next refresh opens
+		// a new one.
+		if read == 0 && !errors.Is(err, context.DeadlineExceeded) {
+			s.drop(i, conn)
+		}
 		return snap, broker.Scrub(err, t.Secrets()...)
 	}
 	return snap, nil
+}
+
+func ok(err error) int {
+	if err == nil {
+		return 1
+	}
+	return 0
+}
+
+// drop closes c and forgets it if it is still context i's connection.
+func (s *Brokers) drop(i int, c broker.Conn) {
+	s.mu.Lock()
+	if s.conns[i] != c {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.conns, i)
+	s.mu.Unlock()
+	c.Close()
 }
 
 // Peek reads up to n messages of dest as `dlq peek` does, through the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	_ "github.com/mqctl/mqctl/internal/broker/kafka"
+	_ "github.com/mqctl/mqctl/internal/broker/nats"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
@@ -69,5 +70,35 @@ func TestBrokersReadAndPeekKafka(t *testing.T) {
 		if g != "billing" {
 			t.Errorf("peek left group %q behind", g)
 		}
+	}
+}
+
+// A connection the driver gave up on (nats.go closes it after its last
+// reconnect attempt) is not kept for ever: the read that finds it closed
+// fails, and the next one opens a new connection and reads again.
+func TestBrokersReopenAClosedConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	s := &Brokers{Targets: []broker.Target{{Context: "js", URL: srv.URL, Timeout: 5 * time.Second}}}
+	defer s.Close()
+	if _, err := s.Read(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	first := s.conns[0]
+	s.mu.Unlock()
+	first.Close()
+	if _, err := s.Read(ctx, 0); err == nil {
+		t.Fatal("a read on a closed connection succeeded")
+	}
+	snap, err := s.Read(ctx, 0)
+	if err != nil || snap.Broker != "nats" || snap.Destinations == nil {
+		t.Fatalf("the read after a closed connection: %+v, %v", snap, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[0] == first {
+		t.Fatal("the closed connection is still in use")
 	}
 }
