@@ -2,8 +2,10 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/consume"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // ConsumeOptions is what `mqctl consume` needs once its flags are parsed.
@@ -66,8 +70,15 @@ the group or durable consumer, else the beginning; given empty, it is refused.
 Flags that mean nothing on the context's broker are refused (exit 2), as is --key-grep where
 messages have no key (RabbitMQ, NATS).
 
-Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages failed,
-4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,
+Stopping (--exec): on SIGTERM (what Kubernetes sends) or Ctrl-C nothing more is fetched or
+started; the handlers running go on for up to --shutdown-timeout (default 30s), and what they
+finish is acked or committed. Handlers still running then are stopped and their messages, like
+the ones fetched but not started, are left unsettled: the broker delivers them again. A second
+signal kills mqctl at once (nothing unfinished is acked). SIGTERM ends the run like a normal
+stop (exit 0, or 3 when messages failed); Ctrl-C exits 130.
+
+Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is consumed),
+3 some messages failed, 4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,
 		Example: `  mqctl consume orders -n 10 --ack none                 # peek at 10 messages
   mqctl consume orders --group billing -o jsonl > dump.jsonl
   mqctl consume jobs --exec ./handle.sh --retries 3 --on-fail dead-letter=jobs.dlq
@@ -98,6 +109,7 @@ Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages f
 	fl.StringVar(&fs.Ack, "ack", "after-output", "after-output, or none (peek)")
 	fl.StringVar(&fs.Exec, "exec", "", "run this shell command per message; exit 0 acks it")
 	fl.DurationVar(&fs.ExecTimeout, "exec-timeout", 0, "fail a handler run that takes longer (0: no bound)")
+	fl.DurationVar(&fs.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "after SIGTERM or Ctrl-C, stop handlers still running after this long; their messages come again (0: no bound)")
 	fl.IntVar(&fs.Retries, "retries", 0, "run a failed handler again this many times")
 	fl.DurationVar(&fs.Backoff, "backoff", time.Second, "pause before a retry, doubling each time up to 1m")
 	fl.StringVar(&fs.OnFail, "on-fail", "", "after the last failed try: requeue, reject, dead-letter=DEST or stop\n(default: requeue on RabbitMQ and JetStream; stop on Kafka and core NATS, which cannot deliver one message again)")
@@ -196,9 +208,19 @@ func consumeRun(o *ConsumeOptions) error {
 	defer signal.Reset(syscall.SIGPIPE)
 
 	tuneGC(f)
+	if run.Exec != nil {
+		run.StopCause = errTerminated
+	}
 	st := &consume.Stats{}
 	start := time.Now()
 	runErr := consume.Run(ctx, consumer, f.IO.Out, st, run)
 	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", st.Summary(time.Since(start)))
-	return broker.Scrub(runErr, t.Secrets()...)
+	runErr = broker.Scrub(runErr, t.Secrets()...)
+	if runErr != nil && errors.Is(context.Cause(ctx), errTerminated) {
+		// A drained run keeps its own exit code: RunRoot would call any
+		// error after a signal an interrupt.
+		output.ErrLine(f.IO.Err, "", strings.ReplaceAll(strings.TrimSpace(runErr.Error()), "\n", " "))
+		return &exitError{code: mqerr.ExitCode(runErr)}
+	}
+	return runErr
 }

@@ -11,19 +11,22 @@ import (
 
 // Flags are `mqctl consume`'s flags as given, before they are checked.
 type Flags struct {
-	Consumer      broker.ConsumerOptions
-	From          string
-	Count         int64
-	IdleTimeout   time.Duration
-	Ack           string
-	Exec          string
-	ExecTimeout   time.Duration
-	Retries       int
-	Backoff       time.Duration
-	OnFail        string
-	Concurrency   int
-	Grep, KeyGrep string
-	Headers       []string
+	Consumer    broker.ConsumerOptions
+	From        string
+	Count       int64
+	IdleTimeout time.Duration
+	Ack         string
+	Exec        string
+	ExecTimeout time.Duration
+	// ShutdownTimeout bounds the handlers still running after SIGTERM or
+	// Ctrl-C.
+	ShutdownTimeout time.Duration
+	Retries         int
+	Backoff         time.Duration
+	OnFail          string
+	Concurrency     int
+	Grep, KeyGrep   string
+	Headers         []string
 	// OutputGiven says -o was given (it does not go with --exec).
 	OutputGiven bool
 }
@@ -62,11 +65,11 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 		return run, mqerr.Usagef("--retries %d: want 0 or more", fl.Retries)
 	case fl.Consumer.Prefetch < 1:
 		return run, mqerr.Usagef("--prefetch %d: want 1 or more", fl.Consumer.Prefetch)
-	case fl.IdleTimeout < 0 || fl.Backoff < 0 || fl.ExecTimeout < 0:
+	case fl.IdleTimeout < 0 || fl.Backoff < 0 || fl.ExecTimeout < 0 || fl.ShutdownTimeout < 0:
 		return run, mqerr.Usagef("durations must not be negative")
 	}
 	if fl.Exec == "" {
-		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout"} {
+		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout", "shutdown-timeout"} {
 			if changed(name) {
 				return run, mqerr.Usagef("--%s applies to --exec handlers only", name)
 			}
@@ -79,6 +82,7 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 	if err := CheckCommand(fl.Exec); err != nil {
 		return run, err
 	}
+	run.ShutdownTimeout = fl.ShutdownTimeout
 	run.Exec = &Exec{Command: fl.Exec, Stdout: stdout, Stderr: stderr, Timeout: fl.ExecTimeout}
 	return run, nil
 }
