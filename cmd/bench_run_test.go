@@ -73,7 +73,7 @@ func TestBenchJetStreamRun(t *testing.T) {
 	if code != 0 || s.Sent != 1000 || s.Confirmed != 1000 || s.Received != 1000 || s.Lost != 0 || s.Duplicated != 0 {
 		t.Fatalf("exit %d, summary %+v, stderr %q", code, s, stderr)
 	}
-	if len(s.Latency) != 3 || s.Latency[0].Count != 1000 || len(s.Latency[0].Encoded) == 0 || s.Workload.Count != 1000 {
+	if len(s.Latency) != 2 || s.Latency[1].Name != "end-to-end" || s.Latency[0].Count != 1000 || len(s.Latency[0].Encoded) == 0 || s.Workload.Count != 1000 {
 		t.Errorf("latency %+v workload %+v", s.Latency, s.Workload)
 	}
 	if names := streamNames(t, srv.URL); len(names) != 0 {

@@ -118,6 +118,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		NewCmdVersion(f, nil),
 		NewCmdBench(f, nil),
 		NewCmdTop(f, nil),
+		NewCmdServe(f, nil),
 		NewCmdCompletion(f, nil),
 	)
 	return root

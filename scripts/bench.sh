@@ -170,6 +170,25 @@ for i in $(seq 1 "$runs"); do
 done
 rpr_s=$(median "${rpr[@]}"); rpm_s=$(median "${rpm[@]}"); rpc_s=$(median "${rpc[@]}")
 
+echo "bench: mqctl bench pub against the raw publishers, 1 producer, 100 B" >&2
+# mqctl bench creates and deletes its destination inside the timed run;
+# the peers publish into one benchsetup made beforehand (not timed).
+bkm=(); bnm=(); brm=()
+for i in $(seq 1 "$runs"); do
+  bkm+=("$(seconds "$bin" bench pub --url "$kafka_url" --count "$kafka_n" --size 100 --partitions 4 -o json)")
+  bnm+=("$(seconds "$bin" bench pub --url "$nats_url" --count "$nats_n" --size 100 --in-flight $nats_window -o json)")
+  brm+=("$(seconds "$bin" bench pub --url "$amqp_url" --count "$rabbit_n" --size 100 --persistent --in-flight $rabbit_window -o json)")
+done
+bkm_s=$(median "${bkm[@]}"); bnm_s=$(median "${bnm[@]}"); brm_s=$(median "${brm[@]}")
+bench_n=${BENCH_RSS_MSGS:-10000000}
+echo "bench: mqctl bench pub, $bench_n x 100 B on core NATS, peak RSS" >&2
+brss=n/a
+if [ -x /usr/bin/time ]; then
+  /usr/bin/time -f %M -o "$tmp/brss" "$bin" bench pub --url "$nats_url" --core --count "$bench_n" --size 100 -o json >"$tmp/brss.json" 2>"$tmp/brss.err" || { cat "$tmp/brss.err" >&2; exit 1; }
+  brss=$(awk '{printf "%.0f", $1/1024}' "$tmp/brss")
+  brss_rate=$(python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["msgs_per_sec"])' "$tmp/brss.json")
+fi
+
 echo "bench: Kafka lag, 100 groups x 500 partitions" >&2
 MQCTL_CONFIG="$tmp/config.yaml" "$bin" sandbox --no-contexts --no-rabbitmq --no-nats --kafka-port 0 >"$tmp/sb2.out" 2>"$tmp/sb2.err" &
 sb2=$!
@@ -234,6 +253,19 @@ for a confirm. Its rate over the raw publisher's, $(ratio "$rpr_s" "$rpc_s"), is
 replay could reach against the goal's peer on this machine.
 
 Peak RSS of that replay: ${rprss} MiB (goal ≤ 64 MiB).
+
+## Load test (mqctl bench)
+
+| broker, load | mqctl bench pub | peer | ratio |
+|---|---|---|---|
+| Kafka, $kafka_n × 100 B, 4 partitions, acks=all | $(rate "$kafka_n" "$bkm_s") msg/s | minimal franz-go program: $(rate "$kafka_n" "$kr_s") msg/s | **$(ratio "$kr_s" "$bkm_s")** × its rate (goal ≥ 0.95) |
+| RabbitMQ, $rabbit_n persistent × 100 B, confirms, window $rabbit_window | $(rate "$rabbit_n" "$brm_s") msg/s | minimal amqp091-go loop: $(rate "$rabbit_n" "$rr_s") msg/s | **$(ratio "$rr_s" "$brm_s")** × its rate (goal ≥ 0.95) |
+| JetStream, $nats_n × 100 B, PubAck, window $nats_window | $(rate "$nats_n" "$bnm_s") msg/s | minimal nats.go async loop: $(rate "$nats_n" "$nr_s") msg/s | **$(ratio "$nr_s" "$bnm_s")** × its rate (goal ≥ 0.95) |
+
+Wall times, each including what the run does besides publishing: mqctl bench creates and deletes
+its destination and records every confirm in HDR histograms; the peers publish into a destination
+made before the timer starts. Peak RSS of \`mqctl bench pub --core\` sending $bench_n × 100 B
+to core NATS: ${brss} MiB (goal ≤ 64 MiB), at ${brss_rate:-n/a} msg/s.
 
 ## Lag
 

@@ -12,7 +12,23 @@ have kcat || need+=(kcat)
 [ -x /usr/bin/time ] || need+=(time)          # peak RSS in make bench
 have hyperfine || need+=(hyperfine)             # start-up time in make bench
 have tmux || need+=(tmux)                       # terminal tests of lag --watch
-[ ${#need[@]} -eq 0 ] && exit 0
+
+# promtool checks monitoring/alerts.yml (tests in internal/serve). It comes
+# from Debian's prometheus package, unpacked under .tools/ rather than
+# installed, so no Prometheus service is set up on the machine.
+fetch_promtool() {
+  have promtool || [ -x .tools/bin/promtool ] && return 0
+  echo "install-deps: unpacking promtool from Debian's prometheus package into .tools/" >&2
+  mkdir -p .tools/bin .tools/dl
+  chmod a+rwx .tools/dl # apt downloads as its _apt user where that user may write
+  (cd .tools/dl && apt-get download -qq prometheus >/dev/null && dpkg -x prometheus_*.deb ../prometheus && rm -f prometheus_*.deb)
+  ln -sf ../prometheus/usr/bin/promtool .tools/bin/promtool
+}
+cd "$(dirname "$0")/.."
+if [ ${#need[@]} -eq 0 ]; then
+  fetch_promtool
+  exit 0
+fi
 
 echo "install-deps: installing ${need[*]} with apt-get" >&2
 sudo=""
@@ -25,3 +41,4 @@ $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 if [[ " ${need[*]} " == *" rabbitmq-server "* ]] && command -v systemctl >/dev/null 2>&1; then
   $sudo systemctl stop rabbitmq-server >/dev/null 2>&1 || true
 fi
+fetch_promtool

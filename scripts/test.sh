@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=${MQCTL_BIN:-bin/mqctl}
+# Tools install-deps.sh unpacked rather than installed (promtool).
+export PATH="$PWD/.tools/bin:$PATH"
 if [ -z "${MQCTL_TEST_AMQP_URL:-}" ]; then
   tmp=$(mktemp -d)
   MQCTL_CONFIG="$tmp/config.yaml" "$bin" sandbox --no-kafka --no-nats --no-contexts \

@@ -75,7 +75,12 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 		s.MiBPerSec = s.MsgsPerSec * float64(r.Workload.Size) / (1 << 20)
 	}
 	if r.Workload.Mode != "sub" {
-		s.Latency = append(s.Latency, latency("publish→confirm", r.Confirm), latency("publish delay", r.Delay))
+		s.Latency = append(s.Latency, latency("publish→confirm", r.Confirm))
+		if r.Workload.Rate > 0 {
+			// Without a schedule every message is sent when intended:
+			// the delay would be a column of zeros.
+			s.Latency = append(s.Latency, latency("publish delay", r.Delay))
+		}
 	}
 	if r.Workload.Mode != "pub" {
 		s.Latency = append(s.Latency, latency("end-to-end", r.E2E))

@@ -64,6 +64,31 @@ type series struct {
 // with the same labels would be duplicate series, which Prometheus rejects,
 // so only the first of them is written.
 func Prometheus(w io.Writer, rows []Row) error {
+	var b strings.Builder
+	last := ""
+	for _, m := range Metrics(rows) {
+		if m.Family != last {
+			b.WriteString("# HELP " + m.Family + " " + helpEscaper.Replace(m.Help) + "\n")
+			b.WriteString("# TYPE " + m.Family + " gauge\n")
+			last = m.Family
+		}
+		b.WriteString(m.Family + labels(m.Row) + " " + m.Value + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Metric is one gauge sample of a row: what `lag -o prometheus` writes and
+// `mqctl serve` exports, so the two cannot disagree.
+type Metric struct {
+	Family, Help string
+	Row          Row
+	Value        string // as the text format spells it
+}
+
+// Metrics lists rows' samples family by family, series sorted by labels,
+// unknown values left out, duplicate series (same labels) written once.
+func Metrics(rows []Row) []Metric {
 	all := make([]series, 0, len(rows))
 	for _, r := range rows {
 		all = append(all, series{labels: labels(r), row: r})
@@ -73,48 +98,40 @@ func Prometheus(w io.Writer, rows []Row) error {
 	slices.SortStableFunc(all, func(a, b series) int { return strings.Compare(a.labels, b.labels) })
 	all = slices.CompactFunc(all, func(a, b series) bool { return a.labels == b.labels })
 
-	var b strings.Builder
+	var out []Metric
 	for _, f := range families {
-		header := false
 		for _, s := range all {
 			v, ok := f.value(s.row)
 			if !ok || !s.row.CountsKnown() && f.counts {
 				continue
 			}
-			if !header {
-				b.WriteString("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n")
-				b.WriteString("# TYPE " + f.name + " gauge\n")
-				header = true
-			}
-			b.WriteString(f.name + s.labels + " " + v + "\n")
+			out = append(out, Metric{Family: f.name, Help: f.help, Row: s.row, Value: v})
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return out
+}
+
+// LabelNames are the label names of every lag series, sorted.
+var LabelNames = []string{"broker", "consumer", "context", "group", "partition", "queue", "stream", "topic"}
+
+// LabelValues are r's values for LabelNames ("" for a label the row does
+// not have, which Prometheus treats as absent).
+func LabelValues(r Row) []string {
+	partition := ""
+	if r.Partition >= 0 {
+		partition = strconv.Itoa(int(r.Partition))
+	}
+	return []string{r.Broker, r.Consumer, r.Context, r.Group, partition, r.Queue, r.Stream, r.Topic}
 }
 
 // labels renders the row's context as {name="value",...} with names in
 // sorted order; empty values are left out because Prometheus treats an
 // empty label as an absent one.
 func labels(r Row) string {
-	partition := ""
-	if r.Partition >= 0 {
-		partition = strconv.Itoa(int(r.Partition))
-	}
-	pairs := [][2]string{ // sorted by name
-		{"broker", r.Broker},
-		{"consumer", r.Consumer},
-		{"context", r.Context},
-		{"group", r.Group},
-		{"partition", partition},
-		{"queue", r.Queue},
-		{"stream", r.Stream},
-		{"topic", r.Topic},
-	}
 	var parts []string
-	for _, p := range pairs {
-		if p[1] != "" {
-			parts = append(parts, p[0]+`="`+escapeLabel(p[1])+`"`)
+	for i, v := range LabelValues(r) {
+		if v != "" {
+			parts = append(parts, LabelNames[i]+`="`+escapeLabel(v)+`"`)
 		}
 	}
 	if len(parts) == 0 {

@@ -5,6 +5,7 @@ package testenv
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/sandbox"
 )
@@ -46,3 +47,10 @@ func ClosedPort(t testing.TB) int {
 	l.Close()
 	return port
 }
+
+// Deadline is how long a test lets an operation run that must end by
+// itself within d (a --timeout, a cancel, a closed connection): d plus a
+// margin of at least 5s for a loaded two-core machine. It tells an
+// operation that honours d from one that hangs or falls back to the 10s
+// default timeout; it is not a speed assertion.
+func Deadline(d time.Duration) time.Duration { return d + max(d, 5*time.Second) }

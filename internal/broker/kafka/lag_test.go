@@ -375,7 +375,7 @@ func TestLagTimeLagBounded(t *testing.T) {
 
 	start := time.Now()
 	rows := e.lag(t, broker.LagQuery{TimeLag: true})
-	if elapsed := time.Since(start); elapsed > timeLagWait+3*time.Second {
+	if elapsed := time.Since(start); elapsed > testenv.Deadline(timeLagWait) {
 		t.Errorf("Lag took %v, over the time-lag wait %v", elapsed, timeLagWait)
 	}
 	if len(rows) != 1 || rows[0].Lag != 1 || rows[0].TimeLag != 0 {
@@ -482,7 +482,7 @@ func TestLagBrokerGone(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.Lag(ctx, broker.LagQuery{})
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
+	if elapsed := time.Since(start); elapsed > testenv.Deadline(0) {
 		t.Errorf("Lag took %v after the broker went away", elapsed)
 	}
 	if !mqerr.Is(err, mqerr.Unreachable) {

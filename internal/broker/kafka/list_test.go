@@ -140,7 +140,7 @@ func TestListBrokerGone(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.List(ctx, broker.ListQuery{})
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
+	if elapsed := time.Since(start); elapsed > testenv.Deadline(0) {
 		t.Errorf("List took %v after the broker went away", elapsed)
 	}
 	if !mqerr.Is(err, mqerr.Unreachable) {

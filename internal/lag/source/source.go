@@ -25,6 +25,8 @@
 //	func (s *Source) Prepare(ctx) error                        // per-driver refusal of the query (TimeLag)
 //	func (s *Source) Read(ctx) (rows []lag.Row, failures []lag.Failure, err error) // every target, concurrently, sorted
 //	func (s *Source) ReadTarget(ctx, i int) ([]lag.Row, error) // target i alone (for a per-context refresh)
+//	func (s *Source) Conn(ctx, i int) (broker.Conn, error)     // target i's cached connection
+//	func (s *Source) Forget(i int)                             // close it: the next read dials again
 //	func (s *Source) Targets() []broker.Target
 //	func (s *Source) Contexts() int                            // contexts asked for (targets + unresolved)
 //	func (s *Source) Multi() bool
