@@ -2,6 +2,8 @@ package consume
 
 import (
 	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -21,12 +23,14 @@ type Flags struct {
 	// ShutdownTimeout bounds the handlers still running after SIGTERM or
 	// Ctrl-C.
 	ShutdownTimeout time.Duration
-	Retries         int
-	Backoff         time.Duration
-	OnFail          string
-	Concurrency     int
-	Grep, KeyGrep   string
-	Headers         []string
+	// Serve is the host:port of --serve's /healthz and /metrics.
+	Serve         string
+	Retries       int
+	Backoff       time.Duration
+	OnFail        string
+	Concurrency   int
+	Grep, KeyGrep string
+	Headers       []string
 	// OutputGiven says -o was given (it does not go with --exec).
 	OutputGiven bool
 }
@@ -69,7 +73,7 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 		return run, mqerr.Usagef("durations must not be negative")
 	}
 	if fl.Exec == "" {
-		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout", "shutdown-timeout"} {
+		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout", "shutdown-timeout", "serve"} {
 			if changed(name) {
 				return run, mqerr.Usagef("--%s applies to --exec handlers only", name)
 			}
@@ -81,6 +85,12 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 	}
 	if err := CheckCommand(fl.Exec); err != nil {
 		return run, err
+	}
+	if changed("serve") {
+		host, port, err := net.SplitHostPort(fl.Serve)
+		if err != nil || port == "" || strings.ContainsAny(host+port, "/ ") {
+			return run, mqerr.Usagef("--serve %q: want host:port such as 127.0.0.1:8080 or :8080", fl.Serve)
+		}
 	}
 	run.ShutdownTimeout = fl.ShutdownTimeout
 	run.Exec = &Exec{Command: fl.Exec, Stdout: stdout, Stderr: stderr, Timeout: fl.ExecTimeout}

@@ -56,6 +56,8 @@ type Options struct {
 	// StopCause, when ctx ends with it as its cause (SIGTERM), makes the
 	// end a normal stop rather than an interrupt.
 	StopCause error
+	// Observer, when set, is told of polls and handler runs (--serve).
+	Observer Observer
 	// Logf reports warnings and, with Verbose, each handler failure.
 	Logf    func(format string, args ...any)
 	Verbose bool
@@ -194,7 +196,9 @@ func (r *runner) next(ctx context.Context) (*broker.Delivery, error) {
 		wctx, cancel = context.WithTimeout(ctx, r.o.IdleTimeout)
 		defer cancel()
 	}
+	r.polling(true)
 	d, err := r.c.Next(wctx)
+	r.polling(false)
 	switch {
 	case err == nil:
 		r.st.Read.Add(1)
@@ -412,7 +416,7 @@ func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) erro
 	// unsettled for redelivery.
 	var reason error
 	for attempt := 1; ; attempt++ {
-		reason = dr.run(func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
+		reason = r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
 		if reason != nil && dr.stopped() {
 			// Stopped at the shutdown timeout: no verdict, d goes back.
 			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
