@@ -41,7 +41,8 @@ Each message is settled only after it was handled:
   --ack none          peek: nothing is acked or committed. On RabbitMQ the peeked messages go
                       back with nack+requeue and come back marked redelivered
   --exec 'CMD'        run CMD per message (value on stdin, metadata in MQ_* variables: MQ_KEY,
-                      MQ_DESTINATION, MQ_PARTITION, MQ_OFFSET, MQ_SUBJECT, MQ_HEADERS_JSON, ...);
+                      MQ_DESTINATION, MQ_PARTITION, MQ_OFFSET, MQ_SUBJECT, MQ_HEADERS_JSON, ...;
+                      a W3C traceparent/tracestate header as TRACEPARENT/TRACESTATE);
                       exit 0 acks; otherwise --retries with --backoff, then --on-fail:
                       requeue, reject (RabbitMQ: to the queue's DLX; JetStream: +TERM),
                       dead-letter=DEST (publish to DEST with confirms and mq-original-* /
