@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +14,7 @@ import (
 
 // drainHandler logs the id of each message it starts and finishes to
 // $DRAIN_DIR/started and $DRAIN_DIR/done, sleeping $DRAIN_SLEEP between.
-const drainHandler = `id="${MQ_PARTITION:-s}-${MQ_OFFSET:-$MQ_STREAM_SEQ}"; cat >/dev/null; echo "$id" >>"$DRAIN_DIR/started"; sleep "$DRAIN_SLEEP"; echo "$id" >>"$DRAIN_DIR/done"`
+const drainHandler = `id="${MQ_PARTITION:-s}-${MQ_OFFSET:-${MQ_STREAM_SEQ:-$MQ_MESSAGE_ID}}"; cat >/dev/null; echo "$id" >>"$DRAIN_DIR/started"; sleep "$DRAIN_SLEEP"; echo "$id" >>"$DRAIN_DIR/done"`
 
 func logLines(t *testing.T, path string) []string {
 	t.Helper()
@@ -48,6 +49,15 @@ func TestConsumeExecSIGTERMDrains(t *testing.T) {
 			return []string{"consume", "JOBS", "--url", srv.URL, "--consumer", "workers"}
 			// --until-end counts a durable's pending messages, which do
 			// not include the nacked ones waiting for redelivery.
+		}, []string{"--idle-timeout", "3s"}},
+		{"rabbitmq", func(t *testing.T) []string {
+			u, ch := rabbitQueue(t, "jobs", nil)
+			vals := make([]string, n)
+			for i := range vals {
+				vals[i] = "m" + strconv.Itoa(i)
+			}
+			publishAMQP(t, ch, "jobs", vals...) // message ids id-0 ... id-7
+			return []string{"consume", "jobs", "--url", u}
 		}, []string{"--idle-timeout", "3s"}},
 	}
 	cases := []struct {
