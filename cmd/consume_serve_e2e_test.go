@@ -194,3 +194,91 @@ func TestConsumeExecServe(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// While a handler holds the only delivery a JetStream durable allows
+// (--prefetch 1), the lag /healthz and /metrics show is what
+// `mqctl lag -o json` reports for that consumer: the messages not yet
+// delivered. Kafka without a group has no lag: /healthz is UP without it.
+func TestConsumeExecServeLag(t *testing.T) {
+	srv, _, _ := natsStream(t, "WORK", []string{"work"}, "work", 5)
+	k, cl := kafkaTopic(t, "nogroup", 1, nil)
+	produceRecords(t, cl, "nogroup", 2)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantLag float64 // -1: none
+	}{
+		{"jetstream", []string{"consume", "WORK", "--url", srv.URL, "--consumer", "worker", "--prefetch", "1"}, 4},
+		{"kafka without group", []string{"consume", "nogroup", "--url", k.URL}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCLI(t)
+			cmd := c.command(context.Background(), append(tc.args, "--exec", "cat >/dev/null; sleep 60", "--shutdown-timeout", "1s", "--serve", "127.0.0.1:0")...)
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Signal(syscall.SIGKILL)
+				cmd.Wait()
+			}()
+			sc := bufio.NewScanner(stderr)
+			base := ""
+			for base == "" && sc.Scan() {
+				base, _ = strings.CutPrefix(sc.Text(), "mqctl: serving /healthz and /metrics on ")
+			}
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			if base == "" {
+				t.Fatal("no serving line on stderr")
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				code, h := getHealth(t, base)
+				if code != http.StatusOK {
+					t.Fatalf("/healthz %d %+v", code, h)
+				}
+				lag, ok := h.Components["consumer"].Details["lag"]
+				_, checked := h.Components["broker"].Details["last_check"]
+				switch {
+				case tc.wantLag < 0 && checked:
+					if ok {
+						t.Errorf("lag %v without a group", lag)
+					}
+					return
+				case ok && lag == tc.wantLag:
+					if got := counterValue(scrapeFamilies(t, base), "mqctl_consume_lag"); got != tc.wantLag {
+						t.Errorf("mqctl_consume_lag = %v, want %v", got, tc.wantLag)
+					}
+					r := c.run("lag", "WORK", "--url", srv.URL, "-o", "json")
+					var rows []map[string]any
+					if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+						t.Fatalf("lag -o json: %v: %+v", err, r)
+					}
+					found := false
+					for _, row := range rows {
+						if row["consumer"] == "worker" {
+							found = true
+							if row["lag"] != tc.wantLag {
+								t.Errorf("lag -o json says %v for the consumer, /healthz %v", row["lag"], lag)
+							}
+						}
+					}
+					if !found {
+						t.Errorf("lag -o json has no row of consumer worker: %s", r.stdout)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/healthz never showed lag %v: %+v", tc.wantLag, h)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
+	}
+}
