@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // drainHandler logs the id of each message it starts and finishes to
@@ -45,11 +47,21 @@ func TestConsumeExecSIGTERMDrains(t *testing.T) {
 			return []string{"consume", "jobs", "--url", k.URL, "--group", "workers"}
 		}, []string{"--until-end"}},
 		{"jetstream", func(t *testing.T) []string {
-			srv, _, _ := natsStream(t, "JOBS", []string{"jobs"}, "jobs", n)
+			srv, _, stream := natsStream(t, "JOBS", []string{"jobs"}, "jobs", n)
+			// A nack sent while the pull subscription is still open can
+			// be redelivered to it as it closes and then waits for the
+			// ack wait: a short one keeps the second run short. One
+			// message outstanding keeps the prefetched ones from
+			// reaching it meanwhile.
+			_, err := stream.CreateConsumer(context.Background(), jetstream.ConsumerConfig{Durable: "workers",
+				AckPolicy: jetstream.AckExplicitPolicy, AckWait: 3 * time.Second, MaxAckPending: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
 			return []string{"consume", "JOBS", "--url", srv.URL, "--consumer", "workers"}
 			// --until-end counts a durable's pending messages, which do
 			// not include the nacked ones waiting for redelivery.
-		}, []string{"--idle-timeout", "3s"}},
+		}, []string{"--idle-timeout", "5s"}},
 		{"rabbitmq", func(t *testing.T) []string {
 			u, ch := rabbitQueue(t, "jobs", nil)
 			vals := make([]string, n)
