@@ -72,7 +72,8 @@ func startConsumeServer(ctx context.Context, f *Factory, t broker.Target, o *Con
 				return nil, nil
 			}
 			src.Forget(0)
-			return nil, err
+			// /healthz shows the reason: never a credential.
+			return nil, broker.Scrub(err, t.Secrets()...)
 		}
 		return consumerLag(rows, name, o.Sources, fs.Consumer.Durable), nil
 	}
