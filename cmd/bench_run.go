@@ -131,7 +131,7 @@ func benchOnce(o *BenchOptions, conn broker.Conn, t broker.Target, w bench.Workl
 			}()
 		}
 	}
-	if o.Knobs.Core && conn.Broker() == "nats" {
+	if popts.Core {
 		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
 	}
 	res, err := bench.Run(ctx, env, w)

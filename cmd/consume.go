@@ -46,7 +46,8 @@ Each message is settled only after it was handled:
                       exit 0 acks; otherwise --retries with --backoff, then --on-fail:
                       requeue, reject (RabbitMQ: to the queue's DLX; JetStream: +TERM),
                       dead-letter=DEST (publish to DEST with confirms and mq-original-* /
-                      mq-death-* headers, then ack) or stop
+                      mq-death-* headers, then ack; on JetStream the copy's Nats-Msg-Id is
+                      <id>:dead-letter:<stream>:<seq>, its first id in mq-msg-id) or stop
 
 Kafka without --group reads partitions directly and commits nothing; with --group it commits
 only offsets whose record and every earlier one of its partition were handled. kill -9 at any

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -61,6 +62,14 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 			name: "SIGTERM", at: "mqctl lag --watch every",
 			end: func(t *testing.T, d *demoRun) { d.cmd.Process.Signal(syscall.SIGTERM) }, exit: 143,
 		},
+	}
+	// A run started under nohup (or by anything that ignores SIGHUP) passes
+	// the ignored SIGHUP on to the script, which then cannot trap it: the
+	// terminal-closed case would test nohup, not a terminal. A handler in
+	// this process makes exec give the children the default disposition.
+	if signal.Ignored(syscall.SIGHUP) {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+		defer signal.Reset(syscall.SIGHUP)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,24 +25,30 @@ var mqctlBin string
 
 func TestMain(m *testing.M) {
 	mqctlBin = os.Getenv("MQCTL_BIN")
-	if mqctlBin == "" {
-		dir, err := os.MkdirTemp("", "mqctl-e2e-*")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		mqctlBin = filepath.Join(dir, "mqctl")
-		for out, pkg := range map[string]string{mqctlBin: "..", mqctlBin + "-sandbox": "./mqctl-sandbox"} {
-			build := exec.Command("go", "build", "-o", out, pkg)
-			build.Stderr = os.Stderr
-			if err := build.Run(); err != nil {
-				fmt.Fprintln(os.Stderr, "build", pkg, err)
-				os.Exit(1)
-			}
-		}
-		defer os.RemoveAll(dir)
+	if mqctlBin != "" {
+		testenv.Main(m)
 	}
-	testenv.Main(m)
+	dir, err := os.MkdirTemp("", "mqctl-e2e-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// os.Exit skips deferred calls, so the directory is removed by hand on
+	// every way out.
+	exit := func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	mqctlBin = filepath.Join(dir, "mqctl")
+	for out, pkg := range map[string]string{mqctlBin: "..", mqctlBin + "-sandbox": "./mqctl-sandbox"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			exit(1)
+		}
+	}
+	exit(testenv.Run(m))
 }
 
 // result is one finished run of the binary.

@@ -65,8 +65,12 @@ Flags that mean nothing on the context's broker are refused (exit 2), and so is 
 broker would refuse on every message (--expiration soon, --partition 99 of a 4-partition
 topic, -H a=1 -H a=2 on RabbitMQ), before anything is read or sent.
 
-Exit codes: 0 all confirmed, 3 some failed, 2 bad input, 4 auth, 5 destination missing,
-130 interrupted (in-flight confirms are still awaited and reported).`,
+JetStream acknowledges a message whose Nats-Msg-Id it stored within its duplicate window
+without storing it again: the summary counts those as duplicates, not as confirmed.
+
+Exit codes: 0 all confirmed (or duplicates), 3 some failed, 2 bad input (also when
+--skip-invalid skipped every line), 4 auth, 5 destination missing, 130 interrupted
+(in-flight confirms are still awaited and reported).`,
 
 		Example: `  mqctl produce orders '{"id":1}' -k customer-7 -H source=cli
   mqctl produce orders --file dump.jsonl --format jsonl --failed-out failed.jsonl

@@ -353,11 +353,13 @@ func TestProduceNATS(t *testing.T) {
 	ctx := context.Background()
 	c := newCLI(t)
 	c.env = []string{"MQCTL_URL=" + n.URL}
-	// The same line numbers twice with --msg-id '{{.N}}': the second run is de-duplicated.
-	for range 2 {
+	// The same line numbers twice with --msg-id '{{.N}}': the second run is
+	// de-duplicated, and says so instead of claiming new writes.
+	for i, want := range []string{"#1 confirmed stream P seq 1\n", "#1 duplicate stream P seq 1 (stored before, not stored again)\n"} {
 		r := c.runIn([]byte("a\nb\nc\n"), "produce", "p.x", "--msg-id", "line-{{.N}}", "-H", "k=v", "-v")
-		if r.code != 0 || !strings.Contains(r.stderr, "confirmed 3") {
-			t.Fatalf("produce: %+v", r)
+		summary := []string{"sent 3, confirmed 3, failed 0 in", "sent 3, confirmed 0, failed 0, duplicates 3 ("}[i]
+		if r.code != 0 || !strings.Contains(r.stderr, summary) || !strings.Contains(r.stderr, want) {
+			t.Fatalf("run %d: %+v", i+1, r)
 		}
 	}
 	info, _ := stream.Info(ctx)

@@ -258,3 +258,27 @@ func TestProduceJSONLRefusesEmptyAndDuplicate(t *testing.T) {
 		t.Fatalf("--skip-invalid: %+v", r)
 	}
 }
+
+// --skip-invalid on input that holds nothing but invalid lines sends
+// nothing and fails as bad input (exit 2) with one error line, instead of
+// exiting 0 as if the file had been restored.
+func TestProduceSkipInvalidAllInvalidFails(t *testing.T) {
+	k, cl := kafkaTopic(t, "allbad", 1, nil)
+	r := newCLI(t).runIn([]byte("nope\n{}\n\nnull\n"), "produce", "allbad", "--url", k.URL, "--format", "jsonl", "--skip-invalid")
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	}
+	if want := "mqctl: no message sent: all 3 input lines were invalid (skipped by --skip-invalid)"; lastLine(r.stderr) != want {
+		t.Errorf("last stderr line %q, want %q", lastLine(r.stderr), want)
+	}
+	if n := strings.Count(r.stderr, "no message sent"); n != 1 {
+		t.Errorf("the error is printed %d times: %s", n, r.stderr)
+	}
+	if n := topicRecords(t, cl, "allbad"); n != 0 {
+		t.Errorf("%d records stored", n)
+	}
+	// Empty input is not invalid input: nothing to send is still exit 0.
+	if r := newCLI(t).runIn(nil, "produce", "allbad", "--url", k.URL, "--format", "jsonl", "--skip-invalid"); r.code != 0 {
+		t.Errorf("empty input: %+v", r)
+	}
+}

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,17 +13,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/lag/source"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
 	"github.com/mqctl/mqctl/internal/serve"
 )
-
-// defaultContextLabel names the target of flags and environment alone
-// (no context) in the context label, which Prometheus needs non-empty to
-// tell its series from another's.
-const defaultContextLabel = "default"
 
 // ServeOptions is what `mqctl serve` needs once its flags are parsed.
 type ServeOptions struct {
@@ -124,7 +117,9 @@ func serveRun(o *ServeOptions) error {
 		Query: broker.LagQuery{TimeLag: o.TimeLag}, TimeLagFlag: "--time-lag", Warnf: f.Warnf})
 	defer src.Close()
 
-	ctxs, timeout, err := serveContexts(f, src, unresolved, o.Interval, o.DeadLetters)
+	ctxs, timeout, err := serve.FromSource(src, unresolved, serve.SourceConfig{
+		Interval: o.Interval, DeadLetters: o.DeadLetters, Warnf: f.Warnf, Logf: f.Logf, Err: f.IO.Err,
+	})
 	if err != nil {
 		return err
 	}
@@ -179,99 +174,4 @@ func serveRun(o *ServeOptions) error {
 	}
 	output.ErrLine(f.IO.Err, "", "stopped")
 	return nil
-}
-
-// serveContexts are the exporter's contexts: per target, a lag Reader
-// and (with deadLetters) a dead-letter listing on the same connection;
-// a read that fails forgets the connection so the next poll dials again.
-// The unresolved contexts are down from the start. timeout is the longest
-// of the targets' --timeout, the bound of one poll.
-func serveContexts(f *Factory, src *source.Source, unresolved []lag.Failure, interval time.Duration, deadLetters bool) (ctxs []serve.Context, timeout time.Duration, err error) {
-	seen := map[string]bool{}
-	name := func(n string) (string, error) {
-		n = cmp.Or(n, defaultContextLabel)
-		if seen[n] {
-			return "", mqerr.Usagef("context %s is listed twice", n)
-		}
-		seen[n] = true
-		return n, nil
-	}
-	for i, t := range src.Targets() {
-		n, err := name(t.Context)
-		if err != nil {
-			return nil, 0, err
-		}
-		timeout = max(timeout, t.EffectiveTimeout())
-		f.Logf(1, "context %s: %s (timeout %s)", n, t.Redacted(), t.EffectiveTimeout())
-		h := &pollLog{f: f, name: n, interval: interval}
-		c := serve.Context{Name: n}
-		c.Read = func(ctx context.Context) ([]lag.Row, error) {
-			rows, err := src.ReadTarget(ctx, i)
-			if err != nil || !deadLetters {
-				h.done(src, i, err)
-			}
-			return rows, err
-		}
-		if deadLetters {
-			c.DeadLetters = func(ctx context.Context) ([]broker.DeadLetterDestination, error) {
-				dests, err := readDeadLetters(ctx, src, i)
-				h.done(src, i, err)
-				return dests, err
-			}
-		}
-		ctxs = append(ctxs, c)
-	}
-	for _, u := range unresolved {
-		n, err := name(u.Context)
-		if err != nil {
-			return nil, 0, err
-		}
-		f.Warnf("context %s: %s", n, u.Error)
-		ctxs = append(ctxs, serve.Context{Name: n, Err: errors.New(u.Error)})
-	}
-	return ctxs, timeout, nil
-}
-
-// readDeadLetters lists target i's dead-letter destinations as dlq ls
-// finds them (none for a driver without dead letters); the error names
-// no secret of the target.
-func readDeadLetters(ctx context.Context, src *source.Source, i int) ([]broker.DeadLetterDestination, error) {
-	conn, err := src.Conn(ctx, i)
-	if err != nil {
-		return nil, err
-	}
-	finder, ok := conn.(broker.DeadLetters)
-	if !ok {
-		return nil, nil
-	}
-	dests, err := finder.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: %w", broker.Scrub(err, src.Targets()[i].Secrets()...))
-	}
-	return dests, nil
-}
-
-// pollLog says on stderr when a context's polls start failing and when
-// they answer again, not at every poll. One context's polls run one at a
-// time, so it needs no lock.
-type pollLog struct {
-	f        *Factory
-	name     string
-	interval time.Duration
-	failing  bool
-}
-
-// done ends a poll of target i: err forgets its connection.
-func (l *pollLog) done(src *source.Source, i int, err error) {
-	switch {
-	case err != nil:
-		src.Forget(i)
-		if !l.failing {
-			l.f.Warnf("context %s: %v (retrying every %s)", l.name, err, l.interval)
-		}
-		l.failing = true
-	case l.failing:
-		output.ErrLine(l.f.IO.Err, "", "context "+l.name+" answers again")
-		l.failing = false
-	}
 }

@@ -27,6 +27,8 @@ import (
 //     copies are confirmed (Kafka, JetStream) or acks each one (RabbitMQ).
 //   - KeyMeaning: what --key and --key-grep apply to ("" = no keys: the
 //     flag is refused).
+//   - PartitionOrder, InProgressAck: how consume --exec runs handlers
+//     (one queue per partition; a work-in-progress ack every 10 s).
 //   - MsgIDDedup: the broker de-duplicates by a message id within a window
 //     (JetStream's Nats-Msg-Id), so produce gives each message one and a
 //     retried publish is stored once.
@@ -61,6 +63,8 @@ type Capabilities struct {
 	PurgeAfterCopy       bool
 	KeyMeaning           string // "record key", "routing key", "" when keys do not exist
 	MsgIDDedup           bool   // the broker drops a repeated message id (JetStream Nats-Msg-Id): produce sets one per message
+	PartitionOrder       bool   // order holds per partition: consume --concurrency keys handlers on it (Kafka)
+	InProgressAck        bool   // a long handler can say it is still working, so the message is not redelivered (JetStream)
 	MetaKind             MetaKind
 	ReceiptFields        []string
 	// Flags lists, per command ("produce", "consume", "dlq"), the options
@@ -134,6 +138,25 @@ func (c Capabilities) CheckFlags(command string, set func(flag string) bool) err
 	}
 	f := flags[0]
 	return mqerr.Usagef("--%s applies to %s only, and this context is %s", f, strings.Join(owners[f], " and "), c.Name)
+}
+
+// CapabilitiesByName returns the capabilities of the registered driver
+// whose family name is name ("kafka"), for code that has only the name a
+// message or a row carries.
+func CapabilitiesByName(name string) (Capabilities, bool) {
+	for _, c := range registered() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Capabilities{}, false
+}
+
+// MetaKindOf is the metadata block the driver named name fills (MetaNone
+// for a name no driver registered).
+func MetaKindOf(name string) MetaKind {
+	c, _ := CapabilitiesByName(name)
+	return c.MetaKind
 }
 
 // DriverCapabilities returns the capabilities of the driver that url's

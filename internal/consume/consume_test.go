@@ -145,6 +145,16 @@ func TestExecRun(t *testing.T) {
 	}
 }
 
+// MQ_HEADERS_JSON tells a null header value from an empty one and keeps
+// the bytes of a name that is not UTF-8, as the envelope does.
+func TestHeadersJSONNullsAndBinaryNames(t *testing.T) {
+	got := headersJSON([]broker.Header{{Key: "n", Value: nil}, {Key: "e", Value: []byte{}}, {Key: "\xff", Value: []byte("v")}, {Key: "a\x00", Value: []byte("\x00")}})
+	want := `[["n",null],["e",""],[{"b64":"/w=="},"v"],[{"b64":"YQA="},{"b64":"AA=="}]]`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
 func TestCheckCommand(t *testing.T) {
 	for _, ok := range []string{"cat", "sh -c 'exit 1'", "echo hi", "FOO=1 cat", "if true; then cat; fi", "/bin/cat -u"} {
 		if err := CheckCommand(ok); err != nil {

@@ -166,19 +166,18 @@ func Env(brokerName string, m *broker.Message, attempt int) []string {
 	if !m.Timestamp.IsZero() {
 		add("MQ_TIMESTAMP", m.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
-	// TODO(i12-capabilities): broker-name switch; per-broker MQ_* environment of --exec, described by the driver.
-	switch brokerName {
-	case "kafka":
+	switch broker.MetaKindOf(brokerName) {
+	case broker.MetaKafka:
 		add("MQ_PARTITION", strconv.FormatInt(int64(m.Kafka.Partition), 10))
 		add("MQ_OFFSET", strconv.FormatInt(m.Kafka.Offset, 10))
-	case "rabbitmq":
+	case broker.MetaAMQP:
 		add("MQ_EXCHANGE", m.AMQP.Exchange)
 		add("MQ_ROUTING_KEY", m.AMQP.RoutingKey)
 		add("MQ_QUEUE", m.AMQP.Queue)
 		add("MQ_REDELIVERED", strconv.FormatBool(m.AMQP.Redelivered))
 		add("MQ_CONTENT_TYPE", m.AMQP.ContentType)
 		add("MQ_CORRELATION_ID", m.AMQP.CorrelationID)
-	case "nats":
+	case broker.MetaNATS:
 		add("MQ_SUBJECT", m.NATS.Subject)
 		add("MQ_STREAM", m.NATS.Stream)
 		if m.NATS.StreamSeq > 0 {
@@ -198,18 +197,28 @@ func Env(brokerName string, m *broker.Message, attempt int) []string {
 }
 
 // headersJSON writes headers as the envelope does: [[name, value], ...],
-// a value that is not text as {"b64": ...}. NUL bytes cannot go into the
-// environment, so such values are base64 too.
+// a name or value that is not text as {"b64": ...}, a null value (Kafka)
+// as null. NUL bytes cannot go into the environment, so names and values
+// holding one are base64 too.
 func headersJSON(hs []broker.Header) string {
 	pairs := make([][2]any, 0, len(hs))
 	for _, h := range hs {
-		var v any = string(h.Value)
-		if !utf8.Valid(h.Value) || bytes.IndexByte(h.Value, 0) >= 0 {
-			v = map[string]string{"b64": base64.StdEncoding.EncodeToString(h.Value)}
+		var v any
+		if h.Value != nil {
+			v = envText(h.Value)
 		}
-		pairs = append(pairs, [2]any{h.Key, v})
+		pairs = append(pairs, [2]any{envText([]byte(h.Key)), v})
 	}
 	b, _ := json.Marshal(pairs)
+	return string(b)
+}
+
+// envText is b as a JSON string, or {"b64": ...} when it is not UTF-8 text
+// or holds a NUL byte.
+func envText(b []byte) any {
+	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		return map[string]string{"b64": base64.StdEncoding.EncodeToString(b)}
+	}
 	return string(b)
 }
 

@@ -343,8 +343,7 @@ func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.S
 func (r *runner) handleAll(ctx context.Context) error {
 	n := max(1, r.o.Concurrency)
 	queues := make([]chan *broker.Delivery, 1)
-	// TODO(i12-capabilities): broker-name switch; whether ordering is per partition (one queue per worker, keyed).
-	if r.o.Broker == "kafka" {
+	if caps, _ := broker.CapabilitiesByName(r.o.Broker); caps.PartitionOrder {
 		queues = make([]chan *broker.Delivery, n)
 	}
 	for i := range queues {
@@ -465,8 +464,7 @@ func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) erro
 // every 10 s that the message is still being worked on, so a slow handler
 // does not get it redelivered to someone else meanwhile.
 func (r *runner) runWithProgress(ctx context.Context, d *broker.Delivery, attempt int) error {
-	// TODO(i12-capabilities): broker-name switch; whether a long handler needs in-progress acks (JetStream AckWait).
-	if r.o.Broker != "nats" || r.o.Peek {
+	if caps, _ := broker.CapabilitiesByName(r.o.Broker); !caps.InProgressAck || r.o.Peek {
 		return r.o.Exec.Run(ctx, &d.Message, attempt)
 	}
 	done := make(chan struct{})

@@ -45,6 +45,14 @@ type Death struct {
 // mq-original-* and mq-death-* headers of an earlier death, plus headers
 // naming where m came from and why it died. Its routing fields are
 // cleared; the publisher sets the destination.
+//
+// A JetStream message's copy does not keep its Nats-Msg-Id: within the
+// duplicate window the dead-letter stream (the same stream, when DEST is
+// one of its subjects) would take the copy for the original and drop it
+// while acking, and the message would be lost. The copy is sent as
+// deadLetterMsgID names it, and the first id goes in mq-msg-id, as replay
+// and move do; the other JetStream publish headers go too (see
+// jetStreamHeaders).
 func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
 	out := &broker.Message{Key: m.Key, Value: m.Value, Timestamp: m.Timestamp, Kafka: broker.KafkaMeta{Partition: -1}}
 	out.AMQP = broker.AMQPMeta{
@@ -52,7 +60,6 @@ func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
 		ReplyTo: m.AMQP.ReplyTo, Priority: m.AMQP.Priority, Type: m.AMQP.Type, AppID: m.AMQP.AppID,
 		Persistent: m.AMQP.Persistent,
 	}
-	out.NATS.MsgID = m.NATS.MsgID
 	for _, h := range m.Headers {
 		if !isOurDeathHeader(h.Key) {
 			out.Headers = append(out.Headers, h)
@@ -64,19 +71,22 @@ func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
 		}
 	}
 	add(HeaderOriginalBroker, brokerName)
-	switch brokerName {
-	case "kafka":
+	switch broker.MetaKindOf(brokerName) {
+	case broker.MetaKafka:
 		add(HeaderOriginalDestination, m.Destination)
 		add(HeaderOriginalPartition, strconv.FormatInt(int64(m.Kafka.Partition), 10))
 		add(HeaderOriginalOffset, strconv.FormatInt(m.Kafka.Offset, 10))
-	case "rabbitmq":
+	case broker.MetaAMQP:
 		// Replay goes back through the exchange and routing key the
 		// message was first published with; the queue says where it sat.
 		add(HeaderOriginalDestination, m.AMQP.Queue)
 		add(HeaderOriginalExchange, m.AMQP.Exchange)
 		add(HeaderOriginalRoutingKey, m.AMQP.RoutingKey)
 		add(HeaderOriginalQueue, m.AMQP.Queue)
-	case "nats":
+	case broker.MetaNATS:
+		id := OriginalID(m)
+		out.Headers = jetStreamHeaders(out.Headers, id)
+		out.NATS.MsgID = deadLetterMsgID(id, m)
 		dest := m.NATS.Subject
 		if dest == "" {
 			dest = m.Destination
@@ -99,6 +109,22 @@ func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
 		add(HeaderDeathCount, strconv.Itoa(d.Count))
 	}
 	return out
+}
+
+// deadLetterMsgID is the Nats-Msg-Id of the dead-letter copy of JetStream
+// message m: "<id>:dead-letter:<stream>:<seq>" (id left out when m has
+// none), so a copy sent again after a crash (the source was not acked) is
+// de-duplicated, and no copy is ever taken for m itself. A message without
+// a stream sequence (core NATS) gets none.
+func deadLetterMsgID(id string, m *broker.Message) string {
+	if m.NATS.StreamSeq == 0 {
+		return ""
+	}
+	where := "dead-letter:" + m.NATS.Stream + ":" + strconv.FormatUint(m.NATS.StreamSeq, 10)
+	if id == "" {
+		return where
+	}
+	return id + ":" + where
 }
 
 func isOurDeathHeader(k string) bool {

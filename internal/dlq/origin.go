@@ -184,7 +184,7 @@ func decodeMqctl(brokerName string, m *broker.Message, o *Origin) {
 	if v, ok := last(m, HeaderDeathCount); ok {
 		o.Count = count(v)
 	}
-	if o.Broker == "rabbitmq" {
+	if broker.MetaKindOf(o.Broker) == broker.MetaAMQP {
 		defaultExchangeRoute(o)
 	}
 }

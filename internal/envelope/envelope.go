@@ -1,6 +1,6 @@
 // Package envelope is mqctl's one JSON shape for a message: `consume -o
 // jsonl` writes it and `produce --format jsonl` reads it, so a message
-// round-trips byte for byte. The schema is versioned ("v": 1) and stable;
+// round-trips byte for byte. The schema is versioned ("v") and stable;
 // README.md documents it.
 package envelope
 
@@ -17,12 +17,23 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 )
 
-// Version is the schema version written in "v".
-const Version = 1
+// Version is the newest schema version, the one Decode reads up to.
+//
+// A line says the oldest version that can hold it: 1 unless it has a header
+// whose value is null or whose name is not UTF-8 (version 2 forms). So
+// every message version 1 could carry is still written as it was, and an
+// older mqctl refuses a version 2 line instead of reading its null header
+// value as an empty string.
+const Version = 2
+
+// v1 is the first version: everything but the forms version 2 added.
+const v1 = 1
 
 // Envelope is the JSON form of a broker.Message. Key and value appear as
 // UTF-8 text ("key", "value") or, when they are not valid UTF-8, as base64
-// ("key_b64", "value_b64"). An absent key and an empty key differ.
+// ("key_b64", "value_b64"). An absent key and an empty key differ, and so
+// do a null value (a Kafka tombstone, written "value": null) and an empty
+// one.
 type Envelope struct {
 	V          int         `json:"v"`
 	Key        *string     `json:"key,omitempty"`
@@ -60,19 +71,67 @@ type Properties struct {
 	Persistent    bool   `json:"persistent,omitempty"`
 }
 
-// Header is one header written as a [name, value] pair; a value that is not
-// valid UTF-8 is written as {"b64": "..."}.
+// MarshalJSON writes "value": null for a message without a value: the
+// field cannot be left out, as a line without one is refused.
+func (e Envelope) MarshalJSON() ([]byte, error) {
+	line, err := Encode(e)
+	return bytes.TrimSuffix(line, []byte("\n")), err
+}
+
+// fields is Envelope without its MarshalJSON method.
+type fields Envelope
+
+// withNullValue is an envelope whose value is null. Its outer fields hide
+// the embedded ones of the same name and come first, so the line reads as
+// it would with a value.
+type withNullValue struct {
+	V      int     `json:"v"`
+	Key    *string `json:"key,omitempty"`
+	KeyB64 *string `json:"key_b64,omitempty"`
+	Value  *string `json:"value"`
+	fields
+}
+
+// jsonForm is what e is encoded as.
+func (e Envelope) jsonForm() any {
+	if e.Value != nil || e.ValueB64 != nil {
+		return fields(e)
+	}
+	return withNullValue{V: e.V, Key: e.Key, KeyB64: e.KeyB64, fields: fields(e)}
+}
+
+// Header is one header written as a [name, value] pair. A name or value
+// that is not valid UTF-8 is written as {"b64": "..."} (Name holds the
+// name's bytes, whatever they are), and a null value (Kafka has them) as
+// null; an empty value is "".
 type Header struct {
 	Name  string
 	Value []byte
 }
 
-func (h Header) MarshalJSON() ([]byte, error) {
-	var v any = string(h.Value)
-	if !utf8.Valid(h.Value) {
-		v = map[string]string{"b64": base64.StdEncoding.EncodeToString(h.Value)}
+// v2 reports whether h needs a version 2 form.
+func (h Header) v2() bool { return h.Value == nil || !utf8.ValidString(h.Name) }
+
+func (h Header) MarshalJSON() ([]byte, error) { return json.Marshal(h.pair()) }
+
+// MarshalYAML writes the same pair as MarshalJSON (dlq peek -o yaml), not
+// a struct with the value as a list of numbers.
+func (h Header) MarshalYAML() (any, error) { return h.pair(), nil }
+
+func (h Header) pair() [2]any {
+	var name any = h.Name
+	if !utf8.ValidString(h.Name) {
+		name = map[string]string{"b64": base64.StdEncoding.EncodeToString([]byte(h.Name))}
 	}
-	return json.Marshal([2]any{h.Name, v})
+	var v any // null
+	switch {
+	case h.Value == nil:
+	case !utf8.Valid(h.Value):
+		v = map[string]string{"b64": base64.StdEncoding.EncodeToString(h.Value)}
+	default:
+		v = string(h.Value)
+	}
+	return [2]any{name, v}
 }
 
 func (h *Header) UnmarshalJSON(data []byte) error {
@@ -80,26 +139,37 @@ func (h *Header) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &pair); err != nil || len(pair) != 2 {
 		return fmt.Errorf("a header must be a [name, value] pair, got %s", clip(data))
 	}
-	if err := json.Unmarshal(pair[0], &h.Name); err != nil {
-		return fmt.Errorf("header name must be a string, got %s", clip(pair[0]))
+	name, err := readTextOrB64(pair[0])
+	if err != nil || name == nil {
+		return fmt.Errorf("header name must be a string or {\"b64\": ...}, got %s", clip(pair[0]))
+	}
+	h.Name = string(name)
+	if h.Value, err = readTextOrB64(pair[1]); err != nil {
+		return fmt.Errorf("header %q: %v", name, err)
+	}
+	return nil
+}
+
+// readTextOrB64 reads a JSON string, {"b64": ...} or null (nil).
+func readTextOrB64(data json.RawMessage) ([]byte, error) {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil, nil
 	}
 	var s string
-	if err := json.Unmarshal(pair[1], &s); err == nil {
-		h.Value = []byte(s)
-		return nil
+	if err := json.Unmarshal(data, &s); err == nil {
+		return []byte(s), nil
 	}
 	var b struct {
 		B64 *string `json:"b64"`
 	}
-	if err := json.Unmarshal(pair[1], &b); err != nil || b.B64 == nil {
-		return fmt.Errorf("header %q: value must be a string or {\"b64\": ...}, got %s", h.Name, clip(pair[1]))
+	if err := json.Unmarshal(data, &b); err != nil || b.B64 == nil {
+		return nil, fmt.Errorf("value must be a string, {\"b64\": ...} or null, got %s", clip(data))
 	}
 	v, err := base64.StdEncoding.DecodeString(*b.B64)
 	if err != nil {
-		return fmt.Errorf("header %q: invalid base64: %v", h.Name, err)
+		return nil, fmt.Errorf("invalid base64: %v", err)
 	}
-	h.Value = v
-	return nil
+	return v, nil
 }
 
 func clip(b []byte) string {
@@ -124,26 +194,32 @@ func textOrB64(b []byte) (text, b64 *string) {
 
 // FromMessage builds the envelope of a message read from broker b
 // ("kafka", "rabbitmq" or "nats"), with the metadata that broker has.
+// Only Kafka has null values: elsewhere a nil value is an empty one.
 func FromMessage(b string, m *broker.Message) Envelope {
-	e := Envelope{V: Version}
+	e := Envelope{V: v1}
+	kind := broker.MetaKindOf(b)
 	e.Key, e.KeyB64 = textOrB64(m.Key)
 	e.Value, e.ValueB64 = textOrB64(m.Value)
-	if e.Value == nil && e.ValueB64 == nil {
+	if e.Value == nil && e.ValueB64 == nil && kind != broker.MetaKafka {
 		empty := ""
 		e.Value = &empty
 	}
 	for _, h := range m.Headers {
-		e.Headers = append(e.Headers, Header{Name: h.Key, Value: h.Value})
+		hd := Header{Name: h.Key, Value: h.Value}
+		if hd.v2() {
+			e.V = Version
+		}
+		e.Headers = append(e.Headers, hd)
 	}
 	if !m.Timestamp.IsZero() {
 		e.Timestamp = m.Timestamp.UTC().Format(time.RFC3339Nano)
 	}
-	switch b {
-	case "kafka":
+	switch kind {
+	case broker.MetaKafka:
 		e.Topic = m.Destination
 		p, o := m.Kafka.Partition, m.Kafka.Offset
 		e.Partition, e.Offset = &p, &o
-	case "rabbitmq":
+	case broker.MetaAMQP:
 		x := m.AMQP.Exchange
 		e.Exchange, e.RoutingKey, e.Queue = &x, m.AMQP.RoutingKey, m.AMQP.Queue
 		p := Properties{
@@ -154,7 +230,7 @@ func FromMessage(b string, m *broker.Message) Envelope {
 		if p != (Properties{}) {
 			e.Properties = &p
 		}
-	case "nats":
+	case broker.MetaNATS:
 		e.Subject, e.Stream, e.StreamSeq, e.MsgID = m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID
 	}
 	return e
@@ -165,7 +241,7 @@ func Encode(e Envelope) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	if err := enc.Encode(e.jsonForm()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -192,8 +268,8 @@ func Decode(line []byte) (*broker.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.V != 0 && e.V != Version {
-		return nil, fmt.Errorf("field \"v\": version %d is not supported (want %d)", e.V, Version)
+	if e.V < 0 || e.V > Version {
+		return nil, fmt.Errorf("field \"v\": version %d is not supported (want %d or lower)", e.V, Version)
 	}
 	m := &broker.Message{Kafka: broker.KafkaMeta{Partition: -1}}
 	if m.Key, err = pick("key", e.Key, e.KeyB64); err != nil {

@@ -69,25 +69,28 @@ func TestRabbitProperties(t *testing.T) {
 
 func TestDecodeErrorsNameTheField(t *testing.T) {
 	cases := map[string]string{
-		`not json`:                            "not JSON",
-		`{"value": 5}`:                        `field "value"`,
-		`{"partition": "x"}`:                  `field "partition"`,
-		`{"value_b64": "!!"}`:                 `"value_b64": invalid base64`,
-		`{"value": "a", "value_b64": "YQ=="}`: "both set",
-		`{"headers": [["a"]]}`:                "[name, value] pair",
-		`{"headers": [["a", 1]]}`:             `header "a"`,
-		`{"headers": [["a", {"b64": "%%"}]]}`: `header "a": invalid base64`,
-		`{"timestamp": "yesterday"}`:          `"timestamp"`,
-		`{"v": 2}`:                            "version 2",
-		`{"valeu": "typo"}`:                   "valeu",
-		`{"value":"a"} {"value":"b"}`:         "more than one",
-		`{"value":"a"}}`:                      "more than one",
-		`null`:                                "must be a JSON object, got null",
-		`{}`:                                  `no "value" or "value_b64" field`,
-		`{"key":"k","headers":[]}`:            `no "value" or "value_b64" field`,
-		`{"value":"a","value":"b"}`:           `duplicate key "value"`,
-		`{"value":"a","VALUE":"b"}`:           `duplicate key "VALUE"`,
-		`{"value":"a","\u0076alue":"b"}`:      `duplicate key "value"`,
+		`not json`:                             "not JSON",
+		`{"value": 5}`:                         `field "value"`,
+		`{"partition": "x"}`:                   `field "partition"`,
+		`{"value_b64": "!!"}`:                  `"value_b64": invalid base64`,
+		`{"value": "a", "value_b64": "YQ=="}`:  "both set",
+		`{"headers": [["a"]]}`:                 "[name, value] pair",
+		`{"headers": [["a", 1]]}`:              `header "a"`,
+		`{"headers": [["a", {"b64": "%%"}]]}`:  `header "a": invalid base64`,
+		`{"timestamp": "yesterday"}`:           `"timestamp"`,
+		`{"v": 3}`:                             "version 3",
+		`{"v": -1}`:                            "version -1",
+		`{"value":"a","headers":[[1, "b"]]}`:   "header name must be",
+		`{"value":"a","headers":[[null,"b"]]}`: "header name must be",
+		`{"valeu": "typo"}`:                    "valeu",
+		`{"value":"a"} {"value":"b"}`:          "more than one",
+		`{"value":"a"}}`:                       "more than one",
+		`null`:                                 "must be a JSON object, got null",
+		`{}`:                                   `no "value" or "value_b64" field`,
+		`{"key":"k","headers":[]}`:             `no "value" or "value_b64" field`,
+		`{"value":"a","value":"b"}`:            `duplicate key "value"`,
+		`{"value":"a","VALUE":"b"}`:            `duplicate key "VALUE"`,
+		`{"value":"a","\u0076alue":"b"}`:       `duplicate key "value"`,
 		`{"value":"a","properties":{"type":"x","type":"y"}}`:          `duplicate key "type"`,
 		`{"value":"a","headers":[["h",{"b64":"YQ==","b64":"Yg=="}]]}`: `duplicate key "b64"`,
 	}
@@ -124,9 +127,10 @@ func TestDecodeAcceptsWhatIsNotADuplicate(t *testing.T) {
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte("k"), []byte("v"), "h", []byte("hv"))
 	f.Add([]byte{0xff}, []byte{}, "", []byte{0x80, 0x81})
+	f.Add([]byte{}, []byte(nil), "\xfe", []byte(nil))
 	f.Fuzz(func(t *testing.T, key, value []byte, hname string, hval []byte) {
 		m := &broker.Message{Key: key, Value: value, Headers: []broker.Header{{Key: hname, Value: hval}}, Kafka: broker.KafkaMeta{Partition: -1}}
-		line, err := Encode(FromMessage("nats", m))
+		line, err := Encode(FromMessage("kafka", m))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,13 +138,72 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode %s: %v", line, err)
 		}
-		if !bytes.Equal(back.Key, m.Key) || (back.Key == nil) != (m.Key == nil) || !bytes.Equal(back.Value, m.Value) {
+		if !bytes.Equal(back.Key, m.Key) || (back.Key == nil) != (m.Key == nil) || !bytes.Equal(back.Value, m.Value) || (back.Value == nil) != (m.Value == nil) {
 			t.Fatalf("key/value changed: %s", line)
 		}
-		if back.Headers[0].Key != hname && utf8Valid(hname) || !bytes.Equal(back.Headers[0].Value, hval) {
+		if back.Headers[0].Key != hname || !bytes.Equal(back.Headers[0].Value, hval) || (back.Headers[0].Value == nil) != (hval == nil) {
 			t.Fatalf("header changed: %s", line)
 		}
 	})
+}
+
+// Kafka's nulls stay nulls: a tombstone, a null key and a null header
+// value come back nil, and their empty forms come back empty. A header
+// name that is not UTF-8 comes back byte for byte. Lines that need none of
+// the version 2 forms are written as version 1.
+func TestKafkaNullsAndBinaryHeaderNames(t *testing.T) {
+	cases := []struct {
+		m    broker.Message
+		want string
+	}{
+		{broker.Message{Value: nil}, `{"v":1,"value":null,"topic":"t","partition":0,"offset":0}`},
+		{broker.Message{Key: []byte{}, Value: []byte{}}, `{"v":1,"key":"","value":"","topic":"t","partition":0,"offset":0}`},
+		{broker.Message{Key: []byte{0xff}, Value: nil}, `{"v":1,"key_b64":"/w==","value":null,"topic":"t","partition":0,"offset":0}`},
+		{broker.Message{Value: []byte("v"), Headers: []broker.Header{{Key: "n", Value: nil}, {Key: "e", Value: []byte{}}}},
+			`{"v":2,"value":"v","headers":[["n",null],["e",""]],"topic":"t","partition":0,"offset":0}`},
+		{broker.Message{Value: []byte("v"), Headers: []broker.Header{{Key: "\xff\x00h", Value: []byte("x")}}},
+			`{"v":2,"value":"v","headers":[[{"b64":"/wBo"},"x"]],"topic":"t","partition":0,"offset":0}`},
+	}
+	for _, c := range cases {
+		c.m.Destination = "t"
+		line, err := Encode(FromMessage("kafka", &c.m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSuffix(string(line), "\n"); got != c.want {
+			t.Errorf("encoded\n got %s\nwant %s", got, c.want)
+		}
+		back, err := Decode(line)
+		if err != nil {
+			t.Fatalf("decode %s: %v", line, err)
+		}
+		c.m.Kafka.Partition = 0
+		if !reflect.DeepEqual(back, &c.m) {
+			t.Errorf("%s came back as %#v, want %#v", line, back, c.m)
+		}
+	}
+}
+
+// Only Kafka has null values: a nil value elsewhere is an empty message.
+func TestNilValueIsEmptyOffKafka(t *testing.T) {
+	for _, b := range []string{"nats", "rabbitmq"} {
+		line, _ := Encode(FromMessage(b, &broker.Message{}))
+		if !strings.Contains(string(line), `"value":""`) {
+			t.Errorf("%s: %s", b, line)
+		}
+	}
+}
+
+// Files written before version 2 read as they always did.
+func TestReadsVersion1(t *testing.T) {
+	m, err := Decode([]byte(`{"v":1,"key":"k","value":"","headers":[["h",""],["b",{"b64":"/w=="}]]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []broker.Header{{Key: "h", Value: []byte{}}, {Key: "b", Value: []byte{0xff}}}
+	if string(m.Key) != "k" || m.Value == nil || len(m.Value) != 0 || !reflect.DeepEqual(m.Headers, want) {
+		t.Errorf("got %#v", m)
+	}
 }
 
 // Decode never panics on any line.
@@ -148,5 +211,3 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"value":"x","headers":[["a","b"]]}`))
 	f.Fuzz(func(t *testing.T, line []byte) { _, _ = Decode(line) })
 }
-
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }

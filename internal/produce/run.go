@@ -45,7 +45,7 @@ type Options struct {
 // confirmed or failed; it closes p. The error is nil when all were confirmed; an
 // mqerr.Partial error when some failed; an mqerr.Interrupted error when ctx
 // ended first (what was read is still accounted for); a usage error for an
-// invalid line without SkipInvalid.
+// invalid line without SkipInvalid, or with it when every line was invalid.
 func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options) error {
 	var limiter *rate.Limiter
 	if o.Rate > 0 {
@@ -83,10 +83,16 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 			}
 			return
 		}
-		st.Confirmed.Add(1)
+		verb := "confirmed"
+		if r.Duplicate {
+			st.Duplicates.Add(1)
+			verb = "duplicate"
+		} else {
+			st.Confirmed.Add(1)
+		}
 		if o.Verbose && o.Log != nil {
 			outMu.Lock()
-			fmt.Fprintf(o.Log, "#%d confirmed %s\n", rec.N, describeReceipt(o.Broker, r))
+			fmt.Fprintf(o.Log, "#%d %s %s\n", rec.N, verb, describeReceipt(o.Broker, r))
 			outMu.Unlock()
 		}
 	}
@@ -115,6 +121,10 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 		return readErr
 	case ctx.Err() != nil:
 		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted: stopped reading input"))
+	case st.Sent.Load() == 0 && st.Invalid.Load() > 0:
+		// Skipping bad lines is for a file with a few; one with nothing
+		// else is the wrong file or format, not a success.
+		return mqerr.Usagef("no message sent: all %d input lines were invalid (skipped by --skip-invalid)", st.Invalid.Load())
 	case flushErr != nil:
 		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("confirms still outstanding after %s: %w", o.FlushTimeout, flushErr))
 	case st.Failed.Load() > 0:
@@ -173,17 +183,19 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 	return nil
 }
 
-// TODO(i12-capabilities): broker-name switch; how a receipt is described belongs to the driver.
+// describeReceipt says where the broker named b put a message, from the
+// receipt fields of its kind of metadata.
 func describeReceipt(b string, r broker.Receipt) string {
+	kind := broker.MetaKindOf(b)
 	switch {
-	case b == "kafka":
+	case kind == broker.MetaKafka:
 		return fmt.Sprintf("partition %d offset %d", r.Partition, r.Offset)
-	case b == "rabbitmq":
+	case kind == broker.MetaAMQP:
 		return fmt.Sprintf("delivery tag %d", r.DeliveryTag)
 	case r.Unconfirmed:
 		return "flushed (core NATS has no confirm)"
 	case r.Duplicate:
-		return fmt.Sprintf("stream %s seq %d (duplicate, not stored again)", r.Stream, r.Seq)
+		return fmt.Sprintf("stream %s seq %d (stored before, not stored again)", r.Stream, r.Seq)
 	default:
 		return fmt.Sprintf("stream %s seq %d", r.Stream, r.Seq)
 	}

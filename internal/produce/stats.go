@@ -24,12 +24,18 @@ const (
 	latencyDigits = 3
 )
 
-// Stats count what happened to the input; safe for concurrent use.
+// Stats count what happened to the input; safe for concurrent use. Every
+// message sent is confirmed, a duplicate or failed.
 type Stats struct {
-	Sent      atomic.Int64
+	Sent atomic.Int64
+	// Confirmed counts messages the broker confirmed as stored now.
 	Confirmed atomic.Int64
-	Failed    atomic.Int64
-	Invalid   atomic.Int64
+	// Duplicates counts messages a JetStream stream confirmed as stored
+	// before (same Nats-Msg-Id within its duplicate window): in the
+	// stream, but not written by this run.
+	Duplicates atomic.Int64
+	Failed     atomic.Int64
+	Invalid    atomic.Int64
 
 	// latency is not safe for concurrent use: latencyMu guards it.
 	latencyMu sync.Mutex
@@ -131,6 +137,9 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 		rate = float64(s.Confirmed.Load()) / elapsed.Seconds()
 	}
 	line := fmt.Sprintf("sent %d, confirmed %d, failed %d", s.Sent.Load(), s.Confirmed.Load(), s.Failed.Load())
+	if n := s.Duplicates.Load(); n > 0 {
+		line += fmt.Sprintf(", duplicates %d (the stream had them already and did not store them again)", n)
+	}
 	if n := s.Invalid.Load(); n > 0 {
 		line += fmt.Sprintf(", invalid %d", n)
 	}

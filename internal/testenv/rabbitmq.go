@@ -73,9 +73,13 @@ func NeedRabbitMQServer(t testing.TB) {
 	t.Skip("rabbitmq-server not installed (apt-get install rabbitmq-server) and MQCTL_TEST_AMQP_URL not set")
 }
 
-// Main runs the tests and stops the shared RabbitMQ node. Call it from
-// TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
+// Main runs the tests, stops the shared RabbitMQ node and exits. Call it
+// from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain that has cleanup of its own
+// to do: os.Exit skips deferred calls.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared.node != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -87,7 +91,7 @@ func Main(m *testing.M) {
 		}
 		cancel()
 	}
-	os.Exit(code)
+	return code
 }
 
 var (

@@ -32,7 +32,9 @@ func main() {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var futures []jetstream.PubAckFuture
 	for sc.Scan() {
-		fut, err := js.PublishAsync(os.Args[2], append([]byte(nil), sc.Bytes()...))
+		// A full window waits for room, as mqctl's does, instead of
+		// failing after nats.go's default 200 ms on a loaded machine.
+		fut, err := js.PublishAsync(os.Args[2], append([]byte(nil), sc.Bytes()...), jetstream.WithStallWait(time.Minute))
 		check(err)
 		futures = append(futures, fut)
 	}

@@ -10,6 +10,7 @@ var capabilities = broker.Capabilities{
 	FilteredPurge:   false,
 	PurgeAfterCopy:  true,
 	KeyMeaning:      "record key",
+	PartitionOrder:  true,
 	MetaKind:        broker.MetaKafka,
 	ReceiptFields:   []string{"partition", "offset"},
 	Flags: map[string][]string{

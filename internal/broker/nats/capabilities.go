@@ -11,6 +11,7 @@ var capabilities = broker.Capabilities{
 	PurgeAfterCopy:  true,
 	KeyMeaning:      "",
 	MsgIDDedup:      true,
+	InProgressAck:   true,
 	MetaKind:        broker.MetaNATS,
 	ReceiptFields:   []string{"stream", "seq"},
 	Flags: map[string][]string{

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -427,7 +426,7 @@ func (jc *jsConsumer) deliver(d *jsDelivery, b *jsBatch, m jetstream.Msg, gen ui
 	d.Destination = m.Subject()
 	d.NATS.Subject = m.Subject()
 	d.NATS.MsgID = h.Get(jetstream.MsgIDHeader)
-	ackMeta(m.Reply(), d)
+	ackMeta(m, d)
 	jc.maxTaken = max(jc.maxTaken, d.NATS.StreamSeq)
 	if jc.track && d.NATS.NumDelivered > 1 {
 		jc.nackMu.Lock()
@@ -436,48 +435,18 @@ func (jc *jsConsumer) deliver(d *jsDelivery, b *jsBatch, m jetstream.Msg, gen ui
 	}
 }
 
-// ackMeta fills d's JetStream metadata from the reply subject of a pull
-// delivery, as jetstream.Msg.Metadata does but without allocating (which
-// showed in profiles): in v1 (servers before 2.9)
-//
-//	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<nanos>.<pending>
-//
-// and in v2, with domain and account hash and room for more tokens,
-//
-//	$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<nanos>.<pending>[.<token>...]
-//
-// A subject of neither form leaves the metadata zero and returns false.
-func ackMeta(reply string, d *jsDelivery) bool {
-	rest, ok := strings.CutPrefix(reply, "$JS.ACK.")
-	if !ok {
+// ackMeta fills d's JetStream metadata from the delivery (jetstream.Msg
+// parses its reply subject, both the pre-2.9 and the domain form). A
+// delivery without that metadata leaves it zero and returns false.
+func ackMeta(m jetstream.Msg, d *jsDelivery) bool {
+	md, err := m.Metadata()
+	if err != nil {
 		return false
 	}
-	var tok [9]string
-	n := 0
-	for found := true; found && n < len(tok); n++ {
-		tok[n], rest, found = strings.Cut(rest, ".")
-	}
-	var f []string
-	switch n {
-	case 7:
-		f = tok[:7]
-	case 9:
-		f = tok[2:]
-	default:
-		return false
-	}
-	var num [5]uint64
-	for i := range num {
-		v, err := strconv.ParseUint(f[2+i], 10, 64)
-		if err != nil {
-			return false
-		}
-		num[i] = v
-	}
-	d.NATS.Stream, d.NATS.Consumer = f[0], f[1]
-	d.NATS.NumDelivered, d.NATS.StreamSeq, d.NATS.ConsumerSeq = num[0], num[1], num[2]
-	d.Timestamp = time.Unix(0, int64(num[3]))
-	d.pending = num[4]
+	d.NATS.Stream, d.NATS.Consumer = md.Stream, md.Consumer
+	d.NATS.NumDelivered, d.NATS.StreamSeq, d.NATS.ConsumerSeq = md.NumDelivered, md.Sequence.Stream, md.Sequence.Consumer
+	d.Timestamp = md.Timestamp
+	d.pending = md.NumPending
 	return true
 }
 

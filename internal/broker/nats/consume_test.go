@@ -195,31 +195,23 @@ func TestConsumeRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAckMeta(t *testing.T) {
-	const nanos = 1700000000000000001
-	tests := []struct {
-		reply   string
-		ok      bool
-		want    broker.NATSMeta
-		pending uint64
-	}{
-		{"$JS.ACK.S.C.2.10.7.1700000000000000001.5", true, broker.NATSMeta{Stream: "S", Consumer: "C", NumDelivered: 2, StreamSeq: 10, ConsumerSeq: 7}, 5},
-		{"$JS.ACK._.HASH.S.C.1.11.8.1700000000000000001.3.RANDOM", true, broker.NATSMeta{Stream: "S", Consumer: "C", NumDelivered: 1, StreamSeq: 11, ConsumerSeq: 8}, 3},
-		{"$JS.ACK.hub.HASH.S.C.1.12.9.1700000000000000001.0", true, broker.NATSMeta{Stream: "S", Consumer: "C", NumDelivered: 1, StreamSeq: 12, ConsumerSeq: 9}, 0},
-		{"$JS.ACK._.HASH.S.C.1.11.8.1700000000000000001.4.RANDOM.MORE", true, broker.NATSMeta{Stream: "S", Consumer: "C", NumDelivered: 1, StreamSeq: 11, ConsumerSeq: 8}, 4},
-		{"$JS.ACK.S.C.2.10.7.1700000000000000001", false, broker.NATSMeta{}, 0},
-		{"$JS.ACK.x.S.C.2.10.7.1700000000000000001.5", false, broker.NATSMeta{}, 0},
-		{"$JS.ACK.S.C.two.10.7.1700000000000000001.5", false, broker.NATSMeta{}, 0},
-		{"_INBOX.abc", false, broker.NATSMeta{}, 0},
-	}
-	for _, tt := range tests {
-		var d jsDelivery
-		ok := ackMeta(tt.reply, &d)
-		if ok != tt.ok || d.NATS != tt.want || d.pending != tt.pending {
-			t.Errorf("%s: ok %v meta %+v pending %d, want %v %+v %d", tt.reply, ok, d.NATS, d.pending, tt.ok, tt.want, tt.pending)
+// A delivery carries the JetStream metadata of its reply subject: stream,
+// consumer, sequences, delivery count, stored time, pending.
+func TestDeliveryMetadata(t *testing.T) {
+	_, conn, ctx, _ := jsSetup(t, "META")
+	before := time.Now().Add(-time.Minute)
+	publishN(t, ctx, conn.JetStream(), "meta.x", 3)
+	c := newConsumer(t, ctx, conn, broker.ConsumerOptions{Sources: []string{"META"}, Durable: "reader"})
+	for i := uint64(1); i <= 3; i++ {
+		d := next(t, ctx, c)
+		want := broker.NATSMeta{Subject: "meta.x", Stream: "META", Consumer: "reader", NumDelivered: 1, StreamSeq: i, ConsumerSeq: i}
+		got := d.NATS
+		got.MsgID = ""
+		if got != want || d.Timestamp.Before(before) {
+			t.Errorf("delivery %d: %+v at %v, want %+v", i, d.NATS, d.Timestamp, want)
 		}
-		if ok && d.Timestamp.UnixNano() != nanos {
-			t.Errorf("%s: timestamp %d, want %d", tt.reply, d.Timestamp.UnixNano(), int64(nanos))
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

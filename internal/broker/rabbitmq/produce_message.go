@@ -123,6 +123,9 @@ func (p *producer) publishing(m *broker.Message) (amqp.Publishing, error) {
 // headerValue sends text as an AMQP string and anything else as a byte
 // array, which consumers get back unchanged.
 func headerValue(v []byte) any {
+	if v == nil {
+		return nil // void, which a null header value in a dump stands for
+	}
 	if utf8.Valid(v) {
 		return string(v)
 	}
