@@ -2,8 +2,10 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/consume"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // ConsumeOptions is what `mqctl consume` needs once its flags are parsed.
@@ -37,7 +41,8 @@ Each message is settled only after it was handled:
   --ack none          peek: nothing is acked or committed. On RabbitMQ the peeked messages go
                       back with nack+requeue and come back marked redelivered
   --exec 'CMD'        run CMD per message (value on stdin, metadata in MQ_* variables: MQ_KEY,
-                      MQ_DESTINATION, MQ_PARTITION, MQ_OFFSET, MQ_SUBJECT, MQ_HEADERS_JSON, ...);
+                      MQ_DESTINATION, MQ_PARTITION, MQ_OFFSET, MQ_SUBJECT, MQ_HEADERS_JSON, ...;
+                      a W3C traceparent/tracestate header as TRACEPARENT/TRACESTATE);
                       exit 0 acks; otherwise --retries with --backoff, then --on-fail:
                       requeue, reject (RabbitMQ: to the queue's DLX; JetStream: +TERM),
                       dead-letter=DEST (publish to DEST with confirms and mq-original-* /
@@ -67,11 +72,27 @@ the group or durable consumer, else the beginning; given empty, it is refused.
 Flags that mean nothing on the context's broker are refused (exit 2), as is --key-grep where
 messages have no key (RabbitMQ, NATS).
 
-Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages failed,
-4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,
+Stopping (--exec): on SIGTERM (what Kubernetes sends) or Ctrl-C nothing more is fetched or
+started; the handlers running go on for up to --shutdown-timeout (default 30s), and what they
+finish is acked or committed. Handlers still running then are stopped and their messages, like
+the ones fetched but not started, are nacked (Kafka: not committed): they come again. A second
+signal kills mqctl at once (nothing unfinished is acked). SIGTERM ends the run like a normal
+stop (exit 0, or 3 when messages failed); Ctrl-C exits 130.
+
+--serve HOST:PORT (--exec only) serves, while the run goes on:
+  /healthz  {"status":"UP","components":{"consumer":{...},"broker":{...}}}, 503 when DOWN: the
+            consumer is DOWN when it did not poll the broker for 60s plus --exec-timeout per try
+            (a handler that hangs), the broker when its last check failed (it is checked every
+            5s on a connection of its own, reading the consumer's lag)
+  /metrics  mqctl_consume_handled_total, _failed_total, _retried_total, _dead_lettered_total,
+            _handler_duration_seconds{outcome}, _lag and more (see README)
+
+Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is consumed),
+3 some messages failed, 4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,
 		Example: `  mqctl consume orders -n 10 --ack none                 # peek at 10 messages
   mqctl consume orders --group billing -o jsonl > dump.jsonl
   mqctl consume jobs --exec ./handle.sh --retries 3 --on-fail dead-letter=jobs.dlq
+  mqctl consume jobs --group workers --exec ./handle.sh --serve :8080 --shutdown-timeout 25s
   mqctl consume ORDERS --filter-subject orders.eu --from 1h --until-end -o jsonl
   mqctl consume 'metrics.>' --core --idle-timeout 10s`,
 		Args: cobra.MinimumNArgs(1),
@@ -99,6 +120,8 @@ Exit codes: 0 done, 2 bad input (before anything is consumed), 3 some messages f
 	fl.StringVar(&fs.Ack, "ack", "after-output", "after-output, or none (peek)")
 	fl.StringVar(&fs.Exec, "exec", "", "run this shell command per message; exit 0 acks it")
 	fl.DurationVar(&fs.ExecTimeout, "exec-timeout", 0, "fail a handler run that takes longer (0: no bound)")
+	fl.DurationVar(&fs.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "after SIGTERM or Ctrl-C, stop handlers still running after this long; their messages come again (0: no bound)")
+	fl.StringVar(&fs.Serve, "serve", "", "with --exec: serve /healthz and /metrics on this host:port (e.g. :8080)")
 	fl.IntVar(&fs.Retries, "retries", 0, "run a failed handler again this many times")
 	fl.DurationVar(&fs.Backoff, "backoff", time.Second, "pause before a retry, doubling each time up to 1m")
 	fl.StringVar(&fs.OnFail, "on-fail", "", "after the last failed try: requeue, reject, dead-letter=DEST or stop\n(default: requeue on RabbitMQ and JetStream; stop on Kafka and core NATS, which cannot deliver one message again)")
@@ -185,6 +208,18 @@ func consumeRun(o *ConsumeOptions) error {
 		fs.Consumer.Prefetch = int(fs.Count)
 	}
 
+	st := &consume.Stats{}
+	if fs.Serve != "" {
+		srv, err := startConsumeServer(ctx, f, t, o, &run, st)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := srv.close(); err != nil {
+				f.Warnf("--serve: %v", err)
+			}
+		}()
+	}
 	cctx, cancel := withTimeout(ctx, t)
 	consumer, err := subscriber.NewConsumer(cctx, fs.Consumer)
 	cancel()
@@ -197,9 +232,18 @@ func consumeRun(o *ConsumeOptions) error {
 	defer signal.Reset(syscall.SIGPIPE)
 
 	tuneGC(f)
-	st := &consume.Stats{}
+	if run.Exec != nil {
+		run.StopCause = errTerminated
+	}
 	start := time.Now()
 	runErr := consume.Run(ctx, consumer, f.IO.Out, st, run)
 	fmt.Fprintf(f.IO.Err, "mqctl: %s\n", st.Summary(time.Since(start)))
-	return broker.Scrub(runErr, t.Secrets()...)
+	runErr = broker.Scrub(runErr, t.Secrets()...)
+	if runErr != nil && errors.Is(context.Cause(ctx), errTerminated) {
+		// A drained run keeps its own exit code: RunRoot would call any
+		// error after a signal an interrupt.
+		output.ErrLine(f.IO.Err, "", strings.ReplaceAll(strings.TrimSpace(runErr.Error()), "\n", " "))
+		return &exitError{code: mqerr.ExitCode(runErr)}
+	}
+	return runErr
 }

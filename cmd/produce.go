@@ -96,6 +96,7 @@ Exit codes: 0 all confirmed (or duplicates), 3 some failed, 2 bad input (also wh
 	fl.StringVar(&o.Delimiter, "delimiter", `\n`, `line delimiter for --format lines, one byte (\n, \t, \0 or a character)`)
 	fl.StringVarP(&o.Message.Key, "key", "k", "", "message key (Kafka); overrides the input's key")
 	fl.StringArrayVarP(&o.Message.Headers, "header", "H", nil, "header name=value (repeatable, order kept, repeated names allowed)")
+	fl.StringVar(&o.Message.Traceparent, "traceparent", "", "auto: add a fresh W3C traceparent header (version 00, random ids, sampled) to each message without one")
 	fl.Int32Var(&o.Message.Partition, "partition", -1, "Kafka partition for every message (implies --partitioner manual)")
 	fl.StringVar(&o.Producer.Partitioner, "partitioner", "murmur2", "Kafka partitioner: murmur2 (like the Java client), round-robin or manual (the input's partition)")
 	fl.StringVar(&o.Producer.Compression, "compression", "snappy", "Kafka batch compression: snappy (cheap, like franz-go's default), none, gzip, lz4 or zstd")

@@ -27,16 +27,34 @@ func Main() int { return MainWith(NewRootCmd) }
 // MainWith runs the command tree build returns with the process's
 // arguments; the mqctl-sandbox binary uses it with its own tree.
 func MainWith(build func(*Factory) *cobra.Command) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	// The first signal asks for a clean stop; a second one kills at once.
+	// The context's cause says which signal came: SIGTERM (a service
+	// manager, Kubernetes) asks commands that can drain to do so and
+	// finish as a normal stop; SIGINT is an interrupt (exit 130).
 	go func() {
-		<-ctx.Done()
-		stop()
+		sig := <-sigs
+		signal.Stop(sigs)
+		cause := errInterrupted
+		if sig == syscall.SIGTERM {
+			cause = errTerminated
+		}
+		cancel(cause)
 	}()
 	f := NewFactory(output.System())
 	return RunRoot(ctx, f, build(f), os.Args[1:])
 }
+
+// The causes of the root context's end: a command that can drain treats
+// errTerminated as a request to stop cleanly (consume --exec exits 0).
+var (
+	errInterrupted = errors.New("interrupted")
+	errTerminated  = errors.New("terminated (SIGTERM)")
+)
 
 // Run executes one mqctl command line and maps its outcome to an exit code.
 // In-process command tests call it with their own factory (cmd/inprocess_test.go).

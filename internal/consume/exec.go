@@ -19,6 +19,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/tracecontext"
 )
 
 // Exec runs a shell command per message: the value on its stdin, the
@@ -119,7 +120,10 @@ func handlerEnviron(environ, secrets, secretEnv []string) []string {
 	var env []string
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "MQCTL_") || slices.Contains(secretEnv, name) || holdsSecret(value, secrets) {
+		// TRACEPARENT and TRACESTATE are each message's own (see Env):
+		// mqctl's would put every message in one trace.
+		if strings.HasPrefix(name, "MQCTL_") || slices.Contains(secretEnv, name) || holdsSecret(value, secrets) ||
+			name == "TRACEPARENT" || name == "TRACESTATE" {
 			continue
 		}
 		env = append(env, kv)
@@ -185,6 +189,10 @@ func Env(brokerName string, m *broker.Message, attempt int) []string {
 	}
 	add("MQ_MESSAGE_ID", messageID(m))
 	env = append(env, "MQ_HEADERS_JSON="+headersJSON(m.Headers))
+	// The W3C trace context, under the names OpenTelemetry SDKs read.
+	parent, state := tracecontext.FromHeaders(m.Headers)
+	add("TRACEPARENT", parent)
+	add("TRACESTATE", state)
 	return env
 }
 

@@ -2,6 +2,8 @@ package consume
 
 import (
 	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -11,13 +13,18 @@ import (
 
 // Flags are `mqctl consume`'s flags as given, before they are checked.
 type Flags struct {
-	Consumer      broker.ConsumerOptions
-	From          string
-	Count         int64
-	IdleTimeout   time.Duration
-	Ack           string
-	Exec          string
-	ExecTimeout   time.Duration
+	Consumer    broker.ConsumerOptions
+	From        string
+	Count       int64
+	IdleTimeout time.Duration
+	Ack         string
+	Exec        string
+	ExecTimeout time.Duration
+	// ShutdownTimeout bounds the handlers still running after SIGTERM or
+	// Ctrl-C.
+	ShutdownTimeout time.Duration
+	// Serve is the host:port of --serve's /healthz and /metrics.
+	Serve         string
 	Retries       int
 	Backoff       time.Duration
 	OnFail        string
@@ -62,11 +69,11 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 		return run, mqerr.Usagef("--retries %d: want 0 or more", fl.Retries)
 	case fl.Consumer.Prefetch < 1:
 		return run, mqerr.Usagef("--prefetch %d: want 1 or more", fl.Consumer.Prefetch)
-	case fl.IdleTimeout < 0 || fl.Backoff < 0 || fl.ExecTimeout < 0:
+	case fl.IdleTimeout < 0 || fl.Backoff < 0 || fl.ExecTimeout < 0 || fl.ShutdownTimeout < 0:
 		return run, mqerr.Usagef("durations must not be negative")
 	}
 	if fl.Exec == "" {
-		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout"} {
+		for _, name := range []string{"retries", "backoff", "on-fail", "concurrency", "exec-timeout", "shutdown-timeout", "serve"} {
 			if changed(name) {
 				return run, mqerr.Usagef("--%s applies to --exec handlers only", name)
 			}
@@ -79,6 +86,13 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 	if err := CheckCommand(fl.Exec); err != nil {
 		return run, err
 	}
+	if changed("serve") {
+		host, port, err := net.SplitHostPort(fl.Serve)
+		if err != nil || port == "" || strings.ContainsAny(host+port, "/ ") {
+			return run, mqerr.Usagef("--serve %q: want host:port such as 127.0.0.1:8080 or :8080", fl.Serve)
+		}
+	}
+	run.ShutdownTimeout = fl.ShutdownTimeout
 	run.Exec = &Exec{Command: fl.Exec, Stdout: stdout, Stderr: stderr, Timeout: fl.ExecTimeout}
 	return run, nil
 }

@@ -49,6 +49,15 @@ type Options struct {
 	// Concurrency is how many handlers run at once. Kafka keeps the order
 	// within a partition: a partition always goes to the same handler.
 	Concurrency int
+	// ShutdownTimeout bounds how long the handlers still running when ctx
+	// ends may take; then they are stopped and their messages left
+	// unsettled, for redelivery (0: no bound). See drain.go.
+	ShutdownTimeout time.Duration
+	// StopCause, when ctx ends with it as its cause (SIGTERM), makes the
+	// end a normal stop rather than an interrupt.
+	StopCause error
+	// Observer, when set, is told of polls and handler runs (--serve).
+	Observer Observer
 	// Logf reports warnings and, with Verbose, each handler failure.
 	Logf    func(format string, args ...any)
 	Verbose bool
@@ -153,7 +162,7 @@ func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Opt
 	if err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !r.stoppedCleanly(ctx) {
 		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
 	}
 	if n := st.Failed.Load(); n > 0 {
@@ -187,7 +196,9 @@ func (r *runner) next(ctx context.Context) (*broker.Delivery, error) {
 		wctx, cancel = context.WithTimeout(ctx, r.o.IdleTimeout)
 		defer cancel()
 	}
+	r.polling(true)
 	d, err := r.c.Next(wctx)
+	r.polling(false)
 	switch {
 	case err == nil:
 		r.st.Read.Add(1)
@@ -344,11 +355,18 @@ func (r *runner) handleAll(ctx context.Context) error {
 	var stopErr error
 	var stopOnce sync.Once
 	var wg sync.WaitGroup
+	dr := r.startDrain(ctx)
+	defer dr.end()
 	for i := range n {
 		q := queues[i%len(queues)]
 		wg.Go(func() {
 			for d := range q {
-				if err := r.handle(ctx, d); err != nil {
+				if ctx.Err() != nil {
+					// Not started before the stop: it goes back.
+					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+					continue
+				}
+				if err := r.handle(ctx, dr, d); err != nil {
 					stopOnce.Do(func() { stopErr = err; stop() })
 				}
 			}
@@ -375,7 +393,8 @@ func (r *runner) handleAll(ctx context.Context) error {
 		select {
 		case q <- d:
 		case <-dctx.Done():
-			// Not handed to a handler: it stays unsettled and comes again.
+			// Not handed to a handler: it goes back.
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 		}
 	}
 	for _, q := range queues {
@@ -390,13 +409,18 @@ func (r *runner) handleAll(ctx context.Context) error {
 
 // handle runs the handler for d with retries and settles d by the
 // outcome. It returns an error only to stop the run (--on-fail stop).
-func (r *runner) handle(ctx context.Context, d *broker.Delivery) error {
-	// Handlers finish after an interrupt: the interrupt stops reading, and
-	// a second Ctrl-C kills mqctl, leaving d unsettled for redelivery.
-	hctx := context.WithoutCancel(ctx)
+func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) error {
+	// Handlers finish after an interrupt, within the shutdown timeout: the
+	// interrupt stops reading, and a second Ctrl-C kills mqctl, leaving d
+	// unsettled for redelivery.
 	var reason error
 	for attempt := 1; ; attempt++ {
-		reason = r.runWithProgress(hctx, d, attempt)
+		reason = r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
+		if reason != nil && dr.stopped() {
+			// Stopped at the shutdown timeout: no verdict, d goes back.
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+			return nil
+		}
 		if reason == nil {
 			r.st.Handled.Add(1)
 			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
@@ -408,7 +432,10 @@ func (r *runner) handle(ctx context.Context, d *broker.Delivery) error {
 		if attempt > r.o.Retries || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(backoff(r.o.Backoff, attempt))
+		select {
+		case <-time.After(backoff(r.o.Backoff, attempt)):
+		case <-ctx.Done():
+		}
 	}
 	if ctx.Err() != nil {
 		// Interrupted before the retries were used up: not a verdict on

@@ -18,6 +18,9 @@ type Flags struct {
 	Properties broker.AMQPMeta
 	Priority   uint8
 	MsgID      string // --msg-id template
+	// Traceparent is --traceparent: "auto" gives each message without a
+	// traceparent header a fresh one.
+	Traceparent string
 }
 
 // Decoration turns flags into what is added to every message sent with
@@ -65,6 +68,13 @@ func (fl Flags) Decoration(p *broker.ProducerOptions, changed func(string) bool)
 		p.Partitioner = "manual"
 	}
 	d.UseInputPartition = p.Partitioner == "manual"
+	switch fl.Traceparent {
+	case "":
+	case "auto":
+		d.Traceparent = true
+	default:
+		return d, mqerr.Usagef("--traceparent %q: want auto (a fresh W3C traceparent for each message without one)", fl.Traceparent)
+	}
 	if fl.MsgID != "" {
 		t, err := ParseMsgIDTemplate(fl.MsgID)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/tracecontext"
 )
 
 // Decoration is what the command line adds to every message.
@@ -37,6 +38,9 @@ type Decoration struct {
 	// GenerateMsgID is set (JetStream de-duplication within a run).
 	MsgID         *template.Template
 	GenerateMsgID bool
+	// Traceparent adds a fresh W3C traceparent header to each message
+	// that has none (one it has is kept: it belongs to a trace already).
+	Traceparent bool
 }
 
 // ParseHeader parses -H name=value.
@@ -88,6 +92,9 @@ func (d Decoration) Prepare() func(*Record) error {
 		}
 		if len(d.Headers) > 0 {
 			m.Headers = append(m.Headers, d.Headers...)
+		}
+		if d.Traceparent && !tracecontext.Has(m.Headers) {
+			m.Headers = append(m.Headers, broker.Header{Key: tracecontext.Parent, Value: []byte(tracecontext.New())})
 		}
 		switch {
 		case d.Partition != nil:
