@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// cluster is a participant's view of url: a connection of its own, as a
+// process on another host would have.
+func cluster(t *testing.T, url, control string) Cluster {
+	conn := open(t, url)
+	return Cluster{Broker: conn.Broker(), Control: control, Publisher: conn.(broker.Publisher),
+		Subscriber: conn.(broker.Subscriber), Dests: conn.(broker.BenchDestinations),
+		ConfirmTimeout: 10 * time.Second, Logf: t.Logf}
+}
+
+type workerOut struct {
+	res *Result
+	err error
+}
+
+// startWorkers runs n workers in goroutines; wait returns their outcomes.
+func startWorkers(t *testing.T, url, control string, n int) (wait func() []workerOut) {
+	out := make([]workerOut, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		c := cluster(t, url, control)
+		wg.Go(func() {
+			res, _, err := Work(context.Background(), c, WorkOptions{Host: "w", JoinTimeout: 30 * time.Second})
+			out[i] = workerOut{res, err}
+		})
+	}
+	return func() []workerOut { wg.Wait(); return out }
+}
+
+// checkMerged: the total is the sum of the workers' rows, histograms
+// included, and the workload's count was split over them.
+func checkMerged(t *testing.T, d *Distributed, count int64) {
+	t.Helper()
+	if len(d.Workers) != 3 || d.Missing != 0 || d.Failed != 0 {
+		t.Fatalf("workers %+v", d.Workers)
+	}
+	var sent, confirmed, received int64
+	lat := map[string]int64{}
+	for _, w := range d.Workers {
+		if w.Status != WorkerOK || w.Summary == nil || w.Summary.Sent == 0 {
+			t.Fatalf("worker %+v", w)
+		}
+		sent += w.Summary.Sent
+		confirmed += w.Summary.Confirmed
+		received += w.Summary.Received
+		for _, l := range w.Summary.Latency {
+			lat[l.Name] += l.Count
+		}
+	}
+	tot := d.Total
+	if tot.Sent != sent || tot.Confirmed != confirmed || tot.Received != received || tot.Sent != count || tot.Lost != 0 {
+		t.Errorf("total %d/%d/%d, workers' sum %d/%d/%d, want %d sent", tot.Sent, tot.Confirmed, tot.Received, sent, confirmed, received, count)
+	}
+	if len(tot.Latency) != 3 {
+		t.Fatalf("total latencies %+v", tot.Latency)
+	}
+	for _, l := range tot.Latency {
+		if l.Count != lat[l.Name] || l.Count == 0 {
+			t.Errorf("%s: merged count %d, workers' sum %d", l.Name, l.Count, lat[l.Name])
+		}
+	}
+}
+
+func leadAndWork(t *testing.T, url string, k Knobs) {
+	control := testenv.UniqueName(t, "mqctl-bench-control")
+	wait := startWorkers(t, url, control, 3)
+	w := Workload{Mode: "e2e", Producers: 2, Consumers: 1, Size: 100, Count: 3001, InFlight: 64}
+	d, err := Lead(context.Background(), cluster(t, url, control), LeadOptions{Workers: 3, JoinTimeout: 30 * time.Second, Workload: w, Knobs: k})
+	outs := wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		if o.err != nil || o.res == nil {
+			t.Fatalf("worker %d: %v", i, o.err)
+		}
+	}
+	checkMerged(t, d, 3001)
+}
+
+// TestDistributedJetStream: three workers and a leader on one JetStream
+// server, each with its own connection.
+func TestDistributedJetStream(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	leadAndWork(t, srv.URL, Knobs{})
+}
+
+func TestDistributedKafka(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	leadAndWork(t, k.URL, Knobs{Partitions: 2})
+}
+
+// TestDistributedJoinTimeout: one worker of two joins: the leader's error
+// says so, and the worker that joined is told the run is off.
+func TestDistributedJoinTimeout(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	control := testenv.UniqueName(t, "mqctl-bench-control")
+	wait := startWorkers(t, srv.URL, control, 1)
+	_, err := Lead(context.Background(), cluster(t, srv.URL, control), LeadOptions{Workers: 2, JoinTimeout: 3 * time.Second,
+		Workload: Workload{Mode: "e2e", Producers: 1, Consumers: 1, Size: 100, Count: 10, InFlight: 8}})
+	if !errors.Is(err, ErrJoin) || !strings.Contains(err.Error(), "1 of 2") {
+		t.Errorf("leader: %v", err)
+	}
+	if o := wait()[0]; o.err == nil || !strings.Contains(o.err.Error(), "gave up") {
+		t.Errorf("worker: %v", o.err)
+	}
+}
+
+// TestDistributedRabbitMQ: a queue gives each message to one reader, so
+// every participant reads an inbox of its own.
+func TestDistributedRabbitMQ(t *testing.T) {
+	leadAndWork(t, testenv.RabbitMQ(t).AMQPURL, Knobs{})
+}
