@@ -94,6 +94,9 @@ func benchWorker(o *BenchOptions) error {
 		return err
 	}
 	defer conn.Close()
+	if err := refuseOtherBrokersFlags(o, conn.Broker()); err != nil {
+		return err
+	}
 	c, err := benchCluster(o, conn, t)
 	if err != nil {
 		return err

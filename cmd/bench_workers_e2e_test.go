@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/bench"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
 )
 
 // benchWorker is one `mqctl bench --worker` process.
@@ -87,12 +89,28 @@ func checkWorkerRows(t *testing.T, d bench.Distributed) (ok int) {
 }
 
 // TestBenchWorkersProcesses: a leader and three worker processes on one
-// JetStream server; the merged total is the sum of the workers' rows and
-// of what each worker printed itself.
+// JetStream server, then on Kafka; the merged total is the sum of the
+// workers' rows and of what each worker printed itself.
 func TestBenchWorkersProcesses(t *testing.T) {
-	srv, js := natsJetStream(t)
+	t.Run("jetstream", func(t *testing.T) {
+		srv, js := natsJetStream(t)
+		benchWorkersProcesses(t, srv.URL)
+		var left []string
+		for n := range js.StreamNames(context.Background()).Name() {
+			left = append(left, n)
+		}
+		if len(left) != 0 {
+			t.Errorf("streams left behind: %v", left)
+		}
+	})
+	t.Run("kafka", func(t *testing.T) {
+		benchWorkersProcesses(t, testenv.Kafka(t, sandbox.KafkaOptions{}).URL)
+	})
+}
+
+func benchWorkersProcesses(t *testing.T, url string) {
 	c := newCLI(t)
-	c.env = []string{"MQCTL_URL=" + srv.URL}
+	c.env = []string{"MQCTL_URL=" + url}
 	ws := startBenchWorkers(t, c, 3)
 	r := c.run("bench", "--workers", "3", "--count", "3000", "--size", "64", "--producers", "2", "-o", "json")
 	if r.code != 0 {
@@ -116,13 +134,6 @@ func TestBenchWorkersProcesses(t *testing.T) {
 	}
 	if printed != d.Total.Sent {
 		t.Errorf("workers printed %d sent, the leader merged %d", printed, d.Total.Sent)
-	}
-	var left []string
-	for n := range js.StreamNames(context.Background()).Name() {
-		left = append(left, n)
-	}
-	if len(left) != 0 {
-		t.Errorf("streams left behind: %v", left)
 	}
 }
 
