@@ -184,7 +184,6 @@ var ErrJoin = errors.New("not enough workers joined")
 type joined struct {
 	row      WorkerRow
 	to       *sender
-	dest     broker.BenchDestination
 	lastSeen time.Time
 	done     bool
 }
@@ -273,11 +272,13 @@ func Lead(ctx context.Context, c Cluster, o LeadOptions) (*Distributed, error) {
 		}
 	}
 
-	startAt := time.Now().Add(time.Second)
-	for i, w := range workers {
+	// Every destination first, then the starts, so that no worker starts
+	// late because another's topic took its time.
+	shares := make([]Workload, len(workers))
+	for i := range workers {
 		name := fmt.Sprintf("mqctl-bench-%s-%d", run, i)
-		ww := splitWorkload(o.Workload, o.Workers, i)
-		d, _, _, err := Plan(c.Broker, name, ww, o.Knobs)
+		shares[i] = splitWorkload(o.Workload, o.Workers, i)
+		d, _, _, err := Plan(c.Broker, name, shares[i], o.Knobs)
 		if err == nil {
 			err = c.Dests.CreateBenchDestination(ctx, d)
 		}
@@ -285,12 +286,17 @@ func Lead(ctx context.Context, c Cluster, o LeadOptions) (*Distributed, error) {
 			stopAll()
 			return nil, err
 		}
-		w.dest = d
 		if !o.Keep {
 			defer c.deleteDest(d)
 		}
-		k := o.Knobs
-		if err := w.to.send(ctx, controlMsg{Type: msgStart, Run: run, Destination: name, Workload: &ww, Payload: o.Workload.Payload, Knobs: &k, StartAt: startAt}); err != nil {
+	}
+	// A second to hand out the starts; the clocks of the hosts are
+	// assumed in sync.
+	startAt := time.Now().Add(time.Second)
+	k := o.Knobs
+	for i, w := range workers {
+		name := fmt.Sprintf("mqctl-bench-%s-%d", run, i)
+		if err := w.to.send(ctx, controlMsg{Type: msgStart, Run: run, Destination: name, Workload: &shares[i], Payload: o.Workload.Payload, Knobs: &k, StartAt: startAt}); err != nil {
 			stopAll()
 			return nil, fmt.Errorf("start worker %s: %w", w.row.ID, err)
 		}
