@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -89,5 +90,19 @@ func TestDecodeControlRefuses(t *testing.T) {
 		if m, err := decodeControl([]byte(in)); err == nil {
 			t.Errorf("%s: decoded %+v", in, m)
 		}
+	}
+}
+
+// TestStartRoundTrip: what a worker runs is what the leader sent.
+func TestStartRoundTrip(t *testing.T) {
+	w := Workload{Mode: "e2e", Producers: 3, Consumers: 2, Size: 512, Count: 7, Rate: 12.5, InFlight: 9, Warmup: time.Second}
+	k := Knobs{Acks: "1", Linger: 5 * time.Millisecond, Partitions: 4, QueueType: "quorum", Storage: "memory", Replicas: 3, Prefetch: 100, Core: true}
+	at := time.Date(2026, 12, 6, 4, 0, 0, 123, time.UTC)
+	m, err := decodeControl(encodeControl(controlMsg{Type: msgStart, Run: "r", Destination: "d", Workload: &w, Knobs: &k, Payload: []byte{0, 1, 255}, StartAt: at}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*m.Workload, w) || *m.Knobs != k || !m.StartAt.Equal(at) || string(m.Payload) != "\x00\x01\xff" || m.Destination != "d" {
+		t.Errorf("got %+v %+v %+v", m, *m.Workload, *m.Knobs)
 	}
 }

@@ -433,6 +433,9 @@ func Work(ctx context.Context, c Cluster, o WorkOptions) (*Result, string, error
 			}
 			switch m.Type {
 			case msgWelcome:
+				// Joined: the leader may wait its own --join-timeout
+				// for the others from here.
+				deadline = time.Now().Add(o.JoinTimeout)
 				again = controlMsg{Type: msgReady, Worker: id, Host: o.Host, Run: m.Run}
 				leader.post(ctx, again)
 			case msgFull:
