@@ -137,8 +137,20 @@ func benchLead(o *BenchOptions) error {
 	if o.Knobs.Core && conn.Broker() == "nats" {
 		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
 	}
-	d, err := bench.Lead(o.Ctx, c, bench.LeadOptions{Workers: o.Workers, JoinTimeout: o.JoinTimeout,
-		Workload: o.Workload, Knobs: o.Knobs, Keep: o.Keep})
+	lo := bench.LeadOptions{Workers: o.Workers, JoinTimeout: o.JoinTimeout, Workload: o.Workload, Knobs: o.Knobs, Keep: o.Keep}
+	if o.IO.ErrTTY {
+		lo.Progress = func(sent, confirmed int64, running int) {
+			fmt.Fprintf(o.IO.Err, "\r\033[K%d workers running  sent %d  confirmed %d", running, sent, confirmed)
+		}
+		c.Logf = func(format string, args ...any) {
+			fmt.Fprint(o.IO.Err, "\r\033[K")
+			o.Logf(format, args...)
+		}
+	}
+	d, err := bench.Lead(o.Ctx, c, lo)
+	if o.IO.ErrTTY {
+		fmt.Fprint(o.IO.Err, "\r\033[K")
+	}
 	switch {
 	case err != nil && o.Ctx.Err() != nil:
 		return mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted before the workers started: %w", err))

@@ -174,6 +174,9 @@ type LeadOptions struct {
 	Knobs    Knobs
 	// Keep keeps the workers' data destinations.
 	Keep bool
+	// Progress, when set, gets the running totals over the workers each
+	// time one reports (about once a second per worker).
+	Progress func(sent, confirmed int64, running int)
 }
 
 // ErrJoin is in the error chain when fewer workers than asked for joined
@@ -182,10 +185,11 @@ var ErrJoin = errors.New("not enough workers joined")
 
 // joined is a worker that answered ready.
 type joined struct {
-	row      WorkerRow
-	to       *sender
-	lastSeen time.Time
-	done     bool
+	row             WorkerRow
+	to              *sender
+	lastSeen        time.Time
+	done            bool
+	sent, confirmed int64
 }
 
 // Lead runs a distributed run: it waits up to JoinTimeout for Workers
@@ -322,6 +326,15 @@ func Lead(ctx context.Context, c Cluster, o LeadOptions) (*Distributed, error) {
 			}
 			w.lastSeen = time.Now()
 			switch m.Type {
+			case msgProgress:
+				w.sent, w.confirmed = m.Sent, m.Confirmed
+				if o.Progress != nil {
+					var s, cf int64
+					for _, w := range workers {
+						s, cf = s+w.sent, cf+w.confirmed
+					}
+					o.Progress(s, cf, pending)
+				}
 			case msgResult:
 				if m.Summary == nil {
 					continue

@@ -147,8 +147,10 @@ func TestDistributedLeaderInterrupted(t *testing.T) {
 			time.AfterFunc(2500*time.Millisecond, cancel) // the run starts a second after the join
 		}
 	}
+	var progressed int64
 	d, err := Lead(ctx, lc, LeadOptions{Workers: 3, JoinTimeout: 30 * time.Second,
-		Workload: Workload{Mode: "e2e", Producers: 1, Consumers: 1, Size: 100, Duration: time.Minute, Rate: 300, InFlight: 16}})
+		Workload: Workload{Mode: "e2e", Producers: 1, Consumers: 1, Size: 100, Duration: time.Minute, Rate: 300, InFlight: 16},
+		Progress: func(sent, _ int64, _ int) { progressed = max(progressed, sent) }})
 	outs := wait()
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +159,9 @@ func TestDistributedLeaderInterrupted(t *testing.T) {
 		t.Errorf("total %+v", d.Total)
 	}
 	checkMerged(t, d, d.Total.Sent, false)
+	if progressed == 0 || progressed > d.Total.Sent {
+		t.Errorf("progress showed %d sent, the total is %d", progressed, d.Total.Sent)
+	}
 	for i, o := range outs {
 		if o.err != nil || o.res == nil || !o.res.Interrupted {
 			t.Errorf("worker %d: %v %+v", i, o.err, o.res)
