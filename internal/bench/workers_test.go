@@ -168,3 +168,43 @@ func TestDistributedLeaderInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestDistributedStaleControl: a control destination left by a killed
+// leader, holding a dead worker's hello and ready, is read as it is; the
+// handshake keeps the dead worker out.
+func TestDistributedStaleControl(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	control := testenv.UniqueName(t, "mqctl-bench-control")
+	c := cluster(t, srv.URL, control, false)
+	d, _, _, err := c.plan(control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Dests.CreateBenchDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.sender(ctx, control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []controlMsg{
+		{Type: msgHello, Worker: "dead", Host: "gone", Inbox: control + "-dead"},
+		{Type: msgReady, Worker: "dead", Host: "gone", Run: "old"},
+	} {
+		if err := s.send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.close()
+	wait := startWorkers(t, srv.URL, control, 1, false)
+	res, err := Lead(ctx, c, LeadOptions{Workers: 1, JoinTimeout: 30 * time.Second,
+		Workload: Workload{Mode: "e2e", Producers: 1, Consumers: 1, Size: 100, Count: 100, InFlight: 16}})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Workers) != 1 || res.Workers[0].Host != "w" || res.Workers[0].Status != WorkerOK || res.Total.Received != 100 {
+		t.Errorf("workers %+v total %+v", res.Workers, res.Total)
+	}
+}
