@@ -208,3 +208,65 @@ func TestDistributedStaleControl(t *testing.T) {
 		t.Errorf("workers %+v total %+v", res.Workers, res.Total)
 	}
 }
+
+// handWorker speaks the protocol step by step and answers start with
+// failed, as a worker that cannot run its share does.
+func handWorker(t *testing.T, c Cluster) chan error {
+	errc := make(chan error, 1)
+	ctx := context.Background()
+	inbox, err := c.openMailbox(ctx, c.control()+"-hand", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer inbox.close()
+		var s *sender
+		for s == nil {
+			s, _ = c.sender(ctx, c.control())
+			time.Sleep(100 * time.Millisecond)
+		}
+		defer s.close()
+		s.post(ctx, controlMsg{Type: msgHello, Worker: "hand", Host: "h", Inbox: c.control() + "-hand"})
+		for m := range inbox.msgs {
+			switch m.Type {
+			case msgWelcome:
+				s.post(ctx, controlMsg{Type: msgReady, Worker: "hand", Host: "h", Run: m.Run})
+			case msgStart:
+				errc <- s.send(ctx, controlMsg{Type: msgFailed, Worker: "hand", Run: m.Run, Error: "no disk"})
+				return
+			}
+		}
+	}()
+	return errc
+}
+
+// TestDistributedWorkerFailed: a worker that says it failed is reported
+// with its reason; the others' results are the total.
+func TestDistributedWorkerFailed(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	control := testenv.UniqueName(t, "mqctl-bench-control")
+	c := cluster(t, srv.URL, control, false)
+	failed := handWorker(t, cluster(t, srv.URL, control, false))
+	wait := startWorkers(t, srv.URL, control, 2, false)
+	d, err := Lead(context.Background(), c, LeadOptions{Workers: 3, JoinTimeout: 30 * time.Second,
+		Workload: Workload{Mode: "e2e", Producers: 1, Consumers: 1, Size: 100, Count: 300, InFlight: 16}})
+	wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-failed; err != nil {
+		t.Fatal(err)
+	}
+	var ok int64
+	for _, w := range d.Workers {
+		switch {
+		case w.ID == "hand" && (w.Status != WorkerFailed || w.Error != "no disk"):
+			t.Errorf("hand worker %+v", w)
+		case w.ID != "hand" && w.Status == WorkerOK:
+			ok += w.Summary.Received
+		}
+	}
+	if d.Failed != 1 || d.Missing != 0 || ok != 200 || d.Total.Received != 200 {
+		t.Errorf("failed %d missing %d, workers received %d, total %+v", d.Failed, d.Missing, ok, d.Total)
+	}
+}
