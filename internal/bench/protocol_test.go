@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -104,5 +105,19 @@ func TestStartRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(*m.Workload, w) || *m.Knobs != k || !m.StartAt.Equal(at) || string(m.Payload) != "\x00\x01\xff" || m.Destination != "d" {
 		t.Errorf("got %+v %+v %+v", m, *m.Workload, *m.Knobs)
+	}
+}
+
+// TestParseDistributed: bench compare reads a distributed run's report
+// as its merged total.
+func TestParseDistributed(t *testing.T) {
+	total, err := MergeSummaries([]Summary{Summarize(workerResult(10, 0, 0, []int64{5}), "kafka", "d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(Distributed{V: 1, Run: "r", Workers: []WorkerRow{{ID: "a", Status: WorkerOK}}, Total: total})
+	s, err := ParseSummary(b)
+	if err != nil || s.Sent != 10 || len(s.Latency) != 3 || s.Latency[0].Count != 1 {
+		t.Errorf("%v: %+v", err, s)
 	}
 }
