@@ -43,6 +43,13 @@ type BenchOptions struct {
 	// under P99Under (--rate max --p99-under D).
 	RateMax  bool
 	P99Under time.Duration
+	// Worker joins a distributed run (--worker); Workers > 0 leads one of
+	// that many workers (--workers N). JoinTimeout bounds the wait for
+	// the others; Logf reports joins and missing workers on stderr.
+	Worker      bool
+	Workers     int
+	JoinTimeout time.Duration
+	Logf        func(format string, args ...any)
 }
 
 // NewCmdBench builds `mqctl bench [pub|sub|e2e] [DEST]`.
@@ -53,7 +60,9 @@ func NewCmdBench(f *Factory, runF func(*BenchOptions) error) *cobra.Command {
 	var compare []string
 	idempotent := true
 	var p99Under time.Duration
-	var yes, keep bool
+	var yes, keep, worker bool
+	var workers int
+	joinTimeout := time.Minute
 	cmd := &cobra.Command{
 		Use:   "bench [pub|sub|e2e] [DEST]",
 		Short: "Load-test the broker: throughput, latency from HDR histograms, and lost or duplicated messages",
@@ -65,10 +74,34 @@ The bench creates its own destination mqctl-bench-<id> and deletes it at the end
 an existing destination needs --dest NAME (or DEST) and --yes. Under --rate R (messages per
 second over all producers) each message has an intended send time t0 + i/R and latencies are
 measured from it, so a stalled broker shows in the percentiles. Every payload carries producer id
-and sequence number: messages confirmed but never received are reported as lost (exit 3).`,
+and sequence number: messages confirmed but never received are reported as lost (exit 3).
+
+Beyond one machine: mqctl bench --worker on each host joins the run that mqctl bench --workers N
+leads; they coordinate through the broker itself (destination mqctl-bench-control and one inbox
+per worker). --count and --rate are totals split over the workers; --producers, --consumers and
+--in-flight are each worker's. Every worker sends and receives in a destination of its own and
+the leader merges their histograms. A worker that goes silent for 10s is reported missing and
+the run exits 3 with the merged result of the others. Give --core to the leader and the workers
+alike on core NATS.`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w.Mode = "e2e"
+			if worker {
+				if err := checkBenchWorker(cmd, args, joinTimeout); err != nil {
+					return err
+				}
+				format, err := f.Format()
+				if err != nil {
+					return err
+				}
+				opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Knobs: k,
+					Worker: true, JoinTimeout: joinTimeout, Warnf: f.Warnf, Changed: cmd.Flags().Changed,
+					Logf: func(format string, args ...any) { f.Logf(0, format, args...) }}
+				if runF != nil {
+					return runF(opts)
+				}
+				return benchRun(opts)
+			}
 			if len(args) > 0 {
 				switch args[0] {
 				case "pub", "sub", "e2e":
@@ -94,6 +127,9 @@ and sequence number: messages confirmed but never received are reported as lost 
 			if err := checkBenchFlags(cmd, &w, dest, yes, payloadFile); err != nil {
 				return err
 			}
+			if err := checkBenchLeader(cmd, &w, workers, joinTimeout, rateMax, compare, dest); err != nil {
+				return err
+			}
 			k.NoIdempotence = !idempotent
 			if k.NoIdempotence && k.Acks != "" && k.Acks != "all" {
 				return mqerr.Usagef("--idempotent=false: only acks=all uses the idempotent producer; --acks %s already has none", k.Acks)
@@ -107,7 +143,8 @@ and sequence number: messages confirmed but never received are reported as lost 
 			}
 			opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Workload: w, Knobs: k,
 				Dest: dest, Keep: keep, CSV: csvFile, Changed: cmd.Flags().Changed, Warnf: f.Warnf,
-				Compare: compare, OpenContext: f.OpenContext, RateMax: rateMax, P99Under: p99Under}
+				Compare: compare, OpenContext: f.OpenContext, RateMax: rateMax, P99Under: p99Under,
+				Workers: workers, JoinTimeout: joinTimeout, Logf: func(format string, args ...any) { f.Logf(0, format, args...) }}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -130,6 +167,9 @@ and sequence number: messages confirmed but never received are reported as lost 
 	fl.StringVar(&dest, "dest", "", "use this existing destination instead of creating one (needs --yes)")
 	fl.BoolVar(&yes, "yes", false, "agree to write into an existing destination")
 	fl.BoolVar(&keep, "keep", false, "keep the destination the bench created")
+	fl.BoolVar(&worker, "worker", false, "join the distributed run a bench --workers N on this broker leads (the workload comes from the leader)")
+	fl.IntVar(&workers, "workers", 0, "lead a distributed run of N bench --worker processes (anywhere that reaches the broker)")
+	fl.DurationVar(&joinTimeout, "join-timeout", time.Minute, "with --workers or --worker: how long to wait for the other side")
 	fl.StringVar(&csvFile, "csv", "", "write the per-second timeline to this CSV file")
 	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")

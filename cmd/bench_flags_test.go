@@ -48,6 +48,17 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"--compare", "a"}, "two or more"},
 		{[]string{"--compare", "a,,b"}, "empty context"},
 		{[]string{"--compare", "a,b", "--csv", "x.csv"}, "--csv"},
+		{[]string{"--worker", "--count", "5", "--acks", "1"}, "--acks, --count to bench --workers N"},
+		{[]string{"--worker", "e2e"}, "takes no arguments"},
+		{[]string{"--worker", "--workers", "2"}, "--workers"},
+		{[]string{"--worker", "--join-timeout", "0s"}, "--join-timeout 0s"},
+		{[]string{"--workers", "0"}, "--workers 0"},
+		{[]string{"--workers", "3", "--count", "2"}, "one message per worker"},
+		{[]string{"--workers", "2", "sub", "q", "--yes"}, "bench sub"},
+		{[]string{"--workers", "2", "--dest", "q", "--yes"}, "--dest"},
+		{[]string{"--workers", "2", "--csv", "x.csv"}, "--csv"},
+		{[]string{"--workers", "2", "--join-timeout", "-1s"}, "--join-timeout -1s"},
+		{[]string{"--join-timeout", "5s"}, "--workers and --worker only"},
 	} {
 		r := runInProcess(t, false, env, append([]string{"bench"}, c.args...)...)
 		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")

@@ -19,6 +19,10 @@ func benchRun(o *BenchOptions) error {
 		return benchCompareContexts(o)
 	case o.RateMax:
 		return benchRateSearch(o)
+	case o.Worker:
+		return benchWorker(o)
+	case o.Workers > 0:
+		return benchLead(o)
 	}
 	ctx := o.Ctx
 	var csvOut *bench.CSV

@@ -27,11 +27,20 @@ type ComparisonRow struct {
 	Ratios []*float64 `json:"ratios,omitempty"`
 }
 
-// ParseSummary reads a kept run (-o json) and checks it is one.
+// ParseSummary reads a kept run (-o json, or a distributed run's report)
+// and checks it is one.
 func ParseSummary(b []byte) (Summary, error) {
 	var s Summary
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("not a bench summary (-o json): %v", err)
+	}
+	// A distributed run's report compares by its merged total.
+	var d struct {
+		Workers json.RawMessage `json:"workers"`
+		Total   *Summary        `json:"total"`
+	}
+	if json.Unmarshal(b, &d) == nil && d.Workers != nil && d.Total != nil {
+		s = *d.Total
 	}
 	if s.V != 1 {
 		return s, fmt.Errorf("not a bench summary (-o json): version %d, want 1", s.V)

@@ -10,22 +10,22 @@ import (
 // Knobs are the per-broker settings of a run; zero values mean defaults.
 type Knobs struct {
 	// Kafka
-	Acks          string
-	Compression   string
-	Partitions    int
-	Linger        time.Duration
-	NoIdempotence bool
+	Acks          string        `json:"acks,omitempty"`
+	Compression   string        `json:"compression,omitempty"`
+	Partitions    int           `json:"partitions,omitempty"`
+	Linger        time.Duration `json:"linger,omitempty"`
+	NoIdempotence bool          `json:"no_idempotence,omitempty"`
 	// RabbitMQ
-	Persistent bool
-	QueueType  string
+	Persistent bool   `json:"persistent,omitempty"`
+	QueueType  string `json:"queue_type,omitempty"`
 	// JetStream / NATS; Sync waits for each PubAck before the next
 	// publish (natscli bench --sync): an in-flight window of one.
-	Sync     bool
-	Core     bool
-	Storage  string
-	Replicas int
+	Sync     bool   `json:"sync,omitempty"`
+	Core     bool   `json:"core,omitempty"`
+	Storage  string `json:"storage,omitempty"`
+	Replicas int    `json:"replicas,omitempty"`
 	// Consumers of every broker.
-	Prefetch int
+	Prefetch int `json:"prefetch,omitempty"`
 }
 
 // Plan works out the destination to create and the producer and consumer
