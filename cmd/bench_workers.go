@@ -94,7 +94,7 @@ func benchWorker(o *BenchOptions) error {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn.Broker()); err != nil {
+	if err := refuseOtherBrokersFlags(o, conn); err != nil {
 		return err
 	}
 	c, err := benchCluster(o, conn, t)
@@ -127,7 +127,7 @@ func benchLead(o *BenchOptions) error {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn.Broker()); err != nil {
+	if err := refuseOtherBrokersFlags(o, conn); err != nil {
 		return err
 	}
 	c, err := benchCluster(o, conn, t)
