@@ -253,12 +253,17 @@ func TestDLQReplayKill9LosesNothing(t *testing.T) {
 	waitDepth(t, ch, "work.dlq", n)
 	c := newCLI(t)
 	c.env = []string{"MQCTL_URL=" + u}
-	for round, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond} {
+	for round := range 2 {
+		// Killed once the replay has moved some: on a loaded machine a
+		// fixed delay can land before the first confirm.
+		before := queueDepth(t, ch, "work")
 		cmd := c.command(context.Background(), "dlq", "replay", "work.dlq", "--yes", "--rate", "2000")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(after)
+		for deadline := time.Now().Add(testenv.Deadline(10 * time.Second)); queueDepth(t, ch, "work") <= before+round*200 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		waitConsumersGone(t, ch, "work.dlq")
