@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/output"
 )
@@ -547,9 +548,10 @@ func (m *Model) buildRows(v View) []row {
 					age = int64(a)
 					oldest = shortAge(a)
 				}
+				reason, origin := sampled(d)
 				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, d.Why, stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, age, d.Why, stale}})
+					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, reason, origin, d.Why, stale},
+					keys:  []any{c.name, d.Name, d.Type, d.Messages, age, reason, origin, d.Why, stale}})
 			}
 		}
 	}
@@ -592,6 +594,19 @@ func (m *Model) buildRows(v View) []row {
 		rs = sorted
 	}
 	return rs
+}
+
+// sampled is a dead-letter row's top reason and original destination
+// cells: "(not read)" where reading would mark them redelivered, "-"
+// where nothing was read.
+func sampled(d DeadLetterRow) (reason, origin string) {
+	switch {
+	case d.NotRead:
+		return "(not read)", "(not read)"
+	case d.Sampled == 0:
+		return "-", "-"
+	}
+	return dlq.OneLine(d.TopReason, 200), dlq.OneLine(d.Origin, 200)
 }
 
 func compare(a, b any) int {

@@ -106,18 +106,20 @@ func newFixture() *fixture {
 				{Broker: "kafka", Kind: lag.KindPartition, Group: "billing", Topic: "orders", Partition: 0, Committed: 10, End: 410, Lag: 400, TimeLag: 93 * time.Second},
 				{Broker: "kafka", Kind: lag.KindPartition, Group: "shipping", Topic: "orders", Partition: 0, Committed: 410, End: 410, Lag: 0},
 			},
-			DeadLetters: []broker.DeadLetterDestination{
-				{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 7, Oldest: t0.Add(-3 * time.Hour), Why: "name matches *.DLT"},
-			},
+			DeadLetters: []DeadLetterRow{{
+				DeadLetterDestination: broker.DeadLetterDestination{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 7, Oldest: t0.Add(-3 * time.Hour), Why: "name matches *.DLT"},
+				TopReason:             "Listener failed;\nnested exception is java.lang.IllegalStateException: SKU not found", Origin: "orders", Sampled: 7,
+			}},
 		}, {
 			Broker: "rabbitmq",
 			Destinations: []broker.Destination{
 				{Broker: "rabbitmq", Type: "queue", Name: "payments", Messages: 42, Consumers: 2},
 			},
 			Lag: []lag.Row{{Broker: "rabbitmq", Kind: lag.KindQueue, Queue: "payments", Lag: 42}},
-			DeadLetters: []broker.DeadLetterDestination{
-				{Broker: "rabbitmq", Type: "queue", Name: "payments.dlq", Messages: 3, Why: "dead-letter exchange of payments"},
-			},
+			DeadLetters: []DeadLetterRow{{
+				DeadLetterDestination: broker.DeadLetterDestination{Broker: "rabbitmq", Type: "queue", Name: "payments.dlq", Messages: 3, Why: "dead-letter exchange of payments"},
+				NotRead:               true,
+			}},
 		}},
 		errs:  []error{nil, nil},
 		reads: []int{0, 0},

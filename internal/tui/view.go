@@ -32,7 +32,7 @@ func (m *Model) columns(v View) []column {
 	case Consumers:
 		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 9, false}}
 	case DeadLetters:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"WHY", 10, true}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"TOP REASON", 11, true}, {"ORIGIN", 7, true}, {"WHY", 4, true}, {"AGE", 9, false}}
 	}
 	return []column{{"#", 4, false}, {"TIME", 8, false}, {"ORIGIN", 10, true}, {"REASON", 10, true}, {"SIZE", 6, false}}
 }
@@ -191,6 +191,9 @@ var helpLines = []string{
 	"  p              pause refreshes;  r  refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
 	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
+	"Dead letters: TOP REASON and ORIGIN count the first 100 of each (read again when the",
+	"depth changes; Kafka commits nothing, JetStream reads without acking). RabbitMQ shows",
+	"(not read): reading would mark them redelivered; mqctl dlq ls --sample N reads them.",
 }
 
 // table writes the header and the visible rows only; it returns lines used.
