@@ -66,7 +66,12 @@ func TestTopInATerminal(t *testing.T) {
 		t.Errorf("billing should lag by 6 on orders/0:\n%s", screen)
 	}
 	tmux(t, "send-keys", "-t", session, "4")
-	waitPane(t, session, "orders.DLT")
+	screen = waitPane(t, session, "orders.DLT")
+	// The row's top reason and origin come from the same read as its
+	// depth, the reason escaped like every cell.
+	if row := paneLine(screen, "orders.DLT"); !strings.Contains(row, `poison \x1b[2J pill`) || !strings.Contains(row, " orders ") {
+		t.Errorf("the DLT row should show its top reason and origin:\n%s", screen)
+	}
 	tmux(t, "send-keys", "-t", session, "Enter")
 	screen = waitPane(t, session, `"id": 7`)
 	if !strings.Contains(screen, `poison \x1b[2J pill`) {
@@ -246,6 +251,16 @@ func TestTopReplayInATerminal(t *testing.T) {
 	if got := strings.Join(evs, " "); got != "attempted confirmed finished" {
 		t.Errorf("audit events %q", got)
 	}
+}
+
+// paneLine is the first line of screen that holds s.
+func paneLine(screen, s string) string {
+	for _, l := range strings.Split(screen, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
 
 // dlqDepth is the DEPTH cell of dest's row in the dead-letter view.
