@@ -108,3 +108,12 @@ func rateCell(r float64, ok bool) string {
 	}
 	return fmt.Sprintf("%.0f", r)
 }
+
+// rateKey sorts rates in thousandths of a message a second, unknown
+// below zero.
+func rateKey(r float64, ok bool) int64 {
+	if !ok {
+		return -1
+	}
+	return int64(r * 1000)
+}
