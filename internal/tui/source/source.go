@@ -113,8 +113,14 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 		errs = append(errs, err)
 		read += ok(err)
 	}
-	// Last, so a slow sample delays no other role's rows.
-	s.sampleDeadLetters(ctx, i, conn, snap.DeadLetters)
+	// Last, within half of what is left of the read's time: a sample is
+	// a hint and must not hold the other roles' rows for long.
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		sctx, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
+	}
+	s.sampleDeadLetters(sctx, i, conn, snap.DeadLetters)
+	cancel()
 	if err := errors.Join(errs...); err != nil {
 		// Every role failed at once, and not by running out of time (a
 		// driver may be reconnecting by itself then): the connection is
