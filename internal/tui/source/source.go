@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -153,8 +154,9 @@ type sample struct {
 // with AckNone and follows advisories). Where a read marks messages
 // redelivered (RabbitMQ) nothing is read and the row says NotRead. A
 // destination is read again only when its depth changed, so a quiet DLQ
-// is read once a session; a read that failed or ran out of time is not
-// kept and leaves the row empty: a sample is a hint, not the refresh.
+// is read once a session. What a read that warned or ran out of time got
+// is shown but not kept, so the next refresh reads again; one that got
+// nothing leaves the row empty: a sample is a hint, not the refresh.
 func (s *Brokers) sampleDeadLetters(ctx context.Context, i int, conn broker.Conn, rows []tui.DeadLetterRow) {
 	if len(rows) == 0 {
 		return
@@ -171,14 +173,17 @@ func (s *Brokers) sampleDeadLetters(ctx context.Context, i int, conn broker.Conn
 			continue
 		}
 		sm, seen := old[r.Name]
+		keep := true
 		if !seen || sm.messages != r.Messages {
 			if r.Messages == 0 || ctx.Err() != nil {
 				continue
 			}
-			failed := false
-			src.Logf = func(string, ...any) { failed = true }
+			// The driver may warn from its own goroutines.
+			var warned atomic.Bool
+			src.Logf = func(string, ...any) { warned.Store(true) }
 			st := dlq.SampleReasons(ctx, src, SampleSize)
-			if failed || ctx.Err() != nil {
+			keep = !warned.Load() && ctx.Err() == nil
+			if !keep && st.Total == 0 {
 				continue
 			}
 			sm = sample{messages: r.Messages, n: int(st.Total), oldest: st.Oldest()}
@@ -189,7 +194,9 @@ func (s *Brokers) sampleDeadLetters(ctx context.Context, i int, conn broker.Conn
 				sm.origin = top[0].Key
 			}
 		}
-		kept[r.Name] = sm
+		if keep {
+			kept[r.Name] = sm
+		}
 		r.TopReason, r.Origin, r.Sampled = sm.reason, sm.origin, sm.n
 		if r.Oldest.IsZero() && src.Caps.PurgeAfterCopy {
 			// As dlq ls: a stream purged up to a position is read from
