@@ -66,7 +66,12 @@ func TestTopInATerminal(t *testing.T) {
 		t.Errorf("billing should lag by 6 on orders/0:\n%s", screen)
 	}
 	tmux(t, "send-keys", "-t", session, "4")
-	waitPane(t, session, "orders.DLT")
+	screen = waitPane(t, session, "orders.DLT")
+	// The row's top reason and origin come from the same read as its
+	// depth, the reason escaped like every cell.
+	if row := paneLine(screen, "orders.DLT"); !strings.Contains(row, `poison \x1b[2J pill`) || !strings.Contains(row, " orders ") {
+		t.Errorf("the DLT row should show its top reason and origin:\n%s", screen)
+	}
 	tmux(t, "send-keys", "-t", session, "Enter")
 	screen = waitPane(t, session, `"id": 7`)
 	if !strings.Contains(screen, `poison \x1b[2J pill`) {
@@ -246,6 +251,16 @@ func TestTopReplayInATerminal(t *testing.T) {
 	if got := strings.Join(evs, " "); got != "attempted confirmed finished" {
 		t.Errorf("audit events %q", got)
 	}
+}
+
+// paneLine is the first line of screen that holds s.
+func paneLine(screen, s string) string {
+	for _, l := range strings.Split(screen, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
 
 // dlqDepth is the DEPTH cell of dest's row in the dead-letter view.
@@ -503,8 +518,42 @@ func TestTopRabbitMQAndJetStreamInATerminal(t *testing.T) {
 	waitScreen(t, session, 20*time.Second, "billing lagging by 3 on ORDERS and queue orders by 5", func(s string) bool {
 		return cell(s, 3, "js", "billing", "ORDERS") == "3" && cell(s, 2, "rmq", "orders") == "5"
 	})
+	// RabbitMQ's dead letters are not read for their reasons (a read marks
+	// them redelivered); the JetStream DLQ stream's are (no headers: unknown).
+	tmux(t, "send-keys", "-t", session, "4")
+	waitScreen(t, session, 20*time.Second, "orders.dlq not read and ORDERS_DLQ sampled", func(s string) bool {
+		return strings.Contains(paneLine(s, "orders.dlq"), "(not read)") && strings.Contains(paneLine(s, "ORDERS_DLQ"), "(unknown)")
+	})
+	// Messages published while top runs show as ORDERS' in rate.
+	stop := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				e.js.Publish(context.Background(), "orders.eu", []byte("more"))
+			}
+		}
+	}()
+	tmux(t, "send-keys", "-t", session, "2")
+	waitScreen(t, session, 20*time.Second, "an in rate on ORDERS", func(s string) bool {
+		in := cell(s, 4, "js", "ORDERS")
+		return in != "" && in != "-" && in != "0.0"
+	})
+	close(stop)
+	<-published
 	tmux(t, "send-keys", "-t", session, "q")
 	waitPane(t, session, "EXIT=0")
+	m, ok, err := ch.Get("orders.dlq", false)
+	if err != nil || !ok {
+		t.Fatalf("get from orders.dlq: %v, %v", ok, err)
+	}
+	if m.Redelivered {
+		t.Error("top left orders.dlq's dead letters marked redelivered")
+	}
 }
 
 // With NO_COLOR top writes no SGR sequence (no colour, no bold or reverse

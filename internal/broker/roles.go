@@ -39,6 +39,10 @@ type Destination struct {
 	// JetStream
 	Subjects []string `json:"subjects,omitempty" yaml:"subjects,omitempty"`
 	Bytes    uint64   `json:"bytes,omitempty" yaml:"bytes,omitempty"`
+	// Written counts what was ever appended, for rates between two
+	// listings: the sum of the partitions' end offsets (Kafka), the last
+	// sequence (JetStream); 0 where unknown. Not part of ls's output.
+	Written int64 `json:"-" yaml:"-"`
 
 	// Stats says how current the counts are where they can be old
 	// (RabbitMQ's management API): lag.StatsSampled, lag.StatsAbsent

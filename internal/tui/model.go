@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/output"
 )
@@ -57,8 +58,10 @@ type ctxState struct {
 	pending  bool
 	failures int
 	win      *lag.Window
-	depth    map[string][]int64 // destination name -> depth samples
-	lagHist  map[string][]int64 // lag row key -> lag samples
+	depth    map[string][]int64  // destination name -> depth samples
+	lagHist  map[string][]int64  // lag row key -> lag samples
+	pos      map[string]position // destination name -> its last position
+	flows    map[string]flow     // destination name -> rates between its last two
 }
 
 // Model is the bubbletea model of `mqctl top`.
@@ -213,6 +216,16 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 		for _, d := range msg.snap.Destinations {
 			c.depth[d.Name] = appendSample(c.depth[d.Name], d.Messages)
 		}
+		// Consumers' positions only from this read's lag rows: older
+		// ones would make a rate of two reads' worth of commits.
+		cur := positions(now, msg.snap.Destinations, msg.snap.Lag)
+		flows := make(map[string]flow, len(cur))
+		for name, p := range cur {
+			if prev, ok := c.pos[name]; ok {
+				flows[name] = between(prev, p)
+			}
+		}
+		c.pos, c.flows = cur, flows
 	}
 	if msg.snap.Lag != nil {
 		c.snap.Lag = msg.snap.Lag
@@ -517,10 +530,20 @@ func (m *Model) buildRows(v View) []row {
 				cells: []string{c.name, c.snap.Broker, reach, strconv.Itoa(len(c.snap.Destinations)), strconv.FormatInt(total, 10), strconv.FormatInt(dl, 10), worst, stale},
 				keys:  []any{c.name, c.snap.Broker, reach, int64(len(c.snap.Destinations)), total, dl, worst, stale}})
 		case Destinations:
+			queues := map[string]lag.Row{}
+			for _, r := range c.snap.Lag {
+				if r.Kind == lag.KindQueue {
+					queues[r.Queue] = r
+				}
+			}
 			for _, d := range c.snap.Destinations {
+				f := c.flows[d.Name]
+				if r, ok := queues[d.Name]; ok {
+					f = queueFlow(r)
+				}
 				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), strconv.Itoa(d.Consumers), spark(c.depth[d.Name]), stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, int64(d.Consumers), "", stale}})
+					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), rateCell(f.in, f.inOK), rateCell(f.out, f.outOK), strconv.Itoa(d.Consumers), spark(c.depth[d.Name]), stale},
+					keys:  []any{c.name, d.Name, d.Type, d.Messages, rateKey(f.in, f.inOK), rateKey(f.out, f.outOK), int64(d.Consumers), "", stale}})
 			}
 		case Consumers:
 			st := c.win.Statuses()
@@ -547,9 +570,10 @@ func (m *Model) buildRows(v View) []row {
 					age = int64(a)
 					oldest = shortAge(a)
 				}
+				reason, origin := sampled(d)
 				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, d.Why, stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, age, d.Why, stale}})
+					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, reason, origin, d.Why, stale},
+					keys:  []any{c.name, d.Name, d.Type, d.Messages, age, reason, origin, d.Why, stale}})
 			}
 		}
 	}
@@ -592,6 +616,19 @@ func (m *Model) buildRows(v View) []row {
 		rs = sorted
 	}
 	return rs
+}
+
+// sampled is a dead-letter row's top reason and original destination
+// cells: "(not read)" where reading would mark them redelivered, "-"
+// where nothing was read.
+func sampled(d DeadLetterRow) (reason, origin string) {
+	switch {
+	case d.NotRead:
+		return "(not read)", "(not read)"
+	case d.Sampled == 0:
+		return "-", "-"
+	}
+	return dlq.OneLine(d.TopReason, 200), dlq.OneLine(d.Origin, 200)
 }
 
 func compare(a, b any) int {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,18 +107,20 @@ func newFixture() *fixture {
 				{Broker: "kafka", Kind: lag.KindPartition, Group: "billing", Topic: "orders", Partition: 0, Committed: 10, End: 410, Lag: 400, TimeLag: 93 * time.Second},
 				{Broker: "kafka", Kind: lag.KindPartition, Group: "shipping", Topic: "orders", Partition: 0, Committed: 410, End: 410, Lag: 0},
 			},
-			DeadLetters: []broker.DeadLetterDestination{
-				{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 7, Oldest: t0.Add(-3 * time.Hour), Why: "name matches *.DLT"},
-			},
+			DeadLetters: []DeadLetterRow{{
+				DeadLetterDestination: broker.DeadLetterDestination{Broker: "kafka", Type: "topic", Name: "orders.DLT", Messages: 7, Oldest: t0.Add(-3 * time.Hour), Why: "name matches *.DLT"},
+				TopReason:             "Listener failed;\nnested exception is java.lang.IllegalStateException: SKU not found", Origin: "orders", Sampled: 7,
+			}},
 		}, {
 			Broker: "rabbitmq",
 			Destinations: []broker.Destination{
 				{Broker: "rabbitmq", Type: "queue", Name: "payments", Messages: 42, Consumers: 2},
 			},
-			Lag: []lag.Row{{Broker: "rabbitmq", Kind: lag.KindQueue, Queue: "payments", Lag: 42}},
-			DeadLetters: []broker.DeadLetterDestination{
-				{Broker: "rabbitmq", Type: "queue", Name: "payments.dlq", Messages: 3, Why: "dead-letter exchange of payments"},
-			},
+			Lag: []lag.Row{{Broker: "rabbitmq", Kind: lag.KindQueue, Queue: "payments", Lag: 42, PublishRate: 12.5, DeliverRate: 3}},
+			DeadLetters: []DeadLetterRow{{
+				DeadLetterDestination: broker.DeadLetterDestination{Broker: "rabbitmq", Type: "queue", Name: "payments.dlq", Messages: 3, Why: "dead-letter exchange of payments"},
+				NotRead:               true,
+			}},
 		}},
 		errs:  []error{nil, nil},
 		reads: []int{0, 0},
@@ -267,6 +270,51 @@ func TestStaleContextGolden(t *testing.T) {
 	typeKeys(m, "3")
 	if m.view != Consumers {
 		t.Fatal("3 did not switch to consumers")
+	}
+}
+
+// In and out rates come from two reads: "-" after the first; then the
+// written delta (in) and the fastest group's commit delta (out) over the
+// time between them; a RabbitMQ queue shows its broker's rates at once.
+func TestDestinationRates(t *testing.T) {
+	f := newFixture()
+	f.snaps[0].Destinations[0].Written = 1000
+	var now = t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(d time.Duration, msg tea.Msg) tea.Cmd { return nil }})
+	run(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+	run(m, startMsg{})
+	typeKeys(m, "2")
+	cells := func(name string) []string {
+		for _, r := range m.rows(Destinations) {
+			if r.name == name {
+				return r.cells
+			}
+		}
+		t.Fatalf("no row %s", name)
+		return nil
+	}
+	if c := cells("orders"); c[4] != "-" || c[5] != "-" {
+		t.Fatalf("rates after one read: %q", c)
+	}
+	if c := cells("payments"); c[4] != "12" || c[5] != "3.0" {
+		t.Fatalf("RabbitMQ's rates: %q", c)
+	}
+	f.mu.Lock()
+	snap := f.snaps[0]
+	snap.Destinations = slices.Clone(snap.Destinations)
+	snap.Destinations[0].Written = 1040
+	snap.Lag = slices.Clone(snap.Lag)
+	snap.Lag[0].Committed += 20 // billing
+	snap.Lag[1].Committed += 4  // shipping
+	f.snaps[0] = snap
+	f.mu.Unlock()
+	now = t0.Add(4 * time.Second)
+	run(m, tickMsg{ctx: 0})
+	if c := cells("orders"); c[4] != "10" || c[5] != "5.0" {
+		t.Fatalf("rates after two reads 4s apart: %q", c)
+	}
+	if c := cells("orders.DLT"); c[4] != "0.0" || c[5] != "-" {
+		t.Fatalf("a topic nothing wrote to or read: %q", c)
 	}
 }
 

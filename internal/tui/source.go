@@ -16,7 +16,21 @@ type Snapshot struct {
 	Broker       string
 	Destinations []broker.Destination
 	Lag          []lag.Row
-	DeadLetters  []broker.DeadLetterDestination
+	DeadLetters  []DeadLetterRow
+}
+
+// DeadLetterRow is a dead-letter destination and what a bounded sample of
+// it says, counted as `mqctl dlq stats` counts them.
+type DeadLetterRow struct {
+	broker.DeadLetterDestination
+	// TopReason and Origin are the most frequent reason and original
+	// destination among the Sampled dead letters read from its start;
+	// empty when none were read.
+	TopReason, Origin string
+	Sampled           int
+	// NotRead says it holds dead letters that were not read, as reading
+	// them would mark them redelivered (RabbitMQ).
+	NotRead bool
 }
 
 // Source reads one context at a time, so a slow or dead broker delays only

@@ -28,11 +28,11 @@ func (m *Model) columns(v View) []column {
 	case Overview:
 		return []column{{"CONTEXT", 10, true}, {"BROKER", 8, false}, {"REACH", 10, true}, {"DESTS", 5, false}, {"LAG", 6, false}, {"DLQ", 5, false}, {"WORST", 6, false}, {"AGE", 9, false}}
 	case Destinations:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"IN/s", 5, false}, {"OUT/s", 5, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 9, false}}
 	case Consumers:
 		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 9, false}}
 	case DeadLetters:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"WHY", 10, true}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"TOP REASON", 11, true}, {"ORIGIN", 7, true}, {"WHY", 4, true}, {"AGE", 9, false}}
 	}
 	return []column{{"#", 4, false}, {"TIME", 8, false}, {"ORIGIN", 10, true}, {"REASON", 10, true}, {"SIZE", 6, false}}
 }
@@ -191,6 +191,11 @@ var helpLines = []string{
 	"  p              pause refreshes;  r  refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
 	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
+	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again",
+	"when its depth changes (Kafka commits nothing, JetStream acks nothing).",
+	"RabbitMQ shows (not read): reading marks them redelivered (dlq ls --sample N).",
+	"IN/s OUT/s: messages a second between two refreshes (end offsets or last",
+	"sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
 }
 
 // table writes the header and the visible rows only; it returns lines used.

@@ -42,7 +42,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	if len(names) == 0 {
 		return nil, nil
 	}
-	msgs, err := c.retainedPerTopic(ctx, names, within)
+	msgs, _, err := c.retainedPerTopic(ctx, names, within)
 	if err != nil {
 		return nil, err
 	}

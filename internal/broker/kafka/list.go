@@ -39,7 +39,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	if len(names) == 0 {
 		return nil, nil
 	}
-	kept, err := c.retainedPerTopic(ctx, names, within)
+	kept, written, err := c.retainedPerTopic(ctx, names, within)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +62,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 			Partitions: len(td.Partitions),
 			Internal:   td.IsInternal,
 			Messages:   msgs,
+			Written:    written[name],
 			Consumers:  consumers[name],
 		})
 	}
@@ -70,29 +71,33 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 }
 
 // retainedPerTopic returns what each of the named topics retains (end -
-// start offsets, summed over partitions), leaving out topics deleted since
+// start offsets, summed over partitions) and has ever been written (end
+// offsets, summed), leaving out topics deleted since
 // their names were read. Naming the topics keeps the internal ones, which
 // kadm drops when asked for "all"; the metadata is reused from kgo's cache.
-func (c *Conn) retainedPerTopic(ctx context.Context, names []string, within time.Duration) (map[string]int64, error) {
+func (c *Conn) retainedPerTopic(ctx context.Context, names []string, within time.Duration) (kept, written map[string]int64, err error) {
 	starts, err := c.admin.ListStartOffsets(ctx, names...)
 	if err != nil {
-		return nil, c.classify(err, within)
+		return nil, nil, c.classify(err, within)
 	}
 	ends, err := c.admin.ListEndOffsets(ctx, names...)
 	if err != nil {
-		return nil, c.classify(err, within)
+		return nil, nil, c.classify(err, within)
 	}
-	out := make(map[string]int64, len(names))
+	kept, written = make(map[string]int64, len(names)), make(map[string]int64, len(names))
 	for _, name := range names {
 		msgs, gone, err := retained(starts[name], ends[name])
 		if err != nil {
-			return nil, c.errorf("listing offsets of topic %s: %v", name, err)
+			return nil, nil, c.errorf("listing offsets of topic %s: %v", name, err)
 		}
 		if !gone {
-			out[name] = msgs
+			kept[name] = msgs
+			for _, end := range ends[name] {
+				written[name] += end.Offset
+			}
 		}
 	}
-	return out, nil
+	return kept, written, nil
 }
 
 // retained sums end - start over a topic's partitions. gone reports a topic

@@ -80,11 +80,11 @@ func testList(t *testing.T, brokers int) {
 		t.Fatalf("List: %v", err)
 	}
 	want := []broker.Destination{
-		{Broker: "kafka", Type: "topic", Name: "__consumer_offsets", Partitions: 2, Messages: 2, Internal: true},
-		{Broker: "kafka", Type: "topic", Name: "audit", Partitions: 4, Messages: 1},
+		{Broker: "kafka", Type: "topic", Name: "__consumer_offsets", Partitions: 2, Messages: 2, Written: 2, Internal: true},
+		{Broker: "kafka", Type: "topic", Name: "audit", Partitions: 4, Messages: 1, Written: 1},
 		{Broker: "kafka", Type: "topic", Name: "empty", Partitions: 5},
-		{Broker: "kafka", Type: "topic", Name: "orders", Partitions: 3, Messages: 4 + 3, Consumers: 2},
-		{Broker: "kafka", Type: "topic", Name: "payments", Partitions: 1, Messages: 7, Consumers: 1},
+		{Broker: "kafka", Type: "topic", Name: "orders", Partitions: 3, Messages: 4 + 3, Written: 4 + 6, Consumers: 2},
+		{Broker: "kafka", Type: "topic", Name: "payments", Partitions: 1, Messages: 7, Written: 7, Consumers: 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("List returned %d topics, want %d:\n got %+v\nwant %+v", len(got), len(want), got, want)

@@ -37,6 +37,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 			Name:      info.Config.Name,
 			Subjects:  info.Config.Subjects,
 			Messages:  int64(info.State.Msgs),
+			Written:   int64(info.State.LastSeq),
 			Bytes:     info.State.Bytes,
 			Consumers: info.State.Consumers,
 		})

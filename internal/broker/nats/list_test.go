@@ -63,8 +63,8 @@ func TestListStreams(t *testing.T) {
 		t.Fatalf("List returned %d destinations, want 2: %+v", len(got), got)
 	}
 	want := []broker.Destination{
-		{Broker: "nats", Type: "stream", Name: "AUDIT", Subjects: []string{"audit.in", "audit.out"}, Messages: 3},
-		{Broker: "nats", Type: "stream", Name: "ORDERS", Subjects: []string{"orders.>"}, Messages: 7, Consumers: 1},
+		{Broker: "nats", Type: "stream", Name: "AUDIT", Subjects: []string{"audit.in", "audit.out"}, Messages: 3, Written: 3},
+		{Broker: "nats", Type: "stream", Name: "ORDERS", Subjects: []string{"orders.>"}, Messages: 7, Written: 7, Consumers: 1},
 	}
 	for i, w := range want {
 		g := got[i]
@@ -73,7 +73,7 @@ func TestListStreams(t *testing.T) {
 		}
 		g.Bytes = 0
 		if g.Broker != w.Broker || g.Type != w.Type || g.Name != w.Name || g.Messages != w.Messages ||
-			g.Consumers != w.Consumers || !slices.Equal(g.Subjects, w.Subjects) {
+			g.Consumers != w.Consumers || g.Written != w.Written || !slices.Equal(g.Subjects, w.Subjects) {
 			t.Errorf("destination %d = %+v, want %+v", i, g, w)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/dlq"
@@ -22,6 +24,9 @@ type Brokers struct {
 
 	mu    sync.Mutex
 	conns map[int]broker.Conn
+	// samples keeps each context's last dead-letter samples by
+	// destination, read again only when its depth changes.
+	samples map[int]map[string]sample
 }
 
 var _ tui.Source = (*Brokers)(nil)
@@ -100,12 +105,23 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 	}
 	if d, err := broker.As[broker.DeadLetters](conn, "dead letters"); err == nil {
 		dl, err := d.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
-		if err == nil && dl == nil {
-			dl = []broker.DeadLetterDestination{}
+		if err == nil {
+			snap.DeadLetters = make([]tui.DeadLetterRow, len(dl))
+			for j, d := range dl {
+				snap.DeadLetters[j] = tui.DeadLetterRow{DeadLetterDestination: d}
+			}
 		}
-		snap.DeadLetters, errs = dl, append(errs, err)
+		errs = append(errs, err)
 		read += ok(err)
 	}
+	// Last, within half of what is left of the read's time: a sample is
+	// a hint and must not hold the other roles' rows for long.
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		sctx, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
+	}
+	s.sampleDeadLetters(sctx, i, conn, snap.DeadLetters)
+	cancel()
 	if err := errors.Join(errs...); err != nil {
 		// Every role failed at once, and not by running out of time (a
 		// driver may be reconnecting by itself then): the connection is
@@ -118,6 +134,82 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 		return snap, broker.Scrub(err, t.Secrets()...)
 	}
 	return snap, nil
+}
+
+// SampleSize is how many dead letters of each destination are read, from
+// its start, for the top reason and original destination.
+const SampleSize = 100
+
+// sample is what one read of a destination's first dead letters said.
+type sample struct {
+	messages       int64 // the depth it was read at
+	reason, origin string
+	n              int
+	oldest         time.Time
+}
+
+// sampleDeadLetters fills in each row's top reason and original
+// destination from its first SampleSize dead letters, read and counted as
+// `mqctl dlq ls --sample` does (Kafka commits nothing, JetStream reads
+// with AckNone and follows advisories). Where a read marks messages
+// redelivered (RabbitMQ) nothing is read and the row says NotRead. A
+// destination is read again only when its depth changed, so a quiet DLQ
+// is read once a session. What a read that warned or ran out of time got
+// is shown but not kept, so the next refresh reads again; one that got
+// nothing leaves the row empty: a sample is a hint, not the refresh.
+func (s *Brokers) sampleDeadLetters(ctx context.Context, i int, conn broker.Conn, rows []tui.DeadLetterRow) {
+	if len(rows) == 0 {
+		return
+	}
+	s.mu.Lock()
+	old := s.samples[i]
+	s.mu.Unlock()
+	kept := make(map[string]sample, len(rows))
+	for j := range rows {
+		r := &rows[j]
+		src := dlq.NewSource(conn, s.Targets[i], r.Name, nil)
+		if src.Caps.PeekMarksRedelivered {
+			r.NotRead = r.Messages > 0
+			continue
+		}
+		sm, seen := old[r.Name]
+		keep := true
+		if !seen || sm.messages != r.Messages {
+			if r.Messages == 0 || ctx.Err() != nil {
+				continue
+			}
+			// The driver may warn from its own goroutines.
+			var warned atomic.Bool
+			src.Logf = func(string, ...any) { warned.Store(true) }
+			st := dlq.SampleReasons(ctx, src, SampleSize)
+			keep = !warned.Load() && ctx.Err() == nil
+			if !keep && st.Total == 0 {
+				continue
+			}
+			sm = sample{messages: r.Messages, n: int(st.Total), oldest: st.Oldest()}
+			if top := st.Reasons.Top(1); len(top) > 0 {
+				sm.reason = top[0].Key
+			}
+			if top := st.Destinations.Top(1); len(top) > 0 {
+				sm.origin = top[0].Key
+			}
+		}
+		if keep {
+			kept[r.Name] = sm
+		}
+		r.TopReason, r.Origin, r.Sampled = sm.reason, sm.origin, sm.n
+		if r.Oldest.IsZero() && src.Caps.PurgeAfterCopy {
+			// As dlq ls: a stream purged up to a position is read from
+			// its start, so the first dead letters read are the oldest.
+			r.Oldest = sm.oldest
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.samples == nil {
+		s.samples = map[int]map[string]sample{}
+	}
+	s.samples[i] = kept
 }
 
 func ok(err error) int {
