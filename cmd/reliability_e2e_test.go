@@ -1,0 +1,404 @@
+package cmd_test
+
+// The reliability suite (issue 15, faults): each TestReliability... test is
+// one or more scenarios run reliability.Runs times, each run counting the
+// messages that had to survive, those lost (a test failure) and those
+// duplicated. `make reliability` runs them 20 times and renders
+// RELIABILITY.md; `make test` runs them twice.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqctl/mqctl/internal/envelope"
+	"github.com/mqctl/mqctl/internal/reliability"
+)
+
+// between is a random duration in [lo, hi).
+func between(lo, hi time.Duration) time.Duration {
+	return lo + rand.N(hi-lo)
+}
+
+// killAfter starts cmd and kill -9s it after d; it reports whether the
+// kill landed while cmd was still running.
+func killAfter(t *testing.T, cmd *exec.Cmd, d time.Duration) bool {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return false
+	case <-time.After(d):
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	return true
+}
+
+// inputLines writes n lines "<prefix>-<i>" to a file and returns its path
+// and the lines.
+func inputLines(t *testing.T, prefix string, n int) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), prefix+".txt")
+	lines := make([]string, n)
+	var b strings.Builder
+	for i := range lines {
+		lines[i] = fmt.Sprintf("%s-%d", prefix, i)
+		b.WriteString(lines[i])
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, lines
+}
+
+// lostAndDuplicated compares what had to survive with what was found:
+// lost are the wanted values found nowhere, duplicated the extra copies of
+// wanted values.
+func lostAndDuplicated(want, found []string) (lost, dup int, missing []string) {
+	count := make(map[string]int, len(found))
+	for _, v := range found {
+		count[v]++
+	}
+	for _, v := range want {
+		switch c := count[v]; {
+		case c == 0:
+			lost++
+			if len(missing) < 5 {
+				missing = append(missing, v)
+			}
+		case c > 1:
+			dup += c - 1
+		}
+	}
+	return lost, dup, missing
+}
+
+// record adds a run to s and names a few of the lost values.
+func record(t *testing.T, s *reliability.Tally, want, found []string) {
+	t.Helper()
+	lost, dup, missing := lostAndDuplicated(want, found)
+	if lost > 0 {
+		t.Logf("lost, for example: %v", missing)
+	}
+	s.Run(len(want), lost, dup)
+}
+
+// kafkaValues reads every record of topic with its own client and returns
+// the values.
+func kafkaValues(t *testing.T, seeds []string, topic string) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := kafkaCount(t, kadm.NewClient(cl), topic)
+	cl.Close()
+	if total == 0 {
+		return nil
+	}
+	var out []string
+	for _, rec := range readTopic(t, seeds, topic, total) {
+		out = append(out, string(rec.Value))
+	}
+	return out
+}
+
+// kafkaCount is how many records topic holds.
+func kafkaCount(t *testing.T, adm *kadm.Client, topic string) int {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	ends.Each(func(o kadm.ListedOffset) { total += int(o.Offset) })
+	return total
+}
+
+// streamCount is how many messages a JetStream stream holds.
+func streamCount(t *testing.T, js jetstream.JetStream, stream string) int {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(info.State.Msgs)
+}
+
+// streamValues reads every message of a JetStream stream with an ordered
+// consumer and returns the values.
+func streamValues(t *testing.T, js jetstream.JetStream, stream string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(info.State.Msgs)
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for len(out) < n {
+		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			out = append(out, string(m.Data()))
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d messages of %s", len(out), n, stream)
+		}
+	}
+	return out
+}
+
+// jsonlValues reads the values of the envelopes in the jsonl files; a
+// torn last line (kill -9 mid-write) is left out: it was never acked.
+func jsonlValues(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, e := range envelopes(t, string(b)) {
+			if e.Value != nil {
+				out = append(out, *e.Value)
+			}
+		}
+	}
+	return out
+}
+
+// failedValues reads the values of a --failed-out file (absent: none).
+func failedValues(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e envelope.Envelope
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("failed-out line %q: %v", sc.Text(), err)
+		}
+		if e.Value != nil {
+			out = append(out, *e.Value)
+		}
+	}
+	return out
+}
+
+// toFile runs cmd with stdout to a new file at path and returns the file,
+// for the caller to close after the run.
+func toFile(t *testing.T, cmd *exec.Cmd, path string) *os.File {
+	t.Helper()
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = fh
+	return fh
+}
+
+// kill -9 of produce at a random moment, then the same input again to the
+// end: every line is in the broker (a killed run writes no --failed-out,
+// so the rerun is how an operator recovers); lines sent by both runs are
+// duplicates.
+func TestReliabilityProduceKill9(t *testing.T) {
+	runs := reliability.Runs(t)
+	t.Run("kafka", func(t *testing.T) {
+		s := reliability.Start(t, "kill -9 of `produce`, Kafka (4 partitions)")
+		const n = 50000
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		c := newCLI(t)
+		for run := range runs {
+			topic := fmt.Sprintf("rel-produce-%d", run)
+			if _, err := adm.CreateTopic(context.Background(), 4, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			in, lines := inputLines(t, topic, n)
+			delay := between(20*time.Millisecond, 400*time.Millisecond)
+			if killAfter(t, c.command(context.Background(), "produce", topic, "--url", k.URL, "--file", in), delay) {
+				s.Count("killed mid-run")
+			}
+			if stored := kafkaCount(t, adm, topic); stored > 0 && stored < n {
+				s.Count("killed with part of the input stored")
+			}
+			if r := c.run("produce", topic, "--url", k.URL, "--file", in); r.code != 0 {
+				t.Fatalf("rerun after the kill at %s: %+v", delay, r)
+			}
+			record(t, s, lines, kafkaValues(t, k.Addrs(), topic))
+		}
+		s.Note("%d lines per run, killed after 20-400 ms", n)
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		s := reliability.Start(t, "kill -9 of `produce`, JetStream (file storage)")
+		const n = 20000
+		srv, js := natsJetStream(t)
+		c := newCLI(t)
+		for run := range runs {
+			stream := fmt.Sprintf("RELP%d", run)
+			subject := fmt.Sprintf("relp%d.x", run)
+			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
+				t.Fatal(err)
+			}
+			in, lines := inputLines(t, stream, n)
+			delay := between(20*time.Millisecond, 400*time.Millisecond)
+			if killAfter(t, c.command(context.Background(), "produce", subject, "--url", srv.URL, "--file", in), delay) {
+				s.Count("killed mid-run")
+			}
+			if stored := streamCount(t, js, stream); stored > 0 && stored < n {
+				s.Count("killed with part of the input stored")
+			}
+			if r := c.run("produce", subject, "--url", srv.URL, "--file", in); r.code != 0 {
+				t.Fatalf("rerun after the kill at %s: %+v", delay, r)
+			}
+			record(t, s, lines, streamValues(t, js, stream))
+		}
+		s.Note("%d lines per run, killed after 20-400 ms; no --msg-id, so the rerun's copies are not de-duplicated", n)
+	})
+}
+
+// kill -9 of a consumer that writes -o jsonl to a file, at a random
+// moment, then a second run: the two files together hold every message.
+func TestReliabilityConsumeKill9(t *testing.T) {
+	runs := reliability.Runs(t)
+	t.Run("kafka group", func(t *testing.T) {
+		s := reliability.Start(t, "kill -9 of `consume --group`, Kafka (3 partitions)")
+		const n = 20000
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			topic := fmt.Sprintf("rel-consume-%d", run)
+			if _, err := adm.CreateTopic(context.Background(), 3, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			produceRecords(t, cl, topic, n)
+			want := make([]string, n)
+			for i := range want {
+				want[i] = fmt.Sprintf("v%d", i)
+			}
+			first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
+			cmd := c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "-o", "jsonl")
+			fh := toFile(t, cmd, first)
+			if killAfter(t, cmd, between(100*time.Millisecond, 1500*time.Millisecond)) {
+				s.Count("killed mid-run")
+			}
+			fh.Close()
+			if got := len(jsonlValues(t, first)); got > 0 && got < n {
+				s.Count("killed with part of the topic written")
+			}
+			cmd = c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl")
+			fh = toFile(t, cmd, second)
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			fh.Close()
+			record(t, s, want, jsonlValues(t, first, second))
+		}
+		s.Note("%d records per run, killed after 0.1-1.5 s; second run --until-end", n)
+	})
+	t.Run("jetstream durable", func(t *testing.T) {
+		s := reliability.Start(t, "kill -9 of `consume --consumer` (durable), JetStream")
+		const n = 20000
+		srv, js := natsJetStream(t)
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			stream := fmt.Sprintf("RELC%d", run)
+			subject := fmt.Sprintf("relc%d.x", run)
+			want := jsStreamWith(t, js, stream, subject, n)
+			first, second := filepath.Join(dir, stream+"-1.jsonl"), filepath.Join(dir, stream+"-2.jsonl")
+			cmd := c.command(context.Background(), "consume", stream, "--url", srv.URL, "--consumer", "dur", "-o", "jsonl")
+			fh := toFile(t, cmd, first)
+			if killAfter(t, cmd, between(100*time.Millisecond, 1500*time.Millisecond)) {
+				s.Count("killed mid-run")
+			}
+			fh.Close()
+			if got := len(jsonlValues(t, first)); got > 0 && got < n {
+				s.Count("killed with part of the stream written")
+			}
+			// The killed run's unacked deliveries come again after the
+			// durable's ack wait (2 s): the second run waits for them.
+			cmd = c.command(context.Background(), "consume", stream, "--url", srv.URL, "--consumer", "dur", "--idle-timeout", "4s", "-o", "jsonl")
+			fh = toFile(t, cmd, second)
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			fh.Close()
+			record(t, s, want, jsonlValues(t, first, second))
+		}
+		s.Note("%d messages per run, killed after 0.1-1.5 s; durable with ack wait 2 s, second run --idle-timeout 4s", n)
+	})
+}
+
+// jsStreamWith creates a file-storage stream on subject holding n
+// messages "<stream>-<i>" and a durable pull consumer "dur" with a 2 s ack
+// wait, and returns the values.
+func jsStreamWith(t *testing.T, js jetstream.JetStream, stream, subject string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{subject}, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("%s-%d", stream, i)
+		if _, err := js.PublishAsync(subject, []byte(want[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishing the stream's messages took over 30 s")
+	}
+	if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "dur", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
