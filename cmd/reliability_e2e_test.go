@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -401,4 +402,136 @@ func jsStreamWith(t *testing.T, js jetstream.JetStream, stream, subject string, 
 		t.Fatal(err)
 	}
 	return want
+}
+
+// kill -9 of dlq replay at a random moment, then a rerun to the end:
+// every dead letter reached the target (or is still in its DLQ, which the
+// rerun empties).
+func TestReliabilityDLQReplayKill9(t *testing.T) {
+	runs := reliability.Runs(t)
+	t.Run("kafka", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "kill -9 of `dlq replay`, Kafka .DLT to its topic")
+		const n = 30000
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		c := newCLI(t)
+		for run := range runs {
+			topic := fmt.Sprintf("rel-jobs-%d", run)
+			dlt := topic + ".DLT"
+			for _, name := range []string{topic, dlt} {
+				if _, err := adm.CreateTopic(context.Background(), 2, 1, nil, name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := make([]string, n)
+			recs := make([]*kgo.Record, n)
+			for i := range recs {
+				want[i] = fmt.Sprintf("%s-%d", dlt, i)
+				recs[i] = &kgo.Record{Topic: dlt, Value: []byte(want[i]), Headers: springHeaders(topic, int32(i%2), int64(i), "boom")}
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if killAfter(t, c.command(context.Background(), "dlq", "replay", dlt, "--url", k.URL, "--yes"), between(300*time.Millisecond, 1200*time.Millisecond)) {
+				s.Count("killed mid-run")
+			}
+			if got := kafkaCount(t, adm, topic); got > 0 && got < n {
+				s.Count("killed with part replayed")
+			}
+			// Nothing may be lost even before the rerun: each dead letter
+			// is in the target or not yet committed in the DLT.
+			left := map[int32]int64{}
+			for p, off := range committed(t, cl, "mqctl-dlq", dlt) {
+				left[p] = off
+			}
+			var found []string
+			for _, rec := range readTopic(t, k.Addrs(), dlt, n) {
+				if rec.Offset >= left[rec.Partition] {
+					found = append(found, string(rec.Value))
+				}
+			}
+			found = append(found, kafkaValues(t, k.Addrs(), topic)...)
+			if lost, _, missing := lostAndDuplicated(want, found); lost > 0 {
+				t.Errorf("run %d: after the kill %d dead letters are neither in %s nor uncommitted in %s, e.g. %v", run, lost, topic, dlt, missing)
+			}
+			// A rerun started while the killed member still holds the
+			// partitions (its 10 s session) stops after 10 s without a
+			// dead letter, replaying nothing: wait for the group to empty.
+			waitGroupEmpty(t, adm, "mqctl-dlq")
+			if r := c.run("dlq", "replay", dlt, "--url", k.URL, "--yes"); r.code != 0 || !strings.Contains(r.stderr, "failed 0") {
+				t.Fatalf("rerun: %+v", r)
+			}
+			record(t, s, want, kafkaValues(t, k.Addrs(), topic))
+		}
+		s.Note("%d dead letters (Spring headers) per run, killed after 0.3-1.2 s; checked after the kill (target + uncommitted DLT) and after a rerun once the killed member left the group", n)
+	})
+	t.Run("rabbitmq", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "kill -9 of `dlq replay`, RabbitMQ DLQ to its queue")
+		const n = 1000
+		for run := range runs {
+			u, ch := rabbitQueue(t, "work", amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work.dlq"})
+			if _, err := ch.QueueDeclare("work.dlq", true, false, false, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]string, n)
+			for i := range want {
+				want[i] = fmt.Sprintf("w%d-%d", run, i)
+			}
+			deadLetterAMQP(t, ch, "work", want...)
+			waitDepth(t, ch, "work.dlq", n)
+			c := newCLI(t)
+			c.env = []string{"MQCTL_URL=" + u}
+			if killAfter(t, c.command(context.Background(), "dlq", "replay", "work.dlq", "--yes", "--rate", "1000"), between(100*time.Millisecond, 1200*time.Millisecond)) {
+				s.Count("killed mid-run")
+			}
+			waitConsumersGone(t, ch, "work.dlq")
+			if got := queueDepth(t, ch, "work"); got > 0 && got < n {
+				s.Count("killed with part replayed")
+			}
+			if r := c.run("dlq", "replay", "work.dlq", "--yes"); r.code != 0 {
+				t.Fatalf("rerun: %+v", r)
+			}
+			waitDepth(t, ch, "work.dlq", 0)
+			record(t, s, want, drainAMQP(t, ch, "work"))
+		}
+		s.Note("%d dead letters (x-death) per run, replay --rate 1000 killed after 0.1-1.2 s", n)
+	})
+}
+
+// waitGroupEmpty waits until group has no members: a member killed with
+// -9 stays until its session times out.
+func waitGroupEmpty(t *testing.T, adm *kadm.Client, group string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		gs, err := adm.DescribeGroups(context.Background(), group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, ok := gs[group]; ok && g.Err == nil && len(g.Members) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s still has members 30 s after the kill", group)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// drainAMQP gets every message of queue (auto-ack) and returns the bodies.
+func drainAMQP(t *testing.T, ch *amqp.Channel, queue string) []string {
+	t.Helper()
+	var out []string
+	for {
+		d, ok, err := ch.Get(queue, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, string(d.Body))
+	}
 }
