@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +25,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/reliability"
+	"github.com/mqctl/mqctl/internal/sandbox"
 )
 
 // between is a random duration in [lo, hi).
@@ -534,4 +537,231 @@ func drainAMQP(t *testing.T, ch *amqp.Channel, queue string) []string {
 		}
 		out = append(out, string(d.Body))
 	}
+}
+
+// faultPlan decides, per request, whether to answer it with an error
+// code (one of codes): a fraction of the requests after the first skip,
+// at most limit times (0: no limit).
+type faultPlan struct {
+	fraction float64
+	codes    []int16
+	skip     int64
+	limit    int64
+	seen     atomic.Int64
+	// injected counts the requests answered with an error.
+	injected atomic.Int64
+}
+
+// reset starts the plan again, skipping skip requests; it returns how many
+// requests it had answered with an error.
+func (p *faultPlan) reset(skip int64) int64 {
+	p.skip = skip
+	p.seen.Store(0)
+	return p.injected.Swap(0)
+}
+
+func (p *faultPlan) choose() (int16, bool) {
+	if p.seen.Add(1) <= p.skip || rand.Float64() >= p.fraction {
+		return 0, false
+	}
+	n := p.injected.Add(1)
+	if p.limit > 0 && n > p.limit {
+		p.injected.Add(-1)
+		return 0, false
+	}
+	return p.codes[rand.N(len(p.codes))], true
+}
+
+// kfakeFaults answers requests of key with the errors plans choose while
+// on is set; build makes the error response for a request.
+func kfakeFaults(k *sandbox.Kafka, key kmsg.Key, on *atomic.Bool, build func(kmsg.Request, int16) kmsg.Response, plans ...*faultPlan) {
+	k.Cluster().ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		if !on.Load() {
+			return nil, nil, false
+		}
+		for _, p := range plans {
+			if code, ok := p.choose(); ok {
+				return build(req, code), nil, true
+			}
+		}
+		return nil, nil, false
+	})
+}
+
+// produceError answers every partition of a Produce request with code.
+func produceError(req kmsg.Request, code int16) kmsg.Response {
+	pr := req.(*kmsg.ProduceRequest)
+	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+	for _, tp := range pr.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = tp.Topic
+		for _, p := range tp.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// commitError answers every partition of an OffsetCommit with code.
+func commitError(req kmsg.Request, code int16) kmsg.Response {
+	cr := req.(*kmsg.OffsetCommitRequest)
+	resp := cr.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, tp := range cr.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = tp.Topic
+		for _, p := range tp.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// fetchError answers every partition of a Fetch with code.
+func fetchError(req kmsg.Request, code int16) kmsg.Response {
+	fr := req.(*kmsg.FetchRequest)
+	resp := fr.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = 0
+	for _, tp := range fr.Topics {
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
+		for _, p := range tp.Partitions {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// Kafka error codes the faults use.
+const (
+	kNotLeader           = 6
+	kRequestTimedOut     = 7
+	kCoordinatorNotAvail = 15
+)
+
+// kfake answers a fraction of the requests with retriable errors: every
+// produced line is in the topic or in --failed-out (and a resend of
+// --failed-out completes the topic); a group consumer's commits never go
+// past what it wrote, so a second run fills every gap.
+func TestReliabilityKafkaInjectedErrors(t *testing.T) {
+	runs := reliability.Runs(t)
+	t.Run("produce", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "kfake: Produce requests answered REQUEST_TIMED_OUT or NOT_LEADER_FOR_PARTITION, `produce`")
+		const n = 20000
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		var on atomic.Bool
+		// A retriable error holds the partition until the client's next
+		// metadata refresh (franz-go waits at least 5 s between two), so
+		// a run gets one of each, at a random request.
+		notLeader := &faultPlan{fraction: 1, codes: []int16{kNotLeader}, limit: 1}
+		timedOut := &faultPlan{fraction: 1, codes: []int16{kRequestTimedOut}, limit: 1}
+		kfakeFaults(k, kmsg.Produce, &on, produceError, notLeader, timedOut)
+		var faults int64
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			topic := fmt.Sprintf("rel-faulty-%d", run)
+			if _, err := adm.CreateTopic(context.Background(), 4, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			in, lines := inputLines(t, topic, n)
+			fo := filepath.Join(dir, topic+".failed.jsonl")
+			faults += notLeader.reset(rand.N[int64](40)) + timedOut.reset(rand.N[int64](40))
+			on.Store(true)
+			r := c.run("produce", topic, "--url", k.URL, "--file", in, "--failed-out", fo, "--in-flight", "100")
+			on.Store(false)
+			if notLeader.injected.Load()+timedOut.injected.Load() == 0 {
+				t.Fatalf("run %d: no fault was injected", run)
+			}
+			failed := failedValues(t, fo)
+			if (r.code == 3) != (len(failed) > 0) || (r.code != 0 && r.code != 3) {
+				t.Fatalf("exit %d with %d in --failed-out: %s", r.code, len(failed), r.stderr)
+			}
+			stored := kafkaValues(t, k.Addrs(), topic)
+			if lost, _, missing := lostAndDuplicated(lines, append(stored, failed...)); lost > 0 {
+				t.Errorf("run %d: %d lines neither stored nor in --failed-out, e.g. %v", run, lost, missing)
+			}
+			if len(failed) > 0 {
+				s.Count("exit 3, --failed-out resent")
+				if r := c.run("produce", topic, "--url", k.URL, "--format", "jsonl", "--file", fo); r.code != 0 {
+					t.Fatalf("resending --failed-out: %+v", r)
+				}
+				stored = kafkaValues(t, k.Addrs(), topic)
+			}
+			record(t, s, lines, stored)
+		}
+		faults += notLeader.injected.Load() + timedOut.injected.Load()
+		s.Note("%d lines per run, --in-flight 100; one Produce request answered NOT_LEADER_FOR_PARTITION and one REQUEST_TIMED_OUT at random among the first 40 of a run (%d in all): franz-go waits for a metadata refresh (at least 5 s apart) after each, so a fraction of all requests would stall a run for minutes", n, faults)
+	})
+	t.Run("consume group", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "kfake: OffsetCommit answered COORDINATOR_NOT_AVAILABLE, Fetch NOT_LEADER_FOR_PARTITION, `consume --group`")
+		const n = 100000
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		var on atomic.Bool
+		// The first commit and the first two fetches of every run fail,
+		// and then a fraction: a run reads 100000 records in about a
+		// second, so it makes only a few requests of each.
+		firstCommit := &faultPlan{fraction: 1, codes: []int16{kCoordinatorNotAvail}, limit: 1}
+		commits := &faultPlan{fraction: 0.5, codes: []int16{kCoordinatorNotAvail}}
+		firstFetches := &faultPlan{fraction: 1, codes: []int16{kNotLeader}, limit: 2}
+		fetches := &faultPlan{fraction: 0.2, codes: []int16{kNotLeader}}
+		kfakeFaults(k, kmsg.OffsetCommit, &on, commitError, firstCommit, commits)
+		kfakeFaults(k, kmsg.Fetch, &on, fetchError, firstFetches, fetches)
+		var commitFaults, fetchFaults int64
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			topic := fmt.Sprintf("rel-cfaulty-%d", run)
+			if _, err := adm.CreateTopic(context.Background(), 3, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			produceRecords(t, cl, topic, n)
+			want := make([]string, n)
+			for i := range want {
+				want[i] = fmt.Sprintf("v%d", i)
+			}
+			first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
+			commitFaults += firstCommit.reset(0)
+			fetchFaults += firstFetches.reset(0)
+			on.Store(true)
+			cmd := c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl")
+			fh := toFile(t, cmd, first)
+			err := cmd.Run()
+			fh.Close()
+			on.Store(false)
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				s.Count(fmt.Sprintf("first run exit %d", code))
+				if code != 3 {
+					t.Fatalf("first run under faults: exit %d (%v)", code, err)
+				}
+			}
+			cmd = c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl")
+			fh = toFile(t, cmd, second)
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			fh.Close()
+			record(t, s, want, jsonlValues(t, first, second))
+		}
+		commitFaults += firstCommit.injected.Load() + commits.injected.Load()
+		fetchFaults += firstFetches.injected.Load() + fetches.injected.Load()
+		s.Note("%d records per run; the first commit and the first 2 fetches of a run fail, then 50%% of commits and 20%% of fetches (%d commits, %d fetches in all); first run --until-end under faults, second run without", n, commitFaults, fetchFaults)
+	})
 }
