@@ -395,11 +395,13 @@ func jsStreamWith(t *testing.T, js jetstream.JetStream, stream, subject string, 
 		if _, err := js.PublishAsync(subject, []byte(want[i])); err != nil {
 			t.Fatal(err)
 		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(30 * time.Second):
-		t.Fatal("publishing the stream's messages took over 30 s")
+		if i%1000 == 999 || i == n-1 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(30 * time.Second):
+				t.Fatal("publishing the stream's messages took over 30 s")
+			}
+		}
 	}
 	if _, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "dur", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -763,5 +765,138 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 		commitFaults += firstCommit.injected.Load() + commits.injected.Load()
 		fetchFaults += firstFetches.injected.Load() + fetches.injected.Load()
 		s.Note("%d records per run; the first commit and the first 2 fetches of a run fail, then 50%% of commits and 20%% of fetches (%d commits, %d fetches in all); first run --until-end under faults, second run without", n, commitFaults, fetchFaults)
+	})
+}
+
+// recoverProduce is what an operator does after a produce run ended with
+// code: nothing after exit 0, resend --failed-out after exit 3, the whole
+// input again otherwise. It returns a note on what was done, "" for
+// nothing.
+func recoverProduce(t *testing.T, c *cli, code int, fo string, args ...string) string {
+	t.Helper()
+	var r result
+	switch code {
+	case 0:
+		return ""
+	case 3:
+		r = c.run(append(args, "--format", "jsonl", "--file", fo)...)
+	default:
+		r = c.run(args...)
+	}
+	if r.code != 0 {
+		t.Fatalf("recovery after exit %d: %+v", code, r)
+	}
+	if code == 3 {
+		return "exit 3, --failed-out resent"
+	}
+	return fmt.Sprintf("exit %d, input sent again", code)
+}
+
+// runWithFault runs cmd (stdout to out when not empty), calls fault after
+// d while it runs, and returns its exit code and whether fault came while
+// it was still running.
+func runWithFault(t *testing.T, cmd *exec.Cmd, out string, d time.Duration, fault func()) (int, bool) {
+	t.Helper()
+	if out != "" {
+		fh := toFile(t, cmd, out)
+		defer fh.Close()
+	}
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	mid := false
+	select {
+	case <-done:
+	case <-time.After(d):
+		fault()
+		select {
+		case <-done:
+		default:
+			mid = true
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("mqctl %v hung for 90 s after the fault; stderr: %s", cmd.Args[1:], errb.String())
+	}
+	t.Logf("exit %d: %s", cmd.ProcessState.ExitCode(), lastLine(errb.String()))
+	return cmd.ProcessState.ExitCode(), mid
+}
+
+// The embedded nats-server is shut down and started again on the same
+// port and store mid-produce and mid-consume: nothing is lost.
+func TestReliabilityNATSRestart(t *testing.T) {
+	runs := reliability.Runs(t)
+	t.Run("produce", func(t *testing.T) {
+		s := reliability.Start(t, "NATS server restarted mid-`produce`, JetStream")
+		const n = 20000
+		srv, js := natsJetStream(t)
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			stream := fmt.Sprintf("RELR%d", run)
+			subject := fmt.Sprintf("relr%d.x", run)
+			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
+				t.Fatal(err)
+			}
+			in, lines := inputLines(t, stream, n)
+			fo := filepath.Join(dir, stream+".failed.jsonl")
+			args := []string{"produce", subject, "--url", srv.URL, "--file", in, "--failed-out", fo}
+			code, mid := runWithFault(t, c.command(context.Background(), args...), "", between(50*time.Millisecond, 600*time.Millisecond), func() {
+				if err := srv.Restart(); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if mid {
+				s.Count("restarted mid-run")
+			}
+			if note := recoverProduce(t, c, code, fo, args[:len(args)-2]...); note != "" {
+				s.Count(note)
+			}
+			record(t, s, lines, streamValues(t, js, stream))
+		}
+		s.Note("%d lines per run, restart after 50-600 ms", n)
+	})
+	t.Run("consume durable", func(t *testing.T) {
+		s := reliability.Start(t, "NATS server restarted mid-`consume --consumer` (durable), JetStream")
+		const n = 20000
+		srv, js := natsJetStream(t)
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			stream := fmt.Sprintf("RELRC%d", run)
+			want := jsStreamWith(t, js, stream, fmt.Sprintf("relrc%d.x", run), n)
+			first, second := filepath.Join(dir, stream+"-1.jsonl"), filepath.Join(dir, stream+"-2.jsonl")
+			// The consumer resumes some seconds after the restart: the
+			// first run waits 10 s for messages, so it rides the restart.
+			cmd := c.command(context.Background(), "consume", stream, "--url", srv.URL, "--consumer", "dur", "--idle-timeout", "10s", "-o", "jsonl")
+			code, mid := runWithFault(t, cmd, first, between(100*time.Millisecond, 1000*time.Millisecond), func() {
+				if err := srv.Restart(); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if mid {
+				s.Count("restarted mid-run")
+			}
+			if code != 0 {
+				s.Count(fmt.Sprintf("first run exit %d", code))
+			}
+			if got := len(jsonlValues(t, first)); got < n {
+				s.Count("first run stopped (idle 10 s) before the end")
+			}
+			cmd = c.command(context.Background(), "consume", stream, "--url", srv.URL, "--consumer", "dur", "--idle-timeout", "4s", "-o", "jsonl")
+			if code, _ := runWithFault(t, cmd, second, time.Hour, nil); code != 0 {
+				t.Fatalf("second run: exit %d", code)
+			}
+			record(t, s, want, jsonlValues(t, first, second))
+		}
+		s.Note("%d messages per run, restart after 0.1-1 s; first run --idle-timeout 10s, second 4s (durable ack wait 2 s)", n)
 	})
 }
