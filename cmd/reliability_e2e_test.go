@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,7 @@ import (
 	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/reliability"
 	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
 )
 
 // between is a random duration in [lo, hi).
@@ -898,5 +901,113 @@ func TestReliabilityNATSRestart(t *testing.T) {
 			record(t, s, want, jsonlValues(t, first, second))
 		}
 		s.Note("%d messages per run, restart after 0.1-1 s; first run --idle-timeout 10s, second 4s (durable ack wait 2 s)", n)
+	})
+}
+
+// closeMQCTLConnections closes, through the management API, mqctl's
+// connections (connection_name "mqctl") in vhost: the server closes them
+// with CONNECTION_FORCED, as `rabbitmqctl close_all_connections` does, but
+// leaves the other tests on the shared node alone. The API lists a new
+// connection a little after it opened, so it looks for up to 3 s. It
+// returns how many it closed.
+func closeMQCTLConnections(t *testing.T, rmq *testenv.RabbitMQEnv, vhost string) int {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var conns []struct {
+			Name             string `json:"name"`
+			ClientProperties struct {
+				ConnectionName string `json:"connection_name"`
+			} `json:"client_properties"`
+		}
+		if err := rmq.Call(http.MethodGet, "/api/vhosts/"+url.PathEscape(vhost)+"/connections", nil, &conns); err != nil {
+			t.Error(err)
+			return 0
+		}
+		closed := 0
+		for _, c := range conns {
+			if c.ClientProperties.ConnectionName != "mqctl" {
+				continue
+			}
+			if err := rmq.Call(http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), nil, nil); err != nil {
+				t.Error(err)
+			}
+			closed++
+		}
+		if closed > 0 || time.Now().After(deadline) {
+			return closed
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// RabbitMQ closes mqctl's connections mid-produce and mid-consume:
+// nothing is lost.
+func TestReliabilityRabbitMQConnectionsClosed(t *testing.T) {
+	runs := reliability.Runs(t)
+	rmq := testenv.RabbitMQ(t)
+	t.Run("produce", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "RabbitMQ closes mqctl's connections mid-`produce`")
+		const n = 15000
+		dir := t.TempDir()
+		for run := range runs {
+			u, ch := rabbitQueue(t, "q", nil)
+			vh := u[strings.LastIndex(u, "/")+1:]
+			c := newCLI(t)
+			c.env = []string{"MQCTL_URL=" + u}
+			in, lines := inputLines(t, fmt.Sprintf("rp%d", run), n)
+			fo := filepath.Join(dir, fmt.Sprintf("rp%d.failed.jsonl", run))
+			args := []string{"produce", "--queue", "q", "--rate", "5000", "--file", in, "--failed-out", fo}
+			code, mid := runWithFault(t, c.command(context.Background(), args...), "", between(200*time.Millisecond, 1500*time.Millisecond), func() {
+				if closeMQCTLConnections(t, rmq, vh) > 0 {
+					s.Count("connection closed")
+				}
+			})
+			if mid {
+				s.Count("closed mid-run")
+			}
+			if note := recoverProduce(t, c, code, fo, args[:len(args)-2]...); note != "" {
+				s.Count(note)
+			}
+			record(t, s, lines, drainAMQP(t, ch, "q"))
+		}
+		s.Note("%d lines per run at --rate 5000, connections closed after 0.2-1.5 s (or when the management API first lists them)", n)
+	})
+	t.Run("consume", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "RabbitMQ closes mqctl's connections mid-`consume`")
+		const n = 10000
+		dir := t.TempDir()
+		for run := range runs {
+			u, ch := rabbitQueue(t, "q", nil)
+			vh := u[strings.LastIndex(u, "/")+1:]
+			want := make([]string, n)
+			for i := range want {
+				want[i] = fmt.Sprintf("rc%d-%d", run, i)
+			}
+			publishAMQP(t, ch, "q", want...)
+			waitDepth(t, ch, "q", n)
+			c := newCLI(t)
+			c.env = []string{"MQCTL_URL=" + u}
+			first, second := filepath.Join(dir, fmt.Sprintf("rc%d-1.jsonl", run)), filepath.Join(dir, fmt.Sprintf("rc%d-2.jsonl", run))
+			code, mid := runWithFault(t, c.command(context.Background(), "consume", "q", "--idle-timeout", "5s", "-o", "jsonl"), first, between(100*time.Millisecond, 800*time.Millisecond), func() {
+				if closeMQCTLConnections(t, rmq, vh) > 0 {
+					s.Count("connection closed")
+				}
+			})
+			if mid {
+				s.Count("closed mid-run")
+			}
+			if code != 0 {
+				s.Count(fmt.Sprintf("first run exit %d", code))
+			}
+			waitConsumersGone(t, ch, "q")
+			if code, _ := runWithFault(t, c.command(context.Background(), "consume", "q", "--until-end", "-o", "jsonl"), second, time.Hour, nil); code != 0 {
+				t.Fatalf("second run: exit %d", code)
+			}
+			record(t, s, want, jsonlValues(t, first, second))
+		}
+		s.Note("%d messages per run, connections closed after 0.1-0.8 s; first run --idle-timeout 5s, second --until-end", n)
 	})
 }
