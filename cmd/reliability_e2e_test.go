@@ -4,7 +4,7 @@ package cmd_test
 // one or more scenarios run reliability.Runs times, each run counting the
 // messages that had to survive, those lost (a test failure) and those
 // duplicated. `make reliability` runs them 20 times and renders
-// RELIABILITY.md; `make test` runs them twice.
+// RELIABILITY.md; `make test` runs them once.
 
 import (
 	"bufio"
@@ -254,6 +254,7 @@ func toFile(t *testing.T, cmd *exec.Cmd, path string) *os.File {
 func TestReliabilityProduceKill9(t *testing.T) {
 	runs := reliability.Runs(t)
 	t.Run("kafka", func(t *testing.T) {
+		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `produce`, Kafka (4 partitions)")
 		const n = 50000
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
@@ -280,6 +281,7 @@ func TestReliabilityProduceKill9(t *testing.T) {
 		s.Note("%d lines per run, killed after 20-400 ms", n)
 	})
 	t.Run("jetstream", func(t *testing.T) {
+		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `produce`, JetStream (file storage)")
 		const n = 20000
 		srv, js := natsJetStream(t)
@@ -312,8 +314,9 @@ func TestReliabilityProduceKill9(t *testing.T) {
 func TestReliabilityConsumeKill9(t *testing.T) {
 	runs := reliability.Runs(t)
 	t.Run("kafka group", func(t *testing.T) {
+		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `consume --group`, Kafka (3 partitions)")
-		const n = 20000
+		const n = 100000
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -331,7 +334,7 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 			first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
 			cmd := c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "-o", "jsonl")
 			fh := toFile(t, cmd, first)
-			if killAfter(t, cmd, between(100*time.Millisecond, 1500*time.Millisecond)) {
+			if killAfter(t, cmd, between(50*time.Millisecond, 1000*time.Millisecond)) {
 				s.Count("killed mid-run")
 			}
 			fh.Close()
@@ -346,9 +349,10 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 			fh.Close()
 			record(t, s, want, jsonlValues(t, first, second))
 		}
-		s.Note("%d records per run, killed after 0.1-1.5 s; second run --until-end", n)
+		s.Note("%d records per run, killed after 0.05-1 s; second run --until-end; commits go out every second, so up to a second of output comes again", n)
 	})
 	t.Run("jetstream durable", func(t *testing.T) {
+		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `consume --consumer` (durable), JetStream")
 		const n = 20000
 		srv, js := natsJetStream(t)
@@ -441,7 +445,7 @@ func TestReliabilityDLQReplayKill9(t *testing.T) {
 			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
-			if killAfter(t, c.command(context.Background(), "dlq", "replay", dlt, "--url", k.URL, "--yes"), between(300*time.Millisecond, 1200*time.Millisecond)) {
+			if killAfter(t, c.command(context.Background(), "dlq", "replay", dlt, "--url", k.URL, "--yes"), between(20*time.Millisecond, 300*time.Millisecond)) {
 				s.Count("killed mid-run")
 			}
 			if got := kafkaCount(t, adm, topic); got > 0 && got < n {
@@ -472,7 +476,7 @@ func TestReliabilityDLQReplayKill9(t *testing.T) {
 			}
 			record(t, s, want, kafkaValues(t, k.Addrs(), topic))
 		}
-		s.Note("%d dead letters (Spring headers) per run, killed after 0.3-1.2 s; checked after the kill (target + uncommitted DLT) and after a rerun once the killed member left the group", n)
+		s.Note("%d dead letters (Spring headers) per run, killed after 20-300 ms; checked after the kill (target + uncommitted DLT) and after a rerun once the killed member left the group", n)
 	})
 	t.Run("rabbitmq", func(t *testing.T) {
 		t.Parallel()
@@ -838,6 +842,7 @@ func runWithFault(t *testing.T, cmd *exec.Cmd, out string, d time.Duration, faul
 func TestReliabilityNATSRestart(t *testing.T) {
 	runs := reliability.Runs(t)
 	t.Run("produce", func(t *testing.T) {
+		t.Parallel()
 		s := reliability.Start(t, "NATS server restarted mid-`produce`, JetStream")
 		const n = 20000
 		srv, js := natsJetStream(t)
@@ -868,6 +873,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 		s.Note("%d lines per run, restart after 50-600 ms", n)
 	})
 	t.Run("consume durable", func(t *testing.T) {
+		t.Parallel()
 		s := reliability.Start(t, "NATS server restarted mid-`consume --consumer` (durable), JetStream")
 		const n = 20000
 		srv, js := natsJetStream(t)

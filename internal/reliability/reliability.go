@@ -22,8 +22,9 @@ const (
 	// OutEnv names a file each scenario appends its Result to, one JSON
 	// line, when set.
 	OutEnv = "MQCTL_RELIABILITY_OUT"
-	// DefaultRuns keeps `make test` short.
-	DefaultRuns = 2
+	// DefaultRuns keeps `make test` short: one run of every scenario
+	// takes about 90 s (2 cores, -race).
+	DefaultRuns = 1
 )
 
 // Result is one scenario's figures over all its runs.
