@@ -567,6 +567,35 @@ func waitGroupEmpty(t *testing.T, adm *kadm.Client, group string) {
 	}
 }
 
+// publishConfirmed publishes values to queue persistent and waits for the
+// broker's confirms: a loaded node may take longer than waitDepth's 10 s
+// to show unconfirmed messages in the queue's depth.
+func publishConfirmed(t *testing.T, ch *amqp.Channel, queue string, values []string) {
+	t.Helper()
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	var pending []*amqp.DeferredConfirmation
+	wait := func() {
+		for _, c := range pending {
+			if !c.Wait() {
+				t.Fatalf("the broker nacked a message published to %s", queue)
+			}
+		}
+		pending = pending[:0]
+	}
+	for _, v := range values {
+		c, err := ch.PublishWithDeferredConfirm("", queue, false, false, amqp.Publishing{Body: []byte(v), DeliveryMode: amqp.Persistent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending = append(pending, c); len(pending) == 1000 {
+			wait()
+		}
+	}
+	wait()
+}
+
 // drainAMQP gets every message of queue (auto-ack) and returns the bodies.
 func drainAMQP(t *testing.T, ch *amqp.Channel, queue string) []string {
 	t.Helper()
@@ -1025,8 +1054,7 @@ func TestReliabilityRabbitMQConnectionsClosed(t *testing.T) {
 			for i := range want {
 				want[i] = fmt.Sprintf("rc%d-%d", run, i)
 			}
-			publishAMQP(t, ch, "q", want...)
-			waitDepth(t, ch, "q", n)
+			publishConfirmed(t, ch, "q", want)
 			c := newCLI(t)
 			c.env = []string{"MQCTL_URL=" + u}
 			first, second := filepath.Join(dir, fmt.Sprintf("rc%d-1.jsonl", run)), filepath.Join(dir, fmt.Sprintf("rc%d-2.jsonl", run))
