@@ -45,4 +45,4 @@ reliability: deps build
 	scripts/reliability.sh
 
 clean:
-	rm -rf bin .bench RELIABILITY.log
+	rm -rf bin .bench RELIABILITY.log RELIABILITY.jsonl

@@ -37,7 +37,10 @@ if [ -z "${MQCTL_TEST_AMQP_URL:-}" ]; then
   export MQCTL_TEST_AMQP_API_URL=$(echo "$line" | sed -n 's/.* api=\([^ ]*\).*/\1/p')
 fi
 
-export MQCTL_BIN="$bin" MQCTL_RELIABILITY_RUNS="$runs" MQCTL_RELIABILITY_OUT="$tmp/results.jsonl"
+# The figures stay in RELIABILITY.jsonl (not committed), for a look at a
+# run's raw lines next to RELIABILITY.log.
+rm -f RELIABILITY.jsonl
+export MQCTL_BIN="$bin" MQCTL_RELIABILITY_RUNS="$runs" MQCTL_RELIABILITY_OUT="$PWD/RELIABILITY.jsonl"
 echo "reliability: $runs runs per scenario; log in RELIABILITY.log" >&2
 start=$(date +%s)
 status=0
@@ -46,8 +49,8 @@ status=0
 go test -count=1 -timeout 4h -run '^TestReliability' -v ./cmd/ >RELIABILITY.log 2>&1 || status=$?
 seconds=$(($(date +%s) - start))
 grep -E '^\s*--- (PASS|FAIL)|lost|reliability.go' RELIABILITY.log >&2 || true
-if [ -s "$tmp/results.jsonl" ]; then
-  go run ./internal/reliability/report -in "$tmp/results.jsonl" -out RELIABILITY.md \
+if [ -s RELIABILITY.jsonl ]; then
+  go run ./internal/reliability/report -in RELIABILITY.jsonl -out RELIABILITY.md \
     -commit "$(git describe --always --dirty 2>/dev/null || echo unknown)" -runs "$runs" -seconds "$seconds"
   echo "reliability: RELIABILITY.md written (${seconds}s)" >&2
 else
