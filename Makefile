@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(PKG)/cmd.version=$(VERSION) -X $(PKG)/cmd.commit=$(COMMIT)
 SHELLS  := bash zsh fish powershell
 
-.PHONY: build deps test demo completions lint bench clean
+.PHONY: build deps test demo completions lint bench reliability clean
 
 # mqctl-sandbox holds the embedded brokers; `mqctl sandbox` execs it, so the
 # brokers cost nothing in the start-up of every other command.
@@ -39,5 +39,10 @@ lint:
 bench: deps build
 	scripts/bench.sh
 
+# The fault scenarios, 20 runs each (MQCTL_RELIABILITY_RUNS=N to change),
+# figures into RELIABILITY.md; `make test` runs them once each.
+reliability: deps build
+	scripts/reliability.sh
+
 clean:
-	rm -rf bin .bench
+	rm -rf bin .bench RELIABILITY.log RELIABILITY.jsonl
