@@ -134,7 +134,7 @@ func benchLead(o *BenchOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Knobs.Core && conn.Broker() == "nats" {
+	if o.Knobs.Core { // --core is refused on other brokers above
 		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
 	}
 	lo := bench.LeadOptions{Workers: o.Workers, JoinTimeout: o.JoinTimeout, Workload: o.Workload, Knobs: o.Knobs, Keep: o.Keep}
