@@ -170,12 +170,10 @@ func (c Capabilities) CheckFlags(command string, set func(flag string) bool) err
 // whose family name is name ("kafka"), for code that has only the name a
 // message or a row carries.
 func CapabilitiesByName(name string) (Capabilities, bool) {
-	for _, c := range registered() {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return Capabilities{}, false
+	mu.RLock()
+	defer mu.RUnlock()
+	c, ok := byName[name]
+	return c, ok
 }
 
 // MetaKindOf is the metadata block the driver named name fills (MetaNone

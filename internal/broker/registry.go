@@ -20,6 +20,9 @@ type Driver interface {
 var (
 	mu      sync.RWMutex
 	drivers = map[string]Driver{}
+	// byName holds each Capable driver's capabilities under its family
+	// name, so that a lookup per message (CapabilitiesByName) is a map read.
+	byName = map[string]Capabilities{}
 )
 
 // Register makes d handle URLs with the given schemes. Drivers call it from
@@ -32,6 +35,9 @@ func Register(d Driver, schemes ...string) {
 			panic("broker: scheme registered twice: " + s)
 		}
 		drivers[s] = d
+	}
+	if c, ok := d.(Capable); ok {
+		byName[c.Capabilities().Name] = c.Capabilities()
 	}
 }
 
