@@ -82,14 +82,11 @@ func benchCompareContexts(o *BenchOptions) error {
 // workload, each in a fresh destination, until the highest rate whose p99
 // publish→confirm stays under D is found (bench.RateSearch).
 func benchRateSearch(o *BenchOptions) error {
-	conn, t, err := o.Open(o.Ctx)
+	conn, t, err := openBench(o)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn); err != nil {
-		return err
-	}
 	var lost error
 	n := 0
 	step := func(ctx context.Context, rate float64) (bench.StepOutcome, error) {

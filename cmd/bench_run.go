@@ -24,7 +24,6 @@ func benchRun(o *BenchOptions) error {
 	case o.Workers > 0:
 		return benchLead(o)
 	}
-	ctx := o.Ctx
 	var csvOut *bench.CSV
 	if o.CSV != "" {
 		f, err := os.Create(o.CSV)
@@ -34,14 +33,11 @@ func benchRun(o *BenchOptions) error {
 		defer f.Close()
 		csvOut = bench.NewCSV(f, o.Workload.Size)
 	}
-	conn, t, err := o.Open(ctx)
+	conn, t, err := openBench(o)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn); err != nil {
-		return err
-	}
 	tick := func(t bench.Tick) {
 		if o.IO.ErrTTY {
 			fmt.Fprintf(o.IO.Err, "\r\033[K%s", bench.LiveLine(t, o.Workload.Size))
@@ -62,6 +58,20 @@ func benchRun(o *BenchOptions) error {
 		return err
 	}
 	return benchOutcome(res)
+}
+
+// openBench connects to the context's broker and refuses a bench flag its
+// driver does not take; the caller closes the connection.
+func openBench(o *BenchOptions) (broker.Conn, broker.Target, error) {
+	conn, t, err := o.Open(o.Ctx)
+	if err != nil {
+		return nil, t, err
+	}
+	if err := refuseOtherBrokersFlags(o, conn); err != nil {
+		conn.Close()
+		return nil, t, err
+	}
+	return conn, t, nil
 }
 
 // refuseOtherBrokersFlags refuses a bench flag that the drivers of conns

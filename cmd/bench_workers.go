@@ -89,14 +89,11 @@ func benchCluster(o *BenchOptions, conn broker.Conn, t broker.Target) (bench.Clu
 // benchWorker is bench --worker: join, run the share the leader hands
 // out, send it back, and print it here too.
 func benchWorker(o *BenchOptions) error {
-	conn, t, err := o.Open(o.Ctx)
+	conn, t, err := openBench(o)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn); err != nil {
-		return err
-	}
 	c, err := benchCluster(o, conn, t)
 	if err != nil {
 		return err
@@ -122,14 +119,11 @@ func benchWorker(o *BenchOptions) error {
 // benchLead is bench --workers N: lead the run, print each worker's row
 // and the merged total; exit 3 when a worker went missing or failed.
 func benchLead(o *BenchOptions) error {
-	conn, t, err := o.Open(o.Ctx)
+	conn, t, err := openBench(o)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := refuseOtherBrokersFlags(o, conn); err != nil {
-		return err
-	}
 	c, err := benchCluster(o, conn, t)
 	if err != nil {
 		return err
