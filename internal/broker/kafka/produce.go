@@ -153,14 +153,18 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 		timeout = defaultConfirmTimeout
 	}
 	p.timeout = timeout
-	p.win = inflight.New(inFlight)
+	// kgo's buffer bounds the messages in flight: Produce blocks while it
+	// is full, and wakes far less often than a window that hands a slot
+	// back per promise (with the window as the bound, 1M records took
+	// 1.35-1.54 s against 0.88-1.12 s, p50 confirm 10 ms against 5 ms, on
+	// the same kfake). win is twice as large, so it only counts, for Flush
+	// and Close: kgo counts a record until its promise has returned, a
+	// moment after the promise gave the window slot back.
+	p.win = inflight.New(2 * inFlight)
 	// Not kgo.RecordDeliveryTimeout: kgo measures it from the record's
 	// Timestamp, so a message replayed with its original, older timestamp
 	// would time out before it was sent. Publish sets a deadline instead.
-	// win bounds the messages in flight. kgo's buffer is twice as large
-	// so that it never blocks: kgo counts a record until its promise has
-	// returned, a moment after the promise gave the window slot back.
-	opts := []kgo.Opt{kgo.MaxBufferedRecords(2 * inFlight)}
+	opts := []kgo.Opt{kgo.MaxBufferedRecords(inFlight)}
 	if !o.PerMessageDestination {
 		opts = append(opts, kgo.DefaultProduceTopic(o.Destination))
 	}
@@ -289,10 +293,11 @@ func (p *producer) CheckMessage(m *broker.Message) error {
 	return nil
 }
 
-// Publish takes a window slot, waiting while the window is full, and hands
-// m to kgo. kgo calls the promise exactly once for every record it was
-// given, so done is called exactly once either by finish or, for a message
-// refused up front (or whose ctx ended while it waited for a slot), here.
+// Publish takes a window slot and hands m to kgo, which blocks while its
+// buffer is full. kgo calls the promise exactly once for every record it
+// was given, including when ctx ends while Produce blocks, so done is
+// called exactly once either by finish or, for a message refused up
+// front, here.
 func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
 	if p.closed.Load() {
 		done(broker.Receipt{}, mqerr.New(mqerr.Failure, "kafka producer for topic %q is closed", p.topic))
