@@ -1,9 +1,12 @@
 package cmd_test
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // TestTraceContextReachesHandler: a W3C traceparent/tracestate a message
@@ -61,4 +64,37 @@ func TestTraceContextReachesHandler(t *testing.T) {
 	}
 	c := newCLI(t)
 	expectError(t, c.run("produce", "x", "--url", "kafka://127.0.0.1:1", "--traceparent", "yes", "v"), 2, "--traceparent")
+}
+
+// TestDLQPeekShowsTraceID: a dead letter that carries a traceparent shows
+// its trace id in `dlq peek` (a TRACE column, origin.trace_id in JSON);
+// a DLQ whose messages carry none gets no TRACE column.
+func TestDLQPeekShowsTraceID(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	c := newCLI(t)
+	k, cl := kafkaTopic(t, "traced.dlq", 1, nil)
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "plain.dlq"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"produce", "traced.dlq", "--url", k.URL, "-H", "traceparent=" + parent, "-H", "mq-death-reason=handler failed", "first"},
+		{"produce", "traced.dlq", "--url", k.URL, "-H", "mq-death-reason=handler failed", "second"},
+		{"produce", "plain.dlq", "--url", k.URL, "-H", "mq-death-reason=handler failed", "third"},
+	} {
+		if r := c.run(args...); r.code != 0 {
+			t.Fatalf("%q: %+v", args, r)
+		}
+	}
+	r := c.run("dlq", "peek", "traced.dlq", "--url", k.URL, "-n", "2", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"`) || strings.Count(r.stdout, "trace_id") != 1 {
+		t.Fatalf("peek -o json: want one trace_id: %+v", r)
+	}
+	r = c.run("dlq", "peek", "traced.dlq", "--url", k.URL, "-n", "2")
+	if r.code != 0 || !strings.Contains(r.stdout, "TRACE") || !strings.Contains(r.stdout, "4bf92f3577b34da6a3ce929d0e0e4736") {
+		t.Fatalf("peek table: want a TRACE column with the id: %+v", r)
+	}
+	r = c.run("dlq", "peek", "plain.dlq", "--url", k.URL, "-n", "1")
+	if r.code != 0 || strings.Contains(r.stdout, "TRACE") || !strings.Contains(r.stdout, "third") {
+		t.Fatalf("peek table without traces: want no TRACE column: %+v", r)
+	}
 }

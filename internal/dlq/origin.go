@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/tracecontext"
 )
 
 // The conventions a dead letter's origin can be recorded in.
@@ -106,6 +107,9 @@ type Origin struct {
 	OriginalTime time.Time `json:"original_time,omitzero"`
 	// ReplayCount is how often mqctl replayed it already (mq-replay-count).
 	ReplayCount int `json:"replay_count,omitempty"`
+	// TraceID is the trace id of the message's W3C traceparent, to find
+	// the trace that led to the death.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // AMQPRoute returns the exchange and routing key that send a replay of a
@@ -141,6 +145,7 @@ func DecodeOrigin(brokerName string, m *broker.Message) Origin {
 		decodeAdvisory(m.Value, &o)
 	}
 	o.ReplayCount = ReplayCount(m)
+	o.TraceID = tracecontext.TraceID(m.Headers)
 	return o
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/tracecontext"
 )
 
 // ReadStats adds the dead letters c delivers to st, read as every dlq
@@ -144,6 +145,10 @@ func Peek(ctx context.Context, src *Source, n int) ([]PeekItem, error) {
 			// Read through the same connection's getter.
 			e := envelope.FromMessage(src.Broker(), dead.Message)
 			it.Original = &e
+			if it.Origin.TraceID == "" {
+				// An advisory has no headers; the message it names may.
+				it.Origin.TraceID = tracecontext.TraceID(dead.Message.Headers)
+			}
 		}
 		items = append(items, it)
 	}

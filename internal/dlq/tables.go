@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,13 @@ func RowsTable(rows []Row) output.Table {
 // PeekTable is `dlq peek` as a table.
 func PeekTable(items []PeekItem) output.Table {
 	now := sinceNow()
+	// TRACE only when a message carries a trace id: 32 digits are too
+	// wide to show as a column of dashes.
+	traced := slices.ContainsFunc(items, func(it PeekItem) bool { return it.Origin.TraceID != "" })
 	t := output.Table{Header: []string{"AT", "DIED", "REASON", "COUNT", "ORIGINAL", "KEY", "VALUE"}}
+	if traced {
+		t.Header = slices.Insert(t.Header, 5, "TRACE")
+	}
 	for _, it := range items {
 		o := it.Origin
 		val := valueText(it.Message)
@@ -49,8 +56,12 @@ func PeekTable(items []PeekItem) output.Table {
 		if died.IsZero() && it.Message.Timestamp != "" {
 			died, _ = time.Parse(time.RFC3339Nano, it.Message.Timestamp)
 		}
-		t.Rows = append(t.Rows, []string{position(it.Message), Age(now, died), orDash(ReasonCell(o.Reason, 50)),
-			orDash(countText(o.Count)), orDash(originText(o)), orDash(clipText(keyText(it.Message), 20)), clipText(val, 60)})
+		row := []string{position(it.Message), Age(now, died), orDash(ReasonCell(o.Reason, 50)),
+			orDash(countText(o.Count)), orDash(originText(o)), orDash(clipText(keyText(it.Message), 20)), clipText(val, 60)}
+		if traced {
+			row = slices.Insert(row, 5, orDash(o.TraceID))
+		}
+		t.Rows = append(t.Rows, row)
 	}
 	return t
 }

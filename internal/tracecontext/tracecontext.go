@@ -88,6 +88,16 @@ func FromHeaders(hs []broker.Header) (traceparent, tracestate string) {
 	return traceparent, strings.Join(states, ",")
 }
 
+// TraceID is the trace id of hs's traceparent (32 hex digits), "" when
+// FromHeaders finds none: what tracing tools search by.
+func TraceID(hs []broker.Header) string {
+	parent, _ := FromHeaders(hs)
+	if parent == "" {
+		return ""
+	}
+	return parent[3:35]
+}
+
 // Has reports whether hs has a traceparent header, valid or not.
 func Has(hs []broker.Header) bool {
 	for _, h := range hs {

@@ -89,3 +89,22 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+func TestTraceID(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		hs   []broker.Header
+		want string
+	}{
+		{"valid", []broker.Header{{Key: "Traceparent", Value: []byte(example)}}, "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"invalid", []broker.Header{{Key: "traceparent", Value: []byte("00-xyz-00f067aa0ba902b7-01")}}, ""},
+		{"two", []broker.Header{
+			{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")},
+			{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01")}}, ""},
+		{"none", nil, ""},
+	} {
+		if got := TraceID(c.hs); got != c.want {
+			t.Errorf("%s: TraceID = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
