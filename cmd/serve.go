@@ -29,6 +29,7 @@ type ServeOptions struct {
 	AllContexts bool
 	TimeLag     bool
 	DeadLetters bool
+	Dests       bool
 	f           *Factory
 }
 
@@ -46,7 +47,9 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
             consumer), mqctl_lag_status{status=OK|WARN|STALL|STOP|REWIND} judged as
             'lag --watch' does over --samples polls, mqctl_dead_letter_messages and
             mqctl_dead_letter_oldest_timestamp_seconds per dead-letter destination
-            'dlq ls' finds, and per context mqctl_context_up,
+            'dlq ls' finds, mqctl_destination_messages, _consumers and
+            _written_messages_total per topic, queue and stream 'ls' lists, and per
+            context mqctl_context_up,
             mqctl_poll_duration_seconds, mqctl_poll_errors_total and
             mqctl_last_poll_success_timestamp_seconds
   /healthz  200 while the process runs
@@ -81,6 +84,7 @@ next poll. A target given by --url or the environment alone is labelled context=
 	fl.IntVar(&o.Samples, "samples", 5, "polls in the window mqctl_lag_status is judged over")
 	fl.BoolVar(&o.AllContexts, "all-contexts", false, "every context in the config file")
 	fl.BoolVar(&o.DeadLetters, "dead-letters", true, "export the depth of every dead-letter queue, topic and stream (as dlq ls finds them); --dead-letters=false skips the listing")
+	fl.BoolVar(&o.Dests, "destinations", true, "export the depth, consumers and messages written of every topic, queue and stream (as ls lists them); --destinations=false skips the listing")
 	fl.BoolVar(&o.TimeLag, "time-lag", false, "export mqctl_lag_seconds (Kafka, JetStream); costs a fetch per lagging partition per poll")
 	return c
 }
@@ -118,7 +122,7 @@ func serveRun(o *ServeOptions) error {
 	defer src.Close()
 
 	ctxs, timeout, err := serve.FromSource(src, unresolved, serve.SourceConfig{
-		Interval: o.Interval, DeadLetters: o.DeadLetters, Warnf: f.Warnf, Logf: f.Logf, Err: f.IO.Err,
+		Interval: o.Interval, DeadLetters: o.DeadLetters, Destinations: o.Dests, Warnf: f.Warnf, Logf: f.Logf, Err: f.IO.Err,
 	})
 	if err != nil {
 		return err

@@ -137,6 +137,17 @@ func servedDead(series []promSeries) map[string]float64 {
 	return out
 }
 
+// servedFamily is one family's samples by context|type|destination.
+func servedFamily(series []promSeries, family string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range series {
+		if s.name == family {
+			out[s.labels["context"]+"|"+s.labels["type"]+"|"+s.labels["destination"]] = s.value
+		}
+	}
+	return out
+}
+
 func upOf(series []promSeries) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range series {
@@ -292,6 +303,23 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 		t.Fatalf("dlq ls: %v, want orders.DLT 2 and jobs.dlq 3", wantDead)
 	}
 
+	// What ls lists on each context, as context|type|name: messages and
+	// consumers.
+	wantDepth, wantConsumers := map[string]float64{}, map[string]float64{}
+	for _, name := range []string{"k", "n", "r"} {
+		rows, r := jsonRows(t, c, "ls", "-c", name)
+		if r.code != 0 {
+			t.Fatalf("ls -c %s: %+v", name, r)
+		}
+		for _, row := range rows {
+			key := fmt.Sprintf("%s|%s|%s", name, row["type"], row["name"])
+			wantDepth[key], wantConsumers[key] = row["messages"].(float64), row["consumers"].(float64)
+		}
+	}
+	if wantDepth["r|queue|jobs"] != 7 || wantDepth["n|stream|SERVE"] != 9 || wantDepth["k|topic|orders.DLT"] != 2 {
+		t.Fatalf("ls: %v", wantDepth)
+	}
+
 	port := testenv.ClosedPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -320,11 +348,18 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 			ready = body
 			series := scrapeMetrics(t, base)
 			got, gotDead := servedLag(series), servedDead(series)
-			if maps.Equal(got, want) && maps.Equal(gotDead, wantDead) {
+			depth, consumers := servedFamily(series, "mqctl_destination_messages"), servedFamily(series, "mqctl_destination_consumers")
+			written := servedFamily(series, "mqctl_destination_written_messages_total")
+			if maps.Equal(got, want) && maps.Equal(gotDead, wantDead) && maps.Equal(depth, wantDepth) && maps.Equal(consumers, wantConsumers) &&
+				written["k|topic|orders.DLT"] == 2 && written["n|stream|SERVE"] == 9 {
+				if _, ok := written["r|queue|jobs"]; ok {
+					t.Errorf("a queue exports messages written: %v", written)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("served lag %v, want lag -o json's %v\nserved dead letters %v, want dlq ls's %v", got, want, gotDead, wantDead)
+				t.Fatalf("served lag %v, want lag -o json's %v\nserved dead letters %v, want dlq ls's %v\nserved depth %v, want ls's %v\nconsumers %v, want %v\nwritten %v",
+					got, want, gotDead, wantDead, depth, wantDepth, consumers, wantConsumers, written)
 			}
 		}
 		if time.Now().After(deadline) {

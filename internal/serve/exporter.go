@@ -30,14 +30,19 @@ type Reader func(ctx context.Context) ([]lag.Row, error)
 // their depth (broker.DeadLetters).
 type DeadLetterReader func(ctx context.Context) ([]broker.DeadLetterDestination, error)
 
+// DestinationReader lists one context's topics, queues and streams with
+// their depth (broker.Lister).
+type DestinationReader func(ctx context.Context) ([]broker.Destination, error)
+
 // Context is one polled context.
 type Context struct {
 	Name string
 	Read Reader // nil when the context could not be resolved (Err says why)
-	// DeadLetters, when not nil, is read after Read in the same poll;
-	// its failure fails the poll, as Read's does.
-	DeadLetters DeadLetterReader
-	Err         error
+	// DeadLetters and Destinations, when not nil, are read after Read in
+	// the same poll; their failure fails the poll, as Read's does.
+	DeadLetters  DeadLetterReader
+	Destinations DestinationReader
+	Err          error
 }
 
 // Options configure an Exporter.
@@ -63,9 +68,10 @@ type Exporter struct {
 
 // state is one context's last poll.
 type state struct {
-	name string
-	read Reader
-	dead DeadLetterReader
+	name  string
+	read  Reader
+	dead  DeadLetterReader
+	dests DestinationReader
 
 	mu          sync.Mutex
 	polled      bool
@@ -98,7 +104,7 @@ func New(opts Options) *Exporter {
 	e := &Exporter{opts: opts, descs: map[string]*prometheus.Desc{}}
 	for _, c := range opts.Contexts {
 		// client_golang refuses a label value that is not UTF-8.
-		s := &state{name: strings.ToValidUTF8(c.Name, "\uFFFD"), read: c.Read, dead: c.DeadLetters, err: errText(nil), window: lag.NewWindow(opts.Samples)}
+		s := &state{name: strings.ToValidUTF8(c.Name, "\uFFFD"), read: c.Read, dead: c.DeadLetters, dests: c.Destinations, err: errText(nil), window: lag.NewWindow(opts.Samples)}
 		if c.Read == nil {
 			s.polled, s.err, s.lastAttempt = true, errText(c.Err), opts.Now()
 		}
@@ -141,6 +147,10 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	if err == nil && s.dead != nil {
 		dead, err = s.dead(pctx)
 	}
+	var dests []broker.Destination
+	if err == nil && s.dests != nil {
+		dests, err = s.dests(pctx)
+	}
 	cancel()
 	end := e.opts.Now()
 	if ctx.Err() != nil {
@@ -153,6 +163,7 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 		// Rows that left (a deleted group) leave the window after a while.
 		s.window.Prune(end.Add(-time.Duration(e.opts.Samples+1) * e.opts.Interval))
 		series = append(e.samples(rows, s.window.Statuses()), e.deadLetterSamples(s.name, dead)...)
+		series = append(series, destinationSamples(s.name, dests)...)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -227,6 +238,39 @@ func (e *Exporter) deadLetterSamples(name string, dead []broker.DeadLetterDestin
 	return out
 }
 
+// destinationSamples are the depth, consumers and messages ever written
+// of each destination, once per destination. A depth the broker did not
+// report (RabbitMQ before its first stats sample) is left out, not 0;
+// written only where the broker counts it (topics, streams).
+func destinationSamples(name string, dests []broker.Destination) []prometheus.Metric {
+	var out []prometheus.Metric
+	add := func(d *prometheus.Desc, t prometheus.ValueType, v float64, values []string) {
+		if m, err := prometheus.NewConstMetric(d, t, v, values...); err == nil {
+			out = append(out, m)
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range dests {
+		values := []string{d.Broker, name, d.Name, d.Type}
+		for i, v := range values {
+			values[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+		key := strings.Join(values, "\xff")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if d.Stats != lag.StatsAbsent {
+			add(destinationMessagesDesc, prometheus.GaugeValue, float64(d.Messages), values)
+		}
+		add(destinationConsumersDesc, prometheus.GaugeValue, float64(d.Consumers), values)
+		if d.Written > 0 {
+			add(destinationWrittenDesc, prometheus.CounterValue, float64(d.Written), values)
+		}
+	}
+	return out
+}
+
 // labels are r's non-empty lag labels, as lag -o prometheus writes them
 // (Prometheus treats an empty label as absent), values made valid UTF-8,
 // which client_golang requires (a queue name is any bytes).
@@ -286,6 +330,15 @@ var (
 		"Messages in the dead-letter destination (as dlq ls counts them).", deadLetterLabels, nil)
 	deadLetterOldestDesc = prometheus.NewDesc("mqctl_dead_letter_oldest_timestamp_seconds",
 		"Unix time of the oldest message in the dead-letter destination, where the broker tells it.", deadLetterLabels, nil)
+)
+
+var (
+	destinationMessagesDesc = prometheus.NewDesc("mqctl_destination_messages",
+		"Messages in the topic, queue or stream (as ls counts them).", deadLetterLabels, nil)
+	destinationConsumersDesc = prometheus.NewDesc("mqctl_destination_consumers",
+		"Consumers of the destination (as ls counts them).", deadLetterLabels, nil)
+	destinationWrittenDesc = prometheus.NewDesc("mqctl_destination_written_messages_total",
+		"Messages ever appended to the topic (sum of partition end offsets) or stream (last sequence); rate() of it is the in rate.", deadLetterLabels, nil)
 )
 
 const (

@@ -481,3 +481,64 @@ func TestDeadLetterSeries(t *testing.T) {
 		t.Errorf("/readyz does not say why: %s", r)
 	}
 }
+
+// Destinations are exported with depth, consumers and (where counted)
+// messages written; a depth the broker did not report is absent, not 0;
+// a listing that fails fails the poll.
+func TestDestinationSeries(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	k := &reader{rows: []lag.Row{kafkaRow(0, 4, 10)}}
+	var (
+		mu    sync.Mutex
+		dests = []broker.Destination{
+			{Broker: "kafka", Type: "topic", Name: "orders", Messages: 10, Consumers: 1, Written: 25},
+			{Broker: "kafka", Type: "topic", Name: "orders", Messages: 10}, // twice
+			{Broker: "rabbitmq", Type: "queue", Name: "jobs", Messages: 7, Consumers: 2},
+			{Broker: "rabbitmq", Type: "queue", Name: "fresh", Stats: lag.StatsAbsent},
+		}
+		listErr error
+	)
+	list := func(context.Context) ([]broker.Destination, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(dests), listErr
+	}
+	e := newTestExporter(clk, 3, Context{Name: "k", Read: k.read, Destinations: list})
+	h := e.Handler()
+	e.poll(context.Background(), e.ctxs[0])
+	got := metrics(t, h)
+	for key, want := range map[string]float64{
+		`mqctl_destination_messages{broker=kafka,context=k,destination=orders,type=topic}`:               10,
+		`mqctl_destination_consumers{broker=kafka,context=k,destination=orders,type=topic}`:              1,
+		`mqctl_destination_written_messages_total{broker=kafka,context=k,destination=orders,type=topic}`: 25,
+		`mqctl_destination_messages{broker=rabbitmq,context=k,destination=jobs,type=queue}`:              7,
+		`mqctl_destination_consumers{broker=rabbitmq,context=k,destination=jobs,type=queue}`:             2,
+		`mqctl_destination_consumers{broker=rabbitmq,context=k,destination=fresh,type=queue}`:            0,
+	} {
+		if s, ok := got[key]; !ok || s.value != want {
+			t.Errorf("%s = %v (present %v), want %v", key, s.value, ok, want)
+		}
+	}
+	for _, absent := range []string{
+		`mqctl_destination_messages{broker=rabbitmq,context=k,destination=fresh,type=queue}`,
+		`mqctl_destination_written_messages_total{broker=rabbitmq,context=k,destination=jobs,type=queue}`,
+	} {
+		if _, ok := got[absent]; ok {
+			t.Errorf("%s is exported", absent)
+		}
+	}
+
+	mu.Lock()
+	listErr = errors.New("destinations: management API: 503")
+	mu.Unlock()
+	e.poll(context.Background(), e.ctxs[0])
+	got = metrics(t, h)
+	if s := got[`mqctl_context_up{context=k}`]; s.value != 0 {
+		t.Errorf("up %v after the listing failed, want 0", s.value)
+	}
+	for key, s := range got {
+		if s.labels["broker"] != "" {
+			t.Errorf("exported while down: %s", key)
+		}
+	}
+}

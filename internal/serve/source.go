@@ -18,10 +18,12 @@ import (
 // SourceConfig is how FromSource polls and reports.
 type SourceConfig struct {
 	Interval time.Duration
-	// DeadLetters adds each context's dead-letter listing to its poll.
-	DeadLetters bool
-	Warnf       func(format string, args ...any)
-	Logf        func(level int, format string, args ...any)
+	// DeadLetters adds each context's dead-letter listing to its poll,
+	// Destinations its listing of topics, queues and streams.
+	DeadLetters  bool
+	Destinations bool
+	Warnf        func(format string, args ...any)
+	Logf         func(level int, format string, args ...any)
 	// Err receives the "answers again" lines.
 	Err io.Writer
 }
@@ -58,7 +60,7 @@ func FromSource(src *source.Source, unresolved []lag.Failure, cfg SourceConfig) 
 		c := Context{Name: n}
 		c.Read = func(ctx context.Context) ([]lag.Row, error) {
 			rows, err := src.ReadTarget(ctx, i)
-			if err != nil || !deadLetters {
+			if err != nil || (!deadLetters && !cfg.Destinations) {
 				h.done(src, i, err)
 			}
 			return rows, err
@@ -66,6 +68,15 @@ func FromSource(src *source.Source, unresolved []lag.Failure, cfg SourceConfig) 
 		if deadLetters {
 			c.DeadLetters = func(ctx context.Context) ([]broker.DeadLetterDestination, error) {
 				dests, err := readDeadLetters(ctx, src, i)
+				if err != nil || !cfg.Destinations {
+					h.done(src, i, err)
+				}
+				return dests, err
+			}
+		}
+		if cfg.Destinations {
+			c.Destinations = func(ctx context.Context) ([]broker.Destination, error) {
+				dests, err := readDestinations(ctx, src, i)
 				h.done(src, i, err)
 				return dests, err
 			}
@@ -98,6 +109,25 @@ func readDeadLetters(ctx context.Context, src *source.Source, i int) ([]broker.D
 	dests, err := finder.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
 	if err != nil {
 		return nil, fmt.Errorf("dead letters: %w", broker.Scrub(err, src.Targets()[i].Secrets()...))
+	}
+	return dests, nil
+}
+
+// readDestinations lists target i's topics, queues and streams as ls
+// does (none for a driver that cannot list); the error names no secret
+// of the target.
+func readDestinations(ctx context.Context, src *source.Source, i int) ([]broker.Destination, error) {
+	conn, err := src.Conn(ctx, i)
+	if err != nil {
+		return nil, err
+	}
+	lister, ok := conn.(broker.Lister)
+	if !ok {
+		return nil, nil
+	}
+	dests, err := lister.List(ctx, broker.ListQuery{})
+	if err != nil {
+		return nil, fmt.Errorf("destinations: %w", broker.Scrub(err, src.Targets()[i].Secrets()...))
 	}
 	return dests, nil
 }
