@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/tracecontext"
 )
 
@@ -204,7 +205,7 @@ type xDeath struct {
 
 func decodeXDeath(m *broker.Message, o *Origin) {
 	o.Convention = ConventionXDeath
-	o.Broker = "rabbitmq"
+	o.Broker = lag.BrokerRabbitMQ
 	var deaths []xDeath
 	if v, ok := first(m, headerXDeath); ok {
 		deaths = parseXDeath(v)
@@ -380,7 +381,7 @@ func jsonTime(raw json.RawMessage) time.Time {
 
 func decodeSpring(m *broker.Message, o *Origin) {
 	o.Convention = ConventionSpring
-	o.Broker = "kafka"
+	o.Broker = lag.BrokerKafka
 	// Spring appends a new set of original-* headers at every hop through
 	// retry topics: the first set names the topic the record started on.
 	o.Destination = firstText(m, headerSpringTopic)
@@ -432,7 +433,7 @@ func springNumber(v []byte, size int) (int64, bool) {
 
 func decodeConnect(m *broker.Message, o *Origin) {
 	o.Convention = ConventionConnect
-	o.Broker = "kafka"
+	o.Broker = lag.BrokerKafka
 	o.Destination = firstText(m, headerConnectTopic)
 	if v, ok := first(m, headerConnectPartition); ok {
 		if p, ok := decimal(v, 32); ok {
@@ -480,7 +481,7 @@ func decodeAdvisory(v []byte, o *Origin) {
 		return
 	}
 	o.Convention = ConventionAdvisory
-	o.Broker = "nats"
+	o.Broker = lag.BrokerNATS
 	o.Stream = a.Stream
 	o.StreamSeq = a.StreamSeq
 	o.Count = int(min(a.Deliveries, math.MaxInt32))
