@@ -164,7 +164,7 @@ func TestConsumeExecServe(t *testing.T) {
 	}
 	t.Logf("/healthz: %+v", h)
 	d := h.Components["consumer"].Details
-	if d["handled"] != float64(n-1) || d["failed"] != 1.0 || d["dead_lettered"] != 1.0 || h.Components["broker"].Status != "UP" {
+	if d["handled"] != float64(n-1) || d["failed"] != 1.0 || d["dead_lettered"] != 1.0 || d["partitions"] != 2.0 || h.Components["broker"].Status != "UP" {
 		t.Errorf("/healthz details %+v", h)
 	}
 	if _, err := time.Parse(time.RFC3339, d["last_poll"].(string)); err != nil {
@@ -245,6 +245,9 @@ func TestConsumeExecServeLag(t *testing.T) {
 				}
 				lag, ok := h.Components["consumer"].Details["lag"]
 				_, checked := h.Components["broker"].Details["last_check"]
+				if parts, has := h.Components["consumer"].Details["partitions"]; has && tc.name != "kafka without group" {
+					t.Errorf("partitions %v on a broker that assigns none", parts)
+				}
 				switch {
 				case tc.wantLag < 0 && checked:
 					if ok {

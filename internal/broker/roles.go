@@ -251,6 +251,13 @@ type Consumer interface {
 	Close() error
 }
 
+// Assignment is implemented by a Consumer that its broker gives a part of
+// its source (a Kafka group member's partitions): how many parts it holds
+// now, which a health check reports.
+type Assignment interface {
+	Assigned() int
+}
+
 // NoAcker is implemented by a Consumer whose broker has no
 // acknowledgement (core NATS): Settle does nothing, so what it delivered
 // is reported as delivered, never as acked.

@@ -3,6 +3,8 @@ package consume
 import (
 	"context"
 	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
 )
 
 // Observer is told what an --exec run does, for `consume --serve`'s
@@ -15,6 +17,12 @@ type Observer interface {
 	// HandlerRan says one run of the handler (attempt counts from 1)
 	// took took and failed with err, or succeeded (nil).
 	HandlerRan(attempt int, took time.Duration, err error)
+}
+
+// ConsumerWatcher is an Observer that also wants the run's consumer, to
+// ask it about its state (broker.Assignment) while the run goes on.
+type ConsumerWatcher interface {
+	Watch(c broker.Consumer)
 }
 
 // polling tells the observer, if any, whether the run waits in Next.

@@ -143,6 +143,9 @@ const maxBatch = 4096
 // when ctx ended; the consumer's error when it failed.
 func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Options) error {
 	r := &runner{c: c, st: st, o: o}
+	if w, ok := o.Observer.(ConsumerWatcher); ok {
+		w.Watch(c)
+	}
 	if na, ok := c.(broker.NoAcker); ok && na.NoAck() {
 		r.noAck = true
 		st.noAck.Store(true)

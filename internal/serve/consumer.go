@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/consume"
 )
 
@@ -43,6 +44,9 @@ type Consumer struct {
 
 	retried  atomic.Int64
 	duration *prometheus.HistogramVec
+	// assignment is the run's consumer when its broker assigns it parts
+	// of the source (Kafka partitions).
+	assignment atomic.Pointer[broker.Assignment]
 
 	mu        sync.Mutex
 	probed    bool
@@ -83,6 +87,14 @@ func (c *Consumer) HandlerRan(attempt int, took time.Duration, err error) {
 		outcome = "failed"
 	}
 	c.duration.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+// Watch implements consume.ConsumerWatcher: /healthz reports the
+// partitions a consumer holds where its broker assigns them.
+func (c *Consumer) Watch(cons broker.Consumer) {
+	if a, ok := cons.(broker.Assignment); ok {
+		c.assignment.Store(&a)
+	}
 }
 
 // Probed records a check of the broker: the consumer's lag when the
@@ -128,6 +140,9 @@ func (c *Consumer) Health() Health {
 		"retried":       c.retried.Load(),
 		"dead_lettered": st.DeadLettered.Load(),
 	}}
+	if a := c.assignment.Load(); a != nil {
+		cons.Details["partitions"] = (*a).Assigned()
+	}
 	if idle := now.Sub(last); idle > c.o.StallAfter {
 		cons.Status = "DOWN"
 		cons.Details["error"] = "no poll of the broker for " + idle.Round(time.Second).String() + " (bound " + c.o.StallAfter.String() + "): a handler may hang"

@@ -28,6 +28,14 @@ func (k *reader) assign(_ context.Context, _ *kgo.Client, added map[string][]int
 	k.wakeUp()
 }
 
+// Assigned implements broker.Assignment: the partitions this member
+// reads now (all of them without a group).
+func (k *reader) Assigned() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.parts)
+}
+
 // adjust is the group's AdjustFetchOffsetsFn: it learns where each newly
 // assigned partition starts (the commit, or the reset offset without one)
 // and applies an explicit From to a partition's first assignment.
