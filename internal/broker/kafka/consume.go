@@ -498,7 +498,7 @@ func (k *reader) Close() error {
 			k.stopLoop()
 			<-k.loopDone
 			k.commitMu.Lock()
-			err := k.commit(ctx, k.cl)
+			err := k.commitRetrying(ctx)
 			k.commitMu.Unlock()
 			if err != nil {
 				cerr := k.conn.classify(err, k.timeout)

@@ -180,6 +180,26 @@ func (k *reader) commit(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
+// commitRetrying is the last commit: nothing retries it later, so a
+// retriable refusal (a coordinator moving or loading, a request timing
+// out) is tried again until ctx ends, rather than leaving the handled
+// records to be read again. The caller holds commitMu.
+func (k *reader) commitRetrying(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := k.commit(ctx, k.cl)
+		if err == nil || !kerr.IsRetriable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
 // send commits offsets synchronously.
 func send(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
 	var err error

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1070,5 +1071,65 @@ func TestConsumeReusesSlabs(t *testing.T) {
 	}
 	if got := committed(t, c, "g", "reuse")[0]; got != 20 {
 		t.Errorf("committed %d, want 20: the unsettled record", got)
+	}
+}
+
+// TestCloseRetriesRetriableCommitErrors: the commit at Close is the last
+// one, so a COORDINATOR_NOT_AVAILABLE or REQUEST_TIMED_OUT answer is tried
+// again rather than failing the run and leaving handled records unread.
+func TestCloseRetriesRetriableCommitErrors(t *testing.T) {
+	k, c := startKafka(t)
+	createTopic(t, c, "jobs", 1, nil)
+	produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
+	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
+	ds := take(t, cons, 5)
+
+	// Refuse every commit from here on, until Close's own commit was
+	// refused twice (the commit loop's refusals before Close count not).
+	var failing, closing atomic.Bool
+	var refusedAtClose atomic.Int32
+	failing.Store(true)
+	codes := []int16{kerr.CoordinatorNotAvailable.Code, kerr.RequestTimedOut.Code}
+	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		if !failing.Load() {
+			return nil, nil, false
+		}
+		n := int32(0)
+		if closing.Load() {
+			n = refusedAtClose.Add(1)
+			if n >= int32(len(codes)) {
+				failing.Store(false)
+			}
+		}
+		cr := req.(*kmsg.OffsetCommitRequest)
+		resp := cr.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, tp := range cr.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = tp.Topic
+			for _, p := range tp.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = codes[max(0, n-1)%int32(len(codes))]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	for _, d := range ds {
+		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closing.Store(true)
+	if err := cons.Close(); err != nil {
+		t.Fatalf("Close after two retriable commit refusals: %v", err)
+	}
+	if n := refusedAtClose.Load(); n < 2 {
+		t.Fatalf("Close's commit was refused %d times, want 2: the test did not test", n)
+	}
+	if got := committed(t, c, "g", "jobs")[0]; got != 5 {
+		t.Fatalf("committed %d, want 5", got)
 	}
 }
