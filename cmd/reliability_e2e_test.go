@@ -662,42 +662,6 @@ func kfakeFaults(k *sandbox.Kafka, key kmsg.Key, on *atomic.Bool, build func(kms
 	})
 }
 
-// produceError answers every partition of a Produce request with code.
-func produceError(req kmsg.Request, code int16) kmsg.Response {
-	pr := req.(*kmsg.ProduceRequest)
-	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-	for _, tp := range pr.Topics {
-		rt := kmsg.NewProduceResponseTopic()
-		rt.Topic = tp.Topic
-		for _, p := range tp.Partitions {
-			rp := kmsg.NewProduceResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = code
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		resp.Topics = append(resp.Topics, rt)
-	}
-	return resp
-}
-
-// commitError answers every partition of an OffsetCommit with code.
-func commitError(req kmsg.Request, code int16) kmsg.Response {
-	cr := req.(*kmsg.OffsetCommitRequest)
-	resp := cr.ResponseKind().(*kmsg.OffsetCommitResponse)
-	for _, tp := range cr.Topics {
-		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = tp.Topic
-		for _, p := range tp.Partitions {
-			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = code
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		resp.Topics = append(resp.Topics, rt)
-	}
-	return resp
-}
-
 // fetchError answers every partition of a Fetch with code.
 func fetchError(req kmsg.Request, code int16) kmsg.Response {
 	fr := req.(*kmsg.FetchRequest)
@@ -743,7 +707,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 		// a run gets one of each, at a random request.
 		notLeader := &faultPlan{fraction: 1, codes: []int16{kNotLeader}, limit: 1}
 		timedOut := &faultPlan{fraction: 1, codes: []int16{kRequestTimedOut}, limit: 1}
-		kfakeFaults(k, kmsg.Produce, &on, produceError, notLeader, timedOut)
+		kfakeFaults(k, kmsg.Produce, &on, testenv.KafkaProduceError, notLeader, timedOut)
 		var faults int64
 		c := newCLI(t)
 		dir := t.TempDir()
@@ -795,7 +759,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 		commits := &faultPlan{fraction: 0.5, codes: []int16{kCoordinatorNotAvail}}
 		firstFetches := &faultPlan{fraction: 1, codes: []int16{kNotLeader}, limit: 2}
 		fetches := &faultPlan{fraction: 0.2, codes: []int16{kNotLeader}}
-		kfakeFaults(k, kmsg.OffsetCommit, &on, commitError, firstCommit, commits)
+		kfakeFaults(k, kmsg.OffsetCommit, &on, testenv.KafkaCommitError, firstCommit, commits)
 		kfakeFaults(k, kmsg.Fetch, &on, fetchError, firstFetches, fetches)
 		var commitFaults, fetchFaults int64
 		c := newCLI(t)

@@ -214,17 +214,12 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 // dead-letter destination, once per destination.
 func (e *Exporter) deadLetterSamples(name string, dead []broker.DeadLetterDestination) []prometheus.Metric {
 	var out []prometheus.Metric
-	seen := map[string]bool{}
+	seen := destinationSet{}
 	for _, d := range dead {
-		values := []string{d.Broker, name, d.Name, d.Type}
-		for i, v := range values {
-			values[i] = strings.ToValidUTF8(v, "\uFFFD")
-		}
-		key := strings.Join(values, "\xff")
-		if seen[key] {
+		values, first := seen.add(d.Broker, name, d.Name, d.Type)
+		if !first {
 			continue
 		}
-		seen[key] = true
 		if m, err := prometheus.NewConstMetric(deadLetterDesc, prometheus.GaugeValue, float64(d.Messages), values...); err == nil {
 			out = append(out, m)
 		}
@@ -249,17 +244,12 @@ func destinationSamples(name string, dests []broker.Destination) []prometheus.Me
 			out = append(out, m)
 		}
 	}
-	seen := map[string]bool{}
+	seen := destinationSet{}
 	for _, d := range dests {
-		values := []string{d.Broker, name, d.Name, d.Type}
-		for i, v := range values {
-			values[i] = strings.ToValidUTF8(v, "\uFFFD")
-		}
-		key := strings.Join(values, "\xff")
-		if seen[key] {
+		values, first := seen.add(d.Broker, name, d.Name, d.Type)
+		if !first {
 			continue
 		}
-		seen[key] = true
 		if d.Stats != lag.StatsAbsent {
 			add(destinationMessagesDesc, prometheus.GaugeValue, float64(d.Messages), values)
 		}
@@ -269,6 +259,26 @@ func destinationSamples(name string, dests []broker.Destination) []prometheus.Me
 		}
 	}
 	return out
+}
+
+// destinationSet keeps the first of destinations listed twice (a
+// duplicate series would fail the scrape).
+type destinationSet map[string]bool
+
+// add returns the label values of a destination series (deadLetterLabels'
+// order), made valid UTF-8 as client_golang requires, and whether they
+// are new to the set.
+func (s destinationSet) add(brokerName, context, name, typ string) (values []string, first bool) {
+	values = []string{brokerName, context, name, typ}
+	for i, v := range values {
+		values[i] = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	key := strings.Join(values, "\xff")
+	if s[key] {
+		return values, false
+	}
+	s[key] = true
+	return values, true
 }
 
 // labels are r's non-empty lag labels, as lag -o prometheus writes them

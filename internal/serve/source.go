@@ -95,41 +95,38 @@ func FromSource(src *source.Source, unresolved []lag.Failure, cfg SourceConfig) 
 }
 
 // readDeadLetters lists target i's dead-letter destinations as dlq ls
-// finds them (none for a driver without dead letters); the error names
-// no secret of the target.
+// finds them (none for a driver without dead letters).
 func readDeadLetters(ctx context.Context, src *source.Source, i int) ([]broker.DeadLetterDestination, error) {
-	conn, err := src.Conn(ctx, i)
-	if err != nil {
-		return nil, err
-	}
-	finder, ok := conn.(broker.DeadLetters)
-	if !ok {
-		return nil, nil
-	}
-	dests, err := finder.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: %w", broker.Scrub(err, src.Targets()[i].Secrets()...))
-	}
-	return dests, nil
+	return readRole(ctx, src, i, "dead letters", func(r broker.DeadLetters) ([]broker.DeadLetterDestination, error) {
+		return r.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
+	})
 }
 
 // readDestinations lists target i's topics, queues and streams as ls
-// does (none for a driver that cannot list); the error names no secret
-// of the target.
+// does (none for a driver that cannot list).
 func readDestinations(ctx context.Context, src *source.Source, i int) ([]broker.Destination, error) {
+	return readRole(ctx, src, i, "destinations", func(r broker.Lister) ([]broker.Destination, error) {
+		return r.List(ctx, broker.ListQuery{})
+	})
+}
+
+// readRole reads target i through role R of its connection, nothing when
+// the driver has not that role; an error is named by what and names no
+// secret of the target.
+func readRole[R, T any](ctx context.Context, src *source.Source, i int, what string, read func(R) ([]T, error)) ([]T, error) {
 	conn, err := src.Conn(ctx, i)
 	if err != nil {
 		return nil, err
 	}
-	lister, ok := conn.(broker.Lister)
+	r, ok := any(conn).(R)
 	if !ok {
 		return nil, nil
 	}
-	dests, err := lister.List(ctx, broker.ListQuery{})
+	out, err := read(r)
 	if err != nil {
-		return nil, fmt.Errorf("destinations: %w", broker.Scrub(err, src.Targets()[i].Secrets()...))
+		return nil, fmt.Errorf("%s: %w", what, broker.Scrub(err, src.Targets()[i].Secrets()...))
 	}
-	return dests, nil
+	return out, nil
 }
 
 // pollLog says on stderr when a context's polls start failing and when

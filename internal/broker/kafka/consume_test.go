@@ -1102,20 +1102,7 @@ func TestCloseRetriesRetriableCommitErrors(t *testing.T) {
 				failing.Store(false)
 			}
 		}
-		cr := req.(*kmsg.OffsetCommitRequest)
-		resp := cr.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, tp := range cr.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = tp.Topic
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = codes[max(0, n-1)%int32(len(codes))]
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return testenv.KafkaCommitError(req, codes[max(0, n-1)%int32(len(codes))]), nil, true
 	})
 	for _, d := range ds {
 		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
