@@ -4,6 +4,7 @@
 package consume
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ func ParseFrom(s string, now time.Time) (broker.StartPosition, error) {
 		return broker.StartPosition{Kind: broker.StartStored}, nil
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n == math.MinInt64 {
+			// -n would overflow to itself.
+			return broker.StartPosition{}, mqerr.Usagef("--from %q: out of range", s)
+		}
 		if n < 0 {
 			return broker.StartPosition{Kind: broker.StartLast, N: -n}, nil
 		}
