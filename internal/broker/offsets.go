@@ -55,6 +55,9 @@ type OffsetState struct {
 	// Action says what applying does, in a sentence for the plan ("commit
 	// the new offsets for group G").
 	Action string
+	// Partitioned is true where a topic has partitions (Kafka); a
+	// JetStream stream has one position, reported as partition 0.
+	Partitioned bool
 	// FloorWhy explains a Floor above 0 and what to do instead.
 	FloorWhy string
 }

@@ -44,6 +44,9 @@ type Plan struct {
 	Action   string `json:"action" yaml:"action"`
 	Executed bool   `json:"executed" yaml:"executed"`
 	Rows     []Row  `json:"partitions" yaml:"partitions"`
+	// Partitioned is false for a JetStream stream: one row, no
+	// partition column.
+	Partitioned bool `json:"-" yaml:"-"`
 }
 
 // Clamped counts the rows whose target was moved to a bound.
@@ -76,14 +79,14 @@ func MakePlan(ctx context.Context, r broker.OffsetResetter, req Request) (Plan, 
 	if len(st.Positions) == 0 {
 		return Plan{}, mqerr.New(mqerr.NotFound, "consumer group %s has no stored offsets to reset; name the topics with --topic", req.Group)
 	}
-	p := Plan{Group: req.Group, To: req.To.String(), Members: st.Members, Action: st.Action}
+	p := Plan{Group: req.Group, To: req.To.String(), Members: st.Members, Action: st.Action, Partitioned: st.Partitioned}
 	for _, pos := range st.Positions {
-		row, err := planRow(pos, req.To)
+		row, err := planRow(pos, req.To, st.Partitioned)
 		if err != nil {
 			return Plan{}, err
 		}
 		if row.New < pos.Floor {
-			return Plan{}, mqerr.New(mqerr.Unsupported, "%s: cannot move to %d: %s", where(pos), row.New, st.FloorWhy)
+			return Plan{}, mqerr.New(mqerr.Unsupported, "%s: cannot move to %d: %s", where(pos, st.Partitioned), row.New, st.FloorWhy)
 		}
 		p.Rows = append(p.Rows, row)
 	}
@@ -92,7 +95,7 @@ func MakePlan(ctx context.Context, r broker.OffsetResetter, req Request) (Plan, 
 
 // planRow computes one partition's new position, clamped to
 // [log start, high watermark].
-func planRow(pos broker.OffsetPosition, to To) (Row, error) {
+func planRow(pos broker.OffsetPosition, to To, partitioned bool) (Row, error) {
 	var target int64
 	switch to.Kind {
 	case Earliest:
@@ -105,7 +108,7 @@ func planRow(pos broker.OffsetPosition, to To) (Row, error) {
 		target = to.N
 	case Shift:
 		if pos.Committed < 0 {
-			return Row{}, mqerr.Usagef("%s has no stored offset to shift from; use --to earliest, latest, an offset or a time", where(pos))
+			return Row{}, mqerr.Usagef("%s has no stored offset to shift from; use --to earliest, latest, an offset or a time", where(pos, partitioned))
 		}
 		target = pos.Committed + to.N
 	}
@@ -125,7 +128,10 @@ func planRow(pos broker.OffsetPosition, to To) (Row, error) {
 	return row, nil
 }
 
-func where(pos broker.OffsetPosition) string {
+func where(pos broker.OffsetPosition, partitioned bool) string {
+	if !partitioned {
+		return "stream " + pos.Topic
+	}
 	return fmt.Sprintf("%s partition %d", pos.Topic, pos.Partition)
 }
 
@@ -148,9 +154,13 @@ func Apply(ctx context.Context, r broker.OffsetResetter, p *Plan) error {
 }
 
 // Table shapes a plan's rows: topic, partition, current, new, change, lag
-// after, and a note when the target was clamped.
+// after, and a note when the target was clamped. A plan without
+// partitions has a STREAM column instead of the first two.
 func Table(p Plan) output.Table {
 	t := output.Table{Header: []string{"TOPIC", "PARTITION", "CURRENT", "NEW", "CHANGE", "LAG AFTER"}}
+	if !p.Partitioned {
+		t.Header = append([]string{"STREAM"}, t.Header[2:]...)
+	}
 	clamped := p.Clamped() > 0
 	if clamped {
 		t.Header = append(t.Header, "NOTE")
@@ -161,6 +171,9 @@ func Table(p Plan) output.Table {
 			cur, change = strconv.FormatInt(*r.Current, 10), signed(*r.Change)
 		}
 		row := []string{r.Topic, strconv.Itoa(int(r.Partition)), cur, strconv.FormatInt(r.New, 10), change, strconv.FormatInt(r.LagAfter, 10)}
+		if !p.Partitioned {
+			row = append(row[:1], row[2:]...)
+		}
 		if clamped {
 			note := ""
 			if r.Clamped != "" {

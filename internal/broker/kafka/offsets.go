@@ -24,7 +24,7 @@ var _ broker.OffsetResetter = (*Conn)(nil)
 // metadata, two or three ListOffsets), each sharded per broker by kgo.
 func (c *Conn) ReadOffsets(ctx context.Context, q broker.OffsetQuery) (broker.OffsetState, error) {
 	within := remaining(ctx)
-	st := broker.OffsetState{Action: "commit the new offsets for group " + q.Group}
+	st := broker.OffsetState{Action: "commit the new offsets for group " + q.Group, Partitioned: true}
 	members, exists, err := c.groupMembers(ctx, q.Group)
 	if err != nil {
 		return st, err

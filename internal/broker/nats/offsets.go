@@ -1,0 +1,182 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+var _ broker.OffsetResetter = (*Conn)(nil)
+
+// ReadOffsets reads a JetStream consumer (q.Group, on the stream q.Topics
+// names or found by the consumer's name) as one position: its ack floor
+// + 1, within the stream's first sequence and last sequence + 1.
+// nats-server resets a consumer in place ($JS.API.CONSUMER.RESET) only
+// where its deliver policy allows; Floor says how far back that is.
+func (c *Conn) ReadOffsets(ctx context.Context, q broker.OffsetQuery) (broker.OffsetState, error) {
+	stream, ci, err := c.findConsumer(ctx, q)
+	if err != nil {
+		return broker.OffsetState{}, err
+	}
+	s, err := c.js.Stream(ctx, stream)
+	if err != nil {
+		return broker.OffsetState{}, c.consumerErr(err, stream, q.Group, "reading stream "+stream)
+	}
+	ss := s.CachedInfo().State
+	pos := broker.OffsetPosition{Topic: stream, Committed: int64(ci.AckFloor.Stream) + 1,
+		Start: int64(ss.FirstSeq), End: int64(ss.LastSeq) + 1, AtTime: -1}
+	if pos.Start > pos.End {
+		pos.Start = pos.End
+	}
+	if !q.At.IsZero() {
+		if pos.AtTime, err = c.seqAt(ctx, stream, q.At, pos.End); err != nil {
+			return broker.OffsetState{}, err
+		}
+	}
+	st := broker.OffsetState{Exists: true, Members: members(ci), Positions: []broker.OffsetPosition{pos},
+		Action: fmt.Sprintf("reset consumer %s of stream %s in place to the new sequence (its pending acks and redelivery counts are dropped)", ci.Name, stream)}
+	cfg := ci.Config
+	switch cfg.DeliverPolicy {
+	case jetstream.DeliverAllPolicy:
+	case jetstream.DeliverByStartSequencePolicy:
+		st.Positions[0].Floor = int64(cfg.OptStartSeq)
+		st.FloorWhy = fmt.Sprintf("the consumer starts at sequence %d (deliver policy by_start_sequence) and the server resets it no lower; recreate it to go further back", cfg.OptStartSeq)
+	case jetstream.DeliverByStartTimePolicy:
+		if cfg.OptStartTime != nil {
+			if st.Positions[0].Floor, err = c.seqAt(ctx, stream, *cfg.OptStartTime, pos.End); err != nil {
+				return broker.OffsetState{}, err
+			}
+		}
+		st.FloorWhy = "the consumer starts at its start time (deliver policy by_start_time) and the server resets it no earlier; recreate it to go further back"
+	default:
+		st.Positions[0].Floor = math.MaxInt64
+		st.FloorWhy = fmt.Sprintf("its deliver policy is %s, which nats-server does not reset in place; recreate the consumer with deliver policy by_start_sequence", cfg.DeliverPolicy)
+	}
+	return st, nil
+}
+
+// ResetOffsets resets the consumer group of to's one stream in place,
+// once it has checked again that nothing is bound to it.
+func (c *Conn) ResetOffsets(ctx context.Context, group string, to []broker.OffsetCommit) error {
+	if len(to) != 1 {
+		return mqerr.Usagef("a JetStream consumer has one position, not %d", len(to))
+	}
+	stream := to[0].Topic
+	s, err := c.js.Stream(ctx, stream)
+	if err != nil {
+		return c.consumerErr(err, stream, group, "reading stream "+stream)
+	}
+	cons, err := s.Consumer(ctx, group)
+	if err != nil {
+		return c.consumerErr(err, stream, group, "reading consumer "+group)
+	}
+	if n := members(cons.CachedInfo()); n > 0 {
+		return broker.LiveMembers(group, n)
+	}
+	if _, err := s.ResetConsumerToSequence(ctx, group, uint64(max(to[0].Offset, 1))); err != nil {
+		if errors.Is(err, jetstream.ErrConsumerInvalidReset) {
+			return mqerr.New(mqerr.Unsupported, "nats at %s refused to reset consumer %s of stream %s to %d: %v", c.hosts, group, stream, to[0].Offset, err)
+		}
+		return c.consumerErr(err, stream, group, "resetting consumer "+group+" (the server needs $JS.API.CONSUMER.RESET)")
+	}
+	return nil
+}
+
+// members counts what a reset would pull the ground from under: a bound
+// push subscriber and the pull requests waiting.
+func members(ci *jetstream.ConsumerInfo) int {
+	n := ci.NumWaiting
+	if ci.PushBound {
+		n++
+	}
+	return n
+}
+
+// findConsumer returns the consumer named q.Group on the stream q.Topics
+// names, or on the one stream that has a consumer of that name.
+func (c *Conn) findConsumer(ctx context.Context, q broker.OffsetQuery) (string, *jetstream.ConsumerInfo, error) {
+	if q.Topics != nil {
+		if len(q.Topics) != 1 {
+			return "", nil, mqerr.Usagef("a JetStream consumer reads one stream: name it with one --topic")
+		}
+		for stream, parts := range q.Topics {
+			if parts != nil {
+				return "", nil, mqerr.Usagef("--topic %s: a JetStream stream has no partitions", stream)
+			}
+			if err := checkStreamName(stream); err != nil {
+				return "", nil, err
+			}
+			cons, err := c.js.Consumer(ctx, stream, q.Group)
+			if err != nil {
+				return "", nil, c.consumerErr(err, stream, q.Group, "reading consumer "+q.Group)
+			}
+			return stream, cons.CachedInfo(), nil
+		}
+	}
+	names, err := c.streamNames(ctx)
+	if err != nil {
+		return "", nil, c.apiErr(err, "listing streams")
+	}
+	var found []string
+	var info *jetstream.ConsumerInfo
+	for _, stream := range names {
+		cons, err := c.js.Consumer(ctx, stream, q.Group)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", nil, c.consumerErr(err, stream, q.Group, "reading consumer "+q.Group)
+		}
+		found, info = append(found, stream), cons.CachedInfo()
+	}
+	switch len(found) {
+	case 0:
+		return "", nil, mqerr.New(mqerr.NotFound, "no stream has a consumer named %s", q.Group)
+	case 1:
+		return found[0], info, nil
+	}
+	return "", nil, mqerr.Usagef("streams %s each have a consumer named %s: name one with --topic", strings.Join(found, ", "), q.Group)
+}
+
+// seqAt is the sequence of the first message at or after t, end when
+// there is none: one message get by start time.
+func (c *Conn) seqAt(ctx context.Context, stream string, t time.Time, end int64) (int64, error) {
+	var resp msgGetResponse
+	// next_by_subj ">" skips a deleted sequence the time lands on.
+	err := c.jsAPI(ctx, "STREAM.MSG.GET."+stream, struct {
+		StartTime time.Time `json:"start_time"`
+		NextFor   string    `json:"next_by_subj"`
+	}{t, ">"}, &resp)
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return end, nil
+	case err != nil:
+		return 0, c.apiErr(err, "finding the first message of "+stream+" at "+t.UTC().Format(time.RFC3339))
+	case resp.Message == nil:
+		return end, nil
+	}
+	return int64(resp.Message.Seq), nil
+}
+
+// consumerErr names a stream or consumer that does not exist, and
+// classifies anything else.
+func (c *Conn) consumerErr(err error, stream, consumer, doing string) error {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return mqerr.New(mqerr.NotFound, "stream %s does not exist", stream)
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return mqerr.New(mqerr.NotFound, "stream %s has no consumer named %s", stream, consumer)
+	case errors.Is(err, jetstream.ErrInvalidConsumerName), errors.Is(err, jetstream.ErrInvalidStreamName):
+		return mqerr.Usagef("%v", err)
+	}
+	return c.apiErr(err, doing)
+}
