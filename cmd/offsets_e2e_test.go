@@ -3,10 +3,12 @@ package cmd_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -176,4 +178,83 @@ func TestOffsetsResetRabbitMQRefused(t *testing.T) {
 	c.env = []string{"MQCTL_URL=" + rmq.AMQPURL}
 	r := c.run("offsets", "reset", "anything", "--to", "earliest")
 	expectError(t, r, 2, "resetting consumer offsets is not supported on rabbitmq: a queue keeps no consumer position to move")
+}
+
+func TestOffsetsResetJetStream(t *testing.T) {
+	srv, js := natsJetStream(t)
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 20; i++ {
+		if _, err := js.Publish(ctx, "orders.new", fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	c.env = []string{"MQCTL_URL=" + srv.URL}
+	values := func(jsonl string) []string {
+		var out []string
+		for line := range strings.Lines(jsonl) {
+			var m struct{ Value string }
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("consume output %q: %v", line, err)
+			}
+			out = append(out, m.Value)
+		}
+		return out
+	}
+	if r := c.run("consume", "ORDERS", "--consumer", "worker", "-n", "12", "-o", "jsonl"); r.code != 0 || len(values(r.stdout)) != 12 {
+		t.Fatalf("consume 12: %+v", r)
+	}
+
+	r := c.run("offsets", "reset", "worker", "--to-seq", "4")
+	want := "STREAM\tCURRENT\tNEW\tCHANGE\tLAG AFTER\nORDERS\t13\t4\t-9\t17\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("plan: %+v\nwant stdout %q", r, want)
+	}
+	if !strings.Contains(r.stderr, "--execute will reset consumer worker of stream ORDERS in place") {
+		t.Errorf("plan stderr: %q", r.stderr)
+	}
+	if ci, err := s.Consumer(ctx, "worker"); err != nil || ci.CachedInfo().AckFloor.Stream != 12 {
+		t.Fatalf("a plan moved the consumer: %+v %v", ci.CachedInfo().AckFloor, err)
+	}
+
+	r = c.run("offsets", "reset", "worker", "--to-seq", "4", "--topic", "ORDERS", "--execute")
+	if r.code != 0 || !strings.Contains(r.stderr, "executed: reset consumer worker of stream ORDERS in place") {
+		t.Fatalf("execute: %+v", r)
+	}
+	if got := values(c.run("consume", "ORDERS", "--consumer", "worker", "-n", "3", "-o", "jsonl").stdout); strings.Join(got, ",") != "m4,m5,m6" {
+		t.Errorf("after --to-seq 4 the durable read %v, want m4,m5,m6", got)
+	}
+
+	m10, err := s.GetMsg(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("offsets", "reset", "worker", "--to-time", m10.Time.Format(time.RFC3339Nano), "--execute", "-o", "json")
+	var p planJSON
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || r.code != 0 || !p.Executed || p.Rows[0].New != 10 || *p.Rows[0].Current != 7 {
+		t.Fatalf("--to-time: %+v (%v)", r, err)
+	}
+	if got := values(c.run("consume", "ORDERS", "--consumer", "worker", "-n", "1", "-o", "jsonl").stdout); len(got) != 1 || got[0] != "m10" {
+		t.Errorf("after --to-time of message 10 the durable read %v", got)
+	}
+
+	for _, tc := range []struct {
+		args    []string
+		code    int
+		mention string
+	}{
+		{[]string{"nobody", "--to-seq", "1"}, 5, "no stream has a consumer named nobody"},
+		{[]string{"worker", "--to-seq", "0"}, 2, "--to-seq 0: a stream sequence is 1 or more"},
+		{[]string{"worker", "--to-time", "12"}, 2, "--to-time 12: want an RFC 3339 time"},
+		{[]string{"worker", "--to", "1", "--topic", "ORDERS:0"}, 2, "a JetStream stream has no partitions"},
+	} {
+		expectError(t, c.run(append([]string{"offsets", "reset"}, tc.args...)...), tc.code, tc.mention)
+	}
 }
