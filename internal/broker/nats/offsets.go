@@ -44,6 +44,11 @@ func (c *Conn) ReadOffsets(ctx context.Context, q broker.OffsetQuery) (broker.Of
 	st := broker.OffsetState{Exists: true, Members: members(ci), Positions: []broker.OffsetPosition{pos},
 		Action: fmt.Sprintf("reset consumer %s of stream %s in place to the new sequence (its pending acks and redelivery counts are dropped)", ci.Name, stream)}
 	cfg := ci.Config
+	if v := c.nc.ConnectedServerVersion(); !resetsInPlace(v) {
+		st.Positions[0].Floor = math.MaxInt64
+		st.FloorWhy = fmt.Sprintf("nats-server %s cannot reset a consumer in place ($JS.API.CONSUMER.RESET came in 2.14); recreate the consumer with deliver policy by_start_sequence", v)
+		return st, nil
+	}
 	switch cfg.DeliverPolicy {
 	case jetstream.DeliverAllPolicy:
 	case jetstream.DeliverByStartSequencePolicy:
@@ -88,6 +93,16 @@ func (c *Conn) ResetOffsets(ctx context.Context, group string, to []broker.Offse
 		return c.consumerErr(err, stream, group, "resetting consumer "+group+" (the server needs $JS.API.CONSUMER.RESET)")
 	}
 	return nil
+}
+
+// resetsInPlace says whether a server of version v ("2.14.1") has
+// $JS.API.CONSUMER.RESET; an old server would let the request time out.
+func resetsInPlace(v string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 2 || major == 2 && minor >= 14
 }
 
 // members counts what a reset would pull the ground from under: a bound
