@@ -67,8 +67,10 @@ A reset is refused while the group has live members (exit 2, naming how many): s
 consumers first. For JetStream that means no bound push subscriber and no pull request
 waiting. JetStream resets the durable in place ($JS.API.CONSUMER.RESET, nats-server 2.14
 and later), keeping its name and configuration; its pending acks and redelivery counts are
-dropped. The server refuses a sequence below the one its deliver policy starts from, and any
-reset of a deliver-new or deliver-last consumer: the plan says so (exit 2).
+dropped. Where the server cannot (deliver policy new or last, a sequence below the one its
+deliver policy starts from, an older server) the durable is deleted and created again with the
+same configuration but deliver policy by_start_sequence at the new sequence. The plan says
+which of the two --execute does.
 
 RabbitMQ queues keep no consumer position: refused (exit 2). Exit codes: 0 done, 2 bad
 input or a refused reset, 5 group, topic, partition or stream not found.`,

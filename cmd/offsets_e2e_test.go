@@ -245,6 +245,18 @@ func TestOffsetsResetJetStream(t *testing.T) {
 		t.Errorf("after --to-time of message 10 the durable read %v", got)
 	}
 
+	// A deliver-new durable cannot be reset in place: it is recreated.
+	if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "late", DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("offsets", "reset", "late", "--to-seq", "2", "--execute")
+	if r.code != 0 || !strings.Contains(r.stderr, "executed: delete consumer late of stream ORDERS and create it again with the same configuration but deliver policy by_start_sequence") {
+		t.Fatalf("recreate: %+v", r)
+	}
+	if got := values(c.run("consume", "ORDERS", "--consumer", "late", "-n", "1", "-o", "jsonl").stdout); len(got) != 1 || got[0] != "m2" {
+		t.Errorf("after recreating late at 2 it read %v", got)
+	}
+
 	for _, tc := range []struct {
 		args    []string
 		code    int

@@ -58,8 +58,12 @@ type OffsetState struct {
 	// Partitioned is true where a topic has partitions (Kafka); a
 	// JetStream stream has one position, reported as partition 0.
 	Partitioned bool
-	// FloorWhy explains a Floor above 0 and what to do instead.
+	// FloorWhy explains a Floor above 0.
 	FloorWhy string
+	// BelowFloor is the Action of a plan that goes below Floor, where the
+	// broker has another way there (JetStream: delete and recreate the
+	// consumer); "" refuses such a plan with FloorWhy.
+	BelowFloor string
 }
 
 // OffsetCommit is one new position to store.

@@ -170,8 +170,6 @@ func TestJetStreamRefusals(t *testing.T) {
 		{"partitions", offsets.Request{Group: "worker", To: seq(1), Topics: []offsets.Topic{{Name: "ORDERS", Partitions: []int32{0}}}}, mqerr.Usage, "a JetStream stream has no partitions"},
 		{"two streams", offsets.Request{Group: "worker", To: seq(1), Topics: []offsets.Topic{{Name: "ORDERS"}, {Name: "OTHER"}}}, mqerr.Usage, "one --topic"},
 		{"ambiguous name", offsets.Request{Group: "from5", To: seq(6)}, mqerr.Usage, "streams ORDERS, OTHER each have a consumer named from5"},
-		{"deliver new", offsets.Request{Group: "fresh", To: seq(3)}, mqerr.Unsupported, "its deliver policy is new, which nats-server does not reset in place"},
-		{"below the start sequence", offsets.Request{Group: "from5", To: seq(3), Topics: orders}, mqerr.Unsupported, "stream ORDERS: cannot move to 3: the consumer starts at sequence 5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,16 +179,41 @@ func TestJetStreamRefusals(t *testing.T) {
 			}
 		})
 	}
-	// At or above its start sequence a by_start_sequence consumer moves.
-	p, err := offsets.MakePlan(ctx, e.r, offsets.Request{Group: "from5", To: seq(7), Topics: orders})
+	// At or above its start sequence a by_start_sequence consumer moves in
+	// place; below it, and a deliver-new consumer at all, are recreated.
+	for _, tc := range []struct {
+		name   string
+		to     int64
+		action string
+	}{
+		{"from5", 7, "reset consumer from5 of stream ORDERS in place"},
+		{"from5", 3, "delete consumer from5 of stream ORDERS and create it again with the same configuration but deliver policy by_start_sequence from the new sequence, as the consumer starts at sequence 5"},
+		{"fresh", 2, "delete consumer fresh of stream ORDERS and create it again with the same configuration but deliver policy by_start_sequence from the new sequence, as nats-server does not reset a consumer with deliver policy new in place"},
+	} {
+		p, err := offsets.MakePlan(ctx, e.r, offsets.Request{Group: tc.name, To: seq(tc.to), Topics: orders})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(p.Action, tc.action) {
+			t.Errorf("%s to %d: action %q, want %q...", tc.name, tc.to, p.Action, tc.action)
+		}
+		if err := offsets.Apply(ctx, e.r, &p); err != nil {
+			t.Fatal(err)
+		}
+		if seqs := e.fetch(t, tc.name, 2, true); seqs[0] != uint64(tc.to) || seqs[1] != uint64(tc.to)+1 {
+			t.Errorf("%s after a reset to %d read %v", tc.name, tc.to, seqs)
+		}
+	}
+	cons, err := e.stream.Consumer(ctx, "fresh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := offsets.Apply(ctx, e.r, &p); err != nil {
-		t.Fatal(err)
+	if cfg := cons.CachedInfo().Config; cfg.Durable != "fresh" || cfg.AckPolicy != jetstream.AckExplicitPolicy ||
+		cfg.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || cfg.OptStartSeq != 2 {
+		t.Errorf("recreated consumer's config %+v", cfg)
 	}
-	if seqs := e.fetch(t, "from5", 1, false); seqs[0] != 7 {
-		t.Errorf("from5 after a reset to 7 read %v", seqs)
+	if ci := cons.CachedInfo(); ci.AckFloor.Stream != 3 || ci.NumPending != 17 {
+		t.Errorf("recreated consumer: ack floor %d pending %d, want 3 and 17", ci.AckFloor.Stream, ci.NumPending)
 	}
 }
 

@@ -86,7 +86,10 @@ func MakePlan(ctx context.Context, r broker.OffsetResetter, req Request) (Plan, 
 			return Plan{}, err
 		}
 		if row.New < pos.Floor {
-			return Plan{}, mqerr.New(mqerr.Unsupported, "%s: cannot move to %d: %s", where(pos, st.Partitioned), row.New, st.FloorWhy)
+			if st.BelowFloor == "" {
+				return Plan{}, mqerr.New(mqerr.Unsupported, "%s: cannot move to %d: %s", where(pos, st.Partitioned), row.New, st.FloorWhy)
+			}
+			p.Action = st.BelowFloor
 		}
 		p.Rows = append(p.Rows, row)
 	}

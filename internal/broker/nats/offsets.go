@@ -20,7 +20,8 @@ var _ broker.OffsetResetter = (*Conn)(nil)
 // names or found by the consumer's name) as one position: its ack floor
 // + 1, within the stream's first sequence and last sequence + 1.
 // nats-server resets a consumer in place ($JS.API.CONSUMER.RESET) only
-// where its deliver policy allows; Floor says how far back that is.
+// where its deliver policy allows; Floor says how far back that is, and
+// BelowFloor what ResetOffsets does to go further.
 func (c *Conn) ReadOffsets(ctx context.Context, q broker.OffsetQuery) (broker.OffsetState, error) {
 	stream, ci, err := c.findConsumer(ctx, q)
 	if err != nil {
@@ -43,33 +44,44 @@ func (c *Conn) ReadOffsets(ctx context.Context, q broker.OffsetQuery) (broker.Of
 	}
 	st := broker.OffsetState{Exists: true, Members: members(ci), Positions: []broker.OffsetPosition{pos},
 		Action: fmt.Sprintf("reset consumer %s of stream %s in place to the new sequence (its pending acks and redelivery counts are dropped)", ci.Name, stream)}
-	cfg := ci.Config
-	if v := c.nc.ConnectedServerVersion(); !resetsInPlace(v) {
-		st.Positions[0].Floor = math.MaxInt64
-		st.FloorWhy = fmt.Sprintf("nats-server %s cannot reset a consumer in place ($JS.API.CONSUMER.RESET came in 2.14); recreate the consumer with deliver policy by_start_sequence", v)
-		return st, nil
+	floor, why, err := c.inPlaceFloor(ctx, stream, ci, pos.End)
+	if err != nil {
+		return broker.OffsetState{}, err
 	}
-	switch cfg.DeliverPolicy {
-	case jetstream.DeliverAllPolicy:
-	case jetstream.DeliverByStartSequencePolicy:
-		st.Positions[0].Floor = int64(cfg.OptStartSeq)
-		st.FloorWhy = fmt.Sprintf("the consumer starts at sequence %d (deliver policy by_start_sequence) and the server resets it no lower; recreate it to go further back", cfg.OptStartSeq)
-	case jetstream.DeliverByStartTimePolicy:
-		if cfg.OptStartTime != nil {
-			if st.Positions[0].Floor, err = c.seqAt(ctx, stream, *cfg.OptStartTime, pos.End); err != nil {
-				return broker.OffsetState{}, err
-			}
-		}
-		st.FloorWhy = "the consumer starts at its start time (deliver policy by_start_time) and the server resets it no earlier; recreate it to go further back"
-	default:
-		st.Positions[0].Floor = math.MaxInt64
-		st.FloorWhy = fmt.Sprintf("its deliver policy is %s, which nats-server does not reset in place; recreate the consumer with deliver policy by_start_sequence", cfg.DeliverPolicy)
-	}
+	st.Positions[0].Floor, st.FloorWhy = floor, why
+	st.BelowFloor = fmt.Sprintf("delete consumer %s of stream %s and create it again with the same configuration but deliver policy by_start_sequence from the new sequence, as %s (its pending acks, redelivery counts and creation time are lost)", ci.Name, stream, why)
 	return st, nil
 }
 
-// ResetOffsets resets the consumer group of to's one stream in place,
-// once it has checked again that nothing is bound to it.
+// inPlaceFloor is the lowest sequence nats-server resets ci to in place
+// (0: any; math.MaxInt64: none) and why, from its version and the
+// consumer's deliver policy.
+func (c *Conn) inPlaceFloor(ctx context.Context, stream string, ci *jetstream.ConsumerInfo, end int64) (int64, string, error) {
+	if v := c.nc.ConnectedServerVersion(); !resetsInPlace(v) {
+		return math.MaxInt64, fmt.Sprintf("nats-server %s cannot reset a consumer in place ($JS.API.CONSUMER.RESET came in 2.14)", v), nil
+	}
+	cfg := ci.Config
+	switch cfg.DeliverPolicy {
+	case jetstream.DeliverAllPolicy:
+		return 0, "", nil
+	case jetstream.DeliverByStartSequencePolicy:
+		return int64(cfg.OptStartSeq), fmt.Sprintf("the consumer starts at sequence %d (deliver policy by_start_sequence) and the server resets it in place no lower", cfg.OptStartSeq), nil
+	case jetstream.DeliverByStartTimePolicy:
+		floor := int64(0)
+		if cfg.OptStartTime != nil {
+			var err error
+			if floor, err = c.seqAt(ctx, stream, *cfg.OptStartTime, end); err != nil {
+				return 0, "", err
+			}
+		}
+		return floor, fmt.Sprintf("the consumer starts at sequence %d (deliver policy by_start_time) and the server resets it in place no lower", floor), nil
+	}
+	return math.MaxInt64, fmt.Sprintf("nats-server does not reset a consumer with deliver policy %s in place", cfg.DeliverPolicy), nil
+}
+
+// ResetOffsets moves consumer group of to's one stream, once it has
+// checked again that nothing is bound to it: in place where the server
+// allows, else by deleting and recreating it (recreate).
 func (c *Conn) ResetOffsets(ctx context.Context, group string, to []broker.OffsetCommit) error {
 	if len(to) != 1 {
 		return mqerr.Usagef("a JetStream consumer has one position, not %d", len(to))
@@ -83,16 +95,48 @@ func (c *Conn) ResetOffsets(ctx context.Context, group string, to []broker.Offse
 	if err != nil {
 		return c.consumerErr(err, stream, group, "reading consumer "+group)
 	}
-	if n := members(cons.CachedInfo()); n > 0 {
+	ci := cons.CachedInfo()
+	if n := members(ci); n > 0 {
 		return broker.LiveMembers(group, n)
 	}
-	if _, err := s.ResetConsumerToSequence(ctx, group, uint64(max(to[0].Offset, 1))); err != nil {
+	seq := max(to[0].Offset, 1)
+	floor, _, err := c.inPlaceFloor(ctx, stream, ci, int64(s.CachedInfo().State.LastSeq)+1)
+	if err != nil {
+		return err
+	}
+	if seq < floor {
+		return c.recreate(ctx, s, ci, uint64(seq))
+	}
+	if _, err := s.ResetConsumerToSequence(ctx, group, uint64(seq)); err != nil {
 		if errors.Is(err, jetstream.ErrConsumerInvalidReset) {
-			return mqerr.New(mqerr.Unsupported, "nats at %s refused to reset consumer %s of stream %s to %d: %v", c.hosts, group, stream, to[0].Offset, err)
+			return mqerr.New(mqerr.Unsupported, "nats at %s refused to reset consumer %s of stream %s to %d: %v", c.hosts, group, stream, seq, err)
 		}
-		return c.consumerErr(err, stream, group, "resetting consumer "+group+" (the server needs $JS.API.CONSUMER.RESET)")
+		return c.consumerErr(err, stream, group, "resetting consumer "+group)
 	}
 	return nil
+}
+
+// recreate deletes consumer ci and creates it again with its
+// configuration but deliver policy by_start_sequence from seq: how a
+// consumer the server cannot reset in place moves. When the new
+// consumer is refused, the old configuration is created again (from its
+// deliver policy's start: the old position is gone with the consumer).
+func (c *Conn) recreate(ctx context.Context, s jetstream.Stream, ci *jetstream.ConsumerInfo, seq uint64) error {
+	cfg := ci.Config
+	moved := cfg
+	moved.DeliverPolicy, moved.OptStartSeq, moved.OptStartTime = jetstream.DeliverByStartSequencePolicy, seq, nil
+	stream := ci.Stream
+	if err := s.DeleteConsumer(ctx, ci.Name); err != nil {
+		return c.consumerErr(err, stream, ci.Name, "deleting consumer "+ci.Name+" to recreate it")
+	}
+	_, err := s.CreateConsumer(ctx, moved)
+	if err == nil {
+		return nil
+	}
+	if _, rerr := s.CreateConsumer(ctx, cfg); rerr != nil {
+		return fmt.Errorf("consumer %s of stream %s was deleted and neither the moved nor the original configuration could be created again (%v; %v): create it again by hand", ci.Name, stream, err, rerr)
+	}
+	return fmt.Errorf("nats at %s refused consumer %s of stream %s at sequence %d (%v): it was created again with its original configuration, from where that starts", c.hosts, ci.Name, stream, seq, err)
 }
 
 // resetsInPlace says whether a server of version v ("2.14.1") has
