@@ -113,6 +113,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		NewCmdProduce(f, nil),
 		NewCmdConsume(f, nil),
 		NewCmdLag(f, nil),
+		NewCmdOffsets(f, nil),
 		newDLQCmd(f),
 		NewCmdSandbox(f, nil),
 		NewCmdVersion(f, nil),

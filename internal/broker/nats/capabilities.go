@@ -18,6 +18,7 @@ var capabilities = broker.Capabilities{
 		"produce": {"msg-id", "core"},
 		"consume": {"consumer", "filter-subject", "core", "queue-group", "from"},
 		"bench":   {"core", "storage", "replicas", "sync"},
+		"offsets": {"to-seq", "to-time"},
 	},
 }
 
