@@ -119,6 +119,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		NewCmdBench(f, nil),
 		NewCmdTop(f, nil),
 		NewCmdServe(f, nil),
+		NewCmdDoctor(f, nil),
 		NewCmdCompletion(f, nil),
 	)
 	return root
