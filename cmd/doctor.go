@@ -30,14 +30,14 @@ func NewCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
 		Long: `Check each context (the current one, -c a,b, or --all-contexts) the way mqctl's commands
 will use it, read-only and bounded by --timeout (connecting, then again for the checks):
 
-  connect     the broker answers
-  tls         TLS on and verified (WARN when the certificate is not verified)
-  auth        the credentials are accepted (the password is never shown)
-  version     the broker's version
-  management  RabbitMQ: the management API answers this user (ls, lag, dlq ls need it)
-  jetstream   NATS: JetStream answers this account and user (lag, dlq need it)
-  read        consume, peek, ls      produce  produce
-  dlq         replay and purge       lag      lag, top, serve
+    connect     the broker answers
+    tls         TLS on and verified (WARN when the certificate is not verified)
+    auth        the credentials are accepted (the password is never shown)
+    version     the broker's version
+    management  RabbitMQ: the management API answers this user (ls, lag, dlq ls need it)
+    jetstream   NATS: JetStream answers this account and user (lag, dlq need it)
+    read        consume, peek, ls      produce  produce
+    dlq         replay and purge       lag      lag, top, serve
 
 Each check is OK, WARN (works with a limit), FAIL (a command will be refused) or UNKNOWN (the
 broker does not let this client find out: RabbitMQ shows permissions to administrators only,
