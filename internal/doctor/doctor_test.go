@@ -2,6 +2,7 @@ package doctor_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -255,4 +256,21 @@ func TestRabbitMQPermissions(t *testing.T) {
 	if strings.Contains(dump(r), "wrong-pw-3310") {
 		t.Errorf("the password is in the report:\n%s", dump(r))
 	}
+}
+
+// TLS verified is OK, unverified a WARN, a certificate from another CA
+// a tls FAIL.
+func TestNATSTLS(t *testing.T) {
+	ca, other := testenv.NewPKI(t), testenv.NewPKI(t)
+	n := testenv.NATS(t, sandbox.NATSOptions{Configure: func(o *server.Options) {
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.Server}, MinVersion: tls.VersionTLS12}
+		o.TLSTimeout = 2
+	}})
+	u := strings.Replace(n.URL, "nats://", "tls://", 1)
+	want(t, check(t, broker.Target{URL: u, TLS: broker.TLSOptions{CAFile: ca.CAFile}}),
+		map[string]broker.Status{broker.CheckTLS: broker.StatusOK, broker.CheckJetStream: broker.StatusOK})
+	want(t, check(t, broker.Target{URL: u, TLS: broker.TLSOptions{InsecureSkipVerify: true}}),
+		map[string]broker.Status{broker.CheckTLS: broker.StatusWarn})
+	r := check(t, broker.Target{URL: u, TLS: broker.TLSOptions{CAFile: other.CAFile}})
+	want(t, r, map[string]broker.Status{broker.CheckConnect: broker.StatusOK, broker.CheckTLS: broker.StatusFail})
 }
