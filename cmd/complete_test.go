@@ -122,13 +122,13 @@ func TestCompleteQueuesOfAContext(t *testing.T) {
 // A broker that refuses, and one that never answers, complete nothing
 // within the bound: the shell never hangs.
 func TestCompleteDeadBroker(t *testing.T) {
-	port := testenv.ClosedPort(t)
+	port, silent := testenv.ClosedPort(t), testenv.SilentPort(t)
 	for _, u := range []string{
 		fmt.Sprintf("kafka://127.0.0.1:%d", port),
 		fmt.Sprintf("amqp://127.0.0.1:%d/", port),
-		"nats://10.255.255.1:4222",
-		"kafka://10.255.255.1:9092",
-		"amqp://10.255.255.1:5672/",
+		fmt.Sprintf("nats://127.0.0.1:%d", silent), // connects, never answers
+		fmt.Sprintf("kafka://127.0.0.1:%d", silent),
+		fmt.Sprintf("amqp://127.0.0.1:%d/", silent),
 	} {
 		wantNames(t, completions(t, nil, "ls", "--url", u, ""))
 		wantNames(t, completions(t, nil, "lag", "--url", u, "--timeout", "30s", ""))

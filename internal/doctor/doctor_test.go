@@ -170,14 +170,14 @@ func TestNATSDeniedJetStreamAPI(t *testing.T) {
 // A refused port and an address nothing answers on both end as connect
 // failures within the timeout.
 func TestDeadBrokers(t *testing.T) {
-	port := testenv.ClosedPort(t)
+	port, silent := testenv.ClosedPort(t), testenv.SilentPort(t)
 	for _, u := range []string{
 		fmt.Sprintf("kafka://127.0.0.1:%d", port),
 		fmt.Sprintf("nats://127.0.0.1:%d", port),
 		fmt.Sprintf("amqp://127.0.0.1:%d/", port),
-		"kafka://10.255.255.1:9092", // black-holed: no answer at all
-		"nats://10.255.255.1:4222",
-		"amqp://10.255.255.1:5672/",
+		fmt.Sprintf("kafka://127.0.0.1:%d", silent), // connects, never answers
+		fmt.Sprintf("nats://127.0.0.1:%d", silent),
+		fmt.Sprintf("amqp://127.0.0.1:%d/", silent),
 	} {
 		r := check(t, broker.Target{URL: u, Timeout: time.Second})
 		want(t, r, map[string]broker.Status{broker.CheckConnect: broker.StatusFail})
