@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(PKG)/cmd.version=$(VERSION) -X $(PKG)/cmd.commit=$(COMMIT)
 SHELLS  := bash zsh fish powershell
 
-.PHONY: build deps test demo completions lint bench reliability clean
+.PHONY: build deps test demo completions man lint bench reliability clean
 
 # mqctl-sandbox holds the embedded brokers; `mqctl sandbox` execs it, so the
 # brokers cost nothing in the start-up of every other command.
@@ -28,6 +28,12 @@ demo: deps build
 completions: build
 	@for sh in $(SHELLS); do $(BIN) completion $$sh > completions/mqctl.$$sh; done
 	@echo "completions/ regenerated"
+
+# One page per command (cobra's doc generator), committed; a test fails
+# when man/ differs from what the commands say.
+man:
+	$(GO) run ./cmd/mqctl-genman man
+	@echo "man/ regenerated"
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

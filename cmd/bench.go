@@ -79,6 +79,11 @@ per worker). --count and --rate are totals split over the workers; --producers, 
 the leader merges their histograms. A worker that goes silent for 10s is reported missing and
 the run exits 3 with the merged result of the others. Give --core to the leader and the workers
 alike on core NATS.`,
+		Example: `  mqctl bench --duration 30s --producers 4 --consumers 4 --size 512
+  mqctl bench pub --count 1000000 --rate 50000 -c prod-kafka --acks all
+  mqctl bench --rate max --p99-under 20ms --duration 20s
+  mqctl bench --compare dev-kafka,dev-nats --duration 10s
+  mqctl bench --workers 3 --count 3000000     # then 'mqctl bench --worker' on three hosts`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w.Mode = "e2e"

@@ -25,7 +25,10 @@ func NewCmdBenchCompare(f *Factory, runF func(*BenchCompareOptions) error) *cobr
 	return &cobra.Command{
 		Use:   "compare RUN.json RUN.json...",
 		Short: "Show kept bench runs (-o json) side by side, with each run's ratio to the first",
-		Args:  cobra.MinimumNArgs(2),
+		Example: `  mqctl bench -o json --duration 10s > before.json
+  mqctl bench -o json --duration 10s > after.json
+  mqctl bench compare before.json after.json`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := f.Format()
 			if err != nil {

@@ -25,6 +25,8 @@ func NewCmdCompletion(f *Factory, runF func(*CompletionOptions) error) *cobra.Co
   bash:  source <(mqctl completion bash)
   zsh:   mqctl completion zsh > "${fpath[1]}/_mqctl"
   fish:  mqctl completion fish > ~/.config/fish/completions/mqctl.fish`,
+		Example: `  source <(mqctl completion bash)
+  mqctl completion fish > ~/.config/fish/completions/mqctl.fish`,
 		ValidArgs:             []string{"bash", "zsh", "fish", "powershell"},
 		Args:                  cobra.ExactArgs(1),
 		DisableFlagsInUseLine: true,

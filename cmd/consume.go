@@ -95,7 +95,8 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
   mqctl consume jobs --group workers --exec ./handle.sh --serve :8080 --shutdown-timeout 25s
   mqctl consume ORDERS --filter-subject orders.eu --from 1h --until-end -o jsonl
   mqctl consume 'metrics.>' --core --idle-timeout 10s`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Sources, o.Changed, o.Ctx = args, cmd.Flags().Changed, cmd.Context()
 			fs.OutputGiven = cmd.Flags().Changed("output")
@@ -129,6 +130,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Grep, "grep", "", "only messages whose value matches this regular expression")
 	fl.StringVar(&fs.KeyGrep, "key-grep", "", "only messages whose key matches this regular expression")
 	fl.StringArrayVar(&fs.Headers, "header", nil, "only messages with this header name=value (or name); repeatable, all must match")
+	_ = c.RegisterFlagCompletionFunc("group", completeFlagNames(f, broker.NamesGroups))
 	_ = c.RegisterFlagCompletionFunc("ack", cobra.FixedCompletions([]string{"after-output", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("on-fail", cobra.FixedCompletions([]string{"requeue", "reject", "dead-letter=", "stop"}, cobra.ShellCompDirectiveNoSpace))
 	_ = c.RegisterFlagCompletionFunc("from", cobra.FixedCompletions([]string{"beginning", "end", "stored"}, cobra.ShellCompDirectiveNoFileComp))

@@ -39,6 +39,9 @@ func NewCmdContext(f *Factory, runF func(*ContextOptions) error) *cobra.Command 
 		Short: "Manage named broker connections (contexts)",
 		Long: `Contexts are stored in $MQCTL_CONFIG, else $XDG_CONFIG_HOME/mqctl/config.yaml
 (written with mode 0600). MQCTL_CONTEXT and -c select one; MQCTL_URL and --url bypass them.`,
+		Example: `  mqctl context add prod-kafka --url kafka://k1:9092,k2:9092 --sasl SCRAM-SHA-512 --username ops --password-env KAFKA_PW
+  mqctl context use prod-kafka
+  mqctl context ls`,
 	}
 	o := &ContextOptions{f: f, IO: f.IO}
 	// run fills in what every subcommand shares and runs it.
@@ -60,13 +63,16 @@ func NewCmdContext(f *Factory, runF func(*ContextOptions) error) *cobra.Command 
 	}
 	c.AddCommand(newContextAddCmd(o, run("add")),
 		&cobra.Command{Use: "use NAME", Short: "Make NAME the current context", Args: cobra.ExactArgs(1),
-			ValidArgsFunction: completeContextNames(f), RunE: run("use")},
-		&cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: "List contexts", Args: cobra.NoArgs, RunE: run("ls")},
+			Example: "  mqctl context use prod-kafka", ValidArgsFunction: completeContextNames(f), RunE: run("use")},
+		&cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: "List contexts", Args: cobra.NoArgs, RunE: run("ls"),
+			Example: "  mqctl context ls\n  mqctl context ls -o json"},
 		&cobra.Command{Use: "show [NAME]", Args: cobra.MaximumNArgs(1), ValidArgsFunction: completeContextNames(f), RunE: run("show"),
-			Short: "Show a context (default: the one -c or MQCTL_CONTEXT selects, else the current one) with secrets redacted"},
+			Short:   "Show a context (default: the one -c or MQCTL_CONTEXT selects, else the current one) with secrets redacted",
+			Example: "  mqctl context show\n  mqctl context show prod-kafka -o yaml"},
 		&cobra.Command{Use: "rm NAME", Aliases: []string{"delete"}, Short: "Remove a context", Args: cobra.ExactArgs(1),
-			ValidArgsFunction: completeContextNames(f), RunE: run("rm")},
-		&cobra.Command{Use: "current", Short: "Print the name of the current context", Args: cobra.NoArgs, RunE: run("current")})
+			Example: "  mqctl context rm old-staging", ValidArgsFunction: completeContextNames(f), RunE: run("rm")},
+		&cobra.Command{Use: "current", Short: "Print the name of the current context", Args: cobra.NoArgs, RunE: run("current"),
+			Example: "  mqctl context current"})
 	return c
 }
 

@@ -39,6 +39,10 @@ loop. A run that crashed or was interrupted is resumed by running it again: noth
 and duplicates are bounded by the in-flight window.
 
 --check on ls and stats exits with the Nagios codes 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN.`,
+		Example: `  mqctl dlq ls
+  mqctl dlq peek orders.DLT -n 5
+  mqctl dlq replay orders.DLT --dry-run
+  mqctl dlq purge orders.DLT --yes`,
 	}
 	c.AddCommand(NewCmdDLQLs(f, nil), NewCmdDLQPeek(f, nil), NewCmdDLQStats(f, nil), NewCmdDLQReplay(f, nil), NewCmdDLQMove(f, nil), NewCmdDLQPurge(f, nil))
 	return c

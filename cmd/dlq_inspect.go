@@ -129,7 +129,8 @@ them redelivered; mqctl says so. For a JetStream advisory stream the message eac
 to is fetched from its stream, or reported as gone when limits removed it.`,
 		Example: `  mqctl dlq peek orders.DLT -n 5
   mqctl dlq peek orders.dlq -o jsonl`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			o.Ctx, o.Source = cmd.Context(), args[0]
 			if o.Format, err = f.Format(); err != nil {
@@ -189,7 +190,8 @@ whatever the size. On RabbitMQ reading marks messages redelivered and at most --
 		Example: `  mqctl dlq stats orders.DLT
   mqctl dlq stats orders.dlq -o json
   mqctl dlq stats orders.DLT --check --warn 10 --crit 100`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ctx, o.Source, o.changed = cmd.Context(), args[0], cmd.Flags().Changed
 			err := o.parse(f)

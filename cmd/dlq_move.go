@@ -116,8 +116,9 @@ failed one and the rest stay in SOURCE), 130 when interrupted (in-flight confirm
 		Example: `  mqctl dlq replay orders.dlq --dry-run
   mqctl dlq replay orders.DLT --reason 'timeout' --older-than 10m --yes
   mqctl dlq replay orders.dlq --max-replays 3 --park orders.parked --rate 200`,
-		Args: cobra.ExactArgs(1),
-		RunE: o.runE(runF, dlqMoveRun),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 1),
+		RunE:              o.runE(runF, dlqMoveRun),
 	}
 	o.registerCommon(c)
 	o.registerGroup(c)
@@ -141,8 +142,9 @@ queue; on Kafka a topic; on NATS a subject a JetStream stream captures (the copy
 <id>:move:<n>:<where it was>, its first id in mq-msg-id; see 'dlq replay --help').`,
 		Example: `  mqctl dlq move orders.DLT --to-context prod-rabbit --to orders.dlq
   mqctl dlq move orders.dlq --to orders.archive --older-than 168h --yes`,
-		Args: cobra.ExactArgs(1),
-		RunE: o.runE(runF, dlqMoveRun),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 1),
+		RunE:              o.runE(runF, dlqMoveRun),
 	}
 	o.registerCommon(c)
 	o.registerGroup(c)

@@ -3,6 +3,7 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/dlq"
 )
 
@@ -26,8 +27,9 @@ required.`,
 		Example: `  mqctl dlq purge orders.dlq --export orders-dlq.jsonl
   mqctl dlq purge orders.dlq --reason expired --yes
   mqctl dlq purge ORDERS_DLQ --dry-run`,
-		Args: cobra.ExactArgs(1),
-		RunE: o.runE(runF, dlqPurgeRun),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 1),
+		RunE:              o.runE(runF, dlqPurgeRun),
 	}
 	o.registerCommon(c)
 	c.Flags().StringVar(&o.export, "export", "", "write the dead letters to this new file as jsonl before deleting them")

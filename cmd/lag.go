@@ -86,6 +86,7 @@ it are named on stderr and their rows have none), --samples and --interval witho
   mqctl lag --watch --interval 5s             # -o wide for every column
   mqctl lag billing --check --warn 1000 --crit 10000
   mqctl lag --check --rules --samples 4 --interval 10s -c prod-kafka,prod-nats`,
+		ValidArgsFunction: completeNames(f, broker.NamesLag, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.changed = cmd.Flags().Changed
 			o.Names, o.Ctx = args, cmd.Context()

@@ -46,6 +46,7 @@ line are also read exactly over AMQP (a passive declare: ready and consumers); "
 		Example: `  mqctl ls
   mqctl ls orders.created -o json     # exact ready count on RabbitMQ
   mqctl ls --internal                 # Kafka: include __consumer_offsets`,
+		ValidArgsFunction: completeNames(f, broker.NamesDestinations, 0),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			o.Ctx, o.Names = cmd.Context(), args
 			if o.Format, err = f.Format(); err != nil {

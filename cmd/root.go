@@ -105,6 +105,11 @@ with confirm-before-ack safety: nothing it moves is acknowledged before the next
 
 Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not confirmed),
 4 authentication or permission, 5 not found, 130 interrupted.`,
+		Example: `  mqctl context add dev-kafka --url kafka://localhost:9092
+  mqctl doctor
+  mqctl ls
+  mqctl lag --all-contexts
+  mqctl dlq replay orders.DLT --dry-run`,
 	}
 	ConfigureRoot(f, root)
 	root.AddCommand(
@@ -120,6 +125,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or bad input, 3 partial (some messages not 
 		NewCmdBench(f, nil),
 		NewCmdTop(f, nil),
 		NewCmdServe(f, nil),
+		NewCmdDoctor(f, nil),
 		NewCmdCompletion(f, nil),
 	)
 	return root

@@ -42,6 +42,9 @@ sandbox-rabbitmq; a default port that is taken is replaced by a free one, and th
 contexts carry the port chosen. 'mqctl sandbox --help' lists its flags (--demo, --data-dir, ports).
 
 This runs the mqctl-sandbox program found next to mqctl or on PATH, in this same process.`,
+		Example: `  mqctl sandbox
+  mqctl sandbox --demo
+  mqctl sandbox --no-kafka --no-nats --amqp-port 0`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.ranCommand = true

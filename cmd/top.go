@@ -45,6 +45,9 @@ appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqct
 
 Exit codes: 0 after q or SIGTERM, 130 after Ctrl-C or SIGINT, 2 when stdin or stdout is not a
 terminal; the terminal is restored (alternate screen left, cursor shown) on each way out.`,
+		Example: `  mqctl top
+  mqctl top --all-contexts --read-only
+  mqctl top -c prod-kafka,prod-rabbit --interval 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval < 100*time.Millisecond {

@@ -32,9 +32,10 @@ type VersionOptions struct {
 // runF when given (tests check the parsing there), else the private run.
 func NewCmdVersion(f *Factory, runF func(*VersionOptions) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print mqctl's version, commit and Go version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print mqctl's version, commit and Go version",
+		Example: "  mqctl version\n  mqctl version -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := f.Format()
 			if err != nil {

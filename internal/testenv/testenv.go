@@ -54,3 +54,34 @@ func ClosedPort(t testing.TB) int {
 // operation that honours d from one that hangs or falls back to the 10s
 // default timeout; it is not a speed assertion.
 func Deadline(d time.Duration) time.Duration { return d + max(d, 5*time.Second) }
+
+// SilentPort returns a loopback port that accepts connections and never
+// answers on them: a broker that hangs, as a black-holed address looks
+// once connected. It closes when t ends.
+func SilentPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -29,6 +29,10 @@ type Conn struct {
 	login   string
 	probe   *probe
 	secrets []string
+	// tls is the target's TLS settings, on when the client dials TLS,
+	// for doctor.
+	tls   broker.TLSOptions
+	tlsOn bool
 }
 
 // Open builds a client for t's seed brokers and checks, within ctx and t's
@@ -58,6 +62,8 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 		seeds:   ep.HostsWithPort(defaultPort),
 		probe:   &probe{abort: cancel},
 		secrets: t.Secrets(),
+		tls:     t.TLS,
+		tlsOn:   tlsCfg != nil,
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.seeds...),

@@ -37,6 +37,11 @@ type Conn struct {
 	redial func(ctx context.Context) (*amqp.Connection, string, error)
 	// timeout is the target's bound on connecting and on each round trip.
 	timeout time.Duration
+	// user, external, tlsOn and tls describe the login for doctor.
+	user     string
+	external bool
+	tlsOn    bool
+	tls      broker.TLSOptions
 }
 
 var _ broker.Lister = (*Conn)(nil)
@@ -125,7 +130,8 @@ func Open(ctx context.Context, t broker.Target) (*Conn, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt, redial: redial, timeout: t.EffectiveTimeout()}, nil
+	return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt, redial: redial, timeout: t.EffectiveTimeout(),
+		user: cred.user, external: cred.external, tlsOn: useTLS, tls: t.TLS}, nil
 }
 
 // resolveCredentials: t.Username and t.Password override the URL's; a TLS
