@@ -1,0 +1,176 @@
+package cmd_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// retryBroker is one broker set up for the delayed-retry tests: a source
+// with its URL, the flags the run needs there, and how to publish to the
+// source and count what reached the dead-letter destination.
+type retryBroker struct {
+	url, source, dlq string
+	args             []string
+	publish          func(values ...string)
+	dead             func() int
+	// parked says how many messages wait in the broker's waiting place
+	// for delay (-1 where they cannot be counted from outside).
+	parked func(delay string) int
+}
+
+func rabbitRetryBroker(t *testing.T) retryBroker {
+	u, ch := rabbitQueue(t, "work", nil)
+	if _, err := ch.QueueDeclare("work.dlq", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return retryBroker{
+		url: u, source: "work", dlq: "work.dlq",
+		publish: func(values ...string) { publishAMQP(t, ch, "work", values...) },
+		dead:    func() int { return queueDepth(t, ch, "work.dlq") },
+		parked:  func(delay string) int { return queueDepth(t, ch, "work.retry."+delay) },
+	}
+}
+
+func natsRetryBroker(t *testing.T) retryBroker {
+	srv, js, _ := natsStream(t, "JOBS", []string{"jobs.>"}, "jobs.a", 0)
+	ctx := context.Background()
+	dlq, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "JOBSDLQ", Subjects: []string{"dlq.jobs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return retryBroker{
+		url: srv.URL, source: "JOBS", dlq: "dlq.jobs", args: []string{"--consumer", "worker"},
+		publish: func(values ...string) {
+			for _, v := range values {
+				if _, err := js.Publish(ctx, "jobs.a", []byte(v)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		dead: func() int {
+			info, err := dlq.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(info.State.Msgs)
+		},
+		parked: func(string) int { return -1 },
+	}
+}
+
+var retryBrokers = map[string]func(*testing.T) retryBroker{
+	"rabbitmq": rabbitRetryBroker,
+	"nats":     natsRetryBroker,
+}
+
+// retryHandler logs every run as "VALUE ATTEMPT" to $RUNS, fails "flaky"
+// before its third attempt and "bad" always, and prints what it handled.
+const retryHandler = `v=$(cat); echo "$v $MQ_ATTEMPT" >> "$RUNS"
+case "$v" in flaky) [ "$MQ_ATTEMPT" -ge "${PASS_AT:-3}" ] || exit 1;; bad) exit 2;; esac
+echo "$v $MQ_ATTEMPT $MQ_DESTINATION"`
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// A handler that fails twice and then succeeds is handled once, as
+// attempts 1, 2 and 3, while the other messages go on meanwhile; one that
+// always fails goes to the final action after the last delay.
+func TestConsumeDelayedRetries(t *testing.T) {
+	for name, setup := range retryBrokers {
+		t.Run(name, func(t *testing.T) {
+			b := setup(t)
+			b.publish("flaky", "bad", "ok-1", "ok-2", "ok-3", "ok-4")
+			runs := filepath.Join(t.TempDir(), "runs")
+			c := newCLI(t)
+			c.env = []string{"RUNS=" + runs}
+			// 3 runs of flaky, 3 of bad, 4 of the others.
+			args := append([]string{"consume", b.source, "--url", b.url, "-n", "10", "--exec", retryHandler,
+				"--on-fail", "retry=1s,1s,dead-letter=" + b.dlq}, b.args...)
+			r := c.run(args...)
+			if r.code != 3 || !strings.Contains(r.stderr, "handled 5") || !strings.Contains(r.stderr, "delayed 4") ||
+				!strings.Contains(r.stderr, "dead-lettered 1") || !strings.Contains(r.stderr, "failed 1") {
+				t.Fatalf("consume: code %d stderr %q", r.code, r.stderr)
+			}
+			out := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if len(out) != 5 || !strings.HasPrefix(out[4], "flaky 3 ") {
+				t.Fatalf("handled %q: want the four ok-N at attempt 1, then flaky once at attempt 3", out)
+			}
+			for _, line := range out[:4] {
+				if !strings.HasPrefix(line, "ok-") || !strings.Contains(line, " 1 ") {
+					t.Errorf("handled %q before flaky: want ok-N at attempt 1 (not held up by the wait)", line)
+				}
+			}
+			var flaky, bad []string
+			for _, l := range readLines(t, runs) {
+				if v, attempt, _ := strings.Cut(l, " "); v == "flaky" {
+					flaky = append(flaky, attempt)
+				} else if v == "bad" {
+					bad = append(bad, attempt)
+				}
+			}
+			if !slices.Equal(flaky, []string{"1", "2", "3"}) || !slices.Equal(bad, []string{"1", "2", "3"}) {
+				t.Errorf("attempts: flaky %v, bad %v; want 1 2 3 each", flaky, bad)
+			}
+			if n := b.dead(); n != 1 {
+				t.Errorf("%d messages in %s, want bad", n, b.dlq)
+			}
+			if n := b.parked("1s"); n > 0 {
+				t.Errorf("%d messages still parked", n)
+			}
+		})
+	}
+}
+
+// kill -9 while a message waits loses nothing: the next run gets it.
+func TestConsumeDelayedRetryKill9(t *testing.T) {
+	for name, setup := range retryBrokers {
+		t.Run(name, func(t *testing.T) {
+			b := setup(t)
+			b.publish("flaky")
+			runs := filepath.Join(t.TempDir(), "runs")
+			c := newCLI(t)
+			c.env = []string{"RUNS=" + runs, "PASS_AT=2"}
+			args := append([]string{"consume", b.source, "--url", b.url, "--exec", retryHandler, "--on-fail", "retry=2s,stop"}, b.args...)
+			cmd := c.command(context.Background(), args...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(testenv.Deadline(20 * time.Second))
+			for readLines(t, runs)[0] != "flaky 1" && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// Once the handler ran, the message is either still unacked
+			// in the source or parked: never gone.
+			time.Sleep(100 * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			if readLines(t, runs)[0] != "flaky 1" {
+				t.Fatal("the handler did not run")
+			}
+			c.env = []string{"RUNS=" + runs, "PASS_AT=1"}
+			r := c.run(append([]string{"consume", b.source, "--url", b.url, "-n", "1", "--exec", retryHandler, "--on-fail", "retry=2s,stop"}, b.args...)...)
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "flaky ") {
+				t.Fatalf("second run: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+			}
+			if n := b.parked("2s"); n > 0 {
+				t.Errorf("%d messages still parked", n)
+			}
+		})
+	}
+}
