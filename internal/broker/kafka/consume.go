@@ -121,7 +121,7 @@ type partition struct {
 	id    int32
 	// end is the offset from which records are not delivered: the
 	// snapshot end with UntilEnd, math.MaxInt64 without.
-	end  int64
+	end int64
 	// retry: a retry topic's partition, whose records wait until due.
 	retry bool
 	done  atomic.Bool
