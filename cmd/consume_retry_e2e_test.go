@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
@@ -22,9 +23,11 @@ import (
 // source and count what reached the dead-letter destination.
 type retryBroker struct {
 	url, source, dlq string
-	args             []string
-	publish          func(values ...string)
-	dead             func() int
+	// dest is MQ_DESTINATION of a message published to the source.
+	dest    string
+	args    []string
+	publish func(values ...string)
+	dead    func() int
 	// parked says how many messages wait in the broker's waiting place
 	// for delay (-1 where they cannot be counted from outside).
 	parked func(delay string) int
@@ -40,7 +43,7 @@ func rabbitRetryBroker(t *testing.T) retryBroker {
 		t.Fatal(err)
 	}
 	return retryBroker{
-		url: u, source: "work", dlq: "work.dlq",
+		url: u, source: "work", dlq: "work.dlq", dest: "work",
 		publish: func(values ...string) { publishAMQP(t, ch, "work", values...) },
 		dead:    func() int { return queueDepth(t, ch, "work.dlq") },
 		parked:  func(delay string) int { return queueDepth(t, ch, "work.retry."+delay) },
@@ -56,7 +59,7 @@ func natsRetryBroker(t *testing.T) retryBroker {
 		t.Fatal(err)
 	}
 	return retryBroker{
-		url: srv.URL, source: "JOBS", dlq: "dlq.jobs", args: []string{"--consumer", "worker"},
+		url: srv.URL, source: "JOBS", dlq: "dlq.jobs", dest: "jobs.a", args: []string{"--consumer", "worker"},
 		publish: func(values ...string) {
 			for _, v := range values {
 				if _, err := js.Publish(ctx, "jobs.a", []byte(v)); err != nil {
@@ -100,7 +103,7 @@ func kafkaRetryBroker(t *testing.T) retryBroker {
 		return n
 	}
 	return retryBroker{
-		url: k.URL, source: "work", dlq: "work.dlq", args: []string{"--group", "g"},
+		url: k.URL, source: "work", dlq: "work.dlq", dest: "work", args: []string{"--group", "g"},
 		publish: func(values ...string) {
 			for _, v := range values {
 				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "work", Value: []byte(v)}).FirstErr(); err != nil {
@@ -162,7 +165,7 @@ func TestConsumeDelayedRetries(t *testing.T) {
 				t.Fatalf("consume: code %d stderr %q", r.code, r.stderr)
 			}
 			out := strings.Split(strings.TrimSpace(r.stdout), "\n")
-			if len(out) != 5 || !strings.HasPrefix(out[4], "flaky 3 ") {
+			if len(out) != 5 || out[4] != "flaky 3 "+b.dest {
 				t.Fatalf("handled %q: want the four ok-N at attempt 1, then flaky once at attempt 3", out)
 			}
 			for _, line := range out[:4] {
@@ -231,5 +234,26 @@ func TestConsumeDelayedRetryKill9(t *testing.T) {
 				t.Errorf("%d messages still parked", n)
 			}
 		})
+	}
+}
+
+// What cannot work is refused before anything is consumed (exit 2).
+func TestConsumeDelayedRetryRefused(t *testing.T) {
+	k, _ := kafkaTopic(t, "t", 1, nil)
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	c := newCLI(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"consume", "t", "--url", k.URL, "--exec", "cat", "--on-fail", "retry=1s"}, "need --group"},
+		{[]string{"consume", "x", "--url", srv.URL, "--core", "--exec", "cat", "--on-fail", "retry=1s"}, "core NATS has no acknowledgement"},
+		{[]string{"consume", "t", "--url", k.URL, "--group", "g", "--exec", "cat", "--retries", "2", "--on-fail", "retry=1s"}, "--retries does not go with"},
+		{[]string{"consume", "t", "--url", k.URL, "--group", "g", "--exec", "cat", "--on-fail", "retry=1s,drop"}, "after the delays"},
+	} {
+		r := c.run(tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: code %d stderr %q, want 2 and %q on one line", tc.args, r.code, r.stderr, tc.want)
+		}
 	}
 }

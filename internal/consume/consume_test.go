@@ -251,3 +251,28 @@ func TestTemplateCheckedUpFront(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// ParseOnFail never panics and what it accepts is whole: delays of at
+// least a millisecond, at most maxDelays, or an action.
+func FuzzParseOnFail(f *testing.F) {
+	for _, s := range []string{"retry=30s,2m,dead-letter=q", "retry=1s,stop", "retry=", "dead-letter=x", "retry=1ms,,", "requeue"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		of, err := ParseOnFail(s)
+		if err != nil {
+			if !mqerr.Is(err, mqerr.Usage) {
+				t.Fatalf("%q: %v is not a usage error", s, err)
+			}
+			return
+		}
+		if len(of.Delays) > maxDelays || (len(of.Delays) == 0 && of.Kind == "") {
+			t.Fatalf("%q: %+v", s, of)
+		}
+		for _, d := range of.Delays {
+			if d < time.Millisecond {
+				t.Fatalf("%q: delay %s", s, d)
+			}
+		}
+	})
+}
