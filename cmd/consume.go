@@ -99,6 +99,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 		Example: `  mqctl consume orders -n 10 --ack none                 # peek at 10 messages
   mqctl consume orders --group billing -o jsonl > dump.jsonl
   mqctl consume jobs --exec ./handle.sh --retries 3 --on-fail dead-letter=jobs.dlq
+  mqctl consume jobs --exec ./handle.sh --on-fail retry=30s,2m,10m,dead-letter=jobs.dlq
   mqctl consume jobs --group workers --exec ./handle.sh --serve :8080 --shutdown-timeout 25s
   mqctl consume ORDERS --filter-subject orders.eu --from 1h --until-end -o jsonl
   mqctl consume 'metrics.>' --core --idle-timeout 10s`,
