@@ -48,6 +48,13 @@ Each message is settled only after it was handled:
                       dead-letter=DEST (publish to DEST with confirms and mq-original-* /
                       mq-death-* headers, then ack; on JetStream the copy's Nats-Msg-Id is
                       <id>:dead-letter:<stream>:<seq>, its first id in mq-msg-id) or stop
+  --on-fail retry=30s,2m,10m[,ACTION]
+                      delayed retries that do not block the consumer: a failed message waits
+                      in the broker (RabbitMQ: queue <queue>.retry.30s with a TTL that
+                      dead-letters it back; JetStream: -NAK with the delay; Kafka, with
+                      --group: topic <topic>.retry.30s, read back when due) and comes again
+                      with MQ_ATTEMPT 2, 3, ...; after the last delay ACTION (requeue, reject,
+                      dead-letter=DEST or stop) applies
 
 Kafka without --group reads partitions directly and commits nothing; with --group it commits
 only offsets whose record and every earlier one of its partition were handled. kill -9 at any
@@ -92,6 +99,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 		Example: `  mqctl consume orders -n 10 --ack none                 # peek at 10 messages
   mqctl consume orders --group billing -o jsonl > dump.jsonl
   mqctl consume jobs --exec ./handle.sh --retries 3 --on-fail dead-letter=jobs.dlq
+  mqctl consume jobs --exec ./handle.sh --on-fail retry=30s,2m,10m,dead-letter=jobs.dlq
   mqctl consume jobs --group workers --exec ./handle.sh --serve :8080 --shutdown-timeout 25s
   mqctl consume ORDERS --filter-subject orders.eu --from 1h --until-end -o jsonl
   mqctl consume 'metrics.>' --core --idle-timeout 10s`,
@@ -125,14 +133,14 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Serve, "serve", "", "with --exec: serve /healthz and /metrics on this host:port (e.g. :8080)")
 	fl.IntVar(&fs.Retries, "retries", 0, "run a failed handler again this many times")
 	fl.DurationVar(&fs.Backoff, "backoff", time.Second, "pause before a retry, doubling each time up to 1m")
-	fl.StringVar(&fs.OnFail, "on-fail", "", "after the last failed try: requeue, reject, dead-letter=DEST or stop\n(default: requeue on RabbitMQ and JetStream; stop on Kafka and core NATS, which cannot deliver one message again)")
+	fl.StringVar(&fs.OnFail, "on-fail", "", "after the last failed try: requeue, reject, dead-letter=DEST or stop;\nor retry=30s,2m[,ACTION]: wait in the broker, then ACTION\n(default: requeue on RabbitMQ and JetStream; stop on Kafka and core NATS, which cannot deliver one message again)")
 	fl.IntVar(&fs.Concurrency, "concurrency", 1, "handlers running at once (Kafka keeps order per partition)")
 	fl.StringVar(&fs.Grep, "grep", "", "only messages whose value matches this regular expression")
 	fl.StringVar(&fs.KeyGrep, "key-grep", "", "only messages whose key matches this regular expression")
 	fl.StringArrayVar(&fs.Headers, "header", nil, "only messages with this header name=value (or name); repeatable, all must match")
 	_ = c.RegisterFlagCompletionFunc("group", completeFlagNames(f, broker.NamesGroups))
 	_ = c.RegisterFlagCompletionFunc("ack", cobra.FixedCompletions([]string{"after-output", "none"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = c.RegisterFlagCompletionFunc("on-fail", cobra.FixedCompletions([]string{"requeue", "reject", "dead-letter=", "stop"}, cobra.ShellCompDirectiveNoSpace))
+	_ = c.RegisterFlagCompletionFunc("on-fail", cobra.FixedCompletions([]string{"requeue", "reject", "dead-letter=", "stop", "retry="}, cobra.ShellCompDirectiveNoSpace))
 	_ = c.RegisterFlagCompletionFunc("from", cobra.FixedCompletions([]string{"beginning", "end", "stored"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
@@ -188,22 +196,11 @@ func consumeRun(o *ConsumeOptions) error {
 	if err != nil {
 		return err
 	}
-	if run.OnFail.Kind == "dead-letter" {
-		publisher, err := broker.As[broker.Publisher](conn, "dead-lettering")
-		if err != nil {
-			return err
-		}
-		pctx, cancel := withTimeout(ctx, t)
-		run.DeadLetter, err = publisher.NewProducer(pctx, broker.ProducerOptions{
-			Destination: run.OnFail.Dest, DestinationIsQueue: caps.DestinationKind == "queue",
-			Mandatory: true, Persistent: true, InFlight: 100,
-		})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("--on-fail dead-letter=%s: %w", run.OnFail.Dest, err)
-		}
-		defer run.DeadLetter.Close()
+	closeOnFail, err := openOnFail(ctx, conn, t, caps, fs, &run)
+	if err != nil {
+		return err
 	}
+	defer closeOnFail()
 	if run.Peek && caps.PeekHolds && fs.Count > int64(fs.Consumer.Prefetch) {
 		// A peek that holds every delivery unacked (RabbitMQ) sees at
 		// most prefetch of them.

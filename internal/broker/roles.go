@@ -227,6 +227,13 @@ type ConsumerOptions struct {
 	// with AckNone; Nack and Term leave the message where it is.
 	AckDeletes bool
 
+	// RetryDelays are the delays of a Retrier (consume --on-fail
+	// retry=...) for a driver whose waiting places are destinations the
+	// consumer reads back: Kafka also reads RetryName(source, delay) for
+	// each source and delay, with the group, and hands a record out only
+	// when it is due. Drivers whose broker redelivers by itself ignore it.
+	RetryDelays []time.Duration
+
 	// Logf, when set, receives warnings the user should see: reconnects,
 	// deliveries that will come again, what a verb cannot do here.
 	Logf func(format string, args ...any)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -169,13 +170,22 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestParseOnFail(t *testing.T) {
-	for in, want := range map[string]OnFail{"requeue": {Kind: "requeue"}, "stop": {Kind: "stop"}, "reject": {Kind: "reject"}, "dead-letter=orders.DLT": {Kind: "dead-letter", Dest: "orders.DLT"}} {
+	for in, want := range map[string]OnFail{
+		"requeue": {Kind: "requeue"}, "stop": {Kind: "stop"}, "reject": {Kind: "reject"},
+		"dead-letter=orders.DLT":            {Kind: "dead-letter", Dest: "orders.DLT"},
+		"retry=30s":                         {Delays: []time.Duration{30 * time.Second}},
+		"retry=30s,2m,1h30m":                {Delays: []time.Duration{30 * time.Second, 2 * time.Minute, 90 * time.Minute}},
+		"retry=1s,1500ms,dead-letter=a,b.q": {Kind: "dead-letter", Dest: "a,b.q", Delays: []time.Duration{time.Second, 1500 * time.Millisecond}},
+		"retry=2s,reject":                   {Kind: "reject", Delays: []time.Duration{2 * time.Second}},
+		"retry=2s,stop":                     {Kind: "stop", Delays: []time.Duration{2 * time.Second}},
+	} {
 		got, err := ParseOnFail(in)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseOnFail(%q) = %+v, %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"dead-letter=", "drop", ""} {
+	for _, bad := range []string{"dead-letter=", "drop", "", "retry=", "retry=soon", "retry=0s", "retry=-1s", "retry=1us", "retry=1s,drop", "retry=1s,dead-letter=",
+		"retry=1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s"} {
 		if _, err := ParseOnFail(bad); !mqerr.Is(err, mqerr.Usage) {
 			t.Errorf("ParseOnFail(%q) = %v", bad, err)
 		}
@@ -240,4 +250,29 @@ func TestTemplateCheckedUpFront(t *testing.T) {
 	if !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "orders[2]@5: template: ") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// ParseOnFail never panics and what it accepts is whole: delays of at
+// least a millisecond, at most maxDelays, or an action.
+func FuzzParseOnFail(f *testing.F) {
+	for _, s := range []string{"retry=30s,2m,dead-letter=q", "retry=1s,stop", "retry=", "dead-letter=x", "retry=1ms,,", "requeue"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		of, err := ParseOnFail(s)
+		if err != nil {
+			if !mqerr.Is(err, mqerr.Usage) {
+				t.Fatalf("%q: %v is not a usage error", s, err)
+			}
+			return
+		}
+		if len(of.Delays) > maxDelays || (len(of.Delays) == 0 && of.Kind == "") {
+			t.Fatalf("%q: %+v", s, of)
+		}
+		for _, d := range of.Delays {
+			if d < time.Millisecond {
+				t.Fatalf("%q: delay %s", s, d)
+			}
+		}
+	})
 }

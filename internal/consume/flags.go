@@ -59,6 +59,9 @@ func (fl *Flags) RunOptions(changed func(string) bool, stdout, stderr io.Writer)
 		if run.OnFail, err = ParseOnFail(fl.OnFail); err != nil {
 			return run, err
 		}
+		if len(run.OnFail.Delays) > 0 && fl.Retries > 0 {
+			return run, mqerr.Usagef("--retries does not go with --on-fail retry=...: the delays are the retries")
+		}
 	}
 	switch {
 	case fl.Count < 0:
@@ -116,6 +119,9 @@ func (fl *Flags) CheckBroker(caps broker.Capabilities, changed func(string) bool
 	}
 	if err := caps.CheckFlags("consume", changed); err != nil {
 		return err
+	}
+	if len(run.OnFail.Delays) > 0 && fl.Consumer.Core {
+		return mqerr.Usagef("--on-fail retry=...: core NATS has no acknowledgement, so nothing can wait in the broker; consume a JetStream stream")
 	}
 	if noRedelivery && (run.OnFail.Kind == "requeue" || run.OnFail.Kind == "reject") {
 		what := caps.Name + " cannot requeue or reject one message"

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/match"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
@@ -35,6 +33,8 @@ type Options struct {
 	Backoff time.Duration
 	// OnFail is what happens to a message whose handler failed every try.
 	OnFail OnFail
+	// Retrier parks failed messages for OnFail.Delays (nil without).
+	Retrier broker.Retrier
 	// DeadLetter publishes to OnFail.Dest when OnFail is dead-letter.
 	DeadLetter broker.Producer
 	// Filter selects the messages printed or handled; the others are
@@ -63,14 +63,65 @@ type Options struct {
 	Verbose bool
 }
 
-// OnFail is --on-fail: requeue, reject, dead-letter=DEST or stop.
+// OnFail is --on-fail: requeue, reject, dead-letter=DEST or stop, after
+// the delayed retries in Delays (retry=30s,2m,...) when there are any.
 type OnFail struct {
-	Kind string
-	Dest string
+	Kind   string
+	Dest   string
+	Delays []time.Duration
 }
 
-// ParseOnFail parses --on-fail.
+// ParseOnFail parses --on-fail. retry=D1,D2,... parks a failed message
+// for D1, then D2, ...; an item after the delays that is not one is the
+// action after the last (retry=30s,2m,dead-letter=jobs.dlq); without one
+// the broker's default applies (Kind stays "").
 func ParseOnFail(s string) (OnFail, error) {
+	if list, ok := strings.CutPrefix(s, "retry="); ok {
+		return parseRetry(list)
+	}
+	return parseAction(s)
+}
+
+// maxDelays bounds retry=: each delay is a queue or topic on the broker.
+const maxDelays = 20
+
+func parseRetry(list string) (OnFail, error) {
+	var delays []time.Duration
+	rest := list
+	for rest != "" {
+		item, after, _ := strings.Cut(rest, ",")
+		d, err := time.ParseDuration(item)
+		if err != nil {
+			if len(delays) == 0 {
+				return OnFail{}, mqerr.Usagef("--on-fail retry=%s: %q is not a delay such as 30s or 2m", list, item)
+			}
+			break
+		}
+		if d < time.Millisecond || d%time.Millisecond != 0 {
+			return OnFail{}, mqerr.Usagef("--on-fail retry=%s: delay %s: want a whole number of milliseconds, at least 1ms", list, item)
+		}
+		delays = append(delays, d)
+		rest = after
+	}
+	if len(delays) == 0 {
+		return OnFail{}, mqerr.Usagef("--on-fail retry=: give one delay or more, such as retry=30s,2m,10m")
+	}
+	if len(delays) > maxDelays {
+		return OnFail{}, mqerr.Usagef("--on-fail retry=%s: %d delays, at most %d", list, len(delays), maxDelays)
+	}
+	of := OnFail{Delays: delays}
+	if rest != "" {
+		final, err := parseAction(rest)
+		if err != nil {
+			return OnFail{}, mqerr.Usagef("--on-fail retry=%s: after the delays %q: want requeue, reject, dead-letter=DEST or stop", list, rest)
+		}
+		of.Kind, of.Dest = final.Kind, final.Dest
+	}
+	return of, nil
+}
+
+// parseAction parses what happens after the last try.
+func parseAction(s string) (OnFail, error) {
 	if dest, ok := strings.CutPrefix(s, "dead-letter="); ok {
 		if dest == "" {
 			return OnFail{}, mqerr.Usagef("--on-fail dead-letter=DEST: DEST is empty")
@@ -89,6 +140,8 @@ type Stats struct {
 	Read, Output, Filtered, Handled         atomic.Int64
 	Acked, Requeued, Rejected, DeadLettered atomic.Int64
 	Failed, SettleErrors                    atomic.Int64
+	// Delayed counts failed messages parked for a delayed retry.
+	Delayed atomic.Int64
 	// NotAcked counts what was settled on a broker without
 	// acknowledgement (broker.NoAcker): delivered, never acked.
 	NotAcked atomic.Int64
@@ -116,7 +169,7 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	for _, c := range []struct {
 		name string
 		n    int64
-	}{{"requeued", s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}} {
+	}{{"delayed", s.Delayed.Load()}, {"requeued", s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}} {
 		if c.n > 0 {
 			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
 		}
@@ -338,181 +391,4 @@ func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.S
 		r.st.Rejected.Add(1)
 	}
 	return true
-}
-
-// handleAll dispatches matching messages to Concurrency handlers. Kafka
-// records go to the handler of their partition, so each partition is
-// handled in order; other brokers share one queue.
-func (r *runner) handleAll(ctx context.Context) error {
-	n := max(1, r.o.Concurrency)
-	queues := make([]chan *broker.Delivery, 1)
-	if caps, _ := broker.CapabilitiesByName(r.o.Broker); caps.PartitionOrder {
-		queues = make([]chan *broker.Delivery, n)
-	}
-	for i := range queues {
-		queues[i] = make(chan *broker.Delivery, 1)
-	}
-	// stop ends dispatching when a handler says --on-fail stop.
-	dctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var stopErr error
-	var stopOnce sync.Once
-	var wg sync.WaitGroup
-	dr := r.startDrain(ctx)
-	defer dr.end()
-	for i := range n {
-		q := queues[i%len(queues)]
-		wg.Go(func() {
-			for d := range q {
-				if ctx.Err() != nil {
-					// Not started before the stop: it goes back.
-					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-					continue
-				}
-				if err := r.handle(ctx, dr, d); err != nil {
-					stopOnce.Do(func() { stopErr = err; stop() })
-				}
-			}
-		})
-	}
-	var runErr error
-	for {
-		d, err := r.next(dctx)
-		if err != nil {
-			runErr = err
-			break
-		}
-		if d == nil {
-			break
-		}
-		if !r.match(d) {
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-			continue
-		}
-		q := queues[0]
-		if len(queues) > 1 {
-			q = queues[int(d.Kafka.Partition)%len(queues)]
-		}
-		select {
-		case q <- d:
-		case <-dctx.Done():
-			// Not handed to a handler: it goes back.
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		}
-	}
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
-	if stopErr != nil {
-		return stopErr
-	}
-	return runErr
-}
-
-// handle runs the handler for d with retries and settles d by the
-// outcome. It returns an error only to stop the run (--on-fail stop).
-func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) error {
-	// Handlers finish after an interrupt, within the shutdown timeout: the
-	// interrupt stops reading, and a second Ctrl-C kills mqctl, leaving d
-	// unsettled for redelivery.
-	var reason error
-	for attempt := 1; ; attempt++ {
-		reason = r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
-		if reason != nil && dr.stopped() {
-			// Stopped at the shutdown timeout: no verdict, d goes back.
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-			return nil
-		}
-		if reason == nil {
-			r.st.Handled.Add(1)
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-			return nil
-		}
-		if r.o.Verbose || attempt > r.o.Retries {
-			r.o.Logf("handler failed for %s (attempt %d): %v", d.Where(), attempt, reason)
-		}
-		if attempt > r.o.Retries || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-time.After(backoff(r.o.Backoff, attempt)):
-		case <-ctx.Done():
-		}
-	}
-	if ctx.Err() != nil {
-		// Interrupted before the retries were used up: not a verdict on
-		// the message, so it goes back rather than to --on-fail.
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return nil
-	}
-	r.st.Failed.Add(1)
-	switch r.o.OnFail.Kind {
-	case "reject":
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Term})
-	case "dead-letter":
-		r.deadLetter(ctx, d, reason)
-	case "stop":
-		// Described before settling: a settled delivery is the driver's again.
-		err := mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason))
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return err
-	default:
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
-	}
-	return nil
-}
-
-// runWithProgress runs the handler and, on JetStream, tells the server
-// every 10 s that the message is still being worked on, so a slow handler
-// does not get it redelivered to someone else meanwhile.
-func (r *runner) runWithProgress(ctx context.Context, d *broker.Delivery, attempt int) error {
-	if caps, _ := broker.CapabilitiesByName(r.o.Broker); !caps.InProgressAck || r.o.Peek {
-		return r.o.Exec.Run(ctx, &d.Message, attempt)
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				d.Settler.Settle(sctx, broker.Settlement{Verb: broker.InProgress})
-				cancel()
-			}
-		}
-	}()
-	defer close(done)
-	return r.o.Exec.Run(ctx, &d.Message, attempt)
-}
-
-// deadLetter publishes d to the dead-letter destination and acks d only
-// after the broker confirmed that copy; when the publish fails d is
-// requeued instead, so it is never lost.
-func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason error) {
-	attempts := r.o.Retries + 1
-	m := dlq.DeadLetter(r.o.Broker, &d.Message, dlq.Death{Reason: reason.Error(), Time: time.Now(), Count: attempts})
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-	defer cancel()
-	done := make(chan error, 1)
-	r.o.DeadLetter.Publish(pctx, m, func(_ broker.Receipt, err error) { done <- err })
-	if err := <-done; err != nil {
-		r.o.Logf("dead-lettering %s to %s failed, requeued instead: %v", d.Where(), r.o.OnFail.Dest, err)
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return
-	}
-	r.st.DeadLettered.Add(1)
-	r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-}
-
-// backoff is base doubled per attempt, at most a minute.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, time.Minute)
 }

@@ -96,6 +96,20 @@ type reader struct {
 	closeOnce sync.Once
 	closeErr  error
 	nackOnce  sync.Once
+
+	// retry names the retry topics read (see retry.go); held are their
+	// records not yet due, per partition in offset order, while the
+	// partition is paused. Only Next touches held and pend.
+	retry map[string]bool
+	held  map[*partition][]heldRecord
+	pend  []heldRecord
+}
+
+// heldRecord is a record fetched and tracked but not yet handed out.
+type heldRecord struct {
+	p   *partition
+	r   *kgo.Record
+	seq uint64
 }
 
 // partition is the consumer's state for one assigned partition. A new one
@@ -107,8 +121,10 @@ type partition struct {
 	id    int32
 	// end is the offset from which records are not delivered: the
 	// snapshot end with UntilEnd, math.MaxInt64 without.
-	end  int64
-	done atomic.Bool
+	end int64
+	// retry: a retry topic's partition, whose records wait until due.
+	retry bool
+	done  atomic.Bool
 	// gone is set, under mu, once the partition was revoked or lost or
 	// the consumer closed: its deliveries can no longer be settled.
 	gone atomic.Bool
@@ -140,6 +156,11 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 	if err != nil {
 		return nil, err
 	}
+	var retries []string
+	if o.Group != "" && !o.Peek {
+		retries = retryTopics(topics, o.RetryDelays)
+		topics = append(topics, retries...)
+	}
 	within := remaining(ctx)
 	if err := c.topicExists(ctx, within, topics...); err != nil {
 		return nil, err
@@ -154,6 +175,11 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 		warn:     &warner{out: o.Logf},
 		parts:    map[topicPartition]*partition{},
 		seen:     map[topicPartition]bool{},
+		retry:    map[string]bool{},
+		held:     map[*partition][]heldRecord{},
+	}
+	for _, t := range retries {
+		k.retry[t] = true
 	}
 	if o.Prefetch > 0 {
 		k.pollMax = o.Prefetch
@@ -441,7 +467,7 @@ func (k *reader) othersCaughtUp(ctx context.Context) (bool, error) {
 
 // newPartition makes the state of a partition just assigned.
 func (k *reader) newPartition(tp topicPartition) *partition {
-	p := &partition{k: k, topic: tp.topic, id: tp.partition, end: math.MaxInt64}
+	p := &partition{k: k, topic: tp.topic, id: tp.partition, end: math.MaxInt64, retry: k.retry[tp.topic]}
 	if k.untilEnd {
 		// A partition created after the start had nothing then.
 		p.end = 0

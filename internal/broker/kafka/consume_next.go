@@ -50,7 +50,7 @@ func (k *reader) Next(ctx context.Context) (*broker.Delivery, error) {
 			k.i++
 			return &d.Delivery, nil
 		}
-		if k.caughtUp() {
+		if k.caughtUp() && len(k.held) == 0 {
 			done, err := k.othersCaughtUp(ctx)
 			if done {
 				return nil, io.EOF
@@ -148,22 +148,38 @@ func (k *reader) slab(n, h int) *slab {
 
 // poll fetches the next records into a new batch. Errors it returns are
 // final; a broker that cannot be reached is only warned about, as kgo
-// reconnects by itself.
+// reconnects by itself. Records of a retry topic that are not due yet are
+// held (their partition paused) and handed out by a later poll, which
+// waits no longer than until the first of them is due.
 func (k *reader) poll(ctx context.Context) error {
-	pollCtx, done := k.pollContext(ctx)
-	fs := k.cl.PollRecords(pollCtx, k.pollMax)
-	done()
-	n := fs.NumRecords()
-	if err := k.fetchErr(ctx, fs); err != nil && (n == 0 || !isCtxErr(err)) {
-		return err
+	k.pend = k.pend[:0]
+	wait := k.releaseDue(time.Now())
+	if len(k.pend) == 0 && !wait.IsZero() && k.caughtUp() {
+		// Nothing more to fetch (UntilEnd): only held records remain.
+		t := time.NewTimer(time.Until(wait))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
 	}
-	if n == 0 {
-		return nil
+	var fs kgo.Fetches
+	if len(k.pend) == 0 {
+		pollCtx, done := k.pollContext(ctx)
+		if !wait.IsZero() {
+			var cancel context.CancelFunc
+			pollCtx, cancel = context.WithDeadline(pollCtx, wait)
+			defer cancel()
+		}
+		fs = k.cl.PollRecords(pollCtx, k.pollMax)
+		done()
+		if err := k.fetchErr(ctx, fs); err != nil && (fs.NumRecords() == 0 || !isCtxErr(err)) {
+			return err
+		}
 	}
-	headers := 0
-	fs.EachRecord(func(r *kgo.Record) { headers += len(r.Headers) })
-	s := k.slab(n, headers)
-	hs := s.headers
+	now := time.Now()
 	fs.EachPartition(func(f kgo.FetchTopicPartition) {
 		if len(f.Records) == 0 {
 			return
@@ -209,30 +225,90 @@ func (k *reader) poll(ctx context.Context) error {
 			if r.Offset+1 >= p.end {
 				k.finish(p)
 			}
-			// Extend rather than append a literal: copying a whole
-			// delivery into the slab costs more than the fields.
-			s.ds = s.ds[:len(s.ds)+1]
-			d := &s.ds[len(s.ds)-1]
-			d.part, d.seq, d.slab = p, seq, s
-			d.done.Store(false)
-			d.Settler = d
-			m := &d.Message
-			m.Key, m.Value = r.Key, r.Value
-			m.Timestamp = r.Timestamp
-			m.Destination = r.Topic
-			m.Kafka = broker.KafkaMeta{Partition: r.Partition, Offset: r.Offset}
-			m.Headers = nil
-			if len(r.Headers) > 0 {
-				m.Headers, hs = hs[:len(r.Headers):len(r.Headers)], hs[len(r.Headers):]
-				for j, h := range r.Headers {
-					m.Headers[j] = broker.Header{Key: h.Key, Value: h.Value}
-				}
+			h := heldRecord{p, r, seq}
+			if p.retry && (len(k.held[p]) > 0 || due(r).After(now)) {
+				k.hold(h)
+				continue
 			}
+			k.pend = append(k.pend, h)
 		}
 	})
+	if len(k.pend) == 0 {
+		return nil
+	}
+	headers := 0
+	for _, h := range k.pend {
+		headers += len(h.r.Headers)
+	}
+	s := k.slab(len(k.pend), headers)
+	hs := s.headers
+	for _, h := range k.pend {
+		r := h.r
+		// Extend rather than append a literal: copying a whole
+		// delivery into the slab costs more than the fields.
+		s.ds = s.ds[:len(s.ds)+1]
+		d := &s.ds[len(s.ds)-1]
+		d.part, d.seq, d.slab = h.p, h.seq, s
+		d.done.Store(false)
+		d.Settler = d
+		m := &d.Message
+		m.Key, m.Value = r.Key, r.Value
+		m.Timestamp = r.Timestamp
+		m.Destination = r.Topic
+		m.Kafka = broker.KafkaMeta{Partition: r.Partition, Offset: r.Offset}
+		m.Headers = nil
+		if len(r.Headers) > 0 {
+			m.Headers, hs = hs[:len(r.Headers):len(r.Headers)], hs[len(r.Headers):]
+			for j, h := range r.Headers {
+				m.Headers[j] = broker.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		if h.p.retry {
+			restoreOrigin(m)
+		}
+	}
 	s.live.Store(int64(len(s.ds)))
 	k.cur, k.i = s, 0
 	return nil
+}
+
+// hold keeps h until it is due, pausing its partition so that kgo fetches
+// nothing more of it meanwhile (what it had buffered it fetches again
+// after the resume).
+func (k *reader) hold(h heldRecord) {
+	if len(k.held[h.p]) == 0 {
+		k.cl.PauseFetchPartitions(map[string][]int32{h.p.topic: {h.p.id}})
+	}
+	k.held[h.p] = append(k.held[h.p], h)
+}
+
+// releaseDue moves the held records due at now to pend, resuming the
+// partitions with nothing held any more, and drops those of partitions
+// given up (another member reads them again from the commit). It returns
+// when the next held record is due, zero when none is held.
+func (k *reader) releaseDue(now time.Time) time.Time {
+	var next time.Time
+	for p, q := range k.held {
+		i := 0
+		if !p.gone.Load() {
+			for i < len(q) && !due(q[i].r).After(now) {
+				i++
+			}
+			k.pend = append(k.pend, q[:i]...)
+		} else {
+			i = len(q)
+		}
+		if i == len(q) {
+			delete(k.held, p)
+			k.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
+			continue
+		}
+		k.held[p] = q[i:]
+		if d := due(q[i].r); next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return next
 }
 
 func isCtxErr(err error) bool {

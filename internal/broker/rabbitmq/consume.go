@@ -190,6 +190,11 @@ type delivery struct {
 	s       *session
 	tag     uint64
 	settled atomic.Bool
+	// table and encoding are the headers (with their AMQP types) and the
+	// content encoding as the broker sent them: a delayed retry's copy
+	// keeps them (see retry.go).
+	table    amqp.Table
+	encoding string
 }
 
 // connect opens a session within the target's timeout and ctx. first says
@@ -341,6 +346,7 @@ func (cs *consumer) deliver(s *session, d *amqp.Delivery) *broker.Delivery {
 	x.Settler = x
 	x.Value = d.Body
 	x.Headers = cs.convertHeaders(d.Headers)
+	x.table, x.encoding = d.Headers, d.ContentEncoding
 	x.Timestamp = d.Timestamp
 	x.Destination = cs.queue
 	x.AMQP = broker.AMQPMeta{

@@ -89,7 +89,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 			return nil, err
 		}
 		for _, d := range dlqs {
-			if d != a.Name && exists[d] {
+			if d != a.Name && exists[d] && !retryQueueOf(a, d) {
 				sources[d] = append(sources[d], fmt.Sprintf("%s (%s)", a.Name, s.how))
 			}
 		}
@@ -142,6 +142,14 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	}
 	slices.SortFunc(out, func(x, y broker.DeadLetterDestination) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
+}
+
+// retryQueueOf reports whether a is one of queue's delayed-retry queues
+// (see retry.go): its dead letters are messages coming back to be
+// handled again, which does not make queue a dead-letter queue.
+func retryQueueOf(a apiQueue, queue string) bool {
+	_, ttl := a.queue().Arguments["x-message-ttl"]
+	return ttl && strings.HasPrefix(a.Name, queue+".retry.")
 }
 
 // headWorthReading is a classic queue with ready messages and no

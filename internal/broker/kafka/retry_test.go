@@ -1,0 +1,91 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// A parked record goes to <topic>.retry.<delay> (created with the topic's
+// partitions), is held while records of other partitions keep coming,
+// then is handed out as read from its original topic, partition and
+// offset, as attempt 2; its offset in the retry topic is committed once
+// acked.
+func TestRetryTopicHoldsUntilDue(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	c, err := open(t, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, c, "jobs", 2, nil)
+	w := writer(t, c)
+	ctx := context.Background()
+	send := func(v string, p int32) {
+		t.Helper()
+		if err := w.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("a", 0)
+	delays := []time.Duration{2 * time.Second}
+	if _, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays}); err == nil {
+		t.Error("a retrier without a group was made")
+	}
+	rt, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if n := c.partitionCount(ctx, "jobs.retry.2s"); n != 2 {
+		t.Fatalf("retry topic has %d partitions, want 2", n)
+	}
+	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g", RetryDelays: delays})
+	d := take(t, cons, 1)[0]
+	if string(d.Value) != "a" || rt.Attempt(&d.Message) != 1 {
+		t.Fatalf("first: %q attempt %d", d.Value, rt.Attempt(&d.Message))
+	}
+	if err := rt.Retry(ctx, d, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	send("b", 1)
+	b := take(t, cons, 1)[0]
+	if string(b.Value) != "b" {
+		t.Fatalf("got %q while a waits, want b", b.Value)
+	}
+	if err := b.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := take(t, cons, 1)[0]
+	if string(a.Value) != "a" || a.Destination != "jobs" || a.Kafka.Partition != 0 || a.Kafka.Offset != 0 || rt.Attempt(&a.Message) != 2 {
+		t.Fatalf("back: %q from %s[%d]@%d attempt %d", a.Value, a.Destination, a.Kafka.Partition, a.Kafka.Offset, rt.Attempt(&a.Message))
+	}
+	if headerValue(a.Headers, hdrOrigTopic) != "jobs" || headerValue(a.Headers, hdrRetryDue) == "" {
+		t.Errorf("headers %v", a.Headers)
+	}
+	if err := a.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Close(); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := c.admin.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	commits.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == "jobs.retry.2s" {
+			total += o.At
+		}
+	})
+	if total != 1 {
+		t.Errorf("committed %d records of the retry topic, want 1: %v", total, commits)
+	}
+}

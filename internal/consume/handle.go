@@ -1,0 +1,234 @@
+package consume
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/dlq"
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// handleAll dispatches matching messages to Concurrency handlers. Kafka
+// records go to the handler of their partition, so each partition is
+// handled in order; other brokers share one queue.
+func (r *runner) handleAll(ctx context.Context) error {
+	n := max(1, r.o.Concurrency)
+	queues := make([]chan *broker.Delivery, 1)
+	if caps, _ := broker.CapabilitiesByName(r.o.Broker); caps.PartitionOrder {
+		queues = make([]chan *broker.Delivery, n)
+	}
+	for i := range queues {
+		queues[i] = make(chan *broker.Delivery, 1)
+	}
+	// stop ends dispatching when a handler says --on-fail stop.
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var stopErr error
+	var stopOnce sync.Once
+	var wg sync.WaitGroup
+	dr := r.startDrain(ctx)
+	defer dr.end()
+	for i := range n {
+		q := queues[i%len(queues)]
+		wg.Go(func() {
+			for d := range q {
+				if ctx.Err() != nil {
+					// Not started before the stop: it goes back.
+					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+					continue
+				}
+				if err := r.handle(ctx, dr, d); err != nil {
+					stopOnce.Do(func() { stopErr = err; stop() })
+				}
+			}
+		})
+	}
+	var runErr error
+	for {
+		d, err := r.next(dctx)
+		if err != nil {
+			runErr = err
+			break
+		}
+		if d == nil {
+			break
+		}
+		if !r.match(d) {
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+			continue
+		}
+		q := queues[0]
+		if len(queues) > 1 {
+			q = queues[int(d.Kafka.Partition)%len(queues)]
+		}
+		select {
+		case q <- d:
+		case <-dctx.Done():
+			// Not handed to a handler: it goes back.
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	if stopErr != nil {
+		return stopErr
+	}
+	return runErr
+}
+
+// handle runs the handler for d with retries and settles d by the
+// outcome. It returns an error only to stop the run (--on-fail stop).
+func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) error {
+	if r.o.Retrier != nil {
+		return r.handleDelayed(ctx, dr, d)
+	}
+	// Handlers finish after an interrupt, within the shutdown timeout: the
+	// interrupt stops reading, and a second Ctrl-C kills mqctl, leaving d
+	// unsettled for redelivery.
+	var reason error
+	for attempt := 1; ; attempt++ {
+		reason = r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
+		if reason != nil && dr.stopped() {
+			// Stopped at the shutdown timeout: no verdict, d goes back.
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+			return nil
+		}
+		if reason == nil {
+			r.st.Handled.Add(1)
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+			return nil
+		}
+		if r.o.Verbose || attempt > r.o.Retries {
+			r.o.Logf("handler failed for %s (attempt %d): %v", d.Where(), attempt, reason)
+		}
+		if attempt > r.o.Retries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(backoff(r.o.Backoff, attempt)):
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		// Interrupted before the retries were used up: not a verdict on
+		// the message, so it goes back rather than to --on-fail.
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		return nil
+	}
+	return r.fail(ctx, d, reason, r.o.Retries+1)
+}
+
+// fail settles d, whose handler failed attempts times, by --on-fail. It
+// returns an error only to stop the run (--on-fail stop).
+func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, attempts int) error {
+	r.st.Failed.Add(1)
+	switch r.o.OnFail.Kind {
+	case "reject":
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Term})
+	case "dead-letter":
+		r.deadLetter(ctx, d, reason, attempts)
+	case "stop":
+		// Described before settling: a settled delivery is the driver's again.
+		err := mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason))
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		return err
+	default:
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
+	}
+	return nil
+}
+
+// handleDelayed runs the handler once for d, as the attempt the broker
+// says it is, and on failure parks d in the broker for the attempt's
+// delay (--on-fail retry=...), which acks d only once the broker holds
+// it, so this handler goes on with other messages meanwhile. After the
+// last delay --on-fail's final action applies.
+func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Delivery) error {
+	attempt := r.o.Retrier.Attempt(&d.Message)
+	reason := r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
+	switch {
+	case reason != nil && dr.stopped():
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		return nil
+	case reason == nil:
+		r.st.Handled.Add(1)
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+		return nil
+	}
+	i := attempt - 1
+	if i >= len(r.o.OnFail.Delays) {
+		r.o.Logf("handler failed for %s (attempt %d, the last): %v", d.Where(), attempt, reason)
+		return r.fail(ctx, d, reason, attempt)
+	}
+	if r.o.Verbose {
+		r.o.Logf("handler failed for %s (attempt %d): %v; retrying in %s", d.Where(), attempt, reason, r.o.OnFail.Delays[i])
+	}
+	// Parked even after an interrupt: the handler's verdict is in.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := r.o.Retrier.Retry(pctx, d, i, attempt+1); err != nil {
+		r.o.Logf("%v; requeued instead", err)
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		return nil
+	}
+	r.st.Delayed.Add(1)
+	return nil
+}
+
+// runWithProgress runs the handler and, on JetStream, tells the server
+// every 10 s that the message is still being worked on, so a slow handler
+// does not get it redelivered to someone else meanwhile.
+func (r *runner) runWithProgress(ctx context.Context, d *broker.Delivery, attempt int) error {
+	if caps, _ := broker.CapabilitiesByName(r.o.Broker); !caps.InProgressAck || r.o.Peek {
+		return r.o.Exec.Run(ctx, &d.Message, attempt)
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				d.Settler.Settle(sctx, broker.Settlement{Verb: broker.InProgress})
+				cancel()
+			}
+		}
+	}()
+	defer close(done)
+	return r.o.Exec.Run(ctx, &d.Message, attempt)
+}
+
+// deadLetter publishes d to the dead-letter destination and acks d only
+// after the broker confirmed that copy; when the publish fails d is
+// requeued instead, so it is never lost.
+func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason error, attempts int) {
+	m := dlq.DeadLetter(r.o.Broker, &d.Message, dlq.Death{Reason: reason.Error(), Time: time.Now(), Count: attempts})
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	r.o.DeadLetter.Publish(pctx, m, func(_ broker.Receipt, err error) { done <- err })
+	if err := <-done; err != nil {
+		r.o.Logf("dead-lettering %s to %s failed, requeued instead: %v", d.Where(), r.o.OnFail.Dest, err)
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		return
+	}
+	r.st.DeadLettered.Add(1)
+	r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+}
+
+// backoff is base doubled per attempt, at most a minute.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
