@@ -11,6 +11,11 @@ import (
 type Header struct {
 	Key   string
 	Value []byte
+	// Field is the typed value of a RabbitMQ header that is neither a
+	// string nor void (see field.go), nil otherwise. Value then holds its
+	// text (FieldText), which is what filters, templates and brokers
+	// without typed headers see; a RabbitMQ producer sends Field.
+	Field any
 }
 
 // Message is the one message type every driver produces and consumes.
@@ -51,7 +56,15 @@ type AMQPMeta struct {
 	Priority      uint8
 	Type          string
 	AppID         string
-	Persistent    bool
+	// ContentEncoding and UserID are AMQP properties too. The broker
+	// refuses a UserID that is not the connection's user.
+	ContentEncoding string
+	UserID          string
+	// Persistent is delivery mode 2; Transient says the message had
+	// delivery mode 1 (or none), which a producer's default of persistent
+	// must not override. Both false: not said, the producer decides.
+	Persistent bool
+	Transient  bool
 }
 
 // NATSMeta is NATS's per-message metadata.

@@ -188,12 +188,11 @@ func (p *producer) matches(m *broker.Message, r *amqp.Return) bool {
 			if v != string(h.Value) {
 				return false
 			}
-		case []byte:
-			if !bytes.Equal(v, h.Value) {
+		default:
+			// Typed values and void, compared by their text.
+			if !bytes.Equal(headerBytes(v), h.Value) {
 				return false
 			}
-		default:
-			return false
 		}
 	}
 	return true

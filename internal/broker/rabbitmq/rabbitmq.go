@@ -37,6 +37,9 @@ type Conn struct {
 	redial func(ctx context.Context) (*amqp.Connection, string, error)
 	// timeout is the target's bound on connecting and on each round trip.
 	timeout time.Duration
+	// user is the user the connection logged in as ("" with EXTERNAL:
+	// the certificate names it), the only user_id the broker accepts.
+	user string
 }
 
 var _ broker.Lister = (*Conn)(nil)
@@ -125,7 +128,7 @@ func Open(ctx context.Context, t broker.Target) (*Conn, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt, redial: redial, timeout: t.EffectiveTimeout()}, nil
+	return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt, redial: redial, timeout: t.EffectiveTimeout(), user: loginUser(cred)}, nil
 }
 
 // resolveCredentials: t.Username and t.Password override the URL's; a TLS
@@ -149,6 +152,13 @@ func resolveCredentials(ep *broker.Endpoint, t broker.Target, useTLS bool) crede
 		c = credentials{user: "guest", pass: "guest"}
 	}
 	return c
+}
+
+func loginUser(c credentials) string {
+	if c.external {
+		return ""
+	}
+	return c.user
 }
 
 // verdictGrace is how long past its deadline a connection that has sent
