@@ -187,6 +187,55 @@ func TestProduceJetStreamCountsDuplicates(t *testing.T) {
 	}
 }
 
+// A JetStream dump restored into another stream keeps each message as it
+// was: headers with repeated and empty values, its Nats-Msg-Id when it had
+// one, and no id of mqctl's own when it had none. Written and read back
+// with nats.go directly.
+func TestJetStreamDumpRestoreAddsNoMsgID(t *testing.T) {
+	nsrv, js := natsJetStream(t)
+	ctx := context.Background()
+	for name, subj := range map[string]string{"SRC": "src.>", "DST": "dst.>"} {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withID := nats.NewMsg("src.a")
+	withID.Data = []byte("with id")
+	withID.Header.Set(jetstream.MsgIDHeader, "m-1")
+	withoutID := nats.NewMsg("src.a")
+	withoutID.Data = []byte("without id")
+	withoutID.Header.Add("trace", "a")
+	withoutID.Header.Add("trace", "b")
+	withoutID.Header.Add("empty", "")
+	want := []*nats.Msg{withID, withoutID}
+	for _, m := range want {
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCLI(t)
+	dump := c.run("consume", "SRC", "--url", nsrv.URL, "--until-end", "-o", "jsonl")
+	if dump.code != 0 {
+		t.Fatalf("consume: %+v", dump)
+	}
+	if r := c.runIn([]byte(dump.stdout), "produce", "dst.a", "--url", nsrv.URL, "--format", "jsonl"); r.code != 0 {
+		t.Fatalf("produce: %+v", r)
+	}
+	dst, err := js.Stream(ctx, "DST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want {
+		got, err := dst.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Data) != string(w.Data) || !reflect.DeepEqual(got.Header, w.Header) {
+			t.Errorf("message %d: %q %v, want %q %v", i, got.Data, got.Header, w.Data, w.Header)
+		}
+	}
+}
+
 // consume --on-fail dead-letter on JetStream sends the copy with an id of
 // its own ("<id>:dead-letter:<stream>:<seq>"), and the first id in
 // mq-msg-id: with the original Nats-Msg-Id the stream (here the same one,
