@@ -417,3 +417,62 @@ func publishingDiff(p amqp.Publishing, d amqp.Delivery) string {
 	}
 	return ""
 }
+
+// A Kafka dump restored into RabbitMQ or JetStream, which have no keys,
+// keeps each record's key in the header mq-kafka-key (an empty key as "",
+// no key as no header; a key that is not UTF-8 is a byte array on
+// RabbitMQ and base64 in mq-kafka-key-b64 on NATS). Written with kgo, read back with amqp091-go and nats.go.
+func TestKafkaKeyCarriedAcrossBrokers(t *testing.T) {
+	k, cl := kafkaTopic(t, "fid-keys", 1, nil)
+	recs := []*kgo.Record{
+		{Topic: "fid-keys", Key: []byte("customer-7"), Value: []byte("a")},
+		{Topic: "fid-keys", Key: nil, Value: []byte("b")},
+		{Topic: "fid-keys", Key: []byte{}, Value: []byte("c")},
+		{Topic: "fid-keys", Key: []byte{0xff, 0}, Value: []byte("d")},
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	dump := c.run("consume", "fid-keys", "--url", k.URL, "--until-end", "-o", "jsonl")
+	if dump.code != 0 {
+		t.Fatalf("consume: %+v", dump)
+	}
+	wantAMQP := []any{"customer-7", nil, "", []byte{0xff, 0}}
+
+	u, ch := rabbitQueue(t, "fid-keys", nil)
+	if r := c.runIn([]byte(dump.stdout), "produce", "--queue", "fid-keys", "--url", u, "--format", "jsonl"); r.code != 0 {
+		t.Fatalf("produce to RabbitMQ: %+v", r)
+	}
+	for i, want := range wantAMQP {
+		d := getAMQP(t, ch, "fid-keys")
+		got, ok := d.Headers["mq-kafka-key"]
+		if string(d.Body) != string(recs[i].Value) || ok != (want != nil) || !reflect.DeepEqual(got, want) || len(d.Headers) > 1 {
+			t.Errorf("RabbitMQ message %d: %q headers %#v, want mq-kafka-key %#v", i, d.Body, d.Headers, want)
+		}
+	}
+
+	nsrv, js := natsJetStream(t)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "KEYS", Subjects: []string{"keys.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.runIn([]byte(dump.stdout), "produce", "keys.a", "--url", nsrv.URL, "--format", "jsonl"); r.code != 0 {
+		t.Fatalf("produce to NATS: %+v", r)
+	}
+	// The key that is not UTF-8 cannot be a NATS header value as it is.
+	wantNATS := []nats.Header{{"mq-kafka-key": {"customer-7"}}, nil, {"mq-kafka-key": {""}}, {"mq-kafka-key-b64": {"/wA="}}}
+	for i, want := range wantNATS {
+		m, err := stream.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Header) == 0 {
+			m.Header = nil
+		}
+		if !reflect.DeepEqual(m.Header, want) {
+			t.Errorf("NATS message %d: headers %v, want %v", i, m.Header, want)
+		}
+	}
+}

@@ -113,9 +113,10 @@ func (p *producer) publishing(m *broker.Message) (amqp.Publishing, error) {
 	if !m.Timestamp.IsZero() {
 		pub.Timestamp = m.Timestamp
 	}
-	if len(m.Headers) > 0 {
-		pub.Headers = make(amqp.Table, len(m.Headers))
-		for _, h := range m.Headers {
+	// AMQP has no message key: a Kafka record's goes in a header.
+	if headers := broker.HeadersWithKey(m, nil); len(headers) > 0 {
+		pub.Headers = make(amqp.Table, len(headers))
+		for _, h := range headers {
 			if _, dup := pub.Headers[h.Key]; dup {
 				return amqp.Publishing{}, mqerr.Usagef("repeated header name %q cannot be sent to RabbitMQ (AMQP headers are a table: one value per name)", h.Key)
 			}
