@@ -178,7 +178,9 @@ func produceRun(o *ProduceOptions) error {
 	if err := checkBrokerFlags(o.changed, caps); err != nil {
 		return err
 	}
-	deco.GenerateMsgID = caps.MsgIDDedup && !o.Producer.Core
+	// A jsonl restore sends each message as it was dumped: no id of
+	// mqctl's own for one that had none (README).
+	deco.GenerateMsgID = caps.MsgIDDedup && !o.Producer.Core && o.Format != "jsonl"
 	if caps.MetaKind != broker.MetaAMQP {
 		deco.Properties = broker.AMQPMeta{} // --persistent defaults on; it means nothing elsewhere
 	}

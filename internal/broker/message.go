@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"time"
 )
@@ -11,6 +12,11 @@ import (
 type Header struct {
 	Key   string
 	Value []byte
+	// Field is the typed value of a RabbitMQ header that is neither a
+	// string nor void (see field.go), nil otherwise. Value then holds its
+	// text (FieldText), which is what filters, templates and brokers
+	// without typed headers see; a RabbitMQ producer sends Field.
+	Field any
 }
 
 // Message is the one message type every driver produces and consumes.
@@ -51,7 +57,15 @@ type AMQPMeta struct {
 	Priority      uint8
 	Type          string
 	AppID         string
-	Persistent    bool
+	// ContentEncoding and UserID are AMQP properties too. The broker
+	// refuses a UserID that is not the connection's user.
+	ContentEncoding string
+	UserID          string
+	// Persistent is delivery mode 2; Transient says the message had
+	// delivery mode 1 (or none), which a producer's default of persistent
+	// must not override. Both false: not said, the producer decides.
+	Persistent bool
+	Transient  bool
 }
 
 // NATSMeta is NATS's per-message metadata.
@@ -170,4 +184,36 @@ func (d *Delivery) Term(ctx context.Context) error {
 // InProgress tells the broker the delivery is still being handled.
 func (d *Delivery) InProgress(ctx context.Context) error {
 	return d.Settler.Settle(ctx, Settlement{Verb: InProgress})
+}
+
+// KeyHeader carries a message key (Kafka's) into a broker that has no
+// keys (RabbitMQ, NATS), so moving or restoring a Kafka record there
+// does not drop it; KeyHeaderB64 carries, base64-encoded, a key that the
+// broker's header values cannot hold. README documents them.
+const (
+	KeyHeader    = "mq-kafka-key"
+	KeyHeaderB64 = "mq-kafka-key-b64"
+)
+
+// HeadersWithKey returns m's headers for a broker without keys: with a
+// KeyHeader holding m.Key added when m has a key (an empty key is
+// carried as an empty value, no key as no header) and carries neither
+// header yet; in KeyHeaderB64 when fits (nil: any value fits) says the
+// broker cannot carry the key as a header value. m is not changed.
+func HeadersWithKey(m *Message, fits func([]byte) bool) []Header {
+	if m.Key == nil {
+		return m.Headers
+	}
+	for _, h := range m.Headers {
+		if h.Key == KeyHeader || h.Key == KeyHeaderB64 {
+			return m.Headers
+		}
+	}
+	key := Header{Key: KeyHeader, Value: m.Key}
+	if fits != nil && !fits(m.Key) {
+		key = Header{Key: KeyHeaderB64, Value: []byte(base64.StdEncoding.EncodeToString(m.Key))}
+	}
+	hs := make([]Header, len(m.Headers), len(m.Headers)+1)
+	copy(hs, m.Headers)
+	return append(hs, key)
 }

@@ -127,7 +127,9 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 		out.AMQP = broker.AMQPMeta{
 			Exchange: exchange, RoutingKey: dest, ContentType: a.ContentType, MessageID: a.MessageID,
 			CorrelationID: a.CorrelationID, ReplyTo: a.ReplyTo, Priority: a.Priority, Type: a.Type, AppID: a.AppID,
+			ContentEncoding: a.ContentEncoding, UserID: a.UserID,
 			Persistent: a.Persistent || p.Source.MetaKind != broker.MetaAMQP,
+			Transient:  a.Transient && p.Source.MetaKind == broker.MetaAMQP,
 		}
 	case broker.MetaNATS:
 		id := OriginalID(src)

@@ -58,7 +58,8 @@ func DeadLetter(brokerName string, m *broker.Message, d Death) *broker.Message {
 	out.AMQP = broker.AMQPMeta{
 		ContentType: m.AMQP.ContentType, MessageID: m.AMQP.MessageID, CorrelationID: m.AMQP.CorrelationID,
 		ReplyTo: m.AMQP.ReplyTo, Priority: m.AMQP.Priority, Type: m.AMQP.Type, AppID: m.AMQP.AppID,
-		Persistent: m.AMQP.Persistent,
+		ContentEncoding: m.AMQP.ContentEncoding, UserID: m.AMQP.UserID,
+		Persistent: m.AMQP.Persistent, Transient: m.AMQP.Transient,
 	}
 	for _, h := range m.Headers {
 		if !isOurDeathHeader(h.Key) {

@@ -20,14 +20,18 @@ import (
 // Version is the newest schema version, the one Decode reads up to.
 //
 // A line says the oldest version that can hold it: 1 unless it has a header
-// whose value is null or whose name is not UTF-8 (version 2 forms). So
-// every message version 1 could carry is still written as it was, and an
-// older mqctl refuses a version 2 line instead of reading its null header
-// value as an empty string.
-const Version = 2
+// whose value is null or whose name is not UTF-8 (version 2 forms) or a
+// typed RabbitMQ header value (version 3, field.go). So every message
+// version 1 could carry is still written as it was, and an older mqctl
+// refuses a newer line instead of reading its null header value as an
+// empty string or its integer as text.
+const Version = 3
 
-// v1 is the first version: everything but the forms version 2 added.
-const v1 = 1
+const (
+	// v1 is the first version: everything but the forms later ones added.
+	v1 = 1
+	v2 = 2
+)
 
 // Envelope is the JSON form of a broker.Message. Key and value appear as
 // UTF-8 text ("key", "value") or, when they are not valid UTF-8, as base64
@@ -68,7 +72,12 @@ type Properties struct {
 	Priority      uint8  `json:"priority,omitempty"`
 	Type          string `json:"type,omitempty"`
 	AppID         string `json:"app_id,omitempty"`
-	Persistent    bool   `json:"persistent,omitempty"`
+	// Persistent is written for every RabbitMQ message: false is a
+	// transient one, which a restore keeps transient; absent leaves the
+	// delivery mode to produce's --persistent.
+	Persistent      *bool  `json:"persistent,omitempty"`
+	ContentEncoding string `json:"content_encoding,omitempty"`
+	UserID          string `json:"user_id,omitempty"`
 }
 
 // MarshalJSON writes "value": null for a message without a value: the
@@ -103,14 +112,24 @@ func (e Envelope) jsonForm() any {
 // Header is one header written as a [name, value] pair. A name or value
 // that is not valid UTF-8 is written as {"b64": "..."} (Name holds the
 // name's bytes, whatever they are), and a null value (Kafka has them) as
-// null; an empty value is "".
+// null; an empty value is "". A typed value (Field, see
+// broker.Header.Field) is written in its typed form (field.go).
 type Header struct {
 	Name  string
 	Value []byte
+	Field any
 }
 
-// v2 reports whether h needs a version 2 form.
-func (h Header) v2() bool { return h.Value == nil || !utf8.ValidString(h.Name) }
+// version is the oldest version that holds h.
+func (h Header) version() int {
+	switch {
+	case typed(h.Field):
+		return Version
+	case h.Value == nil || !utf8.ValidString(h.Name):
+		return v2
+	}
+	return v1
+}
 
 func (h Header) MarshalJSON() ([]byte, error) { return json.Marshal(h.pair()) }
 
@@ -119,33 +138,28 @@ func (h Header) MarshalJSON() ([]byte, error) { return json.Marshal(h.pair()) }
 func (h Header) MarshalYAML() (any, error) { return h.pair(), nil }
 
 func (h Header) pair() [2]any {
-	var name any = h.Name
-	if !utf8.ValidString(h.Name) {
-		name = map[string]string{"b64": base64.StdEncoding.EncodeToString([]byte(h.Name))}
-	}
 	var v any // null
 	switch {
+	case h.Field != nil:
+		v = fieldJSON(h.Field)
 	case h.Value == nil:
 	case !utf8.Valid(h.Value):
-		v = map[string]string{"b64": base64.StdEncoding.EncodeToString(h.Value)}
+		v = b64(h.Value)
 	default:
 		v = string(h.Value)
 	}
-	return [2]any{name, v}
+	return [2]any{nameJSON(h.Name), v}
 }
 
 func (h *Header) UnmarshalJSON(data []byte) error {
-	var pair []json.RawMessage
-	if err := json.Unmarshal(data, &pair); err != nil || len(pair) != 2 {
-		return fmt.Errorf("a header must be a [name, value] pair, got %s", clip(data))
+	var p namedRaw
+	if err := p.UnmarshalJSON(data); err != nil {
+		return err
 	}
-	name, err := readTextOrB64(pair[0])
-	if err != nil || name == nil {
-		return fmt.Errorf("header name must be a string or {\"b64\": ...}, got %s", clip(pair[0]))
-	}
-	h.Name = string(name)
-	if h.Value, err = readTextOrB64(pair[1]); err != nil {
-		return fmt.Errorf("header %q: %v", name, err)
+	var err error
+	h.Name = p.Name
+	if h.Value, h.Field, err = readHeaderValue(p.raw); err != nil {
+		return fmt.Errorf("header %q: %v", p.Name, err)
 	}
 	return nil
 }
@@ -205,10 +219,8 @@ func FromMessage(b string, m *broker.Message) Envelope {
 		e.Value = &empty
 	}
 	for _, h := range m.Headers {
-		hd := Header{Name: h.Key, Value: h.Value}
-		if hd.v2() {
-			e.V = Version
-		}
+		hd := Header{Name: h.Key, Value: h.Value, Field: h.Field}
+		e.V = max(e.V, hd.version())
 		e.Headers = append(e.Headers, hd)
 	}
 	if !m.Timestamp.IsZero() {
@@ -225,7 +237,10 @@ func FromMessage(b string, m *broker.Message) Envelope {
 		p := Properties{
 			ContentType: m.AMQP.ContentType, MessageID: m.AMQP.MessageID, CorrelationID: m.AMQP.CorrelationID,
 			ReplyTo: m.AMQP.ReplyTo, Expiration: m.AMQP.Expiration, Priority: m.AMQP.Priority,
-			Type: m.AMQP.Type, AppID: m.AMQP.AppID, Persistent: m.AMQP.Persistent,
+			Type: m.AMQP.Type, AppID: m.AMQP.AppID, ContentEncoding: m.AMQP.ContentEncoding, UserID: m.AMQP.UserID,
+		}
+		if persistent := m.AMQP.Persistent; persistent || m.AMQP.Transient {
+			p.Persistent = &persistent
 		}
 		if p != (Properties{}) {
 			e.Properties = &p
@@ -279,7 +294,7 @@ func Decode(line []byte) (*broker.Message, error) {
 		return nil, err
 	}
 	for _, h := range e.Headers {
-		m.Headers = append(m.Headers, broker.Header{Key: h.Name, Value: h.Value})
+		m.Headers = append(m.Headers, broker.Header{Key: h.Name, Value: h.Value, Field: h.Field})
 	}
 	if e.Timestamp != "" {
 		if m.Timestamp, err = time.Parse(time.RFC3339Nano, e.Timestamp); err != nil {
@@ -299,7 +314,10 @@ func Decode(line []byte) (*broker.Message, error) {
 	if p := e.Properties; p != nil {
 		m.AMQP.ContentType, m.AMQP.MessageID, m.AMQP.CorrelationID = p.ContentType, p.MessageID, p.CorrelationID
 		m.AMQP.ReplyTo, m.AMQP.Expiration, m.AMQP.Priority = p.ReplyTo, p.Expiration, p.Priority
-		m.AMQP.Type, m.AMQP.AppID, m.AMQP.Persistent = p.Type, p.AppID, p.Persistent
+		m.AMQP.Type, m.AMQP.AppID, m.AMQP.ContentEncoding, m.AMQP.UserID = p.Type, p.AppID, p.ContentEncoding, p.UserID
+		if p.Persistent != nil {
+			m.AMQP.Persistent, m.AMQP.Transient = *p.Persistent, !*p.Persistent
+		}
 	}
 	m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID = e.Subject, e.Stream, e.StreamSeq, e.MsgID
 	switch {

@@ -78,7 +78,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		`{"headers": [["a", 1]]}`:              `header "a"`,
 		`{"headers": [["a", {"b64": "%%"}]]}`:  `header "a": invalid base64`,
 		`{"timestamp": "yesterday"}`:           `"timestamp"`,
-		`{"v": 3}`:                             "version 3",
+		`{"v": 4}`:                             "version 4",
 		`{"v": -1}`:                            "version -1",
 		`{"value":"a","headers":[[1, "b"]]}`:   "header name must be",
 		`{"value":"a","headers":[[null,"b"]]}`: "header name must be",

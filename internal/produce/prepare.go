@@ -137,10 +137,11 @@ func fillProperties(m *broker.AMQPMeta, def broker.AMQPMeta) {
 	set(&m.Expiration, def.Expiration)
 	set(&m.Type, def.Type)
 	set(&m.AppID, def.AppID)
+	set(&m.ContentEncoding, def.ContentEncoding)
 	if m.Priority == 0 {
 		m.Priority = def.Priority
 	}
-	if def.Persistent {
+	if def.Persistent && !m.Transient {
 		m.Persistent = true
 	}
 }

@@ -2,9 +2,8 @@
 // JetStream through its jetstream package. It registers the nats:// and
 // tls:// URL schemes.
 //
-// What NATS cannot carry when publishing: a message key (NATS has none; the
-// produce command warns, the driver ignores Message.Key rather than invent
-// a header), a timestamp (the server stamps its own), and the order of
+// What NATS cannot carry when publishing: a message key (NATS has none; it
+// goes in the header broker.KeyHeader), a timestamp (the server stamps its own), and the order of
 // headers across different names (nats.Header is a map; the values of one
 // name keep their order). Every message goes to ProducerOptions.Destination,
 // or with PerMessageDestination to its own Message.NATS.Subject.

@@ -130,7 +130,7 @@ func TestProduceJetStream(t *testing.T) {
 	msgs := make([]*broker.Message, n)
 	for i := range msgs {
 		msgs[i] = &broker.Message{
-			Key:   []byte("ignored"),
+			Key:   []byte("customer-7"),
 			Value: fmt.Appendf(nil, "value-%d", i),
 			Headers: []broker.Header{
 				{Key: "trace", Value: []byte("first")},
@@ -169,6 +169,7 @@ func TestProduceJetStream(t *testing.T) {
 			"Trace":        {"other case"},
 			"Content-Type": {"text/plain; charset=utf-8"},
 			"Nats-Msg-Id":  {fmt.Sprintf("id-%d", i)},
+			"mq-kafka-key": {"customer-7"}, // NATS has no key: it goes in a header
 		}
 		if !maps.EqualFunc(m.Header, wantHeaders, slices.Equal[[]string]) {
 			t.Errorf("message %d headers = %v, want %v", i, m.Header, wantHeaders)

@@ -78,11 +78,12 @@ func checkTokens(s string, literal bool) error {
 // carry unchanged fails the message instead.
 func natsMsg(subject string, m *broker.Message) (*nats.Msg, error) {
 	msg := &nats.Msg{Subject: subject, Data: m.Value}
-	if len(m.Headers) == 0 && m.NATS.MsgID == "" {
+	headers := broker.HeadersWithKey(m, keyFits)
+	if len(headers) == 0 && m.NATS.MsgID == "" {
 		return msg, nil
 	}
-	h := make(nats.Header, len(m.Headers)+1)
-	for _, hd := range m.Headers {
+	h := make(nats.Header, len(headers)+1)
+	for _, hd := range headers {
 		if err := checkHeader(hd.Key, hd.Value); err != nil {
 			return nil, err
 		}
@@ -100,6 +101,9 @@ func natsMsg(subject string, m *broker.Message) (*nats.Msg, error) {
 	msg.Header = h
 	return msg, nil
 }
+
+// keyFits reports whether a message key can be a header value as it is.
+func keyFits(key []byte) bool { return checkHeader(broker.KeyHeader, key) == nil }
 
 // checkHeader applies NATS's rules (ADR-4 as nats.go enforces them) with an
 // error that names the header: nats.go would reject a bad name with a bare

@@ -350,20 +350,23 @@ func (cs *consumer) deliver(s *session, d *amqp.Delivery) *broker.Delivery {
 	x.Timestamp = d.Timestamp
 	x.Destination = cs.queue
 	x.AMQP = broker.AMQPMeta{
-		Exchange:      d.Exchange,
-		RoutingKey:    d.RoutingKey,
-		Queue:         cs.queue,
-		DeliveryTag:   d.DeliveryTag,
-		Redelivered:   d.Redelivered,
-		ContentType:   d.ContentType,
-		MessageID:     d.MessageId,
-		CorrelationID: d.CorrelationId,
-		ReplyTo:       d.ReplyTo,
-		Expiration:    d.Expiration,
-		Priority:      d.Priority,
-		Type:          d.Type,
-		AppID:         d.AppId,
-		Persistent:    d.DeliveryMode == amqp.Persistent,
+		Exchange:        d.Exchange,
+		RoutingKey:      d.RoutingKey,
+		Queue:           cs.queue,
+		DeliveryTag:     d.DeliveryTag,
+		Redelivered:     d.Redelivered,
+		ContentType:     d.ContentType,
+		MessageID:       d.MessageId,
+		CorrelationID:   d.CorrelationId,
+		ReplyTo:         d.ReplyTo,
+		Expiration:      d.Expiration,
+		Priority:        d.Priority,
+		Type:            d.Type,
+		AppID:           d.AppId,
+		ContentEncoding: d.ContentEncoding,
+		UserID:          d.UserId,
+		Persistent:      d.DeliveryMode == amqp.Persistent,
+		Transient:       d.DeliveryMode != amqp.Persistent,
 	}
 	s.lastTag.Store(d.DeliveryTag)
 	if cs.untilEnd {
@@ -384,7 +387,7 @@ func (cs *consumer) convertHeaders(t amqp.Table) []broker.Header {
 	}
 	start := len(cs.headers)
 	for k, v := range t {
-		cs.headers = append(cs.headers, broker.Header{Key: k, Value: headerBytes(v)})
+		cs.headers = append(cs.headers, header(k, v))
 	}
 	hs := cs.headers[start:len(cs.headers):len(cs.headers)]
 	slices.SortFunc(hs, func(a, b broker.Header) int { return strings.Compare(a.Key, b.Key) })

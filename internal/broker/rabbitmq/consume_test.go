@@ -239,8 +239,8 @@ func TestDecimalText(t *testing.T) {
 		{amqp.Decimal{Scale: 2, Value: 100}, "1.00"},
 	}
 	for _, tt := range tests {
-		if got := decimalText(tt.d); got != tt.want {
-			t.Errorf("decimalText(%+v) = %q, want %q", tt.d, got, tt.want)
+		if got := string(headerBytes(tt.d)); got != tt.want {
+			t.Errorf("headerBytes(%+v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }

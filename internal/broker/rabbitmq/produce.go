@@ -29,7 +29,8 @@ var _ broker.Publisher = (*Conn)(nil)
 // a nack, a basic.return (with o.Mandatory), a closed channel or
 // connection, or no confirm within o.ConfirmTimeout fails it. Messages
 // go to the exchange with their AMQP routing key, or to the queue with its
-// name as the key; Message.Key and AMQP.Exchange are not used. done is
+// name as the key; AMQP.Exchange is not used, and Message.Key goes in the
+// header broker.KeyHeader (AMQP has no message key). done is
 // called from a goroutine of the producer, which waits for it: it must not
 // call Publish, Flush or Close of the same producer.
 //

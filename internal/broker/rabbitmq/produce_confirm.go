@@ -176,24 +176,23 @@ func (p *producer) markReturned(r amqp.Return) {
 }
 
 func (p *producer) matches(m *broker.Message, r *amqp.Return) bool {
-	a := &m.AMQP
+	a, headers := &m.AMQP, broker.HeadersWithKey(m, nil)
 	if r.Exchange != p.exchangeOf(m) || r.RoutingKey != p.routingKey(m) || !bytes.Equal(r.Body, m.Value) || r.MessageId != a.MessageID ||
 		r.CorrelationId != a.CorrelationID || r.Type != a.Type || r.AppId != a.AppID ||
-		r.ContentType != a.ContentType || len(r.Headers) != len(m.Headers) {
+		r.ContentType != a.ContentType || len(r.Headers) != len(headers) {
 		return false
 	}
-	for _, h := range m.Headers {
+	for _, h := range headers {
 		switch v := r.Headers[h.Key].(type) {
 		case string:
 			if v != string(h.Value) {
 				return false
 			}
-		case []byte:
-			if !bytes.Equal(v, h.Value) {
+		default:
+			// Typed values and void, compared by their text.
+			if !bytes.Equal(headerBytes(v), h.Value) {
 				return false
 			}
-		default:
-			return false
 		}
 	}
 	return true

@@ -78,6 +78,7 @@ func (p *producer) publishing(m *broker.Message) (amqp.Publishing, error) {
 	for _, f := range [...]struct{ name, v string }{
 		{"routing key", p.routingKey(m)}, {"content type", a.ContentType}, {"message id", a.MessageID},
 		{"correlation id", a.CorrelationID}, {"reply-to", a.ReplyTo}, {"type", a.Type}, {"app id", a.AppID},
+		{"content encoding", a.ContentEncoding}, {"user id", a.UserID},
 	} {
 		if err := checkShort(f.name, f.v); err != nil {
 			return amqp.Publishing{}, err
@@ -89,40 +90,52 @@ func (p *producer) publishing(m *broker.Message) (amqp.Publishing, error) {
 		}
 	}
 	pub := amqp.Publishing{
-		Body:          m.Value,
-		ContentType:   a.ContentType,
-		MessageId:     a.MessageID,
-		CorrelationId: a.CorrelationID,
-		ReplyTo:       a.ReplyTo,
-		Expiration:    a.Expiration,
-		Priority:      a.Priority,
-		Type:          a.Type,
-		AppId:         a.AppID,
+		Body:            m.Value,
+		ContentType:     a.ContentType,
+		MessageId:       a.MessageID,
+		CorrelationId:   a.CorrelationID,
+		ReplyTo:         a.ReplyTo,
+		Expiration:      a.Expiration,
+		Priority:        a.Priority,
+		Type:            a.Type,
+		AppId:           a.AppID,
+		ContentEncoding: a.ContentEncoding,
 	}
-	if p.persistent || a.Persistent {
+	// RabbitMQ closes the channel on a user_id that is not the
+	// connection's user (failing everything in flight), so another
+	// user's id is left out: README says so.
+	if a.UserID != "" && a.UserID == p.c.user {
+		pub.UserId = a.UserID
+	}
+	if a.Persistent || p.persistent && !a.Transient {
 		pub.DeliveryMode = amqp.Persistent
 	}
 	if !m.Timestamp.IsZero() {
 		pub.Timestamp = m.Timestamp
 	}
-	if len(m.Headers) > 0 {
-		pub.Headers = make(amqp.Table, len(m.Headers))
-		for _, h := range m.Headers {
+	// AMQP has no message key: a Kafka record's goes in a header.
+	if headers := broker.HeadersWithKey(m, nil); len(headers) > 0 {
+		pub.Headers = make(amqp.Table, len(headers))
+		for _, h := range headers {
 			if _, dup := pub.Headers[h.Key]; dup {
 				return amqp.Publishing{}, mqerr.Usagef("repeated header name %q cannot be sent to RabbitMQ (AMQP headers are a table: one value per name)", h.Key)
 			}
 			if err := checkShort("header name", h.Key); err != nil {
 				return amqp.Publishing{}, err
 			}
-			pub.Headers[h.Key] = headerValue(h.Value)
+			pub.Headers[h.Key] = headerValue(h)
 		}
 	}
 	return pub, nil
 }
 
-// headerValue sends text as an AMQP string and anything else as a byte
-// array, which consumers get back unchanged.
-func headerValue(v []byte) any {
+// headerValue sends a typed value with its type, text as an AMQP string
+// and anything else as a byte array, which consumers get back unchanged.
+func headerValue(h broker.Header) any {
+	if h.Field != nil {
+		return toAMQP(h.Field)
+	}
+	v := h.Value
 	if v == nil {
 		return nil // void, which a null header value in a dump stands for
 	}

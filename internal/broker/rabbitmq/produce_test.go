@@ -232,7 +232,7 @@ func TestProduceDelivers(t *testing.T) {
 			}
 			wantHeaders := amqp.Table{}
 			for _, h := range msg.Headers {
-				wantHeaders[h.Key] = headerValue(h.Value)
+				wantHeaders[h.Key] = headerValue(h)
 			}
 			if len(msg.Headers) == 0 {
 				wantHeaders = nil

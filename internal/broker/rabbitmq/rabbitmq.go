@@ -37,8 +37,10 @@ type Conn struct {
 	redial func(ctx context.Context) (*amqp.Connection, string, error)
 	// timeout is the target's bound on connecting and on each round trip.
 	timeout time.Duration
-	// user, external, tlsOn and tls describe the login for doctor.
-	user     string
+	// user is the user the connection logged in as ("" with EXTERNAL:
+	// the certificate names it), the only user_id the broker accepts.
+	user string
+	// external, tlsOn and tls describe the login for doctor.
 	external bool
 	tlsOn    bool
 	tls      broker.TLSOptions
@@ -131,7 +133,7 @@ func Open(ctx context.Context, t broker.Target) (*Conn, error) {
 		return nil, err
 	}
 	return &Conn{conn: conn, addr: addr, vhost: vhost, mgmt: mgmt, redial: redial, timeout: t.EffectiveTimeout(),
-		user: cred.user, external: cred.external, tlsOn: useTLS, tls: t.TLS}, nil
+		user: loginUser(cred), external: cred.external, tlsOn: useTLS, tls: t.TLS}, nil
 }
 
 // resolveCredentials: t.Username and t.Password override the URL's; a TLS
@@ -155,6 +157,13 @@ func resolveCredentials(ep *broker.Endpoint, t broker.Target, useTLS bool) crede
 		c = credentials{user: "guest", pass: "guest"}
 	}
 	return c
+}
+
+func loginUser(c credentials) string {
+	if c.external {
+		return ""
+	}
+	return c.user
 }
 
 // verdictGrace is how long past its deadline a connection that has sent

@@ -1,74 +1,68 @@
 package rabbitmq
 
 import (
-	"encoding/json"
-	"fmt"
-	"strconv"
-	"strings"
-	"time"
-
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqctl/mqctl/internal/broker"
 )
 
-// headerBytes turns an AMQP table value into header bytes: text and byte
-// arrays as they are, numbers and booleans as decimal text, timestamps in
-// RFC 3339, and nested tables and arrays (x-death, for one) as JSON.
-func headerBytes(v any) []byte {
+// header turns an AMQP table entry into a header: a string or void as
+// its bytes, any other type as its text with the typed value in Field,
+// so a restore sends the same type back.
+func header(name string, v any) broker.Header {
 	switch v := v.(type) {
 	case nil:
-		return nil
+		return broker.Header{Key: name}
 	case string:
-		return []byte(v)
-	case []byte:
-		return v
-	case bool:
-		return strconv.AppendBool(nil, v)
-	case int8:
-		return strconv.AppendInt(nil, int64(v), 10)
-	case int16:
-		return strconv.AppendInt(nil, int64(v), 10)
-	case int32:
-		return strconv.AppendInt(nil, int64(v), 10)
-	case int64:
-		return strconv.AppendInt(nil, v, 10)
-	case int:
-		return strconv.AppendInt(nil, int64(v), 10)
-	case uint8:
-		return strconv.AppendUint(nil, uint64(v), 10)
-	case uint16:
-		return strconv.AppendUint(nil, uint64(v), 10)
-	case uint32:
-		return strconv.AppendUint(nil, uint64(v), 10)
-	case float32:
-		return strconv.AppendFloat(nil, float64(v), 'g', -1, 32)
-	case float64:
-		return strconv.AppendFloat(nil, v, 'g', -1, 64)
-	case amqp.Decimal:
-		return []byte(decimalText(v))
-	case time.Time:
-		return v.UTC().AppendFormat(nil, time.RFC3339)
+		return broker.Header{Key: name, Value: []byte(v)}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only values JSON cannot hold (a NaN in a nested table) get here.
-		return fmt.Appendf(nil, "%v", v)
-	}
-	return b
+	f := fromAMQP(v)
+	return broker.Header{Key: name, Value: broker.FieldText(f), Field: f}
 }
 
-// decimalText writes an AMQP decimal (Value × 10^-Scale) as decimal text.
-func decimalText(d amqp.Decimal) string {
-	digits := strconv.FormatInt(int64(d.Value), 10)
-	sign := ""
-	if d.Value < 0 {
-		sign, digits = "-", digits[1:]
+// headerBytes is the text of an AMQP table value (see broker.FieldText).
+func headerBytes(v any) []byte { return broker.FieldText(fromAMQP(v)) }
+
+// fromAMQP turns an amqp091 field value into broker's typed form: tables
+// and decimals become broker's, arrays are converted member by member,
+// and every other type is the same in both.
+func fromAMQP(v any) any {
+	switch v := v.(type) {
+	case amqp.Table:
+		t := make(broker.Table, len(v))
+		for k, x := range v {
+			t[k] = fromAMQP(x)
+		}
+		return t
+	case []any:
+		a := make([]any, len(v))
+		for i, x := range v {
+			a[i] = fromAMQP(x)
+		}
+		return a
+	case amqp.Decimal:
+		return broker.Decimal{Scale: v.Scale, Value: v.Value}
 	}
-	scale := int(d.Scale)
-	if scale == 0 {
-		return sign + digits
+	return v
+}
+
+// toAMQP is fromAMQP's inverse.
+func toAMQP(v any) any {
+	switch v := v.(type) {
+	case broker.Table:
+		t := make(amqp.Table, len(v))
+		for k, x := range v {
+			t[k] = toAMQP(x)
+		}
+		return t
+	case []any:
+		a := make([]any, len(v))
+		for i, x := range v {
+			a[i] = toAMQP(x)
+		}
+		return a
+	case broker.Decimal:
+		return amqp.Decimal{Scale: v.Scale, Value: v.Value}
 	}
-	if len(digits) <= scale {
-		digits = strings.Repeat("0", scale-len(digits)+1) + digits
-	}
-	return sign + digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+	return v
 }
