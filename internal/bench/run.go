@@ -24,6 +24,10 @@ type Workload struct {
 	Warmup    time.Duration `json:"warmup,omitempty"`
 	Rate      float64       `json:"rate,omitempty"` // aggregate msgs/s; 0 is unlimited
 	InFlight  int           `json:"in_flight"`
+	// Batch > 0 makes each producer wait, after every Batch messages,
+	// until the driver's Flush says all were confirmed (or, unconfirmed,
+	// flushed).
+	Batch int `json:"batch,omitempty"`
 	// Payload, when set, is the payload template (the header overwrites
 	// its first HeaderLen bytes).
 	Payload []byte `json:"-"`
@@ -58,6 +62,9 @@ type Tick struct {
 	TotalSent, TotalConfirmed, TotalFailed, TotalReceived int64
 	InFlight                                              int64
 	Confirm, E2E, Delay                                   TickLatency
+	// Unconfirmed: the driver reported messages written, not confirmed
+	// (core NATS, RabbitMQ --confirm=false).
+	Unconfirmed bool
 }
 
 // TickLatency is one interval histogram reduced to what a timeline row
@@ -83,6 +90,10 @@ type Result struct {
 	Duplicated  int64
 	Foreign     int64
 	Interrupted bool
+	// Unconfirmed: nothing confirmed the messages counted as confirmed;
+	// they were only written (flushed): Lost then counts messages written
+	// and never received.
+	Unconfirmed bool
 	FirstError  string
 	Confirm     *hdr.Histogram // publish→confirm, µs
 	E2E         *hdr.Histogram // publish→receive, µs
@@ -140,6 +151,7 @@ func rollAll(hs []*lockedHist) *hdr.Histogram {
 
 type counters struct {
 	sent, confirmed, failed, received, dup, foreign atomic.Int64
+	unconfirmed                                     atomic.Bool
 }
 
 // Run runs w. ctx ending stops sending; what is in flight is drained and
@@ -245,6 +257,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 			Sent: s - prev.TotalSent, Confirmed: cf - prev.TotalConfirmed, Failed: f - prev.TotalFailed,
 			Received: rc - prev.TotalReceived, TotalSent: s, TotalConfirmed: cf, TotalFailed: f, TotalReceived: rc, InFlight: s - cf - f,
 			Confirm: tickLatency(rollAll(confirmH)), E2E: tickLatency(rollAll(e2eH)), Delay: tickLatency(rollAll(delayH)),
+			Unconfirmed: c.unconfirmed.Load(),
 		}
 		last = now
 		prev = t
@@ -321,7 +334,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	tick()
 
 	r := &Result{
-		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr,
+		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
 		Received: c.received.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
 		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
@@ -408,11 +421,14 @@ loop:
 		m := &broker.Message{Value: b}
 		s := uint64(seq)
 		c.sent.Add(1)
-		prod.Publish(ctx, m, func(_ broker.Receipt, err error) {
+		prod.Publish(ctx, m, func(r broker.Receipt, err error) {
 			if err != nil {
 				c.failed.Add(1)
 				noteErr(err)
 			} else {
+				if r.Unconfirmed && !c.unconfirmed.Load() {
+					c.unconfirmed.Store(true)
+				}
 				if !warm {
 					confirmH.record(time.Since(start) - from)
 				}
@@ -421,6 +437,9 @@ loop:
 			}
 			slots <- b
 		})
+		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
+			flush(prod, noteErr)
+		}
 	}
 	flush(prod, noteErr)
 }
