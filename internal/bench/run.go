@@ -355,6 +355,48 @@ func merge(hs []*lockedHist) *hdr.Histogram {
 	return out
 }
 
+// slot is one message of a producer's ring: its payload, the Message
+// handed to the driver and the done callback, made once and reused
+// (a message must not change until its done was called).
+type slot struct {
+	b     []byte
+	m     broker.Message
+	done  func(broker.Receipt, error)
+	seq   uint64
+	warm  bool
+	from  time.Duration
+	owner *producerState
+}
+
+// producerState is what a producer's done callbacks share.
+type producerState struct {
+	p        uint32
+	start    time.Time
+	tr       *tracker
+	c        *counters
+	confirmH *lockedHist
+	slots    chan *slot
+	noteErr  func(error)
+}
+
+func (s *slot) finish(r broker.Receipt, err error) {
+	ps := s.owner
+	if err != nil {
+		ps.c.failed.Add(1)
+		ps.noteErr(err)
+	} else {
+		if r.Unconfirmed && !ps.c.unconfirmed.Load() {
+			ps.c.unconfirmed.Store(true)
+		}
+		if !s.warm {
+			ps.confirmH.record(time.Since(ps.start) - s.from)
+		}
+		ps.tr.confirm(ps.p, s.seq)
+		ps.c.confirmed.Add(1)
+	}
+	ps.slots <- s
+}
+
 // produce is one producer's loop: pace, stamp, publish through the
 // driver's producer, record the confirm in done.
 func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p int, runID uint64, start time.Time,
@@ -363,12 +405,12 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	if inflight <= 0 {
 		inflight = 1
 	}
-	// A ring of payload buffers: a message must not change until done.
-	slots := make(chan []byte, inflight+1)
+	ps := &producerState{p: uint32(p), start: start, tr: tr, c: c, confirmH: confirmH, slots: make(chan *slot, inflight+1), noteErr: noteErr}
 	for range inflight + 1 {
-		b := make([]byte, w.Size)
-		copy(b, w.Payload)
-		slots <- b
+		s := &slot{b: make([]byte, w.Size), owner: ps}
+		copy(s.b, w.Payload)
+		s.done = s.finish
+		ps.slots <- s
 	}
 	var count int64 = -1
 	if w.Count > 0 {
@@ -377,6 +419,11 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 			count++
 		}
 	}
+	// One timer paces the whole loop: a new one per message would cost
+	// an allocation and a heap insert at every send under --rate.
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
 	end := start.Add(w.Warmup + w.Duration)
 loop:
 	for seq := int64(0); count < 0 || seq < count; seq++ {
@@ -386,57 +433,41 @@ loop:
 			i := seq*int64(w.Producers) + int64(p)
 			intended = time.Duration(float64(i) / w.Rate * float64(time.Second))
 			if d := time.Until(start.Add(intended)); d > 0 {
-				t := time.NewTimer(d)
+				pace.Reset(d)
 				select {
 				case <-ctx.Done():
-					t.Stop()
 					break loop
-				case <-t.C:
+				case <-pace.C:
 				}
 			}
 		}
-		var b []byte
+		var s *slot
 		select {
 		case <-ctx.Done():
 			break loop
-		case b = <-slots:
+		case s = <-ps.slots:
 		}
 		sentAt := time.Since(start)
 		if w.Rate <= 0 {
 			intended = sentAt
 		}
 		if w.Duration > 0 && !start.Add(intended).Before(end) {
-			slots <- b
+			ps.slots <- s
 			break loop
 		}
-		putHeader(b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
-		warm := intended < w.Warmup
-		if !warm {
+		putHeader(s.b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
+		s.warm = intended < w.Warmup
+		if !s.warm {
 			delayH.record(sentAt - intended)
 		}
-		from := intended
+		s.from = intended
 		if !fromIntended {
-			from = sentAt
+			s.from = sentAt
 		}
-		m := &broker.Message{Value: b}
-		s := uint64(seq)
+		s.seq = uint64(seq)
+		s.m = broker.Message{Value: s.b}
 		c.sent.Add(1)
-		prod.Publish(ctx, m, func(r broker.Receipt, err error) {
-			if err != nil {
-				c.failed.Add(1)
-				noteErr(err)
-			} else {
-				if r.Unconfirmed && !c.unconfirmed.Load() {
-					c.unconfirmed.Store(true)
-				}
-				if !warm {
-					confirmH.record(time.Since(start) - from)
-				}
-				tr.confirm(uint32(p), s)
-				c.confirmed.Add(1)
-			}
-			slots <- b
-		})
+		prod.Publish(ctx, &s.m, s.done)
 		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
 			flush(prod, noteErr)
 		}
