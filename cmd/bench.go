@@ -54,7 +54,7 @@ func NewCmdBench(f *Factory, runF func(*BenchOptions) error) *cobra.Command {
 	var k bench.Knobs
 	var dest, payloadFile, csvFile, rate string
 	var compare []string
-	idempotent := true
+	idempotent, confirm := true, true
 	var p99Under time.Duration
 	var yes, keep, worker bool
 	var workers int
@@ -131,7 +131,10 @@ alike on core NATS.`,
 			if err := checkBenchLeader(cmd, &w, workers, joinTimeout, rateMax, compare, dest); err != nil {
 				return err
 			}
-			k.NoIdempotence = !idempotent
+			k.NoIdempotence, k.NoConfirm = !idempotent, !confirm
+			if err := bench.CheckKnobs(cmd.Flags().Changed, &w, k); err != nil {
+				return err
+			}
 			if k.NoIdempotence && k.Acks != "" && k.Acks != "all" {
 				return mqerr.Usagef("--idempotent=false: only acks=all uses the idempotent producer; --acks %s already has none", k.Acks)
 			}
@@ -165,6 +168,7 @@ alike on core NATS.`,
 	fl.DurationVar(&p99Under, "p99-under", 0, "with --rate max: the p99 publish→confirm bound the rate search keeps under")
 	fl.StringSliceVar(&compare, "compare", nil, "run the same workload on each of these contexts in turn and compare (ctxA,ctxB,...)")
 	fl.IntVar(&w.InFlight, "in-flight", 256, "messages published but not confirmed, per producer")
+	fl.IntVar(&w.Batch, "batch", 0, "publish N messages, then wait until all are confirmed (flushed on core NATS) before the next N")
 	fl.StringVar(&dest, "dest", "", "use this existing destination instead of creating one (needs --yes)")
 	fl.BoolVar(&yes, "yes", false, "agree to write into an existing destination")
 	fl.BoolVar(&keep, "keep", false, "keep the destination the bench created")
@@ -180,6 +184,8 @@ alike on core NATS.`,
 	fl.BoolVar(&idempotent, "idempotent", true, "Kafka: the idempotent producer (with --acks all; --idempotent=false turns it off)")
 	fl.BoolVar(&k.Persistent, "persistent", false, "RabbitMQ: persistent messages (delivery mode 2)")
 	fl.StringVar(&k.QueueType, "queue-type", "classic", "RabbitMQ: classic, quorum or stream")
+	fl.BoolVar(&confirm, "confirm", true, "RabbitMQ: publisher confirms (--confirm=false publishes without: messages are only written)")
+	fl.IntVar(&k.MultiAck, "multi-ack", 0, "RabbitMQ: ack every N deliveries with one multiple ack (N <= --prefetch, default 100)")
 	fl.BoolVar(&k.Core, "core", false, "NATS: core NATS instead of JetStream (no confirms: flushed only)")
 	fl.StringVar(&k.Storage, "storage", "file", "JetStream: file or memory")
 	fl.IntVar(&k.Replicas, "replicas", 1, "JetStream: stream replicas")

@@ -59,6 +59,10 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"--workers", "2", "--csv", "x.csv"}, "--csv"},
 		{[]string{"--workers", "2", "--join-timeout", "-1s"}, "--join-timeout -1s"},
 		{[]string{"--join-timeout", "5s"}, "--workers and --worker only"},
+		{[]string{"--batch", "0"}, "--batch 0"},
+		{[]string{"--batch", "500", "--in-flight", "100"}, "--batch 500"},
+		{[]string{"--multi-ack", "0"}, "--multi-ack 0"},
+		{[]string{"--multi-ack", "20", "--prefetch", "10"}, "--multi-ack 20"},
 	} {
 		r := runInProcess(t, false, env, append([]string{"bench"}, c.args...)...)
 		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")

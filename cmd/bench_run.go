@@ -145,6 +145,9 @@ func benchOnce(o *BenchOptions, conn broker.Conn, t broker.Target, w bench.Workl
 	if popts.Core {
 		o.Warnf("core NATS has no confirm: \"confirmed\" means flushed to the server")
 	}
+	if popts.NoConfirm {
+		o.Warnf("publishing without confirms: \"confirmed\" means written to the connection, and lost counts messages written and never received")
+	}
 	res, err := bench.Run(ctx, env, w)
 	if o.IO.ErrTTY {
 		fmt.Fprint(o.IO.Err, "\r\033[K")
@@ -158,6 +161,8 @@ func benchOutcome(r *bench.Result) error {
 	switch {
 	case r.Interrupted:
 		return mqerr.Wrap(mqerr.Interrupted, fmt.Errorf("interrupted"))
+	case r.Lost > 0 && r.Unconfirmed:
+		return mqerr.New(mqerr.Partial, "%d messages written (not confirmed) were never received", r.Lost)
 	case r.Lost > 0:
 		return mqerr.New(mqerr.Partial, "%d confirmed messages were never received", r.Lost)
 	case r.Failed > 0:

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,13 @@ func TestBenchRefusesOtherBrokersFlags(t *testing.T) {
 	}
 	if names := streamNames(t, srv.URL); len(names) != 0 {
 		t.Errorf("streams left behind: %v", names)
+	}
+	for _, f := range []string{"--confirm=false", "--multi-ack=5"} {
+		r = runInProcess(t, false, map[string]string{"MQCTL_URL": srv.URL}, "bench", f, "--count", "10")
+		name, _, _ := strings.Cut(f, "=")
+		if r.code != 2 || r.stderr != "mqctl: "+name+" applies to rabbitmq only, and this context is nats\n" {
+			t.Errorf("%s: %+v", f, r)
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in kafkaproduce rabbitproduce natsproduce kafkaconsume rabbitconsume natsconsume kafkalag benchsetup; do
+for p in kafkaproduce rabbitproduce natsproduce natscorerate kafkaconsume rabbitconsume natsconsume kafkalag benchsetup; do
   go build -o "$tmp/peers/$p" "./benchmarks/peers/$p"
 done
 peer() { "$tmp/peers/$1" "${@:2}"; }
@@ -36,6 +36,11 @@ seconds() {
   "$@" >/dev/null 2>"$tmp/last.err" || { echo "bench: failed: $*" >&2; cat "$tmp/last.err" >&2; return 1; }
   t1=$(date +%s%N)
   awk -v ns=$((t1 - t0)) 'BEGIN {printf "%.3f", ns/1e9}'
+}
+# cpu_seconds CMD...: user+sys CPU seconds of one run (needs /usr/bin/time).
+cpu_seconds() {
+  /usr/bin/time -f '%U %S' -o "$tmp/cpu" "$@" >/dev/null 2>"$tmp/last.err" || { echo "bench: failed: $*" >&2; cat "$tmp/last.err" >&2; return 1; }
+  awk '{printf "%.3f", $1+$2}' "$tmp/cpu"
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
@@ -189,6 +194,19 @@ if [ -x /usr/bin/time ]; then
   brss_rate=$(python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["msgs_per_sec"])' "$tmp/brss.json")
 fi
 
+cpu_n=${BENCH_CPU_MSGS:-250000}
+echo "bench: CPU per message, $cpu_n x 100 B at 50000 msg/s on core NATS" >&2
+bcm_s=n/a bcr_s=n/a
+if [ -x /usr/bin/time ]; then
+  bcm=(); bcr=()
+  for i in $(seq 1 "$runs"); do
+    bcr+=("$(cpu_seconds peer natscorerate "$nats_url" bench.cpu "$cpu_n" 50000 100)")
+    bcm+=("$(cpu_seconds "$bin" bench pub --url "$nats_url" --core --rate 50000 --count "$cpu_n" --size 100 -o json)")
+  done
+  bcm_s=$(median "${bcm[@]}"); bcr_s=$(median "${bcr[@]}")
+fi
+us_per() { awk -v s="$1" -v n="$2" 'BEGIN {if (s == "n/a") print "n/a"; else printf "%.1f", s*1e6/n}'; }
+
 echo "bench: Kafka lag, 100 groups x 500 partitions" >&2
 MQCTL_CONFIG="$tmp/config.yaml" "$bin" sandbox --no-contexts --no-rabbitmq --no-nats --kafka-port 0 >"$tmp/sb2.out" 2>"$tmp/sb2.err" &
 sb2=$!
@@ -266,6 +284,14 @@ Wall times, each including what the run does besides publishing: mqctl bench cre
 its destination and records every confirm in HDR histograms; the peers publish into a destination
 made before the timer starts. Peak RSS of \`mqctl bench pub --core\` sending $bench_n × 100 B
 to core NATS: ${brss} MiB (goal ≤ 64 MiB), at ${brss_rate:-n/a} msg/s.
+
+| overhead of measuring | mqctl bench pub --core --rate 50000 | peer | ratio |
+|---|---|---|---|
+| core NATS, $cpu_n × 100 B at 50000 msg/s, user+sys CPU per message | $(us_per "$bcm_s" "$cpu_n") µs | minimal rate-limited nats.go loop (sleeps to each intended time, stamps seq and time, one flush): $(us_per "$bcr_s" "$cpu_n") µs | **$( [ "$bcm_s" = n/a ] && echo n/a || ratio "$bcm_s" "$bcr_s")** × its CPU (goal ≤ 1.2) |
+
+mqctl's side of that row also covers what the peer does not do: the destination check, the
+in-flight window, the payload header, a histogram record per message, the per-second timeline
+and a flush (PING/PONG) every few milliseconds to settle what was sent.
 
 ## Lag
 

@@ -163,6 +163,54 @@ func TestRabbitMQCountsReconcile(t *testing.T) {
 	}
 }
 
+// TestRabbitMQWithoutConfirmsMultiAck: --confirm=false and --multi-ack
+// together lose nothing, and the result says nothing was confirmed.
+func TestRabbitMQWithoutConfirmsMultiAck(t *testing.T) {
+	env := testenv.RabbitMQ(t)
+	conn := open(t, env.AMQPURL)
+	name := testenv.UniqueName(t, "mqctl-bench")
+	r := run(t, conn, name, Workload{Mode: "e2e", Producers: 1, Consumers: 2, Count: 1003}, Knobs{NoConfirm: true, MultiAck: 10, Prefetch: 20}, 0)
+	checkClean(t, r, 1003)
+	if !r.Unconfirmed {
+		t.Error("a run without confirms reads as confirmed")
+	}
+	s := Summarize(r, conn.Broker(), name)
+	if tb := s.Table(); tb.Rows[1][0] != "written (no confirms)" {
+		t.Errorf("summary row %q, want it to say written, not confirmed", tb.Rows[1][0])
+	}
+}
+
+// TestBatch: --batch on every broker delivers everything, and no tick saw
+// more in flight than a batch.
+func TestBatch(t *testing.T) {
+	nsrv := testenv.NATS(t, sandbox.NATSOptions{})
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	rmq := testenv.RabbitMQ(t)
+	for _, c := range []struct {
+		name, url string
+		k         Knobs
+	}{
+		{"kafka", k.URL, Knobs{}},
+		{"rabbitmq", rmq.AMQPURL, Knobs{}},
+		{"jetstream", nsrv.URL, Knobs{}},
+		{"core", nsrv.URL, Knobs{Core: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn := open(t, c.url)
+			r := run(t, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 1, Consumers: 1, Count: 1005, InFlight: 1000, Batch: 50}, c.k, 0)
+			checkClean(t, r, 1005)
+			if r.Unconfirmed != c.k.Core {
+				t.Errorf("unconfirmed %v, want %v", r.Unconfirmed, c.k.Core)
+			}
+			for _, tk := range r.Timeline {
+				if tk.InFlight > 50 {
+					t.Errorf("%d in flight at %s, over the batch of 50", tk.InFlight, tk.Elapsed)
+				}
+			}
+		})
+	}
+}
+
 // TestLossDetected: a consumer that ignores every 100th delivery loses
 // 1% of what was confirmed, and the run says so.
 func TestLossDetected(t *testing.T) {

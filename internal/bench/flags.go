@@ -54,6 +54,26 @@ func CheckFlags(ch func(string) bool, w *Workload, dest string, yes bool, payloa
 	return nil
 }
 
+// CheckKnobs refuses bad --batch and --multi-ack values before connecting
+// and lets --batch N alone widen the in-flight window to N (a batch larger
+// than the window would wait for room, not for its confirms).
+func CheckKnobs(ch func(string) bool, w *Workload, k Knobs) error {
+	switch {
+	case ch("batch") && w.Batch < 1:
+		return mqerr.Usagef("--batch %d: want 1 or more", w.Batch)
+	case ch("batch") && ch("in-flight") && w.InFlight < w.Batch:
+		return mqerr.Usagef("--batch %d: over --in-flight %d; a batch waits for its confirms, so the window must hold it", w.Batch, w.InFlight)
+	case ch("multi-ack") && k.MultiAck < 1:
+		return mqerr.Usagef("--multi-ack %d: want 1 or more", k.MultiAck)
+	case ch("multi-ack") && ch("prefetch") && k.MultiAck > k.Prefetch:
+		return mqerr.Usagef("--multi-ack %d: over --prefetch %d; the broker would stop delivering before a batch of acks fills", k.MultiAck, k.Prefetch)
+	}
+	if ch("batch") && !ch("in-flight") {
+		w.InFlight = max(w.InFlight, w.Batch)
+	}
+	return nil
+}
+
 // ParseRate reads --rate: a number of messages per second, or max.
 func ParseRate(ch func(string) bool, w *Workload, rate string) (isMax bool, err error) {
 	if !ch("rate") {

@@ -33,7 +33,12 @@ func Parity(brokers []string, k Knobs) []string {
 			disk = append(disk, "kafka page cache (flushed by the OS)")
 			repl = append(repl, fmt.Sprintf("kafka %d partition(s), the broker's default replication factor", max(k.Partitions, 1)))
 		case "rabbitmq":
-			confirm = append(confirm, "rabbitmq publisher confirms")
+			if k.NoConfirm {
+				confirm = append(confirm, "rabbitmq without confirms (--confirm=false)")
+				confirmMatched = false
+			} else {
+				confirm = append(confirm, "rabbitmq publisher confirms")
+			}
 			qt := k.QueueType
 			if qt == "" {
 				qt = "classic"

@@ -151,6 +151,7 @@ func MergeSummaries(parts []Summary) (Summary, error) {
 		t.Duplicated += p.Duplicated
 		t.Foreign += p.Foreign
 		t.Interrupted = t.Interrupted || p.Interrupted
+		t.Unconfirmed = t.Unconfirmed || p.Unconfirmed
 		if t.Error == "" {
 			t.Error = p.Error
 		}

@@ -11,19 +11,24 @@ import (
 
 // Summary is the kept form of a run (-o json, version 1).
 type Summary struct {
-	V           int       `json:"v"`
-	Broker      string    `json:"broker"`
-	Destination string    `json:"destination"`
-	Workload    Workload  `json:"workload"`
-	ElapsedSec  float64   `json:"elapsed_seconds"`
-	Sent        int64     `json:"sent"`
-	Confirmed   int64     `json:"confirmed"`
-	Failed      int64     `json:"failed"`
-	Received    int64     `json:"received"`
-	Lost        int64     `json:"lost"`
-	Duplicated  int64     `json:"duplicated"`
-	Foreign     int64     `json:"foreign,omitempty"`
-	Interrupted bool      `json:"interrupted,omitempty"`
+	V           int      `json:"v"`
+	Broker      string   `json:"broker"`
+	Destination string   `json:"destination"`
+	Workload    Workload `json:"workload"`
+	ElapsedSec  float64  `json:"elapsed_seconds"`
+	Sent        int64    `json:"sent"`
+	Confirmed   int64    `json:"confirmed"`
+	Failed      int64    `json:"failed"`
+	Received    int64    `json:"received"`
+	Lost        int64    `json:"lost"`
+	Duplicated  int64    `json:"duplicated"`
+	Foreign     int64    `json:"foreign,omitempty"`
+	Interrupted bool     `json:"interrupted,omitempty"`
+	// Unconfirmed: nothing confirmed the messages counted in confirmed:
+	// they were written to the connection (RabbitMQ --confirm=false) or
+	// flushed (core NATS), so lost counts messages written and never
+	// received, not messages the broker had promised to keep.
+	Unconfirmed bool      `json:"unconfirmed,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	MsgsPerSec  float64   `json:"msgs_per_sec"`
 	MiBPerSec   float64   `json:"mib_per_sec"`
@@ -65,6 +70,7 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 		V: 1, Broker: brokerName, Destination: dest, Workload: r.Workload, ElapsedSec: r.Elapsed.Seconds(),
 		Sent: r.Sent, Confirmed: r.Confirmed, Failed: r.Failed, Received: r.Received, Lost: r.Lost,
 		Duplicated: r.Duplicated, Foreign: r.Foreign, Interrupted: r.Interrupted, Error: r.FirstError,
+		Unconfirmed: r.Unconfirmed,
 	}
 	n := r.Confirmed
 	if r.Workload.Mode == "sub" {
@@ -100,11 +106,15 @@ func (s Summary) Table() output.Table {
 	row := func(name string, v int64) {
 		t.Rows = append(t.Rows, []string{name, fmt.Sprint(v), "", "", "", "", "", ""})
 	}
+	confirmed, lost := "confirmed", "lost"
+	if s.Unconfirmed {
+		confirmed, lost = "written (no confirms)", "lost (written, never received)"
+	}
 	row("sent", s.Sent)
-	row("confirmed", s.Confirmed)
+	row(confirmed, s.Confirmed)
 	row("failed", s.Failed)
 	row("received", s.Received)
-	row("lost", s.Lost)
+	row(lost, s.Lost)
 	row("duplicated", s.Duplicated)
 	t.Rows = append(t.Rows, []string{"throughput", fmt.Sprintf("%.0f msg/s", s.MsgsPerSec), fmt.Sprintf("%.2f MiB/s", s.MiBPerSec), "", "", "", "", ""})
 	for _, l := range s.Latency {
@@ -120,6 +130,10 @@ func LiveLine(t Tick, size int) string {
 	if sec := t.Interval.Seconds(); sec > 0 {
 		rate = float64(t.Confirmed) / sec
 	}
-	return fmt.Sprintf("%5.0fs  sent %d  confirmed %d  received %d  %.0f msg/s  %.2f MiB/s  p99 %s  in flight %d",
+	confirmed := "confirmed"
+	if t.Unconfirmed {
+		confirmed = "written"
+	}
+	return fmt.Sprintf("%5.0fs  sent %d  "+confirmed+" %d  received %d  %.0f msg/s  %.2f MiB/s  p99 %s  in flight %d",
 		t.Elapsed.Seconds(), t.TotalSent, t.TotalConfirmed, t.TotalReceived, rate, rate*float64(size)/(1<<20), us(t.Confirm.P99), t.InFlight)
 }

@@ -24,6 +24,10 @@ type Workload struct {
 	Warmup    time.Duration `json:"warmup,omitempty"`
 	Rate      float64       `json:"rate,omitempty"` // aggregate msgs/s; 0 is unlimited
 	InFlight  int           `json:"in_flight"`
+	// Batch > 0 makes each producer wait, after every Batch messages,
+	// until the driver's Flush says all were confirmed (or, unconfirmed,
+	// flushed).
+	Batch int `json:"batch,omitempty"`
 	// Payload, when set, is the payload template (the header overwrites
 	// its first HeaderLen bytes).
 	Payload []byte `json:"-"`
@@ -58,6 +62,9 @@ type Tick struct {
 	TotalSent, TotalConfirmed, TotalFailed, TotalReceived int64
 	InFlight                                              int64
 	Confirm, E2E, Delay                                   TickLatency
+	// Unconfirmed: the driver reported messages written, not confirmed
+	// (core NATS, RabbitMQ --confirm=false).
+	Unconfirmed bool
 }
 
 // TickLatency is one interval histogram reduced to what a timeline row
@@ -83,6 +90,10 @@ type Result struct {
 	Duplicated  int64
 	Foreign     int64
 	Interrupted bool
+	// Unconfirmed: nothing confirmed the messages counted as confirmed;
+	// they were only written (flushed): Lost then counts messages written
+	// and never received.
+	Unconfirmed bool
 	FirstError  string
 	Confirm     *hdr.Histogram // publish→confirm, µs
 	E2E         *hdr.Histogram // publish→receive, µs
@@ -140,6 +151,7 @@ func rollAll(hs []*lockedHist) *hdr.Histogram {
 
 type counters struct {
 	sent, confirmed, failed, received, dup, foreign atomic.Int64
+	unconfirmed                                     atomic.Bool
 }
 
 // Run runs w. ctx ending stops sending; what is in flight is drained and
@@ -245,6 +257,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 			Sent: s - prev.TotalSent, Confirmed: cf - prev.TotalConfirmed, Failed: f - prev.TotalFailed,
 			Received: rc - prev.TotalReceived, TotalSent: s, TotalConfirmed: cf, TotalFailed: f, TotalReceived: rc, InFlight: s - cf - f,
 			Confirm: tickLatency(rollAll(confirmH)), E2E: tickLatency(rollAll(e2eH)), Delay: tickLatency(rollAll(delayH)),
+			Unconfirmed: c.unconfirmed.Load(),
 		}
 		last = now
 		prev = t
@@ -321,7 +334,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	tick()
 
 	r := &Result{
-		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr,
+		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
 		Received: c.received.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
 		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
@@ -342,6 +355,48 @@ func merge(hs []*lockedHist) *hdr.Histogram {
 	return out
 }
 
+// slot is one message of a producer's ring: its payload, the Message
+// handed to the driver and the done callback, made once and reused
+// (a message must not change until its done was called).
+type slot struct {
+	b     []byte
+	m     broker.Message
+	done  func(broker.Receipt, error)
+	seq   uint64
+	warm  bool
+	from  time.Duration
+	owner *producerState
+}
+
+// producerState is what a producer's done callbacks share.
+type producerState struct {
+	p        uint32
+	start    time.Time
+	tr       *tracker
+	c        *counters
+	confirmH *lockedHist
+	slots    chan *slot
+	noteErr  func(error)
+}
+
+func (s *slot) finish(r broker.Receipt, err error) {
+	ps := s.owner
+	if err != nil {
+		ps.c.failed.Add(1)
+		ps.noteErr(err)
+	} else {
+		if r.Unconfirmed && !ps.c.unconfirmed.Load() {
+			ps.c.unconfirmed.Store(true)
+		}
+		if !s.warm {
+			ps.confirmH.record(time.Since(ps.start) - s.from)
+		}
+		ps.tr.confirm(ps.p, s.seq)
+		ps.c.confirmed.Add(1)
+	}
+	ps.slots <- s
+}
+
 // produce is one producer's loop: pace, stamp, publish through the
 // driver's producer, record the confirm in done.
 func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p int, runID uint64, start time.Time,
@@ -350,12 +405,12 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	if inflight <= 0 {
 		inflight = 1
 	}
-	// A ring of payload buffers: a message must not change until done.
-	slots := make(chan []byte, inflight+1)
+	ps := &producerState{p: uint32(p), start: start, tr: tr, c: c, confirmH: confirmH, slots: make(chan *slot, inflight+1), noteErr: noteErr}
 	for range inflight + 1 {
-		b := make([]byte, w.Size)
-		copy(b, w.Payload)
-		slots <- b
+		s := &slot{b: make([]byte, w.Size), owner: ps}
+		copy(s.b, w.Payload)
+		s.done = s.finish
+		ps.slots <- s
 	}
 	var count int64 = -1
 	if w.Count > 0 {
@@ -364,6 +419,11 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 			count++
 		}
 	}
+	// One timer paces the whole loop: a new one per message would cost
+	// an allocation and a heap insert at every send under --rate.
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
 	end := start.Add(w.Warmup + w.Duration)
 loop:
 	for seq := int64(0); count < 0 || seq < count; seq++ {
@@ -373,54 +433,44 @@ loop:
 			i := seq*int64(w.Producers) + int64(p)
 			intended = time.Duration(float64(i) / w.Rate * float64(time.Second))
 			if d := time.Until(start.Add(intended)); d > 0 {
-				t := time.NewTimer(d)
+				pace.Reset(d)
 				select {
 				case <-ctx.Done():
-					t.Stop()
 					break loop
-				case <-t.C:
+				case <-pace.C:
 				}
 			}
 		}
-		var b []byte
+		var s *slot
 		select {
 		case <-ctx.Done():
 			break loop
-		case b = <-slots:
+		case s = <-ps.slots:
 		}
 		sentAt := time.Since(start)
 		if w.Rate <= 0 {
 			intended = sentAt
 		}
 		if w.Duration > 0 && !start.Add(intended).Before(end) {
-			slots <- b
+			ps.slots <- s
 			break loop
 		}
-		putHeader(b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
-		warm := intended < w.Warmup
-		if !warm {
+		putHeader(s.b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
+		s.warm = intended < w.Warmup
+		if !s.warm {
 			delayH.record(sentAt - intended)
 		}
-		from := intended
+		s.from = intended
 		if !fromIntended {
-			from = sentAt
+			s.from = sentAt
 		}
-		m := &broker.Message{Value: b}
-		s := uint64(seq)
+		s.seq = uint64(seq)
+		s.m = broker.Message{Value: s.b}
 		c.sent.Add(1)
-		prod.Publish(ctx, m, func(_ broker.Receipt, err error) {
-			if err != nil {
-				c.failed.Add(1)
-				noteErr(err)
-			} else {
-				if !warm {
-					confirmH.record(time.Since(start) - from)
-				}
-				tr.confirm(uint32(p), s)
-				c.confirmed.Add(1)
-			}
-			slots <- b
-		})
+		prod.Publish(ctx, &s.m, s.done)
+		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
+			flush(prod, noteErr)
+		}
 	}
 	flush(prod, noteErr)
 }

@@ -18,6 +18,10 @@ type Knobs struct {
 	// RabbitMQ
 	Persistent bool   `json:"persistent,omitempty"`
 	QueueType  string `json:"queue_type,omitempty"`
+	// NoConfirm publishes without publisher confirms (--confirm=false);
+	// MultiAck acks every MultiAck deliveries with one multiple ack.
+	NoConfirm bool `json:"no_confirm,omitempty"`
+	MultiAck  int  `json:"multi_ack,omitempty"`
 	// JetStream / NATS; Sync waits for each PubAck before the next
 	// publish (natscli bench --sync): an in-flight window of one.
 	Sync     bool   `json:"sync,omitempty"`
@@ -50,13 +54,17 @@ func Plan(brokerName, dest string, w Workload, k Knobs) (broker.BenchDestination
 			return d, p, c, fmt.Errorf("--queue-type %q: want classic, quorum or stream", k.QueueType)
 		}
 		d.QueueType = k.QueueType
-		p.DestinationIsQueue, p.Persistent, p.Mandatory = true, k.Persistent, true
+		p.DestinationIsQueue, p.Persistent, p.Mandatory, p.NoConfirm = true, k.Persistent, true, k.NoConfirm
+		c.MultiAck = k.MultiAck
 	case "nats":
 		d.Core, d.Storage, d.Replicas = k.Core, k.Storage, k.Replicas
 		p.Core, c.Core = k.Core, k.Core
 		if k.Sync {
 			if k.Core {
 				return d, p, c, fmt.Errorf("--sync waits for each PubAck; core NATS (--core) has none")
+			}
+			if w.Batch > 0 {
+				return d, p, c, fmt.Errorf("--batch %d and --sync: --sync is a batch of one; give one of them", w.Batch)
 			}
 			p.InFlight = 1
 		}

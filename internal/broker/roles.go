@@ -78,8 +78,9 @@ type Receipt struct {
 	Stream    string `json:"stream,omitempty"`
 	Seq       uint64 `json:"seq,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
-	// Unconfirmed is true for core NATS: the message was flushed to the
-	// server, which never confirms it.
+	// Unconfirmed is true when nothing confirmed the message: core NATS
+	// (flushed to the server, which never confirms) and RabbitMQ without
+	// publisher confirms (written to the connection).
 	Unconfirmed bool `json:"unconfirmed,omitempty"`
 }
 
@@ -114,6 +115,12 @@ type ProducerOptions struct {
 	// RabbitMQ: DestinationIsQueue says Destination names a queue reached
 	// through the default exchange (produce --queue Q).
 	DestinationIsQueue bool
+	// RabbitMQ: NoConfirm publishes on a channel not in confirm mode
+	// (bench --confirm=false): done reports a message once its frames were
+	// written to the connection, with Receipt.Unconfirmed, and a channel
+	// closed by the broker fails only what is published after it learned
+	// so. Not with PerMessageDestination.
+	NoConfirm bool
 
 	// NATS: Core publishes without JetStream: no confirm, only a flush.
 	Core bool
@@ -198,6 +205,11 @@ type ConsumerOptions struct {
 	// basic.qos, JetStream MaxAckPending; Kafka bounds its buffered
 	// records by it.
 	Prefetch int
+	// MultiAck (RabbitMQ) acks in batches: once MultiAck deliveries in a
+	// row are acked, one basic.ack with multiple=true acks them all; what
+	// is left is acked at Close. It must not exceed Prefetch, or the
+	// broker would stop delivering before a batch fills. 0 acks each.
+	MultiAck int
 
 	// JetStream: Durable binds to (or creates) this durable consumer;
 	// without it an ephemeral consumer is created and removed at Close.

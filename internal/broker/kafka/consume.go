@@ -274,6 +274,8 @@ func consumerTopics(o broker.ConsumerOptions) ([]string, error) {
 		return nil, mqerr.Usagef("prefetch must be positive, got %d", o.Prefetch)
 	case o.Core || o.QueueGroup != "" || o.Durable != "" || o.FilterSubject != "":
 		return nil, mqerr.Usagef("core subjects, queue groups, durables and filter subjects are NATS options; kafka has none of them")
+	case o.MultiAck != 0:
+		return nil, mqerr.Usagef("multi-ack is RabbitMQ's (basic.ack with multiple); kafka commits offsets, which covers every record before them anyway")
 	}
 	switch o.From.Kind {
 	case broker.StartDefault, broker.StartBeginning, broker.StartEnd, broker.StartStored:

@@ -104,6 +104,9 @@ type sentRecord struct {
 // (KIP-794). A message with Kafka.Partition >= 0 goes to that partition
 // whatever the partitioner; "manual" requires every message to name one.
 func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	if o.NoConfirm {
+		return nil, mqerr.Usagef("kafka: acks 0 is kafka's publishing without confirms")
+	}
 	opts, p, err := producerOpts(o)
 	if err != nil {
 		return nil, err

@@ -69,6 +69,8 @@ func checkConsumerOptions(o broker.ConsumerOptions) error {
 		return mqerr.Usagef("nats: partitions are Kafka's; NATS has none")
 	case o.Prefetch < 0:
 		return mqerr.Usagef("nats: prefetch must be positive, got %d", o.Prefetch)
+	case o.MultiAck != 0:
+		return mqerr.Usagef("nats: multi-ack is RabbitMQ's (basic.ack with multiple); JetStream acks each message")
 	}
 	if o.Core {
 		switch {

@@ -47,6 +47,8 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 	switch {
 	case o.PerMessageDestination && o.Core:
 		return nil, mqerr.Usagef("nats: sending each message to its own subject needs JetStream confirms; core NATS has none")
+	case o.NoConfirm:
+		return nil, mqerr.Usagef("nats: JetStream always confirms; core NATS (--core) publishes without confirms")
 	case !o.PerMessageDestination:
 		if err := checkSubject(o.Destination); err != nil {
 			return nil, err

@@ -17,7 +17,7 @@ var capabilities = broker.Capabilities{
 	Flags: map[string][]string{
 		"produce": {"routing-key", "queue", "persistent", "mandatory", "content-type", "message-id", "correlation-id", "reply-to", "expiration", "priority", "type", "app-id"},
 		"dlq":     {"scan-heads", "sample"},
-		"bench":   {"persistent", "queue-type"},
+		"bench":   {"persistent", "queue-type", "confirm", "multi-ack"},
 	},
 }
 

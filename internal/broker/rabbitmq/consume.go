@@ -70,6 +70,7 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 		c:        c,
 		queue:    o.Sources[0],
 		prefetch: o.Prefetch,
+		multiAck: o.MultiAck,
 		peek:     o.Peek,
 		untilEnd: o.UntilEnd,
 		logf:     o.Logf,
@@ -108,6 +109,18 @@ func checkConsumerOptions(o broker.ConsumerOptions) error {
 	if o.Prefetch < 0 || o.Prefetch > maxPrefetch {
 		return mqerr.Usagef("rabbitmq: prefetch must be between 1 and %d, got %d", maxPrefetch, o.Prefetch)
 	}
+	prefetch := o.Prefetch
+	if prefetch == 0 {
+		prefetch = defaultPrefetch
+	}
+	switch {
+	case o.MultiAck < 0:
+		return mqerr.Usagef("rabbitmq: multi-ack %d: want 1 or more", o.MultiAck)
+	case o.MultiAck > prefetch:
+		return mqerr.Usagef("rabbitmq: multi-ack %d is over the prefetch %d: the broker would stop delivering before a batch of acks fills", o.MultiAck, prefetch)
+	case o.MultiAck > 0 && o.Peek:
+		return mqerr.Usagef("rabbitmq: multi-ack: a peek acks nothing")
+	}
 	for _, f := range [...]struct {
 		set  bool
 		what string
@@ -133,6 +146,8 @@ type consumer struct {
 	c        *Conn
 	queue    string
 	prefetch int
+	// multiAck > 0 batches acks (ConsumerOptions.MultiAck).
+	multiAck int
 	peek     bool
 	// peeked counts the deliveries Next returned, for a peek's end.
 	peeked int
@@ -181,6 +196,8 @@ type session struct {
 	// lost is set once the channel is known to be closed: settles of its
 	// deliveries are stale.
 	lost atomic.Bool
+	// acks batches the acks with MultiAck; nil acks each delivery.
+	acks *multiAcker
 }
 
 // delivery is a broker.Delivery and its own Settler, allocated in slabs.
@@ -233,6 +250,9 @@ func (cs *consumer) subscribe(conn *amqp.Connection, addr string, first bool) (*
 		return nil, cs.c.destinationError(err, "queue", cs.queue)
 	}
 	s := &session{conn: conn, ch: ch, addr: addr}
+	if cs.multiAck > 0 {
+		s.acks = newMultiAcker(cs.multiAck)
+	}
 	s.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
 	s.cancels = ch.NotifyCancel(make(chan string, 1))
 	q, err := ch.QueueDeclarePassive(cs.queue, false, false, false, false, nil)
@@ -499,6 +519,11 @@ func (cs *consumer) Close() error {
 		if s == nil {
 			return
 		}
+		if s.acks != nil && !s.lost.Load() {
+			if err := s.acks.close(s.ch); err != nil && !errors.Is(err, amqp.ErrClosed) {
+				cs.closeErr = fmt.Errorf("rabbitmq at %s: acking the last deliveries of queue %q: %w", s.addr, cs.queue, err)
+			}
+		}
 		// From here on, settles of its deliveries are stale.
 		wasLost := s.lost.Swap(true)
 		if tag := s.lastTag.Load(); cs.peek && tag > 0 && !wasLost {
@@ -535,6 +560,13 @@ func (x *delivery) Settle(ctx context.Context, st broker.Settlement) error {
 		return x.stale(st.Verb, nil)
 	}
 	var err error
+	if a := x.s.acks; a != nil {
+		ok, err := a.settle(x.s.ch, x.tag, st.Verb)
+		if !ok || err != nil {
+			return x.stale(st.Verb, err)
+		}
+		return nil
+	}
 	switch st.Verb {
 	case broker.Ack:
 		err = x.s.ch.Ack(x.tag, false)

@@ -58,6 +58,9 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		return nil, mqerr.Usagef("rabbitmq: confirm timeout must be positive, got %s", o.ConfirmTimeout)
 	}
 	if o.PerMessageDestination {
+		if o.NoConfirm {
+			return nil, mqerr.Usagef("rabbitmq: publishing without confirms sends to one destination, not to each message's own")
+		}
 		o.Destination, o.DestinationIsQueue = "", false
 	}
 	if o.DestinationIsQueue && o.Destination == "" {
@@ -85,6 +88,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		exchanges:  map[string]error{},
 		mandatory:  o.Mandatory,
 		persistent: o.Persistent,
+		noConfirm:  o.NoConfirm,
 		timeout:    timeout,
 		tick:       min(max(timeout/10, 5*time.Millisecond), time.Second),
 		win:        inflight.New(inFlight),
@@ -143,6 +147,9 @@ func (c *Conn) confirmChannel(o broker.ProducerOptions) (*amqp.Channel, error) {
 	if err != nil {
 		return nil, c.destinationError(err, what, o.Destination)
 	}
+	if o.NoConfirm {
+		return ch, nil
+	}
 	if err := ch.Confirm(false); err != nil {
 		ch.Close()
 		return nil, c.destinationError(err, what, o.Destination)
@@ -156,6 +163,10 @@ func (p *producer) listen(ch *amqp.Channel) {
 	p.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
 	// Unbuffered on purpose: see run.
 	p.returns = ch.NotifyReturn(make(chan amqp.Return))
+	if p.noConfirm {
+		// No confirm will come: run waits on a nil channel.
+		return
+	}
 	// Room for every confirm the window allows, so the library's reader
 	// never waits for run.
 	p.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, p.win.Size()))
@@ -178,7 +189,12 @@ type producer struct {
 	perMessage bool
 	mandatory  bool
 	persistent bool
-	timeout    time.Duration
+	// noConfirm: the channel is not in confirm mode (publishUnconfirmed).
+	noConfirm bool
+	// returnedUnconfirmed counts basic.returns that came without confirms,
+	// after done had reported their message written; Flush reports them.
+	returnedUnconfirmed atomic.Int64
+	timeout             time.Duration
 	// tick is how often run looks for timed-out messages and advances
 	// clock, the coarse time Publish stamps messages with (time.Now costs
 	// about a microsecond on some virtual machines).
@@ -260,6 +276,10 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		return
 	}
 	key := p.routingKey(m)
+	if p.noConfirm {
+		p.publishUnconfirmed(m, key, pub, done)
+		return
+	}
 	sent := p.clock.Load()
 
 	p.pubMu.Lock()
@@ -324,7 +344,12 @@ func closing(ch *amqp.Channel, err error) bool {
 // it takes a delivery tag until its done returned, and never waits on
 // Flush while it holds one (only on pubMu and on run failing the messages
 // of a closed channel), so Flush also waits for a Publish under way.
-func (p *producer) Flush(ctx context.Context) error { return p.win.Wait(ctx) }
+func (p *producer) Flush(ctx context.Context) error {
+	if err := p.win.Wait(ctx); err != nil || !p.noConfirm {
+		return err
+	}
+	return p.unconfirmedErr()
+}
 
 // Close implements broker.Producer: it closes the channel; messages not
 // confirmed by then fail. When it returns, every done has been called. It

@@ -45,11 +45,17 @@ func (p *producer) run() {
 				p.returns = nil
 				continue
 			}
+			if p.noConfirm {
+				p.returnedUnconfirmed.Add(1)
+				continue
+			}
 			p.markReturned(r)
 		case e := <-p.closes:
 			// Confirms the reader got before the close are real: take them.
-			for c := range p.confirms {
-				p.confirm(c)
+			if p.confirms != nil {
+				for c := range p.confirms {
+					p.confirm(c)
+				}
 			}
 			if p.closed(e) {
 				return
