@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
@@ -81,7 +82,6 @@ type Model struct {
 	help      bool
 	paused    bool
 	status    string // what the last key or action said; cleared by the next key
-	errLine   string // the first context's read error
 	width     int
 	height    int
 	peek      peekState
@@ -238,7 +238,6 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 	if msg.snap.DeadLetters != nil {
 		c.snap.DeadLetters = msg.snap.DeadLetters
 	}
-	m.errLine = m.errorLine()
 	if c.pending {
 		c.pending = false
 		return m.read(msg.ctx)
@@ -246,13 +245,46 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 	return m.opt.Tick(m.delay(c), tickMsg{ctx: msg.ctx})
 }
 
-func (m *Model) errorLine() string {
+// errorLine lists every failing context's error, sanitised, in context
+// order, as many as fit in w columns; the rest are counted ("+2 more").
+func (m *Model) errorLine(w int) string {
+	var parts []string
 	for _, c := range m.ctxs {
 		if c.err != nil {
-			return fmt.Sprintf("%s: %s; retry in %s", c.name, oneLine(c.err.Error()), m.delay(c))
+			parts = append(parts, output.TerminalSafe(fmt.Sprintf("%s: %s; retry in %s", c.name, oneLine(c.err.Error()), m.delay(c))))
 		}
 	}
-	return ""
+	return fitList(parts, w)
+}
+
+// fitList joins parts with " · " within w columns: the first ones that
+// fit, then "+N more" for the others. A first part too wide alone is cut.
+func fitList(parts []string, w int) string {
+	more := func(n int) string {
+		if n == 0 {
+			return ""
+		}
+		return "+" + strconv.Itoa(n) + " more"
+	}
+	line := ""
+	for k, p := range parts {
+		next := p
+		if k > 0 {
+			next = line + " · " + p
+		}
+		rest := more(len(parts) - k - 1)
+		if rest != "" {
+			rest = " · " + rest
+		}
+		if runewidth.StringWidth(next+rest) > w {
+			if k == 0 {
+				return runewidth.Truncate(p, max(w-runewidth.StringWidth(rest), 1), "…") + rest
+			}
+			return line + " · " + more(len(parts)-k)
+		}
+		line = next
+	}
+	return line
 }
 
 func oneLine(s string) string {

@@ -502,3 +502,44 @@ func TestRefreshNowKey(t *testing.T) {
 		t.Fatalf("after the read in flight: reads %v, want [4 3] (it and the one r asked for)", f.reads)
 	}
 }
+
+// The status line names every failing context, in context order, as many
+// as fit; the others are counted, and nothing runs past the width.
+func TestStatusLineListsEveryFailure(t *testing.T) {
+	f := newFixture()
+	f.names = []string{"a", "bb", "c", "ok"}
+	f.snaps = append(f.snaps, f.snaps...)
+	f.errs = []error{errors.New("dial tcp 10.0.0.1:9092: connect: connection refused"), errors.New("EOF\x1b[2J\nsecond line"), errors.New("401 Unauthorized"), nil}
+	f.reads = make([]int, 4)
+	m := newModel(f, nil)
+	run(m, startMsg{})
+	status := func(w int) string {
+		run(m, tea.WindowSizeMsg{Width: w, Height: 24})
+		ls := strings.Split(m.Content(), "\n")
+		return ls[len(ls)-2]
+	}
+	want := `a: dial tcp 10.0.0.1:9092: connect: connection refused; retry in 4s · bb: EOF\x1b[2J; retry in 4s · c: 401 Unauthorized; retry in 4s`
+	if got := status(200); got != want {
+		t.Errorf("at 200 columns:\n got %q\nwant %q", got, want)
+	}
+	if got := status(120); got != `a: dial tcp 10.0.0.1:9092: connect: connection refused; retry in 4s · bb: EOF\x1b[2J; retry in 4s · +1 more` {
+		t.Errorf("at 120 columns: %q", got)
+	}
+	if got := status(80); got != `a: dial tcp 10.0.0.1:9092: connect: connection refused; retry in 4s · +2 more` {
+		t.Errorf("at 80 columns: %q", got)
+	}
+	if got := status(40); got != `a: dial tcp 10.0.0.1:9092: co… · +2 more` {
+		t.Errorf("at 40 columns: %q", got)
+	}
+	for w := 20; w <= 200; w++ {
+		if got := status(w); runewidth.StringWidth(got) > w || !strings.HasPrefix(got, "a") {
+			t.Fatalf("at %d columns: %q", w, got)
+		}
+	}
+	// A key's message comes first, the failures after it.
+	typeKeys(m, ":", "x", "enter")
+	run(m, tea.WindowSizeMsg{Width: 200, Height: 24})
+	if got := status(200); !strings.HasPrefix(got, `unknown view "x"`) || !strings.Contains(got, "· a: dial") {
+		t.Errorf("status with a key's message: %q", got)
+	}
+}

@@ -93,14 +93,12 @@ func (m *Model) Content() string {
 	for ; used < m.height-2; used++ {
 		b.WriteByte('\n')
 	}
-	status := m.status
-	if m.errLine != "" {
-		if status != "" {
-			status += " · "
-		}
-		status += m.errLine
+	status := output.TerminalSafe(m.status)
+	if status != "" {
+		status += " · "
 	}
-	b.WriteString(fit(output.TerminalSafe(status), w))
+	status += m.errorLine(w - runewidth.StringWidth(status))
+	b.WriteString(fit(strings.TrimSuffix(status, " · "), w))
 	b.WriteByte('\n')
 	switch {
 	case m.act != nil:
