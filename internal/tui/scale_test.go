@@ -1,0 +1,89 @@
+package tui
+
+import (
+	"fmt"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
+)
+
+// scaleFixture is one context of n RabbitMQ queues (with their lag rows),
+// or of Kafka topics of 100 partitions each, one lagging group per topic:
+// n partitions in all.
+func scaleFixture(queues bool, n int) *fixture {
+	f := newFixture()
+	f.names, f.errs, f.reads = f.names[:1], f.errs[:1], f.reads[:1]
+	s := Snapshot{Broker: "kafka"}
+	if queues {
+		s.Broker = "rabbitmq"
+		for i := range n {
+			name := fmt.Sprintf("queue-%05d", i)
+			s.Destinations = append(s.Destinations, broker.Destination{Broker: "rabbitmq", Type: "queue", Name: name, Messages: int64(i * 7919 % 10007), Consumers: i % 3})
+			s.Lag = append(s.Lag, lag.Row{Broker: "rabbitmq", Kind: lag.KindQueue, Queue: name, Lag: int64(i * 7919 % 10007), PublishRate: float64(i % 50), DeliverRate: float64(i % 40)})
+		}
+	} else {
+		for t := range n / 100 {
+			topic := fmt.Sprintf("topic-%04d", t)
+			s.Destinations = append(s.Destinations, broker.Destination{Broker: "kafka", Type: "topic", Name: topic, Messages: int64(t * 1000), Partitions: 100})
+			for p := range 100 {
+				s.Lag = append(s.Lag, lag.Row{Broker: "kafka", Kind: lag.KindPartition, Group: "group-" + topic, Topic: topic, Partition: int32(p), Committed: 10, End: int64(10 + (t*100+p)*7919%10007), Lag: int64((t*100 + p) * 7919 % 10007)})
+			}
+		}
+	}
+	f.snaps = []Snapshot{s}
+	return f
+}
+
+// BenchmarkKeyToRedraw is a key press's cost at scale: Update with the key,
+// then the frame (View) the program draws after it. move is a cursor key
+// (rows cached); sort and filter rebuild, filter and sort every row;
+// refresh is a read's new data arriving, then the frame.
+func BenchmarkKeyToRedraw(b *testing.B) {
+	for _, sc := range []struct {
+		name   string
+		queues bool
+		n      int
+		view   string
+	}{{"10000queues", true, 10000, "2"}, {"50000partitions", false, 50000, "3"}} {
+		f := scaleFixture(sc.queues, sc.n)
+		m := newModel(f, nil)
+		run(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+		run(m, startMsg{})
+		typeKeys(m, sc.view)
+		if rows := len(m.rows(m.view)); rows != sc.n {
+			b.Fatalf("%s: %d rows", sc.name, rows)
+		}
+		b.Run(sc.name+"/move", func(b *testing.B) {
+			for b.Loop() {
+				m.Update(key("j"))
+				_ = m.View()
+			}
+		})
+		b.Run(sc.name+"/sort", func(b *testing.B) {
+			for b.Loop() {
+				m.Update(key("s"))
+				_ = m.View()
+			}
+		})
+		b.Run(sc.name+"/filter", func(b *testing.B) {
+			typeKeys(m, "/")
+			for b.Loop() {
+				m.Update(key("1"))
+				_ = m.View()
+				m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+				_ = m.View()
+			}
+			typeKeys(m, "esc")
+		})
+		b.Run(sc.name+"/refresh", func(b *testing.B) {
+			read := readMsg{ctx: 0, snap: f.snaps[0]}
+			for b.Loop() {
+				m.Update(read)
+				_ = m.View()
+			}
+		})
+	}
+}
