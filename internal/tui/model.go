@@ -57,6 +57,8 @@ type ctxState struct {
 	pending  bool
 	failures int
 	win      *lag.Window
+	keys     []string              // snap.Lag's row keys, in its order
+	statuses map[string]lag.Status // win's verdicts since its last sample
 	depth    map[string][]int64  // destination name -> depth samples
 	lagHist  map[string][]int64  // lag row key -> lag samples
 	pos      map[string]position // destination name -> its last position
@@ -226,12 +228,18 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 		c.pos, c.flows = cur, flows
 	}
 	if msg.snap.Lag != nil {
+		// Keys and verdicts once per read: the rows' rebuilds (each tick)
+		// reuse them.
 		c.snap.Lag = msg.snap.Lag
-		c.win.Observe(now, msg.snap.Lag)
-		c.win.Prune(now.Add(-time.Duration(m.opt.Samples+1) * m.opt.Interval * 4))
-		for _, r := range msg.snap.Lag {
-			c.lagHist[r.Key()] = appendSample(c.lagHist[r.Key()], r.Lag)
+		c.keys = make([]string, len(msg.snap.Lag))
+		for j, r := range msg.snap.Lag {
+			k := r.Key()
+			c.keys[j] = k
+			c.win.Add(k, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
+			c.lagHist[k] = appendSample(c.lagHist[k], r.Lag)
 		}
+		c.win.Prune(now.Add(-time.Duration(m.opt.Samples+1) * m.opt.Interval * 4))
+		c.statuses = c.win.Statuses()
 	}
 	if msg.snap.DeadLetters != nil {
 		c.snap.DeadLetters = msg.snap.DeadLetters

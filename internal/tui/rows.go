@@ -1,7 +1,8 @@
 package tui
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,36 +17,101 @@ type row struct {
 	ctx   int
 	name  string
 	cells []string
-	keys  []any // per column: int64 or string
+	keys  []sortKey // per column
+	text  string    // the cells lower-cased, for the filter; set on first use
 }
 
-// rows returns view v's rows, filtered and sorted, rebuilt only when data,
-// clock ticks, filter or sort changed since the last call.
-func (m *Model) rows(v View) []row {
-	k := cacheKey{m.version, m.filter[v], m.sortCol[v], m.sortDesc[v]}
-	if c := m.cache[v]; c.ok && c.key == k {
-		return c.rows
+// sortKey is a column's value for sorting: a number or a string.
+type sortKey struct {
+	s string
+	n int64
+}
+
+func num(n int64) sortKey  { return sortKey{n: n} }
+func str(s string) sortKey { return sortKey{s: s} }
+
+func (a sortKey) compare(b sortKey) int {
+	if c := strings.Compare(a.s, b.s); c != 0 {
+		return c
 	}
-	rs := m.buildRows(v)
-	m.cache[v] = rowCache{key: k, rows: rs, ok: true}
-	return rs
+	return cmp.Compare(a.n, b.n)
 }
 
-type cacheKey struct {
-	version int
+// rows returns view v's rows, filtered and sorted. The rows themselves
+// (cells sanitised, sort keys) are built again only when data or the
+// clock changed (version); a filter or sort key filters and sorts those,
+// so a key press at 50,000 rows costs a sort, not a rebuild.
+func (m *Model) rows(v View) []row {
+	c := &m.cache[v]
+	if !c.ok || c.version != m.version {
+		*c = rowCache{version: m.version, base: m.buildRows(v), ok: true}
+	}
+	k := viewKey{m.filter[v], m.sortCol[v], m.sortDesc[v]}
+	if !c.viewOK || c.key != k {
+		c.rows, c.key, c.viewOK = m.filterSort(v, c.base), k, true
+	}
+	return c.rows
+}
+
+type viewKey struct {
 	filter  string
 	sortCol int
 	desc    bool
 }
 
 type rowCache struct {
-	key  cacheKey
-	rows []row
-	ok   bool
+	version int
+	base    []row // built, not filtered or sorted
+	ok      bool
+	key     viewKey
+	rows    []row // base filtered and sorted by key
+	viewOK  bool
+}
+
+// filterSort returns the rows of base that match v's filter, sorted by
+// its sort column (stable: ties keep the order they were built in).
+func (m *Model) filterSort(v View, base []row) []row {
+	rs := base
+	if f := strings.ToLower(m.filter[v]); f != "" {
+		rs = nil
+		for j := range base {
+			r := &base[j]
+			if r.text == "" {
+				r.text = strings.ToLower(strings.Join(r.cells, "\x00"))
+			}
+			if strings.Contains(r.text, f) {
+				rs = append(rs, *r)
+			}
+		}
+	}
+	if v == Browser {
+		return rs
+	}
+	// Indices sort, not the rows: a row is ten words.
+	col, desc := m.sortCol[v], m.sortDesc[v]
+	idx := make([]int32, len(rs))
+	for j := range idx {
+		idx[j] = int32(j)
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int {
+		if desc {
+			a, b = b, a
+		}
+		return rs[a].keys[col].compare(rs[b].keys[col])
+	})
+	sorted := make([]row, len(rs))
+	for j, k := range idx {
+		sorted[j] = rs[k]
+	}
+	return sorted
 }
 
 func (m *Model) buildRows(v View) []row {
-	var rs []row
+	n := len(m.peek.msgs)
+	for _, c := range m.ctxs {
+		n += len(c.snap.Destinations) + len(c.snap.Lag) + len(c.snap.DeadLetters)
+	}
+	rs := make([]row, 0, min(n, 1<<20))
 	now := m.opt.Now()
 	for i, c := range m.ctxs {
 		stale := m.staleCell(c, now)
@@ -59,7 +125,7 @@ func (m *Model) buildRows(v View) []row {
 			for _, d := range c.snap.DeadLetters {
 				dl += d.Messages
 			}
-			worst := worstStatus(c.win.Statuses())
+			worst := worstStatus(c.statuses)
 			reach := "ok"
 			if c.err != nil {
 				reach = "error: " + oneLine(c.err.Error())
@@ -68,7 +134,7 @@ func (m *Model) buildRows(v View) []row {
 			}
 			rs = append(rs, row{ctx: i, name: c.name,
 				cells: []string{c.name, c.snap.Broker, reach, strconv.Itoa(len(c.snap.Destinations)), strconv.FormatInt(total, 10), strconv.FormatInt(dl, 10), worst, stale},
-				keys:  []any{c.name, c.snap.Broker, reach, int64(len(c.snap.Destinations)), total, dl, worst, stale}})
+				keys:  []sortKey{str(c.name), str(c.snap.Broker), str(reach), num(int64(len(c.snap.Destinations))), num(total), num(dl), str(worst), str(stale)}})
 		case Destinations:
 			queues := map[string]lag.Row{}
 			for _, r := range c.snap.Lag {
@@ -83,14 +149,13 @@ func (m *Model) buildRows(v View) []row {
 				}
 				rs = append(rs, row{ctx: i, name: d.Name,
 					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), rateCell(f.in, f.inOK), rateCell(f.out, f.outOK), strconv.Itoa(d.Consumers), spark(c.depth[d.Name]), stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, rateKey(f.in, f.inOK), rateKey(f.out, f.outOK), int64(d.Consumers), "", stale}})
+					keys:  []sortKey{str(c.name), str(d.Name), str(d.Type), num(d.Messages), num(rateKey(f.in, f.inOK)), num(rateKey(f.out, f.outOK)), num(int64(d.Consumers)), {}, str(stale)}})
 			}
 		case Consumers:
-			st := c.win.Statuses()
-			for _, r := range c.snap.Lag {
+			for j, r := range c.snap.Lag {
 				name, on := lagNames(r)
 				code := "-"
-				if s, ok := st[r.Key()]; ok {
+				if s, ok := c.statuses[c.keys[j]]; ok {
 					code = string(s.Code)
 				}
 				tl := "-"
@@ -98,8 +163,8 @@ func (m *Model) buildRows(v View) []row {
 					tl = r.TimeLag.Round(time.Second).String()
 				}
 				rs = append(rs, row{ctx: i, name: name,
-					cells: []string{c.name, name, on, strconv.FormatInt(r.Lag, 10), tl, spark(c.lagHist[r.Key()]), code, stale},
-					keys:  []any{c.name, name, on, r.Lag, int64(r.TimeLag), "", code, stale}})
+					cells: []string{c.name, name, on, strconv.FormatInt(r.Lag, 10), tl, spark(c.lagHist[c.keys[j]]), code, stale},
+					keys:  []sortKey{str(c.name), str(name), str(on), num(r.Lag), num(int64(r.TimeLag)), {}, str(code), str(stale)}})
 			}
 		case DeadLetters:
 			for _, d := range c.snap.DeadLetters {
@@ -113,7 +178,7 @@ func (m *Model) buildRows(v View) []row {
 				reason, origin := sampled(d)
 				rs = append(rs, row{ctx: i, name: d.Name,
 					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, reason, origin, d.Why, stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, age, reason, origin, d.Why, stale}})
+					keys:  []sortKey{str(c.name), str(d.Name), str(d.Type), num(d.Messages), num(age), str(reason), str(origin), str(d.Why), str(stale)}})
 			}
 		}
 	}
@@ -126,34 +191,6 @@ func (m *Model) buildRows(v View) []row {
 		for k := range rs[j].cells {
 			rs[j].cells[k] = output.TerminalSafe(rs[j].cells[k])
 		}
-	}
-	if f := strings.ToLower(m.filter[v]); f != "" {
-		kept := rs[:0]
-		for _, r := range rs {
-			if strings.Contains(strings.ToLower(strings.Join(r.cells, "\x00")), f) {
-				kept = append(kept, r)
-			}
-		}
-		rs = kept
-	}
-	if v != Browser {
-		col, desc := m.sortCol[v], m.sortDesc[v]
-		idx := make([]int, len(rs))
-		for j := range idx {
-			idx[j] = j
-		}
-		sort.SliceStable(idx, func(a, b int) bool {
-			c := compare(rs[idx[a]].keys[col], rs[idx[b]].keys[col])
-			if desc {
-				return c > 0
-			}
-			return c < 0
-		})
-		sorted := make([]row, len(rs))
-		for j, k := range idx {
-			sorted[j] = rs[k]
-		}
-		rs = sorted
 	}
 	return rs
 }
@@ -169,23 +206,6 @@ func sampled(d DeadLetterRow) (reason, origin string) {
 		return "-", "-"
 	}
 	return dlq.OneLine(d.TopReason, 200), dlq.OneLine(d.Origin, 200)
-}
-
-func compare(a, b any) int {
-	switch x := a.(type) {
-	case int64:
-		y := b.(int64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	case string:
-		return strings.Compare(x, b.(string))
-	}
-	return 0
 }
 
 func lagNames(r lag.Row) (name, on string) {
