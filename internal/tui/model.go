@@ -59,10 +59,10 @@ type ctxState struct {
 	win      *lag.Window
 	keys     []string              // snap.Lag's row keys, in its order
 	statuses map[string]lag.Status // win's verdicts since its last sample
-	depth    map[string][]int64  // destination name -> depth samples
-	lagHist  map[string][]int64  // lag row key -> lag samples
-	pos      map[string]position // destination name -> its last position
-	flows    map[string]flow     // destination name -> rates between its last two
+	depth    map[string][]int64    // destination name -> depth samples
+	lagHist  map[string][]int64    // lag row key -> lag samples
+	pos      map[string]position   // destination name -> its last position
+	flows    map[string]flow       // destination name -> rates between its last two
 }
 
 // Model is the bubbletea model of `mqctl top`.
