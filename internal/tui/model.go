@@ -360,6 +360,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.typing(k, s)
 	}
 	m.status = ""
+	if panicKey != "" && s == panicKey {
+		panic("test hook: " + s + " pressed")
+	}
 	if m.help {
 		m.help = false
 		if s != "q" {
