@@ -44,14 +44,28 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 			end: func(t *testing.T, d *demoRun) { d.killNode(t) }, exit: 1,
 		},
 		{
-			name: "Ctrl-C in the live view", at: "mqctl lag --watch every",
+			name: "Ctrl-C in the live view", at: topShown,
 			end: func(t *testing.T, d *demoRun) { d.typeKeys(t, "\x03") }, exit: 130,
+		},
+		{
+			// The demo ends in top: q quits it, the terminal leaves the
+			// alternate screen, and the demo stops the sandbox with 0.
+			name: "q in top", at: topShown,
+			end: func(t *testing.T, d *demoRun) {
+				d.typeKeys(t, "q")
+				d.waitFor(t, "demo: stopping the sandbox")
+				out := d.out.String()
+				if strings.LastIndex(out, altScreenOff) < strings.LastIndex(out, altScreenOn) {
+					t.Errorf("top did not leave the alternate screen:\n%q", out[max(0, len(out)-400):])
+				}
+			},
+			exit: 0,
 		},
 		{
 			// The terminal goes away: its session leader (here the script)
 			// gets SIGHUP from the kernel, and a login shell sends SIGHUP to
 			// its jobs' process groups, as the test does next.
-			name: "terminal closed", at: "mqctl lag --watch every",
+			name: "terminal closed", at: topShown,
 			end: func(t *testing.T, d *demoRun) {
 				d.pty.Close()
 				syscall.Kill(-d.cmd.Process.Pid, syscall.SIGHUP)
@@ -59,7 +73,7 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 			exit: 129,
 		},
 		{
-			name: "SIGTERM", at: "mqctl lag --watch every",
+			name: "SIGTERM", at: topShown,
 			end: func(t *testing.T, d *demoRun) { d.cmd.Process.Signal(syscall.SIGTERM) }, exit: 143,
 		},
 	}
@@ -73,7 +87,7 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := startDemo(t)
+			d := startDemo(t, true)
 			d.waitFor(t, tt.at)
 			tt.end(t, d)
 			code := d.wait(t)
@@ -86,7 +100,42 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 	}
 }
 
-// demoRun is scripts/demo.sh running on a pty, with its own TMPDIR and a
+// What the pty shows once the demo's top drew its first frame: the
+// alternate screen, then its overview. (The title's words may be drawn
+// apart by cursor moves; "overview" is one run of cells.)
+const (
+	altScreenOn  = "\x1b[?1049h"
+	altScreenOff = "\x1b[?1049l"
+	topShown     = "overview"
+)
+
+// Without a terminal (CI, a pipe) the demo does not start top: it prints
+// each sandbox context's destinations and dead letters, exits 0, and
+// leaves nothing behind.
+func TestDemoWithoutTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the demo")
+	}
+	testenv.NeedRabbitMQServer(t)
+	d := startDemo(t, false)
+	code := d.wait(t)
+	out := d.out.String()
+	if code != 0 {
+		t.Errorf("demo exit %d, want 0; output:\n%s", code, out)
+	}
+	for _, want := range []string{"== mqctl -c sandbox-kafka ls", "== mqctl -c sandbox-nats dlq ls", "== mqctl -c sandbox-rabbitmq dlq ls", "orders.dlq"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, altScreenOn) || strings.Contains(out, "mqctl top") || strings.Contains(out, "Next:") {
+		t.Errorf("top started without a terminal:\n%q", out)
+	}
+	d.expectNoProcesses(t)
+	expectEmptyDir(t, d.tmp)
+}
+
+// demoRun is scripts/demo.sh running on a pty (or on pipes), with its own TMPDIR and a
 // mark in the environment every process it starts inherits.
 type demoRun struct {
 	cmd     *exec.Cmd
@@ -101,7 +150,7 @@ type demoRun struct {
 
 var demoSeq int
 
-func startDemo(t *testing.T) *demoRun {
+func startDemo(t *testing.T, tty bool) *demoRun {
 	t.Helper()
 	script, err := filepath.Abs("../scripts/demo.sh")
 	if err != nil {
@@ -119,13 +168,26 @@ func startDemo(t *testing.T) *demoRun {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	master, slave := openPTY(t)
+	var master, slave *os.File
+	if tty {
+		master, slave = openPTY(t)
+	} else {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		master, slave = r, w
+	}
 	d.pty = master
 	d.cmd = exec.Command("bash", script)
 	d.cmd.Env = append(cleanEnv(), "MQCTL_BIN="+bin, "MQCTL_CONFIG="+filepath.Join(t.TempDir(), "config.yaml"),
 		"TMPDIR="+d.tmp, "TERM=xterm", "NO_COLOR=1", d.mark)
 	d.cmd.Stdin, d.cmd.Stdout, d.cmd.Stderr = slave, slave, slave
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if !tty {
+		d.cmd.Stdin = nil // /dev/null
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
