@@ -84,8 +84,16 @@ func (r *ring) newest() Sample { return r.buf[(r.start+len(r.buf)-1)%len(r.buf)]
 // shows "-" and --check --rules counts it UNKNOWN.
 func (w *Window) Statuses() map[string]Status {
 	out := make(map[string]Status, len(w.series))
-	for key := range w.series {
-		if st := Evaluate(w.Samples(key), w.size); st.Code != "" {
+	// One buffer for every key's samples (Evaluate keeps none), and no
+	// call for a key still warming up: top evaluates 50,000 partitions
+	// per refresh.
+	buf := make([]Sample, 0, w.size)
+	for key, r := range w.series {
+		if len(r.buf) < w.size {
+			continue
+		}
+		buf = append(append(buf[:0], r.buf[r.start:]...), r.buf[:r.start]...)
+		if st := Evaluate(buf, w.size); st.Code != "" {
 			out[key] = st
 		}
 	}
