@@ -110,6 +110,7 @@ type (
 		ctx  int
 		snap Snapshot
 		err  error
+		keys []string // snap.Lag's row keys, made off the event loop
 	}
 	peekMsg struct {
 		ctx  int
@@ -165,8 +166,17 @@ func (m *Model) read(i int) tea.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		snap, err := src.Read(ctx, i)
-		return readMsg{ctx: i, snap: snap, err: err}
+		return readMsg{ctx: i, snap: snap, err: err, keys: lagKeys(snap.Lag)}
 	}
+}
+
+// lagKeys are the rows' window keys, in their order.
+func lagKeys(rows []lag.Row) []string {
+	keys := make([]string, len(rows))
+	for j, r := range rows {
+		keys[j] = r.Key()
+	}
+	return keys
 }
 
 func (m *Model) readAll() tea.Cmd {
@@ -231,10 +241,12 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 		// Keys and verdicts once per read: the rows' rebuilds (each tick)
 		// reuse them.
 		c.snap.Lag = msg.snap.Lag
-		c.keys = make([]string, len(msg.snap.Lag))
+		c.keys = msg.keys
+		if len(c.keys) != len(msg.snap.Lag) {
+			c.keys = lagKeys(msg.snap.Lag)
+		}
 		for j, r := range msg.snap.Lag {
-			k := r.Key()
-			c.keys[j] = k
+			k := c.keys[j]
 			c.win.Add(k, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
 			c.lagHist[k] = appendSample(c.lagHist[k], r.Lag)
 		}

@@ -79,7 +79,8 @@ func BenchmarkKeyToRedraw(b *testing.B) {
 			typeKeys(m, "esc")
 		})
 		b.Run(sc.name+"/refresh", func(b *testing.B) {
-			read := readMsg{ctx: 0, snap: f.snaps[0]}
+			// As the read command sends it: keys made in its goroutine.
+			read := readMsg{ctx: 0, snap: f.snaps[0], keys: lagKeys(f.snaps[0].Lag)}
 			for b.Loop() {
 				m.Update(read)
 				_ = m.View()
