@@ -203,6 +203,8 @@ done
 kill -TERM "$sb2"; wait "$sb2" 2>/dev/null || true; sb2=""
 lr_s=$(median "${lr[@]}"); lm_s=$(median "${lm[@]}")
 
+# The sections measured by hand (from the marker on) are kept as they are.
+hand=$(sed -n '/^<!-- measured by hand/,$p' BENCHMARKS.md 2>/dev/null || true)
 cat > BENCHMARKS.md <<MD
 # Benchmarks
 
@@ -282,4 +284,5 @@ to core NATS: ${brss} MiB (goal ≤ 64 MiB), at ${brss_rate:-n/a} msg/s.
 \`mqctl ls\` does more than \`kcat -L\`: besides metadata it reads start and end offsets of every
 partition and the committed offsets of every group (batched round trips).
 MD
+[ -z "$hand" ] || printf '\n%s\n' "$hand" >>BENCHMARKS.md
 cat BENCHMARKS.md
