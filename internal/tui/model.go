@@ -59,6 +59,8 @@ type ctxState struct {
 	win      *lag.Window
 	keys     []string              // snap.Lag's row keys, in its order
 	statuses map[string]lag.Status // win's verdicts since its last sample
+	codes    []string              // per snap.Lag row: its verdict's code, or "-"
+	sparks   []string              // per snap.Lag row: its lag sparkline
 	depth    map[string][]int64    // destination name -> depth samples
 	lagHist  map[string][]int64    // lag row key -> lag samples
 	pos      map[string]position   // destination name -> its last position
@@ -245,13 +247,22 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 		if len(c.keys) != len(msg.snap.Lag) {
 			c.keys = lagKeys(msg.snap.Lag)
 		}
+		c.sparks = make([]string, len(msg.snap.Lag))
 		for j, r := range msg.snap.Lag {
 			k := c.keys[j]
 			c.win.Add(k, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
-			c.lagHist[k] = appendSample(c.lagHist[k], r.Lag)
+			h := appendSample(c.lagHist[k], r.Lag)
+			c.lagHist[k], c.sparks[j] = h, spark(h)
 		}
 		c.win.Prune(now.Add(-time.Duration(m.opt.Samples+1) * m.opt.Interval * 4))
 		c.statuses = c.win.Statuses()
+		c.codes = make([]string, len(msg.snap.Lag))
+		for j, k := range c.keys {
+			c.codes[j] = "-"
+			if st, ok := c.statuses[k]; ok {
+				c.codes[j] = string(st.Code)
+			}
+		}
 	}
 	if msg.snap.DeadLetters != nil {
 		c.snap.DeadLetters = msg.snap.DeadLetters

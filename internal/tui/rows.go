@@ -154,16 +154,13 @@ func (m *Model) buildRows(v View) []row {
 		case Consumers:
 			for j, r := range c.snap.Lag {
 				name, on := lagNames(r)
-				code := "-"
-				if s, ok := c.statuses[c.keys[j]]; ok {
-					code = string(s.Code)
-				}
+				code := c.codes[j]
 				tl := "-"
 				if r.TimeLag > 0 {
 					tl = r.TimeLag.Round(time.Second).String()
 				}
 				rs = append(rs, row{ctx: i, name: name,
-					cells: []string{c.name, name, on, strconv.FormatInt(r.Lag, 10), tl, spark(c.lagHist[c.keys[j]]), code, stale},
+					cells: []string{c.name, name, on, strconv.FormatInt(r.Lag, 10), tl, c.sparks[j], code, stale},
 					keys:  []sortKey{str(c.name), str(name), str(on), num(r.Lag), num(int64(r.TimeLag)), {}, str(code), str(stale)}})
 			}
 		case DeadLetters:
