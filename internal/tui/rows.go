@@ -19,6 +19,28 @@ type row struct {
 	cells []string
 	keys  []sortKey // per column
 	text  string    // the cells lower-cased, for the filter; set on first use
+	// lag is the index in its context's snap.Lag of a consumers row,
+	// whose cells are made when first needed (drawn, measured or
+	// filtered): at 50,000 partitions most are never on screen.
+	lag int
+}
+
+// cellsOf returns r's cells, making a consumers row's on first use.
+func (m *Model) cellsOf(r *row) []string {
+	if r.cells == nil {
+		c := m.ctxs[r.ctx]
+		lr := c.snap.Lag[r.lag]
+		name, on := lagNames(lr)
+		tl := "-"
+		if lr.TimeLag > 0 {
+			tl = lr.TimeLag.Round(time.Second).String()
+		}
+		r.cells = []string{c.name, name, on, strconv.FormatInt(lr.Lag, 10), tl, c.sparks[r.lag], c.codes[r.lag], m.staleCell(c, m.opt.Now())}
+		for k := range r.cells {
+			r.cells[k] = output.TerminalSafe(r.cells[k])
+		}
+	}
+	return r.cells
 }
 
 // sortKey is a column's value for sorting: a number or a string.
@@ -77,7 +99,7 @@ func (m *Model) filterSort(v View, base []row) []row {
 		for j := range base {
 			r := &base[j]
 			if r.text == "" {
-				r.text = strings.ToLower(strings.Join(r.cells, "\x00"))
+				r.text = strings.ToLower(strings.Join(m.cellsOf(r), "\x00"))
 			}
 			if strings.Contains(r.text, f) {
 				rs = append(rs, *r)
@@ -154,14 +176,8 @@ func (m *Model) buildRows(v View) []row {
 		case Consumers:
 			for j, r := range c.snap.Lag {
 				name, on := lagNames(r)
-				code := c.codes[j]
-				tl := "-"
-				if r.TimeLag > 0 {
-					tl = r.TimeLag.Round(time.Second).String()
-				}
-				rs = append(rs, row{ctx: i, name: name,
-					cells: []string{c.name, name, on, strconv.FormatInt(r.Lag, 10), tl, c.sparks[j], code, stale},
-					keys:  []sortKey{str(c.name), str(name), str(on), num(r.Lag), num(int64(r.TimeLag)), {}, str(code), str(stale)}})
+				rs = append(rs, row{ctx: i, name: name, lag: j,
+					keys: []sortKey{str(c.name), str(name), str(on), num(r.Lag), num(int64(r.TimeLag)), {}, str(c.codes[j]), str(stale)}})
 			}
 		case DeadLetters:
 			for _, d := range c.snap.DeadLetters {
