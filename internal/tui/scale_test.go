@@ -4,6 +4,9 @@ package tui
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,5 +114,36 @@ func BenchmarkKeyToRedraw(b *testing.B) {
 				_ = m.View()
 			})
 		})
+	}
+}
+
+// Consumers rows make their cells on first use: the filter still sees
+// every cell of every row (not only those drawn), and the rows drawn
+// after a sort are the sorted ones, with their own cells.
+func TestConsumersCellsOnDemand(t *testing.T) {
+	f := scaleFixture(false, 1000)
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 120, Height: 24})
+	run(m, startMsg{})
+	typeKeys(m, "3", "/")
+	typeKeys(m, strings.Split("topic-0007/42", "")...)
+	if rs := m.rows(Consumers); len(rs) != 1 || rs[0].name != "group-topic-0007" {
+		t.Fatalf("filter on the ON cell of a row never drawn: %d rows", len(rs))
+	}
+	typeKeys(m, "esc", "/")
+	lag := strconv.Itoa((7*100 + 42) * 7919 % 10007) // that row's lag, a cell too
+	typeKeys(m, strings.Split(lag, "")...)
+	if !slices.ContainsFunc(m.rows(Consumers), func(r row) bool { return r.name == "group-topic-0007" }) {
+		t.Fatalf("filter %s on the LAG cell missed its row", lag)
+	}
+	typeKeys(m, "esc", "s", "s", "s", "S") // by lag, largest first
+	screen := m.Content()
+	top := strings.Fields(strings.Split(screen, "\n")[2])
+	most := 0
+	for i := range 1000 {
+		most = max(most, i*7919%10007)
+	}
+	if len(top) < 5 || top[0] != ">" || top[4] != strconv.Itoa(most) {
+		t.Fatalf("first row after sorting by lag, descending: %q\n%s", top, screen)
 	}
 }
