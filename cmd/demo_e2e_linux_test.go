@@ -398,3 +398,44 @@ func ioctl(fd, req uintptr, arg unsafe.Pointer) error {
 	}
 	return nil
 }
+
+// `make demo` on a terminal as a person runs it, in tmux: the demo ends in
+// top across the sandbox brokers (the overview names the three contexts),
+// q quits it, the demo stops the sandbox and exits 0, and the terminal is
+// back: alternate screen left, cursor shown, cooked mode with echo.
+func TestDemoEndsInTopInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the demo")
+	}
+	needTmux(t)
+	script, err := filepath.Abs("../scripts/demo.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := filepath.Abs(mqctlBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := testenv.UniqueName(t, "demotop")
+	tmp := sandboxTempDir(t)
+	sh := fmt.Sprintf("stty sane; env -u MQCTL_CONFIG MQCTL_BIN=%s MQCTL_CONFIG=%s TMPDIR=%s NO_COLOR=1 bash %s; echo EXIT=$?; echo STTY=$(stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)'); sleep 120",
+		bin, filepath.Join(t.TempDir(), "config.yaml"), tmp, script)
+	newSession(t, "-d", "-s", session, "-x", "160", "-y", "40", sh)
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
+
+	screen := waitScreen(t, session, 3*time.Minute, "top's overview", func(s string) bool {
+		return strings.Contains(s, "mqctl top · overview") && strings.Contains(s, "sandbox-kafka") && strings.Contains(s, "sandbox-nats")
+	})
+	if alt, _ := paneModes(t, session); !alt {
+		t.Errorf("top is not on the alternate screen:\n%s", screen)
+	}
+	tmux(t, "send-keys", "-t", session, "q")
+	screen = waitScreen(t, session, 2*time.Minute, "the demo's end", func(s string) bool { return strings.Contains(s, "STTY=") })
+	if !strings.Contains(screen, "EXIT=0") || !strings.Contains(screen, "STTY=icanon echo") {
+		t.Errorf("after q: want EXIT=0 and cooked mode with echo:\n%s", screen)
+	}
+	if alt, cursor := paneModes(t, session); alt || !cursor {
+		t.Errorf("after q: alternate screen %v, cursor visible %v; want false, true", alt, cursor)
+	}
+	expectEmptyDir(t, tmp)
+}
