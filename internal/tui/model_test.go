@@ -543,3 +543,33 @@ func TestStatusLineListsEveryFailure(t *testing.T) {
 		t.Errorf("status with a key's message: %q", got)
 	}
 }
+
+// A tick rebuilds the rows only when a cell shows the clock: a stale
+// context's age or a dead letter's age; otherwise the built rows stay.
+func TestTickRebuildsOnlyForClockCells(t *testing.T) {
+	f := newFixture()
+	f.snaps[0].DeadLetters[0].Oldest = time.Time{}
+	now := t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+	run(m, startMsg{})
+	v := m.version
+	now = now.Add(2 * time.Second)
+	m.Update(tickMsg{ctx: 0})
+	if m.version != v {
+		t.Fatal("a tick rebuilt rows though no cell shows the clock")
+	}
+	now = now.Add(3 * time.Second) // past twice the interval since the last read: stale
+	m.Update(tickMsg{ctx: 1})
+	if m.version == v {
+		t.Fatal("a tick did not rebuild rows whose stale age changed")
+	}
+	run(m, startMsg{})
+	f.snaps[0].DeadLetters[0].Oldest = t0
+	run(m, readMsg{ctx: 0, snap: f.snaps[0]})
+	run(m, readMsg{ctx: 1, snap: f.snaps[1]})
+	v = m.version
+	m.Update(tickMsg{ctx: 0})
+	if m.version == v {
+		t.Fatal("a tick did not rebuild the dead letters' ages")
+	}
+}
