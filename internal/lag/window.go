@@ -6,8 +6,9 @@ import "time"
 // memory bounded by K × rows. It is not safe for concurrent use: one watch
 // loop owns it.
 type Window struct {
-	size   int
-	series map[string]*ring
+	size    int
+	series  map[string]*ring
+	scratch []Sample // Status's copy of one key's samples
 }
 
 // ring holds up to size samples; once full, start is the oldest.
@@ -78,6 +79,20 @@ func (w *Window) Prune(before time.Time) {
 }
 
 func (r *ring) newest() Sample { return r.buf[(r.start+len(r.buf)-1)%len(r.buf)] }
+
+// Status evaluates one key as Statuses does; ok is false while its
+// window is not full (no verdict yet) or the key is unknown. It allocates
+// nothing for the samples: top asks it for each of 50,000 partitions per
+// refresh.
+func (w *Window) Status(key string) (st Status, ok bool) {
+	r := w.series[key]
+	if r == nil || len(r.buf) < w.size {
+		return Status{}, false
+	}
+	w.scratch = append(append(w.scratch[:0], r.buf[r.start:]...), r.buf[:r.start]...)
+	st = Evaluate(w.scratch, w.size)
+	return st, st.Code != ""
+}
 
 // Statuses evaluates every key; the map is what Table and Check take. A key
 // whose window is not full yet has no verdict and no entry: the table

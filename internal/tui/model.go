@@ -57,14 +57,13 @@ type ctxState struct {
 	pending  bool
 	failures int
 	win      *lag.Window
-	keys     []string              // snap.Lag's row keys, in its order
-	statuses map[string]lag.Status // win's verdicts since its last sample
-	codes    []string              // per snap.Lag row: its verdict's code, or "-"
-	sparks   []string              // per snap.Lag row: its lag sparkline
-	depth    map[string][]int64    // destination name -> depth samples
-	lagHist  map[string][]int64    // lag row key -> lag samples
-	pos      map[string]position   // destination name -> its last position
-	flows    map[string]flow       // destination name -> rates between its last two
+	keys     []string            // snap.Lag's row keys, in its order
+	codes    []string            // per snap.Lag row: its verdict's code, or "-"
+	sparks   []string            // per snap.Lag row: its lag sparkline
+	depth    map[string][]int64  // destination name -> depth samples
+	lagHist  map[string][]int64  // lag row key -> lag samples
+	pos      map[string]position // destination name -> its last position
+	flows    map[string]flow     // destination name -> rates between its last two
 }
 
 // Model is the bubbletea model of `mqctl top`.
@@ -255,11 +254,10 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 			c.lagHist[k], c.sparks[j] = h, spark(h)
 		}
 		c.win.Prune(now.Add(-time.Duration(m.opt.Samples+1) * m.opt.Interval * 4))
-		c.statuses = c.win.Statuses()
 		c.codes = make([]string, len(msg.snap.Lag))
 		for j, k := range c.keys {
 			c.codes[j] = "-"
-			if st, ok := c.statuses[k]; ok {
+			if st, ok := c.win.Status(k); ok {
 				c.codes[j] = string(st.Code)
 			}
 		}

@@ -147,7 +147,7 @@ func (m *Model) buildRows(v View) []row {
 			for _, d := range c.snap.DeadLetters {
 				dl += d.Messages
 			}
-			worst := worstStatus(c.statuses)
+			worst := worstStatus(c.codes)
 			reach := "ok"
 			if c.err != nil {
 				reach = "error: " + oneLine(c.err.Error())
@@ -231,17 +231,17 @@ func lagNames(r lag.Row) (name, on string) {
 	return r.Queue, ""
 }
 
-func worstStatus(st map[string]lag.Status) string {
-	worst := ""
+// worstStatus is the worst of the rows' status codes, "-" for none.
+func worstStatus(codes []string) string {
+	worst := "-"
 	rank := -1
-	for _, s := range st {
-		r := codeRank(s.Code)
-		if r > rank {
-			rank, worst = r, string(s.Code)
+	for _, c := range codes {
+		if c == "-" {
+			continue
 		}
-	}
-	if worst == "" {
-		return "-"
+		if r := codeRank(lag.Code(c)); r > rank {
+			rank, worst = r, c
+		}
 	}
 	return worst
 }
