@@ -44,14 +44,28 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 			end: func(t *testing.T, d *demoRun) { d.killNode(t) }, exit: 1,
 		},
 		{
-			name: "Ctrl-C in the live view", at: "mqctl lag --watch every",
+			name: "Ctrl-C in the live view", at: topShown,
 			end: func(t *testing.T, d *demoRun) { d.typeKeys(t, "\x03") }, exit: 130,
+		},
+		{
+			// The demo ends in top: q quits it, the terminal leaves the
+			// alternate screen, and the demo stops the sandbox with 0.
+			name: "q in top", at: topShown,
+			end: func(t *testing.T, d *demoRun) {
+				d.typeKeys(t, "q")
+				d.waitFor(t, "demo: stopping the sandbox")
+				out := d.out.String()
+				if strings.LastIndex(out, altScreenOff) < strings.LastIndex(out, altScreenOn) {
+					t.Errorf("top did not leave the alternate screen:\n%q", out[max(0, len(out)-400):])
+				}
+			},
+			exit: 0,
 		},
 		{
 			// The terminal goes away: its session leader (here the script)
 			// gets SIGHUP from the kernel, and a login shell sends SIGHUP to
 			// its jobs' process groups, as the test does next.
-			name: "terminal closed", at: "mqctl lag --watch every",
+			name: "terminal closed", at: topShown,
 			end: func(t *testing.T, d *demoRun) {
 				d.pty.Close()
 				syscall.Kill(-d.cmd.Process.Pid, syscall.SIGHUP)
@@ -59,7 +73,7 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 			exit: 129,
 		},
 		{
-			name: "SIGTERM", at: "mqctl lag --watch every",
+			name: "SIGTERM", at: topShown,
 			end: func(t *testing.T, d *demoRun) { d.cmd.Process.Signal(syscall.SIGTERM) }, exit: 143,
 		},
 	}
@@ -73,7 +87,7 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := startDemo(t)
+			d := startDemo(t, true)
 			d.waitFor(t, tt.at)
 			tt.end(t, d)
 			code := d.wait(t)
@@ -86,7 +100,42 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 	}
 }
 
-// demoRun is scripts/demo.sh running on a pty, with its own TMPDIR and a
+// What the pty shows once the demo's top drew its first frame: the
+// alternate screen, then its overview. (The title's words may be drawn
+// apart by cursor moves; "overview" is one run of cells.)
+const (
+	altScreenOn  = "\x1b[?1049h"
+	altScreenOff = "\x1b[?1049l"
+	topShown     = "overview"
+)
+
+// Without a terminal (CI, a pipe) the demo does not start top: it prints
+// each sandbox context's destinations and dead letters, exits 0, and
+// leaves nothing behind.
+func TestDemoWithoutTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the demo")
+	}
+	testenv.NeedRabbitMQServer(t)
+	d := startDemo(t, false)
+	code := d.wait(t)
+	out := d.out.String()
+	if code != 0 {
+		t.Errorf("demo exit %d, want 0; output:\n%s", code, out)
+	}
+	for _, want := range []string{"== mqctl -c sandbox-kafka ls", "== mqctl -c sandbox-nats dlq ls", "== mqctl -c sandbox-rabbitmq dlq ls", "orders.dlq"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, altScreenOn) || strings.Contains(out, "mqctl top") || strings.Contains(out, "Next:") {
+		t.Errorf("top started without a terminal:\n%q", out)
+	}
+	d.expectNoProcesses(t)
+	expectEmptyDir(t, d.tmp)
+}
+
+// demoRun is scripts/demo.sh running on a pty (or on pipes), with its own TMPDIR and a
 // mark in the environment every process it starts inherits.
 type demoRun struct {
 	cmd     *exec.Cmd
@@ -101,7 +150,7 @@ type demoRun struct {
 
 var demoSeq int
 
-func startDemo(t *testing.T) *demoRun {
+func startDemo(t *testing.T, tty bool) *demoRun {
 	t.Helper()
 	script, err := filepath.Abs("../scripts/demo.sh")
 	if err != nil {
@@ -119,13 +168,26 @@ func startDemo(t *testing.T) *demoRun {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	master, slave := openPTY(t)
+	var master, slave *os.File
+	if tty {
+		master, slave = openPTY(t)
+	} else {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		master, slave = r, w
+	}
 	d.pty = master
 	d.cmd = exec.Command("bash", script)
 	d.cmd.Env = append(cleanEnv(), "MQCTL_BIN="+bin, "MQCTL_CONFIG="+filepath.Join(t.TempDir(), "config.yaml"),
 		"TMPDIR="+d.tmp, "TERM=xterm", "NO_COLOR=1", d.mark)
 	d.cmd.Stdin, d.cmd.Stdout, d.cmd.Stderr = slave, slave, slave
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if !tty {
+		d.cmd.Stdin = nil // /dev/null
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -335,4 +397,45 @@ func ioctl(fd, req uintptr, arg unsafe.Pointer) error {
 		return errno
 	}
 	return nil
+}
+
+// `make demo` on a terminal as a person runs it, in tmux: the demo ends in
+// top across the sandbox brokers (the overview names the three contexts),
+// q quits it, the demo stops the sandbox and exits 0, and the terminal is
+// back: alternate screen left, cursor shown, cooked mode with echo.
+func TestDemoEndsInTopInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the demo")
+	}
+	needTmux(t)
+	script, err := filepath.Abs("../scripts/demo.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := filepath.Abs(mqctlBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := testenv.UniqueName(t, "demotop")
+	tmp := sandboxTempDir(t)
+	sh := fmt.Sprintf("stty sane; env -u MQCTL_CONFIG MQCTL_BIN=%s MQCTL_CONFIG=%s TMPDIR=%s NO_COLOR=1 bash %s; echo EXIT=$?; echo STTY=$(stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)'); sleep 120",
+		bin, filepath.Join(t.TempDir(), "config.yaml"), tmp, script)
+	newSession(t, "-d", "-s", session, "-x", "160", "-y", "40", sh)
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
+
+	screen := waitScreen(t, session, 3*time.Minute, "top's overview", func(s string) bool {
+		return strings.Contains(s, "mqctl top · overview") && strings.Contains(s, "sandbox-kafka") && strings.Contains(s, "sandbox-nats")
+	})
+	if alt, _ := paneModes(t, session); !alt {
+		t.Errorf("top is not on the alternate screen:\n%s", screen)
+	}
+	tmux(t, "send-keys", "-t", session, "q")
+	screen = waitScreen(t, session, 2*time.Minute, "the demo's end", func(s string) bool { return strings.Contains(s, "STTY=") })
+	if !strings.Contains(screen, "EXIT=0") || !strings.Contains(screen, "STTY=icanon echo") {
+		t.Errorf("after q: want EXIT=0 and cooked mode with echo:\n%s", screen)
+	}
+	if alt, cursor := paneModes(t, session); alt || !cursor {
+		t.Errorf("after q: alternate screen %v, cursor visible %v; want false, true", alt, cursor)
+	}
+	expectEmptyDir(t, tmp)
 }

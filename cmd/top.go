@@ -103,7 +103,7 @@ func topRun(opts *TopOptions) error {
 		profile = colorprofile.NoTTY
 	}
 	p := tea.NewProgram(m, tea.WithInput(opts.IO.In), tea.WithOutput(opts.IO.Out), tea.WithColorProfile(profile))
-	_, err = p.Run()
+	_, err = tui.Run(p)
 	if errors.Is(err, tea.ErrInterrupted) || m.Interrupted() {
 		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted"))
 	}

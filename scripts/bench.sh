@@ -221,6 +221,8 @@ done
 kill -TERM "$sb2"; wait "$sb2" 2>/dev/null || true; sb2=""
 lr_s=$(median "${lr[@]}"); lm_s=$(median "${lm[@]}")
 
+# The sections measured by hand (from the marker on) are kept as they are.
+hand=$(sed -n '/^<!-- measured by hand/,$p' BENCHMARKS.md 2>/dev/null || true)
 cat > BENCHMARKS.md <<MD
 # Benchmarks
 
@@ -308,4 +310,5 @@ and a flush (PING/PONG) every few milliseconds to settle what was sent.
 \`mqctl ls\` does more than \`kcat -L\`: besides metadata it reads start and end offsets of every
 partition and the committed offsets of every group (batched round trips).
 MD
+[ -z "$hand" ] || printf '\n%s\n' "$hand" >>BENCHMARKS.md
 cat BENCHMARKS.md

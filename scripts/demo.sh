@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: start `mqctl sandbox --demo`, then show what is in it.
-# On a terminal the view refreshes until Ctrl-C, which stops the sandbox;
-# without one it prints `mqctl ls` and `mqctl dlq ls` for each sandbox
-# context and exits.
+# On a terminal it ends in `mqctl top` across the sandbox brokers, until q
+# or Ctrl-C, which stops the sandbox; without one (CI, a pipe) it prints
+# `mqctl ls` and `mqctl dlq ls` for each sandbox context and exits.
 #
 # However it ends (done, Ctrl-C, SIGTERM, the terminal closing, the
 # sandbox failing), the sandbox is stopped and waited for, so its brokers
@@ -94,23 +94,26 @@ show() {
   done
 }
 
-if [ -t 1 ]; then
-  # The live view: lag and depth of every sandbox broker side by side,
-  # judged over time (OK, WARN, STALL, STOP), refreshed in place.
+if [ -t 1 ] && [ -t 0 ]; then
+  # The live dashboard of every sandbox broker: overview, destinations,
+  # lag with its status, dead letters; q quits it and ends the demo.
   clear || true
   show
   echo "Sandbox brokers: $(tr '\n' ' ' <"$tmp/out")"
-  echo "Next: the live lag view of all three brokers; Ctrl-C stops it and the sandbox."
+  echo "Next: mqctl top on all three brokers; q (or Ctrl-C) quits it and stops the sandbox."
   # Long waits run in the background so that a signal's trap runs at
   # once (bash runs traps only between commands); `<&0` keeps the
-  # terminal as the view's input.
+  # terminal as top's input.
   sleep 5 &
   view_pid=$!
   wait "$view_pid"
-  "$bin" lag --watch --interval 2s -c "$(echo $contexts | tr ' ' ',')" <&0 &
+  "$bin" top --interval 2s -c "$(echo $contexts | tr ' ' ',')" <&0 &
   view_pid=$!
-  wait "$view_pid" || true
+  # top's status is the demo's: 0 after q, 130 after Ctrl-C.
+  code=0
+  wait "$view_pid" || code=$?
   view_pid=''
+  exit "$code"
 else
   cat "$tmp/out"
   echo

@@ -434,6 +434,14 @@ type MessageGetter interface {
 	GetMessage(ctx context.Context, stream string, seq uint64) (*Message, error)
 }
 
+// Ender is a connection that can tell it has ended for good: the broker
+// closed it (a restart) or the link died, and the driver does not
+// reconnect by itself. A long-lived caller (top) opens a new connection
+// instead of using it. Drivers that reconnect by themselves leave it out.
+type Ender interface {
+	Ended() bool
+}
+
 // As returns conn's implementation of role R, or an mqerr.Unsupported error
 // that names the broker and what was asked of it.
 func As[R any](conn Conn, what string) (R, error) {

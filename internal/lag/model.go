@@ -2,7 +2,6 @@ package lag
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -107,16 +106,20 @@ type Row struct {
 // consumer gets the same key in every poll. Each part is quoted so names
 // containing spaces or quotes cannot make two rows collide.
 func (r Row) Key() string {
-	return strings.Join([]string{
-		strconv.Quote(r.Context),
-		strconv.Quote(r.Broker),
-		strconv.Quote(r.Group),
-		strconv.Quote(r.Stream),
-		strconv.Quote(r.Queue),
-		strconv.Quote(r.Topic),
-		strconv.Itoa(int(r.Partition)),
-		strconv.Quote(r.Consumer),
-	}, " ")
+	// One buffer, not eight quoted strings joined: top and --watch key
+	// every row of every poll (50,000 partitions: 400,000 allocations).
+	b := make([]byte, 0, 24+len(r.Context)+len(r.Broker)+len(r.Group)+len(r.Stream)+len(r.Queue)+len(r.Topic)+len(r.Consumer))
+	for i, s := range []string{r.Context, r.Broker, r.Group, r.Stream, r.Queue, r.Topic} {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendQuote(b, s)
+	}
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, r.Consumer)
+	return string(b)
 }
 
 // formatDuration rounds to what a person reads at a glance: whole seconds,

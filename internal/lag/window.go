@@ -6,8 +6,9 @@ import "time"
 // memory bounded by K × rows. It is not safe for concurrent use: one watch
 // loop owns it.
 type Window struct {
-	size   int
-	series map[string]*ring
+	size    int
+	series  map[string]*ring
+	scratch []Sample // Status's copy of one key's samples
 }
 
 // ring holds up to size samples; once full, start is the oldest.
@@ -79,13 +80,35 @@ func (w *Window) Prune(before time.Time) {
 
 func (r *ring) newest() Sample { return r.buf[(r.start+len(r.buf)-1)%len(r.buf)] }
 
+// Status evaluates one key as Statuses does; ok is false while its
+// window is not full (no verdict yet) or the key is unknown. It allocates
+// nothing for the samples: top asks it for each of 50,000 partitions per
+// refresh.
+func (w *Window) Status(key string) (st Status, ok bool) {
+	r := w.series[key]
+	if r == nil || len(r.buf) < w.size {
+		return Status{}, false
+	}
+	w.scratch = append(append(w.scratch[:0], r.buf[r.start:]...), r.buf[:r.start]...)
+	st = Evaluate(w.scratch, w.size)
+	return st, st.Code != ""
+}
+
 // Statuses evaluates every key; the map is what Table and Check take. A key
 // whose window is not full yet has no verdict and no entry: the table
 // shows "-" and --check --rules counts it UNKNOWN.
 func (w *Window) Statuses() map[string]Status {
 	out := make(map[string]Status, len(w.series))
-	for key := range w.series {
-		if st := Evaluate(w.Samples(key), w.size); st.Code != "" {
+	// One buffer for every key's samples (Evaluate keeps none), and no
+	// call for a key still warming up: top evaluates 50,000 partitions
+	// per refresh.
+	buf := make([]Sample, 0, w.size)
+	for key, r := range w.series {
+		if len(r.buf) < w.size {
+			continue
+		}
+		buf = append(append(buf[:0], r.buf[r.start:]...), r.buf[:r.start]...)
+		if st := Evaluate(buf, w.size); st.Code != "" {
 			out[key] = st
 		}
 	}

@@ -3,16 +3,15 @@ package tui
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/output"
 )
@@ -58,6 +57,9 @@ type ctxState struct {
 	pending  bool
 	failures int
 	win      *lag.Window
+	keys     []string            // snap.Lag's row keys, in its order
+	codes    []string            // per snap.Lag row: its verdict's code, or "-"
+	sparks   []string            // per snap.Lag row: its lag sparkline
 	depth    map[string][]int64  // destination name -> depth samples
 	lagHist  map[string][]int64  // lag row key -> lag samples
 	pos      map[string]position // destination name -> its last position
@@ -81,7 +83,6 @@ type Model struct {
 	help      bool
 	paused    bool
 	status    string // what the last key or action said; cleared by the next key
-	errLine   string // the first context's read error
 	width     int
 	height    int
 	peek      peekState
@@ -110,6 +111,7 @@ type (
 		ctx  int
 		snap Snapshot
 		err  error
+		keys []string // snap.Lag's row keys, made off the event loop
 	}
 	peekMsg struct {
 		ctx  int
@@ -165,8 +167,17 @@ func (m *Model) read(i int) tea.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		snap, err := src.Read(ctx, i)
-		return readMsg{ctx: i, snap: snap, err: err}
+		return readMsg{ctx: i, snap: snap, err: err, keys: lagKeys(snap.Lag)}
 	}
+}
+
+// lagKeys are the rows' window keys, in their order.
+func lagKeys(rows []lag.Row) []string {
+	keys := make([]string, len(rows))
+	for j, r := range rows {
+		keys[j] = r.Key()
+	}
+	return keys
 }
 
 func (m *Model) readAll() tea.Cmd {
@@ -228,17 +239,32 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 		c.pos, c.flows = cur, flows
 	}
 	if msg.snap.Lag != nil {
+		// Keys and verdicts once per read: the rows' rebuilds (each tick)
+		// reuse them.
 		c.snap.Lag = msg.snap.Lag
-		c.win.Observe(now, msg.snap.Lag)
+		c.keys = msg.keys
+		if len(c.keys) != len(msg.snap.Lag) {
+			c.keys = lagKeys(msg.snap.Lag)
+		}
+		c.sparks = make([]string, len(msg.snap.Lag))
+		for j, r := range msg.snap.Lag {
+			k := c.keys[j]
+			c.win.Add(k, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
+			h := appendSample(c.lagHist[k], r.Lag)
+			c.lagHist[k], c.sparks[j] = h, spark(h)
+		}
 		c.win.Prune(now.Add(-time.Duration(m.opt.Samples+1) * m.opt.Interval * 4))
-		for _, r := range msg.snap.Lag {
-			c.lagHist[r.Key()] = appendSample(c.lagHist[r.Key()], r.Lag)
+		c.codes = make([]string, len(msg.snap.Lag))
+		for j, k := range c.keys {
+			c.codes[j] = "-"
+			if st, ok := c.win.Status(k); ok {
+				c.codes[j] = string(st.Code)
+			}
 		}
 	}
 	if msg.snap.DeadLetters != nil {
 		c.snap.DeadLetters = msg.snap.DeadLetters
 	}
-	m.errLine = m.errorLine()
 	if c.pending {
 		c.pending = false
 		return m.read(msg.ctx)
@@ -246,13 +272,46 @@ func (m *Model) applyRead(msg readMsg) tea.Cmd {
 	return m.opt.Tick(m.delay(c), tickMsg{ctx: msg.ctx})
 }
 
-func (m *Model) errorLine() string {
+// errorLine lists every failing context's error, sanitised, in context
+// order, as many as fit in w columns; the rest are counted ("+2 more").
+func (m *Model) errorLine(w int) string {
+	var parts []string
 	for _, c := range m.ctxs {
 		if c.err != nil {
-			return fmt.Sprintf("%s: %s; retry in %s", c.name, oneLine(c.err.Error()), m.delay(c))
+			parts = append(parts, output.TerminalSafe(fmt.Sprintf("%s: %s; retry in %s", c.name, oneLine(c.err.Error()), m.delay(c))))
 		}
 	}
-	return ""
+	return fitList(parts, w)
+}
+
+// fitList joins parts with " · " within w columns: the first ones that
+// fit, then "+N more" for the others. A first part too wide alone is cut.
+func fitList(parts []string, w int) string {
+	more := func(n int) string {
+		if n == 0 {
+			return ""
+		}
+		return "+" + strconv.Itoa(n) + " more"
+	}
+	line := ""
+	for k, p := range parts {
+		next := p
+		if k > 0 {
+			next = line + " · " + p
+		}
+		rest := more(len(parts) - k - 1)
+		if rest != "" {
+			rest = " · " + rest
+		}
+		if runewidth.StringWidth(next+rest) > w {
+			if k == 0 {
+				return runewidth.Truncate(p, max(w-runewidth.StringWidth(rest), 1), "…") + rest
+			}
+			return line + " · " + more(len(parts)-k)
+		}
+		line = next
+	}
+	return line
 }
 
 func oneLine(s string) string {
@@ -262,11 +321,34 @@ func oneLine(s string) string {
 	return s
 }
 
+// clockShows says whether some cell depends on the clock now: a stale
+// context's age, or a dead-letter destination's oldest message. Without
+// one a tick leaves the rows as they are (at 50,000 partitions a rebuild
+// is tens of milliseconds on the event loop).
+func (m *Model) clockShows() bool {
+	now := m.opt.Now()
+	for _, c := range m.ctxs {
+		if m.staleCell(c, now) != "" {
+			return true
+		}
+		for _, d := range c.snap.DeadLetters {
+			if !d.Oldest.IsZero() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg.(type) {
-	case tickMsg, readMsg, peekMsg, planMsg, doneMsg, progressMsg:
+	case readMsg, peekMsg, planMsg, doneMsg, progressMsg:
 		m.version++
+	case tickMsg:
+		if m.clockShows() {
+			m.version++
+		}
 	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
@@ -322,6 +404,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.typing(k, s)
 	}
 	m.status = ""
+	if panicKey != "" && s == panicKey {
+		panic("test hook: " + s + " pressed")
+	}
 	if m.help {
 		m.help = false
 		if s != "q" {
@@ -470,266 +555,3 @@ func (m *Model) drill() tea.Cmd {
 }
 
 const peekCount = 50
-
-// row is one table line: cells already sanitised, and what sorts it.
-type row struct {
-	ctx   int
-	name  string
-	cells []string
-	keys  []any // per column: int64 or string
-}
-
-// rows returns view v's rows, filtered and sorted, rebuilt only when data,
-// clock ticks, filter or sort changed since the last call.
-func (m *Model) rows(v View) []row {
-	k := cacheKey{m.version, m.filter[v], m.sortCol[v], m.sortDesc[v]}
-	if c := m.cache[v]; c.ok && c.key == k {
-		return c.rows
-	}
-	rs := m.buildRows(v)
-	m.cache[v] = rowCache{key: k, rows: rs, ok: true}
-	return rs
-}
-
-type cacheKey struct {
-	version int
-	filter  string
-	sortCol int
-	desc    bool
-}
-
-type rowCache struct {
-	key  cacheKey
-	rows []row
-	ok   bool
-}
-
-func (m *Model) buildRows(v View) []row {
-	var rs []row
-	now := m.opt.Now()
-	for i, c := range m.ctxs {
-		stale := m.staleCell(c, now)
-		switch v {
-		case Overview:
-			var total int64
-			for _, r := range c.snap.Lag {
-				total += r.Lag
-			}
-			var dl int64
-			for _, d := range c.snap.DeadLetters {
-				dl += d.Messages
-			}
-			worst := worstStatus(c.win.Statuses())
-			reach := "ok"
-			if c.err != nil {
-				reach = "error: " + oneLine(c.err.Error())
-			} else if c.lastOK.IsZero() {
-				reach = "connecting"
-			}
-			rs = append(rs, row{ctx: i, name: c.name,
-				cells: []string{c.name, c.snap.Broker, reach, strconv.Itoa(len(c.snap.Destinations)), strconv.FormatInt(total, 10), strconv.FormatInt(dl, 10), worst, stale},
-				keys:  []any{c.name, c.snap.Broker, reach, int64(len(c.snap.Destinations)), total, dl, worst, stale}})
-		case Destinations:
-			queues := map[string]lag.Row{}
-			for _, r := range c.snap.Lag {
-				if r.Kind == lag.KindQueue {
-					queues[r.Queue] = r
-				}
-			}
-			for _, d := range c.snap.Destinations {
-				f := c.flows[d.Name]
-				if r, ok := queues[d.Name]; ok {
-					f = queueFlow(r)
-				}
-				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), rateCell(f.in, f.inOK), rateCell(f.out, f.outOK), strconv.Itoa(d.Consumers), spark(c.depth[d.Name]), stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, rateKey(f.in, f.inOK), rateKey(f.out, f.outOK), int64(d.Consumers), "", stale}})
-			}
-		case Consumers:
-			st := c.win.Statuses()
-			for _, r := range c.snap.Lag {
-				name, on := lagNames(r)
-				code := "-"
-				if s, ok := st[r.Key()]; ok {
-					code = string(s.Code)
-				}
-				tl := "-"
-				if r.TimeLag > 0 {
-					tl = r.TimeLag.Round(time.Second).String()
-				}
-				rs = append(rs, row{ctx: i, name: name,
-					cells: []string{c.name, name, on, strconv.FormatInt(r.Lag, 10), tl, spark(c.lagHist[r.Key()]), code, stale},
-					keys:  []any{c.name, name, on, r.Lag, int64(r.TimeLag), "", code, stale}})
-			}
-		case DeadLetters:
-			for _, d := range c.snap.DeadLetters {
-				oldest := "-"
-				var age int64
-				if !d.Oldest.IsZero() {
-					a := now.Sub(d.Oldest)
-					age = int64(a)
-					oldest = shortAge(a)
-				}
-				reason, origin := sampled(d)
-				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, reason, origin, d.Why, stale},
-					keys:  []any{c.name, d.Name, d.Type, d.Messages, age, reason, origin, d.Why, stale}})
-			}
-		}
-	}
-	if v == Browser {
-		for j := range m.peek.msgs {
-			rs = append(rs, m.browserRow(j))
-		}
-	}
-	for j := range rs {
-		for k := range rs[j].cells {
-			rs[j].cells[k] = output.TerminalSafe(rs[j].cells[k])
-		}
-	}
-	if f := strings.ToLower(m.filter[v]); f != "" {
-		kept := rs[:0]
-		for _, r := range rs {
-			if strings.Contains(strings.ToLower(strings.Join(r.cells, "\x00")), f) {
-				kept = append(kept, r)
-			}
-		}
-		rs = kept
-	}
-	if v != Browser {
-		col, desc := m.sortCol[v], m.sortDesc[v]
-		idx := make([]int, len(rs))
-		for j := range idx {
-			idx[j] = j
-		}
-		sort.SliceStable(idx, func(a, b int) bool {
-			c := compare(rs[idx[a]].keys[col], rs[idx[b]].keys[col])
-			if desc {
-				return c > 0
-			}
-			return c < 0
-		})
-		sorted := make([]row, len(rs))
-		for j, k := range idx {
-			sorted[j] = rs[k]
-		}
-		rs = sorted
-	}
-	return rs
-}
-
-// sampled is a dead-letter row's top reason and original destination
-// cells: "(not read)" where reading would mark them redelivered, "-"
-// where nothing was read.
-func sampled(d DeadLetterRow) (reason, origin string) {
-	switch {
-	case d.NotRead:
-		return "(not read)", "(not read)"
-	case d.Sampled == 0:
-		return "-", "-"
-	}
-	return dlq.OneLine(d.TopReason, 200), dlq.OneLine(d.Origin, 200)
-}
-
-func compare(a, b any) int {
-	switch x := a.(type) {
-	case int64:
-		y := b.(int64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	case string:
-		return strings.Compare(x, b.(string))
-	}
-	return 0
-}
-
-func lagNames(r lag.Row) (name, on string) {
-	switch r.Kind {
-	case lag.KindPartition:
-		return r.Group, r.Topic + "/" + strconv.Itoa(int(r.Partition))
-	case lag.KindConsumer:
-		return r.Consumer, r.Stream
-	}
-	return r.Queue, ""
-}
-
-func worstStatus(st map[string]lag.Status) string {
-	worst := ""
-	rank := -1
-	for _, s := range st {
-		r := codeRank(s.Code)
-		if r > rank {
-			rank, worst = r, string(s.Code)
-		}
-	}
-	if worst == "" {
-		return "-"
-	}
-	return worst
-}
-
-func codeRank(c lag.Code) int {
-	switch string(c) {
-	case "OK":
-		return 0
-	case "WARN":
-		return 1
-	case "REWIND":
-		return 2
-	case "STALL":
-		return 3
-	case "STOP":
-		return 4
-	}
-	return 0
-}
-
-// staleCell is "" for a fresh context, else how old its rows are.
-func (m *Model) staleCell(c *ctxState, now time.Time) string {
-	if c.err == nil && (c.lastOK.IsZero() || now.Sub(c.lastOK) <= 2*m.opt.Interval) {
-		return ""
-	}
-	if c.lastOK.IsZero() {
-		return "stale"
-	}
-	return "stale " + shortAge(now.Sub(c.lastOK))
-}
-
-func shortAge(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + "s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	case d < 48*time.Hour:
-		return strconv.Itoa(int(d/time.Hour)) + "h"
-	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-}
-
-var sparkRunes = []rune("▁▂▃▄▅▆▇█")
-
-// spark draws samples scaled to their own range.
-func spark(s []int64) string {
-	if len(s) == 0 {
-		return ""
-	}
-	lo, hi := s[0], s[0]
-	for _, v := range s {
-		lo, hi = min(lo, v), max(hi, v)
-	}
-	out := make([]rune, len(s))
-	for i, v := range s {
-		k := 0
-		if hi > lo {
-			k = int((v - lo) * int64(len(sparkRunes)-1) / (hi - lo))
-		}
-		out[i] = sparkRunes[k]
-	}
-	return string(out)
-}

@@ -502,3 +502,74 @@ func TestRefreshNowKey(t *testing.T) {
 		t.Fatalf("after the read in flight: reads %v, want [4 3] (it and the one r asked for)", f.reads)
 	}
 }
+
+// The status line names every failing context, in context order, as many
+// as fit; the others are counted, and nothing runs past the width.
+func TestStatusLineListsEveryFailure(t *testing.T) {
+	f := newFixture()
+	f.names = []string{"a", "bb", "c", "ok"}
+	f.snaps = append(f.snaps, f.snaps...)
+	f.errs = []error{errors.New("dial tcp 10.0.0.1:9092: connect: connection refused"), errors.New("EOF\x1b[2J\nsecond line"), errors.New("401 Unauthorized"), nil}
+	f.reads = make([]int, 4)
+	m := newModel(f, nil)
+	run(m, startMsg{})
+	status := func(w int) string {
+		run(m, tea.WindowSizeMsg{Width: w, Height: 24})
+		ls := strings.Split(m.Content(), "\n")
+		return ls[len(ls)-2]
+	}
+	want := `a: dial tcp 10.0.0.1:9092: connect: connection refused; retry in 4s · bb: EOF\x1b[2J; retry in 4s · c: 401 Unauthorized; retry in 4s`
+	if got := status(200); got != want {
+		t.Errorf("at 200 columns:\n got %q\nwant %q", got, want)
+	}
+	if got := status(120); got != `a: dial tcp 10.0.0.1:9092: connect: connection refused; retry in 4s · bb: EOF\x1b[2J; retry in 4s · +1 more` {
+		t.Errorf("at 120 columns: %q", got)
+	}
+	if got := status(80); got != `a: dial tcp 10.0.0.1:9092: connect: connection refused; retry in 4s · +2 more` {
+		t.Errorf("at 80 columns: %q", got)
+	}
+	if got := status(40); got != `a: dial tcp 10.0.0.1:9092: co… · +2 more` {
+		t.Errorf("at 40 columns: %q", got)
+	}
+	for w := 20; w <= 200; w++ {
+		if got := status(w); runewidth.StringWidth(got) > w || !strings.HasPrefix(got, "a") {
+			t.Fatalf("at %d columns: %q", w, got)
+		}
+	}
+	// A key's message comes first, the failures after it.
+	typeKeys(m, ":", "x", "enter")
+	run(m, tea.WindowSizeMsg{Width: 200, Height: 24})
+	if got := status(200); !strings.HasPrefix(got, `unknown view "x"`) || !strings.Contains(got, "· a: dial") {
+		t.Errorf("status with a key's message: %q", got)
+	}
+}
+
+// A tick rebuilds the rows only when a cell shows the clock: a stale
+// context's age or a dead letter's age; otherwise the built rows stay.
+func TestTickRebuildsOnlyForClockCells(t *testing.T) {
+	f := newFixture()
+	f.snaps[0].DeadLetters[0].Oldest = time.Time{}
+	now := t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+	run(m, startMsg{})
+	v := m.version
+	now = now.Add(2 * time.Second)
+	m.Update(tickMsg{ctx: 0})
+	if m.version != v {
+		t.Fatal("a tick rebuilt rows though no cell shows the clock")
+	}
+	now = now.Add(3 * time.Second) // past twice the interval since the last read: stale
+	m.Update(tickMsg{ctx: 1})
+	if m.version == v {
+		t.Fatal("a tick did not rebuild rows whose stale age changed")
+	}
+	run(m, startMsg{})
+	f.snaps[0].DeadLetters[0].Oldest = t0
+	run(m, readMsg{ctx: 0, snap: f.snaps[0]})
+	run(m, readMsg{ctx: 1, snap: f.snaps[1]})
+	v = m.version
+	m.Update(tickMsg{ctx: 0})
+	if m.version == v {
+		t.Fatal("a tick did not rebuild the dead letters' ages")
+	}
+}

@@ -93,14 +93,12 @@ func (m *Model) Content() string {
 	for ; used < m.height-2; used++ {
 		b.WriteByte('\n')
 	}
-	status := m.status
-	if m.errLine != "" {
-		if status != "" {
-			status += " · "
-		}
-		status += m.errLine
+	status := output.TerminalSafe(m.status)
+	if status != "" {
+		status += " · "
 	}
-	b.WriteString(fit(output.TerminalSafe(status), w))
+	status += m.errorLine(w - runewidth.StringWidth(status))
+	b.WriteString(fit(strings.TrimSuffix(status, " · "), w))
 	b.WriteByte('\n')
 	switch {
 	case m.act != nil:
@@ -202,7 +200,7 @@ var helpLines = []string{
 func (m *Model) table(b *strings.Builder, w int) int {
 	cols := m.columns(m.view)
 	rows := m.rows(m.view)
-	widths := layout(cols, rows, w-2)
+	widths := m.layout(cols, rows, w-2)
 	sortCol := m.sortCol[m.view]
 	var hdr []string
 	for i, c := range cols {
@@ -245,7 +243,7 @@ func (m *Model) table(b *strings.Builder, w int) int {
 		if i == cur {
 			mark = "> "
 		}
-		b.WriteString(line(mark, rows[i].cells, widths, w))
+		b.WriteString(line(mark, m.cellsOf(&rows[i]), widths, w))
 		used++
 	}
 	return used
@@ -254,13 +252,13 @@ func (m *Model) table(b *strings.Builder, w int) int {
 // layout gives each column the width of its widest cell (among the first
 // rows; at least its minimum); when that is too wide, flexible columns
 // shrink towards their minimum.
-func layout(cols []column, rows []row, w int) []int {
+func (m *Model) layout(cols []column, rows []row, w int) []int {
 	widths := make([]int, len(cols))
 	total := 0
 	for i, c := range cols {
 		want := max(c.min, runewidth.StringWidth(c.title)+1)
-		for _, r := range rows[:min(len(rows), 200)] {
-			want = max(want, runewidth.StringWidth(r.cells[i]))
+		for j := range rows[:min(len(rows), 200)] {
+			want = max(want, runewidth.StringWidth(m.cellsOf(&rows[j])[i]))
 		}
 		widths[i] = min(want, 60)
 		total += widths[i] + 1

@@ -54,6 +54,10 @@ func (c *Conn) Broker() string { return "rabbitmq" }
 // AMQP is the underlying connection, for the roles built on it.
 func (c *Conn) AMQP() *amqp.Connection { return c.conn }
 
+// Ended reports whether the AMQP connection is closed (the node
+// restarted, or a heartbeat went unanswered): amqp091 does not redial.
+func (c *Conn) Ended() bool { return c.conn.IsClosed() }
+
 // Addr is the host:port this connection reached.
 func (c *Conn) Addr() string { return c.addr }
 

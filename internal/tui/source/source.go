@@ -58,7 +58,14 @@ func (s *Brokers) conn(ctx context.Context, i int) (broker.Conn, error) {
 	c := s.conns[i]
 	s.mu.Unlock()
 	if c != nil {
-		return c, nil
+		// A connection the broker ended (a RabbitMQ restart: its
+		// management API answers the refreshes again, but the AMQP link
+		// that peeks, replays and purges is closed) is opened again.
+		e, ok := c.(broker.Ender)
+		if !ok || !e.Ended() {
+			return c, nil
+		}
+		s.drop(i, c)
 	}
 	c, err := broker.Open(ctx, s.Targets[i])
 	if err != nil {

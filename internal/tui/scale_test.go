@@ -1,0 +1,149 @@
+//go:build unix
+
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/lag"
+)
+
+// scaleFixture is one context of n RabbitMQ queues (with their lag rows),
+// or of Kafka topics of 100 partitions each, one lagging group per topic:
+// n partitions in all.
+func scaleFixture(queues bool, n int) *fixture {
+	f := newFixture()
+	f.names, f.errs, f.reads = f.names[:1], f.errs[:1], f.reads[:1]
+	s := Snapshot{Broker: "kafka"}
+	if queues {
+		s.Broker = "rabbitmq"
+		for i := range n {
+			name := fmt.Sprintf("queue-%05d", i)
+			s.Destinations = append(s.Destinations, broker.Destination{Broker: "rabbitmq", Type: "queue", Name: name, Messages: int64(i * 7919 % 10007), Consumers: i % 3})
+			s.Lag = append(s.Lag, lag.Row{Broker: "rabbitmq", Kind: lag.KindQueue, Queue: name, Lag: int64(i * 7919 % 10007), PublishRate: float64(i % 50), DeliverRate: float64(i % 40)})
+		}
+	} else {
+		for t := range n / 100 {
+			topic := fmt.Sprintf("topic-%04d", t)
+			s.Destinations = append(s.Destinations, broker.Destination{Broker: "kafka", Type: "topic", Name: topic, Messages: int64(t * 1000), Partitions: 100})
+			for p := range 100 {
+				s.Lag = append(s.Lag, lag.Row{Broker: "kafka", Kind: lag.KindPartition, Group: "group-" + topic, Topic: topic, Partition: int32(p), Committed: 10, End: int64(10 + (t*100+p)*7919%10007), Lag: int64((t*100 + p) * 7919 % 10007)})
+			}
+		}
+	}
+	f.snaps = []Snapshot{s}
+	return f
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loop runs one op per iteration and reports, beside the wall time, the
+// CPU time per op (GC included): on a shared machine the wall time also
+// counts the time other processes held the CPU.
+func loop(b *testing.B, op func()) {
+	start := cpuTime(b)
+	for b.Loop() {
+		op()
+	}
+	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// BenchmarkKeyToRedraw is a key press's cost at scale: Update with the key,
+// then the frame (View) the program draws after it. move is a cursor key
+// (rows cached); sort and filter rebuild, filter and sort every row;
+// refresh is a read's new data arriving, then the frame.
+func BenchmarkKeyToRedraw(b *testing.B) {
+	for _, sc := range []struct {
+		name   string
+		queues bool
+		n      int
+		view   string
+	}{{"10000queues", true, 10000, "2"}, {"50000partitions", false, 50000, "3"}} {
+		f := scaleFixture(sc.queues, sc.n)
+		m := newModel(f, nil)
+		run(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+		run(m, startMsg{})
+		typeKeys(m, sc.view)
+		if rows := len(m.rows(m.view)); rows != sc.n {
+			b.Fatalf("%s: %d rows", sc.name, rows)
+		}
+		b.Run(sc.name+"/move", func(b *testing.B) {
+			loop(b, func() {
+				m.Update(key("j"))
+				_ = m.View()
+			})
+		})
+		b.Run(sc.name+"/sort", func(b *testing.B) {
+			loop(b, func() {
+				m.Update(key("s"))
+				_ = m.View()
+			})
+		})
+		// One op is two keys: a character, then backspace.
+		b.Run(sc.name+"/filter", func(b *testing.B) {
+			typeKeys(m, "/")
+			loop(b, func() {
+				m.Update(key("1"))
+				_ = m.View()
+				m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+				_ = m.View()
+			})
+			typeKeys(m, "esc")
+		})
+		b.Run(sc.name+"/refresh", func(b *testing.B) {
+			// As the read command sends it: keys made in its goroutine.
+			read := readMsg{ctx: 0, snap: f.snaps[0], keys: lagKeys(f.snaps[0].Lag)}
+			loop(b, func() {
+				m.Update(read)
+				_ = m.View()
+			})
+		})
+	}
+}
+
+// Consumers rows make their cells on first use: the filter still sees
+// every cell of every row (not only those drawn), and the rows drawn
+// after a sort are the sorted ones, with their own cells.
+func TestConsumersCellsOnDemand(t *testing.T) {
+	f := scaleFixture(false, 1000)
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 120, Height: 24})
+	run(m, startMsg{})
+	typeKeys(m, "3", "/")
+	typeKeys(m, strings.Split("topic-0007/42", "")...)
+	if rs := m.rows(Consumers); len(rs) != 1 || rs[0].name != "group-topic-0007" {
+		t.Fatalf("filter on the ON cell of a row never drawn: %d rows", len(rs))
+	}
+	typeKeys(m, "esc", "/")
+	lag := strconv.Itoa((7*100 + 42) * 7919 % 10007) // that row's lag, a cell too
+	typeKeys(m, strings.Split(lag, "")...)
+	if !slices.ContainsFunc(m.rows(Consumers), func(r row) bool { return r.name == "group-topic-0007" }) {
+		t.Fatalf("filter %s on the LAG cell missed its row", lag)
+	}
+	typeKeys(m, "esc", "s", "s", "s", "S") // by lag, largest first
+	screen := m.Content()
+	top := strings.Fields(strings.Split(screen, "\n")[2])
+	most := 0
+	for i := range 1000 {
+		most = max(most, i*7919%10007)
+	}
+	if len(top) < 5 || top[0] != ">" || top[4] != strconv.Itoa(most) {
+		t.Fatalf("first row after sorting by lag, descending: %q\n%s", top, screen)
+	}
+}
