@@ -38,7 +38,7 @@ func handledLines(t *testing.T, path string) []string {
 func TestReliabilityConsumeExecKill9(t *testing.T) {
 	runs := reliability.Runs(t)
 	s := reliability.Start(t, "kill -9 of `consume --exec` (ack after the handler), RabbitMQ")
-	const n = 1500
+	const n = 1000
 	dir := t.TempDir()
 	for run := range runs {
 		u, ch := rabbitQueue(t, "jobs", nil)
@@ -174,7 +174,7 @@ func TestReliabilityRabbitMQQueueDeleted(t *testing.T) {
 		t.Run(which, func(t *testing.T) {
 			t.Parallel()
 			s := reliability.Start(t, fmt.Sprintf("RabbitMQ %s queue deleted mid-`dlq replay`", which))
-			const n = 3000
+			const n = 1500
 			var removed, excusedAll int
 			for run := range runs {
 				u, ch := rabbitQueue(t, "work", amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work.dlq"})
@@ -193,7 +193,7 @@ func TestReliabilityRabbitMQQueueDeleted(t *testing.T) {
 				queue := map[string]string{"target": "work", "source": "work.dlq"}[which]
 				var deleted int
 				cmd := c.command(context.Background(), "dlq", "replay", "work.dlq", "--yes", "--rate", "1000", "--in-flight", fmt.Sprint(replayPrefetch))
-				code, mid := runWithFault(t, cmd, "", between(300*time.Millisecond, 1500*time.Millisecond), func() {
+				code, mid := runWithFault(t, cmd, "", between(200*time.Millisecond, 1000*time.Millisecond), func() {
 					var err error
 					if deleted, err = ch.QueueDelete(queue, false, false, false); err != nil {
 						t.Fatal(err)
@@ -236,7 +236,7 @@ func TestReliabilityRabbitMQQueueDeleted(t *testing.T) {
 				excusedAll += excused
 				s.Run(n, gone-excused, dup)
 			}
-			s.Note("%d dead letters per run, replay --rate 1000 --in-flight %d, the %s queue deleted after 0.3-1.5 s; %d messages removed by the deletions (the broker's count) not counted as lost", n, replayPrefetch, which, removed)
+			s.Note("%d dead letters per run, replay --rate 1000 --in-flight %d, the %s queue deleted after 0.2-1 s; %d messages removed by the deletions (the broker's count) not counted as lost", n, replayPrefetch, which, removed)
 			switch which {
 			case "source":
 				s.Note("nor %d deliveries mqctl held unacked when its source went (at most %d a run)", excusedAll, replayPrefetch)
