@@ -430,6 +430,15 @@ func jsStreamWith(t *testing.T, js jetstream.JetStream, stream, subject string, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fillDurable(t, js, st, stream, subject, n)
+}
+
+// fillDurable publishes n messages "<stream>-<i>" to subject, captured by
+// st, and adds the durable pull consumer "dur" (ack wait 2 s); it returns
+// the values.
+func fillDurable(t *testing.T, js jetstream.JetStream, st jetstream.Stream, stream, subject string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
 	want := make([]string, n)
 	for i := range want {
 		want[i] = fmt.Sprintf("%s-%d", stream, i)
