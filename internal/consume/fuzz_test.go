@@ -52,22 +52,6 @@ func FuzzParseFrom(f *testing.F) {
 	})
 }
 
-func FuzzParseOnFail(f *testing.F) {
-	for _, s := range []string{"requeue", "reject", "stop", "dead-letter=orders.DLT", "dead-letter=", "retry=30s,2m", "retry=", "x", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		of, err := ParseOnFail(s)
-		if err != nil {
-			usageLine(t, "--on-fail", s, err)
-			return
-		}
-		if of.Kind == "" {
-			t.Fatalf("--on-fail %q: parsed without a kind", s)
-		}
-	})
-}
-
 // FuzzTemplatePrinter: any -o template= either is refused with one usage
 // line or prints a hostile message without panicking. Templates that
 // range are only parsed: ranging over a large number runs for as long.
