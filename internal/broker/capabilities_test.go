@@ -48,3 +48,21 @@ func TestCheckFlags(t *testing.T) {
 		t.Error("kafka dlq --sample: accepted")
 	}
 }
+
+// TestDriverAs: a role is found by the driver's family name; a driver
+// without it is Unsupported, and a name no driver registered is said so.
+func TestDriverAs(t *testing.T) {
+	for _, name := range []string{"kafka", "nats", "rabbitmq"} {
+		if _, err := broker.DriverAs[broker.BenchPlanner](name, "bench"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := broker.DriverAs[broker.Purger]("kafka", "purge")
+	if want := "purge is not supported on kafka"; err == nil || err.Error() != want || mqerr.KindOf(err) != mqerr.Unsupported {
+		t.Errorf("kafka driver as Purger: %v, want unsupported %q", err, want)
+	}
+	_, err = broker.DriverAs[broker.BenchPlanner]("redis", "bench")
+	if want := `bench does not know broker "redis"`; err == nil || err.Error() != want {
+		t.Errorf("redis: %v, want %q", err, want)
+	}
+}

@@ -23,6 +23,8 @@ var (
 	// byName holds each Capable driver's capabilities under its family
 	// name, so that a lookup per message (CapabilitiesByName) is a map read.
 	byName = map[string]Capabilities{}
+	// named holds each Capable driver under its family name (DriverAs).
+	named = map[string]Driver{}
 )
 
 // Register makes d handle URLs with the given schemes. Drivers call it from
@@ -38,7 +40,28 @@ func Register(d Driver, schemes ...string) {
 	}
 	if c, ok := d.(Capable); ok {
 		byName[c.Capabilities().Name] = c.Capabilities()
+		named[c.Capabilities().Name] = d
 	}
+}
+
+// DriverAs returns role R of the registered driver whose family name is
+// name ("kafka"), for code that has the name but no connection (a bench
+// worker's plan, the parity lines of bench --compare). A driver without
+// the role gives an mqerr.Unsupported error, as As does; a name no driver
+// registered, "WHAT does not know broker NAME".
+func DriverAs[R any](name, what string) (R, error) {
+	mu.RLock()
+	d, ok := named[name]
+	mu.RUnlock()
+	var zero R
+	if !ok {
+		return zero, fmt.Errorf("%s does not know broker %q", what, name)
+	}
+	r, ok := d.(R)
+	if !ok {
+		return zero, mqerr.Wrap(mqerr.Unsupported, fmt.Errorf("%s is not supported on %s", what, name))
+	}
+	return r, nil
 }
 
 // Schemes lists the registered schemes, sorted.

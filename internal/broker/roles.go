@@ -452,27 +452,3 @@ func As[R any](conn Conn, what string) (R, error) {
 	}
 	return r, nil
 }
-
-// BenchDestination is a destination `mqctl bench` creates for itself and
-// deletes at the end: a Kafka topic, a RabbitMQ queue, a JetStream stream
-// capturing the subject Name, or nothing at all for core NATS.
-type BenchDestination struct {
-	Name string
-	// Core is core NATS: there is nothing to create.
-	Core bool
-	// Kafka
-	Partitions int
-	// RabbitMQ: classic (default), quorum or stream.
-	QueueType string
-	// JetStream: file (default) or memory, and the replica count.
-	Storage  string
-	Replicas int
-}
-
-// BenchDestinations creates and deletes bench destinations. Create fails
-// when Name exists already, so a bench never writes into, or deletes,
-// something it did not make.
-type BenchDestinations interface {
-	CreateBenchDestination(ctx context.Context, d BenchDestination) error
-	DeleteBenchDestination(ctx context.Context, d BenchDestination) error
-}

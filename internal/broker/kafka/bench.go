@@ -8,6 +8,37 @@ import (
 )
 
 var _ broker.BenchDestinations = (*Conn)(nil)
+var _ broker.BenchPlanner = driver{}
+
+// PlanBench implements broker.BenchPlanner: the knobs go to the producer
+// as they are, records are spread over the partitions round-robin, and
+// consumers read from the beginning, in a group named after the topic
+// when there are several.
+func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
+	k, p := run.Knobs, &plan.Producer
+	plan.Destination.Partitions = k.Partitions
+	p.Acks, p.Compression, p.Partitioner = k.Acks, k.Compression, "round-robin"
+	p.Linger, p.NoIdempotence = k.Linger, k.NoIdempotence
+	plan.Consumer.From = broker.StartPosition{Kind: broker.StartBeginning}
+	if run.Consumers > 1 {
+		plan.Consumer.Group = plan.Destination.Name // consumers share the partitions
+	}
+	return nil
+}
+
+// BenchParity implements broker.BenchPlanner.
+func (driver) BenchParity(k broker.BenchKnobs) broker.BenchParity {
+	s := broker.BenchParity{Confirm: "kafka acks=all (idempotent)", FullConfirm: true,
+		Disk:        "kafka page cache (flushed by the OS)",
+		Replication: fmt.Sprintf("kafka %d partition(s), the broker's default replication factor", max(k.Partitions, 1))}
+	switch {
+	case k.Acks != "" && k.Acks != "all":
+		s.Confirm, s.FullConfirm = "kafka acks="+k.Acks, false
+	case k.NoIdempotence:
+		s.Confirm = "kafka acks=all (not idempotent)"
+	}
+	return s
+}
 
 // CreateBenchDestination creates topic d.Name with d.Partitions (1 when
 // zero) and the cluster's default replication.

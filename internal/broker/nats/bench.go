@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -10,6 +11,43 @@ import (
 )
 
 var _ broker.BenchDestinations = (*Conn)(nil)
+var _ broker.BenchPlanner = driver{}
+
+// PlanBench implements broker.BenchPlanner: a JetStream stream capturing
+// the subject (nothing to create on core NATS); several consumers share
+// the messages through a durable, or a queue group on core NATS.
+func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
+	k, d := run.Knobs, &plan.Destination
+	d.Core, d.Storage, d.Replicas = k.Core, k.Storage, k.Replicas
+	plan.Producer.Core, plan.Consumer.Core = k.Core, k.Core
+	if k.Sync {
+		if k.Core {
+			return fmt.Errorf("--sync waits for each PubAck; core NATS (--core) has none")
+		}
+		if run.Batch > 0 {
+			return fmt.Errorf("--batch %d and --sync: --sync is a batch of one; give one of them", run.Batch)
+		}
+		plan.Producer.InFlight = 1
+	}
+	if run.Consumers > 1 {
+		if k.Core {
+			plan.Consumer.QueueGroup = d.Name
+		} else {
+			plan.Consumer.Durable = d.Name
+		}
+	}
+	return nil
+}
+
+// BenchParity implements broker.BenchPlanner.
+func (driver) BenchParity(k broker.BenchKnobs) broker.BenchParity {
+	if k.Core {
+		return broker.BenchParity{Confirm: "core nats flush (no confirm)", Disk: "core nats (nothing stored)", Replication: "core nats (nothing stored)"}
+	}
+	return broker.BenchParity{Confirm: "jetstream PubAck", FullConfirm: true,
+		Disk:        "jetstream " + cmp.Or(k.Storage, "file") + " storage",
+		Replication: fmt.Sprintf("jetstream R%d", max(k.Replicas, 1))}
+}
 
 // CreateBenchDestination creates stream d.Name capturing subject d.Name
 // (nothing for core NATS).

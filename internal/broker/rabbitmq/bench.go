@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -10,6 +11,40 @@ import (
 )
 
 var _ broker.BenchDestinations = (*Conn)(nil)
+var _ broker.BenchPlanner = driver{}
+
+// PlanBench implements broker.BenchPlanner: producers publish to the
+// queue through the default exchange, mandatory, with confirms unless
+// --confirm=false.
+func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
+	k, p := run.Knobs, &plan.Producer
+	switch k.QueueType {
+	case "", "classic", "quorum", "stream":
+	default:
+		return fmt.Errorf("--queue-type %q: want classic, quorum or stream", k.QueueType)
+	}
+	plan.Destination.QueueType = k.QueueType
+	p.DestinationIsQueue, p.Persistent, p.Mandatory, p.NoConfirm = true, k.Persistent, true, k.NoConfirm
+	plan.Consumer.MultiAck = k.MultiAck
+	return nil
+}
+
+// BenchParity implements broker.BenchPlanner. Quorum queues and streams
+// write to disk before they confirm whatever the delivery mode.
+func (driver) BenchParity(k broker.BenchKnobs) broker.BenchParity {
+	s := broker.BenchParity{Confirm: "rabbitmq publisher confirms", FullConfirm: true,
+		Disk: "rabbitmq on disk before the confirm", Replication: "rabbitmq classic queue (not replicated)"}
+	if k.NoConfirm {
+		s.Confirm, s.FullConfirm = "rabbitmq without confirms (--confirm=false)", false
+	}
+	qt := cmp.Or(k.QueueType, "classic")
+	if qt != "classic" {
+		s.Replication = "rabbitmq " + qt + " queue (Raft over the cluster's nodes)"
+	} else if !k.Persistent {
+		s.Disk = "rabbitmq transient messages (--persistent writes them to disk)"
+	}
+	return s
+}
 
 // CreateBenchDestination declares durable queue d.Name of d.QueueType
 // (classic when empty). It fails when the queue exists (a passive declare
