@@ -26,43 +26,38 @@ func headerBytes(v any) []byte { return broker.FieldText(fromAMQP(v)) }
 // fromAMQP turns an amqp091 field value into broker's typed form: tables
 // and decimals become broker's, arrays are converted member by member,
 // and every other type is the same in both.
-func fromAMQP(v any) any {
-	switch v := v.(type) {
-	case amqp.Table:
-		t := make(broker.Table, len(v))
-		for k, x := range v {
-			t[k] = fromAMQP(x)
-		}
-		return t
-	case []any:
-		a := make([]any, len(v))
-		for i, x := range v {
-			a[i] = fromAMQP(x)
-		}
-		return a
-	case amqp.Decimal:
-		return broker.Decimal{Scale: v.Scale, Value: v.Value}
-	}
-	return v
-}
+func fromAMQP(v any) any { return convert[amqp.Table, broker.Table, amqp.Decimal, broker.Decimal](v) }
 
 // toAMQP is fromAMQP's inverse.
-func toAMQP(v any) any {
+func toAMQP(v any) any { return convert[broker.Table, amqp.Table, broker.Decimal, amqp.Decimal](v) }
+
+// decimal is the shape amqp.Decimal and broker.Decimal share.
+type decimal interface {
+	~struct {
+		Scale uint8
+		Value int32
+	}
+}
+
+// convert walks a field value of one side, whose tables are FT and
+// decimals FD, into the other's (TT, TD); one walk serves both
+// directions, so they cannot drift apart.
+func convert[FT, TT ~map[string]any, FD, TD decimal](v any) any {
 	switch v := v.(type) {
-	case broker.Table:
-		t := make(amqp.Table, len(v))
+	case FT:
+		t := make(TT, len(v))
 		for k, x := range v {
-			t[k] = toAMQP(x)
+			t[k] = convert[FT, TT, FD, TD](x)
 		}
 		return t
 	case []any:
 		a := make([]any, len(v))
 		for i, x := range v {
-			a[i] = toAMQP(x)
+			a[i] = convert[FT, TT, FD, TD](x)
 		}
 		return a
-	case broker.Decimal:
-		return amqp.Decimal{Scale: v.Scale, Value: v.Value}
+	case FD:
+		return TD(v)
 	}
 	return v
 }
