@@ -252,9 +252,15 @@ func (m *Model) applyResetPlan(msg resetPlanMsg) {
 		_ = m.record(a, audit.Failed, nil, "dry run failed", msg.err)
 		m.endAction(fmt.Sprintf("offsets reset of %s: the dry run failed: %s", rs.what(), oneLine(msg.err.Error())))
 	case p.Members > 0:
-		err := broker.LiveMembers(rs.group, p.Members)
-		_ = m.record(a, audit.Refused, counts, "live members", err)
-		m.endAction(fmt.Sprintf("offsets reset refused: %s; nothing was changed", oneLine(err.Error())))
+		_ = m.record(a, audit.Refused, counts, "live members", broker.LiveMembers(rs.group, p.Members))
+		who, what := "group", "live members"
+		if !rs.partitioned {
+			who = "consumer"
+		}
+		if p.Members == 1 {
+			what = "live member"
+		}
+		m.endAction(fmt.Sprintf("offsets reset refused: %s %s has %d %s; stop its consumers first", who, rs.group, p.Members, what))
 	case counts["moved"] == 0 && counts["new"] == 0:
 		_ = m.record(a, audit.Refused, counts, "nothing to change", nil)
 		m.endAction(fmt.Sprintf("%s is at %s already: nothing to change", rs.what(), rs.to))

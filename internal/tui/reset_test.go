@@ -206,12 +206,12 @@ func TestResetRefusedOrFailed(t *testing.T) {
 		f.resetPlan.Members = 2
 		m, path := resetModel(t, f)
 		typeKeys(m, "O", "e")
-		if m.act != nil || len(f.resets) != 0 || !strings.Contains(m.status, "offsets reset refused: group billing has 2 live members: stop its consumers first") ||
-			!strings.Contains(m.status, "nothing was changed") {
+		if m.act != nil || len(f.resets) != 0 || !strings.Contains(m.status, "offsets reset refused: group billing has 2 live members; stop its consumers first") {
 			t.Fatalf("action %v resets %v status %q", m.act, f.resets, m.status)
 		}
 		rs := records(t, path)
-		if events(rs) != "attempted refused" || rs[1].Result != "live members" || rs[1].Counts["members"] != 2 || rs[1].To != "earliest" {
+		if events(rs) != "attempted refused" || rs[1].Result != "live members" || rs[1].Counts["members"] != 2 || rs[1].To != "earliest" ||
+			!strings.Contains(rs[1].Error, "group billing has 2 live members") {
 			t.Fatalf("audit %+v", rs)
 		}
 	})
