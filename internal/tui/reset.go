@@ -372,28 +372,33 @@ func (m *Model) resetDialog() []string {
 	}
 	p := rs.plan
 	c := resetCounts(p)
-	ls := []string{"Reset the offsets of " + where + " to " + p.To + ":", ""}
 	label := func(r offsets.Row) string {
 		if p.Partitioned {
 			return r.Topic + "/" + strconv.Itoa(int(r.Partition))
 		}
 		return r.Topic
 	}
-	lw := len("PARTITION")
-	if !p.Partitioned {
-		lw = len("STREAM")
-	}
-	for _, r := range p.Rows {
-		lw = min(max(lw, len(label(r))), 30)
-	}
 	head := "PARTITION"
 	if !p.Partitioned {
 		head = "STREAM"
 	}
-	ls = append(ls, fmt.Sprintf("  %-*s %10s   %-10s %-24s %s", lw, head, "CURRENT", "NEW", "WHAT IT DOES", "LAG AFTER"))
-	// The rows that fit beside the fixed lines (title, header, summary,
-	// action, keys, blanks) on this screen.
-	room := max(m.height-3-11, 2)
+	lw := len(head)
+	for _, r := range p.Rows {
+		lw = min(max(lw, len(label(r))), 30)
+	}
+	top := append(wrap("Reset the offsets of "+where+" to "+p.To+":", m.width), "",
+		fmt.Sprintf("  %-*s %10s   %-10s %-30s %s", lw, head, "CURRENT", "NEW", "WHAT IT DOES", "LAG AFTER"))
+	foot := append([]string{""}, wrap("In all: "+resetSummary(c, p.Partitioned)+".", m.width)...)
+	if n := c["clamped"]; n > 0 {
+		foot = append(foot, fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n))
+	}
+	foot = append(foot, wrap("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
+		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", m.width)...)
+	foot = append(foot, "", "y resets;  n or Esc cancels (nothing is changed).")
+	// As many rows as fit between them on this screen (less the title,
+	// status and key lines), the last one saying how many more there are.
+	room := max(m.height-3-len(top)-len(foot), 2)
+	ls := top
 	for j, r := range p.Rows {
 		if j == room-1 && len(p.Rows) > room {
 			ls = append(ls, fmt.Sprintf("  … and %d more (mqctl offsets reset without --execute lists them all)", len(p.Rows)-j))
@@ -414,16 +419,9 @@ func (m *Model) resetDialog() []string {
 		if r.Clamped != "" {
 			what += " (" + r.Clamped + ")"
 		}
-		ls = append(ls, fmt.Sprintf("  %-*s %10s → %-10d %-24s %d", lw, label(r), cur, r.New, what, r.LagAfter))
+		ls = append(ls, fmt.Sprintf("  %-*s %10s → %-10d %-30s %d", lw, label(r), cur, r.New, what, r.LagAfter))
 	}
-	ls = append(ls, "")
-	ls = append(ls, wrap("In all: "+resetSummary(c, p.Partitioned)+".", m.width)...)
-	if n := c["clamped"]; n > 0 {
-		ls = append(ls, fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n))
-	}
-	ls = append(ls, wrap("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
-		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", m.width)...)
-	return append(ls, "", "y resets;  n or Esc cancels (nothing is changed).")
+	return append(ls, foot...)
 }
 
 // wrap breaks s into lines of at most w columns at spaces.

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -326,6 +327,33 @@ func TestResetRefused(t *testing.T) {
 			t.Fatalf("action %v status %q", m.act, m.status)
 		}
 	})
+}
+
+// A plan longer than the screen shows the rows that fit and counts the
+// rest: the screen stays 24 lines, the summary and keys on it.
+func TestResetManyPartitions(t *testing.T) {
+	f := resetFixture()
+	f.resetPlan.Rows = nil
+	for p := range int32(50) {
+		f.resetPlan.Rows = append(f.resetPlan.Rows, offsets.Row{Topic: "orders", Partition: p, Current: i64(100), New: 90, Change: i64(-10), LagAfter: 10,
+			Clamped: "log start"})
+	}
+	m, _ := resetModel(t, f)
+	typeKeys(m, "O", "e")
+	screen := m.Content()
+	if n := strings.Count(screen, "\n") + 1; n != 24 {
+		t.Fatalf("%d lines:\n%s", n, screen)
+	}
+	for _, want := range []string{"orders/0 ", "more (mqctl offsets reset without --execute lists them all)",
+		"In all: 500 messages read again on 50 partitions; lag after 500.", "50 clamped to [log start, high watermark]", "y reset  n/Esc cancel"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the confirmation lacks %q:\n%s", want, screen)
+		}
+	}
+	shown := strings.Count(screen, "reads 10 again")
+	if !strings.Contains(screen, fmt.Sprintf("… and %d more", 50-shown)) || shown < 5 {
+		t.Errorf("%d rows shown, and the rest not counted:\n%s", shown, screen)
+	}
 }
 
 // Names from the broker reach the dialogs and the status escaped.
