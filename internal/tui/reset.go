@@ -263,7 +263,7 @@ func (m *Model) applyResetPlan(msg resetPlanMsg) {
 		m.endAction(fmt.Sprintf("offsets reset refused: %s %s has %d %s; stop its consumers first", who, rs.group, p.Members, what))
 	case counts["moved"] == 0 && counts["new"] == 0:
 		_ = m.record(a, audit.Refused, counts, "nothing to change", nil)
-		m.endAction(fmt.Sprintf("%s is at %s already: nothing to change", rs.what(), rs.to))
+		m.endAction(fmt.Sprintf("nothing to change: %s is at %s already", rs.what(), rs.to))
 	default:
 		rs.plan = p
 		a.phase = confirming

@@ -221,7 +221,7 @@ func TestResetRefusedOrFailed(t *testing.T) {
 		f.resetPlan.Rows = []offsets.Row{{Topic: "orders", Partition: 0, Current: i64(410), New: 410, Change: i64(0), HighWatermark: 410}}
 		m, path := resetModel(t, f)
 		typeKeys(m, "O", "l")
-		if m.act != nil || !strings.Contains(m.status, "group billing on orders is at latest already: nothing to change") {
+		if m.act != nil || !strings.Contains(m.status, "nothing to change: group billing on orders is at latest already") {
 			t.Fatalf("action %v status %q", m.act, m.status)
 		}
 		if got := events(records(t, path)); got != "attempted refused" {
