@@ -40,7 +40,7 @@ type Record struct {
 	Via         string           `json:"via"` // "top", "dlq replay", ...
 	Context     string           `json:"context"`
 	Broker      string           `json:"broker,omitempty"`
-	Action      string           `json:"action"` // "replay", "purge"
+	Action      string           `json:"action"` // "replay", "purge", "offsets reset"
 	Destination string           `json:"destination"`
 	Event       string           `json:"event"`
 	Counts      map[string]int64 `json:"counts,omitempty"`
@@ -48,6 +48,10 @@ type Record struct {
 	// last record of an action; why on a refused or cancelled one.
 	Result string `json:"result,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Group and To are an offsets reset's consumer group (or JetStream
+	// durable) and target, as `mqctl offsets reset GROUP --to TO` has them.
+	Group string `json:"group,omitempty"`
+	To    string `json:"to,omitempty"`
 }
 
 // DefaultPath is $XDG_STATE_HOME/mqctl/audit.jsonl, by default

@@ -16,8 +16,9 @@ import (
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-// An action (replay or purge of a dead-letter destination) goes through
-// phases; at most one exists at a time and while it does it owns the keys.
+// An action (replay or purge of a dead-letter destination, an offsets
+// reset of a consumer group) goes through phases; at most one exists at a
+// time and while it does it owns the keys.
 type phase int
 
 const (
@@ -28,7 +29,7 @@ const (
 
 type action struct {
 	id      string
-	kind    string // "replay", "purge"
+	kind    string // "replay", "purge", resetKind
 	ctx     int
 	dest    string
 	depth   int64 // at the last refresh
@@ -39,6 +40,7 @@ type action struct {
 	stats   *dlq.MoveStats
 	started time.Time
 	stop    bool // cancel asked while running
+	reset   *resetState
 }
 
 type (
@@ -93,6 +95,12 @@ func (m *Model) record(a *action, event string, counts map[string]int64, result 
 		Destination: a.dest, Event: event, Counts: counts, Result: result}
 	if err != nil {
 		r.Error = oneLine(err.Error())
+	}
+	if a.reset != nil {
+		r.Group, r.To = a.reset.group, a.reset.to.String()
+		if a.reset.to.Kind == 0 {
+			r.To = ""
+		}
 	}
 	return m.opt.Audit.Append(r)
 }
@@ -170,6 +178,8 @@ func (m *Model) applyPlan(msg planMsg) {
 func (m *Model) actionKey(s string, k tea.KeyPressMsg) tea.Cmd {
 	a := m.act
 	switch a.phase {
+	case choosing:
+		return m.chooseKey(s, k)
 	case planning:
 		if s == "esc" || s == "ctrl+c" || s == "n" {
 			_ = m.record(a, audit.Cancelled, nil, "cancelled during the dry run", nil)
@@ -181,12 +191,19 @@ func (m *Model) actionKey(s string, k tea.KeyPressMsg) tea.Cmd {
 		}
 		switch s {
 		case "y", "Y":
+			if a.reset != nil {
+				return m.runReset()
+			}
 			return m.run()
 		case "n", "N", "esc", "ctrl+c", "enter", "q":
 			_ = m.record(a, audit.Cancelled, nil, "not confirmed", nil)
-			m.endAction("replay cancelled: nothing was changed")
+			m.endAction(a.kind + " cancelled: nothing was changed")
 		}
 	case running:
+		if a.reset != nil {
+			m.status = "the new offsets are being stored: one request, wait for its answer"
+			return nil
+		}
 		switch s {
 		case "esc", "ctrl+c":
 			if !a.stop {
@@ -268,6 +285,9 @@ func (m *Model) finish(msg doneMsg) tea.Cmd {
 	if a == nil || a.id != msg.id || a.phase != running {
 		return nil
 	}
+	if a.reset != nil {
+		return m.finishReset(msg)
+	}
 	var counts map[string]int64
 	var summary string
 	if a.kind == "purge" {
@@ -303,6 +323,9 @@ func (m *Model) finish(msg doneMsg) tea.Cmd {
 // dialog is the action's text in place of the table.
 func (m *Model) dialog() []string {
 	a := m.act
+	if a.reset != nil {
+		return m.resetDialog()
+	}
 	where := fmt.Sprintf("%s (%s)", a.dest, m.ctxs[a.ctx].name)
 	switch a.phase {
 	case planning:

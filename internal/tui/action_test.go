@@ -242,7 +242,7 @@ func TestActionsRefused(t *testing.T) {
 			t.Fatalf("audit %v", rs)
 		}
 		typeKeys(m, "?")
-		if !strings.Contains(m.Content(), "replay and purge are off") {
+		if !strings.Contains(m.Content(), "replay, purge and offsets reset are off") {
 			t.Fatal("help does not say read-only")
 		}
 	})

@@ -343,7 +343,7 @@ func (m *Model) clockShows() bool {
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg.(type) {
-	case readMsg, peekMsg, planMsg, doneMsg, progressMsg:
+	case readMsg, peekMsg, planMsg, resetPlanMsg, doneMsg, progressMsg:
 		m.version++
 	case tickMsg:
 		if m.clockShows() {
@@ -373,6 +373,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case planMsg:
 		m.applyPlan(msg)
+	case resetPlanMsg:
+		m.applyResetPlan(msg)
 	case progressMsg:
 		return m, m.progress(msg)
 	case doneMsg:
@@ -466,6 +468,8 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.startAction("replay")
 	case "X":
 		return m.startAction("purge")
+	case "O":
+		return m.startReset()
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/offsets"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -44,6 +45,13 @@ type fixture struct {
 	replays   []int64 // the limit of each call
 	purges    []string
 	cancelled bool // a Replay or Purge saw its context cancelled
+
+	// Offsets resets: the plan returned, the requests and applied plans.
+	resetPlan     offsets.Plan
+	resetPlanErr  error
+	resetErr      error
+	resetRequests []offsets.Request
+	resets        []offsets.Plan
 }
 
 func (f *fixture) Contexts() []string { return f.names }
@@ -81,6 +89,20 @@ func (f *fixture) Replay(ctx context.Context, i int, dest string, limit int64, s
 	st.Forwarded.Add(f.plan.Replay)
 	st.Left.Add(f.plan.Left)
 	return f.replayErr
+}
+func (f *fixture) PlanReset(_ context.Context, i int, req offsets.Request) (offsets.Plan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resetRequests = append(f.resetRequests, req)
+	p := f.resetPlan
+	p.Group, p.To = req.Group, req.To.String()
+	return p, f.resetPlanErr
+}
+func (f *fixture) ApplyReset(_ context.Context, i int, p *offsets.Plan) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets = append(f.resets, *p)
+	return f.resetErr
 }
 func (f *fixture) Purge(ctx context.Context, i int, dest string) (int64, error) {
 	f.mu.Lock()
@@ -185,6 +207,10 @@ func key(s string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyEscape}
 	case "down":
 		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
 	case "ctrl+c":
 		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
 	}
@@ -447,20 +473,23 @@ func BenchmarkView1000(b *testing.B) {
 // is kept, and a wide terminal shows every hint.
 func TestKeyHintsFit(t *testing.T) {
 	all := "R replay  X purge  1-5 views  / filter  s/S sort  p pause  r refresh  Enter open  Esc back  ? help  q quit"
-	if got := keyHints(true, 200); got != all {
+	if got := keyHints(deadLetterKeys, 200); got != all {
 		t.Errorf("at 200 columns %q, want every hint", got)
 	}
-	if got := keyHints(false, 200); got != strings.TrimPrefix(all, "R replay  X purge  ") {
+	if got := keyHints(noActionKeys, 200); got != strings.TrimPrefix(all, "R replay  X purge  ") {
 		t.Errorf("without actions at 200 columns %q", got)
 	}
-	for _, actions := range []bool{true, false} {
+	if got := keyHints(consumerKeys, 200); got != "O reset  "+strings.TrimPrefix(all, "R replay  X purge  ") {
+		t.Errorf("consumers at 200 columns %q", got)
+	}
+	for _, actions := range []actionKeys{deadLetterKeys, consumerKeys, noActionKeys} {
 		for w := 80; w >= 14; w-- {
 			got := keyHints(actions, w)
 			if runewidth.StringWidth(got) > w || !strings.HasSuffix(got, "? help  q quit") {
 				t.Fatalf("actions %v, %d columns: %q", actions, w, got)
 			}
 			// In display order: every shown hint is in the full line, in turn.
-			rest := all
+			rest := "O reset  " + all
 			for _, h := range strings.Split(got, "  ") {
 				i := strings.Index(rest, h)
 				if i < 0 {
@@ -470,8 +499,11 @@ func TestKeyHintsFit(t *testing.T) {
 			}
 		}
 	}
-	if got := keyHints(true, 80); !strings.HasPrefix(got, "R replay  X purge") {
+	if got := keyHints(deadLetterKeys, 80); !strings.HasPrefix(got, "R replay  X purge") {
 		t.Errorf("at 80 columns the dead-letter footer lost its actions: %q", got)
+	}
+	if got := keyHints(consumerKeys, 80); !strings.HasPrefix(got, "O reset") {
+		t.Errorf("at 80 columns the consumers footer lost its action: %q", got)
 	}
 }
 

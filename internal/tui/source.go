@@ -1,5 +1,6 @@
 // Package tui is `mqctl top`: a live dashboard over every context, with
-// dead-letter replay and purge behind confirmations. All broker I/O goes
+// dead-letter replay and purge and consumer offset resets behind
+// confirmations. All broker I/O goes
 // through Source, inside tea.Cmds.
 package tui
 
@@ -9,6 +10,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/offsets"
 )
 
 // Snapshot is what one context held at one refresh.
@@ -48,9 +50,10 @@ type Source interface {
 	Actions
 }
 
-// Actions change a broker through the code `mqctl dlq replay` and `mqctl
-// dlq purge` run: nothing is settled before its copy was confirmed. Each
-// refuses a read-only context itself, whatever the UI did.
+// Actions change a broker through the code `mqctl dlq replay`, `mqctl dlq
+// purge` and `mqctl offsets reset` run: nothing is settled before its
+// copy was confirmed. Each refuses a read-only context itself, whatever
+// the UI did.
 type Actions interface {
 	// ReadOnly says whether context i refuses actions.
 	ReadOnly(i int) bool
@@ -62,6 +65,12 @@ type Actions interface {
 	Replay(ctx context.Context, i int, dest string, limit int64, st *dlq.MoveStats) error
 	// Purge deletes everything dest holds now and says how much.
 	Purge(ctx context.Context, i int, dest string) (int64, error)
+	// PlanReset is `mqctl offsets reset` without --execute: where req
+	// would move the group's positions; it changes nothing.
+	PlanReset(ctx context.Context, i int, req offsets.Request) (offsets.Plan, error)
+	// ApplyReset stores p as --execute does (offsets.Apply): refused
+	// while the group has live members, by the plan and by the broker.
+	ApplyReset(ctx context.Context, i int, p *offsets.Plan) error
 }
 
 // Plan is what a replay would do, from its dry run.

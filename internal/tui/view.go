@@ -106,9 +106,32 @@ func (m *Model) Content() string {
 	case m.mode == '/' || m.mode == ':':
 		b.WriteString(fit(string(m.mode)+output.TerminalSafe(m.input)+"█", w))
 	default:
-		b.WriteString(fit(keyHints(m.canAct() && (m.view == DeadLetters || m.view == Browser), w), w))
+		b.WriteString(fit(keyHints(m.actionHints(), w), w))
 	}
 	return b.String()
+}
+
+// actionKeys says which actions' keys a view binds.
+type actionKeys int
+
+const (
+	noActionKeys   actionKeys = iota
+	deadLetterKeys            // R replay, X purge
+	consumerKeys              // O offsets reset
+)
+
+// actionHints are the action keys of the view on screen: none with
+// --read-only.
+func (m *Model) actionHints() actionKeys {
+	switch {
+	case !m.canAct():
+		return noActionKeys
+	case m.view == DeadLetters || m.view == Browser:
+		return deadLetterKeys
+	case m.view == Consumers:
+		return consumerKeys
+	}
+	return noActionKeys
 }
 
 // hints are the footer's key hints in display order; drop says which go
@@ -116,20 +139,20 @@ func (m *Model) Content() string {
 var hints = []struct {
 	text   string
 	drop   int
-	action bool // shown only where replay and purge act
+	action actionKeys // shown only where these actions act; 0 everywhere
 }{
-	{"R replay", 9, true}, {"X purge", 8, true}, {"1-5 views", 7, false}, {"/ filter", 5, false},
-	{"s/S sort", 1, false}, {"p pause", 2, false}, {"r refresh", 3, false}, {"Enter open", 6, false},
-	{"Esc back", 4, false}, {"? help", 0, false}, {"q quit", 0, false},
+	{"R replay", 9, deadLetterKeys}, {"X purge", 8, deadLetterKeys}, {"O reset", 9, consumerKeys},
+	{"1-5 views", 7, 0}, {"/ filter", 5, 0}, {"s/S sort", 1, 0}, {"p pause", 2, 0}, {"r refresh", 3, 0},
+	{"Enter open", 6, 0}, {"Esc back", 4, 0}, {"? help", 0, 0}, {"q quit", 0, 0},
 }
 
 // keyHints is the footer for w columns: the least important hints are
 // left out until the rest fit, so ? help and q quit stay at 80x24.
-func keyHints(actions bool, w int) string {
+func keyHints(actions actionKeys, w int) string {
 	var shown []int
 	width := 0
 	for i, h := range hints {
-		if h.action && !actions {
+		if h.action != noActionKeys && h.action != actions {
 			continue
 		}
 		shown = append(shown, i)
@@ -155,6 +178,14 @@ func keyHints(actions bool, w int) string {
 func (m *Model) actionKeys() string {
 	a := m.act
 	switch {
+	case a.reset != nil && a.phase == choosing && a.reset.entering:
+		return "type, Enter dry run  Esc cancel"
+	case a.reset != nil && a.phase == choosing:
+		return "↑↓ Enter or e/l/t/s choose  Esc cancel"
+	case a.reset != nil && a.phase == running:
+		return "storing the new offsets…"
+	case a.reset != nil && a.phase == confirming:
+		return "y reset  n/Esc cancel"
 	case a.phase == running:
 		return "Esc or Ctrl-C cancel " + a.kind
 	case a.phase == planning:
@@ -167,7 +198,7 @@ func (m *Model) actionKeys() string {
 
 func (m *Model) helpLines() []string {
 	if !m.canAct() {
-		return append(helpLines[:len(helpLines):len(helpLines)], "Read-only (--read-only): replay and purge are off.")
+		return append(helpLines[:len(helpLines):len(helpLines)], "Read-only (--read-only): replay, purge and offsets reset are off.")
 	}
 	return append(helpLines[:len(helpLines):len(helpLines)], actionHelp...)
 }
@@ -176,6 +207,8 @@ var actionHelp = []string{
 	"  R              replay the selected dead-letter queue (a dry run first, then y)",
 	"  X              purge it (type its name); both run as mqctl dlq replay/purge do,",
 	"                 are audited, and Esc cancels them (a read-only context refuses).",
+	"  O              reset a consumer group's offsets: earliest, latest, a time or",
+	"                 shift=N; a dry run, then y; refused while it has live members.",
 }
 
 var helpLines = []string{

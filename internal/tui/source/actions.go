@@ -8,11 +8,12 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/dlq"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/offsets"
 	"github.com/mqctl/mqctl/internal/tui"
 )
 
-// The actions below are `mqctl dlq replay SOURCE` and `mqctl dlq purge
-// SOURCE` with their defaults: the same dlq.MoveJob and dlq.PurgeJob
+// The dead-letter actions below are `mqctl dlq replay SOURCE` and `mqctl
+// dlq purge SOURCE` with their defaults: the same dlq.MoveJob and dlq.PurgeJob
 // (cmd/dlq_move.go, cmd/dlq_purge.go), so each dead letter is settled only
 // after its copy was confirmed. The model has asked for confirmation
 // already, and shows progress and results from the job's stats, so the
@@ -91,4 +92,45 @@ func (s *Brokers) Purge(ctx context.Context, i int, dest string) (int64, error) 
 	j := &dlq.PurgeJob{Job: dlq.Job{Source: src, InFlight: inFlight, Err: io.Discard, DryRunOut: io.Discard, Stats: st}}
 	err = j.Run(ctx)
 	return st.Purged.Load(), broker.Scrub(err, src.Target.Secrets()...)
+}
+
+// resetter is context i's broker.OffsetResetter, as `mqctl offsets reset`
+// opens it, refusing a read-only context again below the UI.
+func (s *Brokers) resetter(ctx context.Context, i int) (broker.OffsetResetter, error) {
+	t := s.Targets[i]
+	if t.ReadOnly {
+		return nil, mqerr.Usagef("context %q is read-only: offsets reset refused", t.Context)
+	}
+	conn, err := s.conn(ctx, i)
+	if err != nil {
+		return nil, broker.Scrub(err, t.Secrets()...)
+	}
+	r, err := broker.As[broker.OffsetResetter](conn, "resetting consumer offsets")
+	if err != nil {
+		caps, _ := broker.CapabilitiesOf(conn)
+		return nil, fmt.Errorf("%w: a %s keeps no consumer position to move", err, caps.DestinationKind)
+	}
+	return r, nil
+}
+
+// PlanReset is `mqctl offsets reset GROUP --to WHERE` without --execute:
+// offsets.MakePlan, which changes nothing.
+func (s *Brokers) PlanReset(ctx context.Context, i int, req offsets.Request) (offsets.Plan, error) {
+	r, err := s.resetter(ctx, i)
+	if err != nil {
+		return offsets.Plan{}, err
+	}
+	p, err := offsets.MakePlan(ctx, r, req)
+	return p, broker.Scrub(err, s.Targets[i].Secrets()...)
+}
+
+// ApplyReset is its --execute: offsets.Apply of the plan the user saw,
+// refused while the group has live members (by the plan, and again by the
+// driver when it commits).
+func (s *Brokers) ApplyReset(ctx context.Context, i int, p *offsets.Plan) error {
+	r, err := s.resetter(ctx, i)
+	if err != nil {
+		return err
+	}
+	return broker.Scrub(offsets.Apply(ctx, r, p), s.Targets[i].Secrets()...)
 }

@@ -89,6 +89,8 @@ func (d *topDriver) keys(keys ...string) {
 		switch k {
 		case "enter":
 			d.send(tea.KeyPressMsg{Code: tea.KeyEnter})
+		case "esc":
+			d.send(tea.KeyPressMsg{Code: tea.KeyEscape})
 		default:
 			for _, r := range k {
 				d.send(tea.KeyPressMsg{Code: r, Text: string(r)})
