@@ -41,6 +41,8 @@ command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] |
 # waits for it. (A second signal would make it kill RabbitMQ.)
 detach=()
 command -v setsid >/dev/null 2>&1 && detach=(setsid)
+: >"$tmp/out"
+: >"$tmp/err" # before the start: the child opens them only once it runs, after the loop below may read them
 "${detach[@]}" "$bin" "${args[@]}" >"$tmp/out" 2>"$tmp/err" </dev/null &
 sandbox_pid=$!
 
