@@ -7,55 +7,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	_ "github.com/mqctl/mqctl/internal/broker/kafka"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/offsets"
-	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
-// kafkaEnv is a kfake cluster holding orders (3 partitions: 10, 20 and 30
-// records a second apart from base, partition 2 trimmed below 5) and group
-// billing committed at 4, 15 and 30.
+// kafkaEnv is testenv's offsets fixture (topic orders, group billing)
+// with the driver's OffsetResetter on it.
 type kafkaEnv struct {
-	k    *sandbox.Kafka
-	adm  *kadm.Client
-	r    broker.OffsetResetter
-	base time.Time
+	*testenv.OffsetsKafka
+	r broker.OffsetResetter
 }
 
 func newKafkaEnv(t *testing.T) *kafkaEnv {
 	t.Helper()
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(3, "orders")}})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	e := &kafkaEnv{k: k, adm: kadm.NewClient(cl), base: time.Now().Add(-time.Hour).Truncate(time.Second)}
-	var rs []*kgo.Record
-	for p, n := range []int{10, 20, 30} {
-		for i := range n {
-			rs = append(rs, &kgo.Record{Topic: "orders", Partition: int32(p), Value: fmt.Appendf(nil, "%d-%d", p, i),
-				Timestamp: e.base.Add(time.Duration(i) * time.Second)})
-		}
-	}
-	ctx := context.Background()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	var del kadm.Offsets
-	del.Add(kadm.Offset{Topic: "orders", Partition: 2, At: 5})
-	if resp, err := e.adm.DeleteRecords(ctx, del); err != nil || resp.Error() != nil {
-		t.Fatalf("DeleteRecords: %v %v", err, resp.Error())
-	}
-	e.commit(t, "billing", map[int32]int64{0: 4, 1: 15, 2: 30})
-	conn, err := broker.Open(ctx, broker.Target{URL: k.URL, Timeout: 10 * time.Second})
+	e := &kafkaEnv{OffsetsKafka: testenv.NewOffsetsKafka(t)}
+	conn, err := broker.Open(context.Background(), broker.Target{URL: e.K.URL, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,35 +35,6 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 		t.Fatal(err)
 	}
 	return e
-}
-
-func (e *kafkaEnv) commit(t *testing.T, group string, at map[int32]int64) {
-	t.Helper()
-	var os kadm.Offsets
-	for p, o := range at {
-		os.Add(kadm.Offset{Topic: "orders", Partition: p, At: o, LeaderEpoch: -1})
-	}
-	resp, err := e.adm.CommitOffsets(context.Background(), group, os)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatalf("commit %s: %v", group, err)
-	}
-}
-
-// committed reads group's offsets on orders back with kadm.
-func (e *kafkaEnv) committed(t *testing.T, group string) map[int32]int64 {
-	t.Helper()
-	resp, err := e.adm.FetchOffsets(context.Background(), group)
-	if err != nil {
-		t.Fatalf("FetchOffsets %s: %v", group, err)
-	}
-	out := map[int32]int64{}
-	for p, o := range resp["orders"] {
-		out[p] = o.At
-	}
-	return out
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -116,7 +58,7 @@ func got(p offsets.Plan) string {
 
 func TestKafkaPlanEveryTo(t *testing.T) {
 	e := newKafkaEnv(t)
-	at := func(d time.Duration) offsets.To { return offsets.To{Kind: offsets.AtTime, Time: e.base.Add(d)} }
+	at := func(d time.Duration) offsets.To { return offsets.To{Kind: offsets.AtTime, Time: e.Base.Add(d)} }
 	cases := []struct {
 		name   string
 		to     offsets.To
@@ -154,7 +96,7 @@ func TestKafkaPlanEveryTo(t *testing.T) {
 		})
 	}
 	// Planning changed nothing.
-	if c := e.committed(t, "billing"); c[0] != 4 || c[1] != 15 || c[2] != 30 {
+	if c := e.Committed(t, "billing"); c[0] != 4 || c[1] != 15 || c[2] != 30 {
 		t.Errorf("a plan moved the offsets: %v", c)
 	}
 }
@@ -173,7 +115,7 @@ func TestKafkaExecute(t *testing.T) {
 	if !p.Executed {
 		t.Error("Apply did not mark the plan executed")
 	}
-	if c := e.committed(t, "billing"); c[0] != 4 || c[1] != 12 || c[2] != 27 {
+	if c := e.Committed(t, "billing"); c[0] != 4 || c[1] != 12 || c[2] != 27 {
 		t.Errorf("committed after shift=-3 on orders:1,2 = %v, want 0:4 (not selected) 1:12 2:27", c)
 	}
 
@@ -190,7 +132,7 @@ func TestKafkaExecute(t *testing.T) {
 	if err := offsets.Apply(ctx, e.r, &p); err != nil {
 		t.Fatal(err)
 	}
-	if c := e.committed(t, "fresh"); c[0] != 10 || c[1] != 20 || c[2] != 30 {
+	if c := e.Committed(t, "fresh"); c[0] != 10 || c[1] != 20 || c[2] != 30 {
 		t.Errorf("fresh group committed %v, want the high watermarks", c)
 	}
 }
@@ -222,7 +164,7 @@ func TestKafkaRefusals(t *testing.T) {
 func TestKafkaLiveMembersRefused(t *testing.T) {
 	e := newKafkaEnv(t)
 	ctx := ctxFor(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.k.Addrs()...), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.K.Addrs()...), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +175,7 @@ func TestKafkaLiveMembersRefused(t *testing.T) {
 		poll, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		cl.PollFetches(poll)
 		cancel()
-		d, err := e.adm.DescribeGroups(ctx, "billing")
+		d, err := e.Adm.DescribeGroups(ctx, "billing")
 		if err == nil && d["billing"].State == "Stable" && len(d["billing"].Members) == 1 {
 			break
 		}
@@ -258,7 +200,7 @@ func TestKafkaLiveMembersRefused(t *testing.T) {
 	if !mqerr.Is(err, mqerr.Usage) || !strings.Contains(err.Error(), "1 live member") {
 		t.Errorf("ResetOffsets with a live member: %v", err)
 	}
-	if c := e.committed(t, "billing"); c[0] != 4 || c[1] != 15 || c[2] != 30 {
+	if c := e.Committed(t, "billing"); c[0] != 4 || c[1] != 15 || c[2] != 30 {
 		t.Errorf("a refused reset moved the offsets: %v", c)
 	}
 }

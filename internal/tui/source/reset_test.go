@@ -15,8 +15,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqctl/mqctl/internal/audit"
@@ -28,76 +26,29 @@ import (
 	"github.com/mqctl/mqctl/internal/tui"
 )
 
-// resetKafka is a kfake cluster with topic orders (3 partitions holding
-// 10, 20 and 30 records a second apart from base; partition 2 trimmed
-// below 5), group billing committed at 4, 15 and 30 and group shipping at
-// 10, 20 and 30, as internal/offsets' tests set them up.
-type resetKafka struct {
-	k    *sandbox.Kafka
-	adm  *kadm.Client
-	base time.Time
-}
+// resetKafka is testenv's offsets fixture (topic orders, group billing
+// committed at 4, 15 and 30) with group shipping committed at 10, 20 and
+// 30.
+type resetKafka struct{ *testenv.OffsetsKafka }
 
 func newResetKafka(t *testing.T) *resetKafka {
 	t.Helper()
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(3, "orders")}})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	e := &resetKafka{k: k, adm: kadm.NewClient(cl), base: time.Now().Add(-time.Hour).Truncate(time.Second)}
-	var rs []*kgo.Record
-	for p, n := range []int{10, 20, 30} {
-		for i := range n {
-			rs = append(rs, &kgo.Record{Topic: "orders", Partition: int32(p), Value: fmt.Appendf(nil, "%d-%d", p, i),
-				Timestamp: e.base.Add(time.Duration(i) * time.Second)})
-		}
-	}
-	ctx := context.Background()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	var del kadm.Offsets
-	del.Add(kadm.Offset{Topic: "orders", Partition: 2, At: 5})
-	if resp, err := e.adm.DeleteRecords(ctx, del); err != nil || resp.Error() != nil {
-		t.Fatalf("DeleteRecords: %v %v", err, resp.Error())
-	}
-	e.commit(t, "billing", map[int32]int64{0: 4, 1: 15, 2: 30})
-	e.commit(t, "shipping", map[int32]int64{0: 10, 1: 20, 2: 30})
+	e := &resetKafka{testenv.NewOffsetsKafka(t)}
+	e.Commit(t, "shipping", map[int32]int64{0: 10, 1: 20, 2: 30})
 	return e
-}
-
-func (e *resetKafka) commit(t *testing.T, group string, at map[int32]int64) {
-	t.Helper()
-	var os kadm.Offsets
-	for p, o := range at {
-		os.Add(kadm.Offset{Topic: "orders", Partition: p, At: o, LeaderEpoch: -1})
-	}
-	resp, err := e.adm.CommitOffsets(context.Background(), group, os)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatalf("commit %s: %v", group, err)
-	}
 }
 
 // committed reads group's offsets on orders with kadm, as "0:4 1:15 2:30".
 func (e *resetKafka) committed(t *testing.T, group string) string {
 	t.Helper()
-	resp, err := e.adm.FetchOffsets(context.Background(), group)
-	if err != nil {
-		t.Fatalf("FetchOffsets %s: %v", group, err)
-	}
+	at := e.Committed(t, group)
 	var out []string
 	for p := range int32(3) {
-		o, ok := resp.Lookup("orders", p)
-		if !ok {
+		if o, ok := at[p]; ok {
+			out = append(out, fmt.Sprintf("%d:%d", p, o))
+		} else {
 			out = append(out, fmt.Sprintf("%d:-", p))
-			continue
 		}
-		out = append(out, fmt.Sprintf("%d:%d", p, o.At))
 	}
 	return strings.Join(out, " ")
 }
@@ -144,7 +95,7 @@ func shownPlan(t *testing.T, screen string) string {
 // group is never touched, and the audit log has each step.
 func TestResetKafka(t *testing.T) {
 	e := newResetKafka(t)
-	s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.k.URL, Timeout: 10 * time.Second}}}
+	s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.K.URL, Timeout: 10 * time.Second}}}
 	defer s.Close()
 	d := newResetDriver(t, s, false, "billing")
 
@@ -181,7 +132,7 @@ func TestResetKafka(t *testing.T) {
 	}
 
 	// A time, planned and then cancelled with Esc.
-	at := e.base.Add(3 * time.Second).UTC().Format(time.RFC3339)
+	at := e.Base.Add(3 * time.Second).UTC().Format(time.RFC3339)
 	d.keys("O", "t", at, "enter")
 	if got := shownPlan(t, d.screen()); got != "0:3 1:3 2:5" {
 		t.Fatalf("plan to %s: %s\n%s", at, got, d.screen())
@@ -226,7 +177,7 @@ func TestResetKafkaLiveMember(t *testing.T) {
 	e := newResetKafka(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline(10*time.Second))
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.k.Addrs()...), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.K.Addrs()...), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +186,7 @@ func TestResetKafkaLiveMember(t *testing.T) {
 		poll, stop := context.WithTimeout(ctx, 100*time.Millisecond)
 		cl.PollFetches(poll)
 		stop()
-		g, err := e.adm.DescribeGroups(ctx, "billing")
+		g, err := e.Adm.DescribeGroups(ctx, "billing")
 		if err == nil && g["billing"].State == "Stable" && len(g["billing"].Members) == 1 {
 			break
 		}
@@ -243,7 +194,7 @@ func TestResetKafkaLiveMember(t *testing.T) {
 			t.Fatalf("group billing never became stable: %+v %v", g, err)
 		}
 	}
-	s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.k.URL, Timeout: 10 * time.Second}}}
+	s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.K.URL, Timeout: 10 * time.Second}}}
 	defer s.Close()
 	d := newResetDriver(t, s, false, "billing")
 	d.keys("O", "e")
@@ -264,7 +215,7 @@ func TestResetKafkaLiveMember(t *testing.T) {
 func TestResetKafkaReadOnly(t *testing.T) {
 	e := newResetKafka(t)
 	t.Run("flag", func(t *testing.T) {
-		s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.k.URL, Timeout: 10 * time.Second}}}
+		s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.K.URL, Timeout: 10 * time.Second}}}
 		defer s.Close()
 		d := newResetDriver(t, s, true, "billing")
 		if strings.Contains(d.screen(), "O reset") {
@@ -280,7 +231,7 @@ func TestResetKafkaReadOnly(t *testing.T) {
 		}
 	})
 	t.Run("context", func(t *testing.T) {
-		s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.k.URL, ReadOnly: true, Timeout: 10 * time.Second}}}
+		s := &Brokers{Targets: []broker.Target{{Context: "kfake", URL: e.K.URL, ReadOnly: true, Timeout: 10 * time.Second}}}
 		defer s.Close()
 		d := newResetDriver(t, s, false, "billing")
 		d.keys("O")
