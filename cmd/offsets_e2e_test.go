@@ -18,15 +18,7 @@ import (
 // committedOffsets reads group's committed offsets on orders with kadm.
 func committedOffsets(t *testing.T, cl *kgo.Client, group string) map[int32]int64 {
 	t.Helper()
-	resp, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
-	if err != nil {
-		t.Fatalf("FetchOffsets %s: %v", group, err)
-	}
-	out := map[int32]int64{}
-	for p, o := range resp["orders"] {
-		out[p] = o.At
-	}
-	return out
+	return testenv.CommittedOffsets(t, kadm.NewClient(cl), group, "orders")
 }
 
 type planJSON struct {

@@ -75,22 +75,9 @@ func (e *jsEnv) fetch(t *testing.T, name string, n int, ack bool) []uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(testenv.Deadline(2*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seqs []uint64
-	for m := range batch.Messages() {
-		md, _ := m.Metadata()
-		seqs = append(seqs, md.Sequence.Stream)
-		if ack {
-			if err := m.DoubleAck(ctxFor(t)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	seqs := testenv.FetchSeqs(t, ctxFor(t), cons, n, ack)
 	if len(seqs) != n {
-		t.Fatalf("fetched %v from %s, want %d messages (%v)", seqs, name, n, batch.Error())
+		t.Fatalf("fetched %v from %s, want %d messages", seqs, name, n)
 	}
 	return seqs
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -72,13 +73,42 @@ func (e *OffsetsKafka) Commit(t *testing.T, group string, at map[int32]int64) {
 // Committed reads group's offsets on orders back with kadm, by partition.
 func (e *OffsetsKafka) Committed(t *testing.T, group string) map[int32]int64 {
 	t.Helper()
-	resp, err := e.Adm.FetchOffsets(context.Background(), group)
+	return CommittedOffsets(t, e.Adm, group, "orders")
+}
+
+// CommittedOffsets reads group's committed offsets on topic with kadm, by
+// partition.
+func CommittedOffsets(t *testing.T, adm *kadm.Client, group, topic string) map[int32]int64 {
+	t.Helper()
+	resp, err := adm.FetchOffsets(context.Background(), group)
 	if err != nil {
 		t.Fatalf("FetchOffsets %s: %v", group, err)
 	}
 	out := map[int32]int64{}
-	for p, o := range resp["orders"] {
+	for p, o := range resp[topic] {
 		out[p] = o.At
 	}
 	return out
+}
+
+// FetchSeqs fetches up to n messages from a JetStream consumer (acking
+// each and waiting for the server's confirmation when ack is set) and
+// returns their stream sequences.
+func FetchSeqs(t *testing.T, ctx context.Context, cons jetstream.Consumer, n int, ack bool) []uint64 {
+	t.Helper()
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(Deadline(2*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for m := range batch.Messages() {
+		md, _ := m.Metadata()
+		seqs = append(seqs, md.Sequence.Stream)
+		if ack {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return seqs
 }

@@ -281,23 +281,7 @@ func TestResetJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetch := func(n int, ack bool) []uint64 {
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(testenv.Deadline(2*time.Second)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var seqs []uint64
-		for m := range batch.Messages() {
-			md, _ := m.Metadata()
-			seqs = append(seqs, md.Sequence.Stream)
-			if ack {
-				if err := m.DoubleAck(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		return seqs
-	}
+	fetch := func(n int, ack bool) []uint64 { return testenv.FetchSeqs(t, ctx, cons, n, ack) }
 	if seqs := fetch(10, true); len(seqs) != 10 || seqs[9] != 10 {
 		t.Fatalf("acked %v, want 1..10", seqs)
 	}
