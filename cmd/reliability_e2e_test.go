@@ -845,6 +845,22 @@ func recoverProduce(t *testing.T, c *cli, code int, fo string, args ...string) s
 // the fault fails t.
 func runWithFault(t *testing.T, cmd *exec.Cmd, out string, d time.Duration, fault func()) (int, bool) {
 	t.Helper()
+	if fault == nil {
+		code, _ := runWithFaults(t, cmd, out, nil, nil, nil)
+		return code, false
+	}
+	code, mid := runWithFaults(t, cmd, out, nil, []time.Duration{d}, fault)
+	return code, mid > 0
+}
+
+// runWithFaults runs cmd (stdout to out when not empty); once started
+// says the work began (nil: at once; polled every 5 ms for at most 30 s)
+// it calls fault after each of gaps in turn while cmd runs. It returns the
+// exit code and how many faults came while cmd was still running: the
+// first ones called, as no fault is called once cmd ended. A run that goes
+// on 90 s after the last fault fails t.
+func runWithFaults(t *testing.T, cmd *exec.Cmd, out string, started func() bool, gaps []time.Duration, fault func()) (int, int) {
+	t.Helper()
 	if out != "" {
 		fh := toFile(t, cmd, out)
 		defer fh.Close()
@@ -856,20 +872,28 @@ func runWithFault(t *testing.T, cmd *exec.Cmd, out string, d time.Duration, faul
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	mid := false
-	var at <-chan time.Time
-	if fault != nil {
-		at = time.After(d)
-	}
-	select {
-	case <-done:
-	case <-at:
-		fault()
+	finished := func() bool {
 		select {
 		case <-done:
+			return true
 		default:
-			mid = true
+			return false
 		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); started != nil && !started() && !finished() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mid := 0
+	for _, d := range gaps {
+		select {
+		case <-done:
+		case <-time.After(d):
+			if fault(); !finished() {
+				mid++
+			}
+			continue
+		}
+		break
 	}
 	select {
 	case <-done:
