@@ -14,17 +14,21 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
-// gatedHandler logs each message's stream sequence to DIR/started, waits
-// until DIR/release exists, then logs it to DIR/done.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// gatedHandler logs each message's stream sequence (JetStream) or message
+// id (RabbitMQ) to DIR/started, waits until DIR/release exists, then logs
+// it to DIR/done.
 func gatedHandler(dir string) string {
-	return `cat >/dev/null; echo "$MQ_STREAM_SEQ" >>` + dir + `/started; ` +
-		`while [ ! -e ` + dir + `/release ]; do sleep 0.05; done; echo "$MQ_STREAM_SEQ" >>` + dir + `/done`
+	return `cat >/dev/null; id="${MQ_STREAM_SEQ:-$MQ_MESSAGE_ID}"; echo "$id" >>` + dir + `/started; ` +
+		`while [ ! -e ` + dir + `/release ]; do sleep 0.05; done; echo "$id" >>` + dir + `/done`
 }
 
 func seqLines(t *testing.T, path string) []uint64 {
@@ -130,7 +134,7 @@ func TestExecStopReturnsBufferedJetStream(t *testing.T) {
 	var got []uint64
 	wait := time.Now().Add(5 * time.Second)
 	for len(got) < n-2 && time.Now().Before(wait) {
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Until(wait)))
+		batch, err := cons.Fetch(n-2-len(got), jetstream.FetchMaxWait(time.Until(wait)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,4 +197,121 @@ func seqsFrom1(n int) []uint64 {
 		s[i] = uint64(i + 1)
 	}
 	return s
+}
+
+// TestExecStopReturnsPrefetchRabbitMQ is the same on RabbitMQ: at the
+// stop the consumer is cancelled and its prefetch requeued, so a second
+// consumer gets every message not being handled while the two handlers
+// still run, not once mqctl closes its connection.
+func TestExecStopReturnsPrefetchRabbitMQ(t *testing.T) {
+	const n, prefetch = 40, 10
+	env := testenv.RabbitMQ(t)
+	u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + env.NewVHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ac, err := amqp.Dial(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	ch, err := ac.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("jobs", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if err := ch.PublishWithContext(ctx, "", "jobs", false, false, amqp.Publishing{MessageId: strconv.Itoa(i), Body: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitQueue(t, ch, "jobs", 10*time.Second, func(q amqp.Queue) bool { return q.Messages == n })
+
+	conn, err := broker.Open(ctx, broker.Target{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sub, err := broker.As[broker.Subscriber](conn, "consuming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"jobs"}, Prefetch: prefetch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	errStop := errors.New("SIGTERM")
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	st := &Stats{}
+	ran := make(chan error, 1)
+	go func() {
+		ran <- Run(runCtx, c, io.Discard, st, Options{
+			Broker: "rabbitmq", Concurrency: 2, ShutdownTimeout: 30 * time.Second, StopCause: errStop,
+			Exec: &Exec{Command: gatedHandler(dir), Broker: "rabbitmq", Stdout: io.Discard, Stderr: io.Discard},
+		})
+	}()
+	// Stop once both handlers run and the broker filled the prefetch.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seqLines(t, filepath.Join(dir, "started"))) < 2 ||
+		testenv.WaitQueue(t, ch, "jobs", 0, func(amqp.Queue) bool { return true }).Messages > n-prefetch {
+		if time.Now().After(deadline) {
+			t.Fatalf("handlers started %v after 20s", seqLines(t, filepath.Join(dir, "started")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop(errStop)
+
+	// A second consumer gets the rest while the handlers still run.
+	deliveries, err := ch.Consume("jobs", "second", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	wait := time.After(5 * time.Second)
+	for len(got) < n-2 {
+		select {
+		case d := <-deliveries:
+			id, _ := strconv.ParseUint(d.MessageId, 10, 64)
+			got = append(got, id)
+			if err := d.Ack(false); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		case <-wait:
+		}
+		break
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run after the stop = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after the stop")
+	}
+	started, done := seqLines(t, filepath.Join(dir, "started")), seqLines(t, filepath.Join(dir, "done"))
+	slices.Sort(started)
+	slices.Sort(done)
+	if !slices.Equal(started, done) || len(done) != 2 {
+		t.Fatalf("handlers started %v and finished %v; want the two running at the stop to finish", started, done)
+	}
+	if got := st.Acked.Load(); got != 2 {
+		t.Errorf("acked %d, want the 2 handled", got)
+	}
+	all := slices.Concat(done, got)
+	slices.Sort(all)
+	if !slices.Equal(all, seqsFrom1(n)) {
+		t.Errorf("handled %v, and the second consumer got %d messages within 5s, while they ran: %v; want each of 1..%d once",
+			done, len(got), got, n)
+	}
+	if q := testenv.WaitQueue(t, ch, "jobs", 0, func(amqp.Queue) bool { return true }); q.Messages != 0 {
+		t.Errorf("queue holds %d messages after both, want none", q.Messages)
+	}
 }
