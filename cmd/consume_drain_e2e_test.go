@@ -48,13 +48,11 @@ func TestConsumeExecSIGTERMDrains(t *testing.T) {
 		}, []string{"--until-end"}},
 		{"jetstream", func(t *testing.T) []string {
 			srv, _, stream := natsStream(t, "JOBS", []string{"jobs"}, "jobs", n)
-			// A nack sent while the pull subscription is still open can
-			// be redelivered to it as it closes and then waits for the
-			// ack wait: a short one keeps the second run short. One
-			// message outstanding keeps the prefetched ones from
-			// reaching it meanwhile.
+			// An ack wait far beyond the second run's idle timeout:
+			// what the first run pulled and did not handle must come
+			// again at once, given back at SIGTERM.
 			_, err := stream.CreateConsumer(context.Background(), jetstream.ConsumerConfig{Durable: "workers",
-				AckPolicy: jetstream.AckExplicitPolicy, AckWait: 3 * time.Second, MaxAckPending: 1})
+				AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}

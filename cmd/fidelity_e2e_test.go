@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -475,4 +476,92 @@ func TestKafkaKeyCarriedAcrossBrokers(t *testing.T) {
 			t.Errorf("NATS message %d: headers %v, want %v", i, m.Header, want)
 		}
 	}
+}
+
+// A Kafka record moved into RabbitMQ or NATS and back into Kafka is the
+// record it was: its key, carried there in mq-kafka-key (or
+// mq-kafka-key-b64), is a key again and the header is gone; a null key
+// stays null, an empty key empty, a binary key keeps its bytes. Written
+// with kgo, moved with mqctl (consume -o jsonl | produce --format jsonl,
+// and dlq move --to-context), read back with kgo.
+func TestKafkaKeyRoundTripAcrossBrokers(t *testing.T) {
+	k, cl := kafkaTopic(t, "rt-src", 1, nil)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, "rt-amqp-jsonl", "rt-amqp-move", "rt-nats-jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	recs := []*kgo.Record{
+		{Key: []byte("customer-7"), Value: []byte("a"), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}}},
+		{Key: nil, Value: []byte("b")},
+		{Key: []byte{}, Value: []byte("c"), Headers: []kgo.RecordHeader{{Key: "empty", Value: []byte{}}}},
+		{Key: []byte{0xff, 0, 0x80}, Value: []byte{0xc3, 0x28}},
+		{Key: []byte(" padded key "), Value: []byte("e")},
+	}
+	for _, r := range recs {
+		r.Topic = "rt-src"
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	if r := c.run("context", "add", "kafka", "--url", k.URL); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	dump := c.run("consume", "rt-src", "--url", k.URL, "--until-end", "-o", "jsonl")
+	if dump.code != 0 {
+		t.Fatalf("consume: %+v", dump)
+	}
+	restore := func(stdin, topic string) {
+		t.Helper()
+		if r := c.runIn([]byte(stdin), "produce", topic, "-c", "kafka", "--format", "jsonl"); r.code != 0 {
+			t.Fatalf("produce into %s: %+v", topic, r)
+		}
+	}
+	check := func(topic string) {
+		t.Helper()
+		for i, got := range readTopic(t, k.Addrs(), topic, len(recs)) {
+			w := *recs[i]
+			w.Timestamp = got.Timestamp // the round trip is about key, value and headers
+			if d := recordDiff(&w, got); d != "" {
+				t.Errorf("%s record %d: %s", topic, i, d)
+			}
+		}
+	}
+
+	// RabbitMQ, back with consume | produce and with dlq move.
+	u, ch := rabbitQueue(t, "rt-a", nil)
+	if _, err := ch.QueueDeclare("rt-b", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"rt-a", "rt-b"} {
+		if r := c.runIn([]byte(dump.stdout), "produce", "--queue", q, "--url", u, "--format", "jsonl"); r.code != 0 {
+			t.Fatalf("produce into RabbitMQ %s: %+v", q, r)
+		}
+		waitDepth(t, ch, q, len(recs))
+	}
+	back := c.run("consume", "rt-a", "--url", u, "--count", strconv.Itoa(len(recs)), "-o", "jsonl")
+	if back.code != 0 || !strings.Contains(back.stdout, "mq-kafka-key") {
+		t.Fatalf("consume from RabbitMQ: %+v", back)
+	}
+	restore(back.stdout, "rt-amqp-jsonl")
+	check("rt-amqp-jsonl")
+	if r := c.run("dlq", "move", "rt-b", "--url", u, "--to-context", "kafka", "--to", "rt-amqp-move", "--yes"); r.code != 0 {
+		t.Fatalf("dlq move: %+v", r)
+	}
+	check("rt-amqp-move")
+
+	// NATS, where the binary and the padded key travel in base64.
+	nsrv, js := natsJetStream(t)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "RT", Subjects: []string{"rt.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.runIn([]byte(dump.stdout), "produce", "rt.a", "--url", nsrv.URL, "--format", "jsonl"); r.code != 0 {
+		t.Fatalf("produce into NATS: %+v", r)
+	}
+	back = c.run("consume", "RT", "--url", nsrv.URL, "--until-end", "-o", "jsonl")
+	if back.code != 0 || !strings.Contains(back.stdout, "mq-kafka-key-b64") {
+		t.Fatalf("consume from NATS: %+v", back)
+	}
+	restore(back.stdout, "rt-nats-jsonl")
+	check("rt-nats-jsonl")
 }

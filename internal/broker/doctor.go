@@ -1,6 +1,10 @@
 package broker
 
-import "context"
+import (
+	"context"
+	"strconv"
+	"strings"
+)
 
 // Status is the verdict of one doctor check.
 type Status string
@@ -40,6 +44,25 @@ type Diagnosis struct {
 	Check  string `json:"check" yaml:"check"`
 	Status Status `json:"status" yaml:"status"`
 	Detail string `json:"detail,omitempty" yaml:"detail,omitempty"`
+	// User is the user name that Detail names where it holds UserMark.
+	User string `json:"-" yaml:"-"`
+}
+
+// UserMark stands in a Diagnosis's Detail for its User, the user field
+// of the login. ScrubbedDetail puts the name in after scrubbing the rest:
+// a user whose password is its own name (guest:guest) is still shown as
+// the user, while every other occurrence of that string is scrubbed.
+const UserMark = "\x00user\x00"
+
+// ScrubbedDetail is d's Detail with every secret scrubbed (ScrubString)
+// and d's User, quoted, where Detail holds UserMark. The text around the
+// marks is scrubbed piece by piece, so no secret can reach into a mark.
+func (d Diagnosis) ScrubbedDetail(secrets ...string) string {
+	parts := strings.Split(d.Detail, UserMark)
+	for i, p := range parts {
+		parts[i] = ScrubString(p, secrets...)
+	}
+	return strings.Join(parts, strconv.Quote(d.User))
 }
 
 // Diagnoser is implemented by a connection that can tell what `mqctl

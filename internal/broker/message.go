@@ -217,3 +217,44 @@ func HeadersWithKey(m *Message, fits func([]byte) bool) []Header {
 	copy(hs, m.Headers)
 	return append(hs, key)
 }
+
+// KeyFromHeaders undoes HeadersWithKey for a broker with keys (Kafka): a
+// message without a key of its own that carries one KeyHeader, or one
+// KeyHeaderB64 holding base64, gets that key back (an empty value is an
+// empty key) and loses the header, so a Kafka record moved into RabbitMQ
+// or NATS and back is the record it was. Otherwise the key and headers
+// are m's as they are: a message with a key of its own keeps it and the
+// header too (the header is then data, not a carried key), and so does a
+// message whose key headers are more than one or hold null. m is not
+// changed.
+func KeyFromHeaders(m *Message) (key []byte, headers []Header) {
+	if m.Key != nil {
+		return m.Key, m.Headers
+	}
+	at := -1
+	for i, h := range m.Headers {
+		if h.Key == KeyHeader || h.Key == KeyHeaderB64 {
+			if at >= 0 {
+				return nil, m.Headers
+			}
+			at = i
+		}
+	}
+	if at < 0 || m.Headers[at].Value == nil {
+		return nil, m.Headers
+	}
+	h := m.Headers[at]
+	key = h.Value
+	if h.Key == KeyHeaderB64 {
+		var err error
+		if key, err = base64.StdEncoding.DecodeString(string(h.Value)); err != nil {
+			return nil, m.Headers
+		}
+	}
+	if key == nil {
+		key = []byte{}
+	}
+	headers = make([]Header, 0, len(m.Headers)-1)
+	headers = append(headers, m.Headers[:at]...)
+	return key, append(headers, m.Headers[at+1:]...)
+}

@@ -284,6 +284,16 @@ type NoAcker interface {
 	NoAck() bool
 }
 
+// FetchStopper is implemented by a Consumer that holds deliveries it
+// fetched ahead of Next: StopFetching stops fetching and gives back at
+// once what it holds and Next has not returned, so that other consumers
+// get it while the deliveries already returned are still being handled
+// (consume --exec on SIGTERM). Those can still be settled until Close;
+// Next returns io.EOF from then on.
+type FetchStopper interface {
+	StopFetching(ctx context.Context)
+}
+
 // Subscriber opens consumers.
 type Subscriber interface {
 	NewConsumer(ctx context.Context, opts ConsumerOptions) (Consumer, error)

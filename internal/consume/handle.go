@@ -31,12 +31,17 @@ func (r *runner) handleAll(ctx context.Context) error {
 	var wg sync.WaitGroup
 	dr := r.startDrain(ctx)
 	defer dr.end()
+	// released is closed once the consumer stopped fetching after ctx
+	// ended, or the dispatching ended otherwise.
+	released := make(chan struct{})
 	for i := range n {
 		q := queues[i%len(queues)]
 		wg.Go(func() {
 			for d := range q {
 				if ctx.Err() != nil {
-					// Not started before the stop: it goes back.
+					// Not started before the stop: it goes back, once the
+					// consumer no longer fetches, so not to this one.
+					<-released
 					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 					continue
 				}
@@ -47,6 +52,7 @@ func (r *runner) handleAll(ctx context.Context) error {
 		})
 	}
 	var runErr error
+	var unsent *broker.Delivery
 	for {
 		d, err := r.next(dctx)
 		if err != nil {
@@ -66,12 +72,31 @@ func (r *runner) handleAll(ctx context.Context) error {
 		}
 		select {
 		case q <- d:
+			continue
 		case <-dctx.Done():
 			// Not handed to a handler: it goes back.
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+			unsent = d
 		}
+		break
+	}
+	stopped := ctx.Err() != nil
+	if stopped {
+		r.stopFetching(ctx)
+	}
+	close(released)
+	if unsent != nil {
+		r.settle(ctx, unsent, broker.Settlement{Verb: broker.Nack})
 	}
 	for _, q := range queues {
+		// Stopped, what waits for a busy handler goes back now, not when
+		// that handler is done.
+		for stopped && len(q) > 0 {
+			select {
+			case d := <-q:
+				r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+			default:
+			}
+		}
 		close(q)
 	}
 	wg.Wait()
@@ -79,6 +104,19 @@ func (r *runner) handleAll(ctx context.Context) error {
 		return stopErr
 	}
 	return runErr
+}
+
+// stopFetching tells a consumer that fetches ahead (JetStream) to stop
+// and give back what it holds, once the run was told to stop: other
+// consumers get those messages while the handlers still running finish.
+func (r *runner) stopFetching(ctx context.Context) {
+	fs, ok := r.c.(broker.FetchStopper)
+	if !ok || r.o.Peek || r.noAck {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	fs.StopFetching(sctx)
 }
 
 // handle runs the handler for d with retries and settles d by the

@@ -99,7 +99,7 @@ func Check(ctx context.Context, t broker.Target) Report {
 	dctx, cancel := context.WithTimeout(ctx, t.EffectiveTimeout())
 	defer cancel()
 	for _, c := range diagnose(dctx, d, t.EffectiveTimeout()+grace) {
-		c.Detail = oneLine(broker.ScrubString(c.Detail, secrets...))
+		c.Detail = oneLine(c.ScrubbedDetail(secrets...))
 		r.Checks = append(r.Checks, c)
 	}
 	return r

@@ -274,3 +274,59 @@ func TestNATSTLS(t *testing.T) {
 	r := check(t, broker.Target{URL: u, TLS: broker.TLSOptions{CAFile: other.CAFile}})
 	want(t, r, map[string]broker.Status{broker.CheckConnect: broker.StatusOK, broker.CheckTLS: broker.StatusFail})
 }
+
+// A user whose password is its own name (guest:guest) is shown by name in
+// the auth check, on every broker; the name appears nowhere else in the
+// report but the redacted URL's user field, so the password is scrubbed
+// from everything else.
+func TestUserNamedLikePassword(t *testing.T) {
+	const kUser, nUser = "same-k-8812", "same-n-4471"
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{
+		kfake.EnableACLs(), kfake.Superuser("PLAIN", kUser, kUser), kfake.SeedTopics(1, "orders"),
+	}})
+	n := testenv.NATS(t, sandbox.NATSOptions{Configure: func(o *server.Options) {
+		o.Users = []*server.User{{Username: nUser, Password: nUser}}
+	}})
+	env := testenv.RabbitMQ(t)
+	rUser := testenv.UniqueName(t, "same")
+	env.MustCall(t, http.MethodPut, "/api/users/"+rUser, map[string]string{"password": rUser, "tags": "administrator"}, nil)
+	t.Cleanup(func() { _ = env.Call(http.MethodDelete, "/api/users/"+rUser, nil, nil) })
+	env.MustCall(t, http.MethodPut, "/api/permissions/%2F/"+rUser, map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
+	ru, _ := url.Parse(env.AMQPURL)
+	ru.User, ru.Path = url.UserPassword(rUser, rUser), "/"
+	nu, _ := url.Parse(n.URL)
+	nu.User = url.UserPassword(nUser, nUser)
+
+	for _, tc := range []struct {
+		name, user string
+		target     broker.Target
+		auth       string
+		inURL      bool
+	}{
+		{"kafka", kUser, broker.Target{URL: k.URL, SASL: "PLAIN", Username: kUser, Password: kUser},
+			`SASL PLAIN login for user "` + kUser + `" accepted`, false},
+		{"nats flags", nUser, broker.Target{URL: n.URL, Username: nUser, Password: nUser}, `user "` + nUser + `" accepted`, false},
+		{"nats url", nUser, broker.Target{URL: nu.String()}, `user "` + nUser + `" accepted`, true},
+		{"rabbitmq", rUser, broker.Target{URL: ru.String(), ManagementURL: env.APIURL}, `user "` + rUser + `" accepted in vhost "/"`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := check(t, tc.target)
+			if got := detail(r, broker.CheckAuth); got != tc.auth {
+				t.Errorf("auth detail %q, want %q\n%s", got, tc.auth, dump(r))
+			}
+			wantCount := 1
+			if tc.inURL {
+				wantCount = 2 // and the URL's user, its password redacted
+				if want := ":xxxxx@"; !strings.Contains(r.URL, tc.user+want) {
+					t.Errorf("URL %q, want the user and a redacted password", r.URL)
+				}
+			}
+			if got := strings.Count(dump(r), tc.user); got != wantCount {
+				t.Errorf("%q appears %d times in the report, want %d:\n%s", tc.user, got, wantCount, dump(r))
+			}
+			if doctor.Failed([]doctor.Report{r}) {
+				t.Errorf("a check failed:\n%s", dump(r))
+			}
+		})
+	}
+}

@@ -29,7 +29,7 @@ func (c *Conn) authDiagnosis() broker.Diagnosis {
 	if c.login == "" {
 		return broker.Diagnosis{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: "no SASL (anonymous)"}
 	}
-	return broker.Diagnosis{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: c.login + " accepted"}
+	return broker.Diagnosis{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: c.doctorLogin + " accepted", User: c.user}
 }
 
 func (c *Conn) versionDiagnosis(ctx context.Context) broker.Diagnosis {

@@ -25,10 +25,12 @@ type Conn struct {
 	admin  *kadm.Client
 	// seeds are the host:port addresses from the URL, named in errors.
 	seeds []string
-	// login describes the SASL login for errors ("" without SASL).
-	login   string
-	probe   *probe
-	secrets []string
+	// login describes the SASL login for errors ("" without SASL);
+	// doctorLogin is the same with the user name, user, as
+	// broker.UserMark.
+	login, doctorLogin, user string
+	probe                    *probe
+	secrets                  []string
 	// tls is the target's TLS settings, on when the client dials TLS,
 	// for doctor.
 	tls   broker.TLSOptions
@@ -81,6 +83,7 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 	if mech != nil {
 		opts = append(opts, kgo.SASL(mech))
 		c.login = fmt.Sprintf("SASL %s login for user %q", mech.Name(), user)
+		c.doctorLogin, c.user = fmt.Sprintf("SASL %s login for user %s", mech.Name(), broker.UserMark), user
 	}
 	if c.client, err = kgo.NewClient(opts...); err != nil {
 		return nil, mqerr.Usagef("kafka client for %s: %v", hostList(c.seeds), err)

@@ -326,7 +326,9 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	r := &in.rec
 	r.Context = in
 	r.Topic = topic
-	r.Key = m.Key
+	// A key carried in a header from RabbitMQ or NATS is a key again.
+	key, headers := broker.KeyFromHeaders(m)
+	r.Key = key
 	r.Value = m.Value
 	// kgo would stamp a zero timestamp with its own time.Now.
 	r.Timestamp = m.Timestamp
@@ -334,9 +336,9 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		r.Timestamp = now
 	}
 	r.Partition = m.Kafka.Partition
-	if len(m.Headers) > 0 {
-		r.Headers = make([]kgo.RecordHeader, len(m.Headers))
-		for i, h := range m.Headers {
+	if len(headers) > 0 {
+		r.Headers = make([]kgo.RecordHeader, len(headers))
+		for i, h := range headers {
 			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}

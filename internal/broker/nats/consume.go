@@ -283,10 +283,12 @@ func (t *taken[T]) next(n int) []T {
 // the lock and the wake-up cost once per batch when Next falls behind and
 // once per message at worst. A full inbox blocks the callback, which
 // stops a pull subscription asking for more, or leaves messages in
-// nats.go's own buffer for a core subscription.
+// nats.go's own buffer for a core subscription. What comes after close is
+// kept aside (late), for a JetStream consumer to give back.
 type inbox[T any] struct {
 	mu     sync.Mutex
 	items  []T
+	late   []T
 	limit  int
 	closed bool
 	// ready wakes Next when items became non-empty; room wakes a callback
@@ -306,7 +308,8 @@ func newInbox[T any](limit int) *inbox[T] {
 	}
 }
 
-// put queues v, waiting while the inbox is full; after close it drops v.
+// put queues v, waiting while the inbox is full; after close it keeps v
+// aside (see takeLate).
 func (b *inbox[T]) put(v T) {
 	b.mu.Lock()
 	for len(b.items) >= b.limit && !b.closed {
@@ -318,6 +321,7 @@ func (b *inbox[T]) put(v T) {
 		b.mu.Lock()
 	}
 	if b.closed {
+		b.late = append(b.late, v)
 		b.mu.Unlock()
 		return
 	}
@@ -374,6 +378,15 @@ func (b *inbox[T]) close() []T {
 	items := b.items
 	b.items = nil
 	return items
+}
+
+// takeLate returns what was put after close, and forgets it.
+func (b *inbox[T]) takeLate() []T {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	late := b.late
+	b.late = nil
+	return late
 }
 
 // signal wakes whoever waits on ch, without blocking when a wake-up is

@@ -385,11 +385,13 @@ func (jc *jsConsumer) Next(ctx context.Context) (*broker.Delivery, error) {
 	}
 }
 
-// reachEnd makes Next return io.EOF from now on and stops pulling.
+// reachEnd makes Next return io.EOF from now on and stops pulling. The
+// subscription is drained: what it still receives goes to the inbox, for
+// Close to give back.
 func (jc *jsConsumer) reachEnd() {
 	jc.eof = true
 	if jc.cc != nil {
-		jc.cc.Stop()
+		jc.cc.Drain()
 	}
 }
 
@@ -668,42 +670,90 @@ func (d *jsDelivery) settleErr(v broker.Verb, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Close implements broker.Consumer. An ephemeral consumer is removed. A
-// durable one keeps its state; the messages it pulled that Next never
-// returned are nacked so that they come again at once rather than after
-// its ack wait. Deliveries returned and not settled come again after the
-// ack wait. Close takes at most opTimeout.
-func (jc *jsConsumer) Close() error {
-	if !jc.shut() {
-		return nil
-	}
-	queued := jc.in.close()
+// StopFetching implements broker.FetchStopper: pulling stops and, on a
+// durable consumer, what was pulled and not returned by Next is nacked,
+// so that another instance gets it at once rather than after the ack
+// wait. Deliveries already returned can still be settled until Close.
+func (jc *jsConsumer) StopFetching(ctx context.Context) {
 	jc.mu.Lock()
 	defer jc.mu.Unlock()
-	gen := jc.gen.Add(1) - 1
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	jc.release(ctx, jc.gen.Load())
+	if jc.nc().IsConnected() {
+		jc.nc().FlushWithContext(ctx)
+	}
+	jc.eof = true
+}
+
+func (jc *jsConsumer) nc() *nats.Conn { return jc.conn.nc }
+
+// release stops the pull subscription and gives back (nacks) what a
+// durable consumer of generation gen pulled and Next did not return. The
+// subscription is drained, not just stopped: its unsubscribe goes out
+// first, and what the server sent before it saw the unsubscribe still
+// arrives (into the inbox, or aside once the inbox is closed) instead of
+// being dropped into the void, where it would wait for the ack wait. The
+// naks follow the unsubscribe, so the server cannot redeliver a nacked
+// message to this consumer's last pull request. Called with mu held; a
+// second call has nothing left to give back.
+func (jc *jsConsumer) release(ctx context.Context, gen uint32) {
+	queued := jc.in.close()
 	if jc.cc != nil {
-		jc.cc.Stop()
-		// Once the pull subscription is gone, its unsubscribe goes out
-		// before the naks below: otherwise the server could redeliver a
-		// nacked message to this consumer's last pull request, into the
-		// void, where it would wait for the ack wait.
+		if jc.nc().IsConnected() {
+			jc.cc.Drain()
+		} else {
+			jc.cc.Stop()
+		}
 		select {
 		case <-jc.cc.Closed():
 		case <-ctx.Done():
 		}
 	}
-	nc := jc.conn.nc
+	held := slices.Concat(jc.taken.rest, queued, jc.in.takeLate())
+	var cur []jsDelivery
+	if jc.cur != nil {
+		cur = jc.cur.d[jc.pos:]
+	}
+	jc.cur, jc.pos, jc.taken.rest = nil, 0, nil
+	if !jc.durable || jc.peek {
+		return
+	}
+	// Best effort: a nak that fails leaves the message to the ack wait.
+	for i := range cur {
+		cur[i].msg.Nak()
+	}
+	for _, it := range held {
+		if it.gen == gen {
+			it.msg.Nak()
+		}
+	}
+}
+
+// Close implements broker.Consumer. An ephemeral consumer is removed. A
+// durable one keeps its state; the messages it pulled that Next never
+// returned are nacked (see release) so that they come again at once
+// rather than after its ack wait. Deliveries returned and not settled
+// come again after the ack wait. Close takes at most opTimeout.
+func (jc *jsConsumer) Close() error {
+	if !jc.shut() {
+		return nil
+	}
+	jc.mu.Lock()
+	defer jc.mu.Unlock()
+	gen := jc.gen.Add(1) - 1
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	jc.release(ctx, gen)
+	nc := jc.nc()
 	if nc.IsConnected() {
-		// The acks Settle sent without waiting are processed before the
-		// server answers this round trip.
+		// The acks Settle sent without waiting, and the naks, are
+		// processed before the server answers this round trip.
 		if err := nc.FlushWithContext(ctx); err != nil {
 			jc.logf("nats: flushing acks at close: %v; unconfirmed acks may make messages come again", reason(err))
 		}
 	}
-	switch {
-	case !jc.durable:
+	if !jc.durable {
 		name := jc.cons.CachedInfo().Name
 		err := nats.ErrDisconnected
 		if nc.IsConnected() {
@@ -712,22 +762,6 @@ func (jc *jsConsumer) Close() error {
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			jc.logf("nats: could not remove ephemeral consumer %s of stream %q (%s); the server removes it after %s idle", name, jc.stream, reason(err), ephemeralIdle)
 		}
-	case !jc.peek:
-		// Best effort: a nak that fails leaves the message to the ack wait.
-		if jc.cur != nil {
-			for i := jc.pos; i < len(jc.cur.d); i++ {
-				jc.cur.d[i].msg.Nak()
-			}
-		}
-		for _, it := range slices.Concat(jc.taken.rest, queued) {
-			if it.gen == gen {
-				it.msg.Nak()
-			}
-		}
-	}
-	// Pushes the naks out; nothing to flush into while disconnected.
-	if nc.IsConnected() {
-		nc.FlushWithContext(ctx)
 	}
 	nc.Close()
 	if jc.err == nil {

@@ -317,6 +317,66 @@ func TestConsumeCloseReturnsUnread(t *testing.T) {
 	quiet(t, ctx, second, 500*time.Millisecond)
 }
 
+// TestConsumeCloseReturnsPulled is TestConsumeCloseReturnsUnread with
+// more pulled than the prefetch holds: a durable whose max ack pending is
+// above mqctl's prefetch lets the server send more while Next is not
+// called, which wait in nats.go's buffer. Close gives those back too.
+func TestConsumeCloseReturnsPulled(t *testing.T) {
+	const n, prefetch = 40, 5
+	_, conn, ctx, _ := jsSetup(t, "PULLED")
+	js := conn.JetStream()
+	cons := pullConsumer(t, ctx, js, "PULLED", jetstream.ConsumerConfig{Durable: "w", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: 2 * time.Minute, MaxAckPending: 1000})
+	publishN(t, ctx, js, "pulled.x", n)
+	o := broker.ConsumerOptions{Sources: []string{"PULLED"}, Durable: "w", Prefetch: prefetch}
+	first, err := conn.NewConsumer(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next(t, ctx, first).Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Delivered by the server beyond what Next returned (1), the
+	// deliveries held (at most prefetch-1 + prefetch) and the one the
+	// callback waits to queue.
+	beyond := 2*prefetch + 1
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(info.NumAckPending) > beyond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server delivered %d after 10s; want more than %d", info.NumAckPending, beyond)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first.Close()
+
+	second := newConsumer(t, ctx, conn, o)
+	var got []uint64
+	for len(got) < n-1 {
+		wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+		d, err := second.Next(wait)
+		cancel()
+		if err != nil {
+			slices.Sort(got)
+			t.Fatalf("got %v within 3s each of an ack wait of 2m: %v", got, err)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.NATS.StreamSeq)
+	}
+	if slices.Sort(got); !slices.Equal(got, seqs(2, n)) {
+		t.Errorf("got %v, want 2..%d", got, n)
+	}
+	quiet(t, ctx, second, 500*time.Millisecond)
+}
+
 func TestConsumeNack(t *testing.T) {
 	_, conn, ctx, _ := jsSetup(t, "NAK")
 	publishN(t, ctx, conn.JetStream(), "nak.x", 1)

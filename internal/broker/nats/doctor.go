@@ -23,7 +23,7 @@ func (c *Conn) Diagnose(ctx context.Context) []broker.Diagnosis {
 	_, tlsErr := c.nc.TLSConnectionState()
 	out := []broker.Diagnosis{
 		broker.TLSDiagnosis(tlsErr == nil, c.tls),
-		{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: c.login + " accepted"},
+		{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: c.login + " accepted", User: c.user},
 		c.versionDiagnosis(),
 	}
 	js := c.jetStreamDiagnosis(ctx)
@@ -84,19 +84,20 @@ func (c *Conn) jetStreamDiagnosis(ctx context.Context) broker.Diagnosis {
 	return d
 }
 
-// describeLogin says how t logs in, without any secret.
-func describeLogin(t broker.Target, ep *broker.Endpoint) string {
+// describeLogin says how t logs in, without any secret, and the user
+// name, which the description holds as broker.UserMark.
+func describeLogin(t broker.Target, ep *broker.Endpoint) (login, user string) {
 	switch {
 	case t.CredsFile != "":
-		return "credentials file"
+		return "credentials file", ""
 	case t.NKeyFile != "":
-		return "nkey"
+		return "nkey", ""
 	case t.Token != "" || (ep.HasUser && ep.Password == "" && t.Username == "" && t.Password == ""):
-		return "token"
+		return "token", ""
 	case t.Username != "":
-		return fmt.Sprintf("user %q", t.Username)
+		return "user " + broker.UserMark, t.Username
 	case ep.Username != "":
-		return fmt.Sprintf("user %q", ep.Username)
+		return "user " + broker.UserMark, ep.Username
 	}
-	return "no credentials"
+	return "no credentials", ""
 }

@@ -34,10 +34,11 @@ type Conn struct {
 	js jetstream.JetStream
 	// hosts names the servers in messages; it never carries credentials.
 	hosts string
-	// login says how the connection logged in and tls what TLS was
-	// asked for, for doctor.
-	login string
-	tls   broker.TLSOptions
+	// login says how the connection logged in (user, the user name it
+	// holds as broker.UserMark) and tls what TLS was asked for, for
+	// doctor.
+	login, user string
+	tls         broker.TLSOptions
 }
 
 // Broker implements broker.Conn.
@@ -91,7 +92,8 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("nats at %s: jetstream: %w", hostList, err)
 	}
-	return &Conn{nc: nc, js: js, hosts: hostList, login: describeLogin(t, ep), tls: t.TLS}, nil
+	login, user := describeLogin(t, ep)
+	return &Conn{nc: nc, js: js, hosts: hostList, login: login, user: user, tls: t.TLS}, nil
 }
 
 // serverURLs lists one URL per host, without user info: credentials go in

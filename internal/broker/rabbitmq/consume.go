@@ -30,6 +30,10 @@ const (
 
 var _ broker.Subscriber = (*Conn)(nil)
 
+// consumerTag names mqctl's consumer on its channel (a tag is local to
+// its channel, and each session has its own), for StopFetching's cancel.
+const consumerTag = "mqctl"
+
 // errConsumerClosed is what Next returns once Close was called.
 var errConsumerClosed = errors.New("rabbitmq: the consumer is closed")
 
@@ -168,6 +172,8 @@ type consumer struct {
 	failures int
 	// err is the final error Next returns forever once set.
 	err error
+	// stopped is set by StopFetching: Next returns io.EOF.
+	stopped bool
 
 	delayOnce sync.Once
 
@@ -279,7 +285,7 @@ func (cs *consumer) subscribe(conn *amqp.Connection, addr string, first bool) (*
 	if err := ch.Qos(qos, 0, false); err != nil {
 		return nil, cs.c.destinationError(err, "queue", cs.queue)
 	}
-	if s.deliveries, err = ch.Consume(cs.queue, "", false, false, false, false, nil); err != nil {
+	if s.deliveries, err = ch.Consume(cs.queue, consumerTag, false, false, false, false, nil); err != nil {
 		return nil, cs.c.destinationError(err, "queue", cs.queue)
 	}
 	return s, nil
@@ -291,7 +297,7 @@ func (cs *consumer) Next(ctx context.Context) (*broker.Delivery, error) {
 		if cs.err != nil {
 			return nil, cs.err
 		}
-		if cs.untilEnd && cs.remaining == 0 {
+		if cs.stopped || (cs.untilEnd && cs.remaining == 0) {
 			return nil, io.EOF
 		}
 		if cs.peek && cs.peeked >= cs.prefetch {
@@ -336,7 +342,7 @@ func (cs *consumer) Buffered() int {
 	if cs.hasHeld {
 		return 1
 	}
-	if cs.err != nil || (cs.untilEnd && cs.remaining == 0) {
+	if cs.err != nil || cs.stopped || (cs.untilEnd && cs.remaining == 0) {
 		return 0
 	}
 	s := cs.sess.Load()
@@ -504,6 +510,54 @@ func (cs *consumer) install(ns *session) error {
 	cs.sess.Store(ns)
 	cs.logf("rabbitmq: reconnected to %s, consuming queue %q again", ns.addr, cs.queue)
 	return nil
+}
+
+// StopFetching implements broker.FetchStopper: it cancels the consumer
+// (basic.cancel) and requeues at once (basic.nack with requeue) what the
+// broker sent up to the cancel's answer and Next did not return, so that
+// another consumer gets it while the deliveries already returned are
+// still being handled; those can be settled until Close. With multi-ack,
+// whose acks cover ranges of tags, and when ctx ends first, what is
+// prefetched goes back when Close closes the connection, as before.
+func (cs *consumer) StopFetching(ctx context.Context) {
+	s := cs.sess.Load()
+	if cs.stopped || s == nil || cs.peek || cs.multiAck > 0 || s.deliveries == nil || s.lost.Load() {
+		return
+	}
+	cs.stopped = true
+	var tags []uint64
+	if cs.hasHeld {
+		tags = append(tags, cs.held.DeliveryTag)
+		cs.held, cs.hasHeld = amqp.Delivery{}, false
+	}
+	// amqp091's calls take no context: the cancel runs aside, and the
+	// deliveries channel closes once its answer came.
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- s.ch.Cancel(consumerTag, false) }()
+	for {
+		select {
+		case d, ok := <-s.deliveries:
+			if ok {
+				tags = append(tags, d.DeliveryTag)
+				continue
+			}
+		case <-ctx.Done():
+			cs.logf("rabbitmq: stopping the consumer of queue %q took too long; its prefetched messages go back when it closes", cs.queue)
+			return
+		}
+		break
+	}
+	if err := <-cancelled; err != nil {
+		cs.logf("rabbitmq: cancelling the consumer of queue %q: %v; its prefetched messages go back when it closes", cs.queue, err)
+		return
+	}
+	for _, tag := range tags {
+		if err := s.ch.Nack(tag, false, true); err != nil {
+			// The rest goes back when the connection closes.
+			cs.logf("rabbitmq: requeueing delivery %d of queue %q: %v", tag, cs.queue, err)
+			return
+		}
+	}
 }
 
 // Close implements broker.Consumer: with peek it returns the held

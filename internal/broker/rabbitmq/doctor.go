@@ -32,11 +32,11 @@ func (c *Conn) Diagnose(ctx context.Context) []broker.Diagnosis {
 }
 
 func (c *Conn) authDiagnosis() broker.Diagnosis {
-	who := fmt.Sprintf("user %q", c.user)
+	who := "user " + broker.UserMark
 	if c.external {
 		who = "client certificate (SASL EXTERNAL)"
 	}
-	return broker.Diagnosis{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: fmt.Sprintf("%s accepted in vhost %q", who, c.vhost)}
+	return broker.Diagnosis{Check: broker.CheckAuth, Status: broker.StatusOK, Detail: fmt.Sprintf("%s accepted in vhost %q", who, c.vhost), User: c.user}
 }
 
 func (c *Conn) versionDiagnosis() broker.Diagnosis {

@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+func TestKeyFromHeaders(t *testing.T) {
+	h := func(k, v string) Header { return Header{Key: k, Value: []byte(v)} }
+	tests := []struct {
+		name    string
+		m       Message
+		key     []byte
+		headers []Header
+	}{
+		{"carried", Message{Headers: []Header{h("a", "1"), h(KeyHeader, "k1"), h("b", "2")}},
+			[]byte("k1"), []Header{h("a", "1"), h("b", "2")}},
+		{"carried empty", Message{Headers: []Header{h(KeyHeader, "")}}, []byte{}, []Header{}},
+		{"carried base64", Message{Headers: []Header{h(KeyHeaderB64, "/wA=")}}, []byte{0xff, 0}, []Header{}},
+		{"no key, no header", Message{Headers: []Header{h("a", "1")}}, nil, []Header{h("a", "1")}},
+		{"own key wins, header stays", Message{Key: []byte("own"), Headers: []Header{h(KeyHeader, "k1")}},
+			[]byte("own"), []Header{h(KeyHeader, "k1")}},
+		{"two key headers", Message{Headers: []Header{h(KeyHeader, "k1"), h(KeyHeaderB64, "/wA=")}},
+			nil, []Header{h(KeyHeader, "k1"), h(KeyHeaderB64, "/wA=")}},
+		{"null value", Message{Headers: []Header{{Key: KeyHeader}}}, nil, []Header{{Key: KeyHeader}}},
+		{"not base64", Message{Headers: []Header{h(KeyHeaderB64, "%%")}}, nil, []Header{h(KeyHeaderB64, "%%")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := append([]Header(nil), tc.m.Headers...)
+			key, headers := KeyFromHeaders(&tc.m)
+			if !bytes.Equal(key, tc.key) || (key == nil) != (tc.key == nil) {
+				t.Errorf("key %#v, want %#v", key, tc.key)
+			}
+			if !reflect.DeepEqual(headers, tc.headers) {
+				t.Errorf("headers %v, want %v", headers, tc.headers)
+			}
+			if !reflect.DeepEqual(tc.m.Headers, before) {
+				t.Errorf("the message's headers changed: %v, were %v", tc.m.Headers, before)
+			}
+		})
+	}
+	// HeadersWithKey and KeyFromHeaders undo each other.
+	for _, key := range [][]byte{nil, {}, []byte("k"), {0xff, 0}} {
+		m := Message{Key: key, Headers: []Header{h("a", "1")}}
+		fits := func(b []byte) bool { return len(b) == 0 || b[0] != 0xff }
+		back := Message{Headers: HeadersWithKey(&m, fits)}
+		k, hs := KeyFromHeaders(&back)
+		if !bytes.Equal(k, key) || (k == nil) != (key == nil) || !reflect.DeepEqual(hs, m.Headers) {
+			t.Errorf("key %#v: back as %#v %v", key, k, hs)
+		}
+	}
+}
