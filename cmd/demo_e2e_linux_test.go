@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -81,12 +82,15 @@ func TestDemoCleansUpOnEveryExit(t *testing.T) {
 	// the ignored SIGHUP on to the script, which then cannot trap it: the
 	// terminal-closed case would test nohup, not a terminal. A handler in
 	// this process makes exec give the children the default disposition.
+	// (A cleanup, not a defer: the parallel cases run after this function
+	// returns.)
 	if signal.Ignored(syscall.SIGHUP) {
 		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
-		defer signal.Reset(syscall.SIGHUP)
+		t.Cleanup(func() { signal.Reset(syscall.SIGHUP) })
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each demo on free ports, with its own TMPDIR and mark
 			d := startDemo(t, true)
 			d.waitFor(t, tt.at)
 			tt.end(t, d)
@@ -117,6 +121,7 @@ func TestDemoWithoutTerminal(t *testing.T) {
 		t.Skip("starts the demo")
 	}
 	testenv.NeedRabbitMQServer(t)
+	t.Parallel()
 	d := startDemo(t, false)
 	code := d.wait(t)
 	out := d.out.String()
@@ -148,7 +153,7 @@ type demoRun struct {
 	state   *os.ProcessState
 }
 
-var demoSeq int
+var demoSeq atomic.Int64
 
 func startDemo(t *testing.T, tty bool) *demoRun {
 	t.Helper()
@@ -160,10 +165,9 @@ func startDemo(t *testing.T, tty bool) *demoRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	demoSeq++
 	d := &demoRun{
 		tmp:     sandboxTempDir(t),
-		mark:    fmt.Sprintf("MQCTL_DEMO_TEST_RUN=%d-%d", os.Getpid(), demoSeq),
+		mark:    fmt.Sprintf("MQCTL_DEMO_TEST_RUN=%d-%d", os.Getpid(), demoSeq.Add(1)),
 		out:     &lockedBuffer{},
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -181,7 +185,7 @@ func startDemo(t *testing.T, tty bool) *demoRun {
 	d.pty = master
 	d.cmd = exec.Command("bash", script)
 	d.cmd.Env = append(cleanEnv(), "MQCTL_BIN="+bin, "MQCTL_CONFIG="+filepath.Join(t.TempDir(), "config.yaml"),
-		"TMPDIR="+d.tmp, "TERM=xterm", "NO_COLOR=1", d.mark)
+		"TMPDIR="+d.tmp, "TERM=xterm", "NO_COLOR=1", "MQCTL_DEMO_PORTS=free", d.mark)
 	d.cmd.Stdin, d.cmd.Stdout, d.cmd.Stderr = slave, slave, slave
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if !tty {
@@ -408,6 +412,7 @@ func TestDemoEndsInTopInTmux(t *testing.T) {
 		t.Skip("starts the demo")
 	}
 	needTmux(t)
+	t.Parallel()
 	script, err := filepath.Abs("../scripts/demo.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +423,7 @@ func TestDemoEndsInTopInTmux(t *testing.T) {
 	}
 	session := testenv.UniqueName(t, "demotop")
 	tmp := sandboxTempDir(t)
-	sh := fmt.Sprintf("stty sane; env -u MQCTL_CONFIG MQCTL_BIN=%s MQCTL_CONFIG=%s TMPDIR=%s NO_COLOR=1 bash %s; echo EXIT=$?; echo STTY=$(stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)'); sleep 120",
+	sh := fmt.Sprintf("stty sane; env -u MQCTL_CONFIG MQCTL_BIN=%s MQCTL_CONFIG=%s TMPDIR=%s NO_COLOR=1 MQCTL_DEMO_PORTS=free bash %s; echo EXIT=$?; echo STTY=$(stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)'); sleep 120",
 		bin, filepath.Join(t.TempDir(), "config.yaml"), tmp, script)
 	newSession(t, "-d", "-s", session, "-x", "160", "-y", "40", sh)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })

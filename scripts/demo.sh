@@ -35,6 +35,10 @@ trap 'exit 129' HUP
 
 args=(sandbox --demo)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || args+=(--no-rabbitmq)
+# MQCTL_DEMO_PORTS=free starts the brokers on free ports, for when 9092,
+# 4222, 5672 or 15672 is taken (or demos run side by side, as the tests do);
+# the sandbox contexts point wherever the brokers are.
+[ "${MQCTL_DEMO_PORTS:-}" != free ] || args+=(--kafka-port 0 --nats-port 0 --amqp-port 0 --amqp-api-port 0)
 
 # The sandbox runs in a session of its own, out of reach of the terminal's
 # Ctrl-C and hang-up: this script alone stops it, with one signal, and
