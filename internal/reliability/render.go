@@ -143,7 +143,9 @@ func writeFuzz(b *strings.Builder, m Meta, fs []Fuzz) {
 	b.WriteString("each target fuzzed for its fuzz time, one after the other, with one worker per core, on top of its\n")
 	b.WriteString("committed seeds (`f.Add` in the test, and the package's `testdata/fuzz/`). A finding fails the\n")
 	b.WriteString("run; go test saves the failing input under the package's `testdata/fuzz/`, committed with the\n")
-	b.WriteString("fix, and every later `go test` runs it. `make test` fuzzes each target for a short time too.\n\n")
+	b.WriteString("fix, and every later `go test` runs it. The fuzz time includes running the seeds and the\n")
+	b.WriteString("inputs go kept from earlier runs first; **executions** counts the new inputs tried after them.\n")
+	b.WriteString("`make test` fuzzes each target for a short time too.\n\n")
 	b.WriteString("| target | package | fuzz time | executions | result |\n")
 	b.WriteString("|---|---|---:|---:|---|\n")
 	var execs int64
