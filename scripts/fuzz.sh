@@ -12,11 +12,13 @@ cd "$(dirname "$0")/.."
 
 fuzztime=${MQCTL_FUZZTIME:-10s}
 status=0
+ran=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 while read -r pkg dir; do
   targets=$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' || true)
   for target in $targets; do
+    ran=$((ran + 1))
     for try in 1 2; do
       result=ok
       go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1 || result=FAIL
@@ -52,4 +54,8 @@ while read -r pkg dir; do
     fi
   done
 done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
+if [ "$ran" = 0 ]; then
+  echo "fuzz: no fuzz target found (func FuzzX in a _test.go file)" >&2
+  exit 1
+fi
 exit "$status"

@@ -43,7 +43,7 @@ go test -race -count=1 -timeout 20m ./...
 # the seeds alone; `make reliability` fuzzes 10 s each). The fuzz time
 # includes running the seeds and the cached corpus first, which takes up
 # to a second on 2 cores, so 1s leaves some targets no new input; 2s each
-# costs 55-75 s in all with a warm build cache (14 targets, plus about
+# costs 50-75 s in all with a warm build cache (14 targets, plus about
 # 1-3 s each to link and to start and stop the workers). A finding fails
 # the run and names the file holding the failing input.
 MQCTL_FUZZTIME=${MQCTL_FUZZTIME:-2s} scripts/fuzz.sh
