@@ -45,10 +45,12 @@ lint:
 bench: deps build
 	scripts/bench.sh
 
-# The fault scenarios, 20 runs each (MQCTL_RELIABILITY_RUNS=N to change),
-# figures into RELIABILITY.md; `make test` runs them once each.
+# The fault scenarios, 20 runs each (MQCTL_RELIABILITY_RUNS=N to change;
+# 0 keeps the scenario figures in RELIABILITY.md), the secret-leak test and
+# every fuzz target for 10 s (MQCTL_FUZZTIME), figures into RELIABILITY.md;
+# `make test` runs the scenarios once each and fuzzes each target briefly.
 reliability: deps build
 	scripts/reliability.sh
 
 clean:
-	rm -rf bin .bench RELIABILITY.log RELIABILITY.jsonl
+	rm -rf bin .bench RELIABILITY.log RELIABILITY.jsonl RELIABILITY-fuzz.jsonl RELIABILITY-leak.jsonl

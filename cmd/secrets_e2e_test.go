@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -22,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/reliability"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
@@ -81,24 +83,94 @@ type secretBroker struct {
 	args map[string][]string
 }
 
+// secretForm is one way secretPW could leak; kind is "plain",
+// "url-encoded" or "base64".
+type secretForm struct{ kind, text string }
+
 // secretForms are the ways secretPW could leak: as is, URL-escaped, and
 // base64-encoded (alone, as HTTP Basic auth, as SASL PLAIN).
-func secretForms(users ...string) []string {
-	forms := []string{
-		secretPW,
-		url.QueryEscape(secretPW),
-		url.PathEscape(secretPW),
-		strings.TrimPrefix(url.UserPassword("u", secretPW).String(), "u:"),
-		base64.StdEncoding.EncodeToString([]byte(secretPW)),
-		base64.RawStdEncoding.EncodeToString([]byte(secretPW)),
-		base64.URLEncoding.EncodeToString([]byte(secretPW)),
+func secretForms(users ...string) []secretForm {
+	forms := []secretForm{
+		{"plain", secretPW},
+		{"url-encoded", url.QueryEscape(secretPW)},
+		{"url-encoded", url.PathEscape(secretPW)},
+		{"url-encoded", strings.TrimPrefix(url.UserPassword("u", secretPW).String(), "u:")},
+		{"base64", base64.StdEncoding.EncodeToString([]byte(secretPW))},
+		{"base64", base64.RawStdEncoding.EncodeToString([]byte(secretPW))},
+		{"base64", base64.URLEncoding.EncodeToString([]byte(secretPW))},
 	}
 	for _, user := range append(users, "intruder") {
 		forms = append(forms,
-			base64.StdEncoding.EncodeToString([]byte(user+":"+secretPW)),
-			base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+secretPW)))
+			secretForm{"base64", base64.StdEncoding.EncodeToString([]byte(user + ":" + secretPW))},
+			secretForm{"base64", base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + secretPW))})
 	}
 	return forms
+}
+
+// leakSearch adds up what the secrets test searched and found, for
+// RELIABILITY.md ($MQCTL_LEAK_OUT); subtests run in parallel.
+type leakSearch struct {
+	mu    sync.Mutex
+	res   reliability.Leak
+	forms map[secretForm]bool
+}
+
+var leaks = leakSearch{forms: map[secretForm]bool{}}
+
+func (l *leakSearch) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.res, l.forms = reliability.Leak{}, map[secretForm]bool{}
+}
+
+func (l *leakSearch) ran() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.res.Commands++
+}
+
+func (l *leakSearch) searched(file bool, size int, forms []secretForm, hits int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if file {
+		l.res.Files++
+	} else {
+		l.res.Outputs++
+	}
+	l.res.Bytes += int64(size)
+	l.res.Hits += hits
+	for _, f := range forms {
+		if l.forms[f] {
+			continue
+		}
+		l.forms[f] = true
+		switch f.kind {
+		case "plain":
+			l.res.Plain++
+		case "url-encoded":
+			l.res.URLEncoded++
+		case "base64":
+			l.res.Base64++
+		}
+	}
+}
+
+// write appends the figures to $MQCTL_LEAK_OUT when it is set.
+func (l *leakSearch) write(t *testing.T) {
+	l.mu.Lock()
+	r := l.res
+	l.mu.Unlock()
+	if r.Commands == 0 || r.Outputs == 0 || r.Plain == 0 || r.URLEncoded == 0 || r.Base64 == 0 {
+		t.Errorf("the secrets test searched nothing: %+v", r)
+	}
+	r.Test, r.Passed = t.Name(), !t.Failed()
+	t.Logf("searched the output of %d mqctl runs (%d outputs, %d files, %d bytes) for %d plain, %d URL-encoded and %d base64 forms of the password: %d hits",
+		r.Commands, r.Outputs, r.Files, r.Bytes, r.Plain, r.URLEncoded, r.Base64, r.Hits)
+	if path := os.Getenv(reliability.LeakEnv); path != "" {
+		if err := reliability.AppendLine(path, r); err != nil {
+			t.Errorf("leak figures: %v", err)
+		}
+	}
 }
 
 // withUser is b.url with user:pass@ in it.
@@ -113,6 +185,8 @@ func withUser(raw, user, pass string) string {
 // each broker; its stdout, stderr and the files it writes must hold the
 // password in none of its forms (issue 11, items 11 and 12).
 func TestSecretsNeverPrinted(t *testing.T) {
+	leaks.reset()
+	t.Cleanup(func() { leaks.write(t) })
 	brokers := map[string]func(t *testing.T) secretBroker{
 		"kafka":    secretKafka,
 		"nats":     secretNATS,
@@ -174,10 +248,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 							c.env = []string{"SECRET_TEST_PW=" + secretPW}
 							if src.yaml {
 								writeSecretConfig(t, c.config, b, user)
-							} else if r := c.run(append([]string{"context", "add", "s", "--use"}, src.add(user)...)...); r.code != 0 {
-								t.Fatalf("context add: %+v", r)
 							} else {
+								r := c.run(append([]string{"context", "add", "s", "--use"}, src.add(user)...)...)
+								leaks.ran()
 								checkNoSecret(t, b.user, "context add", r.stdout, r.stderr)
+								if r.code != 0 {
+									t.Fatalf("context add: %+v", r)
+								}
 							}
 							dir := t.TempDir()
 							args := expandSecretArgs(sc.args, b.args, dir)
@@ -185,6 +262,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 								args = append(args, "-c", "s", "--url", src.url(user))
 							}
 							r := c.run(args...)
+							leaks.ran()
 							switch {
 							case sc.code == -1 && r.code == 0:
 								t.Errorf("mqctl %v: exit 0, want a failure; stderr %q", args, r.stderr)
@@ -236,12 +314,24 @@ func writeSecretConfig(t *testing.T, path string, b secretBroker, user string) {
 func checkNoSecret(t *testing.T, user, what string, texts ...string) {
 	t.Helper()
 	for _, text := range texts {
-		for _, form := range secretForms(user) {
-			if i := strings.Index(text, form); i >= 0 {
-				t.Errorf("%s: the password (as %q) is in its output: …%s…", what, form, text[max(0, i-80):min(len(text), i+len(form)+40)])
-			}
+		searchSecret(t, user, what, false, text)
+	}
+}
+
+// searchSecret fails t for each form of secretPW in text, and counts the
+// search in leaks.
+func searchSecret(t *testing.T, user, what string, file bool, text string) {
+	t.Helper()
+	forms := secretForms(user)
+	hits := 0
+	for _, form := range forms {
+		if n := strings.Count(text, form.text); n > 0 {
+			hits += n
+			i := strings.Index(text, form.text)
+			t.Errorf("%s: the password (as %q, %s) is in its output %d times: …%s…", what, form.text, form.kind, n, text[max(0, i-80):min(len(text), i+len(form.text)+40)])
 		}
 	}
+	leaks.searched(file, len(text), forms, hits)
 }
 
 func checkNoSecretInFiles(t *testing.T, user, dir string) {
@@ -254,7 +344,7 @@ func checkNoSecretInFiles(t *testing.T, user, dir string) {
 		if err != nil {
 			return err
 		}
-		checkNoSecret(t, user, "file "+path, string(data))
+		searchSecret(t, user, "file "+path, true, string(data))
 		return nil
 	})
 	if err != nil {

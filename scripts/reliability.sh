@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # `make reliability`: run the fault scenarios (cmd/reliability_e2e_test.go,
-# TestReliability...) $MQCTL_RELIABILITY_RUNS times each (default 20) and
-# write RELIABILITY.md from the figures they record. RELIABILITY.md is
-# written even when a scenario failed (it says so); the exit status is the
-# tests'. `make test` runs the same scenarios once each.
+# TestReliability...) $MQCTL_RELIABILITY_RUNS times each (default 20), the
+# secret-leak test (cmd/secrets_e2e_test.go) and every fuzz target for
+# $MQCTL_FUZZTIME (default 10s, scripts/fuzz.sh), and write RELIABILITY.md
+# from the figures they record. MQCTL_RELIABILITY_RUNS=0 skips the
+# scenarios and keeps the scenario part of the RELIABILITY.md in the tree
+# as it is (it names the run it comes from). RELIABILITY.md is written even
+# when a test failed (it says so); the exit status is the tests'. `make
+# test` runs the same scenarios once each, and each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,22 +41,41 @@ if [ -z "${MQCTL_TEST_AMQP_URL:-}" ]; then
   export MQCTL_TEST_AMQP_API_URL=$(echo "$line" | sed -n 's/.* api=\([^ ]*\).*/\1/p')
 fi
 
-# The figures stay in RELIABILITY.jsonl (not committed), for a look at a
+# The figures stay in RELIABILITY*.jsonl (not committed), for a look at a
 # run's raw lines next to RELIABILITY.log.
-rm -f RELIABILITY.jsonl
+rm -f RELIABILITY.jsonl RELIABILITY-leak.jsonl RELIABILITY-fuzz.jsonl
+: >RELIABILITY.log
 export MQCTL_BIN="$bin" MQCTL_RELIABILITY_RUNS="$runs" MQCTL_RELIABILITY_OUT="$PWD/RELIABILITY.jsonl"
-echo "reliability: $runs runs per scenario; log in RELIABILITY.log" >&2
-start=$(date +%s)
 status=0
-# No -race here: the brokers run in the test process, and the race
-# detector's slow-down would change the timing the faults land at.
-go test -count=1 -timeout 4h -run '^TestReliability' -v ./cmd/ >RELIABILITY.log 2>&1 || status=$?
-seconds=$(($(date +%s) - start))
-grep -E '^\s*--- (PASS|FAIL)|lost|reliability.go' RELIABILITY.log >&2 || true
-if [ -s RELIABILITY.jsonl ]; then
-  go run ./internal/reliability/report -in RELIABILITY.jsonl -out RELIABILITY.md \
-    -commit "$(git describe --always --dirty 2>/dev/null || echo unknown)" -runs "$runs" -seconds "$seconds"
-  echo "reliability: RELIABILITY.md written (${seconds}s)" >&2
+seconds=0
+if [ "$runs" != 0 ]; then
+  echo "reliability: $runs runs per scenario; log in RELIABILITY.log" >&2
+  start=$(date +%s)
+  # No -race here: the brokers run in the test process, and the race
+  # detector's slow-down would change the timing the faults land at.
+  go test -count=1 -timeout 4h -run '^TestReliability' -v ./cmd/ >>RELIABILITY.log 2>&1 || status=$?
+  seconds=$(($(date +%s) - start))
+  grep -E '^\s*--- (PASS|FAIL)|lost|reliability.go' RELIABILITY.log >&2 || true
+fi
+
+echo "reliability: the secret-leak test" >&2
+MQCTL_LEAK_OUT="$PWD/RELIABILITY-leak.jsonl" \
+  go test -count=1 -timeout 20m -run '^TestSecretsNeverPrinted$' -v ./cmd/ >>RELIABILITY.log 2>&1 || status=1
+grep -E '^--- (PASS|FAIL): TestSecretsNeverPrinted|searched the output' RELIABILITY.log >&2 || true
+
+echo "reliability: fuzz targets, ${MQCTL_FUZZTIME:-10s} each" >&2
+{ MQCTL_FUZZTIME="${MQCTL_FUZZTIME:-10s}" MQCTL_FUZZ_OUT="$PWD/RELIABILITY-fuzz.jsonl" \
+  scripts/fuzz.sh 2>&1 | tee -a RELIABILITY.log >&2; } || status=1
+
+args=(-out RELIABILITY.md -commit "$(git describe --always --dirty 2>/dev/null || echo unknown)" -runs "$runs" -seconds "$seconds")
+[ ! -s RELIABILITY-fuzz.jsonl ] || args+=(-fuzz RELIABILITY-fuzz.jsonl)
+[ ! -s RELIABILITY-leak.jsonl ] || args+=(-leak RELIABILITY-leak.jsonl)
+if [ "$runs" = 0 ]; then
+  go run ./internal/reliability/report -keep RELIABILITY.md "${args[@]}"
+  echo "reliability: RELIABILITY.md written; its scenario part kept as it was" >&2
+elif [ -s RELIABILITY.jsonl ]; then
+  go run ./internal/reliability/report -in RELIABILITY.jsonl "${args[@]}"
+  echo "reliability: RELIABILITY.md written (scenarios ${seconds}s)" >&2
 else
   echo "reliability: no scenario recorded figures; RELIABILITY.md left as it was" >&2
 fi

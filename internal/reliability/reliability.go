@@ -148,19 +148,7 @@ func (s *Tally) finish() {
 
 // Append writes r to the file at path as one JSON line.
 func Append(path string, r Result) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return AppendLine(path, r)
 }
 
 // Read parses the JSON lines at path. A scenario written more than once

@@ -106,3 +106,89 @@ func TestRunsFromTheEnvironment(t *testing.T) {
 		t.Errorf("20: %d runs", n)
 	}
 }
+
+func TestFuzzAndLeakFigures(t *testing.T) {
+	dir := t.TempDir()
+	fuzz, leak := filepath.Join(dir, "fuzz.jsonl"), filepath.Join(dir, "leak.jsonl")
+	for _, f := range []Fuzz{
+		{Target: "FuzzA", Package: "internal/a", FuzzTime: "10s", Execs: 5, Passed: true},
+		{Target: "FuzzB", Package: "internal/b", FuzzTime: "10s", Execs: 7, Crasher: "internal/b/testdata/fuzz/FuzzB/0a1b"},
+		{Target: "FuzzA", Package: "internal/a", FuzzTime: "10s", Execs: 1000, Passed: true}, // a rerun
+	} {
+		if err := AppendLine(fuzz, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := AppendLine(leak, Leak{Test: "TestSecretsNeverPrinted", Commands: 600, Outputs: 1200, Files: 150, Bytes: 99999,
+		Plain: 1, URLEncoded: 3, Base64: 9, Passed: true}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := ReadFuzz(fuzz)
+	if err != nil || len(fs) != 2 || fs[0].Execs != 1000 {
+		t.Fatalf("%+v %v", fs, err)
+	}
+	l, err := ReadLeak(leak)
+	if err != nil || l.Commands != 600 {
+		t.Fatalf("%+v %v", l, err)
+	}
+
+	var md bytes.Buffer
+	m := Meta{Date: "2026-12-06", Machine: "2 cores", Go: "go1.x", Commit: "abc", Runs: 1}
+	if err := Write(&md, Doc{Meta: m, Scenarios: []Result{{Scenario: "s", Runs: 1, Messages: 10, Passed: true}},
+		Measured: Meta{Date: "2026-12-07", Machine: "2 cores", Go: "go1.x", Commit: "def"}, Fuzz: fs, Leak: &l}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"| FuzzA | internal/a | 10s | 1000 | ok |",
+		"| FuzzB | internal/b | 10s | 7 | **FAIL**, failing input `internal/b/testdata/fuzz/FuzzB/0a1b` |",
+		"| **all 2 targets** | | 20s | 1007 | **1 failed** |",
+		"(which `make reliability` runs) on 2026-12-07 (2 cores, go1.x) at commit def:",
+		"| 600 | 1200 | 150 | 99999 | 1 | 3 | 9 | **0** | ok |",
+		"setting).\n",
+	} {
+		if !strings.Contains(md.String(), line) {
+			t.Errorf("RELIABILITY.md lacks %q:\n%s", line, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "hit count") {
+		t.Errorf("RELIABILITY.md still lists the leak test as not measured:\n%s", md.String())
+	}
+}
+
+// A run of the fuzz targets and the leak test alone keeps the scenario
+// part of the RELIABILITY.md it replaces, byte for byte, and drops that
+// file's fuzz and leak figures.
+func TestKeptScenarios(t *testing.T) {
+	m := Meta{Date: "2026-12-06", Machine: "2 cores", Go: "go1.x", Commit: "abc", Runs: 20, Seconds: 2000}
+	rs := []Result{{Scenario: "kill -9", Runs: 20, Messages: 2000, Duplicated: 4, Passed: true}}
+	var scenariosOnly, first bytes.Buffer
+	if err := Render(&scenariosOnly, m, rs); err != nil {
+		t.Fatal(err)
+	}
+	old := []Fuzz{{Target: "FuzzOld", Package: "internal/a", FuzzTime: "10s", Execs: 1, Passed: true}}
+	if err := Write(&first, Doc{Meta: m, Scenarios: rs, Measured: m, Fuzz: old, Leak: &Leak{Test: "T"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, md := range []string{scenariosOnly.String(), first.String()} {
+		kept, err := KeptScenarios(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(scenariosOnly.String(), kept) || !strings.Contains(kept, "| kill -9 | 20 | 2000 | 0 | 4 | ok |") ||
+			strings.Contains(kept, notMeasuredHeading) || strings.Contains(kept, fuzzHeading) {
+			t.Fatalf("kept:\n%s", kept)
+		}
+		var again bytes.Buffer
+		fs := []Fuzz{{Target: "FuzzNew", Package: "internal/a", FuzzTime: "10s", Execs: 2, Passed: true}}
+		if err := Write(&again, Doc{Kept: kept, Measured: m, Fuzz: fs}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(again.String(), kept+fuzzHeading+"\n") || strings.Contains(again.String(), "FuzzOld") ||
+			strings.Count(again.String(), "# Reliability") != 1 {
+			t.Errorf("rewritten:\n%s", again.String())
+		}
+	}
+	if _, err := KeptScenarios("# Benchmarks\n"); err == nil {
+		t.Error("a file without a scenario table was kept")
+	}
+}
