@@ -99,21 +99,35 @@ func steadyRefresh(t *testing.T, s *Brokers, c *counter) map[string]int {
 
 func TestRequestsPerRefreshKafka(t *testing.T) {
 	counts := map[string]map[string]int{}
-	for _, sz := range []struct{ topics, groups int }{{10, 3}, {20, 5}} {
-		name := fmt.Sprintf("%d topics × 4 partitions, %d groups", sz.topics, sz.groups)
+	read := func(brokers, topics, groups int) (string, map[string]int) {
+		name := fmt.Sprintf("%d broker(s), %d topics × 4 partitions, %d groups", brokers, topics, groups)
 		c := &counter{}
-		k := testenv.Kafka(t, sandbox.KafkaOptions{})
+		k := testenv.Kafka(t, sandbox.KafkaOptions{Brokers: brokers})
 		k.Cluster().Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
 			c.add(kmsg.NameForKey(req.Key()))
 			return nil, nil, false // observe only
 		})
-		kafkaFixture(t, k, sz.topics, sz.groups)
+		kafkaFixture(t, k, topics, groups)
 		s := &Brokers{Targets: []broker.Target{{Context: "k", URL: k.URL, Timeout: 10 * time.Second}}}
-		counts[name] = steadyRefresh(t, s, c)
-		s.Close()
-		t.Logf("kafka, %s: %s requests per refresh", name, show(counts[name]))
+		defer s.Close()
+		n := steadyRefresh(t, s, c)
+		t.Logf("kafka, %s: %s requests per refresh", name, show(n))
+		return name, n
+	}
+	for _, sz := range [][2]int{{10, 3}, {20, 5}} {
+		name, n := read(1, sz[0], sz[1])
+		counts[name] = n
 	}
 	sameCounts(t, counts)
+	// Requests go to the partitions' leaders and the groups'
+	// coordinators: at most the one broker's count on each.
+	var one int
+	for _, n := range counts {
+		one = total(n)
+	}
+	if name, n := read(3, 20, 5); total(n) > 3*one {
+		t.Errorf("%s: %d requests, more than %d per broker", name, total(n), one)
+	}
 }
 
 // kafkaFixture makes topics t00… of 4 partitions (the last a DLT of the
