@@ -2,8 +2,11 @@ package source
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -35,8 +38,9 @@ import (
 //	go test ./internal/tui/source -run RequestsPerRefresh -v
 //
 // Each test reads two sizes and requires the same counts where a batched
-// or paged request covers any size (JetStream lists consumers by stream:
-// one request per stream).
+// or paged request covers any size, but for what the protocol asks one
+// at a time: JetStream lists consumers by stream, AMQP declares one
+// queue.
 
 // counter counts requests by a name.
 type counter struct {
@@ -207,10 +211,17 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
+	amqpURL, err := url.Parse(env.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	counts := map[string]map[string]int{}
 	for _, queues := range []int{25, 50} {
 		vhost := env.NewVHost(t)
 		u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + url.PathEscape(vhost)
+		viaProxy := *amqpURL
+		viaProxy.Host = amqpProxy(t, amqpURL.Host, c)
+		viaProxy.Path = "/" + vhost
 		conn, err := amqp.Dial(u)
 		if err != nil {
 			t.Fatal(err)
@@ -237,13 +248,72 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 			}
 		}
 		conn.Close()
-		s := &Brokers{Targets: []broker.Target{{Context: "rabbit", URL: u, ManagementURL: srv.URL, Timeout: 10 * time.Second}}}
+		s := &Brokers{Targets: []broker.Target{{Context: "rabbit", URL: viaProxy.String(), ManagementURL: srv.URL, Timeout: 10 * time.Second}}}
 		name := fmt.Sprintf("%d queues", queues+queues/5)
 		counts[name] = steadyRefresh(t, s, c)
 		s.Close()
-		t.Logf("rabbitmq, %s: %s management API requests per refresh", name, show(counts[name]))
+		t.Logf("rabbitmq, %s: %s management API requests and AMQP methods per refresh", name, show(counts[name]))
+		// A dead-letter queue's depth is read exactly, by a passive
+		// declare each (AMQP declares one queue at a time); the rest
+		// must not grow.
+		if n := counts[name]["AMQP 50.10"]; n != queues/5 {
+			t.Errorf("%s: %d queue.declare, want one per dead-letter queue (%d)", name, n, queues/5)
+		}
+		delete(counts[name], "AMQP 50.10")
 	}
 	sameCounts(t, counts)
+}
+
+// amqpProxy is a TCP proxy before the AMQP listener at target that counts
+// the method frames clients send, as "AMQP class.method" (50.10 is
+// queue.declare, 60.70 basic.get…); heartbeats and content frames are not
+// requests. It returns its address.
+func amqpProxy(t *testing.T, target string, c *counter) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() {
+				_, _ = io.Copy(client, server)
+				client.Close()
+			}()
+			go func() {
+				defer server.Close()
+				defer client.Close()
+				// What is read from the client is written to the server.
+				r := io.TeeReader(client, server)
+				if _, err := io.ReadFull(r, make([]byte, 8)); err != nil { // AMQP 0-9-1 header
+					return
+				}
+				head := make([]byte, 7) // type, channel, size
+				for {
+					if _, err := io.ReadFull(r, head); err != nil {
+						return
+					}
+					payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1) // and the frame end
+					if _, err := io.ReadFull(r, payload); err != nil {
+						return
+					}
+					if head[0] == 1 && len(payload) >= 5 {
+						c.add(fmt.Sprintf("AMQP %d.%d", binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])))
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 func TestRequestsPerRefreshNATS(t *testing.T) {
