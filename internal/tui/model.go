@@ -276,8 +276,9 @@ func oneLine(s string) string {
 
 // clockShows says whether some cell depends on the clock now: a stale
 // context's age, or a dead-letter destination's oldest message. Without
-// one a tick leaves the rows as they are (at 50,000 partitions a rebuild
-// is tens of milliseconds on the event loop).
+// one a tick leaves the rows as they are (at 50,000 partitions gathering
+// and sorting them again is milliseconds on the event loop, and a stale
+// context's rows are built there).
 func (m *Model) clockShows() bool {
 	now := m.opt.Now()
 	for _, c := range m.ctxs {

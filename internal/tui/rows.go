@@ -60,9 +60,10 @@ func (a sortKey) compare(b sortKey) int {
 }
 
 // rows returns view v's rows, filtered and sorted. The rows themselves
-// (cells sanitised, sort keys) are built again only when data or the
-// clock changed (version); a filter or sort key filters and sorts those,
-// so a key press at 50,000 rows costs a sort, not a rebuild.
+// (cells sanitised, sort keys) are gathered again only when data or the
+// clock changed (version), a fresh context's destinations and consumers
+// rows as its read command built them; a filter or sort key filters and
+// sorts those, so a key press at 50,000 rows costs a sort, not a rebuild.
 func (m *Model) rows(v View) []row {
 	c := &m.cache[v]
 	if !c.ok || c.version != m.version {
