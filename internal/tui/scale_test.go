@@ -3,6 +3,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -214,5 +215,38 @@ func TestRefreshDerivedInReadCommand(t *testing.T) {
 	}
 	if !strings.Contains(m.Content(), "987654321") {
 		t.Fatalf("the new lag is not on screen:\n%s", m.Content())
+	}
+}
+
+// A partial read (an error with some roles' data) brings what came and
+// keeps the rest: the derivation in the read command starts from the data
+// the context showed, and the rows of a failed context are built on the
+// event loop with their stale cell.
+func TestPartialReadKeepsTheRest(t *testing.T) {
+	f := newFixture()
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+	run(m, startMsg{})
+	before := m.ctxs[0].ctxData
+	next := Snapshot{Broker: "kafka", Lag: slices.Clone(f.snaps[0].Lag)}
+	next.Lag[0].Lag = 4242
+	f.mu.Lock()
+	f.snaps[0], f.errs[0] = next, errors.New("listing: boom")
+	f.mu.Unlock()
+	typeKeys(m, "r")
+	c := m.ctxs[0]
+	if c.err == nil || c.hist == nil {
+		t.Fatalf("after a failed read: err %v, history handed back %v", c.err, c.hist != nil)
+	}
+	if len(c.snap.Destinations) != len(before.snap.Destinations) || &c.snap.Destinations[0] != &before.snap.Destinations[0] || len(c.snap.DeadLetters) != len(before.snap.DeadLetters) || c.trend["orders"] == "" {
+		t.Fatalf("the destinations and dead letters that did not come were not kept: %+v", c.snap)
+	}
+	typeKeys(m, "2")
+	if s := m.Content(); !strings.Contains(s, "orders.DLT") || !strings.Contains(s, "stale") {
+		t.Fatalf("destinations view after a partial read:\n%s", s)
+	}
+	typeKeys(m, "3")
+	if s := m.Content(); !strings.Contains(s, "4242") {
+		t.Fatalf("consumers view without the lag that came:\n%s", s)
 	}
 }
