@@ -49,21 +49,14 @@ const sparkLen = 30
 const maxBackoff = 60 * time.Second
 
 type ctxState struct {
-	name     string
-	snap     Snapshot
+	name string
+	*ctxData
 	lastOK   time.Time
 	err      error
 	inFlight bool
 	pending  bool
 	failures int
-	win      *lag.Window
-	keys     []string            // snap.Lag's row keys, in its order
-	codes    []string            // per snap.Lag row: its verdict's code, or "-"
-	sparks   []string            // per snap.Lag row: its lag sparkline
-	depth    map[string][]int64  // destination name -> depth samples
-	lagHist  map[string][]int64  // lag row key -> lag samples
-	pos      map[string]position // destination name -> its last position
-	flows    map[string]flow     // destination name -> rates between its last two
+	hist     *history // nil while a read of this context owns it
 }
 
 // Model is the bubbletea model of `mqctl top`.
@@ -107,11 +100,14 @@ type peekState struct {
 type (
 	startMsg struct{}
 	tickMsg  struct{ ctx int }
-	readMsg  struct {
+	// readMsg is a read's result with everything derived from it, made
+	// in the read command: applying it swaps pointers.
+	readMsg struct {
 		ctx  int
-		snap Snapshot
 		err  error
-		keys []string // snap.Lag's row keys, made off the event loop
+		at   time.Time // when the read ended
+		data *ctxData
+		hist *history // handed back to the model
 	}
 	peekMsg struct {
 		ctx  int
@@ -142,7 +138,7 @@ func New(src Source, opt Options) *Model {
 	}
 	m := &Model{src: src, opt: opt, width: 80, height: 24}
 	for _, n := range src.Contexts() {
-		m.ctxs = append(m.ctxs, &ctxState{name: n, win: lag.NewWindow(opt.Samples), depth: map[string][]int64{}, lagHist: map[string][]int64{}})
+		m.ctxs = append(m.ctxs, &ctxState{name: n, ctxData: emptyData(), hist: newHistory(opt.Samples)})
 	}
 	return m
 }
@@ -162,12 +158,14 @@ func (m *Model) read(i int) tea.Cmd {
 		return nil
 	}
 	c.inFlight = true
-	src, timeout := m.src, m.opt.Timeout
+	job := m.refresh(i)
+	c.hist = nil // the read owns it until its result is applied
+	src, timeout, now := m.src, m.opt.Timeout, m.opt.Now
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		snap, err := src.Read(ctx, i)
-		return readMsg{ctx: i, snap: snap, err: err, keys: lagKeys(snap.Lag)}
+		return job.derive(snap, err, now())
 	}
 }
 
@@ -209,62 +207,17 @@ func appendSample(s []int64, v int64) []int64 {
 func (m *Model) applyRead(msg readMsg) tea.Cmd {
 	c := m.ctxs[msg.ctx]
 	c.inFlight = false
-	now := m.opt.Now()
+	c.hist = msg.hist
 	if msg.err != nil {
 		c.failures++
 		c.err = msg.err
 	} else {
 		c.failures = 0
 		c.err = nil
-		c.lastOK = now
+		c.lastOK = msg.at
 	}
-	// A partial read still brings data: keep what came, keep the rest.
-	if msg.snap.Broker != "" {
-		c.snap.Broker = msg.snap.Broker
-	}
-	if msg.snap.Destinations != nil {
-		c.snap.Destinations = msg.snap.Destinations
-		for _, d := range msg.snap.Destinations {
-			c.depth[d.Name] = appendSample(c.depth[d.Name], d.Messages)
-		}
-		// Consumers' positions only from this read's lag rows: older
-		// ones would make a rate of two reads' worth of commits.
-		cur := positions(now, msg.snap.Destinations, msg.snap.Lag)
-		flows := make(map[string]flow, len(cur))
-		for name, p := range cur {
-			if prev, ok := c.pos[name]; ok {
-				flows[name] = between(prev, p)
-			}
-		}
-		c.pos, c.flows = cur, flows
-	}
-	if msg.snap.Lag != nil {
-		// Keys and verdicts once per read: the rows' rebuilds (each tick)
-		// reuse them.
-		c.snap.Lag = msg.snap.Lag
-		c.keys = msg.keys
-		if len(c.keys) != len(msg.snap.Lag) {
-			c.keys = lagKeys(msg.snap.Lag)
-		}
-		c.sparks = make([]string, len(msg.snap.Lag))
-		for j, r := range msg.snap.Lag {
-			k := c.keys[j]
-			c.win.Add(k, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
-			h := appendSample(c.lagHist[k], r.Lag)
-			c.lagHist[k], c.sparks[j] = h, spark(h)
-		}
-		c.win.Prune(now.Add(-time.Duration(m.opt.Samples+1) * m.opt.Interval * 4))
-		c.codes = make([]string, len(msg.snap.Lag))
-		for j, k := range c.keys {
-			c.codes[j] = "-"
-			if st, ok := c.win.Status(k); ok {
-				c.codes[j] = string(st.Code)
-			}
-		}
-	}
-	if msg.snap.DeadLetters != nil {
-		c.snap.DeadLetters = msg.snap.DeadLetters
-	}
+	// A partial read still brings data: derive kept what did not come.
+	c.ctxData = msg.data
 	if c.pending {
 		c.pending = false
 		return m.read(msg.ctx)
@@ -323,8 +276,9 @@ func oneLine(s string) string {
 
 // clockShows says whether some cell depends on the clock now: a stale
 // context's age, or a dead-letter destination's oldest message. Without
-// one a tick leaves the rows as they are (at 50,000 partitions a rebuild
-// is tens of milliseconds on the event loop).
+// one a tick leaves the rows as they are (at 50,000 partitions gathering
+// and sorting them again is milliseconds on the event loop, and a stale
+// context's rows are built there).
 func (m *Model) clockShows() bool {
 	now := m.opt.Now()
 	for _, c := range m.ctxs {

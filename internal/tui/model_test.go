@@ -586,19 +586,19 @@ func TestTickRebuildsOnlyForClockCells(t *testing.T) {
 	run(m, startMsg{})
 	v := m.version
 	now = now.Add(2 * time.Second)
-	m.Update(tickMsg{ctx: 0})
+	_, read0 := m.Update(tickMsg{ctx: 0})
 	if m.version != v {
 		t.Fatal("a tick rebuilt rows though no cell shows the clock")
 	}
 	now = now.Add(3 * time.Second) // past twice the interval since the last read: stale
-	m.Update(tickMsg{ctx: 1})
+	_, read1 := m.Update(tickMsg{ctx: 1})
 	if m.version == v {
 		t.Fatal("a tick did not rebuild rows whose stale age changed")
 	}
-	run(m, startMsg{})
 	f.snaps[0].DeadLetters[0].Oldest = t0
-	run(m, readMsg{ctx: 0, snap: f.snaps[0]})
-	run(m, readMsg{ctx: 1, snap: f.snaps[1]})
+	for _, msg := range append(exec(read0), exec(read1)...) {
+		run(m, msg)
+	}
 	v = m.version
 	m.Update(tickMsg{ctx: 0})
 	if m.version == v {

@@ -60,9 +60,10 @@ func (a sortKey) compare(b sortKey) int {
 }
 
 // rows returns view v's rows, filtered and sorted. The rows themselves
-// (cells sanitised, sort keys) are built again only when data or the
-// clock changed (version); a filter or sort key filters and sorts those,
-// so a key press at 50,000 rows costs a sort, not a rebuild.
+// (cells sanitised, sort keys) are gathered again only when data or the
+// clock changed (version), a fresh context's destinations and consumers
+// rows as its read command built them; a filter or sort key filters and
+// sorts those, so a key press at 50,000 rows costs a sort, not a rebuild.
 func (m *Model) rows(v View) []row {
 	c := &m.cache[v]
 	if !c.ok || c.version != m.version {
@@ -139,71 +140,37 @@ func (m *Model) buildRows(v View) []row {
 		stale := m.staleCell(c, now)
 		switch v {
 		case Overview:
-			var total int64
-			for _, r := range c.snap.Lag {
-				total += r.Lag
-			}
 			var dl int64
 			for _, d := range c.snap.DeadLetters {
 				dl += d.Messages
 			}
-			worst := worstStatus(c.codes)
 			reach := "ok"
 			if c.err != nil {
 				reach = "error: " + oneLine(c.err.Error())
 			} else if c.lastOK.IsZero() {
 				reach = "connecting"
 			}
-			rs = append(rs, row{ctx: i, name: c.name,
-				cells: []string{c.name, c.snap.Broker, reach, strconv.Itoa(len(c.snap.Destinations)), strconv.FormatInt(total, 10), strconv.FormatInt(dl, 10), worst, stale},
-				keys:  []sortKey{str(c.name), str(c.snap.Broker), str(reach), num(int64(len(c.snap.Destinations))), num(total), num(dl), str(worst), str(stale)}})
-		case Destinations:
-			queues := map[string]lag.Row{}
-			for _, r := range c.snap.Lag {
-				if r.Kind == lag.KindQueue {
-					queues[r.Queue] = r
-				}
+			r := row{ctx: i, name: c.name,
+				cells: []string{c.name, c.snap.Broker, reach, strconv.Itoa(len(c.snap.Destinations)), strconv.FormatInt(c.total, 10), strconv.FormatInt(dl, 10), c.worst, stale},
+				keys:  []sortKey{str(c.name), str(c.snap.Broker), str(reach), num(int64(len(c.snap.Destinations))), num(c.total), num(dl), str(c.worst), str(stale)}}
+			sanitise([]row{r})
+			rs = append(rs, r)
+		case Destinations, Consumers:
+			// Built by the read command while the context is fresh.
+			if stale == "" && c.rows[v] != nil {
+				rs = append(rs, c.rows[v]...)
+				continue
 			}
-			for _, d := range c.snap.Destinations {
-				f := c.flows[d.Name]
-				if r, ok := queues[d.Name]; ok {
-					f = queueFlow(r)
-				}
-				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), rateCell(f.in, f.inOK), rateCell(f.out, f.outOK), strconv.Itoa(d.Consumers), spark(c.depth[d.Name]), stale},
-					keys:  []sortKey{str(c.name), str(d.Name), str(d.Type), num(d.Messages), num(rateKey(f.in, f.inOK)), num(rateKey(f.out, f.outOK)), num(int64(d.Consumers)), {}, str(stale)}})
-			}
-		case Consumers:
-			for j, r := range c.snap.Lag {
-				name, on := lagNames(r)
-				rs = append(rs, row{ctx: i, name: name, lag: j,
-					keys: []sortKey{str(c.name), str(name), str(on), num(r.Lag), num(int64(r.TimeLag)), {}, str(c.codes[j]), str(stale)}})
-			}
+			rs = append(rs, ctxRows(v, i, c.name, c.ctxData, stale, now)...)
 		case DeadLetters:
-			for _, d := range c.snap.DeadLetters {
-				oldest := "-"
-				var age int64
-				if !d.Oldest.IsZero() {
-					a := now.Sub(d.Oldest)
-					age = int64(a)
-					oldest = shortAge(a)
-				}
-				reason, origin := sampled(d)
-				rs = append(rs, row{ctx: i, name: d.Name,
-					cells: []string{c.name, d.Name, d.Type, strconv.FormatInt(d.Messages, 10), oldest, reason, origin, d.Why, stale},
-					keys:  []sortKey{str(c.name), str(d.Name), str(d.Type), num(d.Messages), num(age), str(reason), str(origin), str(d.Why), str(stale)}})
-			}
+			rs = append(rs, ctxRows(v, i, c.name, c.ctxData, stale, now)...)
 		}
 	}
 	if v == Browser {
 		for j := range m.peek.msgs {
 			rs = append(rs, m.browserRow(j))
 		}
-	}
-	for j := range rs {
-		for k := range rs[j].cells {
-			rs[j].cells[k] = output.TerminalSafe(rs[j].cells[k])
-		}
+		sanitise(rs)
 	}
 	return rs
 }

@@ -20,15 +20,16 @@ import (
 //
 // Lag is num_pending (matching messages not yet delivered), Committed the
 // ack floor's stream sequence and End the stream's last sequence, so the
-// lag package's offset rules apply. It costs a listing of stream names,
-// then per selected stream one info request and one consumer listing (one
-// request per 256 consumers), plus with q.TimeLag one message lookup per
+// lag package's offset rules apply. It costs one stream listing with
+// their infos (one request per 256 streams), then per selected stream one
+// consumer listing (one request per 256 consumers: the API lists
+// consumers only by stream), plus with q.TimeLag one message lookup per
 // filter subject of each lagging consumer.
 //
 // Like List, a server or account without JetStream has nothing to report:
 // that is no rows, not an error.
 func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
-	names, err := c.streamNames(ctx)
+	streams, err := c.streamInfos(ctx)
 	if err != nil {
 		if jetStreamMissing(err) {
 			return []lag.Row{}, nil
@@ -36,11 +37,11 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 		return nil, c.apiErr(err, "listing streams")
 	}
 	rows := []lag.Row{}
-	for _, name := range names {
-		if q.Match != nil && !q.Match(name) {
+	for _, info := range streams {
+		if q.Match != nil && !q.Match(info.Config.Name) {
 			continue
 		}
-		r, err := c.streamLag(ctx, name, q.TimeLag)
+		r, err := c.streamLag(ctx, info, q.TimeLag)
 		if err != nil {
 			return nil, err
 		}
@@ -64,26 +65,28 @@ func (c *Conn) streamNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// streamLag returns the rows of one stream's consumers. A stream deleted
-// since it was listed has none.
-func (c *Conn) streamLag(ctx context.Context, name string, withTimeLag bool) ([]lag.Row, error) {
-	s, err := c.js.Stream(ctx, name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, c.apiErr(err, fmt.Sprintf("reading stream %q", name))
-	}
-	lastSeq := s.CachedInfo().State.LastSeq
-
-	// One paged listing returns every consumer's info; the lister's
-	// goroutine blocks until its channel is drained, so read it to the end.
-	l := s.ListConsumers(ctx)
-	var infos []*jetstream.ConsumerInfo
-	for ci := range l.Info() {
-		infos = append(infos, ci)
+// streamInfos lists every stream's info, sorted by name: one request per
+// page of 256, where names and then each stream's info would cost a
+// request per stream. It drains the lister's channel, as streamNames.
+func (c *Conn) streamInfos(ctx context.Context) ([]*jetstream.StreamInfo, error) {
+	l := c.js.ListStreams(ctx)
+	var infos []*jetstream.StreamInfo
+	for info := range l.Info() {
+		infos = append(infos, info)
 	}
 	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Config.Name < infos[j].Config.Name })
+	return infos, nil
+}
+
+// streamLag returns the rows of one stream's consumers. A stream deleted
+// since it was listed has none.
+func (c *Conn) streamLag(ctx context.Context, info *jetstream.StreamInfo, withTimeLag bool) ([]lag.Row, error) {
+	name := info.Config.Name
+	infos, err := c.consumerInfos(ctx, name)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, nil
 		}
@@ -91,10 +94,20 @@ func (c *Conn) streamLag(ctx context.Context, name string, withTimeLag bool) ([]
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 
+	var s jetstream.Stream // for time lags: read on first need
 	rows := make([]lag.Row, 0, len(infos))
 	for _, ci := range infos {
-		r := consumerRow(name, ci, lastSeq)
+		r := consumerRow(name, ci, info.State.LastSeq)
 		if withTimeLag && r.Lag > 0 {
+			if s == nil {
+				s, err = c.js.Stream(ctx, name)
+				if errors.Is(err, jetstream.ErrStreamNotFound) {
+					return nil, nil
+				}
+				if err != nil {
+					return nil, c.apiErr(err, fmt.Sprintf("reading stream %q", name))
+				}
+			}
 			if r.TimeLag, err = c.timeLag(ctx, s, ci); err != nil {
 				return nil, err
 			}
@@ -102,6 +115,38 @@ func (c *Conn) streamLag(ctx context.Context, name string, withTimeLag bool) ([]
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// consumerInfos lists a stream's consumers with their infos, one request
+// per page (the server's JSApiConsumersRequest and JSApiConsumerListResponse),
+// without the stream info request a jetstream.Stream costs first.
+func (c *Conn) consumerInfos(ctx context.Context, stream string) ([]*jetstream.ConsumerInfo, error) {
+	var infos []*jetstream.ConsumerInfo
+	for offset := 0; ; {
+		var resp consumerListResponse
+		if err := c.jsAPI(ctx, "CONSUMER.LIST."+stream, pagedRequest{Offset: offset}, &resp); err != nil {
+			return nil, err
+		}
+		for _, ci := range resp.Consumers {
+			if ci != nil {
+				infos = append(infos, ci)
+			}
+		}
+		offset += len(resp.Consumers)
+		if len(resp.Consumers) == 0 || offset >= resp.Total {
+			return infos, nil
+		}
+	}
+}
+
+type pagedRequest struct {
+	Offset int `json:"offset"`
+}
+
+type consumerListResponse struct {
+	apiResult
+	Total     int                       `json:"total"`
+	Consumers []*jetstream.ConsumerInfo `json:"consumers"`
 }
 
 func consumerRow(stream string, ci *jetstream.ConsumerInfo, lastSeq uint64) lag.Row {

@@ -315,7 +315,7 @@ func TestLagErrors(t *testing.T) {
 		o.Users = []*server.User{
 			{Username: "admin", Password: secret},
 			{Username: "streams-only", Password: secret, Permissions: allow("$JS.API.STREAM.>")},
-			{Username: "no-get", Password: secret, Permissions: allow("$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>", "$JS.API.CONSUMER.LIST.>")},
+			{Username: "no-get", Password: secret, Permissions: allow("$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.>", "$JS.API.CONSUMER.LIST.>")},
 		}
 	}})
 	admin, ctx := natsConn(t, srv, broker.Target{Username: "admin", Password: secret})

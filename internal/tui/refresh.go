@@ -1,0 +1,184 @@
+package tui
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/output"
+)
+
+// ctxData is what one context shows: its last refresh's data and what was
+// derived from it (lag verdicts, sparklines, rates, built rows). The read
+// command makes it off the event loop and nothing changes it after: the
+// model swaps it in whole, so a refresh costs the event loop a pointer
+// swap and the rows' sort, not a pass over every partition.
+type ctxData struct {
+	snap   Snapshot
+	keys   []string          // snap.Lag's row keys, in its order
+	codes  []string          // per snap.Lag row: its verdict's code, or "-"
+	sparks []string          // per snap.Lag row: its lag sparkline
+	worst  string            // the worst of codes, "-" for none
+	total  int64             // snap.Lag's lag summed
+	trend  map[string]string // destination name -> its depth sparkline
+	flows  map[string]flow   // destination name -> rates between its last two
+	// rows are the Destinations and Consumers views' rows of this
+	// context when it is fresh (no stale cell); nil after a failed read.
+	rows [DeadLetters + 1][]row
+}
+
+func emptyData() *ctxData { return &ctxData{worst: "-"} }
+
+// history is what a context's refreshes accumulate: the lag window and
+// the samples behind the sparklines and rates. It is owned by one side at
+// a time: the model hands it to the read command it starts (reads of one
+// context never overlap) and takes it back with the result, so it needs
+// no lock and the model never reads it.
+type history struct {
+	win     *lag.Window
+	depth   map[string][]int64  // destination name -> depth samples
+	lagHist map[string][]int64  // lag row key -> lag samples
+	pos     map[string]position // destination name -> its last position
+}
+
+func newHistory(samples int) *history {
+	return &history{win: lag.NewWindow(samples), depth: map[string][]int64{}, lagHist: map[string][]int64{}}
+}
+
+// refresh is one read's derivation: everything it needs, taken from the
+// model when the read starts, so it runs in the read command.
+type refresh struct {
+	ctx      int
+	name     string
+	prev     *ctxData // immutable: shared with the model
+	hist     *history // owned by this refresh until its readMsg is applied
+	samples  int
+	interval time.Duration
+}
+
+// refresh prepares context i's next derivation; read hands it its history.
+func (m *Model) refresh(i int) refresh {
+	c := m.ctxs[i]
+	return refresh{ctx: i, name: c.name, prev: c.ctxData, hist: c.hist, samples: m.opt.Samples, interval: m.opt.Interval}
+}
+
+// derive merges a read taken at now into the previous data (a partial
+// read keeps what did not come) and computes what the views show.
+func (j refresh) derive(snap Snapshot, err error, now time.Time) readMsg {
+	h := j.hist
+	d := *j.prev // shares prev's slices and maps, which nobody changes
+	d.rows = [DeadLetters + 1][]row{}
+	if snap.Broker != "" {
+		d.snap.Broker = snap.Broker
+	}
+	if snap.Destinations != nil {
+		d.snap.Destinations = snap.Destinations
+		d.trend = make(map[string]string, len(snap.Destinations))
+		for _, ds := range snap.Destinations {
+			s := appendSample(h.depth[ds.Name], ds.Messages)
+			h.depth[ds.Name], d.trend[ds.Name] = s, spark(s)
+		}
+		// Consumers' positions only from this read's lag rows: older
+		// ones would make a rate of two reads' worth of commits.
+		cur := positions(now, snap.Destinations, snap.Lag)
+		d.flows = make(map[string]flow, len(cur))
+		for name, p := range cur {
+			if prev, ok := h.pos[name]; ok {
+				d.flows[name] = between(prev, p)
+			}
+		}
+		h.pos = cur
+	}
+	if snap.Lag != nil {
+		d.snap.Lag = snap.Lag
+		d.keys = lagKeys(snap.Lag)
+		d.sparks = make([]string, len(snap.Lag))
+		d.total = 0
+		for k, r := range snap.Lag {
+			key := d.keys[k]
+			h.win.Add(key, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
+			s := appendSample(h.lagHist[key], r.Lag)
+			h.lagHist[key], d.sparks[k] = s, spark(s)
+			d.total += r.Lag
+		}
+		h.win.Prune(now.Add(-time.Duration(j.samples+1) * j.interval * 4))
+		d.codes = make([]string, len(snap.Lag))
+		for k, key := range d.keys {
+			d.codes[k] = "-"
+			if st, ok := h.win.Status(key); ok {
+				d.codes[k] = string(st.Code)
+			}
+		}
+		d.worst = worstStatus(d.codes)
+	}
+	if snap.DeadLetters != nil {
+		d.snap.DeadLetters = snap.DeadLetters
+	}
+	if err == nil {
+		for _, v := range []View{Destinations, Consumers} {
+			d.rows[v] = ctxRows(v, j.ctx, j.name, &d, "", now)
+		}
+	}
+	return readMsg{ctx: j.ctx, err: err, at: now, data: &d, hist: h}
+}
+
+// ctxRows are context i's rows of view v (Destinations, Consumers or
+// DeadLetters), cells sanitised; stale is its AGE cell. A consumers row's
+// cells are made when first needed (cellsOf).
+func ctxRows(v View, i int, name string, d *ctxData, stale string, now time.Time) []row {
+	var rs []row
+	switch v {
+	case Destinations:
+		queues := map[string]lag.Row{}
+		for _, r := range d.snap.Lag {
+			if r.Kind == lag.KindQueue {
+				queues[r.Queue] = r
+			}
+		}
+		rs = make([]row, 0, len(d.snap.Destinations))
+		for _, ds := range d.snap.Destinations {
+			f := d.flows[ds.Name]
+			if r, ok := queues[ds.Name]; ok {
+				f = queueFlow(r)
+			}
+			rs = append(rs, row{ctx: i, name: ds.Name,
+				cells: []string{name, ds.Name, ds.Type, strconv.FormatInt(ds.Messages, 10), rateCell(f.in, f.inOK), rateCell(f.out, f.outOK), strconv.Itoa(ds.Consumers), d.trend[ds.Name], stale},
+				keys:  []sortKey{str(name), str(ds.Name), str(ds.Type), num(ds.Messages), num(rateKey(f.in, f.inOK)), num(rateKey(f.out, f.outOK)), num(int64(ds.Consumers)), {}, str(stale)}})
+		}
+	case Consumers:
+		rs = make([]row, 0, len(d.snap.Lag))
+		// One array for every row's sort keys: 50,000 rows make one
+		// allocation, not 50,000.
+		keys := make([]sortKey, 0, 8*len(d.snap.Lag))
+		for k, r := range d.snap.Lag {
+			n, on := lagNames(r)
+			keys = append(keys, str(name), str(n), str(on), num(r.Lag), num(int64(r.TimeLag)), sortKey{}, str(d.codes[k]), str(stale))
+			rs = append(rs, row{ctx: i, name: n, lag: k, keys: keys[len(keys)-8 : len(keys) : len(keys)]})
+		}
+	case DeadLetters:
+		for _, ds := range d.snap.DeadLetters {
+			oldest := "-"
+			var age int64
+			if !ds.Oldest.IsZero() {
+				a := now.Sub(ds.Oldest)
+				age = int64(a)
+				oldest = shortAge(a)
+			}
+			reason, origin := sampled(ds)
+			rs = append(rs, row{ctx: i, name: ds.Name,
+				cells: []string{name, ds.Name, ds.Type, strconv.FormatInt(ds.Messages, 10), oldest, reason, origin, ds.Why, stale},
+				keys:  []sortKey{str(name), str(ds.Name), str(ds.Type), num(ds.Messages), num(age), str(reason), str(origin), str(ds.Why), str(stale)}})
+		}
+	}
+	sanitise(rs)
+	return rs
+}
+
+// sanitise makes every cell of rs safe for a terminal, in place.
+func sanitise(rs []row) {
+	for j := range rs {
+		for k := range rs[j].cells {
+			rs[j].cells[k] = output.TerminalSafe(rs[j].cells[k])
+		}
+	}
+}

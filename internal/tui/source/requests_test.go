@@ -1,0 +1,398 @@
+package source
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// The requests one refresh of top sends each broker, counted by the
+// broker (kfake's control hook, a proxy in front of RabbitMQ's management
+// API, a subscriber on $JS.API.>), once the first refresh connected and
+// sampled the dead letters: what every later refresh costs. Run with -v
+// to see the counts (BENCHMARKS.md):
+//
+//	go test ./internal/tui/source -run RequestsPerRefresh -v
+//
+// Each test reads two sizes and requires the same counts where a batched
+// or paged request covers any size, but for what the protocol asks one
+// at a time: JetStream lists consumers by stream, AMQP declares one
+// queue.
+
+// counter counts requests by a name.
+type counter struct {
+	mu sync.Mutex
+	on bool
+	n  map[string]int
+}
+
+func (c *counter) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on {
+		c.n[name]++
+	}
+}
+
+// during counts the requests f makes.
+func (c *counter) during(f func()) map[string]int {
+	c.mu.Lock()
+	c.on, c.n = true, map[string]int{}
+	c.mu.Unlock()
+	f()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = false
+	return c.n
+}
+
+func total(n map[string]int) int {
+	t := 0
+	for _, v := range n {
+		t += v
+	}
+	return t
+}
+
+func show(n map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(n)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
+	}
+	return fmt.Sprintf("%d (%s)", total(n), strings.Join(parts, ", "))
+}
+
+// steadyRefresh reads context 0 once (connect, sample the dead letters),
+// then counts what a second read asks.
+func steadyRefresh(t *testing.T, s *Brokers, c *counter) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Read(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	n := c.during(func() { _, err = s.Read(ctx, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestRequestsPerRefreshKafka(t *testing.T) {
+	counts := map[string]map[string]int{}
+	read := func(brokers, topics, groups int) (string, map[string]int) {
+		name := fmt.Sprintf("%d broker(s), %d topics × 4 partitions, %d groups", brokers, topics, groups)
+		c := &counter{}
+		k := testenv.Kafka(t, sandbox.KafkaOptions{Brokers: brokers})
+		k.Cluster().Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+			c.add(kmsg.NameForKey(req.Key()))
+			return nil, nil, false // observe only
+		})
+		kafkaFixture(t, k, topics, groups)
+		s := &Brokers{Targets: []broker.Target{{Context: "k", URL: k.URL, Timeout: 10 * time.Second}}}
+		defer s.Close()
+		n := steadyRefresh(t, s, c)
+		t.Logf("kafka, %s: %s requests per refresh", name, show(n))
+		return name, n
+	}
+	for _, sz := range [][2]int{{10, 3}, {20, 5}} {
+		name, n := read(1, sz[0], sz[1])
+		counts[name] = n
+	}
+	sameCounts(t, counts)
+	// Requests go to the partitions' leaders and the groups'
+	// coordinators: at most the one broker's count on each.
+	var one int
+	for _, n := range counts {
+		one = total(n)
+	}
+	if name, n := read(3, 20, 5); total(n) > 3*one {
+		t.Errorf("%s: %d requests, more than %d per broker", name, total(n), one)
+	}
+}
+
+// kafkaFixture makes topics t00… of 4 partitions (the last a DLT of the
+// first) with records in each, and groups that commit on 4 topics each.
+func kafkaFixture(t *testing.T, k *sandbox.Kafka, topics, groups int) {
+	ctx := context.Background()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	names := make([]string, topics)
+	for i := range topics - 1 {
+		names[i] = fmt.Sprintf("t%02d", i)
+	}
+	names[topics-1] = "t00.DLT"
+	if _, err := adm.CreateTopics(ctx, 4, 1, nil, names...); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for _, n := range names {
+		for p := range 4 {
+			for range 3 {
+				recs = append(recs, &kgo.Record{Topic: n, Partition: int32(p), Value: []byte("v")})
+			}
+		}
+	}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	if err := cl2.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for g := range groups {
+		offs := kadm.Offsets{}
+		for j := range 4 {
+			for p := range 4 {
+				offs.AddOffset(names[(g*4+j)%(topics-1)], int32(p), 1, -1)
+			}
+		}
+		if _, err := adm.CommitOffsets(ctx, fmt.Sprintf("g%d", g), offs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sameCounts requires every size to have asked the same requests.
+func sameCounts(t *testing.T, counts map[string]map[string]int) {
+	t.Helper()
+	var first map[string]int
+	for _, n := range counts {
+		if first == nil {
+			first = n
+			continue
+		}
+		if !maps.Equal(first, n) {
+			t.Errorf("requests per refresh grow with the size: %v", counts)
+		}
+	}
+}
+
+func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
+	env := testenv.RabbitMQ(t)
+	api, err := url.Parse(env.APIURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{}
+	proxy := httputil.NewSingleHostReverseProxy(api)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// By path without the vhost and names: /api/queues/%2F → /api/queues.
+		p := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+		c.add(r.Method + " /" + strings.Join(p[:min(len(p), 2)], "/"))
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	amqpURL, err := url.Parse(env.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]map[string]int{}
+	for _, queues := range []int{25, 50} {
+		vhost := env.NewVHost(t)
+		u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + url.PathEscape(vhost)
+		viaProxy := *amqpURL
+		viaProxy.Host = amqpProxy(t, amqpURL.Host, c)
+		viaProxy.Path = "/" + vhost
+		conn, err := amqp.Dial(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every fifth queue dead-letters into its own DLQ.
+		for i := range queues {
+			name := fmt.Sprintf("q%02d", i)
+			var args amqp.Table
+			if i%5 == 0 {
+				args = amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name + ".dlq"}
+				if _, err := ch.QueueDeclare(name+".dlq", true, false, false, false, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+				t.Fatal(err)
+			}
+			if err := ch.Publish("", name, false, false, amqp.Publishing{Body: []byte("v")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.Close()
+		s := &Brokers{Targets: []broker.Target{{Context: "rabbit", URL: viaProxy.String(), ManagementURL: srv.URL, Timeout: 10 * time.Second}}}
+		name := fmt.Sprintf("%d queues", queues+queues/5)
+		counts[name] = steadyRefresh(t, s, c)
+		s.Close()
+		t.Logf("rabbitmq, %s: %s management API requests and AMQP methods per refresh", name, show(counts[name]))
+		// A dead-letter queue's depth is read exactly, by a passive
+		// declare each (AMQP declares one queue at a time); the rest
+		// must not grow.
+		if n := counts[name]["AMQP 50.10"]; n != queues/5 {
+			t.Errorf("%s: %d queue.declare, want one per dead-letter queue (%d)", name, n, queues/5)
+		}
+		delete(counts[name], "AMQP 50.10")
+	}
+	sameCounts(t, counts)
+}
+
+// amqpProxy is a TCP proxy before the AMQP listener at target that counts
+// the method frames clients send, as "AMQP class.method" (50.10 is
+// queue.declare, 60.70 basic.get…); heartbeats and content frames are not
+// requests. It returns its address.
+func amqpProxy(t *testing.T, target string, c *counter) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() {
+				_, _ = io.Copy(client, server)
+				client.Close()
+			}()
+			go func() {
+				defer server.Close()
+				defer client.Close()
+				// What is read from the client is written to the server.
+				r := io.TeeReader(client, server)
+				if _, err := io.ReadFull(r, make([]byte, 8)); err != nil { // AMQP 0-9-1 header
+					return
+				}
+				head := make([]byte, 7) // type, channel, size
+				for {
+					if _, err := io.ReadFull(r, head); err != nil {
+						return
+					}
+					payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1) // and the frame end
+					if _, err := io.ReadFull(r, payload); err != nil {
+						return
+					}
+					if head[0] == 1 && len(payload) >= 5 {
+						c.add(fmt.Sprintf("AMQP %d.%d", binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])))
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestRequestsPerRefreshNATS(t *testing.T) {
+	ctx := context.Background()
+	counts := map[string]map[string]int{}
+	for _, streams := range []int{5, 10} {
+		srv := testenv.NATS(t, sandbox.NATSOptions{})
+		nc, err := nats.Connect(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range streams {
+			name := fmt.Sprintf("S%02d", i)
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{strings.ToLower(name) + ".>"}}); err != nil {
+				t.Fatal(err)
+			}
+			for j := range 3 {
+				if _, err := js.Publish(ctx, fmt.Sprintf("%s.%d", strings.ToLower(name), j), []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for j := range 2 {
+				if _, err := js.CreateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: fmt.Sprintf("c%d", j), AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		c := &counter{}
+		marked := make(chan struct{}, 1)
+		// By API verb: $JS.API.CONSUMER.LIST.S01 → CONSUMER.LIST. One
+		// subscription sees the requests and then the mark, in order.
+		sub, err := nc.Subscribe(">", func(m *nats.Msg) {
+			switch {
+			case m.Subject == "mqctl-test.mark":
+				marked <- struct{}{}
+			case strings.HasPrefix(m.Subject, "$JS.API."):
+				p := strings.Split(strings.TrimPrefix(m.Subject, "$JS.API."), ".")
+				c.add(strings.Join(p[:min(len(p), 2)], "."))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		s := &Brokers{Targets: []broker.Target{{Context: "js", URL: srv.URL, Timeout: 10 * time.Second}}}
+		name := fmt.Sprintf("%d streams × 2 consumers", streams)
+		// The requests a read made reached the server before its
+		// answers, so before the mark published after it.
+		read := func() error {
+			_, err := s.Read(ctx, 0)
+			if err := nc.Publish("mqctl-test.mark", nil); err != nil {
+				t.Fatal(err)
+			}
+			<-marked
+			return err
+		}
+		if err := read(); err != nil {
+			t.Fatal(err)
+		}
+		counts[name] = c.during(func() { err = read() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		sub.Unsubscribe()
+		nc.Close()
+		t.Logf("nats, %s: %s $JS.API requests per refresh", name, show(counts[name]))
+		// The API lists consumers by stream only: one request each (per
+		// 256 consumers); the rest must not grow.
+		if n := counts[name]["CONSUMER.LIST"]; n != streams {
+			t.Errorf("%s: %d consumer listings, want one per stream", name, n)
+		}
+		delete(counts[name], "CONSUMER.LIST")
+	}
+	sameCounts(t, counts)
+}
