@@ -564,4 +564,25 @@ func TestKafkaKeyRoundTripAcrossBrokers(t *testing.T) {
 	}
 	restore(back.stdout, "rt-nats-jsonl")
 	check("rt-nats-jsonl")
+
+	// Kafka to Kafka is a copy: a keyless record's header of that name is
+	// its data, not a carried key.
+	if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, "rt-kk-src", "rt-kk"); err != nil {
+		t.Fatal(err)
+	}
+	own := &kgo.Record{Topic: "rt-kk-src", Value: []byte("f"), Headers: []kgo.RecordHeader{{Key: "mq-kafka-key", Value: []byte("data")}}}
+	if err := cl.ProduceSync(context.Background(), own).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	kk := c.run("consume", "rt-kk-src", "--url", k.URL, "--until-end", "-o", "jsonl")
+	if kk.code != 0 {
+		t.Fatalf("consume rt-kk-src: %+v", kk)
+	}
+	restore(kk.stdout, "rt-kk")
+	got := readTopic(t, k.Addrs(), "rt-kk", 1)[0]
+	w := *own
+	w.Topic, w.Timestamp = "rt-kk", got.Timestamp
+	if d := recordDiff(&w, got); d != "" {
+		t.Errorf("Kafka to Kafka: %s", d)
+	}
 }

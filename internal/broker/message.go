@@ -33,6 +33,12 @@ type Message struct {
 	Kafka KafkaMeta
 	AMQP  AMQPMeta
 	NATS  NATSMeta
+
+	// KeyInHeader says the message comes from a broker without keys
+	// (RabbitMQ, NATS: read there or from their dump), where a KeyHeader
+	// is the key of a Kafka record moved there; see KeyFromHeaders. The
+	// routing fields above cannot say it: produce sets them all.
+	KeyInHeader bool
 }
 
 // KafkaMeta is Kafka's per-record metadata.
@@ -219,16 +225,17 @@ func HeadersWithKey(m *Message, fits func([]byte) bool) []Header {
 }
 
 // KeyFromHeaders undoes HeadersWithKey for a broker with keys (Kafka): a
-// message without a key of its own that carries one KeyHeader, or one
-// KeyHeaderB64 holding base64, gets that key back (an empty value is an
-// empty key) and loses the header, so a Kafka record moved into RabbitMQ
-// or NATS and back is the record it was. Otherwise the key and headers
-// are m's as they are: a message with a key of its own keeps it and the
-// header too (the header is then data, not a carried key), and so does a
-// message whose key headers are more than one or hold null. m is not
-// changed.
+// message marked KeyInHeader (read from RabbitMQ or NATS, or from their
+// dump) without a key of its own that carries one KeyHeader, or one KeyHeaderB64
+// holding base64, gets that key back (an empty value is an empty key) and
+// loses the header, so a Kafka record moved into RabbitMQ or NATS and back
+// is the record it was. Otherwise the key and headers are m's as they
+// are: a Kafka record (Kafka to Kafka copies it byte for byte) or a new
+// message keeps such a header as data, and so does a message with a key
+// of its own or whose key headers are more than one or hold null. m is
+// not changed.
 func KeyFromHeaders(m *Message) (key []byte, headers []Header) {
-	if m.Key != nil {
+	if m.Key != nil || !m.KeyInHeader {
 		return m.Key, m.Headers
 	}
 	at := -1

@@ -14,17 +14,21 @@ func TestKeyFromHeaders(t *testing.T) {
 		key     []byte
 		headers []Header
 	}{
-		{"carried", Message{Headers: []Header{h("a", "1"), h(KeyHeader, "k1"), h("b", "2")}},
+		{"carried", Message{KeyInHeader: true, Headers: []Header{h("a", "1"), h(KeyHeader, "k1"), h("b", "2")}},
 			[]byte("k1"), []Header{h("a", "1"), h("b", "2")}},
-		{"carried empty", Message{Headers: []Header{h(KeyHeader, "")}}, []byte{}, []Header{}},
-		{"carried base64", Message{Headers: []Header{h(KeyHeaderB64, "/wA=")}}, []byte{0xff, 0}, []Header{}},
-		{"no key, no header", Message{Headers: []Header{h("a", "1")}}, nil, []Header{h("a", "1")}},
-		{"own key wins, header stays", Message{Key: []byte("own"), Headers: []Header{h(KeyHeader, "k1")}},
+		{"carried empty", Message{KeyInHeader: true, Headers: []Header{h(KeyHeader, "")}}, []byte{}, []Header{}},
+		{"carried base64", Message{KeyInHeader: true, Headers: []Header{h(KeyHeaderB64, "/wA=")}}, []byte{0xff, 0}, []Header{}},
+		{"no key, no header", Message{KeyInHeader: true, Headers: []Header{h("a", "1")}}, nil, []Header{h("a", "1")}},
+		{"own key wins, header stays", Message{KeyInHeader: true, Key: []byte("own"), Headers: []Header{h(KeyHeader, "k1")}},
 			[]byte("own"), []Header{h(KeyHeader, "k1")}},
-		{"two key headers", Message{Headers: []Header{h(KeyHeader, "k1"), h(KeyHeaderB64, "/wA=")}},
+		{"two key headers", Message{KeyInHeader: true, Headers: []Header{h(KeyHeader, "k1"), h(KeyHeaderB64, "/wA=")}},
 			nil, []Header{h(KeyHeader, "k1"), h(KeyHeaderB64, "/wA=")}},
-		{"null value", Message{Headers: []Header{{Key: KeyHeader}}}, nil, []Header{{Key: KeyHeader}}},
-		{"not base64", Message{Headers: []Header{h(KeyHeaderB64, "%%")}}, nil, []Header{h(KeyHeaderB64, "%%")}},
+		{"null value", Message{KeyInHeader: true, Headers: []Header{{Key: KeyHeader}}}, nil, []Header{{Key: KeyHeader}}},
+		{"not base64", Message{KeyInHeader: true, Headers: []Header{h(KeyHeaderB64, "%%")}}, nil, []Header{h(KeyHeaderB64, "%%")}},
+		// A Kafka record (or a message with no origin) keeps the header as
+		// data: Kafka to Kafka is a byte-for-byte copy.
+		{"from kafka or new", Message{Kafka: KafkaMeta{Partition: 2, Offset: 7}, Headers: []Header{h(KeyHeader, "k1")}},
+			nil, []Header{h(KeyHeader, "k1")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,7 +49,7 @@ func TestKeyFromHeaders(t *testing.T) {
 	for _, key := range [][]byte{nil, {}, []byte("k"), {0xff, 0}} {
 		m := Message{Key: key, Headers: []Header{h("a", "1")}}
 		fits := func(b []byte) bool { return len(b) == 0 || b[0] != 0xff }
-		back := Message{Headers: HeadersWithKey(&m, fits)}
+		back := Message{KeyInHeader: true, Headers: HeadersWithKey(&m, fits)}
 		k, hs := KeyFromHeaders(&back)
 		if !bytes.Equal(k, key) || (k == nil) != (key == nil) || !reflect.DeepEqual(hs, m.Headers) {
 			t.Errorf("key %#v: back as %#v %v", key, k, hs)

@@ -104,7 +104,8 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 	if src == nil {
 		return nil, fmt.Errorf("%w: there is no message to send", ErrLeft)
 	}
-	out := &broker.Message{Key: src.Key, Value: src.Value, Headers: src.Headers, Timestamp: src.Timestamp, Kafka: broker.KafkaMeta{Partition: -1}}
+	out := &broker.Message{Key: src.Key, Value: src.Value, Headers: src.Headers, Timestamp: src.Timestamp, Kafka: broker.KafkaMeta{Partition: -1},
+		KeyInHeader: p.Source.MetaKind != broker.MetaKafka}
 	if p.Shape == Replay {
 		out.Headers = StripForReplay(src)
 	}

@@ -320,6 +320,8 @@ func Decode(line []byte) (*broker.Message, error) {
 		}
 	}
 	m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID = e.Subject, e.Stream, e.StreamSeq, e.MsgID
+	// A RabbitMQ or NATS dump: its mq-kafka-key header is a carried key.
+	m.KeyInHeader = e.Exchange != nil || e.Queue != "" || e.RoutingKey != "" || e.Subject != "" || e.Stream != ""
 	switch {
 	case e.Topic != "":
 		m.Destination = e.Topic
