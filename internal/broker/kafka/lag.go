@@ -203,14 +203,15 @@ func (c *Conn) describeNextGen(ctx context.Context, names []string, groups map[s
 	return nil
 }
 
-// topicNames maps topic IDs to names.
+// topicNames maps topic IDs to names, from the metadata of every topic
+// (internal ones included) that List and DeadLetterDestinations read too.
 func (c *Conn) topicNames(ctx context.Context) (map[[16]byte]string, error) {
-	topics, err := c.admin.ListTopicsWithInternal(ctx)
+	md, err := c.metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[[16]byte]string, len(topics))
-	for name, td := range topics {
+	byID := make(map[[16]byte]string, len(md.Topics))
+	for name, td := range md.Topics {
 		byID[[16]byte(td.ID)] = name
 	}
 	return byID, nil
