@@ -141,7 +141,9 @@ func (e *Exporter) Run(ctx context.Context) {
 // here, on the context's own goroutine, so a scrape only copies them.
 func (e *Exporter) poll(ctx context.Context, s *state) {
 	start := e.opts.Now()
-	pctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	// The lag, dead letters and destinations of one poll share what
+	// they read of the broker (broker.ShareReads).
+	pctx, cancel := context.WithTimeout(broker.ShareReads(ctx), e.opts.Timeout)
 	rows, err := s.read(pctx)
 	var dead []broker.DeadLetterDestination
 	if err == nil && s.dead != nil {

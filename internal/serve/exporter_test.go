@@ -542,3 +542,36 @@ func TestDestinationSeries(t *testing.T) {
 		}
 	}
 }
+
+// A poll's lag, dead letters and destinations share what they read of
+// the broker (broker.ShareReads): a read every role makes runs once per
+// poll, and again at the next poll.
+func TestPollSharesReads(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	reads := 0
+	listing := func(ctx context.Context) (int, error) {
+		return broker.Shared(ctx, "listing", func() (int, error) { reads++; return reads, nil })
+	}
+	c := Context{
+		Name: "k",
+		Read: func(ctx context.Context) ([]lag.Row, error) {
+			_, err := listing(ctx)
+			return []lag.Row{kafkaRow(0, 4, 10)}, err
+		},
+		DeadLetters: func(ctx context.Context) ([]broker.DeadLetterDestination, error) {
+			_, err := listing(ctx)
+			return nil, err
+		},
+		Destinations: func(ctx context.Context) ([]broker.Destination, error) {
+			_, err := listing(ctx)
+			return nil, err
+		},
+	}
+	e := newTestExporter(clk, 3, c)
+	for poll := 1; poll <= 2; poll++ {
+		e.poll(context.Background(), e.ctxs[0])
+		if reads != poll {
+			t.Fatalf("after poll %d: %d reads of the listing, want one per poll", poll, reads)
+		}
+	}
+}

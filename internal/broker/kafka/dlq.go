@@ -27,7 +27,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 		return nil, err
 	}
 	within := remaining(ctx)
-	md, err := c.admin.Metadata(ctx)
+	md, err := c.metadata(ctx)
 	if err != nil {
 		return nil, c.classify(err, within)
 	}

@@ -63,7 +63,7 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fetched := make(chan kadm.FetchOffsetsResponses, 1)
-	go func() { fetched <- c.admin.FetchManyOffsets(fctx, names...) }()
+	go func() { fetched <- c.fetchOffsets(fctx, names) }()
 	groups, err := c.describeGroups(ctx, classic, nextGen)
 	if err != nil {
 		return nil, c.classify(err, within)
@@ -102,29 +102,22 @@ type group struct {
 }
 
 // listGroups names the groups match selects (all when nil), split by
-// protocol. kadm's ListGroups drops the group type, so this sends the
-// request itself; brokers before Kafka 3.8 leave the type empty, and their
+// protocol; brokers before Kafka 3.8 leave the type empty, and their
 // groups are all classic.
 func (c *Conn) listGroups(ctx context.Context, match func(string) bool) (classic, nextGen []string, err error) {
-	req := kmsg.NewPtrListGroupsRequest()
-	for _, shard := range c.client.RequestSharded(ctx, req) {
-		if shard.Err != nil {
-			return nil, nil, shard.Err
+	listed, err := c.allGroups(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range listed {
+		if match != nil && !match(g.name) {
+			continue
 		}
-		resp := shard.Resp.(*kmsg.ListGroupsResponse)
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-			return nil, nil, err
-		}
-		for _, g := range resp.Groups {
-			if match != nil && !match(g.Group) {
-				continue
-			}
-			switch g.GroupType {
-			case "", "classic":
-				classic = append(classic, g.Group)
-			case "consumer":
-				nextGen = append(nextGen, g.Group)
-			}
+		switch g.typ {
+		case "", "classic":
+			classic = append(classic, g.name)
+		case "consumer":
+			nextGen = append(nextGen, g.name)
 		}
 	}
 	return classic, nextGen, nil
@@ -210,14 +203,15 @@ func (c *Conn) describeNextGen(ctx context.Context, names []string, groups map[s
 	return nil
 }
 
-// topicNames maps topic IDs to names.
+// topicNames maps topic IDs to names, from the metadata of every topic
+// (internal ones included) that List and DeadLetterDestinations read too.
 func (c *Conn) topicNames(ctx context.Context) (map[[16]byte]string, error) {
-	topics, err := c.admin.ListTopicsWithInternal(ctx)
+	md, err := c.metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[[16]byte]string, len(topics))
-	for name, td := range topics {
+	byID := make(map[[16]byte]string, len(md.Topics))
+	for name, td := range md.Topics {
 		byID[[16]byte(td.ID)] = name
 	}
 	return byID, nil
@@ -297,8 +291,8 @@ func (c *Conn) listOffsets(ctx context.Context, groups []*group) (*listedOffsets
 	names := slices.Sorted(maps.Keys(topics))
 	var startErr, endErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { o.starts, startErr = c.admin.ListStartOffsets(ctx, names...) })
-	o.ends, endErr = c.admin.ListEndOffsets(ctx, names...)
+	wg.Go(func() { o.starts, startErr = c.topicStarts(ctx, names) })
+	o.ends, endErr = c.topicEnds(ctx, names)
 	wg.Wait()
 	if err := cmp.Or(startErr, endErr); err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ var _ broker.Lister = (*Conn)(nil)
 // OffsetFetch for all groups (each sharded per broker by kgo).
 func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destination, error) {
 	within := remaining(ctx)
-	md, err := c.admin.Metadata(ctx)
+	md, err := c.metadata(ctx)
 	if err != nil {
 		return nil, c.classify(err, within)
 	}
@@ -76,11 +76,11 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 // their names were read. Naming the topics keeps the internal ones, which
 // kadm drops when asked for "all"; the metadata is reused from kgo's cache.
 func (c *Conn) retainedPerTopic(ctx context.Context, names []string, within time.Duration) (kept, written map[string]int64, err error) {
-	starts, err := c.admin.ListStartOffsets(ctx, names...)
+	starts, err := c.topicStarts(ctx, names)
 	if err != nil {
 		return nil, nil, c.classify(err, within)
 	}
-	ends, err := c.admin.ListEndOffsets(ctx, names...)
+	ends, err := c.topicEnds(ctx, names)
 	if err != nil {
 		return nil, nil, c.classify(err, within)
 	}
@@ -130,16 +130,20 @@ func retained(starts, ends map[int32]kadm.ListedOffset) (msgs int64, gone bool, 
 // groupsPerTopic counts, per topic, the groups with a committed offset on
 // it. A group deleted between ListGroups and the offset fetch is skipped.
 func (c *Conn) groupsPerTopic(ctx context.Context) (map[string]int, error) {
-	listed, err := c.admin.ListGroups(ctx)
+	listed, err := c.allGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
 	counts := make(map[string]int)
-	groups := listed.Groups()
+	groups := make([]string, len(listed))
+	for i, g := range listed {
+		groups[i] = g.name
+	}
+	groups = slices.Compact(slices.Sorted(slices.Values(groups)))
 	if len(groups) == 0 {
 		return counts, nil
 	}
-	for _, r := range c.admin.FetchManyOffsets(ctx, groups...) {
+	for _, r := range c.fetchOffsets(ctx, groups) {
 		if r.Err != nil {
 			if errors.Is(r.Err, kerr.GroupIDNotFound) {
 				continue

@@ -37,11 +37,15 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
-	streams := c.js.ListStreams(ctx)
+	streams, err := c.streamInfos(ctx)
+	if err != nil {
+		if jetStreamMissing(err) {
+			return []broker.DeadLetterDestination{}, nil
+		}
+		return nil, c.apiErr(err, "listing streams")
+	}
 	out := []broker.DeadLetterDestination{}
-	// The lister's goroutine blocks until its channel is drained, so it
-	// is read to the end.
-	for info := range streams.Info() {
+	for _, info := range streams {
 		why, advisories := advisoryWhy(info.Config.Subjects), true
 		if why == "" {
 			why, advisories = nameWhy(q, info.Config.Name), false
@@ -64,13 +68,6 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 		}
 		out = append(out, d)
 	}
-	if err := streams.Err(); err != nil {
-		if jetStreamMissing(err) {
-			return []broker.DeadLetterDestination{}, nil
-		}
-		return nil, c.apiErr(err, "listing streams")
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

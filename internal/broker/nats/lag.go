@@ -65,20 +65,29 @@ func (c *Conn) streamNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// sharedStreams keys the stream listing of one connection in a refresh's
+// shared reads.
+type sharedStreams struct{ c *Conn }
+
 // streamInfos lists every stream's info, sorted by name: one request per
 // page of 256, where names and then each stream's info would cost a
 // request per stream. It drains the lister's channel, as streamNames.
+// Within a refresh's shared reads (broker.ShareReads) one listing answers
+// List, Lag and DeadLetterDestinations; the infos are then shared, and
+// nobody changes them.
 func (c *Conn) streamInfos(ctx context.Context) ([]*jetstream.StreamInfo, error) {
-	l := c.js.ListStreams(ctx)
-	var infos []*jetstream.StreamInfo
-	for info := range l.Info() {
-		infos = append(infos, info)
-	}
-	if err := l.Err(); err != nil {
-		return nil, err
-	}
-	sort.Slice(infos, func(i, j int) bool { return infos[i].Config.Name < infos[j].Config.Name })
-	return infos, nil
+	return broker.Shared(ctx, sharedStreams{c}, func() ([]*jetstream.StreamInfo, error) {
+		l := c.js.ListStreams(ctx)
+		var infos []*jetstream.StreamInfo
+		for info := range l.Info() {
+			infos = append(infos, info)
+		}
+		if err := l.Err(); err != nil {
+			return nil, err
+		}
+		sort.Slice(infos, func(i, j int) bool { return infos[i].Config.Name < infos[j].Config.Name })
+		return infos, nil
+	})
 }
 
 // streamLag returns the rows of one stream's consumers. A stream deleted

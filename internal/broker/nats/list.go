@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,9 +24,15 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	if q.Internal {
 		return nil, mqerr.Wrap(mqerr.Unsupported, errors.New("nats has no internal streams"))
 	}
-	streams := c.js.ListStreams(ctx)
+	streams, err := c.streamInfos(ctx)
+	if err != nil {
+		if jetStreamMissing(err) {
+			return []broker.Destination{}, nil
+		}
+		return nil, fmt.Errorf("list nats streams at %s: %w", c.hosts, err)
+	}
 	out := []broker.Destination{}
-	for info := range streams.Info() {
+	for _, info := range streams {
 		if len(q.Names) > 0 && !slices.Contains(q.Names, info.Config.Name) {
 			continue
 		}
@@ -42,13 +47,6 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 			Consumers: info.State.Consumers,
 		})
 	}
-	if err := streams.Err(); err != nil {
-		if jetStreamMissing(err) {
-			return []broker.Destination{}, nil
-		}
-		return nil, fmt.Errorf("list nats streams at %s: %w", c.hosts, err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

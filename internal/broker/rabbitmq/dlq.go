@@ -65,8 +65,7 @@ const maxWhySources = 3
 // broker.ErrCannotList: AMQP cannot enumerate queues or bindings.
 func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQuery) ([]broker.DeadLetterDestination, error) {
 	f := &dlqFinder{c: c, exchanges: map[string]*exchangeRoutes{}}
-	var queues []apiQueue
-	err := c.mgmt.eachQueue(ctx, c.vhost, dlqColumns, func(a apiQueue) { queues = append(queues, a) })
+	queues, err := c.queues(ctx, dlqColumns)
 	if err != nil {
 		return nil, noAPIForDLQ(err)
 	}

@@ -72,11 +72,12 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 		return nil, err
 	}
 	var rows []lag.Row
-	err := c.mgmt.eachQueue(ctx, c.vhost, lagColumns, func(a apiQueue) {
+	queues, err := c.queues(ctx, lagColumns)
+	for _, a := range queues {
 		if q.Match == nil || q.Match(a.Name) {
 			rows = append(rows, lagRow(a))
 		}
-	})
+	}
 	if mqerr.Is(err, mqerr.Unreachable) {
 		if q.Match == nil {
 			return nil, mqerr.Wrap(mqerr.Unreachable, fmt.Errorf("%w to list queues (AMQP cannot enumerate them): %w; enable the rabbitmq_management plugin, set --management-url (management_url in the context), or name the queues to read their ready counts over AMQP", ErrNoManagementAPI, err))

@@ -24,7 +24,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	if q.Internal {
 		return nil, mqerr.Wrap(mqerr.Unsupported, errors.New("rabbitmq has no internal queues"))
 	}
-	qs, err := c.mgmt.Queues(ctx, c.vhost)
+	qs, err := c.queues(ctx, queueColumns)
 	if mqerr.Is(err, mqerr.Unreachable) {
 		return nil, mqerr.New(mqerr.Unreachable, "listing queues needs the RabbitMQ management API (AMQP cannot enumerate queues): %v; enable the rabbitmq_management plugin or set --management-url (management_url in the context)", err)
 	}
@@ -36,7 +36,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 		if len(q.Names) > 0 && !slices.Contains(q.Names, a.Name) {
 			continue
 		}
-		out = append(out, c.destination(a))
+		out = append(out, c.destination(a.queue()))
 	}
 	if len(q.Names) > 0 {
 		exact, err := c.exactCounts(ctx, q.Names)
@@ -58,6 +58,36 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// sharedColumns are every role's columns at once: List's, Lag's and
+// DeadLetterDestinations'.
+const sharedColumns = queueColumns + ",state,exclusive,policy,effective_policy_definition,head_message_timestamp," +
+	"message_stats.publish_details.rate,message_stats.deliver_get_details.rate," +
+	"message_stats.ack_details.rate,message_stats.deliver_no_ack_details.rate," +
+	"message_stats.get_no_ack_details.rate"
+
+// sharedQueues keys the listing of one connection's vhost in a refresh's
+// shared reads.
+type sharedQueues struct{ c *Conn }
+
+// queues lists the vhost's queues in name order, with the columns a role
+// asks for. Within a refresh's shared reads (broker.ShareReads) one paged
+// listing with every role's columns answers List, Lag and
+// DeadLetterDestinations; the queues it returns are then shared, and
+// nobody changes them.
+func (c *Conn) queues(ctx context.Context, columns string) ([]apiQueue, error) {
+	if broker.Sharing(ctx) {
+		columns = sharedColumns
+	}
+	return broker.Shared(ctx, sharedQueues{c}, func() ([]apiQueue, error) {
+		var out []apiQueue
+		err := c.mgmt.eachQueue(ctx, c.vhost, columns, func(a apiQueue) { out = append(out, a) })
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
 }
 
 func (c *Conn) destination(q Queue) broker.Destination {

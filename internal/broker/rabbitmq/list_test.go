@@ -275,3 +275,16 @@ func TestListErrors(t *testing.T) {
 		})
 	}
 }
+
+// The shared listing of a refresh (broker.ShareReads) answers List, Lag
+// and DeadLetterDestinations, so it asks every column each of them asks.
+func TestSharedColumnsCoverEveryRole(t *testing.T) {
+	shared := strings.Split(sharedColumns, ",")
+	for _, cols := range []string{queueColumns, lagColumns, dlqColumns} {
+		for _, c := range strings.Split(cols, ",") {
+			if !slices.Contains(shared, c) {
+				t.Errorf("sharedColumns lacks %q", c)
+			}
+		}
+	}
+}

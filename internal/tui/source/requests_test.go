@@ -118,19 +118,24 @@ func TestRequestsPerRefreshKafka(t *testing.T) {
 		t.Logf("kafka, %s: %s requests per refresh", name, show(n))
 		return name, n
 	}
+	// Listing, lag and dead letters share one read of each: the
+	// metadata and the group listing, the commits of every group and the
+	// start and end offsets of every topic.
+	want := map[string]int{"Metadata": 1, "ListGroups": 1, "DescribeGroups": 1, "OffsetFetch": 1, "ListOffsets": 2}
 	for _, sz := range [][2]int{{10, 3}, {20, 5}} {
 		name, n := read(1, sz[0], sz[1])
 		counts[name] = n
+		wantCounts(t, name, n, want)
 	}
 	sameCounts(t, counts)
 	// Requests go to the partitions' leaders and the groups'
-	// coordinators: at most the one broker's count on each.
-	var one int
-	for _, n := range counts {
-		one = total(n)
-	}
-	if name, n := read(3, 20, 5); total(n) > 3*one {
-		t.Errorf("%s: %d requests, more than %d per broker", name, total(n), one)
+	// coordinators: at most one of each kind per broker, and one
+	// metadata request.
+	name, n := read(3, 20, 5)
+	for k, v := range n {
+		if most := 3 * want[k]; k == "Metadata" && v != 1 || v > most {
+			t.Errorf("%s: %d %s requests, want at most %d per broker (1 Metadata): %s", name, v, k, want[k], show(n))
+		}
 	}
 }
 
@@ -178,6 +183,16 @@ func kafkaFixture(t *testing.T, k *sandbox.Kafka, topics, groups int) {
 		if _, err := adm.CommitOffsets(ctx, fmt.Sprintf("g%d", g), offs); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// wantCounts requires exactly the requests want: a refresh's roles share
+// what they read (broker.ShareReads), and one that reads again what
+// another already read fails here.
+func wantCounts(t *testing.T, name string, n, want map[string]int) {
+	t.Helper()
+	if !maps.Equal(n, want) {
+		t.Errorf("%s: requests per refresh %s, want %s", name, show(n), show(want))
 	}
 }
 
@@ -260,6 +275,10 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 			t.Errorf("%s: %d queue.declare, want one per dead-letter queue (%d)", name, n, queues/5)
 		}
 		delete(counts[name], "AMQP 50.10")
+		// One paged /api/queues answers listing, lag and dead letters;
+		// the dead letters' routes need the policies; one channel
+		// carries the passive declares.
+		wantCounts(t, name, counts[name], map[string]int{"GET /api/queues": 1, "GET /api/policies": 1, "AMQP 20.10": 1, "AMQP 20.40": 1})
 	}
 	sameCounts(t, counts)
 }
@@ -393,6 +412,8 @@ func TestRequestsPerRefreshNATS(t *testing.T) {
 			t.Errorf("%s: %d consumer listings, want one per stream", name, n)
 		}
 		delete(counts[name], "CONSUMER.LIST")
+		// One paged stream listing answers listing, lag and dead letters.
+		wantCounts(t, name, counts[name], map[string]int{"STREAM.LIST": 1})
 	}
 	sameCounts(t, counts)
 }

@@ -81,8 +81,11 @@ func (s *Brokers) conn(ctx context.Context, i int) (broker.Conn, error) {
 }
 
 // Read lists destinations, lag and dead-letter destinations of context i.
-// What one role fails to read is left nil; the errors are joined.
+// What one role fails to read is left nil; the errors are joined. The
+// roles share their reads (broker.ShareReads): what one asked the broker,
+// the next takes from its answer, so a refresh asks each thing once.
 func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
+	ctx = broker.ShareReads(ctx)
 	t := s.Targets[i]
 	conn, err := s.conn(ctx, i)
 	if err != nil {
