@@ -106,7 +106,8 @@ func (r *runner) handleAll(ctx context.Context) error {
 	return runErr
 }
 
-// stopFetching tells a consumer that fetches ahead (JetStream) to stop
+// stopFetching tells a consumer that fetches ahead (JetStream, RabbitMQ's
+// prefetch) to stop
 // and give back what it holds, once the run was told to stop: other
 // consumers get those messages while the handlers still running finish.
 func (r *runner) stopFetching(ctx context.Context) {
@@ -114,7 +115,13 @@ func (r *runner) stopFetching(ctx context.Context) {
 	if !ok || r.o.Peek || r.noAck {
 		return
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	// Within the shutdown timeout too: a broker that does not answer the
+	// stop must not outlast the grace period an orchestrator gives.
+	timeout := settleTimeout
+	if t := r.o.ShutdownTimeout; t > 0 && t < timeout {
+		timeout = t
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	fs.StopFetching(sctx)
 }

@@ -365,8 +365,9 @@ func (b *inbox[T]) drop() {
 	signal(b.room)
 }
 
-// close makes put drop from now on, releases a waiting callback, and
-// returns what was still queued.
+// close makes put keep what comes from now on aside (takeLate returns
+// it, to give back), releases a waiting callback, and returns what was
+// still queued.
 func (b *inbox[T]) close() []T {
 	b.mu.Lock()
 	defer b.mu.Unlock()
