@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	oexec "os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -381,5 +382,38 @@ func TestResetSanitised(t *testing.T) {
 	typeKeys(m, "y")
 	if strings.ContainsAny(m.Content(), "\x1b\x07\u202e") {
 		t.Fatalf("raw control bytes in the status: %q", m.Content())
+	}
+}
+
+// The command a reset dialog suggests names the same group when pasted
+// into bash, and holds no whitespace the dialog's wrap could split or
+// rewrite.
+func TestShellWord(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"billing", "billing"},
+		{"it's", `'it'\''s'`},
+		{"a\tb", `$'a\x09b'`},
+		{"a b", `$'a\x20b'`},
+		{"x\x1b[2Jy", `$'x\x1b[2Jy'`},
+		{"bad\xffbyte", `$'bad\xffbyte'`},
+		{"rtl\u202eevil", `$'rtl\u202eevil'`},
+		{"q'\\\n", `$'q\'\\\x0a'`},
+	} {
+		got := shellWord(tc.in)
+		if got != tc.want {
+			t.Errorf("shellWord(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		if ws := wrap("--group "+got+" --execute", 20); strings.Join(ws, " ") != "--group "+got+" --execute" {
+			t.Errorf("wrap changed %s: %q", got, ws)
+		}
+	}
+	// bash reads the quoted word back as the name.
+	if _, err := oexec.LookPath("bash"); err == nil {
+		for _, name := range []string{"a\tb", "a b", "it's", "x\x1b[2Jy", "q'\\\n", "bad\xffbyte"} {
+			out, err := oexec.Command("bash", "-c", "printf %s "+shellWord(name)).Output()
+			if err != nil || string(out) != name {
+				t.Errorf("bash read %s as %q (%v), want %q", shellWord(name), out, err, name)
+			}
+		}
 	}
 }
