@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -110,7 +111,13 @@ func benchOnce(o *BenchOptions, conn broker.Conn, t broker.Target, w bench.Workl
 	}
 	d, popts, copts, err := bench.Plan(conn.Broker(), name, w, o.Knobs)
 	if err != nil {
-		return nil, "", mqerr.Wrap(mqerr.Usage, err)
+		// A driver's refusal of a knob is bad input; an error that has a
+		// kind already (a broker without the bench role) keeps it.
+		var typed *mqerr.Error
+		if !errors.As(err, &typed) {
+			err = mqerr.Wrap(mqerr.Usage, err)
+		}
+		return nil, "", err
 	}
 	popts.ConfirmTimeout = t.EffectiveTimeout()
 	env := bench.Env{Producer: popts, Consumer: copts, DropEvery: o.DropEvery, Tick: tick}
