@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -182,13 +183,13 @@ func (k *reader) commit(ctx context.Context, cl *kgo.Client) error {
 
 // commitRetrying is the last commit: nothing retries it later, so a
 // retriable refusal (a coordinator moving or loading, a request timing
-// out) is tried again until ctx ends, rather than leaving the handled
-// records to be read again. The caller holds commitMu.
+// out) or a closed connection is tried again until ctx ends, rather than
+// leaving the handled records to be read again. The caller holds commitMu.
 func (k *reader) commitRetrying(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := k.commit(ctx, k.cl)
-		if err == nil || !kerr.IsRetriable(err) {
+		if err == nil || !retriableCommitErr(err) {
 			return err
 		}
 		select {
@@ -198,6 +199,16 @@ func (k *reader) commitRetrying(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// retriableCommitErr reports whether a failed commit may succeed if sent
+// again: a retriable refusal, or a connection the broker closed. kgo
+// resends a request whose connection closed itself, except when it was
+// the first on a new connection (ErrFirstReadEOF: its guess is a missing
+// SASL login, which cannot be the case for a consumer that got records).
+func retriableCommitErr(err error) bool {
+	var firstEOF *kgo.ErrFirstReadEOF
+	return kerr.IsRetriable(err) || kgo.IsRetryableBrokerErr(err) || errors.As(err, &firstEOF)
 }
 
 // send commits offsets synchronously.

@@ -1120,3 +1120,43 @@ func TestCloseRetriesRetriableCommitErrors(t *testing.T) {
 		t.Fatalf("committed %d, want 5", got)
 	}
 }
+
+// TestCloseRetriesDroppedCommits: the broker closing the connection the
+// commit at Close went on is tried again too. kgo resends a request whose
+// connection closed, but not when it was the first request on a new
+// connection (its guess is a missing SASL login), so two closes in a row
+// reached Close as a failed commit.
+func TestCloseRetriesDroppedCommits(t *testing.T) {
+	k, c := startKafka(t)
+	createTopic(t, c, "jobs", 1, nil)
+	produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
+	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
+	ds := take(t, cons, 5)
+
+	// Close every connection a commit comes on from here on, until
+	// Close's own commit was dropped three times.
+	var closing atomic.Bool
+	var droppedAtClose atomic.Int32
+	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		if closing.Load() && droppedAtClose.Add(1) > 3 {
+			return nil, nil, false
+		}
+		return nil, errors.New("connection dropped by the test"), true
+	})
+	for _, d := range ds {
+		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closing.Store(true)
+	if err := cons.Close(); err != nil {
+		t.Fatalf("Close after its commit's connection was closed three times: %v", err)
+	}
+	if n := droppedAtClose.Load(); n < 3 {
+		t.Fatalf("Close's commit was dropped %d times, want 3: the test did not test", n)
+	}
+	if got := committed(t, c, "g", "jobs")[0]; got != 5 {
+		t.Fatalf("committed %d, want 5", got)
+	}
+}
