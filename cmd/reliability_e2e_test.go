@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -698,10 +700,11 @@ const (
 	kCoordinatorNotAvail = 15
 )
 
-// kfake answers a fraction of the requests with retriable errors: every
-// produced line is in the topic or in --failed-out (and a resend of
-// --failed-out completes the topic); a group consumer's commits never go
-// past what it wrote, so a second run fills every gap.
+// kfake answers a fraction of the requests with retriable errors, or
+// closes the connection a few requests came on: every produced line is in
+// the topic or in --failed-out (and a resend of --failed-out completes the
+// topic); a group consumer's commits never go past what it wrote, so a
+// second run fills every gap.
 func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 	runs := reliability.Runs(t)
 	t.Run("produce", func(t *testing.T) {
@@ -721,38 +724,32 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 		c := newCLI(t)
 		dir := t.TempDir()
 		for run := range runs {
-			topic := fmt.Sprintf("rel-faulty-%d", run)
-			if _, err := adm.CreateTopic(context.Background(), 4, 1, nil, topic); err != nil {
-				t.Fatal(err)
-			}
-			in, lines := inputLines(t, topic, n)
-			fo := filepath.Join(dir, topic+".failed.jsonl")
 			faults += notLeader.reset(rand.N[int64](40)) + timedOut.reset(rand.N[int64](40))
-			on.Store(true)
-			r := c.run("produce", topic, "--url", k.URL, "--file", in, "--failed-out", fo, "--in-flight", "100")
-			on.Store(false)
-			if notLeader.injected.Load()+timedOut.injected.Load() == 0 {
-				t.Fatalf("run %d: no fault was injected", run)
-			}
-			failed := failedValues(t, fo)
-			if (r.code == 3) != (len(failed) > 0) || (r.code != 0 && r.code != 3) {
-				t.Fatalf("exit %d with %d in --failed-out: %s", r.code, len(failed), r.stderr)
-			}
-			stored := kafkaValues(t, k.Addrs(), topic)
-			if lost, _, missing := lostAndDuplicated(lines, append(stored, failed...)); lost > 0 {
-				t.Errorf("run %d: %d lines neither stored nor in --failed-out, e.g. %v", run, lost, missing)
-			}
-			if len(failed) > 0 {
-				s.Count("exit 3, --failed-out resent")
-				if r := c.run("produce", topic, "--url", k.URL, "--format", "jsonl", "--file", fo); r.code != 0 {
-					t.Fatalf("resending --failed-out: %+v", r)
-				}
-				stored = kafkaValues(t, k.Addrs(), topic)
-			}
-			record(t, s, lines, stored)
+			faultyProduce(t, s, c, k, adm, &on, fmt.Sprintf("rel-faulty-%d", run), n, dir, func() int64 {
+				return notLeader.injected.Load() + timedOut.injected.Load()
+			})
 		}
 		faults += notLeader.injected.Load() + timedOut.injected.Load()
 		s.Note("%d lines per run, --in-flight 100; one Produce request answered NOT_LEADER_FOR_PARTITION and one REQUEST_TIMED_OUT at random among the first 40 of a run (%d in all): franz-go waits for a metadata refresh (at least 5 s apart) after each, so a fraction of all requests would stall a run for minutes", n, faults)
+	})
+	t.Run("produce, connections dropped", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "kfake: connections closed on Produce requests, `produce`")
+		const n, drops, among = 10000, 3, 30
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		var on atomic.Bool
+		produces := &dropPlan{}
+		kfakeDrops(k, kmsg.Produce, &on, produces)
+		var dropped int64
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			dropped += produces.reset(somePositions(drops, among)...)
+			faultyProduce(t, s, c, k, adm, &on, fmt.Sprintf("rel-dropped-%d", run), n, dir, produces.dropped.Load)
+		}
+		dropped += produces.dropped.Load()
+		s.Note("%d lines per run, --in-flight 100; kfake closes the connection of %d Produce requests picked at random among the first %d of a run, before it appends them (%d of %d requests closed in all); franz-go resends their batches, but when the dropped request was the first on a new connection it waits for a metadata refresh first (at least 5 s after the last one), so some runs take 5 s", n, drops, among, dropped, produces.requests.Load())
 	})
 	t.Run("consume group", func(t *testing.T) {
 		t.Parallel()
@@ -774,34 +771,163 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 		c := newCLI(t)
 		dir := t.TempDir()
 		for run := range runs {
-			topic := fmt.Sprintf("rel-cfaulty-%d", run)
-			if _, err := adm.CreateTopic(context.Background(), 3, 1, nil, topic); err != nil {
-				t.Fatal(err)
-			}
-			produceRecords(t, cl, topic, n)
-			want := make([]string, n)
-			for i := range want {
-				want[i] = fmt.Sprintf("v%d", i)
-			}
-			first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
 			commitFaults += firstCommit.reset(0)
 			fetchFaults += firstFetches.reset(0)
-			on.Store(true)
-			code, _ := runWithFault(t, c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl"), first, 0, nil)
-			on.Store(false)
-			if code != 0 {
-				// Counted, not failed: what must hold is that a rerun
-				// fills every gap.
-				s.Count(fmt.Sprintf("first run exit %d", code))
-			}
-			if code, _ := runWithFault(t, c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl"), second, 0, nil); code != 0 {
-				t.Fatalf("second run: exit %d", code)
-			}
-			record(t, s, want, jsonlValues(t, first, second))
+			faultyConsume(t, s, c, k, cl, adm, &on, fmt.Sprintf("rel-cfaulty-%d", run), n, dir)
 		}
 		commitFaults += firstCommit.injected.Load() + commits.injected.Load()
 		fetchFaults += firstFetches.injected.Load() + fetches.injected.Load()
 		s.Note("%d records per run; the first commit and the first 2 fetches of a run fail, then 50%% of commits and 20%% of fetches (%d commits, %d fetches in all); first run --until-end under faults, second run without", n, commitFaults, fetchFaults)
+	})
+	t.Run("consume group, connections dropped", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "kfake: connections closed on Fetch and OffsetCommit requests, `consume --group`")
+		const n = 50000
+		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
+		adm := kadm.NewClient(cl)
+		var on atomic.Bool
+		fetches, commits := &dropPlan{}, &dropPlan{}
+		kfakeDrops(k, kmsg.Fetch, &on, fetches)
+		kfakeDrops(k, kmsg.OffsetCommit, &on, commits)
+		var fetchDropped, commitDropped int64
+		c := newCLI(t)
+		dir := t.TempDir()
+		for run := range runs {
+			// A run reads the topic in 2 or 3 fetches and commits once,
+			// at the end (more when it takes over a second): the first
+			// fetch is dropped and one of the next two, the first commit
+			// and, every other run, its retry too.
+			fetchDropped += fetches.reset(1, 1+somePositions(1, 2)[0])
+			commitDropped += commits.reset(somePositions(1+run%2, 1+run%2)...)
+			faultyConsume(t, s, c, k, cl, adm, &on, fmt.Sprintf("rel-cdropped-%d", run), n, dir)
+			if fetches.dropped.Load() == 0 || commits.dropped.Load() == 0 {
+				t.Fatalf("run %d: %d fetches and %d commits dropped, want both", run, fetches.dropped.Load(), commits.dropped.Load())
+			}
+		}
+		fetchDropped += fetches.dropped.Load()
+		commitDropped += commits.dropped.Load()
+		s.Note("%d records per run; kfake closes the connection of the first Fetch request of a run and of one of the next two, and of its first OffsetCommit (every other run its second too) (%d of %d fetches, %d of %d commits closed in all); first run --until-end under drops, second run without", n, fetchDropped, fetches.requests.Load(), commitDropped, commits.requests.Load())
+	})
+}
+
+// faultyProduce is one run of a produce scenario under kfake faults: a
+// file of n lines "<topic>-<i>" is produced, with on set, into topic (new,
+// 4 partitions); every line must be stored or in --failed-out, which is
+// then resent. injected says how many faults the run got: none fails t.
+func faultyProduce(t *testing.T, s *reliability.Tally, c *cli, k *sandbox.Kafka, adm *kadm.Client, on *atomic.Bool, topic string, n int, dir string, injected func() int64) {
+	t.Helper()
+	if _, err := adm.CreateTopic(context.Background(), 4, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	in, lines := inputLines(t, topic, n)
+	fo := filepath.Join(dir, topic+".failed.jsonl")
+	on.Store(true)
+	r := c.run("produce", topic, "--url", k.URL, "--file", in, "--failed-out", fo, "--in-flight", "100")
+	on.Store(false)
+	if injected() == 0 {
+		t.Fatalf("%s: no fault was injected", topic)
+	}
+	failed := failedValues(t, fo)
+	if (r.code == 3) != (len(failed) > 0) || (r.code != 0 && r.code != 3) {
+		t.Fatalf("exit %d with %d in --failed-out: %s", r.code, len(failed), r.stderr)
+	}
+	stored := kafkaValues(t, k.Addrs(), topic)
+	if lost, _, missing := lostAndDuplicated(lines, append(stored, failed...)); lost > 0 {
+		t.Errorf("%s: %d lines neither stored nor in --failed-out, e.g. %v", topic, lost, missing)
+	}
+	if len(failed) > 0 {
+		s.Count("exit 3, --failed-out resent")
+		if r := c.run("produce", topic, "--url", k.URL, "--format", "jsonl", "--file", fo); r.code != 0 {
+			t.Fatalf("resending --failed-out: %+v", r)
+		}
+		stored = kafkaValues(t, k.Addrs(), topic)
+	}
+	record(t, s, lines, stored)
+}
+
+// faultyConsume is one run of a consume scenario under kfake faults: topic
+// (new, 3 partitions) gets n records "v<i>"; a first `consume --group g
+// --until-end` runs with on set, a second without; the two outputs must
+// hold every record. The first run's exit code is counted, not checked:
+// what must hold is that the second run fills every gap.
+func faultyConsume(t *testing.T, s *reliability.Tally, c *cli, k *sandbox.Kafka, cl *kgo.Client, adm *kadm.Client, on *atomic.Bool, topic string, n int, dir string) {
+	t.Helper()
+	if _, err := adm.CreateTopic(context.Background(), 3, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceRecords(t, cl, topic, n)
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("v%d", i)
+	}
+	first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
+	on.Store(true)
+	code, _ := runWithFault(t, c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl"), first, 0, nil)
+	on.Store(false)
+	if code != 0 {
+		s.Count(fmt.Sprintf("first run exit %d", code))
+	}
+	if code, _ := runWithFault(t, c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl"), second, 0, nil); code != 0 {
+		t.Fatalf("second run: exit %d", code)
+	}
+	record(t, s, want, jsonlValues(t, first, second))
+}
+
+// dropPlan picks, per run, a few requests among the first ones for kfake
+// to close the connection they came on, before the broker acts on them.
+type dropPlan struct {
+	mu   sync.Mutex
+	at   map[int64]bool
+	seen int64
+	// dropped counts the connections closed, requests the requests seen.
+	dropped, requests atomic.Int64
+}
+
+// reset starts a run that drops the requests at the positions at (1 is
+// the run's first request); it returns how many connections the plan had
+// closed since the last reset.
+func (p *dropPlan) reset(at ...int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at = make(map[int64]bool, len(at))
+	for _, i := range at {
+		p.at[i] = true
+	}
+	p.seen = 0
+	return p.dropped.Swap(0)
+}
+
+// somePositions is n positions picked at random among 1..among.
+func somePositions(n, among int) []int64 {
+	at := make([]int64, n)
+	for i, v := range rand.Perm(among)[:n] {
+		at[i] = int64(v) + 1
+	}
+	return at
+}
+
+func (p *dropPlan) drop() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen++
+	p.requests.Add(1)
+	if !p.at[p.seen] {
+		return false
+	}
+	p.dropped.Add(1)
+	return true
+}
+
+// kfakeDrops closes the connection of the requests of key that plan picks
+// while on is set: kfake closes a client's connection when a control
+// function returns an error.
+func kfakeDrops(k *sandbox.Kafka, key kmsg.Key, on *atomic.Bool, plan *dropPlan) {
+	k.Cluster().ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		if !on.Load() || !plan.drop() {
+			return nil, nil, false
+		}
+		return nil, errors.New("connection dropped by the test"), true
 	})
 }
 
