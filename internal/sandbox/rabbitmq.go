@@ -43,6 +43,13 @@ type RabbitMQOptions struct {
 	// then every few seconds until it is ready: what the start waits for
 	// and for how long, so a slow boot is not a silent one.
 	Progress io.Writer
+	// Config is appended to the node's rabbitmq.conf, one setting a line
+	// (e.g. "consumer_timeout = 5000"); AdvancedConfig, when not empty, is
+	// its advanced.config, for settings rabbitmq.conf cannot express (e.g.
+	// [{rabbit, [{channel_tick_interval, 1000}]}].). Tests use them to start
+	// a node of their own with settings that would disturb a shared one.
+	Config         []string
+	AdvancedConfig string
 }
 
 // RabbitMQ is a rabbitmq-server running as an isolated child process: its
@@ -66,6 +73,8 @@ type RabbitMQ struct {
 	username string
 	log      io.Writer
 	progress io.Writer
+	config   []string
+	advanced string
 	proc     *rabbitProc
 }
 
@@ -120,7 +129,13 @@ func StartRabbitMQ(ctx context.Context, o RabbitMQOptions) (*RabbitMQ, error) {
 	if scripts == "" {
 		return nil, errors.New("start rabbitmq: rabbitmq-server is not installed (apt-get install rabbitmq-server)")
 	}
-	r := &RabbitMQ{scripts: scripts, log: o.Log, progress: o.Progress, uid: -1, gid: -1}
+	for _, l := range o.Config {
+		if strings.ContainsAny(l, "\r\n") {
+			return nil, fmt.Errorf("start rabbitmq: config setting %q is not one line", l)
+		}
+	}
+	r := &RabbitMQ{scripts: scripts, log: o.Log, progress: o.Progress, uid: -1, gid: -1,
+		config: o.Config, advanced: o.AdvancedConfig}
 	if err := r.resolveUser(); err != nil {
 		return nil, err
 	}
@@ -276,6 +291,9 @@ management.tcp.port = %d
 loopback_users = none
 collect_statistics_interval = 1000
 `, r.amqpPort, r.apiPort)
+	for _, l := range r.config {
+		conf += l + "\n"
+	}
 	files := map[string]string{
 		"rabbitmq.conf":   conf,
 		"enabled_plugins": "[rabbitmq_management].\n",
@@ -287,6 +305,16 @@ collect_statistics_interval = 1000
 		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(content), 0o644); err != nil {
 			return fmt.Errorf("start rabbitmq: %w", err)
 		}
+	}
+	// No advanced.config unless asked for: one left by an earlier run
+	// with other options must not apply.
+	advanced := filepath.Join(r.dir, "advanced.config")
+	if r.advanced != "" {
+		if err := os.WriteFile(advanced, []byte(r.advanced), 0o644); err != nil {
+			return fmt.Errorf("start rabbitmq: %w", err)
+		}
+	} else if err := os.Remove(advanced); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("start rabbitmq: %w", err)
 	}
 	if err := writeCookie(filepath.Join(r.dir, "home", ".erlang.cookie")); err != nil {
 		return err

@@ -112,3 +112,27 @@ func UniqueName(t testing.TB, prefix string) string {
 	}
 	return fmt.Sprintf("%s-%s-%d-%d", prefix, name, os.Getpid(), uniqueSeq.Add(1))
 }
+
+// OwnRabbitMQ starts a rabbitmq-server node for t alone, with o's settings
+// (Config, AdvancedConfig): for a test that restarts the node or changes a
+// node-wide setting, which must not touch the node other tests share. It
+// is stopped, and its data directory removed, when t ends. A start costs
+// some seconds: reuse the node across the runs of a scenario.
+func OwnRabbitMQ(t testing.TB, o sandbox.RabbitMQOptions) *sandbox.RabbitMQ {
+	t.Helper()
+	NeedRabbitMQServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	node, err := sandbox.StartRabbitMQ(ctx, o)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := node.Stop(ctx); err != nil {
+			t.Errorf("testenv: %v", err)
+		}
+	})
+	return node
+}
