@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -486,6 +487,12 @@ func (cs *consumer) lossReason(s *session) (string, error) {
 		if e.Code == amqp.NotFound {
 			return "", mqerr.New(mqerr.NotFound, "rabbitmq at %s: queue %q in vhost %q is gone: %s", s.addr, cs.queue, cs.c.vhost, e.Reason)
 		}
+		if e.Server && e.Code == amqp.PreconditionFailed && strings.Contains(e.Reason, "delivery acknowledgement") {
+			if cs.sess.Load() == nil {
+				return "", errConsumerClosed
+			}
+			return consumerTimeoutReason(s.addr, e.Reason), nil
+		}
 		what := "channel"
 		if !e.Server || e.Code == amqp.ConnectionForced || e.Code >= 500 {
 			what = "connection"
@@ -497,6 +504,23 @@ func (cs *consumer) lossReason(s *session) (string, error) {
 		return "", errConsumerClosed
 	}
 	return fmt.Sprintf("rabbitmq connection lost: %s; reconnecting", why), nil
+}
+
+// timeoutUsed finds the timeout in the broker's consumer_timeout reason
+// ("... Timeout value used: 5000 ms. ...").
+var timeoutUsed = regexp.MustCompile(`Timeout value used: ([0-9]+) ms`)
+
+// consumerTimeoutReason is the line for a channel the broker closed as a
+// delivery stayed unacked longer than its consumer_timeout: a handler
+// slower than that timeout, which gets the same messages again (and, as
+// slow again, closes the channel again) unless the node's timeout is
+// raised or the handler made faster.
+func consumerTimeoutReason(addr, reason string) string {
+	limit := "consumer_timeout"
+	if m := timeoutUsed.FindStringSubmatch(reason); m != nil {
+		limit = fmt.Sprintf("consumer_timeout (%s ms)", m[1])
+	}
+	return fmt.Sprintf("rabbitmq at %s: a message stayed unacked longer than the node's %s, so the broker closed the channel; the unacked messages come again (a handler slower than that repeats this: raise consumer_timeout or speed up the handler); reconnecting", addr, limit)
 }
 
 // install makes ns the current session, unless Close came first.
