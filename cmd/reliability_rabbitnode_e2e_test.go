@@ -1,0 +1,175 @@
+package cmd_test
+
+// Issue 15's RabbitMQ faults that need a node of their own: a node
+// restart, and a consumer_timeout (a node-wide setting on 3.10). Each
+// scenario starts one node and reuses it across its runs.
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqctl/mqctl/internal/reliability"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// nodeChannel opens a channel of the test's own on node (a new one after
+// each restart, as a restart closes the old) and declares queue durable.
+func nodeChannel(t *testing.T, node *sandbox.RabbitMQ, queue string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.DialConfig(node.AMQPURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// restartNode stops node and starts it again on its ports and data.
+func restartNode(t *testing.T, node *sandbox.RabbitMQ) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := node.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The RabbitMQ node is stopped and started again (same ports, same data)
+// mid-produce and mid-consume: nothing is lost from the durable queue.
+func TestReliabilityRabbitMQRestart(t *testing.T) {
+	runs := reliability.Runs(t)
+	t.Run("produce", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "RabbitMQ node restarted mid-`produce` (persistent, durable queue)")
+		const n = 15000
+		node := testenv.OwnRabbitMQ(t, sandbox.RabbitMQOptions{})
+		c := newCLI(t)
+		c.env = []string{"MQCTL_URL=" + node.AMQPURL}
+		dir := t.TempDir()
+		for run := range runs {
+			queue := fmt.Sprintf("rr%d", run)
+			nodeChannel(t, node, queue)
+			in, lines := inputLines(t, queue, n)
+			fo := filepath.Join(dir, queue+".failed.jsonl")
+			args := []string{"produce", "--queue", queue, "--rate", "5000", "--file", in, "--failed-out", fo}
+			cmd := c.command(context.Background(), args...)
+			// A restart takes seconds, and produce may end (exit 3) before
+			// it is over: whether the stop came mid-run is seen before it.
+			mid := false
+			code, _ := runWithFault(t, cmd, "", between(200*time.Millisecond, 1500*time.Millisecond), func() {
+				mid = syscall.Kill(cmd.Process.Pid, 0) == nil
+				restartNode(t, node)
+			})
+			if mid {
+				s.Count("restarted mid-run")
+			}
+			if note := recoverProduce(t, c, code, fo, args[:len(args)-2]...); note != "" {
+				s.Count(note)
+			}
+			record(t, s, lines, drainAMQP(t, nodeChannel(t, node, queue), queue))
+		}
+		s.Note("%d lines per run at --rate 5000, the node restarted (rabbitmqctl stop, then start on the same data directory) after 0.2-1.5 s", n)
+	})
+	t.Run("consume", func(t *testing.T) {
+		t.Parallel()
+		s := reliability.Start(t, "RabbitMQ node restarted mid-`consume` (manual ack)")
+		const n = 10000
+		node := testenv.OwnRabbitMQ(t, sandbox.RabbitMQOptions{})
+		c := newCLI(t)
+		c.env = []string{"MQCTL_URL=" + node.AMQPURL}
+		dir := t.TempDir()
+		for run := range runs {
+			queue := fmt.Sprintf("rc%d", run)
+			want := make([]string, n)
+			for i := range want {
+				want[i] = fmt.Sprintf("%s-%d", queue, i)
+			}
+			publishConfirmed(t, nodeChannel(t, node, queue), queue, want)
+			first, second := filepath.Join(dir, queue+"-1.jsonl"), filepath.Join(dir, queue+"-2.jsonl")
+			// The node is down for some seconds: the first run waits 20 s
+			// for messages, so it rides the restart, and ends when it had
+			// as many deliveries as the queue held (redeliveries count, so
+			// the second run may find some left).
+			cmd := c.command(context.Background(), "consume", queue, "--until-end", "--idle-timeout", "20s", "-o", "jsonl")
+			code, mid := runWithFault(t, cmd, first, between(100*time.Millisecond, 800*time.Millisecond), func() {
+				restartNode(t, node)
+			})
+			if mid {
+				s.Count("restarted mid-run")
+			}
+			if code != 0 {
+				s.Count(fmt.Sprintf("first run exit %d", code))
+			}
+			if got := len(jsonlValues(t, first)); got < n {
+				s.Count("first run stopped before the end")
+			}
+			if code, _ := runWithFault(t, c.command(context.Background(), "consume", queue, "--until-end", "-o", "jsonl"), second, 0, nil); code != 0 {
+				t.Fatalf("second run: exit %d", code)
+			}
+			record(t, s, want, jsonlValues(t, first, second))
+		}
+		s.Note("%d persistent messages per run, the node restarted after 0.1-0.8 s; first run --until-end --idle-timeout 20s, second --until-end", n)
+	})
+}
+
+// consumer_timeout fires on `consume --exec` whose handler is slower than
+// it: the broker closes the channel (PRECONDITION_FAILED) and requeues
+// what was unacked. mqctl must say so in one clear line, subscribe again
+// and handle every message; nothing is lost.
+func TestReliabilityRabbitMQConsumerTimeout(t *testing.T) {
+	runs := reliability.Runs(t)
+	s := reliability.Start(t, "RabbitMQ consumer_timeout fires on a slow `consume --exec` handler")
+	const n = 20
+	// RabbitMQ 3.10 has the timeout only node-wide, and a channel checks
+	// it once per tick (60 s by default): a 1 s tick makes it fire about
+	// 5-6 s after the delivery.
+	node := testenv.OwnRabbitMQ(t, sandbox.RabbitMQOptions{
+		Config:         []string{"consumer_timeout = 5000"},
+		AdvancedConfig: "[{rabbit, [{channel_tick_interval, 1000}]}].\n",
+	})
+	c := newCLI(t)
+	c.env = []string{"MQCTL_URL=" + node.AMQPURL}
+	dir := t.TempDir()
+	for run := range runs {
+		queue := fmt.Sprintf("ct%d", run)
+		want := make([]string, n)
+		for i := range want {
+			want[i] = fmt.Sprintf("%s-%d", queue, i)
+		}
+		ch := nodeChannel(t, node, queue)
+		publishConfirmed(t, ch, queue, want)
+		handled := filepath.Join(dir, queue+".handled")
+		slowDone := filepath.Join(dir, queue+".slow")
+		// The first message's handler takes 8 s the first time, longer
+		// than the timeout; every other run of a handler is quick.
+		handler := fmt.Sprintf(`v=$(cat); if [ "$v" = '%s' ] && [ ! -e '%s' ]; then : > '%s'; sleep 8; fi; printf '%%s\n' "$v" >> '%s'`,
+			want[0], slowDone, slowDone, handled)
+		r := c.run("consume", queue, "--exec", handler, "--idle-timeout", "5s")
+		t.Logf("exit %d, stderr:\n%s", r.code, r.stderr)
+		s.Count(fmt.Sprintf("exit %d", r.code))
+		// One line says what happened, naming the setting and its value.
+		if got := strings.Count(r.stderr, "longer than the node's consumer_timeout (5000 ms)"); got != 1 {
+			t.Errorf("run %d: %d lines name the consumer timeout, want 1; stderr:\n%s", run, got, r.stderr)
+		}
+		if left := queueDepth(t, ch, queue); left != 0 {
+			t.Errorf("run %d: %d messages left in the queue", run, left)
+		}
+		record(t, s, want, handledLines(t, handled))
+	}
+	s.Note("consumer_timeout = 5000 ms, channel_tick_interval 1 s; %d messages per run, the first one's handler sleeps 8 s once; duplicated = handled twice", n)
+}
