@@ -136,6 +136,9 @@ func TestReliabilityRabbitMQRestart(t *testing.T) {
 // what was unacked. mqctl must say so in one clear line, subscribe again
 // and handle every message; nothing is lost.
 func TestReliabilityRabbitMQConsumerTimeout(t *testing.T) {
+	// Mostly waiting (the node's start, the slow handler, the idle
+	// timeout) on a node no other test uses.
+	t.Parallel()
 	runs := reliability.Runs(t)
 	s := reliability.Start(t, "RabbitMQ consumer_timeout fires on a slow `consume --exec` handler")
 	const n = 20
