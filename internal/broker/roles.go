@@ -300,9 +300,10 @@ type Subscriber interface {
 }
 
 // ErrStaleDelivery is in the error chain of a Settle whose delivery came
-// over a connection that has since closed: the broker redelivers it, so
-// nothing is lost, but this settle did not happen.
-var ErrStaleDelivery = errors.New("delivery is stale: its connection closed, the broker will deliver it again")
+// over a channel, connection or partition assignment that has since
+// gone: the broker redelivers it, so nothing is lost, but this settle did
+// not happen.
+var ErrStaleDelivery = errors.New("delivery is stale: what it came on (channel, connection or partition) is gone, the broker will deliver it again")
 
 // LagQuery selects what a LagReader reports.
 type LagQuery struct {
