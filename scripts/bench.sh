@@ -200,7 +200,7 @@ bcm_s=n/a bcr_s=n/a
 if [ -x /usr/bin/time ]; then
   bcm=(); bcr=()
   for i in $(seq 1 "$runs"); do
-    bcr+=("$(cpu_seconds peer natscorerate "$nats_url" bench.cpu "$cpu_n" 50000 100)")
+    bcr+=("$(cpu_seconds "$tmp/peers/natscorerate" "$nats_url" bench.cpu "$cpu_n" 50000 100)")
     bcm+=("$(cpu_seconds "$bin" bench pub --url "$nats_url" --core --rate 50000 --count "$cpu_n" --size 100 -o json)")
   done
   bcm_s=$(median "${bcm[@]}"); bcr_s=$(median "${bcr[@]}")
