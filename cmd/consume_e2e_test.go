@@ -35,6 +35,15 @@ func produceRecords(t *testing.T, cl *kgo.Client, topic string, n int) {
 	}
 }
 
+// recordValues is the values produceRecords writes, in order.
+func recordValues(n int) []string {
+	vs := make([]string, n)
+	for i := range vs {
+		vs[i] = "v" + strconv.Itoa(i)
+	}
+	return vs
+}
+
 // position is where a consumed Kafka message was.
 type position struct {
 	partition int32

@@ -380,10 +380,7 @@ func TestReliabilityKafkaLeaderMoves(t *testing.T) {
 			topic := fmt.Sprintf("rel-leaders-c-%d", run)
 			kc.topic(t, topic, partitions)
 			produceRecords(t, kc.cl, topic, n)
-			want := make([]string, n)
-			for i := range want {
-				want[i] = fmt.Sprintf("v%d", i)
-			}
+			want := recordValues(n)
 			first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
 			var moved []int
 			var coords []bool

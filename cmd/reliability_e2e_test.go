@@ -367,10 +367,7 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 				t.Fatal(err)
 			}
 			produceRecords(t, cl, topic, n)
-			want := make([]string, n)
-			for i := range want {
-				want[i] = fmt.Sprintf("v%d", i)
-			}
+			want := recordValues(n)
 			first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
 			cmd := c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "-o", "jsonl")
 			fh := toFile(t, cmd, first)
@@ -856,10 +853,7 @@ func faultyConsume(t *testing.T, s *reliability.Tally, c *cli, k *sandbox.Kafka,
 		t.Fatal(err)
 	}
 	produceRecords(t, cl, topic, n)
-	want := make([]string, n)
-	for i := range want {
-		want[i] = fmt.Sprintf("v%d", i)
-	}
+	want := recordValues(n)
 	first, second := filepath.Join(dir, topic+"-1.jsonl"), filepath.Join(dir, topic+"-2.jsonl")
 	on.Store(true)
 	code, _ := runWithFault(t, c.command(context.Background(), "consume", topic, "--url", k.URL, "--group", "g", "--until-end", "-o", "jsonl"), first, 0, nil)

@@ -3,6 +3,7 @@ package consume
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,6 +47,87 @@ func seqLines(t *testing.T, path string) []uint64 {
 		out = append(out, n)
 	}
 	return out
+}
+
+// gatedRun is an --exec run of gatedHandler, two handlers at a time, that
+// stop ends the way SIGTERM does.
+type gatedRun struct {
+	c    broker.Consumer
+	dir  string
+	st   *Stats
+	ran  chan error
+	stop func()
+}
+
+func startGatedRun(t *testing.T, ctx context.Context, conn broker.Conn, brokerName string, o broker.ConsumerOptions) *gatedRun {
+	t.Helper()
+	sub, err := broker.As[broker.Subscriber](conn, "consuming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sub.NewConsumer(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &gatedRun{c: c, dir: t.TempDir(), st: &Stats{}, ran: make(chan error, 1)}
+	errStop := errors.New("SIGTERM")
+	runCtx, stop := context.WithCancelCause(ctx)
+	t.Cleanup(func() { stop(nil) })
+	r.stop = func() { stop(errStop) }
+	go func() {
+		r.ran <- Run(runCtx, c, io.Discard, r.st, Options{
+			Broker: brokerName, Concurrency: 2, ShutdownTimeout: 30 * time.Second, StopCause: errStop,
+			Exec: &Exec{Command: gatedHandler(r.dir), Broker: brokerName, Stdout: io.Discard, Stderr: io.Discard},
+		})
+	}()
+	return r
+}
+
+func (r *gatedRun) started(t *testing.T) []uint64 {
+	return seqLines(t, filepath.Join(r.dir, "started"))
+}
+
+// finish lets the handlers end, waits for Run, and returns the ids they
+// handled, sorted: the two running at the stop, which finish.
+func (r *gatedRun) finish(t *testing.T) []uint64 {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(r.dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.ran:
+		if err != nil {
+			t.Fatalf("Run after the stop = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after the stop")
+	}
+	started, done := r.started(t), seqLines(t, filepath.Join(r.dir, "done"))
+	slices.Sort(started)
+	slices.Sort(done)
+	if !slices.Equal(started, done) || len(done) != 2 {
+		t.Fatalf("handlers started %v and finished %v; want the two running at the stop to finish", started, done)
+	}
+	if got := r.st.Acked.Load(); got != int64(len(done)) {
+		t.Errorf("acked %d, want the %d handled", got, len(done))
+	}
+	return done
+}
+
+// eachOnce fails t unless handled and got (what a second consumer read
+// meanwhile) hold each of 1..n once.
+func eachOnce(t *testing.T, handled, got []uint64, n int, what string) {
+	t.Helper()
+	all := slices.Concat(handled, got)
+	slices.Sort(all)
+	want := make([]uint64, n)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("handled %v, and the second consumer got %d messages within 5s: %v; want each of 1..%d once (%s)",
+			handled, len(got), got, n, what)
+	}
 }
 
 // TestExecStopReturnsBufferedJetStream stops an --exec run on a durable
@@ -93,37 +175,19 @@ func TestExecStopReturnsBufferedJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"JOBS"}, Durable: "workers", Prefetch: prefetch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	errStop := errors.New("SIGTERM")
-	runCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	st := &Stats{}
-	ran := make(chan error, 1)
-	go func() {
-		ran <- Run(runCtx, c, io.Discard, st, Options{
-			Broker: "nats", Concurrency: 2, ShutdownTimeout: 30 * time.Second, StopCause: errStop,
-			Exec: &Exec{Command: gatedHandler(dir), Broker: "nats", Stdout: io.Discard, Stderr: io.Discard},
-		})
-	}()
+	r := startGatedRun(t, ctx, conn, "nats", broker.ConsumerOptions{Sources: []string{"JOBS"}, Durable: "workers", Prefetch: prefetch})
+	c := r.c
 
 	// Stop once both handlers run and the consumer holds a full prefetch
 	// besides: the server has handed out more than mqctl can start.
 	deadline := time.Now().Add(20 * time.Second)
-	for len(seqLines(t, filepath.Join(dir, "started"))) < 2 || c.Buffered() < prefetch {
+	for len(r.started(t)) < 2 || c.Buffered() < prefetch {
 		if time.Now().After(deadline) {
-			t.Fatalf("handlers started %v, buffered %d after 20s", seqLines(t, filepath.Join(dir, "started")), c.Buffered())
+			t.Fatalf("handlers started %v, buffered %d after 20s", r.started(t), c.Buffered())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	stop(errStop)
+	r.stop()
 
 	// The rest comes at once, while the two handlers still run: a second
 	// consumer fetches it within 5s of an ack wait of 2m.
@@ -150,37 +214,13 @@ func TestExecStopReturnsBufferedJetStream(t *testing.T) {
 		}
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Fatalf("Run after the stop = %v, want nil", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return 30s after the stop")
-	}
-	started, done := seqLines(t, filepath.Join(dir, "started")), seqLines(t, filepath.Join(dir, "done"))
-	slices.Sort(started)
-	slices.Sort(done)
-	if !slices.Equal(started, done) || len(done) != 2 {
-		t.Fatalf("handlers started %v and finished %v; want the two running at the stop to finish", started, done)
-	}
-	if got := st.Acked.Load(); got != int64(len(done)) {
-		t.Errorf("acked %d, want the %d handled", got, len(done))
-	}
+	done := r.finish(t)
 	for _, seq := range done {
 		if slices.Contains(got, seq) {
 			t.Errorf("stream sequence %d was handled and acked, but delivered to the second consumer too", seq)
 		}
 	}
-	all := slices.Concat(done, got)
-	slices.Sort(all)
-	if !slices.Equal(all, seqsFrom1(n)) {
-		t.Errorf("handled %v, and the second consumer fetched %d messages within 5s: %v; want each of 1..%d once (what is missing waits for the ack wait of %s)",
-			done, len(got), got, n, ackWait)
-	}
+	eachOnce(t, done, got, n, fmt.Sprintf("what is missing waits for the ack wait of %s", ackWait))
 	// Handled messages were acked: nothing is left for anyone.
 	info, err := cons.Info(ctx)
 	if err != nil {
@@ -189,14 +229,6 @@ func TestExecStopReturnsBufferedJetStream(t *testing.T) {
 	if info.NumAckPending != 0 || info.NumPending != 0 {
 		t.Errorf("consumer after both: %d ack pending, %d pending; want none", info.NumAckPending, info.NumPending)
 	}
-}
-
-func seqsFrom1(n int) []uint64 {
-	s := make([]uint64, n)
-	for i := range s {
-		s[i] = uint64(i + 1)
-	}
-	return s
 }
 
 // TestExecStopReturnsPrefetchRabbitMQ is the same on RabbitMQ: at the
@@ -233,36 +265,17 @@ func TestExecStopReturnsPrefetchRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"jobs"}, Prefetch: prefetch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	errStop := errors.New("SIGTERM")
-	runCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	st := &Stats{}
-	ran := make(chan error, 1)
-	go func() {
-		ran <- Run(runCtx, c, io.Discard, st, Options{
-			Broker: "rabbitmq", Concurrency: 2, ShutdownTimeout: 30 * time.Second, StopCause: errStop,
-			Exec: &Exec{Command: gatedHandler(dir), Broker: "rabbitmq", Stdout: io.Discard, Stderr: io.Discard},
-		})
-	}()
+	r := startGatedRun(t, ctx, conn, "rabbitmq", broker.ConsumerOptions{Sources: []string{"jobs"}, Prefetch: prefetch})
 	// Stop once both handlers run and the broker filled the prefetch.
 	deadline := time.Now().Add(20 * time.Second)
-	for len(seqLines(t, filepath.Join(dir, "started"))) < 2 ||
+	for len(r.started(t)) < 2 ||
 		testenv.WaitQueue(t, ch, "jobs", 0, func(amqp.Queue) bool { return true }).Messages > n-prefetch {
 		if time.Now().After(deadline) {
-			t.Fatalf("handlers started %v after 20s", seqLines(t, filepath.Join(dir, "started")))
+			t.Fatalf("handlers started %v after 20s", r.started(t))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	stop(errStop)
+	r.stop()
 
 	// A second consumer gets the rest while the handlers still run.
 	deliveries, err := ch.Consume("jobs", "second", false, false, false, false, nil)
@@ -285,32 +298,8 @@ func TestExecStopReturnsPrefetchRabbitMQ(t *testing.T) {
 		break
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-ran:
-		if err != nil {
-			t.Fatalf("Run after the stop = %v, want nil", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return 30s after the stop")
-	}
-	started, done := seqLines(t, filepath.Join(dir, "started")), seqLines(t, filepath.Join(dir, "done"))
-	slices.Sort(started)
-	slices.Sort(done)
-	if !slices.Equal(started, done) || len(done) != 2 {
-		t.Fatalf("handlers started %v and finished %v; want the two running at the stop to finish", started, done)
-	}
-	if got := st.Acked.Load(); got != 2 {
-		t.Errorf("acked %d, want the 2 handled", got)
-	}
-	all := slices.Concat(done, got)
-	slices.Sort(all)
-	if !slices.Equal(all, seqsFrom1(n)) {
-		t.Errorf("handled %v, and the second consumer got %d messages within 5s, while they ran: %v; want each of 1..%d once",
-			done, len(got), got, n)
-	}
+	done := r.finish(t)
+	eachOnce(t, done, got, n, "while the handlers ran")
 	if q := testenv.WaitQueue(t, ch, "jobs", 0, func(amqp.Queue) bool { return true }); q.Messages != 0 {
 		t.Errorf("queue holds %d messages after both, want none", q.Messages)
 	}
