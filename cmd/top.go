@@ -39,7 +39,9 @@ p pause, r refresh, Enter drill down, Esc back, ? help, q quit.
 
 On a dead-letter queue, R replays it (a dry run first says how many go where; y confirms) and X
 purges it (type its name to confirm). Both run the code of 'mqctl dlq replay' and 'mqctl dlq purge':
-nothing leaves the queue before the broker confirmed its copy, and Esc cancels a run. Every step is
+nothing leaves the queue before the broker confirmed its copy, and Esc cancels a run. On a Kafka
+group or JetStream durable in the consumers view, O resets its offsets through 'mqctl offsets reset'
+(a plan per partition first, y applies it; refused while the group has live members). Every step is
 appended to the audit log $XDG_STATE_HOME/mqctl/audit.jsonl (~/.local/state/mqctl/audit.jsonl).
 --read-only, or a context marked read-only, refuses them.
 
@@ -72,7 +74,7 @@ terminal; the terminal is restored (alternate screen left, cursor shown) on each
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Interval, "interval", 2*time.Second, "time between refreshes of each context")
 	fl.BoolVar(&opts.AllContexts, "all-contexts", false, "every context in the config file")
-	fl.BoolVar(&opts.ReadOnly, "read-only", false, "hide and refuse replay and purge: top only reads")
+	fl.BoolVar(&opts.ReadOnly, "read-only", false, "hide and refuse replay, purge and offsets reset: top only reads")
 	return cmd
 }
 
