@@ -75,7 +75,11 @@ func readKnown[V any](ctx context.Context, key sharedRead, names []string, read 
 	if !broker.Sharing(ctx) {
 		return read(names)
 	}
-	k, _ := broker.Shared(ctx, key, func() (*known[V], error) { return &known[V]{by: map[string]V{}}, nil })
+	// Shared fails only when ctx ended while another role made k.
+	k, err := broker.Shared(ctx, key, func() (*known[V], error) { return &known[V]{by: map[string]V{}}, nil })
+	if err != nil {
+		return nil, err
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var missing []string
