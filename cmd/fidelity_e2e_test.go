@@ -585,4 +585,28 @@ func TestKafkaKeyRoundTripAcrossBrokers(t *testing.T) {
 	if d := recordDiff(&w, got); d != "" {
 		t.Errorf("Kafka to Kafka: %s", d)
 	}
+
+	// A record with a key of its own and such a header cannot carry its
+	// key into RabbitMQ or NATS: it fails, naming the header, rather than
+	// arriving without its key.
+	clash := &kgo.Record{Topic: "rt-kk-src", Key: []byte("own"), Value: []byte("g"), Headers: []kgo.RecordHeader{{Key: "mq-kafka-key", Value: []byte("data")}}}
+	if err := cl.ProduceSync(context.Background(), clash).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	dump = c.run("consume", "rt-kk-src", "--url", k.URL, "--from", "1", "--until-end", "-o", "jsonl")
+	if dump.code != 0 || strings.Count(dump.stdout, "\n") != 1 {
+		t.Fatalf("consume the clashing record: %+v", dump)
+	}
+	if _, err := ch.QueueDeclare("rt-c", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range [][]string{{"--queue", "rt-c", "--url", u}, {"rt.c", "--url", nsrv.URL}} {
+		r := c.runIn([]byte(dump.stdout), append([]string{"produce", "--format", "jsonl"}, to...)...)
+		if r.code != 3 || !strings.Contains(r.stderr, `key not carried: the message has its own header "mq-kafka-key"`) {
+			t.Errorf("produce %v of a keyed record with a header mq-kafka-key: %+v; want a failure naming the header", to, r)
+		}
+	}
+	if q, err := ch.QueueDeclarePassive("rt-c", true, false, false, false, nil); err != nil || q.Messages != 0 {
+		t.Errorf("rt-c after the refused produce: %+v, %v; want empty", q, err)
+	}
 }

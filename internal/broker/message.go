@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"time"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 // Header is one message header. Headers are kept as an ordered list because
@@ -203,16 +205,19 @@ const (
 
 // HeadersWithKey returns m's headers for a broker without keys: with a
 // KeyHeader holding m.Key added when m has a key (an empty key is
-// carried as an empty value, no key as no header) and carries neither
-// header yet; in KeyHeaderB64 when fits (nil: any value fits) says the
-// broker cannot carry the key as a header value. m is not changed.
-func HeadersWithKey(m *Message, fits func([]byte) bool) []Header {
+// carried as an empty value, no key as no header); in KeyHeaderB64 when
+// fits (nil: any value fits) says the broker cannot carry the key as a
+// header value. A message with a key whose headers already hold one of
+// the two names cannot carry its key without losing it or the header, so
+// it fails with a usage error instead of being sent changed. m is not
+// changed.
+func HeadersWithKey(m *Message, fits func([]byte) bool) ([]Header, error) {
 	if m.Key == nil {
-		return m.Headers
+		return m.Headers, nil
 	}
 	for _, h := range m.Headers {
 		if h.Key == KeyHeader || h.Key == KeyHeaderB64 {
-			return m.Headers
+			return nil, mqerr.Usagef("key not carried: the message has its own header %q, where a broker without keys would carry it", h.Key)
 		}
 	}
 	key := Header{Key: KeyHeader, Value: m.Key}
@@ -221,7 +226,7 @@ func HeadersWithKey(m *Message, fits func([]byte) bool) []Header {
 	}
 	hs := make([]Header, len(m.Headers), len(m.Headers)+1)
 	copy(hs, m.Headers)
-	return append(hs, key)
+	return append(hs, key), nil
 }
 
 // KeyFromHeaders undoes HeadersWithKey for a broker with keys (Kafka): a

@@ -3,7 +3,10 @@ package broker
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 func TestKeyFromHeaders(t *testing.T) {
@@ -49,10 +52,31 @@ func TestKeyFromHeaders(t *testing.T) {
 	for _, key := range [][]byte{nil, {}, []byte("k"), {0xff, 0}} {
 		m := Message{Key: key, Headers: []Header{h("a", "1")}}
 		fits := func(b []byte) bool { return len(b) == 0 || b[0] != 0xff }
-		back := Message{KeyInHeader: true, Headers: HeadersWithKey(&m, fits)}
+		carried, err := HeadersWithKey(&m, fits)
+		if err != nil {
+			t.Fatalf("key %#v: %v", key, err)
+		}
+		back := Message{KeyInHeader: true, Headers: carried}
 		k, hs := KeyFromHeaders(&back)
 		if !bytes.Equal(k, key) || (k == nil) != (key == nil) || !reflect.DeepEqual(hs, m.Headers) {
 			t.Errorf("key %#v: back as %#v %v", key, k, hs)
+		}
+	}
+}
+
+// A record with a key and a header named like the carrier cannot carry
+// both: it fails instead of losing the key; without a key the header is
+// plain data.
+func TestHeadersWithKeyRefusesTakenName(t *testing.T) {
+	for _, name := range []string{KeyHeader, KeyHeaderB64} {
+		m := Message{Key: []byte("k"), Headers: []Header{{Key: name, Value: []byte("user's")}}}
+		hs, err := HeadersWithKey(&m, nil)
+		if err == nil || mqerr.KindOf(err) != mqerr.Usage || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: headers %v, err %v; want a usage error naming the header", name, hs, err)
+		}
+		m.Key = nil
+		if hs, err := HeadersWithKey(&m, nil); err != nil || !reflect.DeepEqual(hs, m.Headers) {
+			t.Errorf("%s without a key: %v, %v; want the headers as they are", name, hs, err)
 		}
 	}
 }

@@ -78,7 +78,10 @@ func checkTokens(s string, literal bool) error {
 // carry unchanged fails the message instead.
 func natsMsg(subject string, m *broker.Message) (*nats.Msg, error) {
 	msg := &nats.Msg{Subject: subject, Data: m.Value}
-	headers := broker.HeadersWithKey(m, keyFits)
+	headers, err := broker.HeadersWithKey(m, keyFits)
+	if err != nil {
+		return nil, err
+	}
 	if len(headers) == 0 && m.NATS.MsgID == "" {
 		return msg, nil
 	}

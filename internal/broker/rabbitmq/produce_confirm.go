@@ -182,7 +182,9 @@ func (p *producer) markReturned(r amqp.Return) {
 }
 
 func (p *producer) matches(m *broker.Message, r *amqp.Return) bool {
-	a, headers := &m.AMQP, broker.HeadersWithKey(m, nil)
+	// m was published, so its headers were built without error.
+	a := &m.AMQP
+	headers, _ := broker.HeadersWithKey(m, nil)
 	if r.Exchange != p.exchangeOf(m) || r.RoutingKey != p.routingKey(m) || !bytes.Equal(r.Body, m.Value) || r.MessageId != a.MessageID ||
 		r.CorrelationId != a.CorrelationID || r.Type != a.Type || r.AppId != a.AppID ||
 		r.ContentType != a.ContentType || len(r.Headers) != len(headers) {

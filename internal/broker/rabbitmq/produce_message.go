@@ -114,7 +114,11 @@ func (p *producer) publishing(m *broker.Message) (amqp.Publishing, error) {
 		pub.Timestamp = m.Timestamp
 	}
 	// AMQP has no message key: a Kafka record's goes in a header.
-	if headers := broker.HeadersWithKey(m, nil); len(headers) > 0 {
+	headers, err := broker.HeadersWithKey(m, nil)
+	if err != nil {
+		return amqp.Publishing{}, err
+	}
+	if len(headers) > 0 {
 		pub.Headers = make(amqp.Table, len(headers))
 		for _, h := range headers {
 			if _, dup := pub.Headers[h.Key]; dup {
