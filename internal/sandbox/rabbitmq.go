@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -264,10 +265,20 @@ func (r *RabbitMQ) resolvePorts(o RabbitMQOptions) error {
 // freePorts checks that each port is free, or picks a free one for a 0.
 // All are held open until the last is picked, so no two picks collide; a
 // busy port is reported here rather than as a node that dies at boot.
+// A pick comes from below the kernel's ephemeral range: the node binds
+// its ports seconds after they are released here, and in that time any
+// outgoing connection on the machine may be given a port from that range
+// (a loaded test run lost nodes so).
 func freePorts(ports []int, what []string) ([]int, error) {
 	out := make([]int, len(ports))
 	for i, port := range ports {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		var l net.Listener
+		var err error
+		if port == 0 {
+			l, err = listenBelowEphemeral()
+		} else {
+			l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("start rabbitmq: %s port %d is not free: %w", what[i], port, err)
 		}
@@ -275,6 +286,41 @@ func freePorts(ports []int, what []string) ([]int, error) {
 		out[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return out, nil
+}
+
+// listenBelowEphemeral listens on a random free loopback port between
+// 10000 and the start of the ephemeral range, or on any port the kernel
+// gives when none of 64 tries is free.
+func listenBelowEphemeral() (net.Listener, error) {
+	low, high := 10000, ephemeralStart()
+	for range 64 {
+		if high <= low {
+			break
+		}
+		port := low + mrand.IntN(high-low)
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return l, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// ephemeralStart is the first port of Linux's ephemeral range (32768 when
+// it cannot be read).
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // prepare writes the node's configuration and hands the data directory to
