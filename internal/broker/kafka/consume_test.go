@@ -1074,89 +1074,67 @@ func TestConsumeReusesSlabs(t *testing.T) {
 	}
 }
 
-// TestCloseRetriesRetriableCommitErrors: the commit at Close is the last
-// one, so a COORDINATOR_NOT_AVAILABLE or REQUEST_TIMED_OUT answer is tried
-// again rather than failing the run and leaving handled records unread.
-func TestCloseRetriesRetriableCommitErrors(t *testing.T) {
-	k, c := startKafka(t)
-	createTopic(t, c, "jobs", 1, nil)
-	produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
-	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
-	ds := take(t, cons, 5)
-
-	// Refuse every commit from here on, until Close's own commit was
-	// refused twice (the commit loop's refusals before Close count not).
-	var failing, closing atomic.Bool
-	var refusedAtClose atomic.Int32
-	failing.Store(true)
-	codes := []int16{kerr.CoordinatorNotAvailable.Code, kerr.RequestTimedOut.Code}
-	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster().KeepControl()
-		if !failing.Load() {
-			return nil, nil, false
-		}
-		n := int32(0)
-		if closing.Load() {
-			n = refusedAtClose.Add(1)
-			if n >= int32(len(codes)) {
-				failing.Store(false)
-			}
-		}
-		return testenv.KafkaCommitError(req, codes[max(0, n-1)%int32(len(codes))]), nil, true
-	})
-	for _, d := range ds {
-		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	closing.Store(true)
-	if err := cons.Close(); err != nil {
-		t.Fatalf("Close after two retriable commit refusals: %v", err)
-	}
-	if n := refusedAtClose.Load(); n < 2 {
-		t.Fatalf("Close's commit was refused %d times, want 2: the test did not test", n)
-	}
-	if got := committed(t, c, "g", "jobs")[0]; got != 5 {
-		t.Fatalf("committed %d, want 5", got)
-	}
-}
-
-// TestCloseRetriesDroppedCommits: the broker closing the connection the
-// commit at Close went on is tried again too. kgo resends a request whose
-// connection closed, but not when it was the first request on a new
+// TestCloseRetriesCommits: the commit at Close is the last one, so a
+// retriable refusal (COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT) or the
+// broker closing its connection is tried again rather than failing the run
+// and leaving handled records to be read again. kgo resends a request
+// whose connection closed, but not when it was the first request on a new
 // connection (its guess is a missing SASL login), so two closes in a row
 // reached Close as a failed commit.
-func TestCloseRetriesDroppedCommits(t *testing.T) {
-	k, c := startKafka(t)
-	createTopic(t, c, "jobs", 1, nil)
-	produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
-	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
-	ds := take(t, cons, 5)
+func TestCloseRetriesCommits(t *testing.T) {
+	codes := []int16{kerr.CoordinatorNotAvailable.Code, kerr.RequestTimedOut.Code}
+	for _, tc := range []struct {
+		name string
+		// fault answers the nth commit of Close (0 before Close).
+		fault func(req kmsg.Request, n int32) (kmsg.Response, error)
+		// times is how many of Close's commits fail.
+		times int32
+	}{
+		{"retriable refusal", func(req kmsg.Request, n int32) (kmsg.Response, error) {
+			return testenv.KafkaCommitError(req, codes[max(0, n-1)%int32(len(codes))]), nil
+		}, 2},
+		{"dropped connection", func(kmsg.Request, int32) (kmsg.Response, error) {
+			return nil, errors.New("connection dropped by the test")
+		}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, c := startKafka(t)
+			createTopic(t, c, "jobs", 1, nil)
+			produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
+			cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
+			ds := take(t, cons, 5)
 
-	// Close every connection a commit comes on from here on, until
-	// Close's own commit was dropped three times.
-	var closing atomic.Bool
-	var droppedAtClose atomic.Int32
-	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster().KeepControl()
-		if closing.Load() && droppedAtClose.Add(1) > 3 {
-			return nil, nil, false
-		}
-		return nil, errors.New("connection dropped by the test"), true
-	})
-	for _, d := range ds {
-		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	closing.Store(true)
-	if err := cons.Close(); err != nil {
-		t.Fatalf("Close after its commit's connection was closed three times: %v", err)
-	}
-	if n := droppedAtClose.Load(); n < 3 {
-		t.Fatalf("Close's commit was dropped %d times, want 3: the test did not test", n)
-	}
-	if got := committed(t, c, "g", "jobs")[0]; got != 5 {
-		t.Fatalf("committed %d, want 5", got)
+			// Fail every commit from here on, until Close's own commit
+			// failed tc.times times (the commit loop's failures before
+			// Close count not).
+			var closing atomic.Bool
+			var atClose atomic.Int32
+			k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				k.Cluster().KeepControl()
+				n := int32(0)
+				if closing.Load() {
+					if n = atClose.Add(1); n > tc.times {
+						return nil, nil, false
+					}
+				}
+				resp, err := tc.fault(req, n)
+				return resp, err, true
+			})
+			for _, d := range ds {
+				if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			closing.Store(true)
+			if err := cons.Close(); err != nil {
+				t.Fatalf("Close after its commit failed %d times: %v", tc.times, err)
+			}
+			if n := atClose.Load(); n < tc.times {
+				t.Fatalf("Close's commit failed %d times, want %d: the test did not test", n, tc.times)
+			}
+			if got := committed(t, c, "g", "jobs")[0]; got != 5 {
+				t.Fatalf("committed %d, want 5", got)
+			}
+		})
 	}
 }
