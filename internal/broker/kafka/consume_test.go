@@ -1138,3 +1138,105 @@ func TestCloseRetriesCommits(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeRetriesDroppedCommit: the commit made when a rebalance takes
+// partitions away is the last chance to record what was handled on them,
+// so a connection the broker closed under it is tried again, as at Close.
+// Otherwise the next owner reads the handled records again.
+func TestRevokeRetriesDroppedCommit(t *testing.T) {
+	const drops = 3
+	k, c := startKafka(t)
+	createTopic(t, c, "reb", 4, nil)
+	produce(t, writer(t, c), "reb", map[int32]int{0: 4, 1: 4, 2: 4, 3: 4})
+
+	// Until the rebalance, every commit is refused, so what a handled
+	// reaches the broker only through the commit at the revoke. Commits
+	// of a later generation (the revoke's first) lose their connection
+	// drops times in a row, then go through. One drop is not enough: kgo
+	// resends a request once itself, unless it was the first on a new
+	// connection.
+	var (
+		mu            sync.Mutex
+		before        = int32(-1) // the generation the refusals came in
+		rebalancing   bool
+		dropped       int
+		firstRefusal  = make(chan struct{})
+		refusedBefore bool
+	)
+	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		gen := req.(*kmsg.OffsetCommitRequest).Generation
+		if !rebalancing || gen <= before {
+			before = max(before, gen)
+			if !refusedBefore {
+				refusedBefore = true
+				close(firstRefusal)
+			}
+			return testenv.KafkaCommitError(req, kerr.UnknownServerError.Code), nil, true
+		}
+		if dropped < drops {
+			dropped++
+			return nil, errors.New("connection dropped by the test"), true
+		}
+		return nil, nil, false
+	})
+
+	var logs logLines
+	a := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"reb"}, Group: "g", Logf: logs.add})
+	// a handles offsets 0 and 1 of every partition and leaves the rest.
+	for _, d := range take(t, a, 16) {
+		if d.Kafka.Offset < 2 {
+			if err := d.Ack(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case <-firstRefusal:
+	case <-time.After(5 * commitInterval):
+		t.Fatal("a made no commit to refuse")
+	}
+	mu.Lock()
+	rebalancing = true
+	mu.Unlock()
+
+	b := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"reb"}, Group: "g"})
+	waitBalanced(t, c, "g", 2)
+
+	// Every partition is committed where a's handling ended, read back
+	// with a kadm client of the test's own: the two b got by the commit
+	// at the revoke (a holds them no more, b handled nothing), the two a
+	// kept by a's next commits.
+	adm := kadm.NewClient(writer(t, c))
+	want := map[int32]int64{0: 2, 1: 2, 2: 2, 3: 2}
+	deadline := time.Now().Add(5 * commitInterval)
+	for {
+		resp, err := adm.FetchOffsets(context.Background(), "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int32]int64{}
+		resp.Each(func(o kadm.OffsetResponse) { got[o.Partition] = o.At })
+		if maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %v, want %v: a's handled records are read again; a logged:\n%s", got, want, &logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	n := dropped
+	mu.Unlock()
+	if n < drops {
+		t.Fatalf("%d commits after the rebalance lost their connection, want %d: the test did not test", n, drops)
+	}
+	// b starts where a's handling ended.
+	for _, d := range take(t, b, 4) {
+		if d.Kafka.Offset < 2 {
+			t.Errorf("b read %d@%d, which a handled", d.Kafka.Partition, d.Kafka.Offset)
+		}
+	}
+}
