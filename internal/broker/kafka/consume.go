@@ -526,7 +526,7 @@ func (k *reader) Close() error {
 			k.stopLoop()
 			<-k.loopDone
 			k.commitMu.Lock()
-			err := k.commitRetrying(ctx)
+			err := k.commitRetrying(ctx, k.cl)
 			k.commitMu.Unlock()
 			if err != nil {
 				cerr := k.conn.classify(err, k.timeout)

@@ -74,13 +74,22 @@ func (k *reader) adjust(_ context.Context, offsets map[string]map[int32]kgo.Offs
 
 // revoke is the group's OnPartitionsRevoked: it commits what was handled
 // so the next owner starts there, then lets the partitions go. kgo calls
-// it at the end of every session, with nothing revoked too.
+// it at the end of every session, with nothing revoked too. The commit is
+// the last one for the revoked partitions, so it is retried like Close's.
+//
+// The rebalance waits for revoke: the new owner of the partitions gets
+// them only once it returned, and in an eager rebalance the whole group
+// waits, up to the rebalance timeout, after which it drops this member
+// and refuses its commits. So the retries get the target's timeout, what
+// the single commit they replace could already take, and at most half the
+// rebalance timeout, which leaves the other half for the rejoin.
 func (k *reader) revoke(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	k.commitMu.Lock()
 	defer k.commitMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
+	within := min(k.timeout, cl.OptValue(kgo.RebalanceTimeout).(time.Duration)/2)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	if err := k.commit(ctx, cl); err != nil {
+	if err := k.commitRetrying(ctx, cl); err != nil {
 		k.warn.warnf("kafka commit before a rebalance failed: %v; the next owner of these partitions reads some records again", err)
 	}
 	k.drop(revoked)
@@ -181,14 +190,15 @@ func (k *reader) commit(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
-// commitRetrying is the last commit: nothing retries it later, so a
-// retriable refusal (a coordinator moving or loading, a request timing
-// out) or a closed connection is tried again until ctx ends, rather than
-// leaving the handled records to be read again. The caller holds commitMu.
-func (k *reader) commitRetrying(ctx context.Context) error {
+// commitRetrying is a last commit (at Close, or of partitions revoked):
+// nothing retries it later, so a retriable refusal (a coordinator moving
+// or loading, a request timing out) or a closed connection is tried again
+// until ctx ends, rather than leaving the handled records to be read
+// again. The caller holds commitMu.
+func (k *reader) commitRetrying(ctx context.Context, cl *kgo.Client) error {
 	backoff := 50 * time.Millisecond
 	for {
-		err := k.commit(ctx, k.cl)
+		err := k.commit(ctx, cl)
 		if err == nil || !retriableCommitErr(err) {
 			return err
 		}

@@ -1074,89 +1074,169 @@ func TestConsumeReusesSlabs(t *testing.T) {
 	}
 }
 
-// TestCloseRetriesRetriableCommitErrors: the commit at Close is the last
-// one, so a COORDINATOR_NOT_AVAILABLE or REQUEST_TIMED_OUT answer is tried
-// again rather than failing the run and leaving handled records unread.
-func TestCloseRetriesRetriableCommitErrors(t *testing.T) {
-	k, c := startKafka(t)
-	createTopic(t, c, "jobs", 1, nil)
-	produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
-	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
-	ds := take(t, cons, 5)
-
-	// Refuse every commit from here on, until Close's own commit was
-	// refused twice (the commit loop's refusals before Close count not).
-	var failing, closing atomic.Bool
-	var refusedAtClose atomic.Int32
-	failing.Store(true)
+// TestCloseRetriesCommits: the commit at Close is the last one, so a
+// retriable refusal (COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT) or the
+// broker closing its connection is tried again rather than failing the run
+// and leaving handled records to be read again. kgo resends a request
+// whose connection closed, but not when it was the first request on a new
+// connection (its guess is a missing SASL login), so two closes in a row
+// reached Close as a failed commit.
+func TestCloseRetriesCommits(t *testing.T) {
 	codes := []int16{kerr.CoordinatorNotAvailable.Code, kerr.RequestTimedOut.Code}
-	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster().KeepControl()
-		if !failing.Load() {
-			return nil, nil, false
-		}
-		n := int32(0)
-		if closing.Load() {
-			n = refusedAtClose.Add(1)
-			if n >= int32(len(codes)) {
-				failing.Store(false)
+	for _, tc := range []struct {
+		name string
+		// fault answers the nth commit of Close (0 before Close).
+		fault func(req kmsg.Request, n int32) (kmsg.Response, error)
+		// times is how many of Close's commits fail.
+		times int32
+	}{
+		{"retriable refusal", func(req kmsg.Request, n int32) (kmsg.Response, error) {
+			return testenv.KafkaCommitError(req, codes[max(0, n-1)%int32(len(codes))]), nil
+		}, 2},
+		{"dropped connection", func(kmsg.Request, int32) (kmsg.Response, error) {
+			return nil, errors.New("connection dropped by the test")
+		}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, c := startKafka(t)
+			createTopic(t, c, "jobs", 1, nil)
+			produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
+			cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
+			ds := take(t, cons, 5)
+
+			// Fail every commit from here on, until Close's own commit
+			// failed tc.times times (the commit loop's failures before
+			// Close count not).
+			var closing atomic.Bool
+			var atClose atomic.Int32
+			k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				k.Cluster().KeepControl()
+				n := int32(0)
+				if closing.Load() {
+					if n = atClose.Add(1); n > tc.times {
+						return nil, nil, false
+					}
+				}
+				resp, err := tc.fault(req, n)
+				return resp, err, true
+			})
+			for _, d := range ds {
+				if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		return testenv.KafkaCommitError(req, codes[max(0, n-1)%int32(len(codes))]), nil, true
-	})
-	for _, d := range ds {
-		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	closing.Store(true)
-	if err := cons.Close(); err != nil {
-		t.Fatalf("Close after two retriable commit refusals: %v", err)
-	}
-	if n := refusedAtClose.Load(); n < 2 {
-		t.Fatalf("Close's commit was refused %d times, want 2: the test did not test", n)
-	}
-	if got := committed(t, c, "g", "jobs")[0]; got != 5 {
-		t.Fatalf("committed %d, want 5", got)
+			closing.Store(true)
+			if err := cons.Close(); err != nil {
+				t.Fatalf("Close after its commit failed %d times: %v", tc.times, err)
+			}
+			if n := atClose.Load(); n < tc.times {
+				t.Fatalf("Close's commit failed %d times, want %d: the test did not test", n, tc.times)
+			}
+			if got := committed(t, c, "g", "jobs")[0]; got != 5 {
+				t.Fatalf("committed %d, want 5", got)
+			}
+		})
 	}
 }
 
-// TestCloseRetriesDroppedCommits: the broker closing the connection the
-// commit at Close went on is tried again too. kgo resends a request whose
-// connection closed, but not when it was the first request on a new
-// connection (its guess is a missing SASL login), so two closes in a row
-// reached Close as a failed commit.
-func TestCloseRetriesDroppedCommits(t *testing.T) {
+// TestRevokeRetriesDroppedCommit: the commit made when a rebalance takes
+// partitions away is the last chance to record what was handled on them,
+// so a connection the broker closed under it is tried again, as at Close.
+// Otherwise the next owner reads the handled records again.
+func TestRevokeRetriesDroppedCommit(t *testing.T) {
+	const drops = 3
 	k, c := startKafka(t)
-	createTopic(t, c, "jobs", 1, nil)
-	produce(t, writer(t, c), "jobs", map[int32]int{0: 5})
-	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g"})
-	ds := take(t, cons, 5)
+	createTopic(t, c, "reb", 4, nil)
+	produce(t, writer(t, c), "reb", map[int32]int{0: 4, 1: 4, 2: 4, 3: 4})
 
-	// Close every connection a commit comes on from here on, until
-	// Close's own commit was dropped three times.
-	var closing atomic.Bool
-	var droppedAtClose atomic.Int32
-	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(kmsg.Request) (kmsg.Response, error, bool) {
+	// Until the rebalance, every commit is refused, so what a handled
+	// reaches the broker only through the commit at the revoke. Commits
+	// of a later generation (the revoke's first) lose their connection
+	// drops times in a row, then go through. One drop is not enough: kgo
+	// resends a request once itself, unless it was the first on a new
+	// connection.
+	var (
+		mu            sync.Mutex
+		before        = int32(-1) // the generation the refusals came in
+		rebalancing   bool
+		dropped       int
+		firstRefusal  = make(chan struct{})
+		refusedBefore bool
+	)
+	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		k.Cluster().KeepControl()
-		if closing.Load() && droppedAtClose.Add(1) > 3 {
-			return nil, nil, false
+		mu.Lock()
+		defer mu.Unlock()
+		gen := req.(*kmsg.OffsetCommitRequest).Generation
+		if !rebalancing || gen <= before {
+			before = max(before, gen)
+			if !refusedBefore {
+				refusedBefore = true
+				close(firstRefusal)
+			}
+			return testenv.KafkaCommitError(req, kerr.UnknownServerError.Code), nil, true
 		}
-		return nil, errors.New("connection dropped by the test"), true
+		if dropped < drops {
+			dropped++
+			return nil, errors.New("connection dropped by the test"), true
+		}
+		return nil, nil, false
 	})
-	for _, d := range ds {
-		if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
+
+	var logs logLines
+	a := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"reb"}, Group: "g", Logf: logs.add})
+	// a handles offsets 0 and 1 of every partition and leaves the rest.
+	for _, d := range take(t, a, 16) {
+		if d.Kafka.Offset < 2 {
+			if err := d.Ack(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case <-firstRefusal:
+	case <-time.After(5 * commitInterval):
+		t.Fatal("a made no commit to refuse")
+	}
+	mu.Lock()
+	rebalancing = true
+	mu.Unlock()
+
+	b := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"reb"}, Group: "g"})
+	waitBalanced(t, c, "g", 2)
+
+	// Every partition is committed where a's handling ended, read back
+	// with a kadm client of the test's own: the two b got by the commit
+	// at the revoke (a holds them no more, b handled nothing), the two a
+	// kept by a's next commits.
+	adm := kadm.NewClient(writer(t, c))
+	want := map[int32]int64{0: 2, 1: 2, 2: 2, 3: 2}
+	deadline := time.Now().Add(5 * commitInterval)
+	for {
+		resp, err := adm.FetchOffsets(context.Background(), "g")
+		if err != nil {
 			t.Fatal(err)
 		}
+		got := map[int32]int64{}
+		resp.Each(func(o kadm.OffsetResponse) { got[o.Partition] = o.At })
+		if maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %v, want %v: a's handled records are read again; a logged:\n%s", got, want, &logs)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	closing.Store(true)
-	if err := cons.Close(); err != nil {
-		t.Fatalf("Close after its commit's connection was closed three times: %v", err)
+	mu.Lock()
+	n := dropped
+	mu.Unlock()
+	if n < drops {
+		t.Fatalf("%d commits after the rebalance lost their connection, want %d: the test did not test", n, drops)
 	}
-	if n := droppedAtClose.Load(); n < 3 {
-		t.Fatalf("Close's commit was dropped %d times, want 3: the test did not test", n)
-	}
-	if got := committed(t, c, "g", "jobs")[0]; got != 5 {
-		t.Fatalf("committed %d, want 5", got)
+	// b starts where a's handling ended.
+	for _, d := range take(t, b, 4) {
+		if d.Kafka.Offset < 2 {
+			t.Errorf("b read %d@%d, which a handled", d.Kafka.Partition, d.Kafka.Offset)
+		}
 	}
 }
