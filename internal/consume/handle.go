@@ -118,12 +118,14 @@ func (r *runner) handleAll(ctx context.Context) error {
 // broker delivers it again, so a handler would only do the work twice and
 // then fail to ack it. Checked where the dispatcher reads d and again
 // where a handler takes it, as d may wait behind a slow handler while the
-// channel closes. A handler already running is left to finish.
+// channel closes. A handler already running is left to finish. Run says
+// how many at the end (each one with -v).
 func (r *runner) givenBack(d *broker.Delivery) bool {
 	if !broker.IsStale(d) {
 		return false
 	}
-	if r.st.GivenBack.Add(1) <= 5 {
+	r.st.GivenBack.Add(1)
+	if r.o.Verbose {
 		r.o.Logf("%s: given back unhandled: %v", d.Where(), broker.ErrStaleDelivery)
 	}
 	return true

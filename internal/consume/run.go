@@ -220,6 +220,9 @@ func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Opt
 	} else {
 		err = r.printAll(ctx, out)
 	}
+	if n := st.GivenBack.Load(); n > 0 {
+		r.o.Logf("%d prefetched deliveries were given back unhandled: what they came on (channel, connection or partition) closed before their handlers started, and the broker delivers them again", n)
+	}
 	if cerr := c.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

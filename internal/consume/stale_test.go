@@ -163,7 +163,7 @@ func TestExecGivesBackStaleRabbitMQ(t *testing.T) {
 	}
 	logMu.Lock()
 	defer logMu.Unlock()
-	if i := slices.IndexFunc(logged, func(f string) bool { return strings.Contains(f, "given back unhandled") }); i < 0 {
+	if i := slices.IndexFunc(logged, func(f string) bool { return strings.Contains(f, "prefetched deliveries were given back unhandled") }); i < 0 {
 		t.Errorf("no log line tells a delivery given back: %q", logged)
 	}
 	if q := testenv.WaitQueue(t, ch, "jobs", 5*time.Second, func(q amqp.Queue) bool { return q.Messages == 0 }); q.Messages != 0 {
