@@ -88,6 +88,11 @@ Handlers still running then are stopped and their messages nacked: they come aga
 signal kills mqctl at once (nothing unfinished is acked). SIGTERM ends the run like a normal
 stop (exit 0, or 3 when messages failed); Ctrl-C exits 130.
 
+A delivery whose channel, connection or partition closed before its handler started (RabbitMQ
+consumer_timeout or a reconnect, a Kafka rebalance) is not handled: the broker delivers it
+again. The summary counts it as "given back"; it does not change the exit code. A handler
+that finishes after the close cannot ack: its message is handled again, and the exit code is 3.
+
 --serve HOST:PORT (--exec only) serves, while the run goes on:
   /healthz  {"status":"UP","components":{"consumer":{...},"broker":{...}}}, 503 when DOWN: the
             consumer is DOWN when it did not poll the broker for 60s plus --exec-timeout per try
@@ -97,7 +102,8 @@ stop (exit 0, or 3 when messages failed); Ctrl-C exits 130.
             _handler_duration_seconds{outcome}, _lag and more (see README)
 
 Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is consumed),
-3 some messages failed, 4 auth, 5 source missing, 130 interrupted (what was written is still acked).`,
+3 some messages failed or could not be acked (they come again), 4 auth, 5 source missing,
+130 interrupted (what was written is still acked).`,
 		Example: `  mqctl consume orders -n 10 --ack none                 # peek at 10 messages
   mqctl consume orders --group billing -o jsonl > dump.jsonl
   mqctl consume jobs --exec ./handle.sh --retries 3 --on-fail dead-letter=jobs.dlq

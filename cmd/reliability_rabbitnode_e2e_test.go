@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -131,10 +132,19 @@ func TestReliabilityRabbitMQRestart(t *testing.T) {
 	})
 }
 
+// givenBack finds the summary's count of deliveries given back.
+var givenBack = regexp.MustCompile(`, given back ([0-9]+)`)
+
+// oneSettleError finds a summary that counts one settle error.
+var oneSettleError = regexp.MustCompile(`, settle errors 1\b`)
+
 // consumer_timeout fires on `consume --exec` whose handler is slower than
 // it: the broker closes the channel (PRECONDITION_FAILED) and requeues
 // what was unacked. mqctl must say so in one clear line, subscribe again
-// and handle every message; nothing is lost.
+// and handle every message; nothing is lost. The deliveries fetched
+// behind the slow handler are given back unhandled (the broker has them
+// again), so only the slow message, whose ack was lost, is handled twice,
+// and the run exits 3 for that lost ack.
 func TestReliabilityRabbitMQConsumerTimeout(t *testing.T) {
 	// Mostly waiting (the node's start, the slow handler, the idle
 	// timeout) on a node no other test uses.
@@ -176,7 +186,26 @@ func TestReliabilityRabbitMQConsumerTimeout(t *testing.T) {
 		if left := queueDepth(t, ch, queue); left != 0 {
 			t.Errorf("run %d: %d messages left in the queue", run, left)
 		}
-		record(t, s, want, handledLines(t, handled))
+		got := handledLines(t, handled)
+		// A message other than the slow one handled twice had a handler
+		// started for it from the closed channel.
+		for _, v := range want[1:] {
+			if c := strings.Count(" "+strings.Join(got, " ")+" ", " "+v+" "); c != 1 {
+				t.Errorf("run %d: %s handled %d times, want once: only the slow message's ack is lost with the channel", run, v, c)
+			}
+		}
+		if !strings.Contains(r.stderr, ", given back ") || !strings.Contains(r.stderr, "prefetched deliveries were given back unhandled") {
+			t.Errorf("run %d: stderr does not tell the deliveries given back with the channel:\n%s", run, r.stderr)
+		}
+		// The slow handler finished after the close: its ack, and only
+		// that one, is lost.
+		if r.code != 3 || !oneSettleError.MatchString(r.stderr) {
+			t.Errorf("run %d: exit %d, want 3 for the one lost ack; stderr:\n%s", run, r.code, r.stderr)
+		}
+		if m := givenBack.FindStringSubmatch(r.stderr); m != nil {
+			s.Count("given back " + m[1])
+		}
+		record(t, s, want, got)
 	}
 	s.Note("consumer_timeout = 5000 ms, channel_tick_interval 1 s; %d messages per run, the first one's handler sleeps 8 s once; duplicated = handled twice", n)
 }

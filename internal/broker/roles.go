@@ -305,6 +305,26 @@ type Subscriber interface {
 // not happen.
 var ErrStaleDelivery = errors.New("delivery is stale: what it came on (channel, connection or partition) is gone, the broker will deliver it again")
 
+// StaleChecker is implemented by a Settler that can tell before its
+// delivery is handled that it is stale already: what it came on is gone,
+// a settle would fail with ErrStaleDelivery, and the broker delivers the
+// message again. Stale must not report true for a delivery the broker
+// still holds for this consumer: a caller drops such a delivery unhandled
+// (consume --exec does, so that what was fetched ahead of a closed
+// channel is not handled twice), which then loses nothing.
+type StaleChecker interface {
+	Stale() bool
+}
+
+// IsStale reports whether d is known to be stale (see StaleChecker);
+// false when its driver cannot tell. It is a function, not a method of
+// Delivery: drivers embed Delivery in their own settler, which would then
+// answer for itself by calling itself.
+func IsStale(d *Delivery) bool {
+	c, ok := d.Settler.(StaleChecker)
+	return ok && c.Stale()
+}
+
 // LagQuery selects what a LagReader reports.
 type LagQuery struct {
 	// Match selects consumer groups (Kafka), queues (RabbitMQ) or

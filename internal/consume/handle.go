@@ -45,6 +45,9 @@ func (r *runner) handleAll(ctx context.Context) error {
 					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 					continue
 				}
+				if r.givenBack(d) {
+					continue
+				}
 				if err := r.handle(ctx, dr, d); err != nil {
 					stopOnce.Do(func() { stopErr = err; stop() })
 				}
@@ -61,6 +64,9 @@ func (r *runner) handleAll(ctx context.Context) error {
 		}
 		if d == nil {
 			break
+		}
+		if r.givenBack(d) {
+			continue
 		}
 		if !r.match(d) {
 			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
@@ -104,6 +110,25 @@ func (r *runner) handleAll(ctx context.Context) error {
 		return stopErr
 	}
 	return runErr
+}
+
+// givenBack drops d when it is stale before its handler starts
+// (broker.IsStale): what it came on closed (a RabbitMQ channel closed by
+// consumer_timeout, a lost connection, a revoked Kafka partition) and the
+// broker delivers it again, so a handler would only do the work twice and
+// then fail to ack it. Checked where the dispatcher reads d and again
+// where a handler takes it, as d may wait behind a slow handler while the
+// channel closes. A handler already running is left to finish. Run says
+// how many at the end (each one with -v).
+func (r *runner) givenBack(d *broker.Delivery) bool {
+	if !broker.IsStale(d) {
+		return false
+	}
+	r.st.GivenBack.Add(1)
+	if r.o.Verbose {
+		r.o.Logf("%s: given back unhandled: %v", d.Where(), broker.ErrStaleDelivery)
+	}
+	return true
 }
 
 // stopFetching tells a consumer that fetches ahead (JetStream, RabbitMQ's

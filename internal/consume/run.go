@@ -142,6 +142,11 @@ type Stats struct {
 	Failed, SettleErrors                    atomic.Int64
 	// Delayed counts failed messages parked for a delayed retry.
 	Delayed atomic.Int64
+	// GivenBack counts deliveries --exec dropped unhandled because they
+	// were stale before their handler started (broker.IsStale): the
+	// broker took them back with what they came on and delivers them
+	// again. They are neither failed nor settle errors.
+	GivenBack atomic.Int64
 	// NotAcked counts what was settled on a broker without
 	// acknowledgement (broker.NoAcker): delivered, never acked.
 	NotAcked atomic.Int64
@@ -169,7 +174,7 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	for _, c := range []struct {
 		name string
 		n    int64
-	}{{"delayed", s.Delayed.Load()}, {"requeued", s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}} {
+	}{{"delayed", s.Delayed.Load()}, {"requeued", s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}, {"given back", s.GivenBack.Load()}} {
 		if c.n > 0 {
 			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
 		}
@@ -192,8 +197,11 @@ const maxBatch = 4096
 // messages were taken, IdleTimeout passed, ctx ends or a handler with
 // --on-fail stop failed. Each delivery is settled only after its message
 // was written and flushed to out, or handled. Run closes c. The error is
-// nil when all went well; mqerr.Partial when messages failed; mqerr.Interrupted
-// when ctx ended; the consumer's error when it failed.
+// nil when all went well; mqerr.Partial when messages failed or an ack
+// was lost (a handler finished after its channel closed: its message is
+// handled again); mqerr.Interrupted when ctx ended; the consumer's error
+// when it failed. Deliveries given back unhandled (Stats.GivenBack) do
+// not make it Partial: no handler ran for them, and the broker has them.
 func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Options) error {
 	r := &runner{c: c, st: st, o: o}
 	if w, ok := o.Observer.(ConsumerWatcher); ok {
@@ -211,6 +219,9 @@ func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Opt
 		err = r.handleAll(ctx)
 	} else {
 		err = r.printAll(ctx, out)
+	}
+	if n := st.GivenBack.Load(); n > 0 {
+		r.o.Logf("%d prefetched deliveries were given back unhandled: what they came on (channel, connection or partition) closed before their handlers started, and the broker delivers them again", n)
 	}
 	if cerr := c.Close(); cerr != nil && err == nil {
 		err = cerr

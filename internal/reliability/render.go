@@ -122,8 +122,9 @@ topics, queues and streams, then:
   (advanced.config; the default 60 s tick is when the timeout is checked, so it fires 5-6 s after
   a delivery instead of up to 65 s). ` + "`consume --exec`" + `'s handler sleeps 8 s on the first
   message, once: the broker closes the channel, mqctl says so in one line naming the timeout,
-  subscribes again and handles what comes again; the handler's file must hold every message
-  (twice when handled from the closed channel, whose acks fail).
+  subscribes again and handles what comes again; the handler's file must hold every message:
+  the slow one twice (its handler finished after the close, so its ack failed), every other
+  once (those fetched behind it are given back unhandled with the channel).
 - **NATS server restart**: the embedded server is shut down and started again on the same
   port and store directory mid-produce and mid-consume.
 - **kill -9 of consume --exec**: the handler appends each value to a file and mqctl acks after it

@@ -184,6 +184,7 @@ func (c *Consumer) Handler() http.Handler {
 		counter("mqctl_consume_acked_total", "Deliveries acked (Kafka: marked for commit).", &st.Acked),
 		counter("mqctl_consume_requeued_total", "Deliveries nacked for redelivery.", &st.Requeued),
 		counter("mqctl_consume_settle_errors_total", "Acks and nacks the broker did not take.", &st.SettleErrors),
+		counter("mqctl_consume_given_back_total", "Deliveries not handled as what they came on was gone: the broker delivers them again.", &st.GivenBack),
 		counter("mqctl_consume_retried_total", "Handler runs that retried a failed one.", &c.retried),
 		c.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

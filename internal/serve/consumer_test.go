@@ -78,6 +78,7 @@ func TestConsumerHealth(t *testing.T) {
 
 func TestConsumerMetricsNames(t *testing.T) {
 	st := &consume.Stats{}
+	st.GivenBack.Add(2)
 	c := NewConsumer(ConsumerOptions{Stats: st, StallAfter: time.Minute, ProbeDownAfter: time.Minute})
 	c.HandlerRan(1, time.Millisecond, errors.New("exit status 1"))
 	c.HandlerRan(2, time.Millisecond, nil)
@@ -88,6 +89,7 @@ func TestConsumerMetricsNames(t *testing.T) {
 		"mqctl_consume_handled_total 0", "mqctl_consume_failed_total 0", "mqctl_consume_retried_total 1",
 		"mqctl_consume_dead_lettered_total 0", `mqctl_consume_handler_duration_seconds_count{outcome="failed"} 1`,
 		`mqctl_consume_handler_duration_seconds_count{outcome="ok"} 1`, "mqctl_consume_last_poll_timestamp_seconds",
+		"mqctl_consume_given_back_total 2",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -15,6 +15,8 @@ import (
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
+var _ broker.StaleChecker = (*delivery)(nil)
+
 // delivery is one record handed out; it settles itself.
 type delivery struct {
 	broker.Delivery
@@ -369,6 +371,15 @@ func (k *reader) deleted(ctx context.Context, topic string, fetchErr error) erro
 	}
 	k.warn.warnf("kafka fetch from topic %q failed: %v; retrying", topic, fetchErr)
 	return nil
+}
+
+// Stale implements broker.StaleChecker: with a group, the record's
+// partition was revoked or lost (or the consumer closed). The revoke
+// committed what was handled, so the partition's next owner reads the
+// record again; a settle here would fail. Without a group nothing is
+// committed and settles never fail, so nothing is stale.
+func (d *delivery) Stale() bool {
+	return d.part.k.commits && d.part.gone.Load()
 }
 
 // Settle implements broker.Settler. With a group, Ack and Term mark the

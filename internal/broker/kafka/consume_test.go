@@ -582,8 +582,8 @@ func TestSettleAfterClose(t *testing.T) {
 
 // TestConsumeRebalance starts a second member while the first holds
 // unsettled deliveries: the partitions it gives up are committed up to
-// what it handled, their deliveries go stale, and the new owner reads from
-// that commit.
+// what it handled, their deliveries go stale (Stale says so before a
+// settle fails), and the new owner reads from that commit.
 func TestConsumeRebalance(t *testing.T) {
 	_, c := startKafka(t)
 	createTopic(t, c, "reb", 4, nil)
@@ -592,6 +592,9 @@ func TestConsumeRebalance(t *testing.T) {
 	first := take(t, a, 16)
 	// a handles offsets 0 and 1 of every partition, leaves the rest.
 	for _, d := range first {
+		if broker.IsStale(d) {
+			t.Fatalf("%d@%d stale before any rebalance", d.Kafka.Partition, d.Kafka.Offset)
+		}
 		if d.Kafka.Offset < 2 {
 			if err := d.Ack(context.Background()); err != nil {
 				t.Fatal(err)
@@ -615,6 +618,9 @@ func TestConsumeRebalance(t *testing.T) {
 	for _, d := range first {
 		if d.Kafka.Offset < 2 {
 			continue
+		}
+		if broker.IsStale(d) != moved[d.Kafka.Partition] {
+			t.Errorf("%d@%d stale: %v, partition moved: %v", d.Kafka.Partition, d.Kafka.Offset, broker.IsStale(d), moved[d.Kafka.Partition])
 		}
 		err := d.Ack(context.Background())
 		if moved[d.Kafka.Partition] != errors.Is(err, broker.ErrStaleDelivery) {

@@ -114,6 +114,8 @@ type jsBatch struct {
 // jsSlab is how many deliveries are allocated together (see taken).
 const jsSlab = 32 << 10 / int(unsafe.Sizeof(jsDelivery{}))
 
+var _ broker.StaleChecker = (*jsDelivery)(nil)
+
 // jsDelivery is a delivery and its own settler.
 type jsDelivery struct {
 	broker.Delivery
@@ -592,6 +594,16 @@ func (jc *jsConsumer) Buffered() int {
 		n += len(jc.cur.d) - jc.pos
 	}
 	return n
+}
+
+// Stale implements broker.StaleChecker: the delivery came from an
+// ephemeral consumer that was lost and replaced (or the consumer was
+// closed). The replacement starts at the oldest message not acked, so it
+// delivers this one again; a settle here would fail. A message whose ack
+// wait passed is not stale: the server may redeliver it, but its ack
+// still counts.
+func (d *jsDelivery) Stale() bool {
+	return !d.c.deletes && d.gen != d.c.gen.Load()
 }
 
 // Settle implements broker.Settler.

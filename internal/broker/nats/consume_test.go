@@ -922,7 +922,7 @@ func TestConsumeRestart(t *testing.T) {
 // TestConsumeEphemeralReplaced deletes the ephemeral consumer under a
 // running consumer, as a server that loses it would: a replacement starts
 // at the oldest unacked message, so every message is acked at least once,
-// and the deliveries of the lost consumer are stale.
+// and the deliveries of the lost consumer are stale, as Stale says.
 func TestConsumeEphemeralReplaced(t *testing.T) {
 	_, conn, ctx, _ := jsSetup(t, "EPH")
 	js := conn.JetStream()
@@ -938,6 +938,9 @@ func TestConsumeEphemeralReplaced(t *testing.T) {
 			t.Fatal(err)
 		}
 		acked[d.NATS.StreamSeq] = true
+	}
+	if broker.IsStale(ds[1]) {
+		t.Fatal("a delivery of the running consumer is stale")
 	}
 	lost := ds[0].NATS.Consumer
 	if err := js.DeleteConsumer(ctx, "EPH", lost); err != nil {
@@ -964,6 +967,9 @@ func TestConsumeEphemeralReplaced(t *testing.T) {
 	}
 	if !replacedSeq2 {
 		t.Error("the unacked seq 2 did not come again from the replacement")
+	}
+	if !broker.IsStale(ds[1]) {
+		t.Error("the lost consumer's unacked delivery is not stale")
 	}
 	if err := ds[1].Ack(ctx); !errors.Is(err, broker.ErrStaleDelivery) {
 		t.Errorf("Ack of the lost consumer's delivery = %v, want ErrStaleDelivery", err)

@@ -29,7 +29,10 @@ const (
 	headerSlab = 256
 )
 
-var _ broker.Subscriber = (*Conn)(nil)
+var (
+	_ broker.Subscriber   = (*Conn)(nil)
+	_ broker.StaleChecker = (*delivery)(nil)
+)
 
 // consumerTag names mqctl's consumer on its channel (a tag is local to
 // its channel, and each session has its own), for StopFetching's cancel.
@@ -52,7 +55,8 @@ var errConsumerClosed = errors.New("rabbitmq: the consumer is closed")
 // When the connection or channel closes, Next reconnects with backoff and
 // subscribes again; the broker redelivers what was unacked, marked
 // redelivered, and a settle of a delivery from the old channel fails with
-// broker.ErrStaleDelivery. A queue deleted while consuming ends Next with
+// broker.ErrStaleDelivery, which the delivery's Stale (broker.StaleChecker)
+// tells beforehand. A queue deleted while consuming ends Next with
 // an mqerr.NotFound error.
 //
 // o.Peek holds deliveries unacked (so at most o.Prefetch are seen), makes
@@ -665,6 +669,15 @@ func (x *delivery) Settle(ctx context.Context, st broker.Settlement) error {
 		return x.stale(st.Verb, err)
 	}
 	return nil
+}
+
+// Stale implements broker.StaleChecker: the channel the delivery came on
+// is closed (consumer_timeout, a channel error, the connection lost) or
+// the consumer was closed. The broker requeued the delivery with the
+// channel, and a settle would fail; it is true before Next learns of the
+// loss, as amqp091 marks the channel closed as soon as the close arrives.
+func (x *delivery) Stale() bool {
+	return x.s.lost.Load() || x.s.ch.IsClosed()
 }
 
 // stale is the error of a settle that could not reach the channel the

@@ -667,6 +667,53 @@ func TestConsumeClose(t *testing.T) {
 	}
 }
 
+// TestConsumeStaleOnceTheChannelCloses: the broker closes the consuming
+// channel (here for an ack of an unknown tag; consumer_timeout closes it
+// the same way, PRECONDITION_FAILED) while deliveries are out. Stale says
+// so for each of them before Next learnt of the close, their settles fail
+// as stale, and the deliveries of the next channel are not stale.
+func TestConsumeStaleOnceTheChannelCloses(t *testing.T) {
+	r := newRig(t, nil)
+	r.publishN(t, 3)
+	l := &logs{}
+	cs := newConsumer(t, r.c, broker.ConsumerOptions{Sources: []string{r.queue}, Prefetch: 10, Logf: l.logf})
+	out := []*broker.Delivery{next(t, cs), next(t, cs)}
+	for _, d := range out {
+		if broker.IsStale(d) {
+			t.Fatalf("%s is stale on an open channel", d.AMQP.MessageID)
+		}
+	}
+	s := cs.sess.Load()
+	if err := s.ch.Ack(1000, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !broker.IsStale(out[0]) || !broker.IsStale(out[1]); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("deliveries of the closed channel not stale after 10s")
+		}
+	}
+	if s.lost.Load() || s.conn.IsClosed() {
+		t.Fatal("the test wants the channel closed alone, before Next learnt of it")
+	}
+	for _, d := range out {
+		if err := d.Ack(context.Background()); !errors.Is(err, broker.ErrStaleDelivery) {
+			t.Fatalf("ack of stale %s: %v, want ErrStaleDelivery", d.AMQP.MessageID, err)
+		}
+	}
+	// The third, fetched before the close, may still come from the old
+	// channel: stale, it is passed over.
+	acked := consumeAll(t, cs, 3, func(_ int, d *broker.Delivery) bool {
+		old := d.Settler.(*delivery).s == s
+		if broker.IsStale(d) != old {
+			t.Fatalf("%s from the old channel: %v; stale: %v", d.AMQP.MessageID, old, broker.IsStale(d))
+		}
+		return !old
+	})
+	if len(acked) != 3 || l.count("unknown delivery tag") != 1 || l.count("reconnected") != 1 {
+		t.Fatalf("acked %v; log:\n%s", acked, l)
+	}
+}
+
 // consumeAll reads until every id in want was acked, acking each delivery
 // and settling held (a delivery from before a connection loss) when the
 // first redelivery shows up. It returns how often each id was acked.
