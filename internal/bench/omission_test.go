@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,71 +9,17 @@ import (
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
-// pausingProxy forwards TCP to a nats-server and can stop forwarding in
-// both directions: to the client, the server is stalled (nothing it sent
-// arrives, nothing sent to it is answered), as a SIGSTOPped one would be.
-type pausingProxy struct {
-	addr string
-	gate sync.RWMutex // held for writing while paused
-}
-
-func newPausingProxy(t *testing.T, target string) *pausingProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	p := &pausingProxy{addr: l.Addr().String()}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go p.pipe(c, s)
-			go p.pipe(s, c)
-		}
-	}()
-	return p
-}
-
-func (p *pausingProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.gate.RLock()
-			_, werr := dst.Write(buf[:n])
-			p.gate.RUnlock()
-			if werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // stalledRun runs 10 s at 1000 msgs/s on JetStream and stalls the server
 // for 1 s after 4 s.
 func stalledRun(t *testing.T) *Result {
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	proxy := newPausingProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
-	conn := open(t, "nats://"+proxy.addr)
+	proxy := testenv.NewProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
+	conn := open(t, "nats://"+proxy.Addr)
 	go func() {
 		time.Sleep(4 * time.Second)
-		proxy.gate.Lock()
+		proxy.Pause()
 		time.Sleep(time.Second)
-		proxy.gate.Unlock()
+		proxy.Resume()
 	}()
 	return run(t, conn, "mqctl-bench-co", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Count: 10000, InFlight: 32}, Knobs{}, 0)
 }

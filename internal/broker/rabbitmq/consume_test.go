@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -783,66 +782,6 @@ func TestConsumeReconnectAfterForcedClose(t *testing.T) {
 	}
 }
 
-// outageProxy forwards TCP to the broker and can go down (refusing
-// connections and cutting those open) and come back on the same address.
-type outageProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func startOutageProxy(t *testing.T, target string) *outageProxy {
-	t.Helper()
-	p := &outageProxy{target: target}
-	p.up(t, "127.0.0.1:0")
-	p.addr = p.ln.Addr().String()
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *outageProxy) up(t *testing.T, addr string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Errorf("proxy listen on %s: %v", addr, err)
-		return
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", p.target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, client, server)
-			p.mu.Unlock()
-			go func() { io.Copy(server, client); server.Close() }()
-			go func() { io.Copy(client, server); client.Close() }()
-		}
-	}()
-}
-
-func (p *outageProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestConsumeSurvivesOutage: the broker is unreachable for a while
 // (connections cut and refused). Next keeps retrying with backoff instead
 // of failing, and once it can connect again every message is acked.
@@ -854,22 +793,27 @@ func TestConsumeSurvivesOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := startOutageProxy(t, u.Host)
-	u.Host = px.addr
+	px := testenv.NewProxy(t, u.Host)
+	u.Host = px.Addr
 	c := open(t, broker.Target{URL: u.String(), Timeout: 2 * time.Second})
 	l := &logs{}
 	cs := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{r.queue}, Prefetch: 5, Logf: l.logf})
 	var restored time.Time
+	var before int
 	acked := consumeAll(t, cs, total, func(i int, d *broker.Delivery) bool {
 		if i == cutAt {
-			px.down()
+			px.Down()
+			before = px.Conns()
 			restored = time.Now().Add(1500 * time.Millisecond)
-			time.AfterFunc(1500*time.Millisecond, func() { px.up(t, px.addr) })
+			time.AfterFunc(1500*time.Millisecond, px.Up)
 		}
 		return true
 	})
 	if time.Now().Before(restored) {
 		t.Fatalf("all %d acked before the outage ended: the proxy did not cut the consumer off", len(acked))
+	}
+	if px.Conns() == before {
+		t.Fatalf("no new connection through the proxy after the outage")
 	}
 	if l.count("rabbitmq connection lost") != 1 || l.count("failed") == 0 || l.count("reconnected") != 1 {
 		t.Fatalf("log does not show the loss, failed attempts and the reconnect:\n%s", l)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -658,79 +657,6 @@ func TestProduceWindowAndCancel(t *testing.T) {
 	}
 }
 
-// pausingProxy forwards TCP to a broker and can hold back what the broker
-// sends, so confirms stop arriving while the connection stays open.
-type pausingProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cond   *sync.Cond
-	paused bool
-}
-
-func startProxy(t *testing.T, target string) *pausingProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := &pausingProxy{ln: ln, target: target}
-	px.cond = sync.NewCond(&px.mu)
-	t.Cleanup(func() {
-		ln.Close()
-		px.pause(false)
-	})
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			go func() {
-				io.Copy(server, client)
-				server.Close()
-			}()
-			go func() {
-				px.copyHeld(client, server)
-				client.Close()
-			}()
-		}
-	}()
-	return px
-}
-
-func (px *pausingProxy) copyHeld(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		px.mu.Lock()
-		for px.paused {
-			px.cond.Wait()
-		}
-		px.mu.Unlock()
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (px *pausingProxy) pause(on bool) {
-	px.mu.Lock()
-	px.paused = on
-	px.mu.Unlock()
-	px.cond.Broadcast()
-}
-
 // TestProduceConfirmTimeout: messages whose confirm does not come in time
 // fail once; their late acks do not call done again; the producer goes on.
 func TestProduceConfirmTimeout(t *testing.T) {
@@ -739,14 +665,14 @@ func TestProduceConfirmTimeout(t *testing.T) {
 	ach := setup(t, env)
 	queue := newQueue(t, ach, "timeout", nil)
 	u, _ := url.Parse(env.AMQPURL)
-	px := startProxy(t, u.Host)
-	u.Host = px.ln.Addr().String()
+	px := testenv.NewProxy(t, u.Host)
+	u.Host = px.Addr
 	c := open(t, broker.Target{URL: u.String()})
 	p := newProducer(t, c, broker.ProducerOptions{Destination: queue, DestinationIsQueue: true, ConfirmTimeout: timeout})
 	// Runs before the producer's Close, which needs the broker's answer.
-	t.Cleanup(func() { px.pause(false) })
+	t.Cleanup(px.Resume)
 
-	px.pause(true)
+	px.Pause()
 	held := make([]*outcome, 3)
 	start := time.Now()
 	for i := range held {
@@ -766,7 +692,7 @@ func TestProduceConfirmTimeout(t *testing.T) {
 			t.Errorf("message %d: %v, want no confirm within 300ms", i, err)
 		}
 	}
-	px.pause(false)
+	px.Resume()
 
 	res := publishAll(t, p, []*broker.Message{{Value: []byte("after")}})
 	if r, err := res[0].result(); err != nil || r.DeliveryTag != 4 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -235,7 +234,9 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 		vhost := env.NewVHost(t)
 		u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + url.PathEscape(vhost)
 		viaProxy := *amqpURL
-		viaProxy.Host = amqpProxy(t, amqpURL.Host, c)
+		px := testenv.NewProxy(t, amqpURL.Host)
+		px.Tap(countMethods(c))
+		viaProxy.Host = px.Addr
 		viaProxy.Path = "/" + vhost
 		conn, err := amqp.Dial(u)
 		if err != nil {
@@ -283,56 +284,28 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 	sameCounts(t, counts)
 }
 
-// amqpProxy is a TCP proxy before the AMQP listener at target that counts
-// the method frames clients send, as "AMQP class.method" (50.10 is
-// queue.declare, 60.70 basic.get…); heartbeats and content frames are not
-// requests. It returns its address.
-func amqpProxy(t *testing.T, target string, c *counter) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+// countMethods reads the AMQP 0-9-1 stream a client sends and counts its
+// method frames as "AMQP class.method" (50.10 is queue.declare, 60.70
+// basic.get…); heartbeats and content frames are not requests.
+func countMethods(c *counter) func(sent io.Reader) {
+	return func(r io.Reader) {
+		if _, err := io.ReadFull(r, make([]byte, 8)); err != nil { // AMQP 0-9-1 header
+			return
+		}
+		head := make([]byte, 7) // type, channel, size
 		for {
-			client, err := ln.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(r, head); err != nil {
 				return
 			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
+			payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1) // and the frame end
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return
 			}
-			go func() {
-				_, _ = io.Copy(client, server)
-				client.Close()
-			}()
-			go func() {
-				defer server.Close()
-				defer client.Close()
-				// What is read from the client is written to the server.
-				r := io.TeeReader(client, server)
-				if _, err := io.ReadFull(r, make([]byte, 8)); err != nil { // AMQP 0-9-1 header
-					return
-				}
-				head := make([]byte, 7) // type, channel, size
-				for {
-					if _, err := io.ReadFull(r, head); err != nil {
-						return
-					}
-					payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1) // and the frame end
-					if _, err := io.ReadFull(r, payload); err != nil {
-						return
-					}
-					if head[0] == 1 && len(payload) >= 5 {
-						c.add(fmt.Sprintf("AMQP %d.%d", binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])))
-					}
-				}
-			}()
+			if head[0] == 1 && len(payload) >= 5 {
+				c.add(fmt.Sprintf("AMQP %d.%d", binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])))
+			}
 		}
-	}()
-	return ln.Addr().String()
+	}
 }
 
 func TestRequestsPerRefreshNATS(t *testing.T) {
