@@ -224,7 +224,9 @@ func (m *Model) purgeKey(s string, k tea.KeyPressMsg) tea.Cmd {
 		_ = m.record(a, audit.Cancelled, nil, "not confirmed", nil)
 		m.endAction("purge cancelled: nothing was changed")
 	case "enter":
-		if a.typed == a.dest {
+		// The name as the dialog shows it counts too: a name with a
+		// control byte in it is shown escaped, and cannot be typed raw.
+		if a.typed == a.dest || a.typed == output.TerminalSafe(a.dest) {
 			return m.run()
 		}
 		_ = m.record(a, audit.Cancelled, nil, "not confirmed: typed "+strconv.Quote(a.typed), nil)
@@ -380,11 +382,26 @@ func (m *Model) dialog() []string {
 	return append(ls, "", "y replays;  n or Esc cancels (nothing is changed).")
 }
 
-// dialogLines writes the dialog, sanitised, and returns the lines used.
+// dialogLines writes the dialog, each line made safe and then wrapped to
+// w columns, and returns the lines used: at most the screen less the
+// title, status and key lines. A dialog taller than that keeps its first
+// line (what it acts on) and its last ones (what to type or press), with
+// "…" for what is left out between them.
 func (m *Model) dialogLines(b *strings.Builder, w int) int {
-	ls := m.dialog()
+	var ls []string
+	head := 0 // lines of the first, wrapped
+	for j, l := range m.dialog() {
+		ls = append(ls, wrapSafe(l, w)...)
+		if j == 0 {
+			head = len(ls)
+		}
+	}
+	if room := max(m.height-3, 3); len(ls) > room {
+		head = min(head, room/2)
+		ls = append(append(ls[:head:head], "…"), ls[len(ls)-(room-head-1):]...)
+	}
 	for _, l := range ls {
-		b.WriteString(fit(output.TerminalSafe(l), w))
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	return len(ls)

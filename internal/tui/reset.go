@@ -10,11 +10,13 @@ import (
 	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/offsets"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // An offsets reset (O on the consumers view) is `mqctl offsets reset
@@ -374,74 +376,71 @@ func (m *Model) resetDialog() []string {
 	}
 	p := rs.plan
 	c := resetCounts(p)
-	label := func(r offsets.Row) string {
-		if p.Partitioned {
-			return r.Topic + "/" + strconv.Itoa(int(r.Partition))
-		}
-		return r.Topic
-	}
 	head := "PARTITION"
 	if !p.Partitioned {
 		head = "STREAM"
 	}
-	lw := len(head)
-	for _, r := range p.Rows {
-		lw = min(max(lw, len(label(r))), 30)
+	// The cells first, to size the columns: a name made safe is measured
+	// (an escaped control byte is four columns, a wide character two).
+	type cells struct{ topic, part, cur, what string }
+	rows := make([]cells, len(p.Rows))
+	ww, lw := len("WHAT IT DOES"), len(head)
+	for j, r := range p.Rows {
+		cl := cells{topic: output.TerminalSafe(r.Topic), cur: "-", what: "starts here (had none)"}
+		if p.Partitioned {
+			cl.part = "/" + strconv.Itoa(int(r.Partition))
+		}
+		if r.Current != nil {
+			cl.cur = strconv.FormatInt(*r.Current, 10)
+			switch d := *r.Change; {
+			case d > 0:
+				cl.what = fmt.Sprintf("skips %d", d)
+			case d < 0:
+				cl.what = fmt.Sprintf("reads %d again", -d)
+			default:
+				cl.what = "no change"
+			}
+		}
+		if r.Clamped != "" {
+			cl.what += " (" + r.Clamped + ")"
+		}
+		rows[j] = cl
+		ww = max(ww, runewidth.StringWidth(cl.what))
+		lw = max(lw, runewidth.StringWidth(cl.topic+cl.part))
 	}
-	top := append(wrap("Reset the offsets of "+where+" to "+p.To+":", m.width), "",
-		fmt.Sprintf("  %-*s %10s   %-10s %-30s %s", lw, head, "CURRENT", "NEW", "WHAT IT DOES", "LAG AFTER"))
-	foot := append([]string{""}, wrap("In all: "+resetSummary(c, p.Partitioned)+".", m.width)...)
+	// The label column gets what the others leave, at least 12 columns
+	// and at most 30; a longer name is cut ("…"), its partition kept: the
+	// heading and the command below name it whole.
+	w := max(m.width, 20)
+	lw = min(lw, 30, max(w-(2+1+10+3+10+1+ww+1+len("LAG AFTER")), 12))
+	label := func(cl cells) string {
+		l := runewidth.Truncate(cl.topic, max(lw-len(cl.part), 1), "…") + cl.part
+		return l + strings.Repeat(" ", max(lw-runewidth.StringWidth(l), 0))
+	}
+	// The prose is wrapped here to count its lines, and again when drawn;
+	// the heading stays one line: the dialog's first, which it keeps whole
+	// on a screen too short for all of it.
+	heading := "Reset the offsets of " + where + " to " + p.To + ":"
+	top := []string{heading, "", fmt.Sprintf("  %-*s %10s   %-10s %-*s %s", lw, head, "CURRENT", "NEW", ww, "WHAT IT DOES", "LAG AFTER")}
+	foot := append([]string{""}, wrapSafe("In all: "+resetSummary(c, p.Partitioned)+".", w)...)
 	if n := c["clamped"]; n > 0 {
-		foot = append(foot, fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n))
+		foot = append(foot, wrapSafe(fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n), w)...)
 	}
-	foot = append(foot, wrap("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
-		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", m.width)...)
+	foot = append(foot, wrapSafe("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
+		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", w)...)
 	foot = append(foot, "", "y resets;  n or Esc cancels (nothing is changed).")
 	// As many rows as fit between them on this screen (less the title,
 	// status and key lines), the last one saying how many more there are.
-	room := max(m.height-3-len(top)-len(foot), 2)
+	room := max(m.height-3-len(wrapSafe(heading, w))-2-len(foot), 2)
 	ls := top
 	for j, r := range p.Rows {
 		if j == room-1 && len(p.Rows) > room {
 			ls = append(ls, fmt.Sprintf("  … and %d more (mqctl offsets reset without --execute lists them all)", len(p.Rows)-j))
 			break
 		}
-		cur, what := "-", "starts here (had none)"
-		if r.Current != nil {
-			cur = strconv.FormatInt(*r.Current, 10)
-			switch d := *r.Change; {
-			case d > 0:
-				what = fmt.Sprintf("skips %d", d)
-			case d < 0:
-				what = fmt.Sprintf("reads %d again", -d)
-			default:
-				what = "no change"
-			}
-		}
-		if r.Clamped != "" {
-			what += " (" + r.Clamped + ")"
-		}
-		ls = append(ls, fmt.Sprintf("  %-*s %10s → %-10d %-30s %d", lw, label(r), cur, r.New, what, r.LagAfter))
+		ls = append(ls, fmt.Sprintf("  %s %10s → %-10d %-*s %d", label(rows[j]), rows[j].cur, r.New, ww, rows[j].what, r.LagAfter))
 	}
 	return append(ls, foot...)
-}
-
-// wrap breaks s into lines of at most w columns at spaces.
-func wrap(s string, w int) []string {
-	var ls []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case len([]rune(line))+1+len([]rune(word)) > w:
-			ls = append(ls, line)
-			line = word
-		default:
-			line += " " + word
-		}
-	}
-	return append(ls, line)
 }
 
 var plainWord = regexp.MustCompile(`^[A-Za-z0-9._:/=+@%-]+$`)

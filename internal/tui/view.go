@@ -331,6 +331,41 @@ func pad(s string, w int) string {
 
 func fit(s string, w int) string { return runewidth.Truncate(s, w, "…") }
 
+// wrapSafe makes s safe for a terminal and then wraps it to w columns:
+// in that order, as escaping a control byte makes a line wider.
+func wrapSafe(s string, w int) []string { return wrap(output.TerminalSafe(s), w) }
+
+// wrap breaks s, already safe, into lines of at most w columns: at the
+// last space that fits, or inside a word (a name) longer than a line. A
+// line's leading spaces (up to half of w) indent its continuation lines
+// too, so an indented row stays indented. A line that fits comes back as
+// it is, spaces and all.
+func wrap(s string, w int) []string {
+	w = max(w, 2)
+	ind := strings.Repeat(" ", min(len(s)-len(strings.TrimLeft(s, " ")), w/2))
+	var ls []string
+	for prefix := ""; ; prefix = ind {
+		s = prefix + s
+		if runewidth.StringWidth(s) <= w {
+			return append(ls, s)
+		}
+		head := runewidth.Truncate(s, w, "")
+		if len(head) <= len(prefix) {
+			// Not one character fits after the indent: take one anyway.
+			_, n := utf8.DecodeRuneInString(s[len(prefix):])
+			head = s[:len(prefix)+n]
+		}
+		rest := s[len(head):]
+		if sp := strings.LastIndexByte(head, ' '); sp > len(ind) && !strings.HasPrefix(rest, " ") {
+			head, rest = s[:sp], s[sp+1:]
+		}
+		ls = append(ls, strings.TrimRight(head, " "))
+		if s = strings.TrimLeft(rest, " "); s == "" {
+			return ls
+		}
+	}
+}
+
 func (m *Model) browserRow(j int) row {
 	msg := &m.peek.msgs[j]
 	o := dlq.DecodeOrigin(m.peek.broker, msg)
