@@ -16,25 +16,33 @@ import (
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-// column: title, minimum width, and whether it stretches to fill.
+// column: title, minimum width, whether it stretches to fill, whether a
+// cut keeps its end (a trend: the newest samples are on the right), and
+// when it is left out of a screen too narrow for all (1 first; 0 never).
 type column struct {
 	title string
 	min   int
 	flex  bool
+	tail  bool
+	drop  int
 }
 
 func (m *Model) columns(v View) []column {
 	switch v {
 	case Overview:
-		return []column{{"CONTEXT", 10, true}, {"BROKER", 8, false}, {"REACH", 10, true}, {"DESTS", 5, false}, {"LAG", 6, false}, {"DLQ", 5, false}, {"WORST", 6, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 10, true, false, 0}, {"BROKER", 8, false, false, 2}, {"REACH", 10, true, false, 0}, {"DESTS", 5, false, false, 1},
+			{"LAG", 6, false, false, 0}, {"DLQ", 5, false, false, 0}, {"WORST", 6, false, false, 0}, {"AGE", 9, false, false, 0}}
 	case Destinations:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"IN/s", 5, false}, {"OUT/s", 5, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 12, true, false, 0}, {"TYPE", 6, false, false, 2}, {"DEPTH", 7, false, false, 0},
+			{"IN/s", 5, false, false, 4}, {"OUT/s", 5, false, false, 3}, {"CONS", 4, false, false, 5}, {"TREND", 10, false, true, 1}, {"AGE", 9, false, false, 0}}
 	case Consumers:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 10, true, false, 0}, {"ON", 8, true, false, 0}, {"LAG", 7, false, false, 0},
+			{"TIME", 5, false, false, 2}, {"TREND", 10, false, true, 1}, {"STATUS", 6, false, false, 0}, {"AGE", 9, false, false, 0}}
 	case DeadLetters:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"TOP REASON", 11, true}, {"ORIGIN", 7, true}, {"WHY", 4, true}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 12, true, false, 0}, {"TYPE", 6, false, false, 2}, {"DEPTH", 6, false, false, 0},
+			{"OLDEST", 6, false, false, 4}, {"TOP REASON", 11, true, false, 0}, {"ORIGIN", 7, true, false, 3}, {"WHY", 4, true, false, 1}, {"AGE", 9, false, false, 0}}
 	}
-	return []column{{"#", 4, false}, {"TIME", 8, false}, {"ORIGIN", 10, true}, {"REASON", 10, true}, {"SIZE", 6, false}}
+	return []column{{"#", 4, false, false, 0}, {"TIME", 8, false, false, 1}, {"ORIGIN", 10, true, false, 0}, {"REASON", 10, true, false, 0}, {"SIZE", 6, false, false, 2}}
 }
 
 // pageRows is how many table rows fit: the screen less title, header,
@@ -233,12 +241,15 @@ var helpLines = []string{
 func (m *Model) table(b *strings.Builder, w int) int {
 	cols := m.columns(m.view)
 	rows := m.rows(m.view)
-	widths := m.layout(cols, rows, w-2)
 	sortCol := m.sortCol[m.view]
+	if m.view == Browser {
+		sortCol = -1
+	}
+	widths := m.layout(cols, rows, w-2, sortCol)
 	var hdr []string
 	for i, c := range cols {
 		t := c.title
-		if i == sortCol && m.view != Browser {
+		if i == sortCol {
 			if m.sortDesc[m.view] {
 				t += "↓"
 			} else {
@@ -247,7 +258,7 @@ func (m *Model) table(b *strings.Builder, w int) int {
 		}
 		hdr = append(hdr, t)
 	}
-	b.WriteString(line("  ", hdr, widths, w))
+	b.WriteString(line("  ", hdr, widths, cols, w))
 	n := m.pageRows()
 	if len(rows) == 0 {
 		msg := "  (no rows)"
@@ -276,56 +287,101 @@ func (m *Model) table(b *strings.Builder, w int) int {
 		if i == cur {
 			mark = "> "
 		}
-		b.WriteString(line(mark, m.cellsOf(&rows[i]), widths, w))
+		b.WriteString(line(mark, m.cellsOf(&rows[i]), widths, cols, w))
 		used++
 	}
 	return used
 }
 
 // layout gives each column the width of its widest cell (among the first
-// rows; at least its minimum); when that is too wide, flexible columns
-// shrink towards their minimum.
-func (m *Model) layout(cols []column, rows []row, w int) []int {
+// rows; at least its minimum, or only its title when every cell is empty,
+// as AGE is while no context is stale; at most 60). When that is too wide,
+// flexible and wide columns shrink towards their minimum, then columns are
+// left out (width 0) in their drop order, and only then does any column
+// shrink to its minimum (CONTEXT cut to "sandbox…" no longer tells
+// contexts apart); room left over goes back to columns the 60 cut.
+func (m *Model) layout(cols []column, rows []row, w, sortCol int) []int {
 	widths := make([]int, len(cols))
-	total := 0
+	wants := make([]int, len(cols))
 	for i, c := range cols {
-		want := max(c.min, runewidth.StringWidth(c.title)+1)
-		for j := range rows[:min(len(rows), 200)] {
-			want = max(want, runewidth.StringWidth(m.cellsOf(&rows[j])[i]))
+		want, empty := runewidth.StringWidth(c.title), true
+		if i == sortCol {
+			want++ // the arrow
 		}
-		widths[i] = min(want, 60)
-		total += widths[i] + 1
-	}
-	for over := total - w; over > 0; {
-		shrunk := false
-		for i, c := range cols {
-			if over > 0 && (c.flex || widths[i] > 12) && widths[i] > c.min {
-				widths[i]--
-				over--
-				shrunk = true
+		for j := range rows[:min(len(rows), 200)] {
+			if cw := runewidth.StringWidth(m.cellsOf(&rows[j])[i]); cw > 0 {
+				want, empty = max(want, cw), false
 			}
 		}
-		if !shrunk {
-			break
+		if !empty {
+			want = max(want, c.min)
+		}
+		wants[i], widths[i] = want, min(want, 60)
+	}
+	total := func() int {
+		n := 0
+		for _, x := range widths {
+			if x > 0 {
+				n += x + 1
+			}
+		}
+		return n
+	}
+	shrink := func(wide int) {
+		for shrunk := true; shrunk && total() > w; {
+			shrunk = false
+			for i, c := range cols {
+				if total() > w && widths[i] > c.min && (c.flex || widths[i] > wide) {
+					widths[i]--
+					shrunk = true
+				}
+			}
+		}
+	}
+	shrink(12)
+	shrink(10)
+	for d := 1; d <= len(cols) && total() > w; d++ {
+		for i, c := range cols {
+			if c.drop == d {
+				widths[i] = 0
+			}
+		}
+	}
+	shrink(0)
+	for i := range widths {
+		if spare := w - total(); spare > 0 && widths[i] > 0 && wants[i] > widths[i] {
+			widths[i] += min(spare, wants[i]-widths[i])
 		}
 	}
 	return widths
 }
 
-func line(mark string, cells []string, widths []int, w int) string {
+// line writes the cells of the columns shown (width above 0).
+func line(mark string, cells []string, widths []int, cols []column, w int) string {
 	var b strings.Builder
 	b.WriteString(mark)
+	sep := false
 	for i, c := range cells {
-		if i > 0 {
+		if widths[i] == 0 {
+			continue
+		}
+		if sep {
 			b.WriteByte(' ')
 		}
-		b.WriteString(pad(c, widths[i]))
+		sep = true
+		b.WriteString(pad(c, widths[i], cols[i].tail))
 	}
 	return fit(strings.TrimRight(b.String(), " "), w) + "\n"
 }
 
-func pad(s string, w int) string {
-	s = runewidth.Truncate(s, w, "…")
+// pad cuts s to w columns, from the left when tail (its end matters
+// most), and fills it with spaces to w.
+func pad(s string, w int, tail bool) string {
+	if sw := runewidth.StringWidth(s); tail && sw > w {
+		s = runewidth.TruncateLeft(s, sw-w, "")
+	} else {
+		s = runewidth.Truncate(s, w, "…")
+	}
 	return s + strings.Repeat(" ", max(0, w-runewidth.StringWidth(s)))
 }
 

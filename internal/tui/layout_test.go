@@ -1,0 +1,93 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// A trend narrower than its samples shows the newest ones: a queue that
+// was just drained (a replay, a purge) ends in the lowest bar, at 80
+// columns as at 200.
+func TestTrendKeepsNewestSamples(t *testing.T) {
+	f := newFixture()
+	now := t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+	run(m, startMsg{})
+	for range 25 {
+		now = now.Add(2 * time.Second)
+		run(m, tickMsg{ctx: 0})
+	}
+	f.mu.Lock()
+	f.snaps[0].Destinations = slices.Clone(f.snaps[0].Destinations)
+	f.snaps[0].Destinations[0].Messages = 0 // orders drained
+	f.mu.Unlock()
+	now = now.Add(2 * time.Second)
+	run(m, tickMsg{ctx: 0})
+	typeKeys(m, "2")
+	for _, w := range []int{80, 200} {
+		run(m, tea.WindowSizeMsg{Width: w, Height: 24})
+		for _, l := range strings.Split(m.Content(), "\n") {
+			if !strings.HasPrefix(l, "> sandbox-") || !strings.Contains(l, " orders ") {
+				continue
+			}
+			if !strings.HasSuffix(strings.TrimSpace(l), "█▁") {
+				t.Errorf("at %d columns the trend of a drained topic does not end in its drop: %q", w, l)
+			}
+		}
+	}
+}
+
+// On a narrow screen a stale context's rows still say how stale they are:
+// the columns shrink, then the least needed ones are left out whole
+// (never cut into "…" at the edge), and AGE stays.
+func TestNarrowScreensKeepStaleMarker(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {60, 20}} {
+		for _, v := range []string{"1", "2", "3", "4"} {
+			t.Run(fmt.Sprintf("view%s_%dx%d", v, size[0], size[1]), func(t *testing.T) {
+				f := newFixture()
+				f.snaps[1].Destinations = append(f.snaps[1].Destinations, broker.Destination{Broker: "rabbitmq", Type: "queue", Name: "orders.created", Messages: 308})
+				now := t0
+				m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+				run(m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+				run(m, startMsg{})
+				f.errs[1] = errors.New("dial tcp 127.0.0.1:5672: connect: connection refused")
+				now = t0.Add(37 * time.Second)
+				run(m, tickMsg{ctx: 0})
+				run(m, tickMsg{ctx: 1})
+				typeKeys(m, v)
+				screen := m.Content()
+				checkScreen(t, "view "+v, screen, size[0], size[1])
+				ls := strings.Split(screen, "\n")
+				if strings.Contains(ls[1], "…") {
+					t.Errorf("a header was cut: %q", ls[1])
+				}
+				stale := 0
+				for _, l := range ls[2:] {
+					if !strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "> ") {
+						continue
+					}
+					if !strings.Contains(l, "sandbox-k") && !strings.Contains(l, "sandbox-r") {
+						t.Errorf("the context of a row cannot be told: %q", l)
+					}
+					if strings.Contains(l, "sandbox-r") != strings.HasSuffix(l, "stale 37s") {
+						t.Errorf("a row's age is wrong or cut: %q", l)
+					}
+					if strings.Contains(l, "sandbox-r") {
+						stale++
+					}
+				}
+				if stale == 0 {
+					t.Fatalf("no row of the stale context:\n%s", screen)
+				}
+			})
+		}
+	}
+}
