@@ -91,3 +91,42 @@ func TestNarrowScreensKeepStaleMarker(t *testing.T) {
 		}
 	}
 }
+
+// ? shows all of the help at 80x24, nothing cut, with or without the
+// action keys; a smaller screen shows what fits and says more exists,
+// keeping the status and key lines on the screen.
+func TestHelpFitsTheScreen(t *testing.T) {
+	for _, readOnly := range []bool{false, true} {
+		f := newFixture()
+		m := newModel(f, nil)
+		m.opt.ReadOnly = readOnly
+		run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+		run(m, startMsg{})
+		typeKeys(m, "?")
+		screen := m.Content()
+		checkScreen(t, "help", screen, 80, 24)
+		if strings.Contains(screen, "…") {
+			t.Errorf("read-only %v: help cut at 80x24:\n%s", readOnly, screen)
+		}
+		for _, want := range []string{"deadletters, browser", "marks peeked messages redelivered.", "or RabbitMQ's own rates.", "? help  q quit"} {
+			if !strings.Contains(screen, want) {
+				t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, want, screen)
+			}
+		}
+		last := "refused while it has live members."
+		if readOnly {
+			last = "replay, purge and offsets reset are off."
+		}
+		if !strings.Contains(screen, last) {
+			t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, last, screen)
+		}
+		// A key's description wraps under itself.
+		run(m, tea.WindowSizeMsg{Width: 60, Height: 20})
+		screen = m.Content()
+		checkScreen(t, "help at 60x20", screen, 60, 20)
+		if !strings.Contains(screen, "  1-5 or :name   views: overview, destinations, consumers,\n                 deadletters, browser\n") ||
+			!strings.Contains(screen, "… more help on a taller terminal") || !strings.HasSuffix(screen, "? help  q quit") {
+			t.Errorf("read-only %v: help at 60x20:\n%s", readOnly, screen)
+		}
+	}
+}

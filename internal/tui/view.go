@@ -87,8 +87,8 @@ func (m *Model) Content() string {
 	case m.act != nil:
 		used += m.dialogLines(&b, w)
 	case m.help:
-		for _, l := range m.helpLines() {
-			b.WriteString(fit(l, w))
+		for _, l := range m.helpScreen(w, m.height-3) {
+			b.WriteString(l)
 			b.WriteByte('\n')
 			used++
 		}
@@ -211,17 +211,20 @@ func (m *Model) helpLines() []string {
 	return append(helpLines[:len(helpLines):len(helpLines)], actionHelp...)
 }
 
+// A help line is a note, or two spaces, a key and its description from
+// column helpKeyCol, on one line each: helpScreen wraps them to the
+// screen, a key's description under itself. At 80x24 all of it fits.
+const helpKeyCol = 17
+
 var actionHelp = []string{
 	"  R              replay the selected dead-letter queue (a dry run first, then y)",
-	"  X              purge it (type its name); both run as mqctl dlq replay/purge do,",
-	"                 are audited, and Esc cancels them (a read-only context refuses).",
-	"  O              reset a consumer group's offsets: earliest, latest, a time or",
-	"                 shift=N; a dry run, then y; refused while it has live members.",
+	"  X              purge it (type its name); both run as mqctl dlq replay/purge do, are audited, and Esc cancels them (a read-only context refuses them).",
+	"  O              reset a consumer group's offsets: earliest, latest, a time or shift=N; a dry run, then y; refused while it has live members.",
 }
 
 var helpLines = []string{
 	"Keys",
-	"  1-5 or :name   switch view (overview, destinations, consumers, deadletters, browser)",
+	"  1-5 or :name   views: overview, destinations, consumers, deadletters, browser",
 	"  /              filter rows (Esc clears)",
 	"  s / S          next sort column / reverse order",
 	"  j k ↑ ↓ g G    move; PgUp PgDn page",
@@ -229,12 +232,27 @@ var helpLines = []string{
 	"  Esc            back",
 	"  p              pause refreshes;  r  refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
-	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
-	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again",
-	"when its depth changes (Kafka commits nothing, JetStream acks nothing).",
+	"Peeking never acks or commits; RabbitMQ marks peeked messages redelivered.",
+	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again when its depth changes (Kafka commits nothing, JetStream acks nothing).",
 	"RabbitMQ shows (not read): reading marks them redelivered (dlq ls --sample N).",
-	"IN/s OUT/s: messages a second between two refreshes (end offsets or last",
-	"sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
+	"IN/s OUT/s: messages a second between two refreshes (end offsets or last sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
+}
+
+// helpScreen is the help wrapped to w columns in at most h lines; on a
+// screen too short the last line says that more exists.
+func (m *Model) helpScreen(w, h int) []string {
+	var ls []string
+	for _, l := range m.helpLines() {
+		ind := 0
+		if strings.HasPrefix(l, "  ") {
+			ind = helpKeyCol
+		}
+		ls = append(ls, wrapIndent(l, w, ind)...)
+	}
+	if h = max(h, 1); len(ls) > h {
+		ls = append(ls[:h-1], fit("… more help on a taller terminal, or in mqctl top --help", w))
+	}
+	return ls
 }
 
 // table writes the header and the visible rows only; it returns lines used.
@@ -396,11 +414,15 @@ func wrapSafe(s string, w int) []string { return wrap(output.TerminalSafe(s), w)
 // line's leading spaces (up to half of w) indent its continuation lines
 // too, so an indented row stays indented. A line that fits comes back as
 // it is, spaces and all.
-func wrap(s string, w int) []string {
+func wrap(s string, w int) []string { return wrapIndent(s, w, len(s)-len(strings.TrimLeft(s, " "))) }
+
+// wrapIndent is wrap with continuation lines indented by ind spaces (up to
+// half of w).
+func wrapIndent(s string, w, ind int) []string {
 	w = max(w, 2)
-	ind := strings.Repeat(" ", min(len(s)-len(strings.TrimLeft(s, " ")), w/2))
+	indent := strings.Repeat(" ", min(ind, w/2))
 	var ls []string
-	for prefix := ""; ; prefix = ind {
+	for prefix := ""; ; prefix = indent {
 		s = prefix + s
 		if runewidth.StringWidth(s) <= w {
 			return append(ls, s)
@@ -412,7 +434,7 @@ func wrap(s string, w int) []string {
 			head = s[:len(prefix)+n]
 		}
 		rest := s[len(head):]
-		if sp := strings.LastIndexByte(head, ' '); sp > len(ind) && !strings.HasPrefix(rest, " ") {
+		if sp := strings.LastIndexByte(head, ' '); sp > len(indent) && !strings.HasPrefix(rest, " ") {
 			head, rest = s[:sp], s[sp+1:]
 		}
 		ls = append(ls, strings.TrimRight(head, " "))
