@@ -130,3 +130,34 @@ func TestHelpFitsTheScreen(t *testing.T) {
 		}
 	}
 }
+
+// The browser says where each dead letter came from as dlq ls does: a
+// Spring record's topic with its partition/offset (binary headers,
+// decoded), a JetStream advisory's stream and sequence; a count only
+// where the convention keeps one.
+func TestBrowserOrigins(t *testing.T) {
+	f := newFixture()
+	f.msgs = []broker.Message{
+		{Timestamp: t0, Value: []byte(`{"id":1}`), Headers: []broker.Header{
+			{Key: "kafka_dlt-original-topic", Value: []byte("orders")},
+			{Key: "kafka_dlt-original-partition", Value: []byte{0, 0, 0, 2}},
+			{Key: "kafka_dlt-original-offset", Value: []byte{0, 0, 0, 0, 0, 0, 0, 6}},
+			{Key: "kafka_dlt-exception-message", Value: []byte("SKU not found")},
+		}},
+		{Timestamp: t0, Value: []byte(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":"ORDERS","consumer":"processor","stream_seq":5,"deliveries":1,"reason":"invalid SKU"}`)},
+	}
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	run(m, startMsg{})
+	typeKeys(m, "4", "enter")
+	screen := m.Content()
+	for _, want := range []string{"orders 2/6", "ORDERS#5", "origin orders 2/6  reason SKU not found\n"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the browser lacks %q:\n%s", want, screen)
+		}
+	}
+	typeKeys(m, "down")
+	if screen := m.Content(); !strings.Contains(screen, "origin ORDERS#5  count 1  reason terminated: invalid SKU\n") {
+		t.Errorf("the advisory's detail:\n%s", screen)
+	}
+}

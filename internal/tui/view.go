@@ -452,7 +452,22 @@ func (m *Model) browserRow(j int) row {
 		t = msg.Timestamp.UTC().Format("15:04:05")
 	}
 	return row{ctx: m.peek.ctx, name: strconv.Itoa(j + 1),
-		cells: []string{strconv.Itoa(j + 1), t, o.Destination, o.Reason, strconv.Itoa(len(msg.Value))}}
+		cells: []string{strconv.Itoa(j + 1), t, originCell(o), o.Reason, strconv.Itoa(len(msg.Value))}}
+}
+
+// originCell says where a dead letter came from as dlq ls does: the
+// destination, or the stream and sequence a JetStream advisory points to,
+// then a Kafka partition/offset (Spring writes them as binary integers,
+// which its headers below show escaped).
+func originCell(o dlq.Origin) string {
+	s := o.Destination
+	if s == "" && o.Stream != "" {
+		s = fmt.Sprintf("%s#%d", o.Stream, o.StreamSeq)
+	}
+	if o.Partition != nil && o.Offset != nil {
+		s += fmt.Sprintf(" %d/%d", *o.Partition, *o.Offset)
+	}
+	return s
 }
 
 // detail shows the selected peeked message: origin, headers, body.
@@ -469,7 +484,13 @@ func (m *Model) detail(b *strings.Builder, w, h int) int {
 	o := dlq.DecodeOrigin(m.peek.broker, msg)
 	var ls []string
 	ls = append(ls, strings.Repeat("─", w))
-	ls = append(ls, fmt.Sprintf("origin %s  reason %s  count %d", orDash(o.Destination), orDash(o.Reason), o.Count))
+	// The reason last: it is the long one (an exception message); a count
+	// only where the convention keeps one (x-death, ours).
+	head := "origin " + orDash(originCell(o))
+	if o.Count > 0 {
+		head += fmt.Sprintf("  count %d", o.Count)
+	}
+	ls = append(ls, head+"  reason "+orDash(o.Reason))
 	for _, hd := range msg.Headers {
 		ls = append(ls, "  "+hd.Key+": "+string(hd.Value))
 	}
