@@ -87,6 +87,10 @@ func TestNarrowScreensKeepStaleMarker(t *testing.T) {
 				if stale == 0 {
 					t.Fatalf("no row of the stale context:\n%s", screen)
 				}
+				// Room a left-out column gave back goes to names first.
+				if v == "2" && size[0] == 60 && !strings.Contains(screen, " orders.created ") {
+					t.Errorf("a name was cut while a context had room:\n%s", screen)
+				}
 			})
 		}
 	}

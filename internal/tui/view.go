@@ -317,7 +317,8 @@ func (m *Model) table(b *strings.Builder, w int) int {
 // flexible and wide columns shrink towards their minimum, then columns are
 // left out (width 0) in their drop order, and only then does any column
 // shrink to its minimum (CONTEXT cut to "sandbox…" no longer tells
-// contexts apart); room left over goes back to columns the 60 cut.
+// contexts apart); room left over goes back to columns cut, the
+// flexible ones first.
 func (m *Model) layout(cols []column, rows []row, w, sortCol int) []int {
 	widths := make([]int, len(cols))
 	wants := make([]int, len(cols))
@@ -366,9 +367,13 @@ func (m *Model) layout(cols []column, rows []row, w, sortCol int) []int {
 		}
 	}
 	shrink(0)
-	for i := range widths {
-		if spare := w - total(); spare > 0 && widths[i] > 0 && wants[i] > widths[i] {
-			widths[i] += min(spare, wants[i]-widths[i])
+	// Room left (after a column was left out, or under a cap) goes to the
+	// flexible columns first: names before contexts.
+	for _, flex := range []bool{true, false} {
+		for i, c := range cols {
+			if spare := w - total(); spare > 0 && c.flex == flex && widths[i] > 0 && wants[i] > widths[i] {
+				widths[i] += min(spare, wants[i]-widths[i])
+			}
 		}
 	}
 	return widths
