@@ -156,3 +156,26 @@ func TestPurgeTypedEscapedName(t *testing.T) {
 		}
 	}
 }
+
+// The offsets-reset dialog at 60x20: a target's description wraps under
+// itself, and the plan's table is as wide as its cells, header and rows
+// on one line each.
+func TestResetDialogNarrow(t *testing.T) {
+	f := resetFixture()
+	m, _ := resetModel(t, f)
+	run(m, tea.WindowSizeMsg{Width: 60, Height: 20})
+	typeKeys(m, "O")
+	screen := m.Content()
+	checkScreen(t, "choose", screen, 60, 20)
+	if !strings.Contains(screen, "> e  earliest  the first message still held: all of it is\n               read again\n") {
+		t.Errorf("a target's description does not hang under itself:\n%s", screen)
+	}
+	typeKeys(m, "e")
+	screen = m.Content()
+	checkScreen(t, "plan", screen, 60, 20)
+	for _, want := range []string{"  PARTITION CURRENT   NEW WHAT IT DOES           LAG AFTER\n", "  orders/1      350 → 120 reads 230 again        280\n"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, screen)
+		}
+	}
+}

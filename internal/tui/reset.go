@@ -358,7 +358,8 @@ func (m *Model) resetDialog() []string {
 			if j == rs.choice {
 				mark = "> "
 			}
-			ls = append(ls, fmt.Sprintf("%s%s  %-9s %s", mark, t.key, t.name, t.help))
+			// Wrapped here to hang under the description (column 15).
+			ls = append(ls, wrapIndent(fmt.Sprintf("%s%s  %-9s %s", mark, t.key, t.name, t.help), max(m.width, 20), 15)...)
 		}
 		ls = append(ls, "")
 		if rs.entering {
@@ -382,11 +383,11 @@ func (m *Model) resetDialog() []string {
 	}
 	// The cells first, to size the columns: a name made safe is measured
 	// (an escaped control byte is four columns, a wide character two).
-	type cells struct{ topic, part, cur, what string }
+	type cells struct{ topic, part, cur, new, what string }
 	rows := make([]cells, len(p.Rows))
-	ww, lw := len("WHAT IT DOES"), len(head)
+	ww, lw, cw, nw := len("WHAT IT DOES"), len(head), len("CURRENT"), len("NEW")
 	for j, r := range p.Rows {
-		cl := cells{topic: output.TerminalSafe(r.Topic), cur: "-", what: "starts here (had none)"}
+		cl := cells{topic: output.TerminalSafe(r.Topic), cur: "-", new: strconv.FormatInt(r.New, 10), what: "starts here (had none)"}
 		if p.Partitioned {
 			cl.part = "/" + strconv.Itoa(int(r.Partition))
 		}
@@ -407,12 +408,13 @@ func (m *Model) resetDialog() []string {
 		rows[j] = cl
 		ww = max(ww, runewidth.StringWidth(cl.what))
 		lw = max(lw, runewidth.StringWidth(cl.topic+cl.part))
+		cw, nw = max(cw, len(cl.cur)), max(nw, len(cl.new))
 	}
 	// The label column gets what the others leave, at least 12 columns
 	// and at most 30; a longer name is cut ("…"), its partition kept: the
 	// heading and the command below name it whole.
 	w := max(m.width, 20)
-	lw = min(lw, 30, max(w-(2+1+10+3+10+1+ww+1+len("LAG AFTER")), 12))
+	lw = min(lw, 30, max(w-(2+1+cw+3+nw+1+ww+1+len("LAG AFTER")), 12))
 	label := func(cl cells) string {
 		l := runewidth.Truncate(cl.topic, max(lw-len(cl.part), 1), "…") + cl.part
 		return l + strings.Repeat(" ", max(lw-runewidth.StringWidth(l), 0))
@@ -421,7 +423,7 @@ func (m *Model) resetDialog() []string {
 	// the heading stays one line: the dialog's first, which it keeps whole
 	// on a screen too short for all of it.
 	heading := "Reset the offsets of " + where + " to " + p.To + ":"
-	top := []string{heading, "", fmt.Sprintf("  %-*s %10s   %-10s %-*s %s", lw, head, "CURRENT", "NEW", ww, "WHAT IT DOES", "LAG AFTER")}
+	top := []string{heading, "", fmt.Sprintf("  %-*s %*s   %-*s %-*s %s", lw, head, cw, "CURRENT", nw, "NEW", ww, "WHAT IT DOES", "LAG AFTER")}
 	foot := append([]string{""}, wrapSafe("In all: "+resetSummary(c, p.Partitioned)+".", w)...)
 	if n := c["clamped"]; n > 0 {
 		foot = append(foot, wrapSafe(fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n), w)...)
@@ -438,7 +440,7 @@ func (m *Model) resetDialog() []string {
 			ls = append(ls, fmt.Sprintf("  … and %d more (mqctl offsets reset without --execute lists them all)", len(p.Rows)-j))
 			break
 		}
-		ls = append(ls, fmt.Sprintf("  %s %10s → %-10d %-*s %d", label(rows[j]), rows[j].cur, r.New, ww, rows[j].what, r.LagAfter))
+		ls = append(ls, fmt.Sprintf("  %s %*s → %-*s %-*s %d", label(rows[j]), cw, rows[j].cur, nw, rows[j].new, ww, rows[j].what, r.LagAfter))
 	}
 	return append(ls, foot...)
 }
