@@ -165,3 +165,22 @@ func TestBrowserOrigins(t *testing.T) {
 		t.Errorf("the advisory's detail:\n%s", screen)
 	}
 }
+
+// 5 and :browser before anything was opened say how to open one, rather
+// than nothing (5) or that "browser" is an unknown view.
+func TestBrowserBeforeEnter(t *testing.T) {
+	for _, keys := range [][]string{{"5"}, {":", "b", "r", "enter"}, {":", "b", "r", "o", "w", "s", "e", "r", "enter"}} {
+		m := newModel(newFixture(), nil)
+		run(m, startMsg{})
+		typeKeys(m, keys...)
+		if m.view != Overview || !strings.Contains(m.status, "open one with Enter in destinations (2) or dead letters (4)") {
+			t.Errorf("%v: view %v, status %q", keys, m.view, m.status)
+		}
+	}
+	m := newModel(newFixture(), nil)
+	run(m, startMsg{})
+	typeKeys(m, "4", "enter", "1", "5")
+	if m.view != Browser {
+		t.Errorf("5 after Enter opened a destination: view %v", m.view)
+	}
+}

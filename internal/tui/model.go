@@ -378,9 +378,11 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case "1", "2", "3", "4":
 		m.setView(View(s[0] - '1'))
 	case "5":
-		if m.peek.dest != "" {
-			m.setView(Browser)
+		if m.peek.dest == "" {
+			m.status = noBrowser
+			return nil
 		}
+		m.setView(Browser)
 	case "/", ":":
 		m.mode = rune(s[0])
 		m.input = ""
@@ -462,7 +464,11 @@ func (m *Model) command(c string) {
 		return
 	}
 	for i, n := range viewNames {
-		if strings.HasPrefix(n, c) && (View(i) != Browser || m.peek.dest != "") {
+		if strings.HasPrefix(n, c) {
+			if View(i) == Browser && m.peek.dest == "" {
+				m.status = noBrowser
+				return
+			}
 			m.setView(View(i))
 			return
 		}
@@ -476,6 +482,10 @@ func (m *Model) command(c string) {
 		m.status = "unknown view " + strconv.Quote(c) + ": overview, destinations, consumers, deadletters, browser"
 	}
 }
+
+// noBrowser says why 5 or :browser did nothing: the browser shows what
+// Enter opened.
+const noBrowser = "the browser shows the messages of a destination: open one with Enter in destinations (2) or dead letters (4)"
 
 func (m *Model) move(d int) {
 	n := len(m.rows(m.view))
