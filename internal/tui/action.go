@@ -319,6 +319,9 @@ func (m *Model) finish(msg doneMsg) tea.Cmd {
 	}
 	i := a.ctx
 	m.endAction(summary)
+	if m.peek.dest == a.dest && m.peek.ctx == i {
+		return tea.Batch(m.read(i), m.repeek())
+	}
 	return m.read(i)
 }
 

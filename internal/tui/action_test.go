@@ -281,3 +281,29 @@ func TestActionsRefused(t *testing.T) {
 		}
 	})
 }
+
+// The browser does not go on listing what a replay or purge took away: the
+// action's end peeks again, as r in the browser does.
+func TestBrowserPeeksAgainAfterAction(t *testing.T) {
+	f := replayFixture()
+	m, _ := actionModel(t, f)
+	typeKeys(m, "enter")
+	if m.view != Browser || f.peeks != 1 || !strings.Contains(m.Content(), "> 1 ") {
+		t.Fatalf("enter: view %v, %d peeks:\n%s", m.view, f.peeks, m.Content())
+	}
+	typeKeys(m, "r")
+	if f.peeks != 2 {
+		t.Fatalf("r in the browser: %d peeks, want 2", f.peeks)
+	}
+	f.mu.Lock()
+	f.msgs = nil // what the replay takes away
+	f.mu.Unlock()
+	typeKeys(m, "R", "y")
+	if len(f.replays) != 1 || f.peeks != 3 || !strings.Contains(m.Content(), "(empty)") {
+		t.Fatalf("after the replay: %d replays, %d peeks:\n%s", len(f.replays), f.peeks, m.Content())
+	}
+	typeKeys(m, "4", "r")
+	if f.peeks != 3 {
+		t.Errorf("r outside the browser peeked: %d peeks", f.peeks)
+	}
+}

@@ -405,6 +405,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case "p":
 		m.paused = !m.paused
 	case "r":
+		if m.view == Browser {
+			return tea.Batch(m.readAll(), m.repeek())
+		}
 		return m.readAll()
 	case "up", "k":
 		m.move(-1)
@@ -510,10 +513,17 @@ func (m *Model) drill() tea.Cmd {
 		return nil
 	}
 	r := rows[min(m.cursor[m.view], len(rows)-1)]
-	m.peek = peekState{ctx: r.ctx, dest: r.name, broker: m.ctxs[r.ctx].snap.Broker, loading: true}
+	m.peek = peekState{ctx: r.ctx, dest: r.name, broker: m.ctxs[r.ctx].snap.Broker}
 	m.cursor[Browser] = 0
 	m.setView(Browser)
-	src, timeout, i, dest := m.src, m.opt.Timeout, r.ctx, r.name
+	return m.repeek()
+}
+
+// repeek reads the browsed destination's messages again: Enter, r in the
+// browser, and an action's end on it (what it replayed or purged is gone).
+func (m *Model) repeek() tea.Cmd {
+	m.peek.loading = true
+	src, timeout, i, dest := m.src, m.opt.Timeout, m.peek.ctx, m.peek.dest
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()

@@ -34,6 +34,7 @@ type fixture struct {
 	errs  []error
 	reads []int
 	msgs  []broker.Message
+	peeks int
 
 	// Actions: what they return, and the calls they got.
 	readOnly  []bool
@@ -62,6 +63,9 @@ func (f *fixture) Read(_ context.Context, i int) (Snapshot, error) {
 	return f.snaps[i], f.errs[i]
 }
 func (f *fixture) Peek(context.Context, int, string, int) ([]broker.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peeks++
 	return f.msgs, nil
 }
 
