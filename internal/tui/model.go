@@ -335,8 +335,33 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.finish(msg)
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
+	case tea.PasteMsg:
+		m.paste(msg.Content)
 	}
 	return m, nil
+}
+
+// paste adds pasted text, up to its first line break, to whatever is
+// being typed: the filter or command line, the name a purge asks for, an
+// offsets reset's time or shift. Elsewhere it does nothing, as no key in
+// it is taken for a command.
+func (m *Model) paste(text string) {
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = text[:i]
+	}
+	switch a := m.act; {
+	case a != nil && a.kind == "purge" && a.phase == confirming:
+		a.typed += text
+	case a != nil && a.reset != nil && a.phase == choosing && a.reset.entering:
+		a.typed += text
+		a.reset.typeErr = ""
+	case a == nil && (m.mode == '/' || m.mode == ':'):
+		m.input += text
+		if m.mode == '/' {
+			m.filter[m.view] = m.input
+			m.cursor[m.view] = 0
+		}
+	}
 }
 
 func (m *Model) setView(v View) {
