@@ -179,3 +179,26 @@ func TestResetDialogNarrow(t *testing.T) {
 		}
 	}
 }
+
+// After an action on a destination with a long hostile name, the status
+// line still says what it did: the name is cut, not the counts.
+func TestStatusShowsCountsPastLongName(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want string
+	}{
+		{[]string{"R", "y"}, "read 7, replayed 6"},
+		{[]string{"X", "x", "enter"}, `purge not confirmed, nothing was changed: you typed "x", not "dlq`},
+	} {
+		f := replayFixture()
+		f.snaps[0].DeadLetters[0].Name = hostileName
+		m, _ := actionModel(t, f)
+		typeKeys(m, tc.keys...)
+		screen := m.Content()
+		checkScreen(t, "status", screen, 80, 24)
+		ls := strings.Split(screen, "\n")
+		if st := ls[len(ls)-2]; !strings.Contains(st, tc.want) {
+			t.Errorf("%v: the status line lacks %q: %q", tc.keys, tc.want, st)
+		}
+	}
+}

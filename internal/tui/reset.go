@@ -64,6 +64,14 @@ func (r *resetState) what() string {
 	return fmt.Sprintf("consumer %s of stream %s", r.group, r.topic)
 }
 
+// brief is what for a status line: the names cut (see short).
+func (r *resetState) brief() string {
+	if r.partitioned {
+		return fmt.Sprintf("group %s on %s", short(r.group), short(r.topic))
+	}
+	return fmt.Sprintf("consumer %s of stream %s", short(r.group), short(r.topic))
+}
+
 // resetTarget is the group and topic of the selected consumers row.
 func (m *Model) resetTarget() (int, lag.Row, bool) {
 	if m.view != Consumers {
@@ -110,7 +118,7 @@ func (m *Model) startReset() tea.Cmd {
 	}
 	if m.src.ReadOnly(i) {
 		_ = m.record(a, audit.Refused, nil, "read-only context", nil)
-		m.status = fmt.Sprintf("context %s is read-only: offsets reset of %s refused", m.ctxs[i].name, rs.what())
+		m.status = fmt.Sprintf("context %s is read-only: offsets reset of %s refused", m.ctxs[i].name, rs.brief())
 		return nil
 	}
 	if err := m.record(a, audit.Attempted, map[string]int64{"lag": total}, "", nil); err != nil {
@@ -254,7 +262,7 @@ func (m *Model) applyResetPlan(msg resetPlanMsg) {
 	switch {
 	case msg.err != nil:
 		_ = m.record(a, audit.Failed, nil, "dry run failed", msg.err)
-		m.endAction(fmt.Sprintf("offsets reset of %s: the dry run failed: %s", rs.what(), oneLine(msg.err.Error())))
+		m.endAction(fmt.Sprintf("offsets reset of %s: the dry run failed: %s", rs.brief(), oneLine(msg.err.Error())))
 	case p.Members > 0:
 		_ = m.record(a, audit.Refused, counts, "live members", broker.LiveMembers(rs.group, p.Members))
 		who, what := "group", "live members"
@@ -264,10 +272,10 @@ func (m *Model) applyResetPlan(msg resetPlanMsg) {
 		if p.Members == 1 {
 			what = "live member"
 		}
-		m.endAction(fmt.Sprintf("offsets reset refused: %s %s has %d %s; stop its consumers first", who, rs.group, p.Members, what))
+		m.endAction(fmt.Sprintf("offsets reset refused: %s %s has %d %s; stop its consumers first", who, short(rs.group), p.Members, what))
 	case counts["moved"] == 0 && counts["new"] == 0:
 		_ = m.record(a, audit.Refused, counts, "nothing to change", nil)
-		m.endAction(fmt.Sprintf("nothing to change: %s is at %s already", rs.what(), rs.to))
+		m.endAction(fmt.Sprintf("nothing to change: %s is at %s already", rs.brief(), rs.to))
 	default:
 		rs.plan = p
 		a.phase = confirming
@@ -300,10 +308,10 @@ func (m *Model) finishReset(msg doneMsg) tea.Cmd {
 	rs := a.reset
 	counts := resetCounts(rs.plan)
 	event, result := audit.Finished, "ok"
-	summary := fmt.Sprintf("reset %s to %s: %s", rs.what(), rs.to, resetSummary(counts, rs.partitioned))
+	summary := fmt.Sprintf("reset %s to %s: %s", rs.brief(), rs.to, resetSummary(counts, rs.partitioned))
 	if msg.err != nil {
 		event, result = audit.Failed, "failed"
-		summary = fmt.Sprintf("offsets reset of %s failed: %s", rs.what(), oneLine(msg.err.Error()))
+		summary = fmt.Sprintf("offsets reset of %s failed: %s", rs.brief(), oneLine(msg.err.Error()))
 	}
 	if err := m.record(a, event, counts, result, msg.err); err != nil {
 		summary += "; " + err.Error()
