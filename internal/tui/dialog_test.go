@@ -88,7 +88,7 @@ func TestDialogsHostileName(t *testing.T) {
 				if m.act == nil {
 					t.Fatalf("no dialog after %v: status %q", s.keys, m.status)
 				}
-				screen := m.Content()
+				screen := m.View().Content // what the program draws
 				checkScreen(t, s.name, screen, w, h)
 				if !strings.Contains(unwrapped(screen), unwrapped(s.want)) {
 					t.Errorf("the dialog lacks %q whole:\n%s", s.want, screen)
