@@ -405,7 +405,7 @@ func (m *Model) dialogLines(b *strings.Builder, w int) int {
 			head = len(ls)
 		}
 	}
-	if room := max(m.height-3, 3); len(ls) > room {
+	if room := max(m.height-3, 1); len(ls) > room {
 		head = min(head, room/2)
 		ls = append(append(ls[:head:head], "…"), ls[len(ls)-(room-head-1):]...)
 	}

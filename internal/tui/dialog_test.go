@@ -202,3 +202,31 @@ func TestStatusShowsCountsPastLongName(t *testing.T) {
 		}
 	}
 }
+
+// Every screen, at any size from tiny to wide, is exactly the terminal's
+// lines, none wider than it, with nothing raw from the data: views, the
+// browser, help and each dialog, over names full of hostile bytes.
+func TestEveryScreenFitsEverySize(t *testing.T) {
+	screens := map[string][]string{
+		"overview": {"1"}, "destinations": {"2"}, "consumers": {"3"}, "deadletters": {"4"}, "browser": {"4", "enter"},
+		"help": {"?"}, "replay": {"4", "R"}, "purge": {"4", "X", "a"}, "reset choose": {"3", "O"}, "reset time": {"3", "O", "t"},
+		"reset confirm": {"3", "O", "e"},
+	}
+	for _, w := range []int{20, 33, 47, 60, 80, 119} {
+		for _, h := range []int{5, 8, 12, 20, 24} {
+			for name, keys := range screens {
+				f := replayFixture()
+				f.snaps[0].DeadLetters[0].Name = hostileName
+				f.snaps[0].Lag[0].Group = hostileName
+				f.resetPlan = resetFixture().resetPlan
+				f.resetPlan.Rows[0].Topic = hostileName
+				m, _ := actionModel(t, f)
+				run(m, tea.WindowSizeMsg{Width: w, Height: h})
+				typeKeys(m, "1")
+				typeKeys(m, keys...)
+				// The screen is never narrower than 20 columns (Content's floor).
+				checkScreen(t, fmt.Sprintf("%s at %dx%d", name, w, h), m.View().Content, max(w, 20), h)
+			}
+		}
+	}
+}
