@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/dlq"
@@ -123,7 +124,7 @@ func (m *Model) startAction(kind string) tea.Cmd {
 	name := m.ctxs[i].name
 	if m.src.ReadOnly(i) {
 		_ = m.record(a, audit.Refused, nil, "read-only context", nil)
-		m.status = fmt.Sprintf("context %s is read-only: %s of %s refused", name, kind, dest)
+		m.status = fmt.Sprintf("context %s is read-only: %s of %s refused", name, kind, short(dest))
 		return nil
 	}
 	if err := m.record(a, audit.Attempted, map[string]int64{"depth": depth}, "", nil); err != nil {
@@ -146,6 +147,11 @@ func (m *Model) startAction(kind string) tea.Cmd {
 	}
 }
 
+// short is a name as a status line quotes it: made safe and cut to 32
+// columns, so that what the line says after it (a replay's counts) is not
+// cut off the screen by a long name; the dialogs show names whole.
+func short(name string) string { return runewidth.Truncate(output.TerminalSafe(name), 32, "…") }
+
 func (m *Model) endAction(status string) {
 	if m.act != nil && m.act.cancel != nil {
 		m.act.cancel()
@@ -164,10 +170,10 @@ func (m *Model) applyPlan(msg planMsg) {
 	switch {
 	case msg.err != nil:
 		_ = m.record(a, audit.Failed, counts, "dry run failed", msg.err)
-		m.endAction(fmt.Sprintf("replay %s: the dry run failed: %s", a.dest, oneLine(msg.err.Error())))
+		m.endAction(fmt.Sprintf("replay %s: the dry run failed: %s", short(a.dest), oneLine(msg.err.Error())))
 	case p.Replay == 0:
 		_ = m.record(a, audit.Refused, counts, "nothing to replay", nil)
-		m.endAction(fmt.Sprintf("nothing to replay in %s: read %d, left in place %d (they do not say where they came from)", a.dest, p.Read, p.Left))
+		m.endAction(fmt.Sprintf("nothing to replay in %s: read %d, left in place %d (they do not say where they came from)", short(a.dest), p.Read, p.Left))
 	default:
 		a.plan = p
 		a.phase = confirming
@@ -224,11 +230,13 @@ func (m *Model) purgeKey(s string, k tea.KeyPressMsg) tea.Cmd {
 		_ = m.record(a, audit.Cancelled, nil, "not confirmed", nil)
 		m.endAction("purge cancelled: nothing was changed")
 	case "enter":
-		if a.typed == a.dest {
+		// The name as the dialog shows it counts too: a name with a
+		// control byte in it is shown escaped, and cannot be typed raw.
+		if a.typed == a.dest || a.typed == output.TerminalSafe(a.dest) {
 			return m.run()
 		}
 		_ = m.record(a, audit.Cancelled, nil, "not confirmed: typed "+strconv.Quote(a.typed), nil)
-		m.endAction(fmt.Sprintf("purge not confirmed: you typed %q, not %q; nothing was changed", a.typed, a.dest))
+		m.endAction(fmt.Sprintf(`purge not confirmed, nothing was changed: you typed "%s", not "%s"`, short(a.typed), short(a.dest)))
 	case "backspace":
 		if r := []rune(a.typed); len(r) > 0 {
 			a.typed = string(r[:len(r)-1])
@@ -292,12 +300,12 @@ func (m *Model) finish(msg doneMsg) tea.Cmd {
 	var summary string
 	if a.kind == "purge" {
 		counts = map[string]int64{"purged": msg.purged}
-		summary = fmt.Sprintf("purged %d dead letters from %s", msg.purged, a.dest)
+		summary = fmt.Sprintf("purged %d dead letters from %s", msg.purged, short(a.dest))
 	} else {
 		st := a.stats
 		counts = map[string]int64{"read": st.Read.Load(), "replayed": st.Forwarded.Load(), "skipped": st.Skipped.Load(),
 			"left": st.Left.Load(), "failed": st.Failed.Load(), "duplicates": st.Duplicates.Load()}
-		summary = "replay " + a.dest + ": " + st.Summary("replayed", m.opt.Now().Sub(a.started))
+		summary = "replay " + short(a.dest) + ": " + st.Summary("replayed", m.opt.Now().Sub(a.started))
 	}
 	event, result := audit.Finished, "ok"
 	switch {
@@ -310,13 +318,16 @@ func (m *Model) finish(msg doneMsg) tea.Cmd {
 		summary += ": " + oneLine(msg.err.Error())
 	default:
 		event, result = audit.Failed, "failed"
-		summary = fmt.Sprintf("%s %s failed: %s", a.kind, a.dest, oneLine(msg.err.Error()))
+		summary = fmt.Sprintf("%s %s failed: %s", a.kind, short(a.dest), oneLine(msg.err.Error()))
 	}
 	if err := m.record(a, event, counts, result, msg.err); err != nil {
 		summary += "; " + err.Error()
 	}
 	i := a.ctx
 	m.endAction(summary)
+	if m.peek.dest == a.dest && m.peek.ctx == i {
+		return tea.Batch(m.read(i), m.repeek())
+	}
 	return m.read(i)
 }
 
@@ -380,11 +391,26 @@ func (m *Model) dialog() []string {
 	return append(ls, "", "y replays;  n or Esc cancels (nothing is changed).")
 }
 
-// dialogLines writes the dialog, sanitised, and returns the lines used.
+// dialogLines writes the dialog, each line made safe and then wrapped to
+// w columns, and returns the lines used: at most the screen less the
+// title, status and key lines. A dialog taller than that keeps its first
+// line (what it acts on) and its last ones (what to type or press), with
+// "…" for what is left out between them.
 func (m *Model) dialogLines(b *strings.Builder, w int) int {
-	ls := m.dialog()
+	var ls []string
+	head := 0 // lines of the first, wrapped
+	for j, l := range m.dialog() {
+		ls = append(ls, wrapSafe(l, w)...)
+		if j == 0 {
+			head = len(ls)
+		}
+	}
+	if room := max(m.height-3, 1); len(ls) > room {
+		head = min(head, room/2)
+		ls = append(append(ls[:head:head], "…"), ls[len(ls)-(room-head-1):]...)
+	}
 	for _, l := range ls {
-		b.WriteString(fit(output.TerminalSafe(l), w))
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	return len(ls)

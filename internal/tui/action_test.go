@@ -281,3 +281,61 @@ func TestActionsRefused(t *testing.T) {
 		}
 	})
 }
+
+// The browser does not go on listing what a replay or purge took away: the
+// action's end peeks again, as r in the browser does.
+func TestBrowserPeeksAgainAfterAction(t *testing.T) {
+	f := replayFixture()
+	m, _ := actionModel(t, f)
+	typeKeys(m, "enter")
+	if m.view != Browser || f.peeks != 1 || !strings.Contains(m.Content(), "> 1 ") {
+		t.Fatalf("enter: view %v, %d peeks:\n%s", m.view, f.peeks, m.Content())
+	}
+	typeKeys(m, "r")
+	if f.peeks != 2 {
+		t.Fatalf("r in the browser: %d peeks, want 2", f.peeks)
+	}
+	f.mu.Lock()
+	f.msgs = nil // what the replay takes away
+	f.mu.Unlock()
+	typeKeys(m, "R", "y")
+	if len(f.replays) != 1 || f.peeks != 3 || !strings.Contains(m.Content(), "(empty)") {
+		t.Fatalf("after the replay: %d replays, %d peeks:\n%s", len(f.replays), f.peeks, m.Content())
+	}
+	typeKeys(m, "4", "r")
+	if f.peeks != 3 {
+		t.Errorf("r outside the browser peeked: %d peeks", f.peeks)
+	}
+}
+
+// Pasted text (bracketed paste) goes where typing goes: a purge confirmed
+// by pasting the name, a filter, an offsets reset's time; only its first
+// line, and elsewhere it does nothing.
+func TestPaste(t *testing.T) {
+	f := replayFixture()
+	m, _ := actionModel(t, f)
+	run(m, tea.PasteMsg{Content: "X"}) // not a key: no purge dialog
+	if m.act != nil {
+		t.Fatal("a paste outside an input acted as keys")
+	}
+	typeKeys(m, "X")
+	run(m, tea.PasteMsg{Content: "orders.DLT\r\nrm -rf"})
+	typeKeys(m, "enter")
+	if len(f.purges) != 1 || f.purges[0] != "orders.DLT" {
+		t.Fatalf("purge after pasting the name: purges %v, status %q", f.purges, m.status)
+	}
+	typeKeys(m, "2", "/")
+	run(m, tea.PasteMsg{Content: "pay"})
+	if rs := m.rows(Destinations); len(rs) != 1 || rs[0].name != "payments" {
+		t.Errorf("pasted filter: rows %v", rs)
+	}
+	typeKeys(m, "esc")
+	f2 := resetFixture()
+	m2, _ := resetModel(t, f2)
+	typeKeys(m2, "O", "t")
+	run(m2, tea.PasteMsg{Content: "90m"})
+	typeKeys(m2, "enter")
+	if len(f2.resetRequests) != 1 || f2.resetRequests[0].To.Time != t0.Add(-90*time.Minute) {
+		t.Errorf("pasted time: requests %+v, dialog:\n%s", f2.resetRequests, m2.Content())
+	}
+}

@@ -335,8 +335,33 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.finish(msg)
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
+	case tea.PasteMsg:
+		m.paste(msg.Content)
 	}
 	return m, nil
+}
+
+// paste adds pasted text, up to its first line break, to whatever is
+// being typed: the filter or command line, the name a purge asks for, an
+// offsets reset's time or shift. Elsewhere it does nothing, as no key in
+// it is taken for a command.
+func (m *Model) paste(text string) {
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = text[:i]
+	}
+	switch a := m.act; {
+	case a != nil && a.kind == "purge" && a.phase == confirming:
+		a.typed += text
+	case a != nil && a.reset != nil && a.phase == choosing && a.reset.entering:
+		a.typed += text
+		a.reset.typeErr = ""
+	case a == nil && (m.mode == '/' || m.mode == ':'):
+		m.input += text
+		if m.mode == '/' {
+			m.filter[m.view] = m.input
+			m.cursor[m.view] = 0
+		}
+	}
 }
 
 func (m *Model) setView(v View) {
@@ -378,9 +403,11 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case "1", "2", "3", "4":
 		m.setView(View(s[0] - '1'))
 	case "5":
-		if m.peek.dest != "" {
-			m.setView(Browser)
+		if m.peek.dest == "" {
+			m.status = noBrowser
+			return nil
 		}
+		m.setView(Browser)
 	case "/", ":":
 		m.mode = rune(s[0])
 		m.input = ""
@@ -403,6 +430,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case "p":
 		m.paused = !m.paused
 	case "r":
+		if m.view == Browser {
+			return tea.Batch(m.readAll(), m.repeek())
+		}
 		return m.readAll()
 	case "up", "k":
 		m.move(-1)
@@ -462,7 +492,11 @@ func (m *Model) command(c string) {
 		return
 	}
 	for i, n := range viewNames {
-		if strings.HasPrefix(n, c) && (View(i) != Browser || m.peek.dest != "") {
+		if strings.HasPrefix(n, c) {
+			if View(i) == Browser && m.peek.dest == "" {
+				m.status = noBrowser
+				return
+			}
 			m.setView(View(i))
 			return
 		}
@@ -476,6 +510,10 @@ func (m *Model) command(c string) {
 		m.status = "unknown view " + strconv.Quote(c) + ": overview, destinations, consumers, deadletters, browser"
 	}
 }
+
+// noBrowser says why 5 or :browser did nothing: the browser shows what
+// Enter opened.
+const noBrowser = "the browser shows the messages of a destination: open one with Enter in destinations (2) or dead letters (4)"
 
 func (m *Model) move(d int) {
 	n := len(m.rows(m.view))
@@ -500,10 +538,17 @@ func (m *Model) drill() tea.Cmd {
 		return nil
 	}
 	r := rows[min(m.cursor[m.view], len(rows)-1)]
-	m.peek = peekState{ctx: r.ctx, dest: r.name, broker: m.ctxs[r.ctx].snap.Broker, loading: true}
+	m.peek = peekState{ctx: r.ctx, dest: r.name, broker: m.ctxs[r.ctx].snap.Broker}
 	m.cursor[Browser] = 0
 	m.setView(Browser)
-	src, timeout, i, dest := m.src, m.opt.Timeout, r.ctx, r.name
+	return m.repeek()
+}
+
+// repeek reads the browsed destination's messages again: Enter, r in the
+// browser, and an action's end on it (what it replayed or purged is gone).
+func (m *Model) repeek() tea.Cmd {
+	m.peek.loading = true
+	src, timeout, i, dest := m.src, m.opt.Timeout, m.peek.ctx, m.peek.dest
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()

@@ -34,6 +34,7 @@ type fixture struct {
 	errs  []error
 	reads []int
 	msgs  []broker.Message
+	peeks int
 
 	// Actions: what they return, and the calls they got.
 	readOnly  []bool
@@ -62,6 +63,9 @@ func (f *fixture) Read(_ context.Context, i int) (Snapshot, error) {
 	return f.snaps[i], f.errs[i]
 }
 func (f *fixture) Peek(context.Context, int, string, int) ([]broker.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peeks++
 	return f.msgs, nil
 }
 
@@ -341,6 +345,24 @@ func TestDestinationRates(t *testing.T) {
 	}
 	if c := cells("orders.DLT"); c[4] != "0.0" || c[5] != "-" {
 		t.Fatalf("a topic nothing wrote to or read: %q", c)
+	}
+	// r 200ms later, nothing written meanwhile: too short a span, the
+	// rates stay; the next read measures from the last long-enough one.
+	now = now.Add(200 * time.Millisecond)
+	run(m, key("r"))
+	if c := cells("orders"); c[4] != "10" || c[5] != "5.0" {
+		t.Fatalf("rates after a read 200ms later: %q", c)
+	}
+	f.mu.Lock()
+	snap = f.snaps[0]
+	snap.Destinations = slices.Clone(snap.Destinations)
+	snap.Destinations[0].Written = 1060
+	f.snaps[0] = snap
+	f.mu.Unlock()
+	now = t0.Add(6 * time.Second)
+	run(m, tickMsg{ctx: 0})
+	if c := cells("orders"); c[4] != "10" {
+		t.Fatalf("rates 2s after the last long-enough read: %q", c)
 	}
 }
 

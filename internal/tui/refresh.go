@@ -83,7 +83,18 @@ func (j refresh) derive(snap Snapshot, err error, now time.Time) readMsg {
 		cur := positions(now, snap.Destinations, snap.Lag)
 		d.flows = make(map[string]flow, len(cur))
 		for name, p := range cur {
-			if prev, ok := h.pos[name]; ok {
+			prev, ok := h.pos[name]
+			switch {
+			case !ok:
+			case p.at.Sub(prev.at) < j.interval/2:
+				// A read soon after the last (r): too short a span for a
+				// rate (a topic written once a second showed 0.0). The
+				// last rate stays, and the next is measured from prev.
+				if f, ok := j.prev.flows[name]; ok {
+					d.flows[name] = f
+				}
+				cur[name] = prev
+			default:
 				d.flows[name] = between(prev, p)
 			}
 		}

@@ -10,11 +10,13 @@ import (
 	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/mattn/go-runewidth"
 
 	"github.com/mqctl/mqctl/internal/audit"
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/offsets"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // An offsets reset (O on the consumers view) is `mqctl offsets reset
@@ -60,6 +62,14 @@ func (r *resetState) what() string {
 		return fmt.Sprintf("group %s on %s", r.group, r.topic)
 	}
 	return fmt.Sprintf("consumer %s of stream %s", r.group, r.topic)
+}
+
+// brief is what for a status line: the names cut (see short).
+func (r *resetState) brief() string {
+	if r.partitioned {
+		return fmt.Sprintf("group %s on %s", short(r.group), short(r.topic))
+	}
+	return fmt.Sprintf("consumer %s of stream %s", short(r.group), short(r.topic))
 }
 
 // resetTarget is the group and topic of the selected consumers row.
@@ -108,7 +118,7 @@ func (m *Model) startReset() tea.Cmd {
 	}
 	if m.src.ReadOnly(i) {
 		_ = m.record(a, audit.Refused, nil, "read-only context", nil)
-		m.status = fmt.Sprintf("context %s is read-only: offsets reset of %s refused", m.ctxs[i].name, rs.what())
+		m.status = fmt.Sprintf("context %s is read-only: offsets reset of %s refused", m.ctxs[i].name, rs.brief())
 		return nil
 	}
 	if err := m.record(a, audit.Attempted, map[string]int64{"lag": total}, "", nil); err != nil {
@@ -252,7 +262,7 @@ func (m *Model) applyResetPlan(msg resetPlanMsg) {
 	switch {
 	case msg.err != nil:
 		_ = m.record(a, audit.Failed, nil, "dry run failed", msg.err)
-		m.endAction(fmt.Sprintf("offsets reset of %s: the dry run failed: %s", rs.what(), oneLine(msg.err.Error())))
+		m.endAction(fmt.Sprintf("offsets reset of %s: the dry run failed: %s", rs.brief(), oneLine(msg.err.Error())))
 	case p.Members > 0:
 		_ = m.record(a, audit.Refused, counts, "live members", broker.LiveMembers(rs.group, p.Members))
 		who, what := "group", "live members"
@@ -262,10 +272,10 @@ func (m *Model) applyResetPlan(msg resetPlanMsg) {
 		if p.Members == 1 {
 			what = "live member"
 		}
-		m.endAction(fmt.Sprintf("offsets reset refused: %s %s has %d %s; stop its consumers first", who, rs.group, p.Members, what))
+		m.endAction(fmt.Sprintf("offsets reset refused: %s %s has %d %s; stop its consumers first", who, short(rs.group), p.Members, what))
 	case counts["moved"] == 0 && counts["new"] == 0:
 		_ = m.record(a, audit.Refused, counts, "nothing to change", nil)
-		m.endAction(fmt.Sprintf("nothing to change: %s is at %s already", rs.what(), rs.to))
+		m.endAction(fmt.Sprintf("nothing to change: %s is at %s already", rs.brief(), rs.to))
 	default:
 		rs.plan = p
 		a.phase = confirming
@@ -298,10 +308,10 @@ func (m *Model) finishReset(msg doneMsg) tea.Cmd {
 	rs := a.reset
 	counts := resetCounts(rs.plan)
 	event, result := audit.Finished, "ok"
-	summary := fmt.Sprintf("reset %s to %s: %s", rs.what(), rs.to, resetSummary(counts, rs.partitioned))
+	summary := fmt.Sprintf("reset %s to %s: %s", rs.brief(), rs.to, resetSummary(counts, rs.partitioned))
 	if msg.err != nil {
 		event, result = audit.Failed, "failed"
-		summary = fmt.Sprintf("offsets reset of %s failed: %s", rs.what(), oneLine(msg.err.Error()))
+		summary = fmt.Sprintf("offsets reset of %s failed: %s", rs.brief(), oneLine(msg.err.Error()))
 	}
 	if err := m.record(a, event, counts, result, msg.err); err != nil {
 		summary += "; " + err.Error()
@@ -356,7 +366,8 @@ func (m *Model) resetDialog() []string {
 			if j == rs.choice {
 				mark = "> "
 			}
-			ls = append(ls, fmt.Sprintf("%s%s  %-9s %s", mark, t.key, t.name, t.help))
+			// Wrapped here to hang under the description (column 15).
+			ls = append(ls, wrapIndent(fmt.Sprintf("%s%s  %-9s %s", mark, t.key, t.name, t.help), max(m.width, 20), 15)...)
 		}
 		ls = append(ls, "")
 		if rs.entering {
@@ -374,74 +385,72 @@ func (m *Model) resetDialog() []string {
 	}
 	p := rs.plan
 	c := resetCounts(p)
-	label := func(r offsets.Row) string {
-		if p.Partitioned {
-			return r.Topic + "/" + strconv.Itoa(int(r.Partition))
-		}
-		return r.Topic
-	}
 	head := "PARTITION"
 	if !p.Partitioned {
 		head = "STREAM"
 	}
-	lw := len(head)
-	for _, r := range p.Rows {
-		lw = min(max(lw, len(label(r))), 30)
+	// The cells first, to size the columns: a name made safe is measured
+	// (an escaped control byte is four columns, a wide character two).
+	type cells struct{ topic, part, cur, new, what string }
+	rows := make([]cells, len(p.Rows))
+	ww, lw, cw, nw := len("WHAT IT DOES"), len(head), len("CURRENT"), len("NEW")
+	for j, r := range p.Rows {
+		cl := cells{topic: output.TerminalSafe(r.Topic), cur: "-", new: strconv.FormatInt(r.New, 10), what: "starts here (had none)"}
+		if p.Partitioned {
+			cl.part = "/" + strconv.Itoa(int(r.Partition))
+		}
+		if r.Current != nil {
+			cl.cur = strconv.FormatInt(*r.Current, 10)
+			switch d := *r.Change; {
+			case d > 0:
+				cl.what = fmt.Sprintf("skips %d", d)
+			case d < 0:
+				cl.what = fmt.Sprintf("reads %d again", -d)
+			default:
+				cl.what = "no change"
+			}
+		}
+		if r.Clamped != "" {
+			cl.what += " (" + r.Clamped + ")"
+		}
+		rows[j] = cl
+		ww = max(ww, runewidth.StringWidth(cl.what))
+		lw = max(lw, runewidth.StringWidth(cl.topic+cl.part))
+		cw, nw = max(cw, len(cl.cur)), max(nw, len(cl.new))
 	}
-	top := append(wrap("Reset the offsets of "+where+" to "+p.To+":", m.width), "",
-		fmt.Sprintf("  %-*s %10s   %-10s %-30s %s", lw, head, "CURRENT", "NEW", "WHAT IT DOES", "LAG AFTER"))
-	foot := append([]string{""}, wrap("In all: "+resetSummary(c, p.Partitioned)+".", m.width)...)
+	// The label column gets what the others leave, at least 12 columns
+	// and at most 30; a longer name is cut ("…"), its partition kept: the
+	// heading and the command below name it whole.
+	w := max(m.width, 20)
+	lw = min(lw, 30, max(w-(2+1+cw+3+nw+1+ww+1+len("LAG AFTER")), 12))
+	label := func(cl cells) string {
+		l := runewidth.Truncate(cl.topic, max(lw-len(cl.part), 1), "…") + cl.part
+		return l + strings.Repeat(" ", max(lw-runewidth.StringWidth(l), 0))
+	}
+	// The prose is wrapped here to count its lines, and again when drawn;
+	// the heading stays one line: the dialog's first, which it keeps whole
+	// on a screen too short for all of it.
+	heading := "Reset the offsets of " + where + " to " + p.To + ":"
+	top := []string{heading, "", fmt.Sprintf("  %-*s %*s   %-*s %-*s %s", lw, head, cw, "CURRENT", nw, "NEW", ww, "WHAT IT DOES", "LAG AFTER")}
+	foot := append([]string{""}, wrapSafe("In all: "+resetSummary(c, p.Partitioned)+".", w)...)
 	if n := c["clamped"]; n > 0 {
-		foot = append(foot, fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n))
+		foot = append(foot, wrapSafe(fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n), w)...)
 	}
-	foot = append(foot, wrap("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
-		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", m.width)...)
+	foot = append(foot, wrapSafe("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
+		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", w)...)
 	foot = append(foot, "", "y resets;  n or Esc cancels (nothing is changed).")
 	// As many rows as fit between them on this screen (less the title,
 	// status and key lines), the last one saying how many more there are.
-	room := max(m.height-3-len(top)-len(foot), 2)
+	room := max(m.height-3-len(wrapSafe(heading, w))-2-len(foot), 2)
 	ls := top
 	for j, r := range p.Rows {
 		if j == room-1 && len(p.Rows) > room {
 			ls = append(ls, fmt.Sprintf("  … and %d more (mqctl offsets reset without --execute lists them all)", len(p.Rows)-j))
 			break
 		}
-		cur, what := "-", "starts here (had none)"
-		if r.Current != nil {
-			cur = strconv.FormatInt(*r.Current, 10)
-			switch d := *r.Change; {
-			case d > 0:
-				what = fmt.Sprintf("skips %d", d)
-			case d < 0:
-				what = fmt.Sprintf("reads %d again", -d)
-			default:
-				what = "no change"
-			}
-		}
-		if r.Clamped != "" {
-			what += " (" + r.Clamped + ")"
-		}
-		ls = append(ls, fmt.Sprintf("  %-*s %10s → %-10d %-30s %d", lw, label(r), cur, r.New, what, r.LagAfter))
+		ls = append(ls, fmt.Sprintf("  %s %*s → %-*s %-*s %d", label(rows[j]), cw, rows[j].cur, nw, rows[j].new, ww, rows[j].what, r.LagAfter))
 	}
 	return append(ls, foot...)
-}
-
-// wrap breaks s into lines of at most w columns at spaces.
-func wrap(s string, w int) []string {
-	var ls []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case len([]rune(line))+1+len([]rune(word)) > w:
-			ls = append(ls, line)
-			line = word
-		default:
-			line += " " + word
-		}
-	}
-	return append(ls, line)
 }
 
 var plainWord = regexp.MustCompile(`^[A-Za-z0-9._:/=+@%-]+$`)

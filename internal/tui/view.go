@@ -16,25 +16,33 @@ import (
 	"github.com/mqctl/mqctl/internal/output"
 )
 
-// column: title, minimum width, and whether it stretches to fill.
+// column: title, minimum width, whether it stretches to fill, whether a
+// cut keeps its end (a trend: the newest samples are on the right), and
+// when it is left out of a screen too narrow for all (1 first; 0 never).
 type column struct {
 	title string
 	min   int
 	flex  bool
+	tail  bool
+	drop  int
 }
 
 func (m *Model) columns(v View) []column {
 	switch v {
 	case Overview:
-		return []column{{"CONTEXT", 10, true}, {"BROKER", 8, false}, {"REACH", 10, true}, {"DESTS", 5, false}, {"LAG", 6, false}, {"DLQ", 5, false}, {"WORST", 6, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 10, true, false, 0}, {"BROKER", 8, false, false, 2}, {"REACH", 10, true, false, 0}, {"DESTS", 5, false, false, 1},
+			{"LAG", 6, false, false, 0}, {"DLQ", 5, false, false, 0}, {"WORST", 6, false, false, 0}, {"AGE", 9, false, false, 0}}
 	case Destinations:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 7, false}, {"IN/s", 5, false}, {"OUT/s", 5, false}, {"CONS", 4, false}, {"TREND", 10, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 12, true, false, 0}, {"TYPE", 6, false, false, 2}, {"DEPTH", 7, false, false, 0},
+			{"IN/s", 5, false, false, 4}, {"OUT/s", 5, false, false, 3}, {"CONS", 4, false, false, 5}, {"TREND", 10, false, true, 1}, {"AGE", 9, false, false, 0}}
 	case Consumers:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 10, true}, {"ON", 8, true}, {"LAG", 7, false}, {"TIME", 5, false}, {"TREND", 10, false}, {"STATUS", 6, false}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 10, true, false, 0}, {"ON", 8, true, false, 0}, {"LAG", 7, false, false, 0},
+			{"TIME", 5, false, false, 2}, {"TREND", 10, false, true, 1}, {"STATUS", 6, false, false, 0}, {"AGE", 9, false, false, 0}}
 	case DeadLetters:
-		return []column{{"CONTEXT", 8, false}, {"NAME", 12, true}, {"TYPE", 6, false}, {"DEPTH", 6, false}, {"OLDEST", 6, false}, {"TOP REASON", 11, true}, {"ORIGIN", 7, true}, {"WHY", 4, true}, {"AGE", 9, false}}
+		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 12, true, false, 0}, {"TYPE", 6, false, false, 2}, {"DEPTH", 6, false, false, 0},
+			{"OLDEST", 6, false, false, 4}, {"TOP REASON", 11, true, false, 0}, {"ORIGIN", 7, true, false, 3}, {"WHY", 4, true, false, 1}, {"AGE", 9, false, false, 0}}
 	}
-	return []column{{"#", 4, false}, {"TIME", 8, false}, {"ORIGIN", 10, true}, {"REASON", 10, true}, {"SIZE", 6, false}}
+	return []column{{"#", 4, false, false, 0}, {"TIME", 8, false, false, 1}, {"ORIGIN", 10, true, false, 0}, {"REASON", 10, true, false, 0}, {"SIZE", 6, false, false, 2}}
 }
 
 // pageRows is how many table rows fit: the screen less title, header,
@@ -79,8 +87,8 @@ func (m *Model) Content() string {
 	case m.act != nil:
 		used += m.dialogLines(&b, w)
 	case m.help:
-		for _, l := range m.helpLines() {
-			b.WriteString(fit(l, w))
+		for _, l := range m.helpScreen(w, m.height-3) {
+			b.WriteString(l)
 			b.WriteByte('\n')
 			used++
 		}
@@ -203,17 +211,20 @@ func (m *Model) helpLines() []string {
 	return append(helpLines[:len(helpLines):len(helpLines)], actionHelp...)
 }
 
+// A help line is a note, or two spaces, a key and its description from
+// column helpKeyCol, on one line each: helpScreen wraps them to the
+// screen, a key's description under itself. At 80x24 all of it fits.
+const helpKeyCol = 17
+
 var actionHelp = []string{
 	"  R              replay the selected dead-letter queue (a dry run first, then y)",
-	"  X              purge it (type its name); both run as mqctl dlq replay/purge do,",
-	"                 are audited, and Esc cancels them (a read-only context refuses).",
-	"  O              reset a consumer group's offsets: earliest, latest, a time or",
-	"                 shift=N; a dry run, then y; refused while it has live members.",
+	"  X              purge it (type its name); both run as mqctl dlq replay/purge do, are audited, and Esc cancels them (a read-only context refuses them).",
+	"  O              reset a consumer group's offsets: earliest, latest, a time or shift=N; a dry run, then y; refused while it has live members.",
 }
 
 var helpLines = []string{
 	"Keys",
-	"  1-5 or :name   switch view (overview, destinations, consumers, deadletters, browser)",
+	"  1-5 or :name   views: overview, destinations, consumers, deadletters, browser",
 	"  /              filter rows (Esc clears)",
 	"  s / S          next sort column / reverse order",
 	"  j k ↑ ↓ g G    move; PgUp PgDn page",
@@ -221,24 +232,42 @@ var helpLines = []string{
 	"  Esc            back",
 	"  p              pause refreshes;  r  refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
-	"Peeking never acks or commits; RabbitMQ returns peeked messages marked redelivered.",
-	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again",
-	"when its depth changes (Kafka commits nothing, JetStream acks nothing).",
+	"Peeking never acks or commits; RabbitMQ marks peeked messages redelivered.",
+	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again when its depth changes (Kafka commits nothing, JetStream acks nothing).",
 	"RabbitMQ shows (not read): reading marks them redelivered (dlq ls --sample N).",
-	"IN/s OUT/s: messages a second between two refreshes (end offsets or last",
-	"sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
+	"IN/s OUT/s: messages a second between two refreshes (end offsets or last sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
+}
+
+// helpScreen is the help wrapped to w columns in at most h lines; on a
+// screen too short the last line says that more exists.
+func (m *Model) helpScreen(w, h int) []string {
+	var ls []string
+	for _, l := range m.helpLines() {
+		ind := 0
+		if strings.HasPrefix(l, "  ") {
+			ind = helpKeyCol
+		}
+		ls = append(ls, wrapIndent(l, w, ind)...)
+	}
+	if h = max(h, 1); len(ls) > h {
+		ls = append(ls[:h-1], fit("… more help on a taller terminal, or in mqctl top --help", w))
+	}
+	return ls
 }
 
 // table writes the header and the visible rows only; it returns lines used.
 func (m *Model) table(b *strings.Builder, w int) int {
 	cols := m.columns(m.view)
 	rows := m.rows(m.view)
-	widths := m.layout(cols, rows, w-2)
 	sortCol := m.sortCol[m.view]
+	if m.view == Browser {
+		sortCol = -1
+	}
+	widths := m.layout(cols, rows, w-2, sortCol)
 	var hdr []string
 	for i, c := range cols {
 		t := c.title
-		if i == sortCol && m.view != Browser {
+		if i == sortCol {
 			if m.sortDesc[m.view] {
 				t += "↓"
 			} else {
@@ -247,7 +276,7 @@ func (m *Model) table(b *strings.Builder, w int) int {
 		}
 		hdr = append(hdr, t)
 	}
-	b.WriteString(line("  ", hdr, widths, w))
+	b.WriteString(line("  ", hdr, widths, cols, w))
 	n := m.pageRows()
 	if len(rows) == 0 {
 		msg := "  (no rows)"
@@ -276,60 +305,149 @@ func (m *Model) table(b *strings.Builder, w int) int {
 		if i == cur {
 			mark = "> "
 		}
-		b.WriteString(line(mark, m.cellsOf(&rows[i]), widths, w))
+		b.WriteString(line(mark, m.cellsOf(&rows[i]), widths, cols, w))
 		used++
 	}
 	return used
 }
 
 // layout gives each column the width of its widest cell (among the first
-// rows; at least its minimum); when that is too wide, flexible columns
-// shrink towards their minimum.
-func (m *Model) layout(cols []column, rows []row, w int) []int {
+// rows; at least its minimum, or only its title when every cell is empty,
+// as AGE is while no context is stale; at most 60). When that is too wide,
+// flexible and wide columns shrink towards their minimum, then columns are
+// left out (width 0) in their drop order, and only then does any column
+// shrink to its minimum (CONTEXT cut to "sandbox…" no longer tells
+// contexts apart); room left over goes back to columns cut, the
+// flexible ones first.
+func (m *Model) layout(cols []column, rows []row, w, sortCol int) []int {
 	widths := make([]int, len(cols))
-	total := 0
+	wants := make([]int, len(cols))
 	for i, c := range cols {
-		want := max(c.min, runewidth.StringWidth(c.title)+1)
-		for j := range rows[:min(len(rows), 200)] {
-			want = max(want, runewidth.StringWidth(m.cellsOf(&rows[j])[i]))
+		want, empty := runewidth.StringWidth(c.title), true
+		if i == sortCol {
+			want++ // the arrow
 		}
-		widths[i] = min(want, 60)
-		total += widths[i] + 1
-	}
-	for over := total - w; over > 0; {
-		shrunk := false
-		for i, c := range cols {
-			if over > 0 && (c.flex || widths[i] > 12) && widths[i] > c.min {
-				widths[i]--
-				over--
-				shrunk = true
+		for j := range rows[:min(len(rows), 200)] {
+			if cw := runewidth.StringWidth(m.cellsOf(&rows[j])[i]); cw > 0 {
+				want, empty = max(want, cw), false
 			}
 		}
-		if !shrunk {
-			break
+		if !empty {
+			want = max(want, c.min)
+		}
+		wants[i], widths[i] = want, min(want, 60)
+	}
+	total := func() int {
+		n := 0
+		for _, x := range widths {
+			if x > 0 {
+				n += x + 1
+			}
+		}
+		return n
+	}
+	shrink := func(wide int) {
+		for shrunk := true; shrunk && total() > w; {
+			shrunk = false
+			for i, c := range cols {
+				if total() > w && widths[i] > c.min && (c.flex || widths[i] > wide) {
+					widths[i]--
+					shrunk = true
+				}
+			}
+		}
+	}
+	shrink(12)
+	shrink(10)
+	for d := 1; d <= len(cols) && total() > w; d++ {
+		for i, c := range cols {
+			if c.drop == d {
+				widths[i] = 0
+			}
+		}
+	}
+	shrink(0)
+	// Room left (after a column was left out, or under a cap) goes to the
+	// flexible columns first: names before contexts.
+	for _, flex := range []bool{true, false} {
+		for i, c := range cols {
+			if spare := w - total(); spare > 0 && c.flex == flex && widths[i] > 0 && wants[i] > widths[i] {
+				widths[i] += min(spare, wants[i]-widths[i])
+			}
 		}
 	}
 	return widths
 }
 
-func line(mark string, cells []string, widths []int, w int) string {
+// line writes the cells of the columns shown (width above 0).
+func line(mark string, cells []string, widths []int, cols []column, w int) string {
 	var b strings.Builder
 	b.WriteString(mark)
+	sep := false
 	for i, c := range cells {
-		if i > 0 {
+		if widths[i] == 0 {
+			continue
+		}
+		if sep {
 			b.WriteByte(' ')
 		}
-		b.WriteString(pad(c, widths[i]))
+		sep = true
+		b.WriteString(pad(c, widths[i], cols[i].tail))
 	}
 	return fit(strings.TrimRight(b.String(), " "), w) + "\n"
 }
 
-func pad(s string, w int) string {
-	s = runewidth.Truncate(s, w, "…")
+// pad cuts s to w columns, from the left when tail (its end matters
+// most), and fills it with spaces to w.
+func pad(s string, w int, tail bool) string {
+	if sw := runewidth.StringWidth(s); tail && sw > w {
+		s = runewidth.TruncateLeft(s, sw-w, "")
+	} else {
+		s = runewidth.Truncate(s, w, "…")
+	}
 	return s + strings.Repeat(" ", max(0, w-runewidth.StringWidth(s)))
 }
 
 func fit(s string, w int) string { return runewidth.Truncate(s, w, "…") }
+
+// wrapSafe makes s safe for a terminal and then wraps it to w columns:
+// in that order, as escaping a control byte makes a line wider.
+func wrapSafe(s string, w int) []string { return wrap(output.TerminalSafe(s), w) }
+
+// wrap breaks s, already safe, into lines of at most w columns: at the
+// last space that fits, or inside a word (a name) longer than a line. A
+// line's leading spaces (up to half of w) indent its continuation lines
+// too, so an indented row stays indented. A line that fits comes back as
+// it is, spaces and all.
+func wrap(s string, w int) []string { return wrapIndent(s, w, len(s)-len(strings.TrimLeft(s, " "))) }
+
+// wrapIndent is wrap with continuation lines indented by ind spaces (up to
+// half of w).
+func wrapIndent(s string, w, ind int) []string {
+	w = max(w, 2)
+	indent := strings.Repeat(" ", min(ind, w/2))
+	var ls []string
+	for prefix := ""; ; prefix = indent {
+		s = prefix + s
+		if runewidth.StringWidth(s) <= w {
+			return append(ls, s)
+		}
+		head := runewidth.Truncate(s, w, "")
+		if len(head) <= len(prefix) {
+			// Not one character fits after the indent: take one anyway.
+			_, n := utf8.DecodeRuneInString(s[len(prefix):])
+			head = s[:len(prefix)+n]
+		}
+		rest := s[len(head):]
+		if sp := strings.LastIndexByte(head, ' '); sp > len(indent) && !strings.HasPrefix(rest, " ") {
+			head, rest = s[:sp], s[sp+1:]
+		}
+		ls = append(ls, strings.TrimRight(head, " "))
+		if s = strings.TrimLeft(rest, " "); s == "" {
+			return ls
+		}
+	}
+}
 
 func (m *Model) browserRow(j int) row {
 	msg := &m.peek.msgs[j]
@@ -339,7 +457,22 @@ func (m *Model) browserRow(j int) row {
 		t = msg.Timestamp.UTC().Format("15:04:05")
 	}
 	return row{ctx: m.peek.ctx, name: strconv.Itoa(j + 1),
-		cells: []string{strconv.Itoa(j + 1), t, o.Destination, o.Reason, strconv.Itoa(len(msg.Value))}}
+		cells: []string{strconv.Itoa(j + 1), t, originCell(o), o.Reason, strconv.Itoa(len(msg.Value))}}
+}
+
+// originCell says where a dead letter came from as dlq ls does: the
+// destination, or the stream and sequence a JetStream advisory points to,
+// then a Kafka partition/offset (Spring writes them as binary integers,
+// which its headers below show escaped).
+func originCell(o dlq.Origin) string {
+	s := o.Destination
+	if s == "" && o.Stream != "" {
+		s = fmt.Sprintf("%s#%d", o.Stream, o.StreamSeq)
+	}
+	if o.Partition != nil && o.Offset != nil {
+		s += fmt.Sprintf(" %d/%d", *o.Partition, *o.Offset)
+	}
+	return s
 }
 
 // detail shows the selected peeked message: origin, headers, body.
@@ -356,7 +489,13 @@ func (m *Model) detail(b *strings.Builder, w, h int) int {
 	o := dlq.DecodeOrigin(m.peek.broker, msg)
 	var ls []string
 	ls = append(ls, strings.Repeat("─", w))
-	ls = append(ls, fmt.Sprintf("origin %s  reason %s  count %d", orDash(o.Destination), orDash(o.Reason), o.Count))
+	// The reason last: it is the long one (an exception message); a count
+	// only where the convention keeps one (x-death, ours).
+	head := "origin " + orDash(originCell(o))
+	if o.Count > 0 {
+		head += fmt.Sprintf("  count %d", o.Count)
+	}
+	ls = append(ls, head+"  reason "+orDash(o.Reason))
 	for _, hd := range msg.Headers {
 		ls = append(ls, "  "+hd.Key+": "+string(hd.Value))
 	}

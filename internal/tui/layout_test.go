@@ -1,0 +1,186 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mqctl/mqctl/internal/broker"
+)
+
+// A trend narrower than its samples shows the newest ones: a queue that
+// was just drained (a replay, a purge) ends in the lowest bar, at 80
+// columns as at 200.
+func TestTrendKeepsNewestSamples(t *testing.T) {
+	f := newFixture()
+	now := t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+	run(m, startMsg{})
+	for range 25 {
+		now = now.Add(2 * time.Second)
+		run(m, tickMsg{ctx: 0})
+	}
+	f.mu.Lock()
+	f.snaps[0].Destinations = slices.Clone(f.snaps[0].Destinations)
+	f.snaps[0].Destinations[0].Messages = 0 // orders drained
+	f.mu.Unlock()
+	now = now.Add(2 * time.Second)
+	run(m, tickMsg{ctx: 0})
+	typeKeys(m, "2")
+	for _, w := range []int{80, 200} {
+		run(m, tea.WindowSizeMsg{Width: w, Height: 24})
+		for _, l := range strings.Split(m.Content(), "\n") {
+			if !strings.HasPrefix(l, "> sandbox-") || !strings.Contains(l, " orders ") {
+				continue
+			}
+			if !strings.HasSuffix(strings.TrimSpace(l), "█▁") {
+				t.Errorf("at %d columns the trend of a drained topic does not end in its drop: %q", w, l)
+			}
+		}
+	}
+}
+
+// On a narrow screen a stale context's rows still say how stale they are:
+// the columns shrink, then the least needed ones are left out whole
+// (never cut into "…" at the edge), and AGE stays.
+func TestNarrowScreensKeepStaleMarker(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {60, 20}} {
+		for _, v := range []string{"1", "2", "3", "4"} {
+			t.Run(fmt.Sprintf("view%s_%dx%d", v, size[0], size[1]), func(t *testing.T) {
+				f := newFixture()
+				f.snaps[1].Destinations = append(f.snaps[1].Destinations, broker.Destination{Broker: "rabbitmq", Type: "queue", Name: "orders.created", Messages: 308})
+				now := t0
+				m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+				run(m, tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+				run(m, startMsg{})
+				f.errs[1] = errors.New("dial tcp 127.0.0.1:5672: connect: connection refused")
+				now = t0.Add(37 * time.Second)
+				run(m, tickMsg{ctx: 0})
+				run(m, tickMsg{ctx: 1})
+				typeKeys(m, v)
+				screen := m.Content()
+				checkScreen(t, "view "+v, screen, size[0], size[1])
+				ls := strings.Split(screen, "\n")
+				if strings.Contains(ls[1], "…") {
+					t.Errorf("a header was cut: %q", ls[1])
+				}
+				stale := 0
+				for _, l := range ls[2:] {
+					if !strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "> ") {
+						continue
+					}
+					if !strings.Contains(l, "sandbox-k") && !strings.Contains(l, "sandbox-r") {
+						t.Errorf("the context of a row cannot be told: %q", l)
+					}
+					if strings.Contains(l, "sandbox-r") != strings.HasSuffix(l, "stale 37s") {
+						t.Errorf("a row's age is wrong or cut: %q", l)
+					}
+					if strings.Contains(l, "sandbox-r") {
+						stale++
+					}
+				}
+				if stale == 0 {
+					t.Fatalf("no row of the stale context:\n%s", screen)
+				}
+				// Room a left-out column gave back goes to names first.
+				if v == "2" && size[0] == 60 && !strings.Contains(screen, " orders.created ") {
+					t.Errorf("a name was cut while a context had room:\n%s", screen)
+				}
+			})
+		}
+	}
+}
+
+// ? shows all of the help at 80x24, nothing cut, with or without the
+// action keys; a smaller screen shows what fits and says more exists,
+// keeping the status and key lines on the screen.
+func TestHelpFitsTheScreen(t *testing.T) {
+	for _, readOnly := range []bool{false, true} {
+		f := newFixture()
+		m := newModel(f, nil)
+		m.opt.ReadOnly = readOnly
+		run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+		run(m, startMsg{})
+		typeKeys(m, "?")
+		screen := m.Content()
+		checkScreen(t, "help", screen, 80, 24)
+		if strings.Contains(screen, "…") {
+			t.Errorf("read-only %v: help cut at 80x24:\n%s", readOnly, screen)
+		}
+		for _, want := range []string{"deadletters, browser", "marks peeked messages redelivered.", "or RabbitMQ's own rates.", "? help  q quit"} {
+			if !strings.Contains(screen, want) {
+				t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, want, screen)
+			}
+		}
+		last := "refused while it has live members."
+		if readOnly {
+			last = "replay, purge and offsets reset are off."
+		}
+		if !strings.Contains(screen, last) {
+			t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, last, screen)
+		}
+		// A key's description wraps under itself.
+		run(m, tea.WindowSizeMsg{Width: 60, Height: 20})
+		screen = m.Content()
+		checkScreen(t, "help at 60x20", screen, 60, 20)
+		if !strings.Contains(screen, "  1-5 or :name   views: overview, destinations, consumers,\n                 deadletters, browser\n") ||
+			!strings.Contains(screen, "… more help on a taller terminal") || !strings.HasSuffix(screen, "? help  q quit") {
+			t.Errorf("read-only %v: help at 60x20:\n%s", readOnly, screen)
+		}
+	}
+}
+
+// The browser says where each dead letter came from as dlq ls does: a
+// Spring record's topic with its partition/offset (binary headers,
+// decoded), a JetStream advisory's stream and sequence; a count only
+// where the convention keeps one.
+func TestBrowserOrigins(t *testing.T) {
+	f := newFixture()
+	f.msgs = []broker.Message{
+		{Timestamp: t0, Value: []byte(`{"id":1}`), Headers: []broker.Header{
+			{Key: "kafka_dlt-original-topic", Value: []byte("orders")},
+			{Key: "kafka_dlt-original-partition", Value: []byte{0, 0, 0, 2}},
+			{Key: "kafka_dlt-original-offset", Value: []byte{0, 0, 0, 0, 0, 0, 0, 6}},
+			{Key: "kafka_dlt-exception-message", Value: []byte("SKU not found")},
+		}},
+		{Timestamp: t0, Value: []byte(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":"ORDERS","consumer":"processor","stream_seq":5,"deliveries":1,"reason":"invalid SKU"}`)},
+	}
+	m := newModel(f, nil)
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	run(m, startMsg{})
+	typeKeys(m, "4", "enter")
+	screen := m.Content()
+	for _, want := range []string{"orders 2/6", "ORDERS#5", "origin orders 2/6  reason SKU not found\n"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the browser lacks %q:\n%s", want, screen)
+		}
+	}
+	typeKeys(m, "down")
+	if screen := m.Content(); !strings.Contains(screen, "origin ORDERS#5  count 1  reason terminated: invalid SKU\n") {
+		t.Errorf("the advisory's detail:\n%s", screen)
+	}
+}
+
+// 5 and :browser before anything was opened say how to open one, rather
+// than nothing (5) or that "browser" is an unknown view.
+func TestBrowserBeforeEnter(t *testing.T) {
+	for _, keys := range [][]string{{"5"}, {":", "b", "r", "enter"}, {":", "b", "r", "o", "w", "s", "e", "r", "enter"}} {
+		m := newModel(newFixture(), nil)
+		run(m, startMsg{})
+		typeKeys(m, keys...)
+		if m.view != Overview || !strings.Contains(m.status, "open one with Enter in destinations (2) or dead letters (4)") {
+			t.Errorf("%v: view %v, status %q", keys, m.view, m.status)
+		}
+	}
+	m := newModel(newFixture(), nil)
+	run(m, startMsg{})
+	typeKeys(m, "4", "enter", "1", "5")
+	if m.view != Browser {
+		t.Errorf("5 after Enter opened a destination: view %v", m.view)
+	}
+}
