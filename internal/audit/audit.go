@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Events of an action, in the order they happen.
@@ -138,7 +140,9 @@ func (l *Log) Append(r Record) error {
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	line = append(line, '\n')
+	// Names come from brokers: written as \u escapes, a bidi override or an
+	// invisible character in one cannot reorder or hide what `cat` shows.
+	line = append(output.EscapeJSONControls(line), '\n')
 	if err := os.MkdirAll(filepath.Dir(l.Path), 0o700); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}

@@ -119,3 +119,27 @@ func read(t *testing.T, path string) []Record {
 	}
 	return out
 }
+
+// A destination named with a bidi override, an invisible character or an
+// escape is written as \u escapes: the file is safe to cat, and a JSON
+// reader gets the name back as it was.
+func TestAppendEscapesHostileNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l := Open(path)
+	name := "orders\u200b.dlq\u202egpj.\x1b[2J\U000E0041\u0085"
+	if err := l.Append(Record{ID: l.NewID(), Via: "top", Action: "purge", Destination: name, Event: Attempted}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range string(raw) {
+		if r < 0x20 && r != '\n' || r >= 0x7f && r < 0xa0 || r == 0x200b || r == 0x202e || r >= 0xe0000 {
+			t.Fatalf("%U written raw: %q", r, raw)
+		}
+	}
+	if got := read(t, path)[0].Destination; got != name {
+		t.Errorf("read back %q, wrote %q", got, name)
+	}
+}

@@ -3,14 +3,16 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
+	"unicode/utf16"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // encodeJSON writes v as JSON (indented when indent) with every C0 and C1
-// control, DEL and bidi override or isolate written as a \u escape, so a
+// control, DEL, bidi override or isolate and invisible character written as a \u escape, so a
 // `cat` of a dump cannot act on a terminal; any JSON reader gets the same
 // string back.
 func encodeJSON(w io.Writer, v any, indent bool) error {
@@ -24,26 +26,36 @@ func encodeJSON(w io.Writer, v any, indent bool) error {
 	}
 	// Outside strings JSON is ASCII, so every such rune is inside a string,
 	// where \uXXXX means the same rune.
-	_, err := w.Write(escapeUnsafeRunes(buf.Bytes()))
+	_, err := w.Write(EscapeJSONControls(buf.Bytes()))
 	return err
 }
 
-// escapeUnsafeRunes replaces DEL, C1 controls and bidi controls in b by
-// \uXXXX. encoding/json and yaml.v3 already escape C0 controls.
-func escapeUnsafeRunes(b []byte) []byte {
-	if !bytes.ContainsFunc(b, func(r rune) bool { return r == 0x7f || r >= 0x80 && r < 0xa0 || isBidi(r) }) {
+// escapeUnsafeRunes writes unsafeRune runes of encoded JSON or YAML as
+// \uXXXX; above U+FFFF as a JSON surrogate pair, or YAML's \UXXXXXXXX.
+func escapeUnsafeRunes(b []byte, yaml bool) []byte {
+	if !bytes.ContainsFunc(b, unsafeRune) {
 		return b
 	}
 	var out bytes.Buffer
 	out.Grow(len(b) + 32)
+	u := func(r rune) {
+		const hex = "0123456789abcdef"
+		out.WriteString(`\u`)
+		out.Write([]byte{hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]})
+	}
 	for _, r := range string(b) {
-		if r == 0x7f || r >= 0x80 && r < 0xa0 || isBidi(r) {
-			out.WriteString(`\u`)
-			const hex = "0123456789abcdef"
-			out.Write([]byte{hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]})
-			continue
+		switch {
+		case !unsafeRune(r):
+			out.WriteRune(r)
+		case r <= 0xffff:
+			u(r)
+		case yaml:
+			fmt.Fprintf(&out, `\U%08x`, r)
+		default:
+			hi, lo := utf16.EncodeRune(r)
+			u(hi)
+			u(lo)
 		}
-		out.WriteRune(r)
 	}
 	return out.Bytes()
 }
@@ -65,12 +77,12 @@ func encodeYAML(w io.Writer, v any) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	_, err := w.Write(escapeUnsafeRunes(buf.Bytes()))
+	_, err := w.Write(escapeUnsafeRunes(buf.Bytes(), true))
 	return err
 }
 
 func quoteBidi(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && strings.ContainsFunc(n.Value, func(r rune) bool { return r == 0x7f || r >= 0x80 && r < 0xa0 || isBidi(r) }) {
+	if n.Kind == yaml.ScalarNode && strings.ContainsFunc(n.Value, unsafeRune) {
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	for _, c := range n.Content {

@@ -34,8 +34,14 @@ func TerminalSafe(s string) string {
 			hexByte(&b, `\x`, byte(r))
 		case r >= 0x80 && r < 0xa0:
 			hexByte(&b, `\u00`, byte(r))
-		case isBidi(r):
-			b.WriteString(`\u`)
+		case isBidi(r) || isInvisible(r):
+			if r > 0xffff {
+				b.WriteString(`\U`)
+				hexByte(&b, "", byte(r>>24))
+				hexByte(&b, "", byte(r>>16))
+			} else {
+				b.WriteString(`\u`)
+			}
 			hexByte(&b, "", byte(r>>8))
 			hexByte(&b, "", byte(r))
 		default:
@@ -52,7 +58,7 @@ func needsEscape(s string) bool {
 			return true
 		} else if c >= 0x80 {
 			for _, r := range s[i:] {
-				if r == utf8.RuneError || r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || isBidi(r) {
+				if r == utf8.RuneError || r < 0x20 || unsafeRune(r) {
 					return true
 				}
 			}
@@ -67,6 +73,22 @@ func needsEscape(s string) bool {
 func isBidi(r rune) bool {
 	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 ||
 		r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// isInvisible reports characters that show as nothing, so "orders\u200b.dlq"
+// would pass for "orders.dlq": zero-width space, word joiner and the
+// invisible operators, the BOM, the Mongolian vowel separator, the soft
+// hyphen and the tag characters (which can hide whole words). The zero-width
+// joiner and non-joiner are left alone: emoji and several scripts need them.
+func isInvisible(r rune) bool {
+	return r == 0x200b || r >= 0x2060 && r <= 0x2064 || r == 0xfeff || r == 0x180e || r == 0xad ||
+		r >= 0xe0000 && r <= 0xe007f
+}
+
+// unsafeRune reports a rune above C0 that TerminalSafe escapes: DEL, C1
+// controls, bidi controls and invisible characters.
+func unsafeRune(r rune) bool {
+	return r == 0x7f || r >= 0x80 && r < 0xa0 || isBidi(r) || isInvisible(r)
 }
 
 func hexByte(b *strings.Builder, prefix string, c byte) {
@@ -108,10 +130,10 @@ func TerminalText(s string) string {
 	}
 }
 
-// EscapeJSONControls writes the C1 controls, DEL and bidi controls in a
-// JSON text as \u escapes: the same JSON to any reader, inert on a
-// terminal.
-func EscapeJSONControls(b []byte) []byte { return escapeUnsafeRunes(b) }
+// EscapeJSONControls writes the C1 controls, DEL, bidi controls and
+// invisible characters in a JSON text as \u escapes (a surrogate pair above
+// U+FFFF): the same JSON to any reader, inert and visible on a terminal.
+func EscapeJSONControls(b []byte) []byte { return escapeUnsafeRunes(b, false) }
 
 // ErrLine writes one diagnostic line, "mqctl: " + prefix + msg, to w
 // (stderr). msg is made safe first (TerminalSafe): errors and warnings
