@@ -198,6 +198,7 @@ func TestConsumeDelayedRetries(t *testing.T) {
 func TestConsumeDelayedRetryKill9(t *testing.T) {
 	for name, setup := range retryBrokers {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each broker its own; the time is the brokers' waits
 			b := setup(t)
 			b.publish("flaky")
 			runs := filepath.Join(t.TempDir(), "runs")

@@ -296,7 +296,7 @@ func TestReliabilityProduceKill9(t *testing.T) {
 	t.Run("kafka", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `produce`, Kafka (4 partitions)")
-		const n = 300000
+		n := reliability.Messages(300000)
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -323,7 +323,7 @@ func TestReliabilityProduceKill9(t *testing.T) {
 	t.Run("jetstream", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `produce`, JetStream (file storage)")
-		const n = 20000
+		n := reliability.Messages(20000)
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		for run := range runs {
@@ -356,7 +356,7 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 	t.Run("kafka group", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `consume --group`, Kafka (3 partitions)")
-		const n = 100000
+		n := reliability.Messages(100000)
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -389,7 +389,7 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 	t.Run("jetstream durable", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `consume --consumer` (durable), JetStream")
-		const n = 20000
+		n := reliability.Messages(20000)
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		dir := t.TempDir()
@@ -466,7 +466,7 @@ func TestReliabilityDLQReplayKill9(t *testing.T) {
 	t.Run("kafka", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `dlq replay`, Kafka .DLT to its topic")
-		const n = 30000
+		n := reliability.Messages(30000)
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -707,7 +707,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 	t.Run("produce", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kfake: Produce requests answered REQUEST_TIMED_OUT or NOT_LEADER_FOR_PARTITION, `produce`")
-		const n = 20000
+		n := reliability.Messages(20000)
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		var on atomic.Bool
@@ -751,7 +751,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 	t.Run("consume group", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kfake: OffsetCommit answered COORDINATOR_NOT_AVAILABLE, Fetch NOT_LEADER_FOR_PARTITION, `consume --group`")
-		const n = 100000
+		n := reliability.Messages(100000)
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		var on atomic.Bool
@@ -779,7 +779,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 	t.Run("consume group, connections dropped", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kfake: connections closed on Fetch and OffsetCommit requests, `consume --group`")
-		const n = 50000
+		n := reliability.Messages(50000)
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		var on atomic.Bool
@@ -1033,7 +1033,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	t.Run("produce", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "NATS server restarted mid-`produce`, JetStream")
-		const n = 20000
+		n := reliability.Messages(20000)
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		dir := t.TempDir()
@@ -1064,7 +1064,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	t.Run("consume durable", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "NATS server restarted mid-`consume --consumer` (durable), JetStream")
-		const n = 20000
+		n := reliability.Messages(20000)
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		dir := t.TempDir()

@@ -420,6 +420,7 @@ func TestSandboxCleansUpOnSignals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each sandbox on free ports, with its own TMPDIR
 			c := newCLI(t)
 			tmp := sandboxTempDir(t)
 			c.env = append(c.env, "TMPDIR="+tmp)

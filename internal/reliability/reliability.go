@@ -25,7 +25,36 @@ const (
 	// DefaultRuns keeps `make test` short: one run of every scenario
 	// takes about 90 s (2 cores, -race).
 	DefaultRuns = 1
+	// bounded divides a scenario's message count in the bounded subset:
+	// most of a run's time there is the race-instrumented test reading
+	// back what it must find, not mqctl.
+	bounded = 4
 )
+
+// full reports whether the scenarios run as `make reliability` runs them
+// ($MQCTL_RELIABILITY_RUNS set), not as the bounded subset of `make test`.
+func full() bool { return os.Getenv(RunsEnv) != "" }
+
+// Messages is how many messages a scenario written for n uses per run: n
+// under `make reliability`, a quarter of it in `make test`'s bounded
+// subset (at least 1000).
+func Messages(n int) int {
+	if full() || n <= 1000 {
+		return n
+	}
+	return max(n/bounded, 1000)
+}
+
+// FullOnly skips a scenario in `make test`'s bounded subset, for those
+// whose time is the broker's (a RabbitMQ node of their own restarted)
+// and whose mqctl behaviour a faster test covers too; `make reliability`
+// runs them. The reason says which.
+func FullOnly(t testing.TB, reason string) {
+	t.Helper()
+	if !full() {
+		t.Skipf("runs in make reliability only (%s=N): %s", RunsEnv, reason)
+	}
+}
 
 // Result is one scenario's figures over all its runs.
 type Result struct {
