@@ -90,7 +90,9 @@ func (k *reader) revoke(_ context.Context, cl *kgo.Client, revoked map[string][]
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	if err := k.commitRetrying(ctx, cl); err != nil {
-		k.warn.warnf("kafka commit before a rebalance failed: %v; the next owner of these partitions reads some records again", err)
+		// Not rate-limited with the retry warnings: it is rare, final, and
+		// says records will be read again.
+		k.warn.logf("kafka commit before a rebalance failed: %v; the next owner of these partitions reads some records again", err)
 	}
 	k.drop(revoked)
 }
