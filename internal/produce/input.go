@@ -11,6 +11,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
@@ -26,6 +27,8 @@ type Record struct {
 	// chunk is the recordChunk the record and its message live in, nil
 	// when they were allocated alone.
 	chunk *recordChunk
+	// sent is when it was published, on its run's clock.
+	sent time.Duration
 }
 
 // release says the record and its message are no longer used: their done

@@ -136,7 +136,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 // publishAll reads and publishes until the input ends, ctx ends or the
 // input is bad.
 func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options, limiter *rate.Limiter, report func(*Record, broker.Receipt, error)) error {
-	epoch := time.Now()
+	c := &confirms{st: st, epoch: time.Now(), report: report}
 	for ctx.Err() == nil {
 		rec, err := src.Next()
 		if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())) {
@@ -173,19 +173,31 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 			}
 		}
 		st.Sent.Add(1)
-		// Latency on the monotonic clock alone: time.Now also reads the
-		// wall clock, which costs as much again on some virtual machines.
-		start := time.Since(epoch)
-		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) {
-			if err == nil {
-				st.observe(time.Since(epoch) - start)
-			}
-			report(rec, r, err)
-			// done is called once; after report nothing reads rec.
-			rec.release()
-		})
+		rec.sent = time.Since(c.epoch)
+		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) { c.settle(rec, r, err) })
 	}
 	return nil
+}
+
+// confirms settles the records of one run; each done call closes over it
+// and its record alone, which keeps the one allocation per message small.
+type confirms struct {
+	st *Stats
+	// epoch starts the run's clock: latencies are measured on the
+	// monotonic clock alone, as time.Now also reads the wall clock, which
+	// costs as much again on some virtual machines.
+	epoch  time.Time
+	report func(*Record, broker.Receipt, error)
+}
+
+// settle is rec's done call.
+func (c *confirms) settle(rec *Record, r broker.Receipt, err error) {
+	if err == nil {
+		c.st.observe(time.Since(c.epoch) - rec.sent)
+	}
+	c.report(rec, r, err)
+	// done is called once; after report nothing reads rec.
+	rec.release()
 }
 
 // describeReceipt says where the broker named b put a message, from the
