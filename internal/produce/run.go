@@ -139,11 +139,16 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 	c := &confirms{st: st, epoch: time.Now(), report: report}
 	for ctx.Err() == nil {
 		rec, err := src.Next()
-		if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())) {
-			return nil
-		}
-		var invalid *InvalidLine
-		if errors.As(err, &invalid) {
+		if err != nil {
+			if errors.Is(err, io.EOF) || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+				return nil
+			}
+			// Declared here: errors.As makes it escape, which would cost
+			// an allocation per message.
+			var invalid *InvalidLine
+			if !errors.As(err, &invalid) {
+				return err
+			}
 			st.Invalid.Add(1)
 			if !o.SkipInvalid {
 				return mqerr.Wrap(mqerr.Usage, fmt.Errorf("%w (pass --skip-invalid to skip such lines)", invalid))
@@ -152,9 +157,6 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 				fmt.Fprintf(o.Log, "mqctl: skipped %v\n", invalid)
 			}
 			continue
-		}
-		if err != nil {
-			return err
 		}
 		if o.Prepare != nil {
 			if err := o.Prepare(rec); err != nil {
