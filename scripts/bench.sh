@@ -100,12 +100,13 @@ done
 rr_s=$(median "${rr[@]}"); rm_s=$(median "${rm_[@]}")
 
 echo "bench: JetStream produce, $nats_n x 100 B, window $nats_window" >&2
-nr=(); nm=()
+nr=(); nri=(); nm=()
 for i in $(seq 1 "$runs"); do
   peer benchsetup nats "$nats_url" BENCHRAW bench.raw; nr+=("$(seconds peer natsproduce "$nats_url" bench.raw "$tmp/nats.txt" $nats_window)")
+  peer benchsetup nats "$nats_url" BENCHRAW bench.raw; nri+=("$(seconds peer natsproduce "$nats_url" bench.raw "$tmp/nats.txt" $nats_window msgid)")
   peer benchsetup nats "$nats_url" BENCHMQ bench.mq; nm+=("$(seconds "$bin" produce bench.mq --url "$nats_url" --in-flight $nats_window --file "$tmp/nats.txt")")
 done
-nr_s=$(median "${nr[@]}"); nm_s=$(median "${nm[@]}")
+nr_s=$(median "${nr[@]}"); nri_s=$(median "${nri[@]}"); nm_s=$(median "${nm[@]}")
 
 echo "bench: Kafka consume, $kafka_n x 100 B to /dev/null, 4 partitions" >&2
 peer benchsetup kafka "$brokers" cons 4
@@ -246,6 +247,7 @@ rate ratios above 1 favour mqctl.
 | same | ${km_s} s | minimal franz-go program: ${kr_s} s | **$(ratio "$km_s" "$kr_s")** × its time (goal ≤ 1.15) |
 | RabbitMQ, $rabbit_n persistent × 100 B, confirms, window $rabbit_window, durable queue | $(rate "$rabbit_n" "$rm_s") msg/s | minimal amqp091-go loop: $(rate "$rabbit_n" "$rr_s") msg/s | **$(ratio "$rr_s" "$rm_s")** × its rate (goal ≥ 0.95) |
 | JetStream, $nats_n × 100 B, PubAck, window $nats_window, file storage | $(rate "$nats_n" "$nm_s") msg/s | minimal nats.go async loop: $(rate "$nats_n" "$nr_s") msg/s | **$(ratio "$nr_s" "$nm_s")** × its rate (goal ≥ 0.95) |
+| same | $(rate "$nats_n" "$nm_s") msg/s | the same loop giving each message a \`Nats-Msg-Id\`, as mqctl does by default: $(rate "$nats_n" "$nri_s") msg/s | **$(ratio "$nri_s" "$nm_s")** × its rate |
 
 Peak RSS of \`mqctl produce\` for the $kafka_n-line Kafka file: ${rss} MiB (goal ≤ 64 MiB; it streams the input).
 

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/envelope"
@@ -21,6 +24,24 @@ type Record struct {
 	// jsonl, the argument number for arguments.
 	N   int
 	Msg *broker.Message
+	// chunk is the recordChunk the record and its message live in, nil
+	// when they were allocated alone.
+	chunk *recordChunk
+	// sent is when it was published, on its run's clock, when weight
+	// says its confirm latency is measured: for weight messages.
+	sent   time.Duration
+	weight int64
+}
+
+// release says the record and its message are no longer used: their done
+// call returned. Once every record of its chunk was released the chunk is
+// reused for the records read next. Release each record at most once, and
+// only when nothing reads it any more; a record never released only keeps
+// its chunk from being reused.
+func (r *Record) release() {
+	if c := r.chunk; c != nil && c.released.Add(1) == chunkRecords {
+		c.pool.put(c)
+	}
 }
 
 // Reader yields records until io.EOF.
@@ -36,12 +57,18 @@ type InvalidLine struct {
 
 func (e *InvalidLine) Error() string { return fmt.Sprintf("line %d: %v", e.N, e.Err) }
 
-// recordSlab allocates records with their messages in chunks: one
-// allocation per 256 messages on the hot path instead of two per message.
-// A chunk stays alive while any of its messages is in flight, so memory is
-// bounded by the in-flight window plus one chunk.
-type recordSlab struct {
-	chunk []recordWithMessage
+// chunkRecords is how many records a recordChunk holds.
+const chunkRecords = 256
+
+// recordChunk holds records with their messages: one allocation per 256
+// messages instead of two per message, and none once chunks are reused.
+// A chunk is reused once each of its records was released, so in steady
+// state the chunks in use are those holding messages in flight plus the
+// one being filled.
+type recordChunk struct {
+	recs     [chunkRecords]recordWithMessage
+	released atomic.Int32
+	pool     *chunkPool
 }
 
 type recordWithMessage struct {
@@ -49,15 +76,58 @@ type recordWithMessage struct {
 	msg broker.Message
 }
 
-func (s *recordSlab) next(n int, value []byte) *Record {
-	if len(s.chunk) == 0 {
-		s.chunk = make([]recordWithMessage, 256)
+// chunkPool keeps released chunks for reuse. Records are released on the
+// goroutines that call done, while the reader takes chunks on its own.
+type chunkPool struct {
+	mu   sync.Mutex
+	free []*recordChunk
+}
+
+// maxFreeChunks bounds the chunks a pool keeps: enough for a window of
+// 16384 messages to recycle all of its chunks.
+const maxFreeChunks = 64
+
+func (p *chunkPool) put(c *recordChunk) {
+	p.mu.Lock()
+	if len(p.free) < maxFreeChunks {
+		p.free = append(p.free, c)
 	}
-	x := &s.chunk[0]
-	s.chunk = s.chunk[1:]
+	p.mu.Unlock()
+}
+
+// get returns a chunk whose records are all zero.
+func (p *chunkPool) get() *recordChunk {
+	p.mu.Lock()
+	var c *recordChunk
+	if n := len(p.free); n > 0 {
+		c, p.free = p.free[n-1], p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if c == nil {
+		return &recordChunk{pool: p}
+	}
+	// Released means no one reads them any more: clearing them is safe.
+	clear(c.recs[:])
+	c.released.Store(0)
+	return c
+}
+
+// recordSlab hands out the records of its pool's chunks in order.
+type recordSlab struct {
+	pool chunkPool
+	cur  *recordChunk
+	used int
+}
+
+func (s *recordSlab) next(n int, value []byte) *Record {
+	if s.cur == nil || s.used == chunkRecords {
+		s.cur, s.used = s.pool.get(), 0
+	}
+	x := &s.cur.recs[s.used]
+	s.used++
 	x.msg.Value = value
 	x.msg.Kafka.Partition = -1
-	x.rec.N, x.rec.Msg = n, &x.msg
+	x.rec.N, x.rec.Msg, x.rec.chunk = n, &x.msg, s.cur
 	return &x.rec
 }
 
@@ -189,7 +259,7 @@ func (r *RawReader) Next() (*Record, error) {
 	if len(data) > maxLine {
 		return nil, mqerr.Usagef("raw input larger than %d MiB", maxLine>>20)
 	}
-	return (&recordSlab{chunk: make([]recordWithMessage, 1)}).next(1, data), nil
+	return &Record{N: 1, Msg: &broker.Message{Value: data, Kafka: broker.KafkaMeta{Partition: -1}}}, nil
 }
 
 // ArgsReader makes one message per command-line value.

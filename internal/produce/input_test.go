@@ -2,6 +2,7 @@ package produce
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -130,6 +131,22 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+// The sampled latencies stand for every message sent: their weights add
+// up to the count, short of the few after the last sample.
+func TestLatencyWeightCoversEveryMessage(t *testing.T) {
+	var total int64
+	for n := int64(1); n <= 1_000_000; n++ {
+		w := latencyWeight(n)
+		if n <= latencyAll && w != 1 {
+			t.Fatalf("message %d of the first %d has weight %d, want 1", n, latencyAll, w)
+		}
+		total += w
+		if total > n || n-total >= latencyEvery {
+			t.Fatalf("after %d messages the weights add up to %d", n, total)
+		}
+	}
+}
+
 func TestPrepare(t *testing.T) {
 	tmpl, err := ParseMsgIDTemplate("{{.N}}-{{.Key}}")
 	if err != nil {
@@ -157,5 +174,68 @@ func TestPrepare(t *testing.T) {
 		if _, err := ParseHeader(bad); err == nil {
 			t.Errorf("ParseHeader(%q) accepted", bad)
 		}
+	}
+}
+
+// linesFor returns n numbered lines, one message each.
+func linesFor(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "m%d\n", i)
+	}
+	return b.String()
+}
+
+// A chunk of records is reused only once every record of it was released:
+// a record in flight keeps its message whatever is read meanwhile.
+func TestRecordChunkReusedOnlyWhenAllReleased(t *testing.T) {
+	r := NewLinesReader(strings.NewReader(linesFor(4*chunkRecords)), '\n')
+	next := func() *Record {
+		t.Helper()
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	first := make([]*Record, chunkRecords)
+	for i := range first {
+		first[i] = next()
+	}
+	// Set what Prepare would, so a reuse must clear it.
+	for _, rec := range first {
+		rec.Msg.Headers = append(rec.Msg.Headers, broker.Header{Key: "h", Value: []byte("v")})
+		rec.Msg.NATS.MsgID = "id"
+	}
+	held := first[7]
+	for _, rec := range first {
+		if rec != held {
+			rec.release()
+		}
+	}
+	inFirst := func(rec *Record) bool {
+		for _, f := range first {
+			if f == rec {
+				return true
+			}
+		}
+		return false
+	}
+	for range 2 * chunkRecords {
+		if rec := next(); inFirst(rec) {
+			t.Fatalf("line %d reuses a record of a chunk with one still in flight", rec.N)
+		}
+	}
+	if string(held.Msg.Value) != "m7" || held.N != 8 || held.Msg.NATS.MsgID != "id" {
+		t.Fatalf("the record in flight changed: N %d, value %q, msg id %q", held.N, held.Msg.Value, held.Msg.NATS.MsgID)
+	}
+	held.release()
+	rec := next()
+	if !inFirst(rec) {
+		t.Fatal("a chunk whose records were all released was not reused")
+	}
+	m := rec.Msg
+	if rec.N != 3*chunkRecords+1 || string(m.Value) != fmt.Sprintf("m%d", 3*chunkRecords) || m.Headers != nil || m.NATS.MsgID != "" || m.Kafka.Partition != -1 {
+		t.Fatalf("reused record not fresh: N %d, value %q, headers %v, msg id %q, partition %d", rec.N, m.Value, m.Headers, m.NATS.MsgID, m.Kafka.Partition)
 	}
 }

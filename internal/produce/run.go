@@ -136,13 +136,19 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 // publishAll reads and publishes until the input ends, ctx ends or the
 // input is bad.
 func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options, limiter *rate.Limiter, report func(*Record, broker.Receipt, error)) error {
+	c := &confirms{st: st, epoch: time.Now(), report: report}
 	for ctx.Err() == nil {
 		rec, err := src.Next()
-		if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())) {
-			return nil
-		}
-		var invalid *InvalidLine
-		if errors.As(err, &invalid) {
+		if err != nil {
+			if errors.Is(err, io.EOF) || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+				return nil
+			}
+			// Declared here: errors.As makes it escape, which would cost
+			// an allocation per message.
+			var invalid *InvalidLine
+			if !errors.As(err, &invalid) {
+				return err
+			}
 			st.Invalid.Add(1)
 			if !o.SkipInvalid {
 				return mqerr.Wrap(mqerr.Usage, fmt.Errorf("%w (pass --skip-invalid to skip such lines)", invalid))
@@ -151,9 +157,6 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 				fmt.Fprintf(o.Log, "mqctl: skipped %v\n", invalid)
 			}
 			continue
-		}
-		if err != nil {
-			return err
 		}
 		if o.Prepare != nil {
 			if err := o.Prepare(rec); err != nil {
@@ -171,16 +174,57 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 				return nil
 			}
 		}
-		st.Sent.Add(1)
-		start := time.Now()
-		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) {
-			if err == nil {
-				st.observe(time.Since(start))
-			}
-			report(rec, r, err)
-		})
+		if rec.weight = latencyWeight(st.Sent.Add(1)); rec.weight > 0 {
+			rec.sent = time.Since(c.epoch)
+		}
+		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) { c.settle(rec, r, err) })
 	}
 	return nil
+}
+
+// confirms settles the records of one run; each done call closes over it
+// and its record alone, which keeps the one allocation per message small.
+type confirms struct {
+	st *Stats
+	// epoch starts the run's clock: latencies are measured on the
+	// monotonic clock alone, as time.Now also reads the wall clock, which
+	// costs as much again on some virtual machines.
+	epoch  time.Time
+	report func(*Record, broker.Receipt, error)
+}
+
+// Confirm latency is measured for each of the first latencyAll messages
+// sent and then for one in latencyEvery, which stands for latencyEvery
+// messages in the histogram. Reading the clock twice per message cost
+// about a tenth of the CPU of a 1M-line Kafka run on a virtual machine
+// whose clock reads take 50-100 ns; a sample of one in 16 from a large run
+// gives the same p50 and p99 to the histogram's precision unless
+// latencies vary with a period of 16 messages.
+const (
+	latencyAll   = 16384
+	latencyEvery = 16
+)
+
+// latencyWeight is how many messages the latency of the n-th message sent
+// (1-based) stands for, 0 when it is not measured.
+func latencyWeight(n int64) int64 {
+	switch {
+	case n <= latencyAll:
+		return 1
+	case n%latencyEvery == 0:
+		return latencyEvery
+	}
+	return 0
+}
+
+// settle is rec's done call.
+func (c *confirms) settle(rec *Record, r broker.Receipt, err error) {
+	if err == nil && rec.weight > 0 {
+		c.st.observeN(time.Since(c.epoch)-rec.sent, rec.weight)
+	}
+	c.report(rec, r, err)
+	// done is called once; after report nothing reads rec.
+	rec.release()
 }
 
 // describeReceipt says where the broker named b put a message, from the

@@ -1,6 +1,8 @@
 // Command natsproduce is the minimal nats.go JetStream publisher `make bench`
 // compares mqctl against: PublishMsgAsync with at most WINDOW pending, then
-// waits for every PubAck.
+// waits for every PubAck. With a fifth argument, msgid, each message gets a
+// Nats-Msg-Id of a run id and its number, as `mqctl produce` gives by
+// default, which the stream records to de-duplicate.
 package main
 
 import (
@@ -16,10 +18,12 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: natsproduce URL SUBJECT FILE WINDOW")
+	if len(os.Args) != 5 && (len(os.Args) != 6 || os.Args[5] != "msgid") {
+		fmt.Fprintln(os.Stderr, "usage: natsproduce URL SUBJECT FILE WINDOW [msgid]")
 		os.Exit(2)
 	}
+	withID := len(os.Args) == 6
+	runID := strconv.FormatInt(time.Now().UnixNano(), 16) + "-"
 	window, _ := strconv.Atoi(os.Args[4])
 	nc, err := nats.Connect(os.Args[1])
 	check(err)
@@ -31,10 +35,14 @@ func main() {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var futures []jetstream.PubAckFuture
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		// A full window waits for room, as mqctl's does, instead of
 		// failing after nats.go's default 200 ms on a loaded machine.
-		fut, err := js.PublishAsync(os.Args[2], append([]byte(nil), sc.Bytes()...), jetstream.WithStallWait(time.Minute))
+		opts := []jetstream.PublishOpt{jetstream.WithStallWait(time.Minute)}
+		if withID {
+			opts = append(opts, jetstream.WithMsgID(runID+strconv.Itoa(n)))
+		}
+		fut, err := js.PublishAsync(os.Args[2], append([]byte(nil), sc.Bytes()...), opts...)
 		check(err)
 		futures = append(futures, fut)
 	}

@@ -79,16 +79,21 @@ type generation struct {
 // sentRecord is one published message: the record kgo sends, plus what the
 // promise needs to answer. It is the record's Context (kgo lets callers put
 // their own context there), so one allocation per message carries both and
-// the promise finds done without a map or a lock. The embedded Context is
-// the message's confirm deadline, derived from parent, Publish's ctx: kgo
-// fails a record whose Context ended before it was sent (and, with the
-// idempotent producer, not while its fate at the broker is unknown).
+// the promise finds done without a map or a lock. As a Context it is its
+// generation's: the message's confirm deadline, derived from Publish's ctx
+// (gen.parent). kgo fails a record whose Context ended before it was sent
+// (and, with the idempotent producer, not while its fate at the broker is
+// unknown).
 type sentRecord struct {
-	context.Context
-	parent context.Context
-	done   func(broker.Receipt, error)
-	rec    kgo.Record
+	gen  *generation
+	done func(broker.Receipt, error)
+	rec  kgo.Record
 }
+
+func (s *sentRecord) Deadline() (time.Time, bool) { return s.gen.ctx.Deadline() }
+func (s *sentRecord) Done() <-chan struct{}       { return s.gen.ctx.Done() }
+func (s *sentRecord) Err() error                  { return s.gen.ctx.Err() }
+func (s *sentRecord) Value(key any) any           { return s.gen.ctx.Value(key) }
 
 // NewProducer opens a producer for o.Destination, which must exist: kgo
 // would otherwise wait for the topic until the confirm timeout, and the
@@ -322,7 +327,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		return
 	}
 	now := time.Now()
-	in := &sentRecord{Context: p.deadline(ctx, now), parent: ctx, done: done}
+	in := &sentRecord{gen: p.deadline(ctx, now), done: done}
 	r := &in.rec
 	r.Context = in
 	r.Topic = topic
@@ -345,25 +350,25 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.client.Produce(ctx, r, p.promise)
 }
 
-// deadline returns a context that ends ConfirmTimeout after now, or a little
-// later: a context.WithTimeout per message would cost a timer and three
-// allocations, so messages published with the same ctx within one
-// generationSpan share one, found without a lock.
-func (p *producer) deadline(ctx context.Context, now time.Time) context.Context {
+// deadline returns a generation whose context ends ConfirmTimeout after
+// now, or a little later: a context.WithTimeout per message would cost a
+// timer and three allocations, so messages published with the same ctx
+// within one generationSpan share one, found without a lock.
+func (p *producer) deadline(ctx context.Context, now time.Time) *generation {
 	if g := p.gen.Load(); g != nil && g.parent == ctx && now.Before(g.renew) {
-		return g.ctx
+		return g
 	}
 	p.genMu.Lock()
 	defer p.genMu.Unlock()
 	if g := p.gen.Load(); g != nil && g.parent == ctx && now.Before(g.renew) {
-		return g.ctx
+		return g
 	}
 	// The previous generation's context ends at its deadline; messages
 	// still use it, so it is not cancelled here.
 	g := &generation{parent: ctx, renew: now.Add(generationSpan)}
 	g.ctx, g.cancel = context.WithDeadline(ctx, now.Add(p.timeout+generationSpan))
 	p.gen.Store(g)
-	return g.ctx
+	return g
 }
 
 // finish is the kgo promise: it answers the message's done, then frees its
@@ -388,7 +393,7 @@ func (p *producer) failure(in *sentRecord, err error) error {
 	var out error
 	reason := ""
 	switch {
-	case in.parent.Err() != nil && errors.Is(err, in.parent.Err()):
+	case in.gen.parent.Err() != nil && errors.Is(err, in.gen.parent.Err()):
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
 		out = mqerr.New(mqerr.Failure, "kafka at %s did not confirm the message to topic %q within %s%s", hosts, topic, p.timeout, p.connTrouble())

@@ -93,7 +93,7 @@ func natsMsg(subject string, m *broker.Message) (*nats.Msg, error) {
 		h.Add(hd.Key, string(hd.Value))
 	}
 	if id := m.NATS.MsgID; id != "" {
-		if err := checkHeader(jetstream.MsgIDHeader, []byte(id)); err != nil {
+		if err := checkHeaderValue(jetstream.MsgIDHeader, []byte(id)); err != nil {
 			return nil, err
 		}
 		if old := h[jetstream.MsgIDHeader]; len(old) > 1 || len(old) == 1 && old[0] != id {
@@ -106,7 +106,7 @@ func natsMsg(subject string, m *broker.Message) (*nats.Msg, error) {
 }
 
 // keyFits reports whether a message key can be a header value as it is.
-func keyFits(key []byte) bool { return checkHeader(broker.KeyHeader, key) == nil }
+func keyFits(key []byte) bool { return checkHeaderValue(broker.KeyHeader, key) == nil }
 
 // checkHeader applies NATS's rules (ADR-4 as nats.go enforces them) with an
 // error that names the header: nats.go would reject a bad name with a bare
@@ -116,10 +116,25 @@ func checkHeader(key string, value []byte) error {
 		return mqerr.Usagef("header with an empty name: NATS header names must not be empty")
 	}
 	for i := 0; i < len(key); i++ {
-		if c := key[i]; c < '!' || c > '~' || strings.IndexByte(`"()/,:;<=>?@[\]{}`, c) >= 0 {
+		if badNameByte[key[i]] {
 			return mqerr.Usagef("header name %q is not valid on NATS: use printable ASCII without spaces or any of \"()/,:;<=>?@[\\]{}", key)
 		}
 	}
+	return checkHeaderValue(key, value)
+}
+
+// badNameByte marks the bytes a NATS header name cannot hold: all but
+// printable ASCII, and the separators of RFC 7230.
+var badNameByte = func() (bad [256]bool) {
+	for c := range bad {
+		bad[c] = c < '!' || c > '~' || strings.IndexByte(`"()/,:;<=>?@[\]{}`, byte(c)) >= 0
+	}
+	return bad
+}()
+
+// checkHeaderValue applies checkHeader's rules for values; key, a valid
+// name, names the header in the error.
+func checkHeaderValue(key string, value []byte) error {
 	if len(value) > 0 && (isSpace(value[0]) || isSpace(value[len(value)-1])) {
 		return mqerr.Usagef("header %q: NATS would trim the leading or trailing whitespace of its value", key)
 	}

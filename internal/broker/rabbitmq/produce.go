@@ -280,6 +280,9 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 		p.publishUnconfirmed(m, key, pub, done)
 		return
 	}
+	// Read before m is listed as pending: a channel closing meanwhile
+	// fails it at once, and after done the caller may reuse m.
+	exchange := p.exchangeOf(m)
 	sent := p.clock.Load()
 
 	p.pubMu.Lock()
@@ -296,7 +299,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message, done func(bro
 	p.next++
 	p.pending[tag] = entry{m: m, done: done, sent: sent}
 	p.mu.Unlock()
-	err = p.ch.Publish(p.exchangeOf(m), key, p.mandatory, false, pub)
+	err = p.ch.Publish(exchange, key, p.mandatory, false, pub)
 	if err == nil {
 		p.pubMu.Unlock()
 		return
