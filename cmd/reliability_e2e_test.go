@@ -712,7 +712,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 		adm := kadm.NewClient(cl)
 		var on atomic.Bool
 		// A retriable error holds the partition until the client's next
-		// metadata refresh (franz-go waits at least 5 s between two), so
+		// metadata refresh (at least MetadataMinAge, 0.5 s, apart), so
 		// a run gets one of each, at a random request.
 		notLeader := &faultPlan{fraction: 1, codes: []int16{kNotLeader}, limit: 1}
 		timedOut := &faultPlan{fraction: 1, codes: []int16{kRequestTimedOut}, limit: 1}
@@ -727,7 +727,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 			})
 		}
 		faults += notLeader.injected.Load() + timedOut.injected.Load()
-		s.Note("%d lines per run, --in-flight 100; one Produce request answered NOT_LEADER_FOR_PARTITION and one REQUEST_TIMED_OUT at random among the first 40 of a run (%d in all): franz-go waits for a metadata refresh (at least 5 s apart) after each, so a fraction of all requests would stall a run for minutes", n, faults)
+		s.Note("%d lines per run, --in-flight 100; one Produce request answered NOT_LEADER_FOR_PARTITION and one REQUEST_TIMED_OUT at random among the first 40 of a run (%d in all): franz-go waits for a metadata refresh (at least 0.5 s apart, mqctl's MetadataMinAge) after each, so a fraction of all requests would stall a run for a long time", n, faults)
 	})
 	t.Run("produce, connections dropped", func(t *testing.T) {
 		t.Parallel()
@@ -746,7 +746,7 @@ func TestReliabilityKafkaInjectedErrors(t *testing.T) {
 			faultyProduce(t, s, c, k, adm, &on, fmt.Sprintf("rel-dropped-%d", run), n, dir, produces.dropped.Load)
 		}
 		dropped += produces.dropped.Load()
-		s.Note("%d lines per run, --in-flight 100; kfake closes the connection of %d Produce requests picked at random among the first %d of a run, before it appends them (%d of %d requests closed in all); franz-go resends their batches, but when the dropped request was the first on a new connection it waits for a metadata refresh first (at least 5 s after the last one), so some runs take 5 s", n, drops, among, dropped, produces.requests.Load())
+		s.Note("%d lines per run, --in-flight 100; kfake closes the connection of %d Produce requests picked at random among the first %d of a run, before it appends them (%d of %d requests closed in all); franz-go resends their batches, but when the dropped request was the first on a new connection it waits for a metadata refresh first (at least 0.5 s after the last one, mqctl's MetadataMinAge)", n, drops, among, dropped, produces.requests.Load())
 	})
 	t.Run("consume group", func(t *testing.T) {
 		t.Parallel()

@@ -847,7 +847,7 @@ func TestConsumeBrokerRestart(t *testing.T) {
 // TestConsumeFinalErrors checks the errors Next gives up on: a topic
 // deleted under it and permission taken away.
 func TestConsumeFinalErrors(t *testing.T) {
-	t.Parallel() // kgo notices a deletion at its next metadata refresh, 5s on
+	t.Parallel() // kgo notices a deletion at its next metadata refresh
 	for _, tc := range []struct {
 		name  string
 		group string

@@ -685,7 +685,8 @@ func TestProduceFaults(t *testing.T) {
 // and with the broker's reason.
 func TestPublishErrorKinds(t *testing.T) {
 	// Mostly waiting: kgo retries UNKNOWN_TOPIC_OR_PARTITION four times,
-	// a metadata refresh (at most one per 5s) apart, as the Java client does.
+	// a metadata refresh (at most one per MetadataMinAge) apart, as the
+	// Java client does.
 	t.Parallel()
 	for _, tc := range []struct {
 		err  *kerr.Error
