@@ -156,6 +156,9 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 		if err := cmd.ValidateFlagGroups(); err != nil {
 			return mqerr.Wrap(mqerr.Usage, err)
 		}
+		if err := checkNonEmpty(cmd); err != nil {
+			return err
+		}
 		f.ranCommand = true
 		if f.Global.NoColor {
 			f.IO.Color = false
@@ -177,6 +180,7 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 	pf.StringVarP(&f.Global.Output, "output", "o", "table", "output format: "+strings.Join(output.Formats, ", "))
 	pf.BoolVar(&f.Global.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.CountVarP(&f.Global.Verbose, "verbose", "v", "more detail on stderr (repeatable)")
+	nonEmpty(pf, "context", "url")
 	_ = root.RegisterFlagCompletionFunc("context", completeContextNames(f))
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template=", "prometheus", "raw"}, cobra.ShellCompDirectiveNoSpace))
 

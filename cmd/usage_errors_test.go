@@ -24,3 +24,37 @@ func TestMissingArgumentsAndRequiredFlags(t *testing.T) {
 		}
 	}
 }
+
+// A flag given an empty value (an unset shell variable) is refused before
+// anything connects, where empty would read as "not given": the current
+// context instead of -c "$CTX", a purge without --export, acks without
+// --exec.
+func TestEmptyFlagValuesRefused(t *testing.T) {
+	url := "kafka://127.0.0.1:1"
+	for _, args := range [][]string{
+		{"ls", "-c", ""},
+		{"ls", "--context", " "},
+		{"ls", "--url", ""},
+		{"dlq", "purge", "orders.dlq", "--url", url, "--export", "", "--yes"},
+		{"dlq", "replay", "orders.dlq", "--url", url, "--to", "", "--yes"},
+		{"dlq", "replay", "orders.dlq", "--url", url, "--max-replays", "1", "--park", "", "--yes"},
+		{"dlq", "move", "orders.dlq", "--url", url, "--to", "", "--yes"},
+		{"dlq", "move", "orders.dlq", "--url", url, "--to", "x", "--to-context", "", "--yes"},
+		{"consume", "orders", "--url", url, "--exec", ""},
+		{"consume", "orders", "--url", url, "--exec", "true", "--serve", ""},
+		{"produce", "orders", "x", "--url", url, "--failed-out", ""},
+		{"produce", "orders", "--url", url, "--file", ""},
+		{"produce", "--queue", "", "x", "--url", url},
+		{"bench", "--url", url, "--csv", ""},
+	} {
+		r := runInProcess(t, false, nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "was given an empty value") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and the empty flag named", args, r.code, r.stderr)
+		}
+	}
+	// An empty routing key or key is a value, not a missing flag.
+	r := runInProcess(t, false, nil, "produce", "orders", "x", "--url", url, "-k", "", "--timeout", "1s")
+	if strings.Contains(r.stderr, "empty value") {
+		t.Errorf("-k '': %q", r.stderr)
+	}
+}
