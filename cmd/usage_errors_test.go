@@ -3,6 +3,8 @@ package cmd
 import (
 	"strings"
 	"testing"
+
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // A missing argument or a missing required flag is a usage error (exit 2),
@@ -56,5 +58,23 @@ func TestEmptyFlagValuesRefused(t *testing.T) {
 	r := runInProcess(t, false, nil, "produce", "orders", "x", "--url", url, "-k", "", "--timeout", "1s")
 	if strings.Contains(r.stderr, "empty value") {
 		t.Errorf("-k '': %q", r.stderr)
+	}
+}
+
+// The confirmation question and a --check status line name a
+// destination: on a terminal its escape sequences show escaped.
+func TestDLQPromptAndCheckLineOnTerminal(t *testing.T) {
+	name := "q\x1b]0;pwned\x07\x1b[2J\u202e"
+	io, out, errOut := output.Test()
+	io.InTTY, io.OutTTY, io.ErrTTY = true, true, true
+	io.In = strings.NewReader("no\n")
+	if err := confirm(io, false, "Delete the dead letters of "+name+"?", name); err == nil {
+		t.Fatal("confirmed by a wrong answer")
+	}
+	_ = printChecked(io, 0, "WARN dlq="+name, func() error { return nil })
+	for what, s := range map[string]string{"prompt": errOut.String(), "check line": out.String()} {
+		if output.TerminalSafe(strings.ReplaceAll(s, "\n", "")) != strings.ReplaceAll(s, "\n", "") {
+			t.Errorf("%s reaches the terminal raw: %q", what, s)
+		}
 	}
 }
