@@ -176,6 +176,7 @@ alike on core NATS.`,
 	fl.IntVar(&workers, "workers", 0, "lead a distributed run of N bench --worker processes (anywhere that reaches the broker)")
 	fl.DurationVar(&joinTimeout, "join-timeout", time.Minute, "with --workers or --worker: how long to wait for the other side")
 	fl.StringVar(&csvFile, "csv", "", "write the per-second timeline to this CSV file")
+	nonEmpty(fl, "payload-file", "dest", "csv")
 	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")
 	fl.StringVar(&k.Compression, "compression", "", "Kafka: none, gzip, snappy, lz4 or zstd")

@@ -146,6 +146,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Grep, "grep", "", "only messages whose value matches this regular expression")
 	fl.StringVar(&fs.KeyGrep, "key-grep", "", "only messages whose key matches this regular expression")
 	fl.StringArrayVar(&fs.Headers, "header", nil, "only messages with this header name=value (or name); repeatable, all must match")
+	nonEmpty(fl, "exec", "serve")
 	_ = c.RegisterFlagCompletionFunc("group", completeFlagNames(f, broker.NamesGroups))
 	_ = c.RegisterFlagCompletionFunc("ack", cobra.FixedCompletions([]string{"after-output", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("on-fail", cobra.FixedCompletions([]string{"requeue", "reject", "dead-letter=", "stop", "retry="}, cobra.ShellCompDirectiveNoSpace))

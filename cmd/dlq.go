@@ -117,7 +117,7 @@ func confirm(io *output.Streams, yes bool, question, want string) error {
 	if !io.InTTY {
 		return mqerr.Usagef("%s: pass --yes to confirm (no terminal to ask on)", question)
 	}
-	fmt.Fprintf(io.Err, "%s\nType %q to go on: ", question, want)
+	fmt.Fprintf(io.Err, "%s\nType %q to go on: ", output.TerminalSafe(question), want)
 	line, err := bufio.NewReader(io.In).ReadString('\n')
 	if err != nil && line == "" {
 		return mqerr.Usagef("not confirmed")
@@ -131,6 +131,9 @@ func confirm(io *output.Streams, yes bool, question, want string) error {
 // printChecked prints a --check status line, then what print prints, and
 // exits with the status's code.
 func printChecked(io *output.Streams, code int, line string, print func() error) error {
+	if io.OutTTY {
+		line = output.TerminalSafe(line)
+	}
 	fmt.Fprintln(io.Out, line)
 	if err := print(); err != nil {
 		return err

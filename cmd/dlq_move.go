@@ -125,6 +125,7 @@ failed one and the rest stay in SOURCE), 130 when interrupted (in-flight confirm
 	c.Flags().StringVar(&o.to, "to", "", "send everything here instead of each dead letter's origin")
 	c.Flags().IntVar(&o.maxReplays, "max-replays", 0, "dead letters replayed this often already are parked or left (0: no limit)")
 	c.Flags().StringVar(&o.park, "park", "", "with --max-replays: send those dead letters here, unchanged")
+	nonEmpty(c.Flags(), "to", "park")
 	return c
 }
 
@@ -151,6 +152,7 @@ queue; on Kafka a topic; on NATS a subject a JetStream stream captures (the copy
 	c.Flags().StringVar(&o.to, "to", "", "destination (required)")
 	c.Flags().StringVar(&o.toContext, "to-context", "", "context of the destination (default: the source's)")
 	_ = c.MarkFlagRequired("to")
+	nonEmpty(c.Flags(), "to", "to-context")
 	_ = c.RegisterFlagCompletionFunc("to-context", completeContextNames(f))
 	return c
 }

@@ -33,6 +33,7 @@ required.`,
 	}
 	o.registerCommon(c)
 	c.Flags().StringVar(&o.export, "export", "", "write the dead letters to this new file as jsonl before deleting them")
+	nonEmpty(c.Flags(), "export")
 	return c
 }
 

@@ -121,6 +121,7 @@ Exit codes: 0 all confirmed (or duplicates), 3 some failed, 2 bad input (also wh
 	fl.DurationVar(&o.Producer.ConfirmTimeout, "confirm-timeout", 30*time.Second, "fail a message whose confirm takes longer")
 	fl.BoolVar(&o.Progress, "progress", false, "show progress on stderr (terminal only)")
 	fl.StringVar(&o.FailedOut, "failed-out", "", "write every failed message to this file as jsonl (0600, created at the first failure)")
+	nonEmpty(fl, "file", "queue", "failed-out")
 	fl.BoolVar(&o.SkipInvalid, "skip-invalid", false, "--format jsonl: report invalid lines and go on")
 	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"lines", "jsonl", "raw"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = c.RegisterFlagCompletionFunc("compression", cobra.FixedCompletions([]string{"none", "gzip", "snappy", "lz4", "zstd"}, cobra.ShellCompDirectiveNoFileComp))

@@ -68,7 +68,7 @@ func RunRoot(ctx context.Context, f *Factory, root *cobra.Command, args []string
 	root.SetArgs(args)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.Err)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return mqerr.ExitOK
 	}
@@ -81,12 +81,23 @@ func RunRoot(ctx context.Context, f *Factory, root *cobra.Command, args []string
 	}
 	if !f.ranCommand && mqerr.KindOf(err) == mqerr.Failure {
 		// cobra's own errors (unknown command, bad arguments) are usage errors.
-		err = mqerr.Wrap(mqerr.Usage, err)
+		err = mqerr.Wrap(mqerr.Usage, withUseLine(cmd, err))
 	}
 	msg := broker.ScrubString(err.Error(), f.secrets...)
 	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", " ")
 	output.ErrLine(f.IO.Err, "", msg)
 	return mqerr.ExitCode(err)
+}
+
+// withUseLine adds the command's use line to cobra's argument-count errors
+// ("accepts 1 arg(s), received 0"), which do not say which argument is
+// missing.
+func withUseLine(cmd *cobra.Command, err error) error {
+	if cmd == nil || !cmd.HasParent() || strings.HasPrefix(err.Error(), "unknown command") {
+		return err
+	}
+	path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	return fmt.Errorf("%s: %w; usage: %s", path, err, cmd.UseLine())
 }
 
 // exitError carries an exit code decided by the command itself (--check
@@ -137,6 +148,17 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		// cobra checks required flags and flag groups only after this
+		// hook, when the error would no longer read as a usage error.
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return mqerr.Wrap(mqerr.Usage, err)
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return mqerr.Wrap(mqerr.Usage, err)
+		}
+		if err := checkNonEmpty(cmd); err != nil {
+			return err
+		}
 		f.ranCommand = true
 		if f.Global.NoColor {
 			f.IO.Color = false
@@ -158,6 +180,7 @@ func ConfigureRoot(f *Factory, root *cobra.Command) {
 	pf.StringVarP(&f.Global.Output, "output", "o", "table", "output format: "+strings.Join(output.Formats, ", "))
 	pf.BoolVar(&f.Global.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.CountVarP(&f.Global.Verbose, "verbose", "v", "more detail on stderr (repeatable)")
+	nonEmpty(pf, "context", "url")
 	_ = root.RegisterFlagCompletionFunc("context", completeContextNames(f))
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "jsonl", "yaml", "template=", "prometheus", "raw"}, cobra.ShellCompDirectiveNoSpace))
 

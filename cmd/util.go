@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/nagios"
 	"github.com/mqctl/mqctl/internal/output"
 )
@@ -44,4 +49,30 @@ func tuneGC(f *Factory) {
 	if f.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(40 << 20)
 	}
+}
+
+// nonEmptyFlag marks a flag whose empty value would quietly read as "not
+// given": -c "$CTX" with CTX unset picking the current context, dlq purge
+// --export "$OUT" purging without an export, consume --exec "$HANDLER"
+// acking every message unhandled.
+const nonEmptyFlag = "mqctl-non-empty"
+
+// nonEmpty marks the named flags of fs as refused when given empty.
+func nonEmpty(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.SetAnnotation(n, nonEmptyFlag, []string{"true"}); err != nil {
+			panic(err) // a flag renamed without updating its mark
+		}
+	}
+}
+
+// checkNonEmpty refuses a marked flag given with an empty or blank value.
+func checkNonEmpty(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if _, marked := fl.Annotations[nonEmptyFlag]; marked && err == nil && strings.TrimSpace(fl.Value.String()) == "" {
+			err = mqerr.Usagef("--%s was given an empty value (an unset shell variable?): leave the flag out or give it a value", fl.Name)
+		}
+	})
+	return err
 }

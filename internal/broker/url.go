@@ -167,7 +167,8 @@ func hasPort(h string) bool {
 }
 
 // RedactURL replaces the password in a URL (or in any text that looks like
-// scheme://user:pass@host) with "xxxxx". It never fails: text that does not
+// scheme://user:pass@host) with "xxxxx"; in one word without "://" it masks
+// everything before the last "@". It never fails: text that does not
 // parse is redacted by pattern. Like ParseEndpoint it takes the user info to
 // run to the last "@" of the URL, so a password holding "/", "?" or "#"
 // is still masked; an unescaped "@" in a path may mask more than needed,
@@ -175,6 +176,10 @@ func hasPort(h string) bool {
 func RedactURL(raw string) string {
 	u, ok := findUserInfo(raw, " \t\n\"'")
 	switch {
+	case !ok && !strings.Contains(raw, "://") && !strings.ContainsAny(raw, " \t\n"):
+		// A URL with its scheme mistyped ("ops:pw@h", a hand-edited
+		// config file): the user info cannot be told from the scheme.
+		return redactForError(raw)
 	case !ok:
 		return raw
 	case u.hasPass:
@@ -236,17 +241,20 @@ func findUserInfo(raw, stop string) (u userInfo, ok bool) {
 }
 
 // redactForError masks all user info of a URL that may not even parse: the
-// whole text between "://" and the last "@", whatever it holds.
+// whole text between "://" and the last "@", whatever it holds. Without
+// "://" (a scheme forgotten or mistyped: "ops:pw@h", "amqp:/ops:pw@h")
+// everything before the last "@" is masked, scheme included, since where
+// the user info starts cannot be told.
 func redactForError(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return raw
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + 3
 	}
-	at := strings.LastIndexByte(raw[i+3:], '@')
+	at := strings.LastIndexByte(raw[start:], '@')
 	if at < 0 {
 		return raw
 	}
-	return raw[:i+3] + "xxxxx" + raw[i+3+at:]
+	return raw[:start] + "xxxxx" + raw[start+at:]
 }
 
 // userIsToken says whether a URL user without a password is a secret

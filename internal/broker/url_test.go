@@ -47,6 +47,11 @@ func TestParseEndpointErrorsHideThePassword(t *testing.T) {
 		"amqp://u:hunter22@[::1/vh",
 		"amqp://u:hun#ter22@h:x",
 		"amqp://u:hun/ter22@h:99999/",
+		"u:hunter22@h:5672",     // scheme forgotten
+		"amqp:/u:hunter22@h/",   // one slash
+		"amqp//u:hunter22@h/",   // no colon
+		"amqp:u:hunter22@h/vh",  // no slashes
+		"u:hunter22@h1,h2@h3:1", // an @ after the password
 	} {
 		_, err := ParseEndpoint(raw)
 		if err == nil {
@@ -73,6 +78,9 @@ func TestRedactURL(t *testing.T) {
 		"amqp://ops:s3cr#et@rmq:5672/": "amqp://ops:xxxxx@rmq:5672/",
 		"amqp://ops:a/b?c@rmq/vh":      "amqp://ops:xxxxx@rmq/vh",
 		"amqp://h:5672/vh":             "amqp://h:5672/vh",
+		"ops:secret@h:5672":            "xxxxx@h:5672", // scheme forgotten
+		"amqp:/ops:secret@h/":          "xxxxx@h/",
+		"mail ops@h":                   "mail ops@h",
 	}
 	for in, want := range cases {
 		if got := RedactURL(in); got != want {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Timeout bounds one completion, connecting included.
@@ -18,7 +19,10 @@ const Timeout = 1500 * time.Millisecond
 
 // Names lists the names of kind on t's broker that start with prefix and
 // are not in taken, sorted; nil when the broker cannot be asked within
-// Timeout (or at all).
+// Timeout (or at all). A name that would act on a terminal (an escape
+// sequence, a control character, a bidi override, invalid UTF-8) is left
+// out: the shell prints candidates raw, and shown escaped it would name
+// another destination.
 func Names(ctx context.Context, t broker.Target, kind broker.NameKind, prefix string, taken []string) []string {
 	if ctx == nil {
 		ctx = context.Background()
@@ -38,7 +42,7 @@ func Names(ctx context.Context, t broker.Target, kind broker.NameKind, prefix st
 		return nil
 	}
 	return slices.DeleteFunc(names, func(n string) bool {
-		return !strings.HasPrefix(n, prefix) || slices.Contains(taken, n)
+		return !strings.HasPrefix(n, prefix) || slices.Contains(taken, n) || output.TerminalSafe(n) != n
 	})
 }
 

@@ -260,3 +260,19 @@ func TestRedactedMasksEveryURL(t *testing.T) {
 		t.Errorf("Redacted() leaves a URL password:\n%s", out)
 	}
 }
+
+// A context name that -c could not select, or that would act on a
+// terminal where `context ls` shows it, is refused; others are kept.
+func TestCheckContextName(t *testing.T) {
+	for _, name := range []string{"", " ", " prod", "prod ", "prod,staging", "p\x1b[31m", "p\rq", "p\u202eq", "p\xff"} {
+		c := Context{Name: name, URL: "kafka://h:9092"}
+		if err := c.Check(); mqerr.KindOf(err) != mqerr.Usage {
+			t.Errorf("name %q: %v, want a usage error", name, err)
+		}
+	}
+	for _, name := range []string{"prod", "prod-kafka.eu_1", "prod kafka", "café"} {
+		if err := checkName(name); err != nil {
+			t.Errorf("name %q: %v", name, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
@@ -41,6 +42,9 @@ func EntryTable(es []Entry) output.Table {
 // Check refuses a context `context add` must not save, and turns TLS on
 // when a TLS file or option implies it.
 func (c *Context) Check() error {
+	if err := checkName(c.Name); err != nil {
+		return err
+	}
 	if c.URL == "" {
 		return mqerr.Usagef("context add %s: --url is required", c.Name)
 	}
@@ -57,6 +61,23 @@ func (c *Context) Check() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return mqerr.Usagef("--tls-cert and --tls-key go together")
+	}
+	return nil
+}
+
+// checkName refuses a context name that could not be selected or shown:
+// empty or blank, a comma (-c a,b lists contexts), or what would act on a
+// terminal (controls, escape sequences, bidi overrides, invalid UTF-8).
+func checkName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return mqerr.Usagef("context add: the name is empty")
+	case strings.TrimSpace(name) != name:
+		return mqerr.Usagef("context add %q: the name starts or ends with a space", name)
+	case strings.Contains(name, ","):
+		return mqerr.Usagef("context add %q: the name holds a comma, which -c reads as a list of contexts", name)
+	case output.TerminalSafe(name) != name:
+		return mqerr.Usagef("context add %q: the name holds a control character, a bidi control or invalid UTF-8", name)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Job is what replay, move and purge share: the source, the selection,
@@ -203,7 +204,7 @@ func (j *PurgeJob) Run(ctx context.Context) error {
 		runErr = mqerr.Wrap(mqerr.Partial, err)
 	}
 	if exportPath != "" && !exporter.Created() {
-		fmt.Fprintf(j.Err, "mqctl: nothing was exported, so %s was not created\n", exportPath)
+		output.ErrLine(j.Err, "", fmt.Sprintf("nothing was exported, so %s was not created", exportPath))
 	}
 	if runErr != nil || !purgeAfter {
 		if runErr == nil && exporter.Created() {
@@ -215,7 +216,7 @@ func (j *PurgeJob) Run(ctx context.Context) error {
 		return mqerr.Usagef("purge is not supported on %s", src.Caps.Name)
 	}
 	if len(exporter.Last) == 0 {
-		fmt.Fprintf(j.Err, "mqctl: nothing to purge in %s\n", src.Name)
+		output.ErrLine(j.Err, "", "nothing to purge in "+src.Name)
 		return nil
 	}
 	if err := j.purge(ctx, purger, exporter.Last); err != nil {
@@ -244,13 +245,16 @@ func (j *PurgeJob) purge(ctx context.Context, purger broker.Purger, before map[i
 		return err
 	}
 	j.stats().Purged.Add(n)
-	fmt.Fprintf(j.Err, "mqctl: purged %d dead letters from %s\n", n, src.Name)
+	output.ErrLine(j.Err, "", fmt.Sprintf("purged %d dead letters from %s", n, src.Name))
 	return nil
 }
 
 func (j *PurgeJob) printRestoreHint(e *Exporter) {
 	args, note := RestoreCommand(j.Source.Target, j.URLFlag, j.Source.Caps, j.Source.Name, e)
-	fmt.Fprintf(j.Err, "mqctl: %d dead letters are in %s; this restores them%s:\n  %s\n", e.Exported, e.Path, note, ShellJoin(args))
+	output.ErrLine(j.Err, "", fmt.Sprintf("%d dead letters are in %s; this restores them%s:", e.Exported, e.Path, note))
+	// ShellJoin writes controls as $'\xHH' escapes: the line is inert on
+	// a terminal and still pastes as the same command.
+	fmt.Fprintf(j.Err, "  %s\n", ShellJoin(args))
 }
 
 // options are the Run options every job starts from.
@@ -293,7 +297,7 @@ func (j *Job) run(ctx context.Context, c broker.Consumer, run Options, st *MoveS
 	if run.DryRun && j.Source.Caps.PeekMarksRedelivered && st.Read.Load() > 0 {
 		summary += fmt.Sprintf("; the %d read went back to %s marked redelivered", st.Read.Load(), j.Source.Name)
 	}
-	fmt.Fprintf(j.Err, "mqctl: %s\n", summary)
+	output.ErrLine(j.Err, "", summary)
 	return broker.Scrub(err, j.Source.Target.Secrets()...)
 }
 

@@ -199,7 +199,11 @@ var sinceNow = time.Now
 // PrintStats prints rep as `dlq stats` shows it on a table format: the
 // headline, then each table, a blank line between them.
 func PrintStats(s *output.Streams, rep StatsReport) error {
-	fmt.Fprintf(s.Out, "%s\n\n", rep.Headline())
+	headline := rep.Headline()
+	if s.OutTTY {
+		headline = output.TerminalSafe(headline)
+	}
+	fmt.Fprintf(s.Out, "%s\n\n", headline)
 	tables := rep.Tables()
 	for i, t := range tables {
 		if err := output.PrintTable(s, t); err != nil {

@@ -160,10 +160,7 @@ func List[T any](s *Streams, f Format, items []T, table func([]T) Table) error {
 		return encodeYAML(s.Out, items)
 	case "template":
 		for _, it := range items {
-			if err := f.Template.Execute(s.Out, it); err != nil {
-				return mqerr.Usagef("-o template: %v", err)
-			}
-			if _, err := io.WriteString(s.Out, "\n"); err != nil {
+			if err := execTemplate(s, f.Template, it); err != nil {
 				return err
 			}
 		}
@@ -185,12 +182,26 @@ func Object(s *Streams, f Format, v any, table func() Table) error {
 	case "yaml":
 		return encodeYAML(s.Out, v)
 	case "template":
-		if err := f.Template.Execute(s.Out, v); err != nil {
-			return mqerr.Usagef("-o template: %v", err)
-		}
-		_, err := io.WriteString(s.Out, "\n")
-		return err
+		return execTemplate(s, f.Template, v)
 	default:
 		return PrintTable(s, table())
 	}
+}
+
+// execTemplate writes t over v and a newline. On a terminal the text goes
+// through TerminalText: a template prints names and values from the
+// broker as they are, escape sequences included. In a pipe it is written
+// unchanged.
+func execTemplate(s *Streams, t *template.Template, v any) error {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, v); err != nil {
+		return mqerr.Usagef("-o template: %v", err)
+	}
+	buf.WriteByte('\n')
+	out := buf.Bytes()
+	if s.OutTTY {
+		out = []byte(TerminalText(buf.String()))
+	}
+	_, err := s.Out.Write(out)
+	return err
 }

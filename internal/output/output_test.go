@@ -79,3 +79,41 @@ func TestParseFormatErrors(t *testing.T) {
 		}
 	}
 }
+
+// A template prints data as it is: on a terminal every escape sequence and
+// control in it shows escaped (lines and tabs stay), in a pipe the bytes
+// are unchanged.
+func TestTemplateOnTerminalIsInert(t *testing.T) {
+	f, err := ParseFormat(`template={{.Name}}{{"\t"}}{{.Count}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []row{{Name: "a"}}
+	for _, tc := range hostile {
+		rows = append(rows, row{Name: tc.in})
+	}
+	for _, tty := range []bool{true, false} {
+		s, out, _ := Test()
+		s.OutTTY = tty
+		if err := List(s, f, rows, table); err != nil {
+			t.Fatal(err)
+		}
+		if err := Object(s, f, rows[1], nil); err != nil {
+			t.Fatal(err)
+		}
+		if tty {
+			assertInert(t, "template on a terminal", strings.ReplaceAll(out.String(), "\t", ""))
+			if !strings.HasPrefix(out.String(), "a\t0\n") {
+				t.Errorf("terminal: lines and tabs changed: %q", out.String())
+			}
+			continue
+		}
+		want := ""
+		for _, r := range append(rows, rows[1]) {
+			want += r.Name + "\t0\n"
+		}
+		if out.String() != want {
+			t.Errorf("pipe: got %q, want the bytes unchanged", out.String())
+		}
+	}
+}

@@ -19,7 +19,8 @@ import (
 // On a terminal each cell is made safe to show first (see TerminalSafe):
 // tables carry message keys, values and broker error text, and a dead
 // letter holding escape sequences must not be able to clear, hide or
-// rewrite the on-call engineer's screen. t.Colors are added after that.
+// rewrite the on-call engineer's screen. t.Colors are added after that,
+// when s.Color is on (NO_COLOR and --no-color turn it off).
 func PrintTable(s *Streams, t Table) error {
 	if !s.OutTTY {
 		var b strings.Builder
@@ -40,7 +41,7 @@ func PrintTable(s *Streams, t Table) error {
 		rows[i] = make([]string, len(r))
 		for j, c := range r {
 			if c = TerminalSafe(c); c != "" {
-				if col := t.color(i, j); col != "" {
+				if col := t.color(i, j); col != "" && s.Color {
 					c = "\x1b[" + col + "m" + c + "\x1b[0m"
 				}
 			}

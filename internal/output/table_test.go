@@ -107,7 +107,7 @@ func TestTTYTableHostile(t *testing.T) {
 // are shown, not run, and its colour comes from Colors only.
 func TestTTYTableWideColouredAndHostile(t *testing.T) {
 	s, out, _ := Test()
-	s.OutTTY = true
+	s.OutTTY, s.Color = true, true
 	err := PrintTable(s, Table{Header: []string{"NAME", "STATUS", "VALUE"}, Rows: [][]string{
 		{"日本", "OK", "\x1b[2J"},
 		{"longer-name", "\x1b[32mSTALL", "x"},
@@ -148,7 +148,7 @@ func stripSGR(s string) string {
 // A colour that is not SGR parameters is not written.
 func TestTableColorsOnlySGR(t *testing.T) {
 	s, out, _ := Test()
-	s.OutTTY = true
+	s.OutTTY, s.Color = true, true
 	if err := PrintTable(s, Table{Header: []string{"A"}, Rows: [][]string{{"x"}}, Colors: [][]string{{"2J\x1b[31"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +166,17 @@ func TestErrLineEscapes(t *testing.T) {
 			t.Errorf("%s: not one line: %q", tc.name, got)
 		}
 		assertInert(t, tc.name, got)
+	}
+}
+
+// NO_COLOR (Streams.Color off) leaves a terminal table without colours.
+func TestTableNoColor(t *testing.T) {
+	s, out, _ := Test()
+	s.OutTTY = true
+	if err := PrintTable(s, Table{Header: []string{"A", "STATUS"}, Rows: [][]string{{"x", "OK"}}, Colors: [][]string{{"", "32"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "\x1b") {
+		t.Errorf("colour written with Color off: %q", out.String())
 	}
 }

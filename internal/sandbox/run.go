@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
 // Options select which brokers Start runs and where.
@@ -48,6 +50,14 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 			return ""
 		}
 		return filepath.Join(o.DataDir, name)
+	}
+	if o.NoKafka && o.NoNATS && o.NoRabbitMQ {
+		return nil, mqerr.Usagef("--no-kafka, --no-nats and --no-rabbitmq together leave no broker to start")
+	}
+	for flag, port := range map[string]int{"--kafka-port": o.KafkaPort, "--nats-port": o.NATSPort, "--amqp-port": o.AMQPPort, "--amqp-api-port": o.AMQPAPIPort} {
+		if port < 0 || port > 65535 {
+			return nil, mqerr.Usagef("%s %d: want a port from 1 to 65535, or 0 to pick a free one", flag, port)
+		}
 	}
 	if !o.NoRabbitMQ && !RabbitMQAvailable() {
 		return nil, errors.New("rabbitmq-server is not installed: apt-get install rabbitmq-server, or pass --no-rabbitmq")

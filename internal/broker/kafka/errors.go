@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,8 @@ func (c *Conn) classify(err error, within time.Duration) error {
 		out = mqerr.New(mqerr.Auth, "kafka at %s refused the TLS client certificate: %v", hosts, firstOf(causes, certRefused))
 	case errors.Is(err, context.Canceled):
 		out = mqerr.New(mqerr.Interrupted, "kafka at %s: interrupted", hosts)
+	case anyIs(causes, func(e error) bool { return otherProtocol(e) != "" }):
+		out = mqerr.New(mqerr.Unreachable, "kafka at %s: %s", hosts, otherProtocol(firstOf(causes, func(e error) bool { return otherProtocol(e) != "" })))
 	case unreachable(err):
 		why := reason(causes[len(causes)-1])
 		if within > 0 {
@@ -198,4 +201,31 @@ func hostList(seeds []string) string { return strings.Join(seeds, ",") }
 // rather than returned by franz-go.
 func (c *Conn) errorf(format string, args ...any) error {
 	return mqerr.New(mqerr.Failure, "kafka at %s: %s", hostList(c.seeds), fmt.Sprintf(format, args...))
+}
+
+// otherProtocol says which protocol answered where Kafka was expected,
+// "" when it cannot tell. franz-go reads the first four bytes a server
+// sends as a response size and reports one too large with its value:
+// "AMQP" and "INFO" are how RabbitMQ and NATS greet a client.
+func otherProtocol(err error) string {
+	_, after, ok := strings.Cut(err.Error(), "invalid large response size ")
+	if !ok {
+		return ""
+	}
+	digits, _, _ := strings.Cut(after, " ")
+	n, perr := strconv.ParseInt(digits, 10, 32)
+	if perr != nil {
+		return ""
+	}
+	b := []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	what := map[string]string{"AMQP": "RabbitMQ (AMQP)", "INFO": "NATS", "HTTP": "HTTP"}[string(b)]
+	if what == "" {
+		return fmt.Sprintf("the server answered %q, which is not Kafka: is the port right?", b)
+	}
+	return fmt.Sprintf("the server answered %q, which is %s, not Kafka: is the port right?", b, what)
 }

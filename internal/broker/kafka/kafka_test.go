@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"path/filepath"
 	"strings"
@@ -299,5 +300,25 @@ func TestCredentialsWithoutMechanismIsUsage(t *testing.T) {
 	_, err := broker.Open(context.Background(), broker.Target{URL: "kafka://ops:pw-123@127.0.0.1:1", Timeout: time.Second})
 	if mqerr.KindOf(err) != mqerr.Usage || !strings.Contains(err.Error(), "no SASL mechanism") || strings.Contains(err.Error(), "pw-123") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A kafka:// URL pointing at another broker's port says which protocol
+// answered, not franz-go's "invalid large response size".
+func TestOpenOtherProtocol(t *testing.T) {
+	n := testenv.NATS(t, sandbox.NATSOptions{})
+	_, err := open(t, broker.Target{URL: "kafka://" + strings.TrimPrefix(n.URL, "nats://"), Timeout: 2 * time.Second})
+	if err == nil || !mqerr.Is(err, mqerr.Unreachable) || !strings.Contains(err.Error(), `answered "INFO", which is NATS, not Kafka`) {
+		t.Errorf("Open against NATS: %v (kind %v)", err, mqerr.KindOf(err))
+	}
+	for in, want := range map[string]string{
+		"invalid large response size 1095586128 > limit 104857600: response too large": `"AMQP", which is RabbitMQ (AMQP)`,
+		"invalid large response size 1347374663 > limit 1":                             `"PONG", which is not Kafka`,
+		"invalid large response size 200000000 > limit 1":                              "",
+		"connection refused": "",
+	} {
+		if got := otherProtocol(errors.New(in)); want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("otherProtocol(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
