@@ -331,6 +331,10 @@ func TestRabbitMQDumpRestoreKeepsTypedHeaders(t *testing.T) {
 			Priority: 4, CorrelationId: "c", ReplyTo: "r", Expiration: "600000", MessageId: "m", Timestamp: stamp,
 			Type: "t", UserId: "guest", AppId: "a"},
 		{Body: []byte("transient"), DeliveryMode: amqp.Transient},
+		// AMQP properties are bytes: ones that are not UTF-8 come back as
+		// they were (base64 in the dump, listed in "b64").
+		{Body: []byte("bytes"), DeliveryMode: amqp.Persistent, ContentType: "text/\xff", ContentEncoding: "\xfe",
+			CorrelationId: "\xc3\x28", ReplyTo: "r\xff", MessageId: "m\xfe\xff", Type: "t\x80", AppId: "a\xff"},
 	}
 	for _, m := range msgs {
 		if err := ch.PublishWithContext(context.Background(), "", "fid-src", false, false, m); err != nil {
@@ -339,8 +343,9 @@ func TestRabbitMQDumpRestoreKeepsTypedHeaders(t *testing.T) {
 	}
 	c := newCLI(t)
 	c.env = []string{"MQCTL_URL=" + u}
-	dump := c.run("consume", "fid-src", "-n", "2", "-o", "jsonl")
-	if dump.code != 0 || !strings.Contains(dump.stdout, `"v":3`) || !strings.Contains(dump.stdout, `["i32",{"int32":-320000}]`) {
+	dump := c.run("consume", "fid-src", "-n", strconv.Itoa(len(msgs)), "-o", "jsonl")
+	if dump.code != 0 || !strings.Contains(dump.stdout, `"v":3`) || !strings.Contains(dump.stdout, `["i32",{"int32":-320000}]`) ||
+		!strings.Contains(dump.stdout, `"v":4`) || strings.Contains(dump.stdout, `\ufffd`) {
 		t.Fatalf("consume: %+v", dump)
 	}
 	if r := c.runIn([]byte(dump.stdout), "produce", "--queue", "fid-dst", "--format", "jsonl"); r.code != 0 {

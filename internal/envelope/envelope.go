@@ -20,17 +20,20 @@ import (
 // Version is the newest schema version, the one Decode reads up to.
 //
 // A line says the oldest version that can hold it: 1 unless it has a header
-// whose value is null or whose name is not UTF-8 (version 2 forms) or a
-// typed RabbitMQ header value (version 3, field.go). So every message
+// whose value is null or whose name is not UTF-8 (version 2 forms), a
+// typed RabbitMQ header value (version 3, field.go) or a name or property
+// that is not UTF-8 (version 4, "b64"). So every message
 // version 1 could carry is still written as it was, and an older mqctl
 // refuses a newer line instead of reading its null header value as an
 // empty string or its integer as text.
-const Version = 3
+const Version = 4
 
 const (
 	// v1 is the first version: everything but the forms later ones added.
 	v1 = 1
 	v2 = 2
+	v3 = 3
+	v4 = 4
 )
 
 // Envelope is the JSON form of a broker.Message. Key and value appear as
@@ -57,6 +60,11 @@ type Envelope struct {
 	Stream     string      `json:"stream,omitempty"`
 	StreamSeq  uint64      `json:"stream_seq,omitempty"`
 	MsgID      string      `json:"msg_id,omitempty"`
+	// B64 lists the text fields ("routing_key", "properties.message_id",
+	// ...) that hold base64 of bytes that are not UTF-8 (version 4): a
+	// JSON string cannot carry them, and AMQP names and properties and
+	// NATS subjects are bytes.
+	B64 []string `json:"b64,omitempty"`
 	// Error is why a message could not be sent; --failed-out writes it and
 	// reading ignores it, so a failed-out file can be resent as it is.
 	Error string `json:"error,omitempty"`
@@ -124,7 +132,7 @@ type Header struct {
 func (h Header) version() int {
 	switch {
 	case typed(h.Field):
-		return Version
+		return v3
 	case h.Value == nil || !utf8.ValidString(h.Name):
 		return v2
 	}
@@ -248,7 +256,62 @@ func FromMessage(b string, m *broker.Message) Envelope {
 	case broker.MetaNATS:
 		e.Subject, e.Stream, e.StreamSeq, e.MsgID = m.NATS.Subject, m.NATS.Stream, m.NATS.StreamSeq, m.NATS.MsgID
 	}
+	for _, f := range e.textFields() {
+		if !utf8.ValidString(*f.text) {
+			*f.text = base64.StdEncoding.EncodeToString([]byte(*f.text))
+			e.B64 = append(e.B64, f.name)
+			e.V = max(e.V, v4)
+		}
+	}
 	return e
+}
+
+// textField is a text field of an envelope that B64 can name.
+type textField struct {
+	name string
+	text *string
+}
+
+// textFields are e's text fields that may hold bytes that are not UTF-8,
+// the optional ones when present.
+func (e *Envelope) textFields() []textField {
+	fs := []textField{{"topic", &e.Topic}, {"routing_key", &e.RoutingKey}, {"queue", &e.Queue},
+		{"subject", &e.Subject}, {"stream", &e.Stream}, {"msg_id", &e.MsgID}}
+	if e.Exchange != nil {
+		fs = append(fs, textField{"exchange", e.Exchange})
+	}
+	if p := e.Properties; p != nil {
+		fs = append(fs, []textField{{"properties.content_type", &p.ContentType}, {"properties.content_encoding", &p.ContentEncoding},
+			{"properties.message_id", &p.MessageID}, {"properties.correlation_id", &p.CorrelationID},
+			{"properties.reply_to", &p.ReplyTo}, {"properties.expiration", &p.Expiration}, {"properties.type", &p.Type},
+			{"properties.app_id", &p.AppID}, {"properties.user_id", &p.UserID}}...)
+	}
+	return fs
+}
+
+// decodeB64 turns the fields e.B64 names back into their bytes.
+func (e *Envelope) decodeB64() error {
+	fields := map[string]*string{}
+	for _, f := range e.textFields() {
+		fields[f.name] = f.text
+	}
+	seen := map[string]bool{}
+	for _, name := range e.B64 {
+		text, ok := fields[name]
+		switch {
+		case seen[name]:
+			return fmt.Errorf("field \"b64\": %q is listed twice", name)
+		case !ok:
+			return fmt.Errorf("field \"b64\": %q is not a text field of this line", name)
+		}
+		seen[name] = true
+		b, err := base64.StdEncoding.DecodeString(*text)
+		if err != nil {
+			return fmt.Errorf("field %q: listed in \"b64\" but not base64", name)
+		}
+		*text = string(b)
+	}
+	return nil
 }
 
 // Encode writes e as one JSON line.
@@ -285,6 +348,9 @@ func Decode(line []byte) (*broker.Message, error) {
 	}
 	if e.V < 0 || e.V > Version {
 		return nil, fmt.Errorf("field \"v\": version %d is not supported (want %d or lower)", e.V, Version)
+	}
+	if err := e.decodeB64(); err != nil {
+		return nil, err
 	}
 	m := &broker.Message{Kafka: broker.KafkaMeta{Partition: -1}}
 	if m.Key, err = pick("key", e.Key, e.KeyB64); err != nil {

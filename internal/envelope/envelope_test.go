@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mqctl/mqctl/internal/broker"
 )
@@ -78,7 +79,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		`{"headers": [["a", 1]]}`:              `header "a"`,
 		`{"headers": [["a", {"b64": "%%"}]]}`:  `header "a": invalid base64`,
 		`{"timestamp": "yesterday"}`:           `"timestamp"`,
-		`{"v": 4}`:                             "version 4",
+		`{"v": 5}`:                             "version 5",
 		`{"v": -1}`:                            "version -1",
 		`{"value":"a","headers":[[1, "b"]]}`:   "header name must be",
 		`{"value":"a","headers":[[null,"b"]]}`: "header name must be",
@@ -210,4 +211,49 @@ func TestReadsVersion1(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"value":"x","headers":[["a","b"]]}`))
 	f.Fuzz(func(t *testing.T, line []byte) { _, _ = Decode(line) })
+}
+
+// AMQP names and properties and NATS names that are not UTF-8 survive a
+// dump as base64 listed in "b64" (version 4); a line without them keeps
+// its version.
+func TestNamesAndPropertiesNotUTF8(t *testing.T) {
+	m := &broker.Message{Value: []byte("v")}
+	m.AMQP.Exchange, m.AMQP.RoutingKey, m.AMQP.Queue = "ex\xff", "rk\xfe", "q"
+	m.AMQP.MessageID, m.AMQP.Type, m.AMQP.AppID, m.AMQP.CorrelationID = "id\xc3\x28", "ok", "app\x80", "\xff"
+	line, err := Encode(FromMessage("rabbitmq", m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(line) || !bytes.Contains(line, []byte(`"v":4`)) || bytes.Contains(line, []byte(`\ufffd`)) {
+		t.Fatalf("line %s: want version 4, valid UTF-8, no replacement characters", line)
+	}
+	back, err := Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.AMQP.Exchange != m.AMQP.Exchange || back.AMQP.RoutingKey != m.AMQP.RoutingKey || back.AMQP.Queue != "q" ||
+		back.AMQP.MessageID != m.AMQP.MessageID || back.AMQP.Type != "ok" || back.AMQP.AppID != m.AMQP.AppID || back.AMQP.CorrelationID != "\xff" {
+		t.Errorf("read back %+v, wrote %+v", back.AMQP, m.AMQP)
+	}
+	n := &broker.Message{Value: []byte("v")}
+	n.NATS.Subject, n.NATS.MsgID = "a.\xff", "id"
+	line, _ = Encode(FromMessage("nats", n))
+	if back, err := Decode(line); err != nil || back.NATS.Subject != "a.\xff" || back.NATS.MsgID != "id" {
+		t.Errorf("NATS %s read back %+v, %v", line, back, err)
+	}
+	plain := &broker.Message{Value: []byte("v")}
+	plain.AMQP.MessageID = "id"
+	if line, _ := Encode(FromMessage("rabbitmq", plain)); !bytes.Contains(line, []byte(`"v":1`)) || bytes.Contains(line, []byte(`"b64":[`)) {
+		t.Errorf("a UTF-8 line %s: want version 1 without b64", line)
+	}
+	for in, want := range map[string]string{
+		`{"v":4,"value":"","routing_key":"%%","b64":["routing_key"]}`:                 `field "routing_key": listed in "b64" but not base64`,
+		`{"v":4,"value":"","b64":["properties.nope"]}`:                                `"properties.nope" is not a text field`,
+		`{"v":4,"value":"","routing_key":"/w==","b64":["routing_key","routing_key"]}`: `listed twice`,
+		`{"v":4,"value":"","b64":["properties.type"]}`:                                `"properties.type" is not a text field`,
+	} {
+		if _, err := Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%s) = %v, want mention of %q", in, err, want)
+		}
+	}
 }
