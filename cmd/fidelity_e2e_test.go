@@ -614,4 +614,17 @@ func TestKafkaKeyRoundTripAcrossBrokers(t *testing.T) {
 	if q, err := ch.QueueDeclarePassive("rt-c", true, false, false, false, nil); err != nil || q.Messages != 0 {
 		t.Errorf("rt-c after the refused produce: %+v, %v; want empty", q, err)
 	}
+	// dlq move leaves such a record in place, says why, and moves the
+	// others: a rerun does not stop at it.
+	if r := c.run("context", "add", "rabbit", "--url", u); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	dry := c.run("dlq", "move", "rt-kk-src", "-c", "kafka", "--to-context", "rabbit", "--to", "rt-c", "--dry-run")
+	mv := c.run("dlq", "move", "rt-kk-src", "-c", "kafka", "--to-context", "rabbit", "--to", "rt-c", "--yes")
+	if !strings.Contains(dry.stdout+dry.stderr, `its own header "mq-kafka-key"`) || !strings.Contains(mv.stderr, `its own header "mq-kafka-key"`) {
+		t.Errorf("dlq move of the clashing record: dry run %+v, run %+v; want it named as left in place", dry, mv)
+	}
+	if d := getAMQP(t, ch, "rt-c"); string(d.Body) != "f" {
+		t.Errorf("moved %q, want the record without a key (f)", d.Body)
+	}
 }

@@ -140,6 +140,14 @@ func (p *Publisher) message(src *broker.Message, d *broker.Delivery, o Origin) (
 	default:
 		out.Destination = dest
 	}
+	if p.Target.MetaKind != broker.MetaKafka {
+		// A key that its target could not carry (the record has a header
+		// of the carrier's name) would stop every rerun at this record:
+		// it is left in place, named, and the rest go on.
+		if _, err := broker.HeadersWithKey(out, nil); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrLeft, err)
+		}
+	}
 	return out, nil
 }
 
