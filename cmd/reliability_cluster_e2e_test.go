@@ -178,7 +178,7 @@ func TestReliabilityJetStreamLeaderStepDown(t *testing.T) {
 	t.Run("consume durable", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "JetStream R3 stream (3-node cluster): stream and consumer leaders stepped down mid-`consume --consumer`")
-		n := reliability.Messages(20000)
+		const n = 20000
 		cl := newJSCluster(t)
 		c := newCLI(t)
 		dir := t.TempDir()

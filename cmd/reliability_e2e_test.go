@@ -296,7 +296,7 @@ func TestReliabilityProduceKill9(t *testing.T) {
 	t.Run("kafka", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `produce`, Kafka (4 partitions)")
-		n := reliability.Messages(300000)
+		const n = 300000
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -323,7 +323,7 @@ func TestReliabilityProduceKill9(t *testing.T) {
 	t.Run("jetstream", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `produce`, JetStream (file storage)")
-		n := reliability.Messages(20000)
+		const n = 20000
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		for run := range runs {
@@ -356,7 +356,7 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 	t.Run("kafka group", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `consume --group`, Kafka (3 partitions)")
-		n := reliability.Messages(100000)
+		const n = 100000
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -389,7 +389,7 @@ func TestReliabilityConsumeKill9(t *testing.T) {
 	t.Run("jetstream durable", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `consume --consumer` (durable), JetStream")
-		n := reliability.Messages(20000)
+		const n = 20000
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		dir := t.TempDir()
@@ -466,7 +466,7 @@ func TestReliabilityDLQReplayKill9(t *testing.T) {
 	t.Run("kafka", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "kill -9 of `dlq replay`, Kafka .DLT to its topic")
-		n := reliability.Messages(30000)
+		const n = 30000
 		k, cl := kafkaTopic(t, "rel-setup", 1, nil)
 		adm := kadm.NewClient(cl)
 		c := newCLI(t)
@@ -1033,7 +1033,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	t.Run("produce", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "NATS server restarted mid-`produce`, JetStream")
-		n := reliability.Messages(20000)
+		const n = 20000
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		dir := t.TempDir()
@@ -1064,7 +1064,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	t.Run("consume durable", func(t *testing.T) {
 		t.Parallel()
 		s := reliability.Start(t, "NATS server restarted mid-`consume --consumer` (durable), JetStream")
-		n := reliability.Messages(20000)
+		const n = 20000
 		srv, js := natsJetStream(t)
 		c := newCLI(t)
 		dir := t.TempDir()

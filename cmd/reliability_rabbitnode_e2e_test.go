@@ -52,7 +52,7 @@ func restartNode(t *testing.T, node *sandbox.RabbitMQ) {
 // The RabbitMQ node is stopped and started again (same ports, same data)
 // mid-produce and mid-consume: nothing is lost from the durable queue.
 func TestReliabilityRabbitMQRestart(t *testing.T) {
-	reliability.FullOnly(t, "two nodes of its own, each restarted (about 40 s); reconnecting is covered in make test by rabbitmq's TestConsumeSurvivesOutage and TestTopBrokerRestartInATerminal")
+	reliability.FullOnly(t, "two nodes of their own, each restarted (about 40 s); make test covers reconnecting through a cut connection (rabbitmq TestConsumeSurvivesOutage, TestReliabilityRabbitMQConnectionsClosed), not a restarted node's durable data")
 	runs := reliability.Runs(t)
 	t.Run("produce", func(t *testing.T) {
 		t.Parallel()

@@ -37,7 +37,8 @@ func full() bool { return os.Getenv(RunsEnv) != "" }
 
 // Messages is how many messages a scenario written for n uses per run: n
 // under `make reliability`, a quarter of it in `make test`'s bounded
-// subset (at least 1000).
+// subset (at least 1000). Only for scenarios whose faults come by request
+// count: a fault timed from the start must still land mid-run.
 func Messages(n int) int {
 	if full() || n <= 1000 {
 		return n

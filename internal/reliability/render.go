@@ -64,8 +64,8 @@ func writeScenarios(b *strings.Builder, m Meta, rs []Result) {
 	fmt.Fprintf(b, "Written by `make reliability` on %s (%s, %s) at commit %s: each fault scenario ran %s, in %.0f s.\n",
 		m.Date, m.Machine, m.Go, m.Commit, runsPhrase(m.Runs, rs), m.Seconds)
 	b.WriteString("Figures come from that run (`internal/reliability` renders the JSON lines the scenarios wrote);\n")
-	b.WriteString("nothing here is typed by hand. `make test` runs a bounded subset: each scenario once with a\n")
-	b.WriteString("quarter of its messages, and not the RabbitMQ node restarts.\n\n")
+	b.WriteString("nothing here is typed by hand. `make test` runs a bounded subset: each scenario once (the\n")
+	b.WriteString("injected-error ones with a quarter of their messages), and not the RabbitMQ node restarts.\n\n")
 	b.WriteString("**Lost** counts messages that had to survive (confirmed by the broker, or still in the\n")
 	b.WriteString("source until acknowledged) and were found nowhere afterwards: read back with an independent\n")
 	b.WriteString("client (franz-go kgo, amqp091-go, nats.go). A loss fails the scenario's test. **Duplicated**\n")
