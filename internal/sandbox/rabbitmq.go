@@ -279,6 +279,9 @@ func freePorts(ports []int, what []string) ([]int, error) {
 		} else {
 			l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		}
+		if err != nil && port == 0 {
+			return nil, fmt.Errorf("start rabbitmq: no free %s port: %w", what[i], err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("start rabbitmq: %s port %d is not free: %w", what[i], port, err)
 		}
