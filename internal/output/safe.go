@@ -78,10 +78,13 @@ func isBidi(r rune) bool {
 // isInvisible reports characters that show as nothing, so "orders\u200b.dlq"
 // would pass for "orders.dlq": zero-width space, word joiner and the
 // invisible operators, the BOM, the Mongolian vowel separator, the soft
-// hyphen and the tag characters (which can hide whole words). The zero-width
-// joiner and non-joiner are left alone: emoji and several scripts need them.
+// hyphen, the combining grapheme joiner, the Hangul fillers (blank, and as
+// wide as a letter) and the tag characters (which can hide whole words).
+// The zero-width joiner and non-joiner and the variation selectors are left
+// alone: emoji and several scripts need them.
 func isInvisible(r rune) bool {
 	return r == 0x200b || r >= 0x2060 && r <= 0x2064 || r == 0xfeff || r == 0x180e || r == 0xad ||
+		r == 0x034f || r == 0x115f || r == 0x1160 || r == 0x3164 || r == 0xffa0 ||
 		r >= 0xe0000 && r <= 0xe007f
 }
 

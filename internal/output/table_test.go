@@ -24,7 +24,7 @@ var hostile = []struct{ name, in, want string }{
 	{"bidi override", "abc\u202edcba", `abc\u202edcba`},
 	{"bidi isolate", "\u2066x\u2069 \u202a\u202b\u202c\u202d", `\u2066x\u2069 \u202a\u202b\u202c\u202d`},
 	{"bell del", "bell\x07 del\x7f", `bell\x07 del\x7f`},
-	{"invisible", "orders\u200b.dlq \ufeff\u00ad\U000E0041x\u2060 a\u200db", `orders\u200b.dlq \ufeff\u00ad\U000e0041x\u2060 a` + "\u200d" + `b`},
+	{"invisible", "orders\u200b.dlq \ufeff\u00ad\U000E0041x\u2060\u3164 a\u200db", `orders\u200b.dlq \ufeff\u00ad\U000e0041x\u2060\u3164 a` + "\u200d" + `b`},
 	{"invalid utf8", "bad \xff\xfe utf8", `bad \xff\xfe utf8`},
 	{"long", strings.Repeat("\x1b[2J", 5000), strings.Repeat(`\x1b[2J`, 5000)},
 }
