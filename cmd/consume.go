@@ -55,6 +55,10 @@ Each message is settled only after it was handled:
                       --group: topic <topic>.retry.30s, read back when due) and comes again
                       with MQ_ATTEMPT 2, 3, ...; after the last delay ACTION (requeue, reject,
                       dead-letter=DEST or stop) applies
+  --on-fail stop      (default on Kafka and core NATS) no handler starts after the failure, those
+                      running (--concurrency) finish; the failed message and those fetched but
+                      not started are nacked: requeued, or on Kafka not committed (the summary
+                      says "not committed"); exit code 3
 
 Kafka without --group reads partitions directly and commits nothing; with --group it commits
 only offsets whose record and every earlier one of its partition were handled. kill -9 at any

@@ -601,3 +601,40 @@ func TestConsumeRabbitMQKill9LosesNothing(t *testing.T) {
 	}
 	waitDepth(t, ch, "k9", 0)
 }
+
+// A new user's first --exec on Kafka: the default --on-fail stop ends the
+// run at the first failure (the handler runs once), exits 3, and the
+// summary counts what the run did: handled 0, the records read not
+// committed (Kafka cannot requeue), nothing "output". A run that ends at
+// once (an empty topic with --until-end) warns of nothing.
+func TestConsumeKafkaExecStop(t *testing.T) {
+	k, cl := kafkaTopic(t, "orders", 1, nil)
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "empty"); err != nil {
+		t.Fatal(err)
+	}
+	produceRecords(t, cl, "orders", 5)
+	c := newCLI(t)
+	for _, group := range []string{"", "billing"} {
+		ran := filepath.Join(t.TempDir(), "ran")
+		args := []string{"consume", "orders", "--url", k.URL, "--until-end", "--exec", `echo "$MQ_OFFSET" >>` + ran + `; exit 1`}
+		if group != "" {
+			args = append(args, "--group", group)
+		}
+		r := c.run(args...)
+		b, _ := os.ReadFile(ran)
+		if r.code != 3 || string(b) != "0\n" {
+			t.Errorf("group %q: exit %d, the handler ran for offsets %q; want exit 3 and offset 0 alone\n%s", group, r.code, b, r.stderr)
+		}
+		if !strings.Contains(r.stderr, ", handled 0, acked 0, not committed ") || !strings.Contains(r.stderr, ", failed 1 in ") ||
+			strings.Contains(r.stderr, "requeued") || strings.Contains(r.stderr, "output") {
+			t.Errorf("group %q: stderr\n%s\nwant a summary with handled 0, not committed and failed 1", group, r.stderr)
+		}
+	}
+	if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), "billing", "orders"); got[0] > 0 {
+		t.Errorf("group billing committed %v; want nothing, offset 0 failed", got)
+	}
+	r := c.run("consume", "empty", "--url", k.URL, "--until-end")
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "mqctl: read 0, output 0, acked 0 in ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("empty topic: exit %d, stderr %q; want the summary alone", r.code, r.stderr)
+	}
+}

@@ -23,23 +23,26 @@ func (r *runner) handleAll(ctx context.Context) error {
 	for i := range queues {
 		queues[i] = make(chan *broker.Delivery, 1)
 	}
-	// stop ends dispatching when a handler says --on-fail stop.
+	// dctx ends dispatching: at an interrupt, or when a handler says
+	// --on-fail stop (r.halt).
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var stopErr error
 	var stopOnce sync.Once
+	r.halt = func(err error) { stopOnce.Do(func() { stopErr = err; stop() }) }
 	var wg sync.WaitGroup
 	dr := r.startDrain(ctx)
 	defer dr.end()
-	// released is closed once the consumer stopped fetching after ctx
-	// ended, or the dispatching ended otherwise.
+	// released is closed once the dispatching ended, and the consumer
+	// stopped fetching when it ended by a stop.
 	released := make(chan struct{})
 	for i := range n {
 		q := queues[i%len(queues)]
 		wg.Go(func() {
 			for d := range q {
-				if ctx.Err() != nil {
-					// Not started before the stop: it goes back, once the
+				if dctx.Err() != nil {
+					// Not started before the stop (an interrupt, or a
+					// handler's --on-fail stop): it goes back, once the
 					// consumer no longer fetches, so not to this one.
 					<-released
 					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
@@ -48,15 +51,13 @@ func (r *runner) handleAll(ctx context.Context) error {
 				if r.givenBack(d) {
 					continue
 				}
-				if err := r.handle(ctx, dr, d); err != nil {
-					stopOnce.Do(func() { stopErr = err; stop() })
-				}
+				r.handle(ctx, dr, d)
 			}
 		})
 	}
 	var runErr error
 	var unsent *broker.Delivery
-	for {
+	for dctx.Err() == nil {
 		d, err := r.next(dctx)
 		if err != nil {
 			runErr = err
@@ -76,16 +77,20 @@ func (r *runner) handleAll(ctx context.Context) error {
 		if len(queues) > 1 {
 			q = queues[int(d.Kafka.Partition)%len(queues)]
 		}
-		select {
-		case q <- d:
-			continue
-		case <-dctx.Done():
-			// Not handed to a handler: it goes back.
-			unsent = d
+		if dctx.Err() == nil {
+			select {
+			case q <- d:
+				continue
+			case <-dctx.Done():
+			}
 		}
+		// Not handed to a handler: it goes back.
+		unsent = d
 		break
 	}
-	stopped := ctx.Err() != nil
+	// Stopped by an interrupt or by --on-fail stop: the handlers running
+	// finish, and nothing else starts.
+	stopped := dctx.Err() != nil
 	if stopped {
 		r.stopFetching(ctx)
 	}
@@ -152,10 +157,11 @@ func (r *runner) stopFetching(ctx context.Context) {
 }
 
 // handle runs the handler for d with retries and settles d by the
-// outcome. It returns an error only to stop the run (--on-fail stop).
-func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) error {
+// outcome.
+func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) {
 	if r.o.Retrier != nil {
-		return r.handleDelayed(ctx, dr, d)
+		r.handleDelayed(ctx, dr, d)
+		return
 	}
 	// Handlers finish after an interrupt, within the shutdown timeout: the
 	// interrupt stops reading, and a second Ctrl-C kills mqctl, leaving d
@@ -166,12 +172,12 @@ func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) erro
 		if reason != nil && dr.stopped() {
 			// Stopped at the shutdown timeout: no verdict, d goes back.
 			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-			return nil
+			return
 		}
 		if reason == nil {
 			r.st.Handled.Add(1)
 			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-			return nil
+			return
 		}
 		if r.o.Verbose || attempt > r.o.Retries {
 			r.o.Logf("handler failed for %s (attempt %d): %v", d.Where(), attempt, reason)
@@ -188,14 +194,13 @@ func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) erro
 		// Interrupted before the retries were used up: not a verdict on
 		// the message, so it goes back rather than to --on-fail.
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return nil
+		return
 	}
-	return r.fail(ctx, d, reason, r.o.Retries+1)
+	r.fail(ctx, d, reason, r.o.Retries+1)
 }
 
-// fail settles d, whose handler failed attempts times, by --on-fail. It
-// returns an error only to stop the run (--on-fail stop).
-func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, attempts int) error {
+// fail settles d, whose handler failed attempts times, by --on-fail.
+func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, attempts int) {
 	r.st.Failed.Add(1)
 	switch r.o.OnFail.Kind {
 	case "reject":
@@ -203,14 +208,14 @@ func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, att
 	case "dead-letter":
 		r.deadLetter(ctx, d, reason, attempts)
 	case "stop":
-		// Described before settling: a settled delivery is the driver's again.
-		err := mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason))
+		// Described before settling: a settled delivery is the driver's
+		// again. Stopped before settling too, so that nothing more starts,
+		// not even d coming back at once from a requeue.
+		r.halt(mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason)))
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return err
 	default:
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
 	}
-	return nil
 }
 
 // handleDelayed runs the handler once for d, as the attempt the broker
@@ -218,22 +223,23 @@ func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, att
 // delay (--on-fail retry=...), which acks d only once the broker holds
 // it, so this handler goes on with other messages meanwhile. After the
 // last delay --on-fail's final action applies.
-func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Delivery) error {
+func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Delivery) {
 	attempt := r.o.Retrier.Attempt(&d.Message)
 	reason := r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
 	switch {
 	case reason != nil && dr.stopped():
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return nil
+		return
 	case reason == nil:
 		r.st.Handled.Add(1)
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
-		return nil
+		return
 	}
 	i := attempt - 1
 	if i >= len(r.o.OnFail.Delays) {
 		r.o.Logf("handler failed for %s (attempt %d, the last): %v", d.Where(), attempt, reason)
-		return r.fail(ctx, d, reason, attempt)
+		r.fail(ctx, d, reason, attempt)
+		return
 	}
 	if r.o.Verbose {
 		r.o.Logf("handler failed for %s (attempt %d): %v; retrying in %s", d.Where(), attempt, reason, r.o.OnFail.Delays[i])
@@ -242,12 +248,11 @@ func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Deliver
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := r.o.Retrier.Retry(pctx, d, i, attempt+1); err != nil {
-		r.o.Logf("%v; requeued instead", err)
+		r.o.Logf("%v; %s instead", err, r.st.nacked())
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-		return nil
+		return
 	}
 	r.st.Delayed.Add(1)
-	return nil
 }
 
 // runWithProgress runs the handler and, on JetStream, tells the server
@@ -278,7 +283,7 @@ func (r *runner) runWithProgress(ctx context.Context, d *broker.Delivery, attemp
 
 // deadLetter publishes d to the dead-letter destination and acks d only
 // after the broker confirmed that copy; when the publish fails d is
-// requeued instead, so it is never lost.
+// nacked instead (Kafka: left uncommitted), so it is never lost.
 func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason error, attempts int) {
 	m := dlq.DeadLetter(r.o.Broker, &d.Message, dlq.Death{Reason: reason.Error(), Time: time.Now(), Count: attempts})
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
@@ -286,7 +291,7 @@ func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason erro
 	done := make(chan error, 1)
 	r.o.DeadLetter.Publish(pctx, m, func(_ broker.Receipt, err error) { done <- err })
 	if err := <-done; err != nil {
-		r.o.Logf("dead-lettering %s to %s failed, requeued instead: %v", d.Where(), r.o.OnFail.Dest, err)
+		r.o.Logf("dead-lettering %s to %s failed, %s instead: %v", d.Where(), r.o.OnFail.Dest, r.st.nacked(), err)
 		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	}

@@ -151,17 +151,21 @@ type Stats struct {
 	// acknowledgement (broker.NoAcker): delivered, never acked.
 	NotAcked atomic.Int64
 	noAck    atomic.Bool
+	// exec: messages were handled by --exec, not written out.
+	exec atomic.Bool
+	// kept: the broker cannot deliver one message again (Kafka): a nack
+	// leaves it uncommitted rather than requeued.
+	kept atomic.Bool
 }
 
 // Summary is the line printed on stderr at the end.
 func (s *Stats) Summary(elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "read %d", s.Read.Load())
-	if n := s.Output.Load(); n > 0 || s.Handled.Load() == 0 {
-		fmt.Fprintf(&b, ", output %d", n)
-	}
-	if n := s.Handled.Load(); n > 0 {
-		fmt.Fprintf(&b, ", handled %d", n)
+	if s.exec.Load() {
+		fmt.Fprintf(&b, ", handled %d", s.Handled.Load())
+	} else {
+		fmt.Fprintf(&b, ", output %d", s.Output.Load())
 	}
 	if n := s.Filtered.Load(); n > 0 {
 		fmt.Fprintf(&b, ", filtered out %d", n)
@@ -174,7 +178,7 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	for _, c := range []struct {
 		name string
 		n    int64
-	}{{"delayed", s.Delayed.Load()}, {"requeued", s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}, {"given back", s.GivenBack.Load()}} {
+	}{{"delayed", s.Delayed.Load()}, {s.nacked(), s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}, {"given back", s.GivenBack.Load()}} {
 		if c.n > 0 {
 			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
 		}
@@ -184,6 +188,16 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 		fmt.Fprintf(&b, " in %.2fs (%.0f msg/s)", secs, float64(s.Read.Load())/secs)
 	}
 	return b.String()
+}
+
+// nacked is what a nack did: "requeued", or "not committed" where the
+// broker cannot deliver one message again (Kafka: the record and those
+// after it in its partition come again after a restart or rebalance).
+func (s *Stats) nacked() string {
+	if s.kept.Load() {
+		return "not committed"
+	}
+	return "requeued"
 }
 
 // settleTimeout bounds one settle, also after an interrupt: what was
@@ -210,6 +224,10 @@ func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Opt
 	if na, ok := c.(broker.NoAcker); ok && na.NoAck() {
 		r.noAck = true
 		st.noAck.Store(true)
+	}
+	st.exec.Store(o.Exec != nil)
+	if caps, ok := broker.CapabilitiesByName(o.Broker); ok && !caps.Redelivery {
+		st.kept.Store(true)
 	}
 	if r.o.Logf == nil {
 		r.o.Logf = func(string, ...any) {}
@@ -249,6 +267,9 @@ type runner struct {
 	taken int64
 	// noAck: the broker has no acknowledgement; settles are not sent.
 	noAck bool
+	// halt ends the dispatching of an --exec run with the run's error
+	// (--on-fail stop); see handleAll.
+	halt func(error)
 }
 
 // next returns the next delivery, or a nil delivery and nil error when the

@@ -182,7 +182,7 @@ func (c *Consumer) Handler() http.Handler {
 		counter("mqctl_consume_failed_total", "Messages whose handler failed every try (then --on-fail).", &st.Failed),
 		counter("mqctl_consume_dead_lettered_total", "Failed messages published to the --on-fail dead-letter destination.", &st.DeadLettered),
 		counter("mqctl_consume_acked_total", "Deliveries acked (Kafka: marked for commit).", &st.Acked),
-		counter("mqctl_consume_requeued_total", "Deliveries nacked for redelivery.", &st.Requeued),
+		counter("mqctl_consume_requeued_total", "Deliveries nacked for redelivery (Kafka: left uncommitted).", &st.Requeued),
 		counter("mqctl_consume_settle_errors_total", "Acks and nacks the broker did not take.", &st.SettleErrors),
 		counter("mqctl_consume_given_back_total", "Deliveries not handled as what they came on was gone: the broker delivers them again.", &st.GivenBack),
 		counter("mqctl_consume_retried_total", "Handler runs that retried a failed one.", &c.retried),

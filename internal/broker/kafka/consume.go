@@ -96,6 +96,9 @@ type reader struct {
 	closeOnce sync.Once
 	closeErr  error
 	nackOnce  sync.Once
+	// closing is set once Close began: connection attempts it cuts short
+	// are no broker trouble (see connWatch).
+	closing atomic.Bool
 
 	// retry names the retry topics read (see retry.go); held are their
 	// records not yet due, per partition in offset order, while the
@@ -202,7 +205,7 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 	}
 
 	opts := append(slices.Clip(c.client.Opts()),
-		kgo.WithHooks(connWatch{k.warn}),
+		kgo.WithHooks(connWatch{k.warn, &k.closing}),
 		// Retryable errors are otherwise dropped silently: keeping
 		// them lets Next report an unreachable broker and notice a
 		// deleted topic.
@@ -513,6 +516,7 @@ func (k *reader) start(tp topicPartition) int64 {
 // all within the target's timeout. Settles from then on fail as stale.
 func (k *reader) Close() error {
 	k.closeOnce.Do(func() {
+		k.closing.Store(true)
 		ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
 		defer cancel()
 		// Stale first, so no ack slips in after the last commit with
@@ -587,13 +591,20 @@ func (w *warner) warnf(format string, args ...any) {
 	w.logf(format, args...)
 }
 
-// connWatch warns when a broker cannot be reached; kgo retries it.
-type connWatch struct{ w *warner }
+// connWatch warns when a broker cannot be reached; kgo retries it. An
+// attempt cancelled (a poll that ended, the client closing) or cut short
+// by Close says nothing about the broker: a consume that ends at once
+// (an empty topic with --until-end) closes while kgo still connects.
+type connWatch struct {
+	w       *warner
+	closing *atomic.Bool
+}
 
 var _ kgo.HookBrokerConnect = connWatch{}
 
 func (h connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	if err != nil {
-		h.w.warnf("cannot connect to kafka broker %s: %s; reconnecting", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), reason(err))
+	if err == nil || h.closing.Load() || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		return
 	}
+	h.w.warnf("cannot connect to kafka broker %s: %s; reconnecting", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), reason(err))
 }

@@ -22,7 +22,10 @@ type delivery struct {
 	broker.Delivery
 	part *partition
 	seq  uint64
-	slab *slab
+	// offset is the record's offset in part: Message.Kafka holds the
+	// original one for a record read back from a retry topic.
+	offset int64
+	slab   *slab
 	// done is set by the delivery's first settle.
 	done atomic.Bool
 }
@@ -250,7 +253,7 @@ func (k *reader) poll(ctx context.Context) error {
 		// delivery into the slab costs more than the fields.
 		s.ds = s.ds[:len(s.ds)+1]
 		d := &s.ds[len(s.ds)-1]
-		d.part, d.seq, d.slab = h.p, h.seq, s
+		d.part, d.seq, d.offset, d.slab = h.p, h.seq, r.Offset, s
 		d.done.Store(false)
 		d.Settler = d
 		m := &d.Message
@@ -409,8 +412,8 @@ func (d *delivery) Settle(_ context.Context, s broker.Settlement) error {
 	p.mu.Lock()
 	if p.gone.Load() {
 		p.mu.Unlock()
-		return fmt.Errorf("kafka topic %q partition %d offset %d: this consumer no longer holds the partition: %w",
-			p.topic, p.id, d.Kafka.Offset, broker.ErrStaleDelivery)
+		return fmt.Errorf("kafka topic %q partition %d offset %d%s: this consumer no longer holds the partition: %w",
+			p.topic, p.id, d.offset, d.retryOf(), broker.ErrStaleDelivery)
 	}
 	first := false
 	if s.Verb == broker.Nack {
@@ -420,9 +423,19 @@ func (d *delivery) Settle(_ context.Context, s broker.Settlement) error {
 	}
 	p.mu.Unlock()
 	if first {
-		k.warn.logf("kafka has no per-record nack: topic %q partition %d is not committed from offset %d on; those records come again after a restart or rebalance",
-			p.topic, p.id, d.Kafka.Offset)
+		k.warn.logf("kafka has no per-record nack: topic %q partition %d is not committed from offset %d on%s; those records come again after a restart or rebalance",
+			p.topic, p.id, d.offset, d.retryOf())
 	}
 	d.release()
 	return nil
+}
+
+// retryOf names, for a record read back from a retry topic, the record
+// it is the retry of, as it was handed out: " (the retry of
+// orders[0]@12)"; "" for any other record.
+func (d *delivery) retryOf() string {
+	if !d.part.retry {
+		return ""
+	}
+	return " (the retry of " + d.Where() + ")"
 }

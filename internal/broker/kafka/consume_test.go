@@ -1246,3 +1246,30 @@ func TestRevokeRetriesDroppedCommit(t *testing.T) {
 		}
 	}
 }
+
+// A consume that ends at once (an empty topic with UntilEnd) closes
+// while kgo may still be connecting: the attempt Close cancels is no
+// broker trouble and must not be warned about. Repeated, as the close
+// does not always catch a connection attempt.
+func TestConsumeEndingAtOnceDoesNotWarn(t *testing.T) {
+	_, c := startKafka(t)
+	createTopic(t, c, "empty", 1, nil)
+	for i := range 20 {
+		for _, group := range []string{"", "g"} {
+			var logs logLines
+			cons, err := c.NewConsumer(context.Background(), broker.ConsumerOptions{Sources: []string{"empty"}, Group: group, UntilEnd: true, Logf: logs.add})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, err := cons.Next(context.Background()); !errors.Is(err, io.EOF) {
+				t.Fatalf("Next on an empty topic = %v, %v; want io.EOF", d, err)
+			}
+			if err := cons.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s := logs.String(); s != "" {
+				t.Fatalf("run %d, group %q warned: %s", i, group, s)
+			}
+		}
+	}
+}

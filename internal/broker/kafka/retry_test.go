@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,53 @@ func TestRetryTopicHoldsUntilDue(t *testing.T) {
 	})
 	if total != 1 {
 		t.Errorf("committed %d records of the retry topic, want 1: %v", total, commits)
+	}
+}
+
+// A parked record is handed out as read from its original topic,
+// partition and offset; a warning about its place in the retry topic
+// (here: nacked, so that partition is not committed from it on) names the
+// retry topic with the record's own offset there, not the original one.
+func TestRetryNackNamesRecordInRetryTopic(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	c, err := open(t, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, c, "jobs", 1, nil)
+	w := writer(t, c)
+	ctx := context.Background()
+	for _, v := range []string{"a", "b", "c"} {
+		if err := w.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delays := []time.Duration{10 * time.Millisecond}
+	rt, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	var log logLines
+	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g", RetryDelays: delays, Logf: log.add})
+	ds := take(t, cons, 3)
+	for _, d := range ds[:2] {
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rt.Retry(ctx, ds[2], 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	back := take(t, cons, 1)[0]
+	if back.Destination != "jobs" || back.Kafka.Offset != 2 {
+		t.Fatalf("back as %s, want jobs[0]@2", back.Where())
+	}
+	if err := back.Nack(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := `topic "jobs.retry.10ms" partition 0 is not committed from offset 0 on (the retry of jobs[0]@2)`
+	if got := log.String(); !strings.Contains(got, want) {
+		t.Errorf("warnings:\n%s\nwant one holding %s", got, want)
 	}
 }

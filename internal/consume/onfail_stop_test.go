@@ -1,0 +1,271 @@
+package consume
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/mqerr"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// failingHandler logs each message's Kafka offset, stream sequence or
+// message id to DIR/ran and fails.
+func failingHandler(dir string) string {
+	return `cat >/dev/null; echo "${MQ_OFFSET:-${MQ_STREAM_SEQ:-$MQ_MESSAGE_ID}}" >>` + dir + `/ran; exit 1`
+}
+
+// runStop runs failingHandler with --on-fail stop, one handler, over a
+// consumer of o; it returns the ids the handler ran for, the stats and
+// Run's error.
+func runStop(t *testing.T, ctx context.Context, conn broker.Conn, brokerName string, o broker.ConsumerOptions) ([]string, *Stats, error) {
+	t.Helper()
+	sub, err := broker.As[broker.Subscriber](conn, "consuming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sub.NewConsumer(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st := &Stats{}
+	err = Run(ctx, c, io.Discard, st, Options{
+		Broker: brokerName, Concurrency: 1, OnFail: OnFail{Kind: "stop"},
+		Exec: &Exec{Command: failingHandler(dir), Broker: brokerName, Stdout: io.Discard, Stderr: io.Discard},
+	})
+	b, rerr := os.ReadFile(filepath.Join(dir, "ran"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return strings.Fields(string(b)), st, err
+}
+
+// checkStopped fails t unless the run stopped at the first failure: the
+// handler ran for first alone, the run is partial, and everything read
+// was given back unhandled.
+func checkStopped(t *testing.T, ran []string, st *Stats, err error, first string) {
+	t.Helper()
+	if len(ran) != 1 || ran[0] != first {
+		t.Errorf("the handler ran for %v; want %s alone: --on-fail stop starts no handler after the first failure", ran, first)
+	}
+	if !mqerr.Is(err, mqerr.Partial) {
+		t.Errorf("Run = %v, want partial (exit 3)", err)
+	}
+	if st.Failed.Load() != 1 || st.Handled.Load() != 0 || st.Acked.Load() != 0 || st.Requeued.Load() != st.Read.Load() {
+		t.Errorf("failed %d, handled %d, acked %d, nacked %d of %d read; want 1 failed and everything read nacked",
+			st.Failed.Load(), st.Handled.Load(), st.Acked.Load(), st.Requeued.Load(), st.Read.Load())
+	}
+}
+
+// TestOnFailStopKafka: with --on-fail stop (Kafka's default) the first
+// failed handler ends the run: no handler starts for the records after
+// it, the failed record is not committed, and the summary says so
+// rather than "requeued" (Kafka cannot requeue), and counts "handled",
+// not "output".
+func TestOnFailStopKafka(t *testing.T) {
+	const n = 5
+	for _, group := range []string{"", "billing"} {
+		t.Run("group="+group, func(t *testing.T) {
+			k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			for i := range n {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+
+			ran, st, err := runStop(t, ctx, conn, "kafka", broker.ConsumerOptions{Sources: []string{"orders"}, Group: group, UntilEnd: true})
+			checkStopped(t, ran, st, err, "0")
+			sum := st.Summary(time.Second)
+			want := "not committed " + strconv.FormatInt(st.Read.Load(), 10)
+			if !strings.Contains(sum, want) || strings.Contains(sum, "requeued") ||
+				!strings.Contains(sum, "handled 0") || strings.Contains(sum, "output") {
+				t.Errorf("summary %q; want %q and \"handled 0\", neither \"requeued\" nor \"output\"", sum, want)
+			}
+			if group != "" {
+				if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), group, "orders"); got[0] > 0 {
+					t.Errorf("group %s committed %v; want nothing: offset 0 failed", group, got)
+				}
+			}
+		})
+	}
+}
+
+// TestOnFailStopJetStream: the same stop on JetStream, where the failed
+// message is nacked for redelivery.
+func TestOnFailStopJetStream(t *testing.T) {
+	const n = 5
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := broker.Open(ctx, broker.Target{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	nc, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "JOBS", Subjects: []string{"jobs"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := js.Publish(ctx, "jobs", []byte("m"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ran, st, err := runStop(t, ctx, conn, "nats", broker.ConsumerOptions{Sources: []string{"JOBS"}, Prefetch: 10})
+	checkStopped(t, ran, st, err, "1")
+	if sum := st.Summary(time.Second); !strings.Contains(sum, "requeued") || !strings.Contains(sum, "handled 0") {
+		t.Errorf("summary %q; want requeued and handled 0", sum)
+	}
+}
+
+// TestOnFailStopRabbitMQ: the same stop on RabbitMQ.
+func TestOnFailStopRabbitMQ(t *testing.T) {
+	const n = 5
+	env := testenv.RabbitMQ(t)
+	u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + env.NewVHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ac, err := amqp.Dial(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	ch, err := ac.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("jobs", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if err := ch.PublishWithContext(ctx, "", "jobs", false, false, amqp.Publishing{MessageId: strconv.Itoa(i), Body: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitQueue(t, ch, "jobs", 10*time.Second, func(q amqp.Queue) bool { return q.Messages == n })
+	conn, err := broker.Open(ctx, broker.Target{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ran, st, err := runStop(t, ctx, conn, "rabbitmq", broker.ConsumerOptions{Sources: []string{"jobs"}, Prefetch: 10})
+	checkStopped(t, ran, st, err, "1")
+	// Nothing was acked: all of them wait in the queue again.
+	testenv.WaitQueue(t, ch, "jobs", 10*time.Second, func(q amqp.Queue) bool { return q.Messages == n })
+}
+
+// TestOnFailStopLetsRunningHandlersFinishKafka: with --concurrency 2, the
+// handler of partition 1 is running when that of partition 0 fails: it
+// finishes and its record is committed, and nothing else starts.
+func TestOnFailStopLetsRunningHandlersFinishKafka(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(2, "orders")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// Two records a partition: the dispatcher hands both out (one to the
+	// handler, one waiting for it) whatever order they come in.
+	for p := range int32(2) {
+		for i := range 2 {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: p, Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sub, err := broker.As[broker.Subscriber](conn, "consuming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", UntilEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Partition 0 fails once partition 1's handler runs; that one waits
+	// for DIR/release.
+	dir := t.TempDir()
+	handler := `cat >/dev/null; echo "$MQ_PARTITION/$MQ_OFFSET" >>` + dir + `/ran; ` +
+		`if [ "$MQ_PARTITION" = 0 ]; then while [ ! -e ` + dir + `/p1 ]; do sleep 0.05; done; exit 1; fi; ` +
+		`touch ` + dir + `/p1; while [ ! -e ` + dir + `/release ]; do sleep 0.05; done`
+	st := &Stats{}
+	ran := make(chan error, 1)
+	go func() {
+		ran <- Run(ctx, c, io.Discard, st, Options{
+			Broker: "kafka", Concurrency: 2, OnFail: OnFail{Kind: "stop"},
+			Exec: &Exec{Command: handler, Broker: "kafka", Stdout: io.Discard, Stderr: io.Discard},
+		})
+	}()
+	// Released once partition 0's record was failed and nacked: the run
+	// was stopped before that nack.
+	for st.Requeued.Load() == 0 {
+		select {
+		case err := <-ran:
+			t.Fatalf("Run = %v before the handler of partition 1 was released", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; !mqerr.Is(err, mqerr.Partial) {
+		t.Errorf("Run = %v, want partial (exit 3)", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ran"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(string(b))
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"0/0", "1/0"}) {
+		t.Errorf("handlers ran for %v; want 0/0 and 1/0 alone", ids)
+	}
+	if st.Handled.Load() != 1 || st.Failed.Load() != 1 || st.Acked.Load() != 1 {
+		t.Errorf("handled %d, failed %d, acked %d; want 1 each", st.Handled.Load(), st.Failed.Load(), st.Acked.Load())
+	}
+	if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), "billing", "orders"); got[0] > 0 || got[1] != 1 {
+		t.Errorf("group billing committed %v; want partition 1 at 1 and nothing on partition 0", got)
+	}
+}
