@@ -74,8 +74,9 @@ Core NATS (--core) has no acknowledgement: the summary counts what was delivered
 "not acknowledged", never as acked.
 
 --from (Kafka, JetStream): beginning, end, stored, N (offset / stream sequence), -N (the last
-N per partition), an RFC 3339 time, or a duration ago (15m). Left out: the stored position of
-the group or durable consumer, else the beginning; given empty, it is refused.
+N per partition; -0 is the end), an RFC 3339 time, or a duration ago (15m). Left out: the stored
+position of the group or durable consumer, else the beginning; given empty, it is refused, as is
+a time more than a minute ahead of the local clock.
 Flags that mean nothing on the context's broker are refused (exit 2), as is --key-grep where
 messages have no key (RabbitMQ, NATS).
 
