@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -206,6 +207,13 @@ func consumeRun(o *ConsumeOptions) error {
 	if err != nil {
 		return err
 	}
+	var ln net.Listener
+	if fs.Serve != "" {
+		if ln, err = listenServe(fs.Serve); err != nil {
+			return err
+		}
+		defer ln.Close()
+	}
 	closeOnFail, err := openOnFail(ctx, conn, t, caps, fs, &run)
 	if err != nil {
 		return err
@@ -219,7 +227,7 @@ func consumeRun(o *ConsumeOptions) error {
 
 	st := &consume.Stats{}
 	if fs.Serve != "" {
-		srv, err := startConsumeServer(ctx, f, t, o, &run, st)
+		srv, err := startConsumeServer(ctx, f, t, o, &run, st, ln)
 		if err != nil {
 			return err
 		}
