@@ -128,7 +128,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Consumer.Group, "group", "", "Kafka consumer group (commits handled offsets)")
 	fl.Int32SliceVar(&fs.Consumer.Partitions, "partition", nil, "Kafka partitions to read without a group (default: all)")
 	fl.StringVar(&fs.From, "from", "", "start position (Kafka, JetStream): beginning, end, stored, N, -N, RFC 3339 time or duration ago")
-	fl.IntVar(&fs.Consumer.Prefetch, "prefetch", 100, "deliveries unsettled at most (RabbitMQ basic.qos, JetStream max ack pending)")
+	fl.IntVar(&fs.Consumer.Prefetch, "prefetch", 100, "deliveries unsettled at most (RabbitMQ basic.qos, JetStream max ack pending); Kafka: records handed out per poll")
 	fl.StringVar(&fs.Consumer.Durable, "consumer", "", "JetStream durable consumer to use (created when missing; default: an ephemeral one)")
 	fl.StringVar(&fs.Consumer.FilterSubject, "filter-subject", "", "JetStream: only messages on this subject")
 	fl.BoolVar(&fs.Consumer.Core, "core", false, "NATS: subscribe to a core subject (no ack, no redelivery)")
