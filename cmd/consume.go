@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -78,8 +79,9 @@ Core NATS (--core) has no acknowledgement: the summary counts what was delivered
 "not acknowledged", never as acked.
 
 --from (Kafka, JetStream): beginning, end, stored, N (offset / stream sequence), -N (the last
-N per partition), an RFC 3339 time, or a duration ago (15m). Left out: the stored position of
-the group or durable consumer, else the beginning; given empty, it is refused.
+N per partition; -0 is the end), an RFC 3339 time, or a duration ago (15m). Left out: the stored
+position of the group or durable consumer, else the beginning; given empty, it is refused, as is
+a time more than a minute ahead of the local clock.
 Flags that mean nothing on the context's broker are refused (exit 2), as is --key-grep where
 messages have no key (RabbitMQ, NATS).
 
@@ -130,7 +132,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Consumer.Group, "group", "", "Kafka consumer group (commits handled offsets)")
 	fl.Int32SliceVar(&fs.Consumer.Partitions, "partition", nil, "Kafka partitions to read without a group (default: all)")
 	fl.StringVar(&fs.From, "from", "", "start position (Kafka, JetStream): beginning, end, stored, N, -N, RFC 3339 time or duration ago")
-	fl.IntVar(&fs.Consumer.Prefetch, "prefetch", 100, "deliveries unsettled at most (RabbitMQ basic.qos, JetStream max ack pending)")
+	fl.IntVar(&fs.Consumer.Prefetch, "prefetch", 100, "deliveries unsettled at most (RabbitMQ basic.qos, JetStream max ack pending); Kafka: records handed out per poll")
 	fl.StringVar(&fs.Consumer.Durable, "consumer", "", "JetStream durable consumer to use (created when missing; default: an ephemeral one)")
 	fl.StringVar(&fs.Consumer.FilterSubject, "filter-subject", "", "JetStream: only messages on this subject")
 	fl.BoolVar(&fs.Consumer.Core, "core", false, "NATS: subscribe to a core subject (no ack, no redelivery)")
@@ -209,6 +211,13 @@ func consumeRun(o *ConsumeOptions) error {
 	if err != nil {
 		return err
 	}
+	var ln net.Listener
+	if fs.Serve != "" {
+		if ln, err = listenServe(fs.Serve); err != nil {
+			return err
+		}
+		defer ln.Close()
+	}
 	closeOnFail, err := openOnFail(ctx, conn, t, caps, fs, &run)
 	if err != nil {
 		return err
@@ -222,7 +231,7 @@ func consumeRun(o *ConsumeOptions) error {
 
 	st := &consume.Stats{}
 	if fs.Serve != "" {
-		srv, err := startConsumeServer(ctx, f, t, o, &run, st)
+		srv, err := startConsumeServer(ctx, f, t, o, &run, st, ln)
 		if err != nil {
 			return err
 		}

@@ -110,3 +110,23 @@ func TestConsumeFromEmpty(t *testing.T) {
 	k, _ := kafkaTopic(t, "f", 1, nil)
 	expectError(t, newCLI(t).run("consume", "f", "--url", k.URL, "--from", "", "--until-end"), 2, "--from is empty")
 }
+
+// --from -0 is the last none, the end: not offset 0, the beginning; a time
+// ahead of the clock is refused, not taken as the end (issue 16 item D).
+func TestConsumeFromLastZeroAndFuture(t *testing.T) {
+	k, cl := kafkaTopic(t, "f", 1, nil)
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "f", Value: []byte("a")}, &kgo.Record{Topic: "f", Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	n, _, _ := natsStream(t, "S", []string{"s.>"}, "s.x", 2)
+	c := newCLI(t)
+	for _, url := range []string{k.URL, n.URL} {
+		src := map[string]string{k.URL: "f", n.URL: "S"}[url]
+		r := c.run("consume", src, "--url", url, "--from", "-0", "--until-end", "--ack", "none")
+		if r.code != 0 || r.stdout != "" {
+			t.Errorf("%s --from -0: exit %d stdout %q (want nothing: the last none): %s", src, r.code, r.stdout, r.stderr)
+		}
+		expectError(t, c.run("consume", src, "--url", url, "--from", "2030-01-01T00:00:00Z", "--until-end", "--ack", "none"),
+			2, "--from 2030-01-01T00:00:00Z is in the future")
+	}
+}

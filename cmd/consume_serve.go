@@ -40,15 +40,22 @@ type consumeServer struct {
 	probes sync.WaitGroup
 }
 
-// startConsumeServer listens on fs.Serve and serves the run's health and
-// metrics; run.Observer feeds them. The broker is probed on a second
-// connection every consumeProbeEvery, bounded by the target's timeout.
-func startConsumeServer(ctx context.Context, f *Factory, t broker.Target, o *ConsumeOptions, run *consume.Options, st *consume.Stats) (*consumeServer, error) {
-	fs := &o.Flags
-	ln, err := net.Listen("tcp", fs.Serve)
+// listenServe listens on --serve's address; it is done before anything is
+// declared on the broker, so that an address in use refuses the run with
+// nothing left behind.
+func listenServe(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, mqerr.Usagef("--serve %s: %v", fs.Serve, err)
+		return nil, mqerr.Usagef("--serve %s: %v", addr, err)
 	}
+	return ln, nil
+}
+
+// startConsumeServer serves the run's health and metrics on ln;
+// run.Observer feeds them. The broker is probed on a second connection
+// every consumeProbeEvery, bounded by the target's timeout.
+func startConsumeServer(ctx context.Context, f *Factory, t broker.Target, o *ConsumeOptions, run *consume.Options, st *consume.Stats, ln net.Listener) (*consumeServer, error) {
+	fs := &o.Flags
 	stall := consumeStallAfter
 	if fs.ExecTimeout > 0 {
 		stall += time.Duration(fs.Retries+1) * fs.ExecTimeout

@@ -110,7 +110,7 @@ func newContextAddCmd(o *ContextOptions, run func(*cobra.Command, []string) erro
 	fl.StringVar(&o.Add.TLS.ServerName, "tls-server-name", "", "server name to verify, when it differs from the host")
 	fl.BoolVar(&o.Add.TLS.InsecureSkipVerify, "tls-skip-verify", false, "do not verify the broker's certificate (unsafe)")
 	fl.StringVar(&o.Add.SASL, "sasl", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
-	fl.StringVar(&o.Add.ManagementURL, "management-url", "", "RabbitMQ management API URL (default derived from the AMQP URL)")
+	fl.StringVar(&o.Add.ManagementURL, "management-url", "", "RabbitMQ management API URL, http(s)://host[:port][/path] (default derived from the AMQP URL)")
 	fl.DurationVar(&heartbeat, "heartbeat", 0, "AMQP heartbeat interval")
 	fl.BoolVar(&o.Add.ReadOnly, "read-only", false, "refuse commands that change the broker through this context")
 	fl.BoolVar(&o.Use, "use", false, "make it the current context")

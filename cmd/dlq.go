@@ -95,7 +95,8 @@ func refuseFlags(src *dlq.Source, changed func(string) bool, names ...string) er
 }
 
 // checkThresholds refuses --warn and --crit without --check, which would
-// be ignored, and bad thresholds with it.
+// be ignored, and bad thresholds with it: one given as 0 (how a limit is
+// left unset) would hold for every destination.
 func checkThresholds(changed func(string) bool, check bool, th dlq.CheckThresholds) error {
 	if !check {
 		for _, n := range []string{"warn", "crit"} {
@@ -104,6 +105,11 @@ func checkThresholds(changed func(string) bool, check bool, th dlq.CheckThreshol
 			}
 		}
 		return nil
+	}
+	for _, n := range []string{"warn", "crit"} {
+		if changed(n) && (n == "warn" && th.Warn == 0 || n == "crit" && th.Crit == 0) {
+			return mqerr.Usagef("--%s 0 would hold for every destination (a limit is reached at or above it): want 1 or more (1: any message)", n)
+		}
 	}
 	return th.Validate()
 }

@@ -66,8 +66,8 @@ place at once. Quorum queues are not read: a return counts toward their delivery
 	fl.IntVar(&o.Sample, "sample", 20, "read this many dead letters of each for the top reasons (0: none)")
 	fl.BoolVar(&o.Query.ScanHeads, "scan-heads", false, "RabbitMQ: also list classic queues without consumers whose first message is a dead letter (x-death); reading marks it redelivered")
 	fl.BoolVar(&o.Check, "check", false, "exit with Nagios codes by the deepest dead-letter destination")
-	fl.Int64Var(&o.Thresholds.Warn, "warn", 0, "--check: WARN at this many dead letters")
-	fl.Int64Var(&o.Thresholds.Crit, "crit", 0, "--check: CRIT at this many dead letters")
+	fl.Int64Var(&o.Thresholds.Warn, "warn", 0, "--check: WARN at this many dead letters or more (1 or more)")
+	fl.Int64Var(&o.Thresholds.Crit, "crit", 0, "--check: CRIT at this many dead letters or more (1 or more)")
 	return c
 }
 
@@ -206,8 +206,8 @@ whatever the size. On RabbitMQ reading marks messages redelivered and at most --
 	}
 	c.Flags().IntVar(&o.Sample, "sample", 10000, "RabbitMQ: read at most this many, 1 to 65535 (they are held unacked, then returned)")
 	c.Flags().BoolVar(&o.Check, "check", false, "exit with Nagios codes by the number of dead letters")
-	c.Flags().Int64Var(&o.Thresholds.Warn, "warn", 0, "--check: WARN at this many dead letters")
-	c.Flags().Int64Var(&o.Thresholds.Crit, "crit", 0, "--check: CRIT at this many dead letters")
+	c.Flags().Int64Var(&o.Thresholds.Warn, "warn", 0, "--check: WARN at this many dead letters or more (1 or more)")
+	c.Flags().Int64Var(&o.Thresholds.Crit, "crit", 0, "--check: CRIT at this many dead letters or more (1 or more)")
 	return c
 }
 

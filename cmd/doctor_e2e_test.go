@@ -84,6 +84,13 @@ func TestDoctorBadPassword(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "auth") || !strings.Contains(r.stdout, "FAIL") {
 		t.Errorf("exit %d, want 1 with an auth FAIL:\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The broker is known from the URL without logging in: the rows name
+	// it rather than "-".
+	for _, row := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+		if f := strings.Fields(row); len(f) < 2 || f[1] != "rabbitmq" {
+			t.Errorf("row %q does not name the broker", row)
+		}
+	}
 	if strings.Contains(r.stdout+r.stderr, "Wr0ng-doctor-pw") {
 		t.Errorf("the password is in the output:\n%s%s", r.stdout, r.stderr)
 	}

@@ -67,7 +67,8 @@ order until it fits:
 --check exits with the Nagios codes 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN, printing a status line
 first: thresholds --warn/--crit (messages), --warn-time/--crit-time (time lag), and --rules
 (sample --samples times every --interval and judge as --watch does; STALL, STOP and REWIND
-are CRIT, WARN is WARN).
+are CRIT, WARN is WARN). A row reaches a threshold at or above it, so 0 is refused (it would
+hold for every row): --warn 1 warns at any lag.
 
 -o prometheus prints the text exposition format. --all-contexts or -c a,b,c combine contexts:
 a context that does not answer is named on stderr, listed in -o json/jsonl/yaml as
@@ -108,10 +109,10 @@ it are named on stderr and their rows have none), --samples and --interval witho
 	fl.DurationVar(&o.mode.Interval, "interval", 2*time.Second, "time between samples for --watch and --check --rules")
 	fl.BoolVar(&o.mode.Check, "check", false, "exit with Nagios codes: 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN")
 	fl.IntVar(&o.mode.Samples, "samples", 5, "samples in the evaluation window")
-	fl.Int64Var(&o.mode.Thresholds.WarnLag, "warn", 0, "--check: WARN at this many messages of lag")
-	fl.Int64Var(&o.mode.Thresholds.CritLag, "crit", 0, "--check: CRIT at this many messages of lag")
-	fl.DurationVar(&o.mode.Thresholds.WarnTime, "warn-time", 0, "--check: WARN at this time lag")
-	fl.DurationVar(&o.mode.Thresholds.CritTime, "crit-time", 0, "--check: CRIT at this time lag")
+	fl.Int64Var(&o.mode.Thresholds.WarnLag, "warn", 0, "--check: WARN at this many messages of lag or more (1 or more)")
+	fl.Int64Var(&o.mode.Thresholds.CritLag, "crit", 0, "--check: CRIT at this many messages of lag or more (1 or more)")
+	fl.DurationVar(&o.mode.Thresholds.WarnTime, "warn-time", 0, "--check: WARN at this time lag or more (above 0)")
+	fl.DurationVar(&o.mode.Thresholds.CritTime, "crit-time", 0, "--check: CRIT at this time lag or more (above 0)")
 	fl.BoolVar(&o.mode.Thresholds.Rules, "rules", false, "--check: judge by the evaluation rules over --samples samples")
 	return c
 }

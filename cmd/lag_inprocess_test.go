@@ -21,6 +21,13 @@ func TestLagInProcessRefusals(t *testing.T) {
 		{[]string{"lag", "-c", "a,b", "--url", "kafka://x:9092"}, 2, "", "--url names one broker"},
 		{[]string{"lag", "--check", "--watch", "--warn", "1"}, 3, "UNKNOWN --check and --watch exclude each other", ""},
 		{[]string{"lag", "--check"}, 3, "UNKNOWN --check needs --warn", ""},
+		// A limit is reached at or above it: 0 would hold for every row.
+		{[]string{"lag", "--check", "--warn", "0"}, 3, "UNKNOWN --warn 0 would make every row WARN (a limit is reached at or above it): want 1 or more (1: any lag)\n", ""},
+		{[]string{"lag", "--check", "--warn", "0", "--crit", "10"}, 3, "UNKNOWN --warn 0 would make every row WARN", ""},
+		{[]string{"lag", "--check", "--crit", "0"}, 3, "UNKNOWN --crit 0 would make every row CRIT", ""},
+		{[]string{"lag", "--check", "--crit-time", "0s"}, 3, "UNKNOWN --crit-time 0 would make every row CRIT (a limit is reached at or above it): want a duration above 0\n", ""},
+		{[]string{"dlq", "ls", "--check", "--warn", "0"}, 3, "UNKNOWN --warn 0 would hold for every destination (a limit is reached at or above it): want 1 or more (1: any message)\n", ""},
+		{[]string{"dlq", "stats", "Q", "--check", "--warn", "1", "--crit", "0"}, 3, "UNKNOWN --crit 0 would hold for every destination", ""},
 		{[]string{"lag", "--check", "--warn", "1", "-o", "json"}, 3, "UNKNOWN --check prints a Nagios status line", ""},
 	} {
 		for _, tty := range []bool{false, true} {

@@ -56,8 +56,11 @@ confirms with mandatory, JetStream PubAck) or reported as failed. The last line 
 failures by reason, most frequent first (at most three named, the rest summed up), e.g.
   mqctl: 3 of 10 messages failed: 2 × NO_ROUTE (312), 1 × MESSAGE_TOO_LARGE (max.message.bytes 1048588)
 -v prints each message's outcome. With --failed-out FILE every failed message is written as
-jsonl, with its error and the destination it was sent to, which 'mqctl produce --format jsonl'
-resends as is. FILE is created (mode 0600: it holds payloads) at the first failure; one that
+jsonl, with its error and the destination it was sent to. To resend them, name DEST again:
+'mqctl produce DEST --format jsonl --file FILE'. DEST (or --queue) is required and replaces the
+file's topic, exchange or subject; the rest of each message (key, value, headers, properties,
+routing_key unless --routing-key or --queue is given, partition with --partitioner manual)
+is sent as it was. FILE is created (mode 0600: it holds payloads) at the first failure; one that
 exists is emptied once sending starts, so it never holds an earlier run's failures.
 Core NATS (--core) has no confirm: mqctl flushes and checks the connection, and says so.
 

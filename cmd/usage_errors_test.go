@@ -1,6 +1,9 @@
 package cmd
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -76,5 +79,28 @@ func TestDLQPromptAndCheckLineOnTerminal(t *testing.T) {
 		if output.TerminalSafe(strings.ReplaceAll(s, "\n", "")) != strings.ReplaceAll(s, "\n", "") {
 			t.Errorf("%s reaches the terminal raw: %q", what, s)
 		}
+	}
+}
+
+// context add checks --management-url when it is given, not at the first
+// command that lists: exit 2, one line naming the flag, never the
+// password, and nothing saved (issue 16 item I).
+func TestContextAddChecksManagementURL(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	env := map[string]string{"MQCTL_CONFIG": cfg}
+	for _, bad := range []string{"localhost:15672", "ftp://h:15672", "http://", "http://ops:s3cret-mgmt@h:port", "https//ops:s3cret-mgmt@h"} {
+		r := runInProcess(t, false, env, "context", "add", "rmq", "--url", "amqp://h:5672/", "--management-url", bad)
+		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "mqctl: --management-url ") {
+			t.Errorf("--management-url %q: exit %d, stderr %q; want 2 and one line naming the flag", bad, r.code, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, "s3cret") {
+			t.Errorf("--management-url %q: the password is in the output: %q", bad, r.stderr)
+		}
+		if _, err := os.Stat(cfg); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("--management-url %q: the config was written (%v)", bad, err)
+		}
+	}
+	if r := runInProcess(t, false, env, "context", "add", "rmq", "--url", "amqp://h:5672/", "--management-url", "https://ops:s3cret-mgmt@h:15671/"); r.code != 0 {
+		t.Errorf("a good --management-url was refused: %+v", r)
 	}
 }

@@ -240,6 +240,18 @@ func findUserInfo(raw, stop string) (u userInfo, ok bool) {
 	return u, true
 }
 
+// CheckHTTPURL refuses raw unless it is an http or https URL with a host,
+// as a management API's URL must be; what names it in the error. The error
+// quotes raw with all its user info masked, and never url.Parse's text,
+// which repeats the password.
+func CheckHTTPURL(what, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return mqerr.Usagef("%s %q: want http(s)://host[:port][/path]", what, redactForError(raw))
+	}
+	return nil
+}
+
 // redactForError masks all user info of a URL that may not even parse: the
 // whole text between "://" and the last "@", whatever it holds. Without
 // "://" (a scheme forgotten or mistyped: "ops:pw@h", "amqp:/ops:pw@h")

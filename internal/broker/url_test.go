@@ -249,3 +249,28 @@ func TestScrubStringForms(t *testing.T) {
 		}
 	}
 }
+
+// A management API URL is http(s) with a host; a bad one is refused
+// without repeating its password.
+func TestCheckHTTPURL(t *testing.T) {
+	for _, ok := range []string{"http://h:15672", "https://ops:hunter22@h:15671/", "http://[::1]:15672/rabbitmq", "HTTP://h"} {
+		if err := CheckHTTPURL("--management-url", ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"h:15672", "ftp://h", "http://", "http://:15672", "http:///path", "amqp://u:hunter22@h:5672",
+		"http://u:hunter22@h:x1", "http://u:hun/ter22@h:15672", "http://u:hun#ter22@h", "https//u:hunter22@h",
+		"u:hunter22@h:15672", "http://u:hunter22@[::1", "http://u:hunter22@h:15672\x7f", "http://u:hunter22@",
+	} {
+		err := CheckHTTPURL("--management-url", bad)
+		switch {
+		case err == nil:
+			t.Errorf("%q: no error", bad)
+		case mqerr.KindOf(err) != mqerr.Usage || !strings.HasPrefix(err.Error(), "--management-url "):
+			t.Errorf("%q: %v (kind %v): want a usage error naming the flag", bad, err, mqerr.KindOf(err))
+		case strings.Contains(err.Error(), "ter22"):
+			t.Errorf("%q: password in error %q", bad, err)
+		}
+	}
+}

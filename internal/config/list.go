@@ -51,6 +51,12 @@ func (c *Context) Check() error {
 	if err := broker.CheckURL(c.URL); err != nil {
 		return err
 	}
+	if c.ManagementURL != "" {
+		// Checked now, not at the first command that lists.
+		if err := broker.CheckHTTPURL("--management-url", c.ManagementURL); err != nil {
+			return err
+		}
+	}
 	switch c.SASL {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 	default:

@@ -28,6 +28,12 @@ func TestParseFrom(t *testing.T) {
 		{"42", broker.StartPosition{Kind: broker.StartOffset, N: 42}},
 		{"0", broker.StartPosition{Kind: broker.StartOffset, N: 0}},
 		{"-10", broker.StartPosition{Kind: broker.StartLast, N: 10}},
+		// The last none: the end, not offset 0 (the beginning).
+		{"-0", broker.StartPosition{Kind: broker.StartEnd}},
+		{"-000", broker.StartPosition{Kind: broker.StartEnd}},
+		{"+0", broker.StartPosition{Kind: broker.StartOffset, N: 0}},
+		// Clock skew between hosts is tolerated.
+		{"2026-11-22T12:00:59Z", broker.StartPosition{Kind: broker.StartTime, Time: now.Add(59 * time.Second)}},
 		{"2026-11-22T10:00:00Z", broker.StartPosition{Kind: broker.StartTime, Time: now.Add(-2 * time.Hour)}},
 		{"15m", broker.StartPosition{Kind: broker.StartTime, Time: now.Add(-15 * time.Minute)}},
 	}
@@ -43,6 +49,14 @@ func TestParseFrom(t *testing.T) {
 	for _, bad := range []string{"", " ", "yesterday", "-5m", "1.5", "2026-13-01"} {
 		if _, err := ParseFrom(bad, now); !mqerr.Is(err, mqerr.Usage) {
 			t.Errorf("ParseFrom(%q) = %v, want a usage error", bad, err)
+		}
+	}
+	// A time ahead of the clock would start at the end on both brokers
+	// and deliver what comes before it.
+	for _, future := range []string{"2030-01-01T00:00:00Z", "2026-11-22T12:01:01Z", "2026-11-22T13:30:00+01:00"} {
+		_, err := ParseFrom(future, now)
+		if !mqerr.Is(err, mqerr.Usage) || err.Error() != "--from "+future+" is in the future (now is 2026-11-22T12:00:00Z): want a time up to now" {
+			t.Errorf("ParseFrom(%q) = %v, want a usage error naming --from and the time", future, err)
 		}
 	}
 }

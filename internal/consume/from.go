@@ -13,9 +13,15 @@ import (
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
+// FutureSkew is how far ahead of the local clock a --from time may be:
+// clock skew between hosts, not a time to wait for.
+const FutureSkew = time.Minute
+
 // ParseFrom parses a --from that was given: beginning, end, stored, an offset N (a stream
-// sequence on JetStream), -N (the last N), an RFC 3339 time, or a
-// duration ago such as 15m or 2h30m. now anchors the duration.
+// sequence on JetStream), -N (the last N; -0, the last none, is the end), an RFC 3339 time, or a
+// duration ago such as 15m or 2h30m. now anchors the duration. A time more
+// than FutureSkew after now is refused: the brokers would start at their end
+// and deliver what comes before that time.
 func ParseFrom(s string, now time.Time) (broker.StartPosition, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "":
@@ -37,9 +43,16 @@ func ParseFrom(s string, now time.Time) (broker.StartPosition, error) {
 		if n < 0 {
 			return broker.StartPosition{Kind: broker.StartLast, N: -n}, nil
 		}
+		if strings.HasPrefix(s, "-") {
+			// -0, the last none: only what comes from now on.
+			return broker.StartPosition{Kind: broker.StartEnd}, nil
+		}
 		return broker.StartPosition{Kind: broker.StartOffset, N: n}, nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t.After(now.Add(FutureSkew)) {
+			return broker.StartPosition{}, mqerr.Usagef("--from %s is in the future (now is %s): want a time up to now", s, now.UTC().Format(time.RFC3339))
+		}
 		return broker.StartPosition{Kind: broker.StartTime, Time: t}, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil && d > 0 {

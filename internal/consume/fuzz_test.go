@@ -22,7 +22,8 @@ func usageLine(t *testing.T, what, in string, err error) {
 
 func FuzzParseFrom(f *testing.F) {
 	for _, s := range []string{"beginning", "END", "stored", "42", "0", "-10", "-9223372036854775808", "9223372036854775807",
-		"2026-11-22T10:00:00Z", "2026-11-22T10:00:00.123456789+02:00", "15m", "2h30m", "-15m", "0s", "", " ", "1e3", "+5", "０"} {
+		"2026-11-22T10:00:00Z", "2026-11-22T10:00:00.123456789+02:00", "15m", "2h30m", "-15m", "0s", "", " ", "1e3", "+5", "０",
+		"-0", "+0", "2030-01-01T00:00:00Z", "2026-11-22T12:01:00Z"} {
 		f.Add(s)
 	}
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -43,8 +44,8 @@ func FuzzParseFrom(f *testing.F) {
 				t.Fatalf("--from %q: the last %d", s, p.N)
 			}
 		case broker.StartTime:
-			if p.Time.IsZero() {
-				t.Fatalf("--from %q: zero time", s)
+			if p.Time.IsZero() || p.Time.After(now.Add(FutureSkew)) {
+				t.Fatalf("--from %q: time %v (now %v)", s, p.Time, now)
 			}
 		default:
 			t.Fatalf("--from %q: kind %v", s, p.Kind)

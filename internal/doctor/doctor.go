@@ -79,6 +79,11 @@ func Check(ctx context.Context, t broker.Target) Report {
 	if r.Context == "" {
 		r.Context = "(--url)"
 	}
+	// The URL's scheme names the broker before anything is reached: a
+	// report of refused credentials still says which broker refused them.
+	if c, ok := broker.DriverCapabilities(t.URL); ok {
+		r.Broker = c.Name
+	}
 	secrets := t.Secrets()
 	conn, err := broker.Open(ctx, t)
 	if err != nil {

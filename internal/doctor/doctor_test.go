@@ -181,6 +181,11 @@ func TestDeadBrokers(t *testing.T) {
 	} {
 		r := check(t, broker.Target{URL: u, Timeout: time.Second})
 		want(t, r, map[string]broker.Status{broker.CheckConnect: broker.StatusFail})
+		// The broker is known from the URL without reaching it.
+		scheme, _, _ := strings.Cut(u, ":")
+		if wantBroker := map[string]string{"kafka": "kafka", "nats": "nats", "amqp": "rabbitmq"}[scheme]; r.Broker != wantBroker {
+			t.Errorf("%s: broker %q, want %q", u, r.Broker, wantBroker)
+		}
 		if !doctor.Failed([]doctor.Report{r}) {
 			t.Errorf("%s: a dead broker did not fail", u)
 		}

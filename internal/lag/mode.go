@@ -38,6 +38,28 @@ func (m Mode) CheckFlags(changed func(name string) bool) error {
 				return mqerr.Usagef("--%s applies to --check", name)
 			}
 		}
+		return nil
+	}
+	// A limit is reached at or above it, and 0 is how a limit is left
+	// unset: a limit given as 0 would either hold for every row or be
+	// ignored, so it is refused.
+	th := m.Thresholds
+	for _, z := range []struct {
+		name, status string
+		zero, time   bool
+	}{
+		{"warn", "WARN", th.WarnLag == 0, false},
+		{"crit", "CRIT", th.CritLag == 0, false},
+		{"warn-time", "WARN", th.WarnTime == 0, true},
+		{"crit-time", "CRIT", th.CritTime == 0, true},
+	} {
+		switch {
+		case !changed(z.name) || !z.zero:
+		case z.time:
+			return mqerr.Usagef("--%s 0 would make every row %s (a limit is reached at or above it): want a duration above 0", z.name, z.status)
+		default:
+			return mqerr.Usagef("--%s 0 would make every row %s (a limit is reached at or above it): want 1 or more (1: any lag)", z.name, z.status)
+		}
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ const (
 
 var _ broker.DelayedRetries = (*Conn)(nil)
 
+// maxTopicName is the longest topic name Kafka accepts.
+const maxTopicName = 249
+
 // NewRetrier implements broker.DelayedRetries with one retry topic per
 // source and delay, <topic>.retry.<delay> (created when missing with the
 // source's partition count and the broker's default replication). A
@@ -47,11 +50,20 @@ func (c *Conn) NewRetrier(ctx context.Context, o broker.RetryOptions) (broker.Re
 	if err != nil {
 		return nil, c.classify(err, remaining(ctx))
 	}
+	// Every source and name is checked before any topic is created: a
+	// refused run leaves nothing behind.
 	for _, src := range o.Sources {
-		td, ok := topics[src]
-		if !ok || td.Err != nil {
+		if td, ok := topics[src]; !ok || td.Err != nil {
 			return nil, mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s", src, hostList(c.seeds))
 		}
+		for _, d := range o.Delays {
+			if name := broker.RetryName(src, d); len(name) > maxTopicName {
+				return nil, mqerr.Usagef("retry topic name %q is %d characters long; kafka allows at most %d", name, len(name), maxTopicName)
+			}
+		}
+	}
+	for _, src := range o.Sources {
+		td := topics[src]
 		for _, d := range o.Delays {
 			name := broker.RetryName(src, d)
 			resp, err := c.admin.CreateTopic(ctx, int32(len(td.Partitions)), -1, nil, name)

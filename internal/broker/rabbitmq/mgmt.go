@@ -47,10 +47,10 @@ func newManagement(t broker.Target, useTLS bool, addr string, cred credentials) 
 		}
 		m.base = u.String()
 	} else {
-		u, err := url.Parse(t.ManagementURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, mqerr.Usagef("management URL %q: want http(s)://host:port", broker.RedactURL(t.ManagementURL))
+		if err := broker.CheckHTTPURL("management URL", t.ManagementURL); err != nil {
+			return nil, err
 		}
+		u, _ := url.Parse(t.ManagementURL)
 		if u.User != nil {
 			m.user = u.User.Username()
 			m.pass, _ = u.User.Password()

@@ -30,35 +30,110 @@ var _ broker.DelayedRetries = (*Conn)(nil)
 // expires the broker dead-letters the copy back to <queue>, where the
 // consumer gets it again. A queue of that name declared with other
 // arguments is refused (PRECONDITION_FAILED) and the run does not start.
+// Everything that can refuse the run is checked before any queue is
+// created: the names, that <queue> exists, and the arguments of the retry
+// queues that exist already; a refused run leaves nothing behind.
 func (c *Conn) NewRetrier(ctx context.Context, o broker.RetryOptions) (broker.Retrier, error) {
 	if len(o.Sources) != 1 {
 		return nil, mqerr.Usagef("rabbitmq retries one queue, got %d", len(o.Sources))
 	}
 	queue := o.Sources[0]
-	rt := &retrier{c: c, queue: queue}
-	ch, err := rt.channel(ctx)
-	if err != nil {
-		return nil, err
+	type retryQueue struct {
+		name string
+		args amqp.Table
+		ttl  int64
 	}
+	var queues []retryQueue
 	for _, d := range o.Delays {
 		name := broker.RetryName(queue, d)
 		if err := checkShort("retry queue name", name); err != nil {
 			return nil, err
 		}
-		args := amqp.Table{
+		queues = append(queues, retryQueue{name: name, ttl: d.Milliseconds(), args: amqp.Table{
 			"x-message-ttl":             d.Milliseconds(),
 			"x-dead-letter-exchange":    "",
 			"x-dead-letter-routing-key": queue,
+		}})
+	}
+	declare := func(q retryQueue) error {
+		return c.declareAside(ctx, func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare(q.name, true, false, false, false, q.args)
+			return err
+		})
+	}
+	declareErr := func(q retryQueue, err error) error {
+		return fmt.Errorf("declaring queue %q (x-message-ttl %d, back to %q): %w", q.name, q.ttl, queue, c.declareError(err, "queue", q.name))
+	}
+	if err := c.queueExists(ctx, queue); err != nil {
+		return nil, c.declareError(err, "queue", queue)
+	}
+	var missing []retryQueue
+	for _, q := range queues {
+		switch err := c.queueExists(ctx, q.name); {
+		case err == nil:
+			// A declare of a queue that exists creates nothing and
+			// refuses other arguments.
+			if err := declare(q); err != nil {
+				return nil, declareErr(q, err)
+			}
+		case isNotFound(err):
+			missing = append(missing, q)
+		default:
+			return nil, c.declareError(err, "queue", q.name)
 		}
-		_, err := aside(ctx, func() (amqp.Queue, error) { return ch.QueueDeclare(name, true, false, false, false, args) }, nil,
-			"declaring the retry queue was interrupted", "declaring the retry queue timed out")
-		if err != nil {
-			rt.Close()
-			return nil, fmt.Errorf("--on-fail retry: declaring queue %q (x-message-ttl %d, back to %q): %w", name, d.Milliseconds(), queue, c.destinationError(err, "queue", name))
+	}
+	for _, q := range missing {
+		if err := declare(q); err != nil {
+			return nil, declareErr(q, err)
 		}
-		rt.queues = append(rt.queues, name)
+	}
+	rt := &retrier{c: c, queue: queue}
+	for _, q := range queues {
+		rt.queues = append(rt.queues, q.name)
+	}
+	if _, err := rt.channel(ctx); err != nil {
+		return nil, err
 	}
 	return rt, nil
+}
+
+// queueExists is a passive declare of name on a channel of its own (a
+// failed one closes the channel it ran on): nil when the queue exists,
+// an *amqp.Error NOT_FOUND when not.
+func (c *Conn) queueExists(ctx context.Context, name string) error {
+	return c.declareAside(ctx, func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclarePassive(name, false, false, false, false, nil)
+		return err
+	})
+}
+
+// declareAside runs f on a throwaway channel within ctx.
+func (c *Conn) declareAside(ctx context.Context, f func(*amqp.Channel) error) error {
+	_, err := aside(ctx, func() (struct{}, error) {
+		ch, err := c.conn.Channel()
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer ch.Close()
+		return struct{}{}, f(ch)
+	}, nil, fmt.Sprintf("rabbitmq at %s: declaring the retry queues was interrupted", c.addr),
+		fmt.Sprintf("rabbitmq at %s did not answer in time while declaring the retry queues", c.addr))
+	return err
+}
+
+// declareError is destinationError for an error of declareAside, whose
+// own errors (interrupted, timed out) pass as they are.
+func (c *Conn) declareError(err error, what, name string) error {
+	if _, ok := errors.AsType[*mqerr.Error](err); ok {
+		return err
+	}
+	return c.destinationError(err, what, name)
+}
+
+// isNotFound tells an AMQP NOT_FOUND (404) channel error.
+func isNotFound(err error) bool {
+	var aerr *amqp.Error
+	return errors.As(err, &aerr) && aerr.Code == amqp.NotFound
 }
 
 // retrier publishes retry copies on a confirm channel of its own, one at
