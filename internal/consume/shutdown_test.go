@@ -238,27 +238,10 @@ func TestExecStopReturnsBufferedJetStream(t *testing.T) {
 func TestExecStopReturnsPrefetchRabbitMQ(t *testing.T) {
 	const n, prefetch = 40, 10
 	env := testenv.RabbitMQ(t)
-	u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + env.NewVHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ac, err := amqp.Dial(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ac.Close()
-	ch, err := ac.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare("jobs", true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= n; i++ {
-		if err := ch.PublishWithContext(ctx, "", "jobs", false, false, amqp.Publishing{MessageId: strconv.Itoa(i), Body: []byte("m")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testenv.WaitQueue(t, ch, "jobs", 10*time.Second, func(q amqp.Queue) bool { return q.Messages == n })
+	j := jobsQueue(t, ctx, env, n)
+	u, ch := j.url, j.ch
 
 	conn, err := broker.Open(ctx, broker.Target{URL: u})
 	if err != nil {
