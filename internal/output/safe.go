@@ -102,15 +102,15 @@ func hexByte(b *strings.Builder, prefix string, c byte) {
 
 // TSVCell escapes a cell for a tab-separated line: \ as \\, tab as \t,
 // newline as \n and carriage return as \r, so one row stays one line and
-// one cell one field.
+// one cell one field; and, as TerminalSafe does, everything else that
+// could act on a terminal (a pipe often ends in one: `mqctl ls | head`).
+// printf '%b' undoes every escape.
 func TSVCell(s string) string {
-	if !strings.ContainsAny(s, "\\\t\n\r") {
-		return s
+	if strings.Contains(s, `\`) {
+		s = strings.ReplaceAll(s, `\`, `\\`)
 	}
-	return tsvEscaper.Replace(s)
+	return TerminalSafe(s)
 }
-
-var tsvEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
 
 // TerminalText is TerminalSafe for text shown as it is, line by line
 // (consume -o raw and templates on a terminal, as less shows a file):

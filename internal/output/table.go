@@ -13,8 +13,9 @@ import (
 
 // PrintTable renders a borderless aligned table on a terminal and plain
 // tab-separated lines (header first) in a pipe, so scripts can cut and awk.
-// In a pipe each cell is escaped by TSVCell (\\, \t, \n, \r), so a row
-// stays one line whatever the data holds.
+// In a pipe each cell is escaped by TSVCell (\\, \t, \n, \r and what
+// TerminalSafe escapes), so a row stays one line whatever the data holds
+// and a pipe into head or less cannot draw on the terminal.
 //
 // On a terminal each cell is made safe to show first (see TerminalSafe):
 // tables carry message keys, values and broker error text, and a dead

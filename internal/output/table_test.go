@@ -54,11 +54,12 @@ func assertInert(t *testing.T, name, s string) {
 
 func TestTSVCell(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":           "plain",
-		"a\tb":            `a\tb`,
-		"two\r\nlines":    `two\r\nlines`,
-		`back\slash\t`:    `back\\slash\\t`,
-		"\x1b[2J日本\u202e": "\x1b[2J日本\u202e",
+		"plain":               "plain",
+		"a\tb":                `a\tb`,
+		"two\r\nlines":        `two\r\nlines`,
+		`back\slash\t`:        `back\\slash\\t`,
+		"\x1b[2J日本\u202e\xff": `\x1b[2J日本\u202e\xff`,
+		"a\\x1b":              `a\\x1b`,
 	} {
 		if got := TSVCell(in); got != want {
 			t.Errorf("TSVCell(%q) = %q, want %q", in, got, want)
