@@ -27,10 +27,8 @@ type Record struct {
 	// chunk is the recordChunk the record and its message live in, nil
 	// when they were allocated alone.
 	chunk *recordChunk
-	// sent is when it was published, on its run's clock, when weight
-	// says its confirm latency is measured: for weight messages.
-	sent   time.Duration
-	weight int64
+	// sent is when it was published, on its run's clock.
+	sent time.Duration
 }
 
 // release says the record and its message are no longer used: their done

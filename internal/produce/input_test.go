@@ -131,22 +131,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-// The sampled latencies stand for every message sent: their weights add
-// up to the count, short of the few after the last sample.
-func TestLatencyWeightCoversEveryMessage(t *testing.T) {
-	var total int64
-	for n := int64(1); n <= 1_000_000; n++ {
-		w := latencyWeight(n)
-		if n <= latencyAll && w != 1 {
-			t.Fatalf("message %d of the first %d has weight %d, want 1", n, latencyAll, w)
-		}
-		total += w
-		if total > n || n-total >= latencyEvery {
-			t.Fatalf("after %d messages the weights add up to %d", n, total)
-		}
-	}
-}
-
 func TestPrepare(t *testing.T) {
 	tmpl, err := ParseMsgIDTemplate("{{.N}}-{{.Key}}")
 	if err != nil {

@@ -174,9 +174,8 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 				return nil
 			}
 		}
-		if rec.weight = latencyWeight(st.Sent.Add(1)); rec.weight > 0 {
-			rec.sent = time.Since(c.epoch)
-		}
+		st.Sent.Add(1)
+		rec.sent = time.Since(c.epoch)
 		p.Publish(ctx, rec.Msg, func(r broker.Receipt, err error) { c.settle(rec, r, err) })
 	}
 	return nil
@@ -193,34 +192,10 @@ type confirms struct {
 	report func(*Record, broker.Receipt, error)
 }
 
-// Confirm latency is measured for each of the first latencyAll messages
-// sent and then for one in latencyEvery, which stands for latencyEvery
-// messages in the histogram. Reading the clock twice per message cost
-// about a tenth of the CPU of a 1M-line Kafka run on a virtual machine
-// whose clock reads take 50-100 ns; a sample of one in 16 from a large run
-// gives the same p50 and p99 to the histogram's precision unless
-// latencies vary with a period of 16 messages.
-const (
-	latencyAll   = 16384
-	latencyEvery = 16
-)
-
-// latencyWeight is how many messages the latency of the n-th message sent
-// (1-based) stands for, 0 when it is not measured.
-func latencyWeight(n int64) int64 {
-	switch {
-	case n <= latencyAll:
-		return 1
-	case n%latencyEvery == 0:
-		return latencyEvery
-	}
-	return 0
-}
-
 // settle is rec's done call.
 func (c *confirms) settle(rec *Record, r broker.Receipt, err error) {
-	if err == nil && rec.weight > 0 {
-		c.st.observeN(time.Since(c.epoch)-rec.sent, rec.weight)
+	if err == nil {
+		c.st.observe(time.Since(c.epoch) - rec.sent)
 	}
 	c.report(rec, r, err)
 	// done is called once; after report nothing reads rec.

@@ -108,17 +108,14 @@ func (s *Stats) Reasons() string {
 }
 
 // observe records one confirm latency.
-func (s *Stats) observe(d time.Duration) { s.observeN(d, 1) }
-
-// observeN records a confirm latency that stands for n messages.
-func (s *Stats) observeN(d time.Duration, n int64) {
+func (s *Stats) observe(d time.Duration) {
 	us := min(max(d.Microseconds(), latencyMin), latencyMax)
 	s.latencyMu.Lock()
 	defer s.latencyMu.Unlock()
 	if s.latency == nil {
 		s.latency = hdrhistogram.New(latencyMin, latencyMax, latencyDigits)
 	}
-	_ = s.latency.RecordValues(us, n) // in range by the clamp above
+	_ = s.latency.RecordValue(us) // in range by the clamp above
 }
 
 // Percentile returns the latency below which p (0..1) of the confirms came,
