@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/output"
@@ -69,36 +68,9 @@ func shellQuote(s string) string {
 		return s
 	}
 	if output.TerminalSafe(s) != s {
-		return ansiCQuote(s)
+		// Between single quotes controls would reach the terminal raw,
+		// and a command cut in two by a newline would not paste.
+		return output.ShellWord(s)
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// ansiCQuote quotes s as $'...' (bash, zsh, ksh, and POSIX since 2024)
-// for a name holding controls, bidi controls or invalid UTF-8: between
-// single quotes they would reach the terminal raw, and a command cut in
-// two by a newline would not paste. Such bytes are written \xHH, bidi
-// controls \uHHHH.
-func ansiCQuote(s string) string {
-	var b strings.Builder
-	b.WriteString("$'")
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '\'' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(s[i])
-		case r == utf8.RuneError && size == 1, r < 0x20, r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case output.TerminalSafe(string(r)) != string(r):
-			// C1 controls and bidi controls: valid UTF-8, inert only
-			// when escaped.
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	b.WriteByte('\'')
-	return b.String()
 }

@@ -3,11 +3,8 @@ package tui
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mattn/go-runewidth"
@@ -436,8 +433,8 @@ func (m *Model) resetDialog() []string {
 	if n := c["clamped"]; n > 0 {
 		foot = append(foot, wrapSafe(fmt.Sprintf("%d clamped to [log start, high watermark]: the target was outside it.", n), w)...)
 	}
-	foot = append(foot, wrapSafe("y will "+p.Action+", as mqctl offsets reset "+shellWord(p.Group)+" --topic "+shellWord(rs.topic)+
-		" --to "+shellWord(p.To)+" --execute does; refused if a member joins first.", w)...)
+	foot = append(foot, wrapSafe("y will "+p.Action+", as mqctl offsets reset "+output.ShellWord(p.Group)+" --topic "+output.ShellWord(rs.topic)+
+		" --to "+output.ShellWord(p.To)+" --execute does; refused if a member joins first.", w)...)
 	foot = append(foot, "", "y resets;  n or Esc cancels (nothing is changed).")
 	// As many rows as fit between them on this screen (less the title,
 	// status and key lines), the last one saying how many more there are.
@@ -451,40 +448,4 @@ func (m *Model) resetDialog() []string {
 		ls = append(ls, fmt.Sprintf("  %s %*s → %-*s %-*s %d", label(rows[j]), cw, rows[j].cur, nw, rows[j].new, ww, rows[j].what, r.LagAfter))
 	}
 	return append(ls, foot...)
-}
-
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9._:/=+@%-]+$`)
-
-// shellWord quotes s for a POSIX shell when it needs it.
-func shellWord(s string) string {
-	if plainWord.MatchString(s) {
-		return s
-	}
-	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) < 0 && utf8.ValidString(s) {
-		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-	}
-	// Bash's $'...' with every space, control and invalid byte escaped:
-	// the word holds no whitespace, so the dialog's wrap cannot split or
-	// rewrite it, and it names the same group when pasted.
-	var b strings.Builder
-	b.WriteString("$'")
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\' || r == '\'':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x80 && (unicode.IsSpace(r) || !unicode.IsPrint(r)):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unicode.IsSpace(r) || !unicode.IsPrint(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-		i += n
-	}
-	b.WriteByte('\'')
-	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/offsets"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // The UI logic of O on a data fixture; internal/tui/source's reset tests
@@ -399,9 +400,9 @@ func TestShellWord(t *testing.T) {
 		{"rtl\u202eevil", `$'rtl\u202eevil'`},
 		{"q'\\\n", `$'q\'\\\x0a'`},
 	} {
-		got := shellWord(tc.in)
+		got := output.ShellWord(tc.in)
 		if got != tc.want {
-			t.Errorf("shellWord(%q) = %s, want %s", tc.in, got, tc.want)
+			t.Errorf("output.ShellWord(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 		if ws := wrap("--group "+got+" --execute", 20); strings.Join(ws, " ") != "--group "+got+" --execute" {
 			t.Errorf("wrap changed %s: %q", got, ws)
@@ -410,9 +411,9 @@ func TestShellWord(t *testing.T) {
 	// bash reads the quoted word back as the name.
 	if _, err := oexec.LookPath("bash"); err == nil {
 		for _, name := range []string{"a\tb", "a b", "it's", "x\x1b[2Jy", "q'\\\n", "bad\xffbyte"} {
-			out, err := oexec.Command("bash", "-c", "printf %s "+shellWord(name)).Output()
+			out, err := oexec.Command("bash", "-c", "printf %s "+output.ShellWord(name)).Output()
 			if err != nil || string(out) != name {
-				t.Errorf("bash read %s as %q (%v), want %q", shellWord(name), out, err, name)
+				t.Errorf("bash read %s as %q (%v), want %q", output.ShellWord(name), out, err, name)
 			}
 		}
 	}
