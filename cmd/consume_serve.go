@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/consume"
-	"github.com/mqctl/mqctl/internal/lag"
 	"github.com/mqctl/mqctl/internal/lag/source"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/output"
@@ -82,7 +80,7 @@ func startConsumeServer(ctx context.Context, f *Factory, t broker.Target, o *Con
 			// /healthz shows the reason: never a credential.
 			return nil, broker.Scrub(err, t.Secrets()...)
 		}
-		return consumerLag(rows, name, o.Sources, fs.Consumer.Durable), nil
+		return source.ConsumerLag(rows, name, o.Sources, fs.Consumer.Durable), nil
 	}
 	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s := &consumeServer{src: src, stop: stop, served: make(chan error, 1),
@@ -91,27 +89,6 @@ func startConsumeServer(ctx context.Context, f *Factory, t broker.Target, o *Con
 	go func() { s.served <- s.srv.Serve(ln) }()
 	output.ErrLine(f.IO.Err, "", fmt.Sprintf("serving /healthz and /metrics on http://%s", ln.Addr()))
 	return s, nil
-}
-
-// consumerLag sums the known lag of the rows of name, on sources where
-// rows name a topic, of durable where they name a consumer; nil when no
-// row tells.
-func consumerLag(rows []lag.Row, name string, sources []string, durable string) *int64 {
-	var sum int64
-	n := 0
-	for _, r := range rows {
-		if source.Name(r) != name || r.Stats == lag.StatsAbsent ||
-			(r.Topic != "" && !slices.Contains(sources, r.Topic)) ||
-			(r.Consumer != "" && r.Consumer != durable) {
-			continue
-		}
-		sum += r.Lag
-		n++
-	}
-	if n == 0 {
-		return nil
-	}
-	return &sum
 }
 
 // close stops serving (the run is over) and the probes.

@@ -143,224 +143,258 @@ const flushTimeout = 60 * time.Second
 // for what is in flight and returns an mqerr.Partial error; the failed
 // dead letter and every one not read stay in the source. Run closes c.
 func Run(ctx context.Context, c broker.Consumer, st *MoveStats, o Options) error {
-	logf := o.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
+	r := &mover{c: c, st: st, o: o, logf: o.Logf, settleCtx: context.WithoutCancel(ctx),
+		forwardWord: fmt.Sprintf("%-7s", o.Verb)}
+	if r.logf == nil {
+		r.logf = func(string, ...any) {}
 	}
-	var limiter *rate.Limiter
 	if o.Rate > 0 {
-		limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
+		r.limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
 	}
-	var (
-		wg       sync.WaitGroup
-		failMu   sync.Mutex
-		firstErr error
-		stopped  atomic.Bool
-		inFlight atomic.Int64
-		// left are dead letters a forwarder could not forward but that
-		// must not stop the run; the read loop skips them (see Skip).
-		left []*broker.Delivery
-	)
-	settleCtx := context.WithoutCancel(ctx)
-	finish := func(d *broker.Delivery, forwarded *atomic.Int64) func(error) {
-		return func(err error) {
-			defer wg.Done()
-			defer inFlight.Add(-1)
-			if errors.Is(err, ErrLeft) {
-				st.Left.Add(1)
-				logf("%s: %v", d.Where(), err)
-				failMu.Lock()
-				left = append(left, d)
-				failMu.Unlock()
-				return
-			}
-			if err == nil {
-				sctx, cancel := context.WithTimeout(settleCtx, 30*time.Second)
-				err = d.Settler.Settle(sctx, broker.Settlement{Verb: broker.Ack})
-				cancel()
-				if err != nil {
-					err = fmt.Errorf("forwarded, but removing it from the source failed, so it will be forwarded again: %w", err)
-				}
-			}
-			if err != nil {
-				st.Failed.Add(1)
-				stopped.Store(true)
-				failMu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", d.Where(), err)
-				}
-				failMu.Unlock()
-				return
-			}
-			forwarded.Add(1)
-		}
-	}
+	r.read(ctx)
+	return r.end(ctx)
+}
 
-	// skipLeft settles the dead letters left in place like skipped ones,
-	// on the reading goroutine.
-	skipLeft := func() error {
-		failMu.Lock()
-		ds := left
-		left = nil
-		failMu.Unlock()
-		for _, d := range ds {
-			if err := o.Skip(settleCtx, d); err != nil {
-				return fmt.Errorf("leaving %s: %w", d.Where(), err)
-			}
-		}
-		return nil
-	}
+// mover is one Run: the reading goroutine (read, handle) starts forward
+// steps, whose done callbacks (settle) come on the forwarders' goroutines.
+type mover struct {
+	c           broker.Consumer
+	st          *MoveStats
+	o           Options
+	logf        func(format string, args ...any)
+	limiter     *rate.Limiter // nil: no --rate
+	settleCtx   context.Context
+	forwardWord string // the verb padded, for dry-run lines
 
-	// next waits for the next dead letter; when none comes for idleBound
-	// while nothing is in flight (so no prefetch slot will free up), the
-	// snapshot count cannot be reached any more and it gives up.
-	next := func(ctx context.Context) (*broker.Delivery, error) {
-		for {
-			if c.Buffered() > 0 {
-				return c.Next(ctx)
-			}
-			wctx, cancel := context.WithTimeout(ctx, idleBound)
-			d, err := c.Next(wctx)
+	wg       sync.WaitGroup // forward steps not done
+	inFlight atomic.Int64
+	stopped  atomic.Bool // a forward step failed: read no more
+
+	mu       sync.Mutex
+	firstErr error
+	// left are dead letters a forwarder could not forward but that must
+	// not stop the run; the reading goroutine skips them (see Skip).
+	left []*broker.Delivery
+
+	readErr error // the reading goroutine's own
+}
+
+// settle is the done callback of d's forward step: it settles d in the
+// source once the step is confirmed and counts the outcome in forwarded.
+func (r *mover) settle(d *broker.Delivery, forwarded *atomic.Int64) func(error) {
+	return func(err error) {
+		defer r.wg.Done()
+		defer r.inFlight.Add(-1)
+		if errors.Is(err, ErrLeft) {
+			r.st.Left.Add(1)
+			r.logf("%s: %v", d.Where(), err)
+			r.mu.Lock()
+			r.left = append(r.left, d)
+			r.mu.Unlock()
+			return
+		}
+		if err == nil {
+			sctx, cancel := context.WithTimeout(r.settleCtx, 30*time.Second)
+			err = d.Settler.Settle(sctx, broker.Settlement{Verb: broker.Ack})
 			cancel()
-			if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-				return d, err
+			if err != nil {
+				err = fmt.Errorf("forwarded, but removing it from the source failed, so it will be forwarded again: %w", err)
 			}
-			if inFlight.Load() == 0 {
-				return nil, errIdle
-			}
-		}
-	}
-
-	forwardWord := fmt.Sprintf("%-7s", o.Verb) // for dry-run lines
-
-	var readErr error
-read:
-	for !stopped.Load() && (o.Limit == 0 || st.Selected.Load() < o.Limit) {
-		d, err := next(ctx)
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
-			break
-		}
-		if errors.Is(err, errIdle) {
-			logf("no dead letter came for %s with nothing in flight: stopping before the count of the start was reached (another consumer, or expiry, took some)", idleBound)
-			break
 		}
 		if err != nil {
-			readErr = err
-			break
+			r.st.Failed.Add(1)
+			r.stopped.Store(true)
+			r.mu.Lock()
+			if r.firstErr == nil {
+				r.firstErr = fmt.Errorf("%s: %w", d.Where(), err)
+			}
+			r.mu.Unlock()
+			return
 		}
-		st.Read.Add(1)
-		dead, err := Inspect(ctx, o.Broker, &d.Message, o.Getter)
-		if err != nil && dead.Message == nil && !mqerr.Is(err, mqerr.Usage) {
-			st.Failed.Add(1)
-			failMu.Lock()
-			firstErr = fmt.Errorf("%s: %w", d.Where(), err)
-			failMu.Unlock()
-			break
-		}
-		origin := dead.Origin
-		var step Forwarder
-		var counter *atomic.Int64
-		what := ""
-		switch {
-		case !o.Filter.Match(dead.Message, origin):
-			st.Skipped.Add(1)
-			if o.DryRun {
-				fmt.Fprintf(o.DryRunOut, "skip    %s\n", d.Where())
-				continue
-			}
-			if err := o.Skip(settleCtx, d); err != nil {
-				readErr = fmt.Errorf("skipping %s: %w", d.Where(), err)
-				break read
-			}
-			continue
-		case dead.Message == nil:
-			// An advisory whose message is gone, or cannot be followed.
-			why := fmt.Sprintf("the message it points to, %s seq %d, was removed by the stream's limits", origin.Stream, origin.StreamSeq)
-			if !dead.Gone {
-				why = err.Error()
-			}
-			st.Left.Add(1)
-			if o.DryRun {
-				fmt.Fprintf(o.DryRunOut, "leave   %s: %s\n", d.Where(), why)
-				continue
-			}
-			logf("%s: left in place: %s", d.Where(), why)
-			if err := o.Skip(settleCtx, d); err != nil {
-				readErr = fmt.Errorf("leaving %s: %w", d.Where(), err)
-				break read
-			}
-			continue
-		case o.MaxReplays > 0 && origin.ReplayCount >= o.MaxReplays:
-			st.Selected.Add(1)
-			st.OverLimit.Add(1)
-			if o.Park == nil {
-				if o.DryRun {
-					fmt.Fprintf(o.DryRunOut, "leave   %s (replayed %d times)\n", d.Where(), origin.ReplayCount)
-					continue
-				}
-				if err := o.Skip(settleCtx, d); err != nil {
-					readErr = fmt.Errorf("leaving %s: %w", d.Where(), err)
-					break read
-				}
-				continue
-			}
-			step, counter, what = o.Park, &st.Parked, "park   "
-		default:
-			st.Selected.Add(1)
-			step, counter, what = o.Forward, &st.Forwarded, forwardWord
-		}
-		if o.DryRun {
-			// The same checks the forward step makes, so a dead letter
-			// the real run would leave is not listed as forwarded.
-			if c, ok := step.(interface {
-				Check(d *broker.Delivery, dead Dead) error
-			}); ok {
-				if err := c.Check(d, dead); errors.Is(err, ErrLeft) {
-					st.Selected.Add(-1)
-					st.Left.Add(1)
-					fmt.Fprintf(o.DryRunOut, "leave   %s: %s\n", d.Where(), strings.TrimPrefix(err.Error(), ErrLeft.Error()+": "))
-					continue
-				}
-			}
-			counter.Add(1)
-			fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, d.Where(), describeOrigin(origin))
-			continue
-		}
-		if limiter != nil {
-			if err := limiter.Wait(ctx); err != nil {
-				break read
-			}
-		}
-		wg.Add(1)
-		inFlight.Add(1)
-		step.Forward(ctx, d, dead, finish(d, counter))
-		if err := skipLeft(); err != nil {
-			readErr = err
-			break
+		forwarded.Add(1)
+	}
+}
+
+// skipLeft settles the dead letters left in place like skipped ones, on
+// the reading goroutine.
+func (r *mover) skipLeft() error {
+	r.mu.Lock()
+	ds := r.left
+	r.left = nil
+	r.mu.Unlock()
+	for _, d := range ds {
+		if err := r.o.Skip(r.settleCtx, d); err != nil {
+			return fmt.Errorf("leaving %s: %w", d.Where(), err)
 		}
 	}
+	return nil
+}
 
-	fctx, cancel := context.WithTimeout(settleCtx, flushTimeout)
+// next waits for the next dead letter; when none comes for idleBound
+// while nothing is in flight (so no prefetch slot will free up), the
+// snapshot count cannot be reached any more and it gives up.
+func (r *mover) next(ctx context.Context) (*broker.Delivery, error) {
+	for {
+		if r.c.Buffered() > 0 {
+			return r.c.Next(ctx)
+		}
+		wctx, cancel := context.WithTimeout(ctx, idleBound)
+		d, err := r.c.Next(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return d, err
+		}
+		if r.inFlight.Load() == 0 {
+			return nil, errIdle
+		}
+	}
+}
+
+// read takes dead letters until the source, the limit or a failure ends
+// the run; a reading error is left in r.readErr.
+func (r *mover) read(ctx context.Context) {
+	for !r.stopped.Load() && (r.o.Limit == 0 || r.st.Selected.Load() < r.o.Limit) {
+		d, err := r.next(ctx)
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errIdle) {
+			r.logf("no dead letter came for %s with nothing in flight: stopping before the count of the start was reached (another consumer, or expiry, took some)", idleBound)
+			return
+		}
+		if err != nil {
+			r.readErr = err
+			return
+		}
+		if !r.handle(ctx, d) {
+			return
+		}
+	}
+}
+
+// handle decides what happens to one dead letter (skip, leave, park or
+// forward; in a dry run it only says so) and starts its forward step. It
+// reports whether reading goes on.
+func (r *mover) handle(ctx context.Context, d *broker.Delivery) bool {
+	st, o := r.st, r.o
+	st.Read.Add(1)
+	dead, err := Inspect(ctx, o.Broker, &d.Message, o.Getter)
+	if err != nil && dead.Message == nil && !mqerr.Is(err, mqerr.Usage) {
+		st.Failed.Add(1)
+		r.mu.Lock()
+		r.firstErr = fmt.Errorf("%s: %w", d.Where(), err)
+		r.mu.Unlock()
+		return false
+	}
+	origin := dead.Origin
+	var step Forwarder
+	var counter *atomic.Int64
+	what := ""
+	switch {
+	case !o.Filter.Match(dead.Message, origin):
+		st.Skipped.Add(1)
+		if o.DryRun {
+			fmt.Fprintf(o.DryRunOut, "skip    %s\n", d.Where())
+			return true
+		}
+		if err := o.Skip(r.settleCtx, d); err != nil {
+			r.readErr = fmt.Errorf("skipping %s: %w", d.Where(), err)
+			return false
+		}
+		return true
+	case dead.Message == nil:
+		// An advisory whose message is gone, or cannot be followed.
+		why := fmt.Sprintf("the message it points to, %s seq %d, was removed by the stream's limits", origin.Stream, origin.StreamSeq)
+		if !dead.Gone {
+			why = err.Error()
+		}
+		st.Left.Add(1)
+		if o.DryRun {
+			fmt.Fprintf(o.DryRunOut, "leave   %s: %s\n", d.Where(), why)
+			return true
+		}
+		r.logf("%s: left in place: %s", d.Where(), why)
+		if err := o.Skip(r.settleCtx, d); err != nil {
+			r.readErr = fmt.Errorf("leaving %s: %w", d.Where(), err)
+			return false
+		}
+		return true
+	case o.MaxReplays > 0 && origin.ReplayCount >= o.MaxReplays:
+		st.Selected.Add(1)
+		st.OverLimit.Add(1)
+		if o.Park == nil {
+			if o.DryRun {
+				fmt.Fprintf(o.DryRunOut, "leave   %s (replayed %d times)\n", d.Where(), origin.ReplayCount)
+				return true
+			}
+			if err := o.Skip(r.settleCtx, d); err != nil {
+				r.readErr = fmt.Errorf("leaving %s: %w", d.Where(), err)
+				return false
+			}
+			return true
+		}
+		step, counter, what = o.Park, &st.Parked, "park   "
+	default:
+		st.Selected.Add(1)
+		step, counter, what = o.Forward, &st.Forwarded, r.forwardWord
+	}
+	if o.DryRun {
+		// The same checks the forward step makes, so a dead letter the
+		// real run would leave is not listed as forwarded.
+		if c, ok := step.(interface {
+			Check(d *broker.Delivery, dead Dead) error
+		}); ok {
+			if err := c.Check(d, dead); errors.Is(err, ErrLeft) {
+				st.Selected.Add(-1)
+				st.Left.Add(1)
+				fmt.Fprintf(o.DryRunOut, "leave   %s: %s\n", d.Where(), strings.TrimPrefix(err.Error(), ErrLeft.Error()+": "))
+				return true
+			}
+		}
+		counter.Add(1)
+		fmt.Fprintf(o.DryRunOut, "%s %s%s\n", what, d.Where(), describeOrigin(origin))
+		return true
+	}
+	if r.limiter != nil {
+		if err := r.limiter.Wait(ctx); err != nil {
+			return false
+		}
+	}
+	r.wg.Add(1)
+	r.inFlight.Add(1)
+	step.Forward(ctx, d, dead, r.settle(d, counter))
+	if err := r.skipLeft(); err != nil {
+		r.readErr = err
+		return false
+	}
+	return true
+}
+
+// end waits for the forward steps in flight, settles what they left,
+// closes the source and gives the run's outcome: a reading error first,
+// then the first failed forward, a failed flush, the close, an interrupt.
+func (r *mover) end(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(r.settleCtx, flushTimeout)
 	defer cancel()
 	var flushErr error
-	for _, f := range []Forwarder{o.Forward, o.Park} {
+	for _, f := range []Forwarder{r.o.Forward, r.o.Park} {
 		if f != nil {
 			if err := f.Flush(fctx); err != nil && flushErr == nil {
 				flushErr = err
 			}
 		}
 	}
-	wg.Wait()
-	if err := skipLeft(); err != nil && readErr == nil {
-		readErr = err
+	r.wg.Wait()
+	if err := r.skipLeft(); err != nil && r.readErr == nil {
+		r.readErr = err
 	}
-	closeErr := c.Close()
+	closeErr := r.c.Close()
 
 	switch {
-	case readErr != nil:
-		return readErr
-	case firstErr != nil:
-		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped at the first failure, the rest stays in the source: %w", firstErr))
+	case r.readErr != nil:
+		return r.readErr
+	case r.firstErr != nil:
+		return mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped at the first failure, the rest stays in the source: %w", r.firstErr))
 	case flushErr != nil:
 		return mqerr.Wrap(mqerr.Partial, flushErr)
 	case closeErr != nil:

@@ -7,6 +7,7 @@
 //
 //	func Matcher(names []string, regex bool) (func(string) bool, error)
 //	func Name(r lag.Row) string                 // what NAMEs select: group, queue or stream
+//	func ConsumerLag(rows []lag.Row, name string, sources []string, durable string) *int64 // one consumer's summed lag
 //	func MissingLine(missing []string, regex bool) string
 //	func FailedNames(failures []lag.Failure) string
 //
@@ -377,6 +378,28 @@ func Matcher(names []string, regex bool) (func(string) bool, error) {
 
 // Name is what NAMEs select: the group, queue or stream.
 func Name(r lag.Row) string { return cmp.Or(r.Group, r.Queue, r.Stream) }
+
+// ConsumerLag sums the known lag of the rows of name that belong to one
+// consumer: on rows that name a topic, only those of sources; on rows that
+// name a consumer, only durable's. It is nil when no such row tells (no
+// row, or only rows without figures).
+func ConsumerLag(rows []lag.Row, name string, sources []string, durable string) *int64 {
+	var sum int64
+	n := 0
+	for _, r := range rows {
+		if Name(r) != name || r.Stats == lag.StatsAbsent ||
+			(r.Topic != "" && !slices.Contains(sources, r.Topic)) ||
+			(r.Consumer != "" && r.Consumer != durable) {
+			continue
+		}
+		sum += r.Lag
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	return &sum
+}
 
 // MissingLine is the error text for NAMEs that selected nothing.
 func MissingLine(missing []string, regex bool) string {

@@ -54,3 +54,39 @@ func TestMissingLine(t *testing.T) {
 		t.Errorf("exact: %q", got)
 	}
 }
+
+func TestConsumerLag(t *testing.T) {
+	rows := []lag.Row{
+		{Group: "billing", Topic: "orders", Partition: 0, Lag: 3},
+		{Group: "billing", Topic: "orders", Partition: 1, Lag: 4},
+		{Group: "billing", Topic: "audit", Lag: 100},                              // another topic of the group
+		{Group: "other", Topic: "orders", Lag: 50},                                // another group
+		{Stream: "ORDERS", Consumer: "work", Lag: 7},                              // the durable
+		{Stream: "ORDERS", Consumer: "else", Lag: 9},                              // another consumer
+		{Queue: "jobs", Lag: 11},                                                  // a queue: no topic, no consumer
+		{Queue: "idle", Lag: 5, Stats: lag.StatsAbsent},                           // no figures
+		{Group: "billing", Topic: "orders", Partition: 2, Stats: lag.StatsAbsent}, // no figures
+	}
+	for _, tc := range []struct {
+		name, durable string
+		sources       []string
+		want          int64 // -1: nil
+	}{
+		{"billing", "", []string{"orders"}, 7},
+		{"billing", "", []string{"orders", "audit"}, 107},
+		{"billing", "", []string{"payments"}, -1},
+		{"ORDERS", "work", []string{"ORDERS"}, 7},
+		{"ORDERS", "", []string{"ORDERS"}, -1},
+		{"jobs", "", []string{"jobs"}, 11},
+		{"idle", "", []string{"idle"}, -1},
+		{"missing", "", []string{"missing"}, -1},
+	} {
+		got := ConsumerLag(rows, tc.name, tc.sources, tc.durable)
+		switch {
+		case tc.want < 0 && got != nil:
+			t.Errorf("%s %v %q: got %d, want nil", tc.name, tc.sources, tc.durable, *got)
+		case tc.want >= 0 && (got == nil || *got != tc.want):
+			t.Errorf("%s %v %q: got %v, want %d", tc.name, tc.sources, tc.durable, got, tc.want)
+		}
+	}
+}
