@@ -92,6 +92,7 @@ func (p *jsonPrinter) Print(w *bufio.Writer, m *broker.Message) error {
 	if err != nil {
 		return err
 	}
+	b = output.EscapeJSONControls(b)
 	sep := ",\n  "
 	if p.n == 0 {
 		sep = "\n  "
@@ -204,19 +205,19 @@ func messageID(m *broker.Message) string {
 // TerminalHelp says, for consume --help, what a terminal gets.
 const TerminalHelp = `On a terminal, raw and template output show control characters, escape
 sequences, invalid UTF-8 and bidi controls escaped (\x1b[2J, \u009b, \u202e, \xff), as less
-does, and json/jsonl write C1 and bidi controls as \u escapes; to a pipe or a file raw and
-template write the bytes unchanged.`
+does; to a pipe or a file raw and template write the bytes unchanged. json and jsonl always
+write C1 and bidi controls as \u escapes (the same JSON to any reader).`
 
 // ForTerminal returns p made safe for a terminal: what a raw or template
-// printer writes is escaped by output.TerminalText, what a json or jsonl
-// printer writes by output.EscapeJSONControls (the same JSON). Use it when
-// stdout is a terminal only: a pipe or file gets the bytes unchanged.
+// printer writes is escaped by output.TerminalText. Use it when stdout is
+// a terminal only: a pipe or file gets the bytes unchanged. json and jsonl
+// need nothing more: they escape controls always (output.EscapeJSONControls).
 func ForTerminal(p Printer) Printer {
-	t := &terminalPrinter{p: p, escape: output.TerminalText}
 	switch p.(type) {
 	case jsonlPrinter, *jsonPrinter:
-		t.escape = func(s string) string { return string(output.EscapeJSONControls([]byte(s))) }
+		return p
 	}
+	t := &terminalPrinter{p: p, escape: output.TerminalText}
 	t.w = bufio.NewWriter(&t.buf)
 	return t
 }

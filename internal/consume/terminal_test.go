@@ -44,7 +44,12 @@ func TestForTerminalEscapesEveryPrinter(t *testing.T) {
 		if rawOnTerminal(got) {
 			t.Errorf("%s: a control reached the terminal raw: %q", format, got)
 		}
-		if !rawOnTerminal(plain) {
+		json := format == "jsonl" || format == "json"
+		if json && (plain != got || rawOnTerminal(plain)) {
+			// A dump that is cat'ed later reaches a terminal too.
+			t.Errorf("%s: a pipe must get the same escaped JSON as a terminal, got %q", format, plain)
+		}
+		if !json && !rawOnTerminal(plain) {
 			t.Errorf("%s: a pipe must get the bytes unchanged, got %q", format, plain)
 		}
 		if format == "jsonl" {

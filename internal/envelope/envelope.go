@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/output"
 )
 
 // Version is the newest schema version, the one Decode reads up to.
@@ -314,7 +315,10 @@ func (e *Envelope) decodeB64() error {
 	return nil
 }
 
-// Encode writes e as one JSON line.
+// Encode writes e as one JSON line, with C1 and bidi controls and
+// invisible characters as \u escapes (output.EscapeJSONControls): the
+// same JSON to any reader, and a dump or a --failed-out file that a `cat`
+// cannot turn against the terminal.
 func Encode(e Envelope) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -322,7 +326,7 @@ func Encode(e Envelope) ([]byte, error) {
 	if err := enc.Encode(e.jsonForm()); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return output.EscapeJSONControls(buf.Bytes()), nil
 }
 
 // Decode parses one JSON line into a message. Errors name the field at

@@ -33,7 +33,7 @@ func encodeJSON(w io.Writer, v any, indent bool) error {
 // escapeUnsafeRunes writes unsafeRune runes of encoded JSON or YAML as
 // \uXXXX; above U+FFFF as a JSON surrogate pair, or YAML's \UXXXXXXXX.
 func escapeUnsafeRunes(b []byte, yaml bool) []byte {
-	if !bytes.ContainsFunc(b, unsafeRune) {
+	if !hasByteAbove7e(b) || !bytes.ContainsFunc(b, unsafeRune) {
 		return b
 	}
 	var out bytes.Buffer
@@ -58,6 +58,19 @@ func escapeUnsafeRunes(b []byte, yaml bool) []byte {
 		}
 	}
 	return out.Bytes()
+}
+
+// hasByteAbove7e says whether b holds DEL or a byte of a multi-byte rune:
+// every unsafeRune does, and most JSON lines hold neither (a byte loop is
+// several times cheaper than decoding runes; consume writes one line per
+// message).
+func hasByteAbove7e(b []byte) bool {
+	for _, c := range b {
+		if c > 0x7e {
+			return true
+		}
+	}
+	return false
 }
 
 // encodeYAML writes v as one YAML document. Strings holding a bidi
