@@ -162,7 +162,9 @@ func keyText(e envelope.Envelope) string {
 
 func valueText(e envelope.Envelope) string {
 	if e.Value != nil {
-		return strings.ReplaceAll(*e.Value, "\n", `\n`)
+		// As it is: the table escapes a newline (\n) on a terminal and in
+		// a pipe alike; escaping it here too made a pipe's \\n.
+		return *e.Value
 	}
 	if e.ValueB64 != nil {
 		return "b64:" + *e.ValueB64

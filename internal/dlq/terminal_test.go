@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqctl/mqctl/internal/envelope"
 	"github.com/mqctl/mqctl/internal/output"
 )
 
@@ -48,6 +49,28 @@ func TestStatsHeadlineOnTerminal(t *testing.T) {
 		head, _, _ := strings.Cut(out.String(), "\n")
 		if output.TerminalSafe(head) != head {
 			t.Errorf("%q: headline %q reaches the terminal raw", name, head)
+		}
+	}
+}
+
+// A dead letter's value keeps its tab and newline as one escape each in a
+// pipe's TSV cell, so `printf '%b'` gives the value back, and shows them
+// escaped on a terminal.
+func TestPeekTableValueEscapedOnce(t *testing.T) {
+	v := "a\tb\nc\\d"
+	items := []PeekItem{{Message: envelope.Envelope{Value: &v}}}
+	for _, tty := range []bool{false, true} {
+		s, out, _ := output.Test()
+		s.OutTTY = tty
+		if err := output.PrintTable(s, PeekTable(items)); err != nil {
+			t.Fatal(err)
+		}
+		want := `a\tb\nc\\d` // TSV: printf '%b' undoes it
+		if tty {
+			want = `a\tb\nc\d` // shown as TerminalSafe shows text
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("tty=%v: want the value as %s, got %q", tty, want, out.String())
 		}
 	}
 }
