@@ -51,6 +51,8 @@ RabbitMQ counts come from the management API, which samples them every few secon
 default): right after a queue is declared it has none ("?" in the table, null in JSON, and a
 STATS column says "absent"). Queues named on the command line are also read exactly over AMQP
 (a passive declare: ready and consumers); STATS says "behind" when the API's figures were older.
+A table of queues that were not named ends with a note on stderr that their counts are the API's
+sample ("sampled" in JSON) and can be behind.
 
 --watch refreshes every --interval and judges every row over a window of --samples samples,
 once the window is full ("-" until then; the samples, not the clock, decide):
@@ -164,6 +166,12 @@ func lagRun(o *LagOptions) error {
 		}
 	}
 	statsNotes(f, rows)
+	if format.Name == "table" {
+		// JSON and YAML carry "stats"; a table has only this line.
+		if note := view.SampledNote(rows, "mqctl lag QUEUE"); note != "" {
+			fmt.Fprintf(f.IO.Err, "mqctl: note: %s\n", note)
+		}
+	}
 	if len(failures) > 0 {
 		return mqerr.New(mqerr.Partial, "%d of %d contexts did not answer: %s (their rows are missing)", len(failures), src.Contexts(), source.FailedNames(failures))
 	}
