@@ -72,7 +72,10 @@ first: thresholds --warn/--crit (messages), --warn-time/--crit-time (time lag), 
 are CRIT, WARN is WARN). A row reaches a threshold at or above it, so 0 is refused (it would
 hold for every row): --warn 1 warns at any lag.
 
--o prometheus prints the text exposition format. --all-contexts or -c a,b,c combine contexts:
+-o prometheus prints the text exposition format: to a pipe or a file (a textfile collector, a
+scrape) the bytes unchanged, on a terminal with control characters, escape sequences and bidi
+controls in label values (queue, group, context names) shown escaped (\x1b, \u202e), as -o raw
+does. --all-contexts or -c a,b,c combine contexts:
 a context that does not answer is named on stderr, listed in -o json/jsonl/yaml as
 {"context": NAME, "kind": "error", "error": ...}, set to 0 in mqctl_context_up for -o
 prometheus, and makes the exit code 3 (partial) while the others are shown.
