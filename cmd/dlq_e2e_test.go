@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -505,5 +506,59 @@ func TestDLQMoveKafkaToRabbitMQ(t *testing.T) {
 	d, _, _ := ch.Get("pay.archive", true)
 	if string(d.Body) != "p0" || fmt.Sprint(d.Headers["kafka_dlt-exception-message"]) != "declined" {
 		t.Errorf("moved %q headers %v", d.Body, d.Headers)
+	}
+}
+
+// dlq peek on RabbitMQ: DIED is the x-death time, PUBLISHED the
+// publisher's timestamp property, and the message id has its own column
+// (it used to fill the AT column, as if it were a position).
+func TestDLQPeekTimesRabbitMQ(t *testing.T) {
+	u, ch := rabbitQueue(t, "work", amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work.dlq"})
+	if _, err := ch.QueueDeclare("work.dlq", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Now().Add(-50 * time.Hour).Truncate(time.Second)
+	for _, p := range []amqp.Publishing{
+		{Body: []byte("stamped"), MessageId: "order-42", Timestamp: published},
+		{Body: []byte("bare")},
+	} {
+		if err := ch.PublishWithContext(context.Background(), "", "work", false, false, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDepth(t, ch, "work", 2)
+	for range 2 {
+		d, ok, err := ch.Get("work", false)
+		if err != nil || !ok {
+			t.Fatalf("get: %v %v", ok, err)
+		}
+		if err := d.Reject(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDepth(t, ch, "work.dlq", 2)
+	c := newCLI(t)
+	r := c.run("dlq", "peek", "work.dlq", "--url", u, "-o", "json")
+	var items []struct {
+		Origin struct {
+			LastDeath time.Time `json:"last_death"`
+		} `json:"origin"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &items); err != nil || len(items) != 2 || items[0].Origin.LastDeath.IsZero() {
+		t.Fatalf("peek -o json: %v %+v", err, r)
+	}
+	r = c.run("dlq", "peek", "work.dlq", "--url", u)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 3 {
+		t.Fatalf("peek: %+v", r)
+	}
+	if want := "MESSAGE ID\tDIED\tPUBLISHED\tREASON\tCOUNT\tORIGINAL\tKEY\tVALUE"; lines[0] != want {
+		t.Fatalf("header %q, want %q", lines[0], want)
+	}
+	// The death happened during this test, the publish 50 hours before.
+	for i, want := range []string{`^order-42\t\d+[sm]\t2d\trejected\t1\twork\t-\tstamped$`, `^-\t\d+[sm]\t-\trejected\t1\twork\t-\tbare$`} {
+		if !regexp.MustCompile(want).MatchString(lines[i+1]) {
+			t.Errorf("row %q, want %s", lines[i+1], want)
+		}
 	}
 }

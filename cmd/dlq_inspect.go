@@ -126,7 +126,14 @@ func NewCmdDLQPeek(f *Factory, runF func(*DLQPeekOptions) error) *cobra.Command 
 		Long: `Show the first dead letters of SOURCE with why they died, how often, when, and where they came
 from. Nothing is acked or committed. On RabbitMQ the messages are read and returned, which marks
 them redelivered; mqctl says so. For a JetStream advisory stream the message each advisory points
-to is fetched from its stream, or reported as gone when limits removed it.`,
+to is fetched from its stream, or reported as gone when limits removed it.
+
+Columns: POSITION (Kafka partition/offset, JetStream stream#seq; none on RabbitMQ), MESSAGE ID
+(the AMQP message-id, when one has it), DIED (how long ago the recorded death was: RabbitMQ
+x-death, a JetStream advisory, mqctl's mq-death-time; "-" when none is recorded, as with Spring
+and Connect), PUBLISHED (how long ago the message shown was published: its timestamp; "-" when
+it has none), REASON, COUNT (deaths or deliveries), ORIGINAL, TRACE (when one has a traceparent),
+KEY and VALUE.`,
 		Example: `  mqctl dlq peek orders.DLT -n 5
   mqctl dlq peek orders.dlq -o jsonl`,
 		Args:              cobra.ExactArgs(1),

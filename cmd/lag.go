@@ -51,6 +51,8 @@ RabbitMQ counts come from the management API, which samples them every few secon
 default): right after a queue is declared it has none ("?" in the table, null in JSON, and a
 STATS column says "absent"). Queues named on the command line are also read exactly over AMQP
 (a passive declare: ready and consumers); STATS says "behind" when the API's figures were older.
+A table of queues that were not named ends with a note on stderr that their counts are the API's
+sample ("sampled" in JSON) and can be behind.
 
 --watch refreshes every --interval and judges every row over a window of --samples samples,
 once the window is full ("-" until then; the samples, not the clock, decide):
@@ -70,7 +72,10 @@ first: thresholds --warn/--crit (messages), --warn-time/--crit-time (time lag), 
 are CRIT, WARN is WARN). A row reaches a threshold at or above it, so 0 is refused (it would
 hold for every row): --warn 1 warns at any lag.
 
--o prometheus prints the text exposition format. --all-contexts or -c a,b,c combine contexts:
+-o prometheus prints the text exposition format: to a pipe or a file (a textfile collector, a
+scrape) the bytes unchanged, on a terminal with control characters, escape sequences and bidi
+controls in label values (queue, group, context names) shown escaped (\x1b, \u202e), as -o raw
+does. --all-contexts or -c a,b,c combine contexts:
 a context that does not answer is named on stderr, listed in -o json/jsonl/yaml as
 {"context": NAME, "kind": "error", "error": ...}, set to 0 in mqctl_context_up for -o
 prometheus, and makes the exit code 3 (partial) while the others are shown.
@@ -164,6 +169,12 @@ func lagRun(o *LagOptions) error {
 		}
 	}
 	statsNotes(f, rows)
+	if format.Name == "table" {
+		// JSON and YAML carry "stats"; a table has only this line.
+		if note := view.SampledNote(rows, "mqctl lag QUEUE"); note != "" {
+			fmt.Fprintf(f.IO.Err, "mqctl: note: %s\n", note)
+		}
+	}
 	if len(failures) > 0 {
 		return mqerr.New(mqerr.Partial, "%d of %d contexts did not answer: %s (their rows are missing)", len(failures), src.Contexts(), source.FailedNames(failures))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -451,5 +452,53 @@ func TestLagFailedContextAndMissingNames(t *testing.T) {
 	r = c.run("-c", "good", "lag", "nope", "--check", "--warn", "1")
 	if r.code != 3 || !strings.HasPrefix(r.stdout, "UNKNOWN") {
 		t.Errorf("--check on a NAME that selects nothing: %+v", r)
+	}
+}
+
+// Unnamed queues show the management API's sampled counts: JSON says
+// "sampled" in each row, the table ends with one escaped note on stderr.
+func TestLagRabbitMQSampledNote(t *testing.T) {
+	rmq := testenv.RabbitMQ(t)
+	queue := testenv.UniqueName(t, "sampled") + "\x1b[2J\u202e"
+	conn, err := amqp.Dial(rmq.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	publishTo(t, rmq, queue, 5)
+	c := newCLI(t)
+	if r := c.run("context", "add", "r", "--url", rmq.AMQPURL, "--management-url", rmq.APIURL); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	only := "^" + regexp.QuoteMeta(queue) + "$"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, r := jsonRows(t, c, "lag", "--regex", only)
+		if len(rows) == 1 && rows[0]["ready"] == 5.0 && rows[0]["stats"] == "sampled" {
+			if strings.Contains(r.stderr, "last sample") {
+				t.Errorf("-o json carries \"stats\"; the note is for the table: %q", r.stderr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API never showed 5 ready for %q: %v", queue, rows)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	r := c.run("lag", "--regex", only)
+	want := "mqctl: note: the counts for " + strconv.Quote(queue) + " are the RabbitMQ management API's last sample"
+	if r.code != 0 || !strings.Contains(r.stderr, want) || strings.ContainsAny(r.stderr, "\x1b\u202e") {
+		t.Fatalf("exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	// Named, the queue is read over AMQP: no such note.
+	if r := c.run("lag", queue); r.code != 0 || strings.Contains(r.stderr, "last sample") {
+		t.Fatalf("named: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -73,7 +73,8 @@ without storing it again: the summary counts those as duplicates, not as confirm
 
 Exit codes: 0 all confirmed (or duplicates), 3 some failed, 2 bad input (also when
 --skip-invalid skipped every line), 4 auth, 5 destination missing, 130 interrupted
-(in-flight confirms are still awaited and reported).`,
+(in-flight confirms are still awaited and reported; messages read but not yet sent are
+counted as "not sent" and written to --failed-out).`,
 
 		Example: `  mqctl produce orders '{"id":1}' -k customer-7 -H source=cli
   mqctl produce orders --file dump.jsonl --format jsonl --failed-out failed.jsonl

@@ -38,7 +38,7 @@ func NewCmdSandbox(f *Factory, runF func(*SandboxOptions) error) *cobra.Command 
 		Long: `Run brokers in the foreground until Ctrl-C: Kafka (franz-go's kfake) and NATS with
 JetStream embedded, and RabbitMQ as an isolated rabbitmq-server child when it is installed.
 Prints one line per broker and registers the contexts sandbox-kafka, sandbox-nats and
-sandbox-rabbitmq; a default port that is taken is replaced by a free one, and the lines and
+sandbox-rabbitmq until it stops (Ctrl-C removes those still as it wrote them); a default port that is taken is replaced by a free one, and the lines and
 contexts carry the port chosen. 'mqctl sandbox --help' lists its flags (--demo, --data-dir, ports).
 
 This runs the mqctl-sandbox program found next to mqctl or on PATH, in this same process.`,

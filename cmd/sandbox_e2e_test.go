@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/config"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
@@ -455,6 +456,54 @@ func (p *sandboxProc) waitStderr(t *testing.T, s string) {
 		case <-deadline:
 			t.Fatalf("the sandbox did not say %q within a minute:\n%s", s, p.stderr)
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// A clean stop removes the contexts the sandbox wrote, and only those
+// still as it wrote them: the user's own, and a sandbox context changed
+// since, stay.
+func TestSandboxRemovesItsContextsOnStop(t *testing.T) {
+	c := newCLI(t)
+	if r := c.run("context", "add", "mine", "--url", "kafka://127.0.0.1:1", "--use"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	p := startSandbox(t, c, "--no-rabbitmq")
+	if r := c.run("-c", "sandbox-kafka", "ls"); r.code != 0 {
+		t.Fatalf("sandbox-kafka while running: %+v", r)
+	}
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nats, _ := cfg.Get("sandbox-nats")
+	nats.URL = "nats://127.0.0.1:1"
+	if err := cfg.Save(c.config); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("sandbox exit after SIGINT: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("sandbox did not stop within 40s of SIGINT")
+	}
+	cfg, err = config.Load(c.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ctx := range cfg.Contexts {
+		names = append(names, ctx.Name)
+	}
+	if strings.Join(names, ",") != "mine,sandbox-nats" || cfg.CurrentContext != "mine" {
+		t.Errorf("contexts after the stop: %v, current %q", names, cfg.CurrentContext)
+	}
+	for _, want := range []string{"sandbox: contexts sandbox-kafka removed from ", "sandbox: contexts sandbox-nats kept: changed since the sandbox wrote them"} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -43,7 +44,8 @@ Prints one line per broker on stdout ("kafka kafka://127.0.0.1:9092", ...) and r
 the contexts sandbox-kafka, sandbox-nats and sandbox-rabbitmq. Port 0 picks a free port;
 a default port that is taken falls back to a free one (the printed URLs and the contexts
 carry the port chosen), while a port given with its flag must be free.
-Ctrl-C, SIGTERM or SIGHUP stops the brokers and removes their temporary data; a second
+Ctrl-C, SIGTERM or SIGHUP stops the brokers, removes the contexts it wrote (each only if
+unchanged since) and removes their temporary data; a second
 signal skips RabbitMQ's graceful stop but still removes everything.
 --demo seeds topics, queues and streams, a steady trickle of messages, a lagging
 consumer group and dead letters on every broker.`,
@@ -107,6 +109,9 @@ func sandboxRun(ctx context.Context, f *cmd.Factory, o *sandboxOptions) error {
 		if err := registerContexts(f, contexts); err != nil {
 			return err
 		}
+		// Deferred after the brokers' stop, so it runs first: the
+		// contexts go before the ports they name close.
+		defer unregisterContexts(f, contexts)
 	}
 	if o.demo {
 		fmt.Fprintln(f.IO.Err, "sandbox: seeding demo data ...")
@@ -194,6 +199,42 @@ func registerContexts(f *cmd.Factory, contexts []config.Context) error {
 	}
 	fmt.Fprintf(f.IO.Err, "sandbox: contexts registered in %s\n", path)
 	return nil
+}
+
+// unregisterContexts removes the contexts registerContexts wrote, each only
+// if it is still what was written: one changed since (edited, or written
+// by another sandbox that runs now) is someone else's and stays. It runs
+// on every stop that reaches it (Ctrl-C, SIGTERM, SIGHUP, an error after
+// the registration); a sandbox killed outright leaves them, and the next
+// one replaces them.
+func unregisterContexts(f *cmd.Factory, written []config.Context) {
+	cfg, path, err := f.Config()
+	if err != nil {
+		f.Warnf("sandbox contexts not removed: %v", err)
+		return
+	}
+	var removed, kept []string
+	for _, w := range written {
+		c, ok := cfg.Get(w.Name)
+		switch {
+		case !ok:
+		case reflect.DeepEqual(*c, w):
+			_ = cfg.Remove(w.Name) // there: Get found it
+			removed = append(removed, w.Name)
+		default:
+			kept = append(kept, w.Name)
+		}
+	}
+	if len(removed) > 0 {
+		if err := cfg.Save(path); err != nil {
+			f.Warnf("sandbox contexts %s not removed: %v", strings.Join(removed, ", "), err)
+			return
+		}
+		fmt.Fprintf(f.IO.Err, "sandbox: contexts %s removed from %s\n", strings.Join(removed, ", "), path)
+	}
+	if len(kept) > 0 {
+		fmt.Fprintf(f.IO.Err, "sandbox: contexts %s kept: changed since the sandbox wrote them\n", strings.Join(kept, ", "))
+	}
 }
 
 // withoutUserInfo drops user:password@ from a URL, for printing.

@@ -33,35 +33,56 @@ func RowsTable(rows []Row) output.Table {
 	return t
 }
 
-// PeekTable is `dlq peek` as a table.
+// PeekTable is `dlq peek` as a table. Its times say what they are: DIED
+// is a death the dead letter records (RabbitMQ x-death, mqctl's
+// mq-death-time, a JetStream advisory), PUBLISHED the timestamp of the
+// message whose value is shown; "-" when there is none. POSITION (Kafka
+// partition/offset, JetStream stream#seq) and MESSAGE ID are shown only
+// when some dead letter has one: a RabbitMQ queue has no position.
 func PeekTable(items []PeekItem) output.Table {
 	now := sinceNow()
+	has := func(f func(PeekItem) bool) bool { return slices.ContainsFunc(items, f) }
+	positioned := has(func(it PeekItem) bool { return position(it.Message) != "" })
+	withID := has(func(it PeekItem) bool { return messageID(it.Message) != "" })
 	// TRACE only when a message carries a trace id: 32 digits are too
 	// wide to show as a column of dashes.
-	traced := slices.ContainsFunc(items, func(it PeekItem) bool { return it.Origin.TraceID != "" })
-	t := output.Table{Header: []string{"AT", "DIED", "REASON", "COUNT", "ORIGINAL", "KEY", "VALUE"}}
-	if traced {
-		t.Header = slices.Insert(t.Header, 5, "TRACE")
+	traced := has(func(it PeekItem) bool { return it.Origin.TraceID != "" })
+	var t output.Table
+	if positioned {
+		t.Header = append(t.Header, "POSITION")
 	}
+	if withID {
+		t.Header = append(t.Header, "MESSAGE ID")
+	}
+	t.Header = append(t.Header, "DIED", "PUBLISHED", "REASON", "COUNT", "ORIGINAL")
+	if traced {
+		t.Header = append(t.Header, "TRACE")
+	}
+	t.Header = append(t.Header, "KEY", "VALUE")
 	for _, it := range items {
 		o := it.Origin
-		val := valueText(it.Message)
+		shown := it.Message
 		if it.Original != nil {
-			val = valueText(*it.Original)
+			shown = *it.Original
 		}
+		val := valueText(shown)
 		if it.Gone {
 			val = "(original gone)"
 		}
-		died := o.LastDeath
-		if died.IsZero() && it.Message.Timestamp != "" {
-			died, _ = time.Parse(time.RFC3339Nano, it.Message.Timestamp)
+		published, _ := time.Parse(time.RFC3339Nano, shown.Timestamp)
+		var row []string
+		if positioned {
+			row = append(row, orDash(position(it.Message)))
 		}
-		row := []string{position(it.Message), Age(now, died), orDash(ReasonCell(o.Reason, 50)),
-			orDash(countText(o.Count)), orDash(originText(o)), orDash(clipText(keyText(it.Message), 20)), clipText(val, 60)}
+		if withID {
+			row = append(row, orDash(clipText(messageID(it.Message), 24)))
+		}
+		row = append(row, Age(now, o.LastDeath), Age(now, published), orDash(ReasonCell(o.Reason, 50)),
+			orDash(countText(o.Count)), orDash(originText(o)))
 		if traced {
-			row = slices.Insert(row, 5, orDash(o.TraceID))
+			row = append(row, orDash(o.TraceID))
 		}
-		t.Rows = append(t.Rows, row)
+		t.Rows = append(t.Rows, append(row, orDash(clipText(keyText(it.Message), 20)), clipText(val, 60)))
 	}
 	return t
 }
@@ -126,16 +147,24 @@ func Age(now, t time.Time) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
+// position is where e is in its source ("" on RabbitMQ, whose queues
+// have none a consumer can address).
 func position(e envelope.Envelope) string {
 	switch {
 	case e.StreamSeq > 0:
 		return fmt.Sprintf("%s#%d", e.Stream, e.StreamSeq)
 	case e.Offset != nil && e.Partition != nil:
 		return fmt.Sprintf("%d/%d", *e.Partition, *e.Offset)
-	case e.Properties != nil && e.Properties.MessageID != "":
-		return e.Properties.MessageID
 	}
-	return "-"
+	return ""
+}
+
+// messageID is e's AMQP message-id property, "" without one.
+func messageID(e envelope.Envelope) string {
+	if e.Properties == nil {
+		return ""
+	}
+	return e.Properties.MessageID
 }
 
 func originText(o Origin) string {

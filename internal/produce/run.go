@@ -57,9 +57,15 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	}
 	var outMu sync.Mutex
 	var failedOutErr error
-	report := func(rec *Record, r broker.Receipt, err error) {
+	// report settles rec: sent tells a message the broker's client had
+	// from one that was read and never handed to it.
+	report := func(rec *Record, sent bool, r broker.Receipt, err error) {
 		if err != nil {
-			st.fail(err)
+			if sent {
+				st.fail(err)
+			} else {
+				st.NotSent.Add(1)
+			}
 			msg := scrub(err.Error())
 			outMu.Lock()
 			defer outMu.Unlock()
@@ -79,7 +85,11 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 				failedOutErr = encErr
 			}
 			if o.Verbose && o.Log != nil {
-				fmt.Fprintf(o.Log, "#%d failed: %s\n", rec.N, output.TerminalSafe(msg))
+				verb := "failed"
+				if !sent {
+					verb = "not sent"
+				}
+				fmt.Fprintf(o.Log, "#%d %s: %s\n", rec.N, verb, output.TerminalSafe(msg))
 			}
 			return
 		}
@@ -100,8 +110,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 	readErr := publishAll(ctx, p, src, st, o, limiter, report)
 	if d, ok := src.(interface{ Drain() []*Record }); ok && ctx.Err() != nil {
 		for _, rec := range d.Drain() {
-			st.Sent.Add(1)
-			report(rec, broker.Receipt{}, errNotSent)
+			report(rec, false, broker.Receipt{}, errNotSent)
 		}
 	}
 
@@ -121,7 +130,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 		return readErr
 	case ctx.Err() != nil:
 		return mqerr.Wrap(mqerr.Interrupted, errors.New("interrupted: stopped reading input"))
-	case st.Sent.Load() == 0 && st.Invalid.Load() > 0:
+	case st.Sent.Load()+st.NotSent.Load() == 0 && st.Invalid.Load() > 0:
 		// Skipping bad lines is for a file with a few; one with nothing
 		// else is the wrong file or format, not a success.
 		return mqerr.Usagef("no message sent: all %d input lines were invalid (skipped by --skip-invalid)", st.Invalid.Load())
@@ -135,7 +144,7 @@ func Run(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Option
 
 // publishAll reads and publishes until the input ends, ctx ends or the
 // input is bad.
-func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options, limiter *rate.Limiter, report func(*Record, broker.Receipt, error)) error {
+func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o Options, limiter *rate.Limiter, report func(*Record, bool, broker.Receipt, error)) error {
 	c := &confirms{st: st, epoch: time.Now(), report: report}
 	for ctx.Err() == nil {
 		rec, err := src.Next()
@@ -161,18 +170,21 @@ func publishAll(ctx context.Context, p broker.Producer, src Reader, st *Stats, o
 		if o.Prepare != nil {
 			if err := o.Prepare(rec); err != nil {
 				err = fmt.Errorf("message %d: %w", rec.N, err)
-				st.Sent.Add(1)
-				report(rec, broker.Receipt{}, err)
+				report(rec, false, broker.Receipt{}, err)
 				return mqerr.Wrap(mqerr.Usage, err)
 			}
 		}
 		if limiter != nil {
 			if err := limiter.Wait(ctx); err != nil {
-				// Read but never sent: report it like any other failure.
-				st.Sent.Add(1)
-				report(rec, broker.Receipt{}, err)
+				// Read but never sent: reported like a failure.
+				report(rec, false, broker.Receipt{}, errNotSent)
 				return nil
 			}
+		}
+		if ctx.Err() != nil {
+			// Read from a file (or arguments) as the interrupt came.
+			report(rec, false, broker.Receipt{}, errNotSent)
+			return nil
 		}
 		st.Sent.Add(1)
 		rec.sent = time.Since(c.epoch)
@@ -189,7 +201,7 @@ type confirms struct {
 	// monotonic clock alone, as time.Now also reads the wall clock, which
 	// costs as much again on some virtual machines.
 	epoch  time.Time
-	report func(*Record, broker.Receipt, error)
+	report func(*Record, bool, broker.Receipt, error)
 }
 
 // settle is rec's done call.
@@ -197,7 +209,7 @@ func (c *confirms) settle(rec *Record, r broker.Receipt, err error) {
 	if err == nil {
 		c.st.observe(time.Since(c.epoch) - rec.sent)
 	}
-	c.report(rec, r, err)
+	c.report(rec, true, r, err)
 	// done is called once; after report nothing reads rec.
 	rec.release()
 }

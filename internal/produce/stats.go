@@ -25,9 +25,14 @@ const (
 )
 
 // Stats count what happened to the input; safe for concurrent use. Every
-// message sent is confirmed, a duplicate or failed.
+// message read is sent or not sent; every message sent is confirmed, a
+// duplicate or failed.
 type Stats struct {
+	// Sent counts messages handed to the broker's client.
 	Sent atomic.Int64
+	// NotSent counts messages read but never handed to the broker's
+	// client: the run was interrupted first, or a flag rejected them.
+	NotSent atomic.Int64
 	// Confirmed counts messages the broker confirmed as stored now.
 	Confirmed atomic.Int64
 	// Duplicates counts messages a JetStream stream confirmed as stored
@@ -137,6 +142,11 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 		rate = float64(s.Confirmed.Load()) / elapsed.Seconds()
 	}
 	line := fmt.Sprintf("sent %d, confirmed %d, failed %d", s.Sent.Load(), s.Confirmed.Load(), s.Failed.Load())
+	if n := s.NotSent.Load(); n > 0 {
+		// Sent and not sent add up to what was read; say so, as "sent"
+		// alone reads like everything.
+		line = fmt.Sprintf("read %d: %s, not sent %d", s.Sent.Load()+n, line, n)
+	}
 	if n := s.Duplicates.Load(); n > 0 {
 		line += fmt.Sprintf(", duplicates %d (the stream had them already and did not store them again)", n)
 	}

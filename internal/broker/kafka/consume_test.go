@@ -1149,41 +1149,37 @@ func TestCloseRetriesCommits(t *testing.T) {
 // partitions away is the last chance to record what was handled on them,
 // so a connection the broker closed under it is tried again, as at Close.
 // Otherwise the next owner reads the handled records again.
+//
+// a's periodic commits are stopped, so every commit request the broker
+// sees is the revoke's: one that took the drops cannot stand in for it,
+// and the records handled reach the broker only if the revoke's commit is
+// sent again after the drops.
 func TestRevokeRetriesDroppedCommit(t *testing.T) {
 	const drops = 3
 	k, c := startKafka(t)
 	createTopic(t, c, "reb", 4, nil)
 	produce(t, writer(t, c), "reb", map[int32]int{0: 4, 1: 4, 2: 4, 3: 4})
 
-	// Until the rebalance, every commit is refused, so what a handled
-	// reaches the broker only through the commit at the revoke. Commits
-	// of a later generation (the revoke's first) lose their connection
-	// drops times in a row, then go through. One drop is not enough: kgo
-	// resends a request once itself, unless it was the first on a new
-	// connection.
+	// The first drops commit requests lose their connection, the later
+	// ones go through. One drop is not enough: kgo resends a request once
+	// itself, unless it was the first on a new connection.
+	type request struct {
+		member     string
+		generation int32
+		dropped    bool
+	}
 	var (
-		mu            sync.Mutex
-		before        = int32(-1) // the generation the refusals came in
-		rebalancing   bool
-		dropped       int
-		firstRefusal  = make(chan struct{})
-		refusedBefore bool
+		mu       sync.Mutex
+		requests []request
 	)
 	k.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		k.Cluster().KeepControl()
+		r := req.(*kmsg.OffsetCommitRequest)
 		mu.Lock()
 		defer mu.Unlock()
-		gen := req.(*kmsg.OffsetCommitRequest).Generation
-		if !rebalancing || gen <= before {
-			before = max(before, gen)
-			if !refusedBefore {
-				refusedBefore = true
-				close(firstRefusal)
-			}
-			return testenv.KafkaCommitError(req, kerr.UnknownServerError.Code), nil, true
-		}
-		if dropped < drops {
-			dropped++
+		drop := len(requests) < drops
+		requests = append(requests, request{r.MemberID, r.Generation, drop})
+		if drop {
 			return nil, errors.New("connection dropped by the test"), true
 		}
 		return nil, nil, false
@@ -1191,6 +1187,9 @@ func TestRevokeRetriesDroppedCommit(t *testing.T) {
 
 	var logs logLines
 	a := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"reb"}, Group: "g", Logf: logs.add})
+	ra := a.(*reader)
+	ra.stopLoop()
+	<-ra.loopDone
 	// a handles offsets 0 and 1 of every partition and leaves the rest.
 	for _, d := range take(t, a, 16) {
 		if d.Kafka.Offset < 2 {
@@ -1199,22 +1198,18 @@ func TestRevokeRetriesDroppedCommit(t *testing.T) {
 			}
 		}
 	}
-	select {
-	case <-firstRefusal:
-	case <-time.After(5 * commitInterval):
-		t.Fatal("a made no commit to refuse")
-	}
 	mu.Lock()
-	rebalancing = true
+	if len(requests) > 0 {
+		t.Fatalf("a committed before the rebalance: %+v", requests)
+	}
 	mu.Unlock()
 
 	b := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"reb"}, Group: "g"})
 	waitBalanced(t, c, "g", 2)
 
 	// Every partition is committed where a's handling ended, read back
-	// with a kadm client of the test's own: the two b got by the commit
-	// at the revoke (a holds them no more, b handled nothing), the two a
-	// kept by a's next commits.
+	// with a kadm client of the test's own: all by the commit at the
+	// revoke, the only one a makes.
 	adm := kadm.NewClient(writer(t, c))
 	want := map[int32]int64{0: 2, 1: 2, 2: 2, 3: 2}
 	deadline := time.Now().Add(5 * commitInterval)
@@ -1229,15 +1224,23 @@ func TestRevokeRetriesDroppedCommit(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("committed %v, want %v: a's handled records are read again; a logged:\n%s", got, want, &logs)
+			mu.Lock()
+			t.Fatalf("committed %v, want %v: a's handled records are read again; commit requests %+v; a logged:\n%s", got, want, requests, &logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The drops, then the request that went through: all a's, all of
+	// the revoke's generation.
 	mu.Lock()
-	n := dropped
+	seen := slices.Clone(requests)
 	mu.Unlock()
-	if n < drops {
-		t.Fatalf("%d commits after the rebalance lost their connection, want %d: the test did not test", n, drops)
+	if len(seen) <= drops || seen[drops].dropped {
+		t.Fatalf("commit requests %+v: want %d dropped, then one through", seen, drops)
+	}
+	for _, r := range seen[:drops+1] {
+		if r.member != seen[0].member || r.generation != seen[0].generation {
+			t.Fatalf("commit requests %+v: not all the revoke's of one member", seen)
+		}
 	}
 	// b starts where a's handling ended.
 	for _, d := range take(t, b, 4) {

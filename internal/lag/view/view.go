@@ -117,6 +117,22 @@ func StatsNote(rows []lag.Row, hint string) string {
 	return strings.Join(parts, "; ")
 }
 
+// SampledNote says which RabbitMQ counts are the management API's sampled
+// figures, which can be behind the queue (JSON says so in "stats"); ""
+// when none are. hint is the command that reads a named queue exactly.
+func SampledNote(rows []lag.Row, hint string) string {
+	var sampled []string
+	for _, r := range rows {
+		if r.Stats == lag.StatsSampled {
+			sampled = append(sampled, r.Queue)
+		}
+	}
+	if len(sampled) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the counts for %s are the RabbitMQ management API's last sample (taken every few seconds) and can be behind the queue; name them (%s) to read ready and consumers over AMQP", quoteList(sampled), hint)
+}
+
 // quoteList quotes up to 5 names and counts the rest.
 func quoteList(names []string) string {
 	const most = 5

@@ -107,3 +107,41 @@ func TestWrapList(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// -o prometheus quotes queue names in label values, which Prometheus
+// escapes only for \, " and newline: on a terminal the text is shown
+// escaped, to a pipe (a textfile, a scrape) it is the bytes unchanged.
+func TestPrometheusOnTerminalAndPipe(t *testing.T) {
+	hostile := "q\x1b]0;pwned\x07\x1b[2J\u202e\u009b"
+	rs := []lag.Row{{Broker: lag.BrokerRabbitMQ, Kind: lag.KindQueue, Queue: hostile, Ready: 3, Lag: 3, Partition: lag.Unknown, Committed: lag.Unknown, End: lag.Unknown, Stats: lag.StatsSampled}}
+	rep := &source.Report{Up: map[string]bool{hostile: true}}
+	format, _ := output.ParseFormat("prometheus")
+	var exact strings.Builder
+	if err := lag.Prometheus(&exact, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := lag.ContextUp(&exact, rep.Up); err != nil {
+		t.Fatal(err)
+	}
+
+	pipe, pout, _ := output.Test()
+	if err := Print(pipe, format, rs, nil, rep); err != nil {
+		t.Fatal(err)
+	}
+	if pout.String() != exact.String() || !strings.Contains(pout.String(), hostile) {
+		t.Errorf("pipe: the bytes changed:\n%q\nwant\n%q", pout.String(), exact.String())
+	}
+
+	tty, out, _ := output.Test()
+	tty.OutTTY = true
+	if err := Print(tty, format, rs, nil, rep); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\x07\u202e\u009b") || !strings.Contains(got, `q\x1b]0;pwned\x07\x1b[2J\u202e\u009b`) {
+		t.Errorf("terminal: not escaped:\n%q", got)
+	}
+	if strings.Count(got, "\n") != strings.Count(exact.String(), "\n") {
+		t.Errorf("terminal: lines differ from the pipe's:\n%s", got)
+	}
+}
