@@ -91,7 +91,7 @@ func topRun(opts *TopOptions) error {
 	if err != nil {
 		return err
 	}
-	src := &source.Brokers{Targets: targets}
+	src := &source.Brokers{Targets: targets, TimeLagEvery: max(5*opts.Interval, source.DefaultTimeLagEvery)}
 	defer src.Close()
 	// Without a place for the audit log the actions are refused (the
 	// model says why when one is tried); reading goes on.
