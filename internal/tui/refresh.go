@@ -192,7 +192,7 @@ func carryTimeLags(h *history, snap Snapshot, keys []string, now time.Time) []ti
 }
 
 // ctxRows are context i's rows of view v (Destinations, Consumers or
-// DeadLetters), cells sanitised; stale is its AGE cell. A consumers row's
+// DeadLetters), cells sanitised; stale is its STALE cell. A consumers row's
 // cells are made when first needed (cellsOf).
 func ctxRows(v View, i int, name string, d *ctxData, stale string, now time.Time) []row {
 	var rs []row

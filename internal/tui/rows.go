@@ -143,6 +143,9 @@ func (m *Model) filterSort(v View, base []row) []row {
 }
 
 func (m *Model) buildRows(v View) []row {
+	if v == Detail {
+		return m.detailRows(m.opt.Now())
+	}
 	n := len(m.peek.msgs)
 	for _, c := range m.ctxs {
 		n += len(c.snap.Destinations) + len(c.snap.Lag) + len(c.snap.DeadLetters)
@@ -178,9 +181,6 @@ func (m *Model) buildRows(v View) []row {
 		case DeadLetters:
 			rs = append(rs, ctxRows(v, i, c.name, c.ctxData, stale, now)...)
 		}
-	}
-	if v == Detail {
-		rs = m.detailRows(now)
 	}
 	if v == Browser {
 		for j := range m.peek.msgs {
