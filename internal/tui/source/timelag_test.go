@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/sandbox"
@@ -142,6 +144,84 @@ func TestTimeLagNotAskedOfRabbitMQ(t *testing.T) {
 		}
 		if snap.TimeLag || len(snap.Lag) != 1 || snap.Lag[0].Queue != "jobs" {
 			t.Fatalf("read %d: asked for time lags %v, rows %+v", i, snap.TimeLag, snap.Lag)
+		}
+	}
+}
+
+// Enter on a Kafka group in the consumers view, against kfake with a live
+// member: each partition's committed and end offsets, lag, time lag (the
+// first read asked), and the member's client id.
+func TestConsumerDetailKafka(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 2, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	for p := range 2 {
+		for range 3 {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: int32(p), Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A member that joins, reads one record of partition 0, commits it,
+	// and stays in the group.
+	member, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"),
+		kgo.ClientID("billing-svc"), kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer member.Close()
+	for committed := false; !committed; {
+		fs := member.PollRecords(ctx, 1)
+		if err := ctx.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if err := member.CommitRecords(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			committed = true
+		})
+	}
+	time.Sleep(1100 * time.Millisecond) // the next records are a second old
+
+	s := &Brokers{Targets: []broker.Target{{Context: "k", URL: k.URL, Timeout: 10 * time.Second}}}
+	defer s.Close()
+	m := tui.New(s, tui.Options{Interval: time.Hour})
+	drive(m, tea.WindowSizeMsg{Width: 120, Height: 12})
+	drive(m, m.Init()())
+	drive(m, tea.KeyPressMsg{Code: '3', Text: "3"})
+	drive(m, tea.KeyPressMsg{Code: tea.KeyEnter})
+	screen := m.Content()
+	ls := strings.Split(screen, "\n")
+	if ls[0] != "mqctl top · detail · k/billing" || !strings.HasPrefix(ls[1], "group billing: lag 5 on 2 partitions of 1 topic, 1 member") {
+		t.Fatalf("detail:\n%s", screen)
+	}
+	// One partition has the commit (1 of 3 read), the other none; the
+	// member owns both.
+	var rows []string
+	for _, l := range ls[3:] {
+		if strings.Contains(l, "orders/") {
+			rows = append(rows, strings.Join(strings.Fields(strings.TrimPrefix(l, ">")), " "))
+		}
+	}
+	if len(rows) != 2 {
+		t.Fatalf("rows %q\n%s", rows, screen)
+	}
+	for _, r := range rows {
+		f := strings.Fields(r)
+		if len(f) < 8 || f[2] != "3" || f[len(f)-1] != "billing-svc" || !strings.HasSuffix(f[4], "s") || f[4] == "0s" {
+			t.Errorf("row %q: want end 3, a time lag, the member and its client", r)
+		}
+		if !(f[1] == "1" && f[3] == "2") && !(f[1] == "-" && f[3] == "3") {
+			t.Errorf("row %q: want committed 1 and lag 2, or no commit and lag 3", r)
 		}
 	}
 }
