@@ -37,6 +37,13 @@ with depth trends, consumers with lag, trend and the lag --watch status, dead-le
 message browser that peeks without acking or committing. Keys: 1-5 or : views, / filter, s/S sort,
 p pause, r refresh, Enter drill down, Esc back, ? help, q quit.
 
+Enter on a destination or dead-letter queue peeks its messages; on a consumers row it opens the
+group's partitions (committed and end offsets, lag, time lag, member and client), the JetStream
+consumer's or the queue's counts. TIME is the age of the next message to handle (Kafka,
+JetStream; RabbitMQ cannot tell), read as 'mqctl lag --time-lag' reads it, at most every 5
+intervals (10s at least) and aged in between ('≤' once the consumer moved on). STATUS shows
+'…2/5' until the lag --watch window is full.
+
 On a dead-letter queue, R replays it (a dry run first says how many go where; y confirms) and X
 purges it (type its name to confirm). Both run the code of 'mqctl dlq replay' and 'mqctl dlq purge':
 nothing leaves the queue before the broker confirmed its copy, and Esc cancels a run. On a Kafka
@@ -91,7 +98,7 @@ func topRun(opts *TopOptions) error {
 	if err != nil {
 		return err
 	}
-	src := &source.Brokers{Targets: targets}
+	src := &source.Brokers{Targets: targets, TimeLagEvery: max(5*opts.Interval, source.DefaultTimeLagEvery)}
 	defer src.Close()
 	// Without a place for the audit log the actions are refused (the
 	// model says why when one is tried); reading goes on.

@@ -210,7 +210,8 @@ func TestEveryScreenFitsEverySize(t *testing.T) {
 	screens := map[string][]string{
 		"overview": {"1"}, "destinations": {"2"}, "consumers": {"3"}, "deadletters": {"4"}, "browser": {"4", "enter"},
 		"help": {"?"}, "replay": {"4", "R"}, "purge": {"4", "X", "a"}, "reset choose": {"3", "O"}, "reset time": {"3", "O", "t"},
-		"reset confirm": {"3", "O", "e"},
+		"reset confirm": {"3", "O", "e"}, "detail": {"3", "enter"}, "detail reset": {"3", "enter", "O"},
+		"help scrolled": {"?", "space", "j"}, "paused": {"p"},
 	}
 	for _, w := range []int{20, 33, 47, 60, 80, 119} {
 		for _, h := range []int{5, 8, 12, 20, 24} {

@@ -96,9 +96,9 @@ func TestNarrowScreensKeepStaleMarker(t *testing.T) {
 	}
 }
 
-// ? shows all of the help at 80x24, nothing cut, with or without the
-// action keys; a smaller screen shows what fits and says more exists,
-// keeping the status and key lines on the screen.
+// ? shows the help: every key (the action keys too, unless read-only) on
+// the first screen at 80x24; what does not fit scrolls with the keys that
+// move a table's cursor, and its last line says which lines are shown.
 func TestHelpFitsTheScreen(t *testing.T) {
 	for _, readOnly := range []bool{false, true} {
 		f := newFixture()
@@ -109,29 +109,94 @@ func TestHelpFitsTheScreen(t *testing.T) {
 		typeKeys(m, "?")
 		screen := m.Content()
 		checkScreen(t, "help", screen, 80, 24)
-		if strings.Contains(screen, "…") {
-			t.Errorf("read-only %v: help cut at 80x24:\n%s", readOnly, screen)
-		}
-		for _, want := range []string{"deadletters, browser", "marks peeked messages redelivered.", "or RabbitMQ's own rates.", "? help  q quit"} {
-			if !strings.Contains(screen, want) {
-				t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, want, screen)
-			}
-		}
 		last := "refused while it has live members."
 		if readOnly {
 			last = "replay, purge and offsets reset are off."
 		}
-		if !strings.Contains(screen, last) {
-			t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, last, screen)
+		for _, want := range []string{"deadletters, browser", "q              quit", last, "── lines 1-20 of ", "? help  q quit"} {
+			if !strings.Contains(screen, want) {
+				t.Errorf("read-only %v: help lacks %q:\n%s", readOnly, want, screen)
+			}
+		}
+		typeKeys(m, "G")
+		screen = m.Content()
+		checkScreen(t, "help at its end", screen, 80, 24)
+		if all := m.helpWrapped(80); !strings.Contains(screen, all[len(all)-1]+"\n── lines ") {
+			t.Errorf("read-only %v: G did not scroll to the help's end:\n%s", readOnly, screen)
 		}
 		// A key's description wraps under itself.
+		typeKeys(m, "g")
 		run(m, tea.WindowSizeMsg{Width: 60, Height: 20})
 		screen = m.Content()
 		checkScreen(t, "help at 60x20", screen, 60, 20)
 		if !strings.Contains(screen, "  1-5 or :name   views: overview, destinations, consumers,\n                 deadletters, browser\n") ||
-			!strings.Contains(screen, "… more help on a taller terminal") || !strings.HasSuffix(screen, "? help  q quit") {
+			!strings.Contains(screen, "── lines 1-16 of ") || !strings.HasSuffix(screen, "? help  q quit") {
 			t.Errorf("read-only %v: help at 60x20:\n%s", readOnly, screen)
 		}
+	}
+}
+
+// On a short screen the help pages: j/k and arrows move a line, PgDn and
+// PgUp a page, and paging down from the top shows every line once, in
+// order; at the end it stops. Another key closes it, q quits.
+func TestHelpScrolls(t *testing.T) {
+	m := newModel(newFixture(), nil)
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 10})
+	run(m, startMsg{})
+	typeKeys(m, "?")
+	all := m.helpWrapped(80)
+	body := func() []string {
+		ls := strings.Split(m.Content(), "\n")
+		checkScreen(t, "help at 80x10", m.Content(), 80, 10)
+		return ls[1:7] // 6 lines of help, then where they are
+	}
+	// Each page is the lines its position line names; PgDn goes on from
+	// the line after the last shown, until the last page ends the help.
+	next := 1
+	for page := 0; ; page++ {
+		var a, b, n int
+		pos := strings.Split(m.Content(), "\n")[7]
+		if _, err := fmt.Sscanf(pos, "── lines %d-%d of %d:", &a, &b, &n); err != nil || n != len(all) {
+			t.Fatalf("page %d: position line %q (%v)", page, pos, err)
+		}
+		if !slices.Equal(body(), all[a-1:b]) {
+			t.Fatalf("page %d shows\n%s\nwant lines %d-%d", page, strings.Join(body(), "\n"), a, b)
+		}
+		if b == n {
+			if a > next {
+				t.Fatalf("paging skipped lines %d-%d", next, a-1)
+			}
+			break
+		}
+		if a != next || page > 20 {
+			t.Fatalf("page %d starts at line %d, want %d", page, a, next)
+		}
+		next = b + 1
+		run(m, tea.KeyPressMsg{Code: tea.KeyPgDown})
+	}
+	end := body()
+	run(m, tea.KeyPressMsg{Code: tea.KeyPgDown})
+	typeKeys(m, "j", "down")
+	if !slices.Equal(body(), end) {
+		t.Errorf("the help scrolled past its end")
+	}
+	typeKeys(m, "k")
+	if b := body(); b[0] != all[len(all)-7] {
+		t.Errorf("k did not go up a line: %q, want %q", b[0], all[len(all)-7])
+	}
+	run(m, tea.KeyPressMsg{Code: tea.KeyPgUp})
+	run(m, tea.KeyPressMsg{Code: tea.KeyPgUp})
+	typeKeys(m, "up")
+	if b := body(); !m.help || b[0] != all[len(all)-7-13] {
+		t.Errorf("PgUp twice and ↑: %q, want %q", b[0], all[len(all)-7-13])
+	}
+	typeKeys(m, "x")
+	if m.help || m.quitting {
+		t.Fatalf("another key did not close the help (help %v, quitting %v)", m.help, m.quitting)
+	}
+	typeKeys(m, "?", "G", "q")
+	if !m.quitting {
+		t.Fatal("q in the help did not quit")
 	}
 }
 

@@ -25,9 +25,13 @@ const (
 	Consumers
 	DeadLetters
 	Browser
+	// Detail is one consumer group, JetStream consumer or queue of the
+	// consumers view, opened with Enter there.
+	Detail
+	numViews
 )
 
-var viewNames = []string{"overview", "destinations", "consumers", "deadletters", "browser"}
+var viewNames = []string{"overview", "destinations", "consumers", "deadletters", "browser", "detail"}
 
 // Options configure a Model.
 type Options struct {
@@ -65,23 +69,28 @@ type Model struct {
 	opt  Options
 	ctxs []*ctxState
 
-	view      View
-	back      []View
-	cursor    [5]int
-	filter    [5]string
-	sortCol   [5]int
-	sortDesc  [5]bool
-	input     string // text of the filter or command line being typed
-	mode      rune   // 0 normal, '/' filter, ':' command
-	help      bool
-	paused    bool
+	view     View
+	back     []View
+	cursor   [numViews]int
+	filter   [numViews]string
+	sortCol  [numViews]int
+	sortDesc [numViews]bool
+	input    string // text of the filter or command line being typed
+	mode     rune   // 0 normal, '/' filter, ':' command
+	help     bool
+	helpTop  int // the first help line shown, when it does not fit
+	paused   bool
+	// asOf is when the view was paused, or read again with r while
+	// paused: what the rows show is as of then.
+	asOf      time.Time
 	status    string // what the last key or action said; cleared by the next key
 	width     int
 	height    int
 	peek      peekState
+	sel       selection // what the detail view shows
 	act       *action
 	version   int // bumped by new data and ticks: invalidates cache
-	cache     [5]rowCache
+	cache     [numViews]rowCache
 	started   bool
 	quitting  bool
 	interrupt bool
@@ -389,6 +398,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		panic("test hook: " + s + " pressed")
 	}
 	if m.help {
+		if m.helpKey(s) {
+			return nil
+		}
 		m.help = false
 		if s != "q" {
 			return nil
@@ -399,7 +411,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.quitting = true
 		return tea.Quit
 	case "?":
-		m.help = true
+		m.help, m.helpTop = true, 0
 	case "1", "2", "3", "4":
 		m.setView(View(s[0] - '1'))
 	case "5":
@@ -429,7 +441,12 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.sortDesc[m.view] = !m.sortDesc[m.view]
 	case "p":
 		m.paused = !m.paused
+		m.asOf = m.opt.Now()
+		m.version++ // stale cells are measured from asOf while paused
 	case "r":
+		if m.paused {
+			m.asOf = m.opt.Now()
+		}
 		if m.view == Browser {
 			return tea.Batch(m.readAll(), m.repeek())
 		}
@@ -497,6 +514,10 @@ func (m *Model) command(c string) {
 				m.status = noBrowser
 				return
 			}
+			if View(i) == Detail && m.sel.kind == "" {
+				m.status = noDetail
+				return
+			}
 			m.setView(View(i))
 			return
 		}
@@ -507,7 +528,7 @@ func (m *Model) command(c string) {
 	case "q", "quit":
 		m.status = "type q outside the command line to quit"
 	default:
-		m.status = "unknown view " + strconv.Quote(c) + ": overview, destinations, consumers, deadletters, browser"
+		m.status = "unknown view " + strconv.Quote(c) + ": overview, destinations, consumers, deadletters, browser, detail"
 	}
 }
 
@@ -523,11 +544,14 @@ func (m *Model) move(d int) {
 }
 
 // drill opens the message browser on the selected destination or
-// dead-letter destination.
+// dead-letter destination, or the detail of the selected consumer.
 func (m *Model) drill() tea.Cmd {
 	switch m.view {
 	case Overview:
 		m.setView(Destinations)
+		return nil
+	case Consumers:
+		m.drillConsumer()
 		return nil
 	case Destinations, DeadLetters:
 	default:

@@ -627,3 +627,80 @@ func TestTickRebuildsOnlyForClockCells(t *testing.T) {
 		t.Fatal("a tick did not rebuild the dead letters' ages")
 	}
 }
+
+// Paused, the rows stop refreshing and age: the status line says so, and
+// since when, and a context that was answering is not marked stale as
+// one that stopped answering is; r reads once and moves the time on.
+func TestPausedSaysSo(t *testing.T) {
+	f := newFixture()
+	now := t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+	run(m, tea.WindowSizeMsg{Width: 140, Height: 24})
+	run(m, startMsg{})
+	f.errs[1] = errors.New("dial tcp 127.0.0.1:5672: connect: connection refused")
+	now = t0.Add(3 * time.Second)
+	run(m, tickMsg{ctx: 1})
+	typeKeys(m, "p")
+	now = t0.Add(40 * time.Second)
+	run(m, tickMsg{ctx: 0})
+	run(m, tickMsg{ctx: 1})
+	screen := m.Content()
+	ls := strings.Split(screen, "\n")
+	status := ls[len(ls)-2]
+	if !strings.HasPrefix(status, "paused: rows as of 12:00:03 (37s ago); p resumes, r reads once") || !strings.Contains(status, "connection refused") {
+		t.Errorf("status line %q", status)
+	}
+	for _, l := range ls[2 : len(ls)-2] {
+		if strings.Contains(l, "sandbox-kafka") && strings.Contains(l, "stale") {
+			t.Errorf("a paused context that answered is marked stale: %q", l)
+		}
+		if strings.Contains(l, "sandbox-rabbitmq") && !strings.HasSuffix(l, "stale 40s") {
+			t.Errorf("the context that stopped answering is not marked stale: %q", l)
+		}
+	}
+	if f.reads[0] != 1 {
+		t.Fatalf("paused, context 0 was read %d times, want 1", f.reads[0])
+	}
+	now = t0.Add(50 * time.Second)
+	typeKeys(m, "r")
+	if st := strings.Split(m.Content(), "\n")[23-1]; !strings.HasPrefix(st, "paused: rows as of 12:00:50 (0s ago)") {
+		t.Errorf("after r: %q", st)
+	}
+	typeKeys(m, "p")
+	if st := strings.Split(m.Content(), "\n")[23-1]; strings.Contains(st, "paused") {
+		t.Errorf("resumed, the status line still says %q", st)
+	}
+}
+
+// A status needs the lag --watch window full (5 reads): until then the
+// consumers' STATUS and the overview's WORST count the reads, "…2/5",
+// instead of a "-" that reads as "no consumers".
+func TestStatusWarmingUp(t *testing.T) {
+	f := newFixture()
+	now := t0
+	m := New(f, Options{Interval: 2 * time.Second, Now: func() time.Time { return now }, Tick: func(time.Duration, tea.Msg) tea.Cmd { return nil }})
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	run(m, startMsg{})
+	worst := func() string { return m.cellsOf(&m.rows(Overview)[0])[6] }
+	if w := worst(); w != "…1/5" {
+		t.Fatalf("after the first read WORST is %q, want …1/5", w)
+	}
+	for n := 2; n <= 5; n++ {
+		now = t0.Add(time.Duration(n) * 2 * time.Second)
+		run(m, tickMsg{ctx: 0})
+		run(m, tickMsg{ctx: 1})
+		cells := consumerCells(m)
+		want := warming(n, 5)
+		if n == 5 {
+			want = "a verdict"
+		}
+		for k, c := range cells {
+			if strings.HasPrefix(c[6], "…") != (n < 5) || (n < 5 && c[6] != want) || c[6] == "-" {
+				t.Errorf("read %d: %s STATUS %q, want %s", n, k, c[6], want)
+			}
+		}
+		if w := worst(); strings.HasPrefix(w, "…") != (n < 5) || w == "-" {
+			t.Errorf("read %d: WORST %q, want %s", n, w, want)
+		}
+	}
+}

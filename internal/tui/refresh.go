@@ -17,6 +17,7 @@ type ctxData struct {
 	snap   Snapshot
 	keys   []string          // snap.Lag's row keys, in its order
 	codes  []string          // per snap.Lag row: its verdict's code, or "-"
+	times  []timeLag         // per snap.Lag row: its time lag, 0 unknown
 	sparks []string          // per snap.Lag row: its lag sparkline
 	worst  string            // the worst of codes, "-" for none
 	total  int64             // snap.Lag's lag summed
@@ -39,6 +40,25 @@ type history struct {
 	depth   map[string][]int64  // destination name -> depth samples
 	lagHist map[string][]int64  // lag row key -> lag samples
 	pos     map[string]position // destination name -> its last position
+	// next is, per lagging row key, the next message to handle as of
+	// the last read that asked for time lags: the position it was read
+	// at and when that message was written.
+	next map[string]nextMessage
+}
+
+// nextMessage is a lagging row's next message to handle, by the read that
+// asked for its time lag.
+type nextMessage struct {
+	committed int64
+	written   time.Time
+}
+
+// timeLag is a row's time lag; bound says the row moved past the message
+// it was measured on since, so it is at most d (the message after it was
+// written later).
+type timeLag struct {
+	d     time.Duration
+	bound bool
 }
 
 func newHistory(samples int) *history {
@@ -105,6 +125,7 @@ func (j refresh) derive(snap Snapshot, err error, now time.Time) readMsg {
 		d.keys = lagKeys(snap.Lag)
 		d.sparks = make([]string, len(snap.Lag))
 		d.total = 0
+		d.times = carryTimeLags(h, snap, d.keys, now)
 		for k, r := range snap.Lag {
 			key := d.keys[k]
 			h.win.Add(key, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
@@ -114,13 +135,22 @@ func (j refresh) derive(snap Snapshot, err error, now time.Time) readMsg {
 		}
 		h.win.Prune(now.Add(-time.Duration(j.samples+1) * j.interval * 4))
 		d.codes = make([]string, len(snap.Lag))
+		warm := 0 // the most samples of a row still warming up
 		for k, key := range d.keys {
 			d.codes[k] = "-"
 			if st, ok := h.win.Status(key); ok {
 				d.codes[k] = string(st.Code)
+			} else if n := len(h.lagHist[key]); n < j.samples {
+				// A status needs a full window (as lag --watch): say how
+				// far it got, not "-", which reads as "none".
+				d.codes[k] = warming(n, j.samples)
+				warm = max(warm, n)
 			}
 		}
 		d.worst = worstStatus(d.codes)
+		if d.worst == "-" && warm > 0 {
+			d.worst = warming(warm, j.samples)
+		}
 	}
 	if snap.DeadLetters != nil {
 		d.snap.DeadLetters = snap.DeadLetters
@@ -133,8 +163,36 @@ func (j refresh) derive(snap Snapshot, err error, now time.Time) readMsg {
 	return readMsg{ctx: j.ctx, err: err, at: now, data: &d, hist: h}
 }
 
+// carryTimeLags are the rows' time lags. A read that asked for them (one
+// in several: it costs the broker a fetch per lagging partition) gives
+// them, and what message each lagging row waits on; a read that did not
+// ask ages them: a row still at the same position waits on the same
+// message, now older (exact); a row that moved on waits on a later one,
+// so its time lag is at most that (a bound). A row with nothing to
+// handle has none; one that began lagging since is unknown until the
+// next read that asks.
+func carryTimeLags(h *history, snap Snapshot, keys []string, now time.Time) []timeLag {
+	times := make([]timeLag, len(snap.Lag))
+	next := make(map[string]nextMessage, len(h.next))
+	for k := range snap.Lag {
+		r := &snap.Lag[k]
+		switch prev, ok := h.next[keys[k]]; {
+		case r.Lag <= 0:
+		case r.TimeLag > 0:
+			times[k] = timeLag{d: r.TimeLag}
+			next[keys[k]] = nextMessage{committed: r.Committed, written: now.Add(-r.TimeLag)}
+		case snap.TimeLag || !ok:
+		default:
+			times[k] = timeLag{d: now.Sub(prev.written), bound: r.Committed != prev.committed}
+			next[keys[k]] = prev
+		}
+	}
+	h.next = next
+	return times
+}
+
 // ctxRows are context i's rows of view v (Destinations, Consumers or
-// DeadLetters), cells sanitised; stale is its AGE cell. A consumers row's
+// DeadLetters), cells sanitised; stale is its STALE cell. A consumers row's
 // cells are made when first needed (cellsOf).
 func ctxRows(v View, i int, name string, d *ctxData, stale string, now time.Time) []row {
 	var rs []row
@@ -163,7 +221,7 @@ func ctxRows(v View, i int, name string, d *ctxData, stale string, now time.Time
 		keys := make([]sortKey, 0, 8*len(d.snap.Lag))
 		for k, r := range d.snap.Lag {
 			n, on := lagNames(r)
-			keys = append(keys, str(name), str(n), str(on), num(r.Lag), num(int64(r.TimeLag)), sortKey{}, str(d.codes[k]), str(stale))
+			keys = append(keys, str(name), str(n), str(on), num(r.Lag), num(int64(d.times[k].d)), sortKey{}, str(d.codes[k]), str(stale))
 			rs = append(rs, row{ctx: i, name: n, lag: k, keys: keys[len(keys)-8 : len(keys) : len(keys)]})
 		}
 	case DeadLetters:

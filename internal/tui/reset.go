@@ -71,14 +71,14 @@ func (r *resetState) brief() string {
 
 // resetTarget is the group and topic of the selected consumers row.
 func (m *Model) resetTarget() (int, lag.Row, bool) {
-	if m.view != Consumers {
+	if m.view != Consumers && m.view != Detail {
 		return 0, lag.Row{}, false
 	}
-	rows := m.rows(Consumers)
+	rows := m.rows(m.view)
 	if len(rows) == 0 {
 		return 0, lag.Row{}, false
 	}
-	r := rows[min(m.cursor[Consumers], len(rows)-1)]
+	r := rows[min(m.cursor[m.view], len(rows)-1)]
 	return r.ctx, m.ctxs[r.ctx].snap.Lag[r.lag], true
 }
 

@@ -31,16 +31,29 @@ func (m *Model) cellsOf(r *row) []string {
 		c := m.ctxs[r.ctx]
 		lr := c.snap.Lag[r.lag]
 		name, on := lagNames(lr)
-		tl := "-"
-		if lr.TimeLag > 0 {
-			tl = lr.TimeLag.Round(time.Second).String()
-		}
-		r.cells = []string{c.name, name, on, strconv.FormatInt(lr.Lag, 10), tl, c.sparks[r.lag], c.codes[r.lag], m.staleCell(c, m.opt.Now())}
+		r.cells = []string{c.name, name, on, strconv.FormatInt(lr.Lag, 10), timeCell(&lr, c.times[r.lag]), c.sparks[r.lag], c.codes[r.lag], m.staleCell(c, m.opt.Now())}
 		for k := range r.cells {
 			r.cells[k] = output.TerminalSafe(r.cells[k])
 		}
 	}
 	return r.cells
+}
+
+// timeCell is a row's time lag t: the age of the next message it has to
+// handle, "≤" when a bound (see carryTimeLags). "0s" when nothing waits;
+// "-" when unknown: the broker cannot tell (RabbitMQ), the message was
+// not read in time, or the row began lagging since the last read that
+// asked.
+func timeCell(r *lag.Row, t timeLag) string {
+	switch {
+	case t.d > 0 && t.bound:
+		return "≤" + t.d.Round(time.Second).String()
+	case t.d > 0:
+		return t.d.Round(time.Second).String()
+	case r.Lag == 0 && r.Kind != lag.KindQueue:
+		return "0s"
+	}
+	return "-"
 }
 
 // sortKey is a column's value for sorting: a number or a string.
@@ -130,6 +143,9 @@ func (m *Model) filterSort(v View, base []row) []row {
 }
 
 func (m *Model) buildRows(v View) []row {
+	if v == Detail {
+		return m.detailRows(m.opt.Now())
+	}
 	n := len(m.peek.msgs)
 	for _, c := range m.ctxs {
 		n += len(c.snap.Destinations) + len(c.snap.Lag) + len(c.snap.DeadLetters)
@@ -198,12 +214,17 @@ func lagNames(r lag.Row) (name, on string) {
 	return r.Queue, ""
 }
 
-// worstStatus is the worst of the rows' status codes, "-" for none.
+// warming is the status cell of a row whose window has n of its k
+// samples: no verdict yet.
+func warming(n, k int) string { return "…" + strconv.Itoa(n) + "/" + strconv.Itoa(k) }
+
+// worstStatus is the worst of the rows' verdicts, "-" for none (rows
+// still warming up have none).
 func worstStatus(codes []string) string {
 	worst := "-"
 	rank := -1
 	for _, c := range codes {
-		if c == "-" {
+		if c == "-" || strings.HasPrefix(c, "…") {
 			continue
 		}
 		if r := codeRank(lag.Code(c)); r > rank {
@@ -229,8 +250,13 @@ func codeRank(c lag.Code) int {
 	return 0
 }
 
-// staleCell is "" for a fresh context, else how old its rows are.
+// staleCell is "" for a fresh context, else how old its rows are. While
+// paused, a context that answered is measured at the pause (asOf): its
+// rows are as old as the status line says, not stale.
 func (m *Model) staleCell(c *ctxState, now time.Time) string {
+	if m.paused && c.err == nil && now.After(m.asOf) {
+		now = m.asOf
+	}
 	if c.err == nil && (c.lastOK.IsZero() || now.Sub(c.lastOK) <= 2*m.opt.Interval) {
 		return ""
 	}

@@ -18,7 +18,11 @@ type Snapshot struct {
 	Broker       string
 	Destinations []broker.Destination
 	Lag          []lag.Row
-	DeadLetters  []DeadLetterRow
+	// TimeLag says the read asked for the Lag rows' time lags (as `mqctl
+	// lag --time-lag` does), where a zero is unknown; without it a row's
+	// time lag is carried from the last read that asked (see derive).
+	TimeLag     bool
+	DeadLetters []DeadLetterRow
 }
 
 // DeadLetterRow is a dead-letter destination and what a bounded sample of

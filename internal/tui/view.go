@@ -27,20 +27,28 @@ type column struct {
 	drop  int
 }
 
+// staleTitle heads the column that says how old a stale context's rows
+// are ("stale 37s"). It is left out while no row is stale: a column of
+// blanks titled AGE beside a dead-letter queue's OLDEST read as a
+// message age the broker had not given.
+const staleTitle = "STALE"
+
 func (m *Model) columns(v View) []column {
 	switch v {
 	case Overview:
 		return []column{{"CONTEXT", 10, true, false, 0}, {"BROKER", 8, false, false, 2}, {"REACH", 10, true, false, 0}, {"DESTS", 5, false, false, 1},
-			{"LAG", 6, false, false, 0}, {"DLQ", 5, false, false, 0}, {"WORST", 6, false, false, 0}, {"AGE", 9, false, false, 0}}
+			{"LAG", 6, false, false, 0}, {"DLQ", 5, false, false, 0}, {"WORST", 6, false, false, 0}, {staleTitle, 9, false, false, 0}}
 	case Destinations:
 		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 12, true, false, 0}, {"TYPE", 6, false, false, 2}, {"DEPTH", 7, false, false, 0},
-			{"IN/s", 5, false, false, 4}, {"OUT/s", 5, false, false, 3}, {"CONS", 4, false, false, 5}, {"TREND", 10, false, true, 1}, {"AGE", 9, false, false, 0}}
+			{"IN/s", 5, false, false, 4}, {"OUT/s", 5, false, false, 3}, {"CONS", 4, false, false, 5}, {"TREND", 10, false, true, 1}, {staleTitle, 9, false, false, 0}}
 	case Consumers:
 		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 10, true, false, 0}, {"ON", 8, true, false, 0}, {"LAG", 7, false, false, 0},
-			{"TIME", 5, false, false, 2}, {"TREND", 10, false, true, 1}, {"STATUS", 6, false, false, 0}, {"AGE", 9, false, false, 0}}
+			{"TIME", 5, false, false, 2}, {"TREND", 10, false, true, 1}, {"STATUS", 6, false, false, 0}, {staleTitle, 9, false, false, 0}}
 	case DeadLetters:
 		return []column{{"CONTEXT", 8, false, false, 0}, {"NAME", 12, true, false, 0}, {"TYPE", 6, false, false, 2}, {"DEPTH", 6, false, false, 0},
-			{"OLDEST", 6, false, false, 4}, {"TOP REASON", 11, true, false, 0}, {"ORIGIN", 7, true, false, 3}, {"WHY", 4, true, false, 1}, {"AGE", 9, false, false, 0}}
+			{"OLDEST", 6, false, false, 4}, {"TOP REASON", 11, true, false, 0}, {"ORIGIN", 7, true, false, 3}, {"WHY", 4, true, false, 1}, {staleTitle, 9, false, false, 0}}
+	case Detail:
+		return m.detailColumns()
 	}
 	return []column{{"#", 4, false, false, 0}, {"TIME", 8, false, false, 1}, {"ORIGIN", 10, true, false, 0}, {"REASON", 10, true, false, 0}, {"SIZE", 6, false, false, 2}}
 }
@@ -49,8 +57,13 @@ func (m *Model) columns(v View) []column {
 // status and key lines (and the detail pane in the browser).
 func (m *Model) pageRows() int {
 	n := m.height - 4
-	if m.view == Browser {
+	switch m.view {
+	case Browser:
 		n = (m.height - 4) / 3
+	case Detail:
+		if n > 1 {
+			n-- // the summary line, on a screen with room for it
+		}
 	}
 	return max(n, 1)
 }
@@ -68,8 +81,11 @@ func (m *Model) Content() string {
 	var b strings.Builder
 	w := max(m.width, 20)
 	title := "mqctl top · " + viewNames[m.view]
-	if m.view == Browser {
+	switch m.view {
+	case Browser:
 		title += " · " + output.TerminalSafe(m.ctxs[m.peek.ctx].name+"/"+m.peek.dest)
+	case Detail:
+		title += " · " + output.TerminalSafe(m.ctxs[m.sel.ctx].name+"/"+m.sel.name)
 	}
 	if m.paused {
 		title += " · PAUSED"
@@ -87,12 +103,18 @@ func (m *Model) Content() string {
 	case m.act != nil:
 		used += m.dialogLines(&b, w)
 	case m.help:
-		for _, l := range m.helpScreen(w, m.height-3) {
+		_, hh := m.helpSize()
+		for _, l := range m.helpScreen(w, hh) {
 			b.WriteString(l)
 			b.WriteByte('\n')
 			used++
 		}
 	default:
+		if m.view == Detail && m.height-4 > 1 {
+			b.WriteString(fit(m.detailSummary(), w))
+			b.WriteByte('\n')
+			used++
+		}
 		used += m.table(&b, w)
 		if m.view == Browser {
 			used += m.detail(&b, w, m.height-used-2)
@@ -101,9 +123,12 @@ func (m *Model) Content() string {
 	for ; used < m.height-2; used++ {
 		b.WriteByte('\n')
 	}
-	status := output.TerminalSafe(m.status)
-	if status != "" {
-		status += " · "
+	var status string
+	if m.paused {
+		status = m.pausedLine() + " · "
+	}
+	if m.status != "" {
+		status += output.TerminalSafe(m.status) + " · "
 	}
 	status += m.errorLine(w - runewidth.StringWidth(status))
 	b.WriteString(fit(strings.TrimSuffix(status, " · "), w))
@@ -117,6 +142,13 @@ func (m *Model) Content() string {
 		b.WriteString(fit(keyHints(m.actionHints(), w), w))
 	}
 	return b.String()
+}
+
+// pausedLine says that the rows stopped refreshing, and as of when: a
+// paused view's rows age, and must not read as a broker that stopped
+// answering.
+func (m *Model) pausedLine() string {
+	return fmt.Sprintf("paused: rows as of %s (%s ago); p resumes, r reads once", m.asOf.Format("15:04:05"), shortAge(m.opt.Now().Sub(m.asOf)))
 }
 
 // actionKeys says which actions' keys a view binds.
@@ -136,7 +168,7 @@ func (m *Model) actionHints() actionKeys {
 		return noActionKeys
 	case m.view == DeadLetters || m.view == Browser:
 		return deadLetterKeys
-	case m.view == Consumers:
+	case m.view == Consumers || m.view == Detail:
 		return consumerKeys
 	}
 	return noActionKeys
@@ -204,16 +236,22 @@ func (m *Model) actionKeys() string {
 	return "y replay  n/Esc cancel"
 }
 
+// helpLines are the keys (the action keys when they are bound), then the
+// notes.
 func (m *Model) helpLines() []string {
-	if !m.canAct() {
-		return append(helpLines[:len(helpLines):len(helpLines)], "Read-only (--read-only): replay, purge and offsets reset are off.")
+	ls := slices.Clone(helpKeys)
+	if m.canAct() {
+		ls = append(ls, actionHelp...)
+	} else {
+		ls = append(ls, "Read-only (--read-only): replay, purge and offsets reset are off.")
 	}
-	return append(helpLines[:len(helpLines):len(helpLines)], actionHelp...)
+	return append(ls, helpNotes...)
 }
 
 // A help line is a note, or two spaces, a key and its description from
 // column helpKeyCol, on one line each: helpScreen wraps them to the
-// screen, a key's description under itself. At 80x24 all of it fits.
+// screen, a key's description under itself. At 80x24 the keys fit on
+// the first screen; the notes scroll.
 const helpKeyCol = 17
 
 var actionHelp = []string{
@@ -222,25 +260,29 @@ var actionHelp = []string{
 	"  O              reset a consumer group's offsets: earliest, latest, a time or shift=N; a dry run, then y; refused while it has live members.",
 }
 
-var helpLines = []string{
+var helpKeys = []string{
 	"Keys",
 	"  1-5 or :name   views: overview, destinations, consumers, deadletters, browser",
 	"  /              filter rows (Esc clears)",
 	"  s / S          next sort column / reverse order",
-	"  j k ↑ ↓ g G    move; PgUp PgDn page",
-	"  Enter          drill down: peek messages of a destination or dead-letter queue",
+	"  j k ↑ ↓ g G    move; PgUp PgDn page (and scroll this help)",
+	"  Enter          drill down: peek a destination or dead-letter queue; in consumers, the group's partitions (offsets, lag, member)",
 	"  Esc            back",
-	"  p              pause refreshes;  r  refresh now",
+	"  p / r          pause refreshes (the status line says since when) / refresh now",
 	"  q              quit;  Ctrl-C interrupt (exit 130)",
+}
+
+var helpNotes = []string{
 	"Peeking never acks or commits; RabbitMQ marks peeked messages redelivered.",
 	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again when its depth changes (Kafka commits nothing, JetStream acks nothing).",
 	"RabbitMQ shows (not read): reading marks them redelivered (dlq ls --sample N).",
 	"IN/s OUT/s: messages a second between two refreshes (end offsets or last sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
+	"TIME: age of the next message to handle (Kafka, JetStream; RabbitMQ cannot tell: -), read with the lag every 10 s or so and aged in between; ≤ once the consumer moved on since.",
+	"STATUS and WORST: lag --watch's verdict once a row has 5 refreshes (…2/5 until then). STALE: how old the rows of a context that stopped answering are.",
 }
 
-// helpScreen is the help wrapped to w columns in at most h lines; on a
-// screen too short the last line says that more exists.
-func (m *Model) helpScreen(w, h int) []string {
+// helpWrapped is the help wrapped to w columns.
+func (m *Model) helpWrapped(w int) []string {
 	var ls []string
 	for _, l := range m.helpLines() {
 		ind := 0
@@ -249,10 +291,54 @@ func (m *Model) helpScreen(w, h int) []string {
 		}
 		ls = append(ls, wrapIndent(l, w, ind)...)
 	}
-	if h = max(h, 1); len(ls) > h {
-		ls = append(ls[:h-1], fit("… more help on a taller terminal, or in mqctl top --help", w))
-	}
 	return ls
+}
+
+// helpSize is the help's width and height on this screen (as Content
+// lays it out).
+func (m *Model) helpSize() (w, h int) { return max(m.width, 20), max(m.height-3, 1) }
+
+// helpScreen is the help wrapped to w columns in at most h lines. On a
+// screen too short it scrolls: h-1 lines from helpTop, and a last line
+// that says which lines these are and how to see the others.
+func (m *Model) helpScreen(w, h int) []string {
+	ls := m.helpWrapped(w)
+	if h = max(h, 1); len(ls) <= h {
+		return ls
+	}
+	top := max(0, min(m.helpTop, len(ls)-(h-1)))
+	shown := ls[top : top+h-1]
+	more := fmt.Sprintf("── lines %d-%d of %d: j/k ↑↓ PgUp PgDn scroll, Esc closes", top+1, top+h-1, len(ls))
+	if h == 1 {
+		more = fmt.Sprintf("── help line %d of %d: j/k scroll", top+1, len(ls))
+	}
+	return append(shown[:len(shown):len(shown)], fit(more, w))
+}
+
+// helpKey scrolls the help with the keys that move a table's cursor; it
+// says whether s was one of them (any other key closes the help).
+func (m *Model) helpKey(s string) bool {
+	w, h := m.helpSize()
+	last := max(0, len(m.helpWrapped(w))-(h-1))
+	page := max(h-1, 1)
+	switch s {
+	case "up", "k":
+		m.helpTop--
+	case "down", "j":
+		m.helpTop++
+	case "pgup":
+		m.helpTop -= page
+	case "pgdown", "space":
+		m.helpTop += page
+	case "home", "g":
+		m.helpTop = 0
+	case "end", "G":
+		m.helpTop = last
+	default:
+		return false
+	}
+	m.helpTop = max(0, min(m.helpTop, last))
+	return true
 }
 
 // table writes the header and the visible rows only; it returns lines used.
@@ -312,8 +398,8 @@ func (m *Model) table(b *strings.Builder, w int) int {
 }
 
 // layout gives each column the width of its widest cell (among the first
-// rows; at least its minimum, or only its title when every cell is empty,
-// as AGE is while no context is stale; at most 60). When that is too wide,
+// rows; at least its minimum, or only its title when every cell is empty;
+// none for STALE while no row is stale; at most 60). When that is too wide,
 // flexible and wide columns shrink towards their minimum, then columns are
 // left out (width 0) in their drop order, and only then does any column
 // shrink to its minimum (CONTEXT cut to "sandbox…" no longer tells
@@ -332,8 +418,11 @@ func (m *Model) layout(cols []column, rows []row, w, sortCol int) []int {
 				want, empty = max(want, cw), false
 			}
 		}
-		if !empty {
+		switch {
+		case !empty:
 			want = max(want, c.min)
+		case c.title == staleTitle && i != sortCol:
+			want = 0
 		}
 		wants[i], widths[i] = want, min(want, 60)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
+	"github.com/mqctl/mqctl/internal/tui"
 )
 
 // The requests one refresh of top sends each broker, counted by the
@@ -389,4 +390,61 @@ func TestRequestsPerRefreshNATS(t *testing.T) {
 		wantCounts(t, name, counts[name], map[string]int{"STREAM.LIST": 1})
 	}
 	sameCounts(t, counts)
+}
+
+// Time lags cost a refresh a fetch of each lagging partition's next
+// record, by a consumer client of its own (as `mqctl lag --time-lag`):
+// a read asks for them only every TimeLagEvery, and the reads between
+// cost what a refresh without them costs. Run with -v for the counts.
+func TestRequestsPerRefreshKafkaTimeLag(t *testing.T) {
+	c := &counter{}
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	k.Cluster().Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.add(kmsg.NameForKey(req.Key()))
+		return nil, nil, false // observe only
+	})
+	// 50 groups, each 2 records behind on 16 partitions of 4 topics.
+	kafkaFixture(t, k, 20, 50)
+	ctx := context.Background()
+	// The second of two reads (the first connects), and both snapshots.
+	read := func(every time.Duration) (map[string]int, []tui.Snapshot) {
+		s := &Brokers{Targets: []broker.Target{{Context: "k", URL: k.URL, Timeout: 10 * time.Second}}, TimeLagEvery: every}
+		defer s.Close()
+		var snaps []tui.Snapshot
+		var n map[string]int
+		for range 2 {
+			var sn tui.Snapshot
+			var err error
+			n = c.during(func() { sn, err = s.Read(ctx, 0) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			snaps = append(snaps, sn)
+		}
+		return n, snaps
+	}
+	never, snaps := read(-1)
+	for _, sn := range snaps {
+		if sn.TimeLag || sn.Lag[0].TimeLag != 0 {
+			t.Fatalf("TimeLagEvery < 0 asked for time lags: %+v", sn.Lag[0])
+		}
+	}
+	t.Logf("kafka, 50 groups × 16 partitions: without time lags %s requests per refresh", show(never))
+	always, _ := read(time.Nanosecond)
+	t.Logf("kafka, 50 groups × 16 partitions: with time lags %s requests per refresh", show(always))
+	between, snaps := read(time.Hour)
+	if !snaps[0].TimeLag || snaps[1].TimeLag {
+		t.Errorf("the first read should ask for time lags and the second not: %v, %v", snaps[0].TimeLag, snaps[1].TimeLag)
+	}
+	for _, r := range snaps[0].Lag {
+		if r.Lag > 0 && r.TimeLag <= 0 {
+			t.Errorf("a lagging row without its time lag: %+v", r)
+		}
+	}
+	if !maps.Equal(between, never) {
+		t.Errorf("a read between those that ask costs %s, want what one without time lags costs: %s", show(between), show(never))
+	}
+	if always["Fetch"] == 0 {
+		t.Errorf("a read that asks for time lags fetched nothing: %s", show(always))
+	}
 }

@@ -5,6 +5,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -21,9 +22,18 @@ import (
 // kept open across refreshes.
 type Brokers struct {
 	Targets []broker.Target
+	// TimeLagEvery is how often a context's read asks its lag rows'
+	// time lags, where the driver has them (Kafka, JetStream; as `mqctl
+	// lag --time-lag`, which costs a fetch of each lagging partition's
+	// next record or a lookup per lagging consumer); the reads between
+	// ask nothing more and the dashboard ages what the last one said.
+	// 0 is DefaultTimeLagEvery; below 0, never.
+	TimeLagEvery time.Duration
 
 	mu    sync.Mutex
 	conns map[int]broker.Conn
+	// timeLagAt is when each context's lag was last read with time lags.
+	timeLagAt map[int]time.Time
 	// samples keeps each context's last dead-letter samples by
 	// destination, read again only when its depth changes.
 	samples map[int]map[string]sample
@@ -103,9 +113,16 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 		read += ok(err)
 	}
 	if r, err := broker.As[broker.LagReader](conn, "lag"); err == nil {
-		rows, err := r.Lag(ctx, broker.LagQuery{})
+		q, asked := broker.LagQuery{TimeLag: s.timeLagDue(i, conn)}, time.Now()
+		rows, err := r.Lag(ctx, q)
 		if err == nil && rows == nil {
 			rows = rows[:0:0]
+		}
+		if err == nil && q.TimeLag {
+			snap.TimeLag = true
+			s.mu.Lock()
+			s.timeLagAt[i] = asked
+			s.mu.Unlock()
 		}
 		if errors.Is(err, broker.ErrCannotList) {
 			err = nil // as lag without names: nothing to read by name here
@@ -144,6 +161,30 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 		return snap, broker.Scrub(err, t.Secrets()...)
 	}
 	return snap, nil
+}
+
+// DefaultTimeLagEvery is Brokers.TimeLagEvery's default: at the default
+// --interval of 2 s, about one refresh in five asks for time lags.
+const DefaultTimeLagEvery = 10 * time.Second
+
+// timeLagDue says whether this read of context i asks for time lags:
+// when the driver has them (not RabbitMQ, whose driver refuses the query)
+// and the last read that asked is TimeLagEvery old.
+func (s *Brokers) timeLagDue(i int, conn broker.Conn) bool {
+	every := cmp.Or(s.TimeLagEvery, DefaultTimeLagEvery)
+	if every < 0 {
+		return false
+	}
+	if c, ok := conn.(broker.LagQueryChecker); ok && c.CheckLagQuery(broker.LagQuery{TimeLag: true}) != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timeLagAt == nil {
+		s.timeLagAt = map[int]time.Time{}
+	}
+	at, ok := s.timeLagAt[i]
+	return !ok || time.Since(at) >= every
 }
 
 // SampleSize is how many dead letters of each destination are read, from
