@@ -80,7 +80,8 @@ input or a refused reset, 5 group, topic, partition or stream not found.`,
   mqctl offsets reset billing --to shift=-100 --topic orders:0,3 -o json
   mqctl offsets reset billing --to 2026-12-06T10:00:00Z --execute
   mqctl offsets reset worker --to-seq 1500 --topic ORDERS --execute   # JetStream durable`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesGroups, 1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			o.Ctx, o.changed = cmd.Context(), cmd.Flags().Changed
 			if o.Format, err = f.Format(); err != nil {
@@ -101,6 +102,7 @@ input or a refused reset, 5 group, topic, partition or stream not found.`,
 	fl.StringVar(&o.toTime, "to-time", "", "JetStream: the first message at or after this RFC 3339 time or duration ago")
 	fl.StringArrayVar(&o.topics, "topic", nil, "TOPIC or TOPIC:P[,P...] to reset (repeatable; default: every topic the group committed on)")
 	fl.BoolVar(&o.Execute, "execute", false, "apply the plan (default: print it and change nothing)")
+	_ = c.RegisterFlagCompletionFunc("topic", completeFlagNames(f, broker.NamesDestinations))
 	return c
 }
 
