@@ -70,6 +70,9 @@ func TestCompleteKafkaTopicsAndGroups(t *testing.T) {
 	wantNames(t, completions(t, nil, "lag", "--url", k.URL, ""), "orders-app")
 	wantNames(t, completions(t, nil, "dlq", "peek", "--url", k.URL, "orders."), "orders.DLT")
 	wantNames(t, completions(t, nil, "dlq", "peek", "--url", k.URL, "orders.DLT", ""))
+	wantNames(t, completions(t, nil, "offsets", "reset", "--url", k.URL, ""), "orders-app")
+	wantNames(t, completions(t, nil, "offsets", "reset", "--url", k.URL, "orders-app", ""))
+	wantNames(t, completions(t, nil, "offsets", "reset", "--url", k.URL, "orders-app", "--topic", "ord"), "orders", "orders.DLT")
 }
 
 func TestCompleteStreams(t *testing.T) {
@@ -87,6 +90,7 @@ func TestCompleteStreams(t *testing.T) {
 	}
 	wantNames(t, completions(t, nil, "ls", "--url", n.URL, ""), "AUDIT", "ORDERS", "ORDERS_DLQ")
 	wantNames(t, completions(t, nil, "lag", "--url", n.URL, "ORD"), "ORDERS", "ORDERS_DLQ")
+	wantNames(t, completions(t, nil, "offsets", "reset", "worker", "--url", n.URL, "--topic", "ORD"), "ORDERS", "ORDERS_DLQ")
 }
 
 // RabbitMQ queues come from the management API named in the context,
@@ -116,6 +120,10 @@ func TestCompleteQueuesOfAContext(t *testing.T) {
 	}
 	wantNames(t, completions(t, env, "ls", "-c", "rmq", queue[:len(queue)-1]), queue)
 	wantNames(t, completions(t, env, "ls", "-c", ""), "other", "rmq")
+	// After a comma, the list so far and each context not in it yet.
+	wantNames(t, completions(t, env, "lag", "-c", "rmq,"), "rmq,other")
+	wantNames(t, completions(t, env, "lag", "-c", "other,o"), "other,rmq")
+	wantNames(t, completions(t, env, "lag", "-c", "other,rmq,"))
 	wantNames(t, completions(t, env, "consume", "-c", "rmq", "--group", ""))
 }
 

@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -204,15 +206,22 @@ func contextAdd(o *ContextOptions) error {
 }
 
 // completeContextNames completes context names from the config file.
+// After a comma (-c a,b for lag, top, serve, doctor) it completes the
+// last name of the list, offering the list so far plus each context not
+// in it yet.
 func completeContextNames(f *Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		cfg, _, err := f.Config()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
+		listed := toComplete[:strings.LastIndex(toComplete, ",")+1] // "" without a comma
+		taken := strings.Split(listed, ",")
 		var names []cobra.Completion
 		for _, c := range cfg.Contexts {
-			names = append(names, c.Name)
+			if !slices.Contains(taken, c.Name) {
+				names = append(names, listed+c.Name)
+			}
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}

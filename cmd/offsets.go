@@ -55,7 +55,8 @@ the change and the lag after the reset. --execute applies the same plan.
 
 --to is one of: earliest, latest, an OFFSET, shift=N (N may be negative), an RFC 3339 time
 (2026-12-06T10:00:00Z) or a duration ago (1h, 90m): the first record at or after that time.
-A new offset outside [log start, high watermark] is clamped to it, and the plan says so.
+A new offset outside [log start, high watermark] (JetStream: [first sequence, last sequence + 1])
+is clamped to it, and the plan says so.
 --to-seq N and --to-time T are the JetStream spellings of --to N and --to T.
 
 --topic TOPIC resets every partition of TOPIC, --topic TOPIC:0,3 only partitions 0 and 3;
@@ -79,7 +80,8 @@ input or a refused reset, 5 group, topic, partition or stream not found.`,
   mqctl offsets reset billing --to shift=-100 --topic orders:0,3 -o json
   mqctl offsets reset billing --to 2026-12-06T10:00:00Z --execute
   mqctl offsets reset worker --to-seq 1500 --topic ORDERS --execute   # JetStream durable`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames(f, broker.NamesGroups, 1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			o.Ctx, o.changed = cmd.Context(), cmd.Flags().Changed
 			if o.Format, err = f.Format(); err != nil {
@@ -100,6 +102,7 @@ input or a refused reset, 5 group, topic, partition or stream not found.`,
 	fl.StringVar(&o.toTime, "to-time", "", "JetStream: the first message at or after this RFC 3339 time or duration ago")
 	fl.StringArrayVar(&o.topics, "topic", nil, "TOPIC or TOPIC:P[,P...] to reset (repeatable; default: every topic the group committed on)")
 	fl.BoolVar(&o.Execute, "execute", false, "apply the plan (default: print it and change nothing)")
+	_ = c.RegisterFlagCompletionFunc("topic", completeFlagNames(f, broker.NamesDestinations))
 	return c
 }
 
@@ -173,12 +176,18 @@ func offsetsResetRun(o *OffsetsResetOptions) error {
 	if err := output.Object(o.IO, o.Format, plan, func() output.Table { return offsets.Table(plan) }); err != nil {
 		return err
 	}
-	if n := plan.Clamped(); n > 0 {
+	switch n := plan.Clamped(); {
+	case n > 0 && plan.Partitioned:
 		fmt.Fprintf(o.IO.Err, "mqctl: note: %d of %d partitions clamped to [log start, high watermark]\n", n, len(plan.Rows))
+	case n > 0:
+		fmt.Fprintf(o.IO.Err, "mqctl: note: the new sequence is clamped to the stream's [first sequence, last sequence + 1]\n")
 	}
-	if o.Execute {
+	switch {
+	case o.Execute && plan.Partitioned:
 		fmt.Fprintf(o.IO.Err, "mqctl: executed: %s (%d partitions)\n", output.TerminalText(plan.Action), len(plan.Rows))
-	} else {
+	case o.Execute:
+		fmt.Fprintf(o.IO.Err, "mqctl: executed: %s\n", output.TerminalText(plan.Action))
+	default:
 		fmt.Fprintf(o.IO.Err, "mqctl: plan only, nothing changed; --execute will %s\n", output.TerminalText(plan.Action))
 	}
 	return nil

@@ -216,8 +216,16 @@ func TestOffsetsResetJetStream(t *testing.T) {
 		t.Fatalf("a plan moved the consumer: %+v %v", ci.CachedInfo().AckFloor, err)
 	}
 
+	// A sequence past the stream's end is clamped to it, in the stream's words.
+	r = c.run("offsets", "reset", "worker", "--to-seq", "999", "-o", "json")
+	var clamped planJSON
+	if err := json.Unmarshal([]byte(r.stdout), &clamped); err != nil || r.code != 0 || clamped.Rows[0].New != 21 || clamped.Rows[0].Clamped != "stream end" ||
+		!strings.Contains(r.stderr, "note: the new sequence is clamped to the stream's [first sequence, last sequence + 1]") || strings.Contains(r.stderr, "partition") {
+		t.Fatalf("plan past the end: %+v (%v)", r, err)
+	}
+
 	r = c.run("offsets", "reset", "worker", "--to-seq", "4", "--topic", "ORDERS", "--execute")
-	if r.code != 0 || !strings.Contains(r.stderr, "executed: reset consumer worker of stream ORDERS in place") {
+	if r.code != 0 || !strings.Contains(r.stderr, "executed: reset consumer worker of stream ORDERS in place") || strings.Contains(r.stderr, "partition") {
 		t.Fatalf("execute: %+v", r)
 	}
 	if got := values(c.run("consume", "ORDERS", "--consumer", "worker", "-n", "3", "-o", "jsonl").stdout); strings.Join(got, ",") != "m4,m5,m6" {

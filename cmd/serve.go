@@ -111,6 +111,9 @@ func (o *ServeOptions) check() error {
 	return nil
 }
 
+// pollStopGrace is how long a stop waits for the polls in flight.
+const pollStopGrace = time.Second
+
 func serveRun(o *ServeOptions) error {
 	ctx, f := o.Ctx, o.f
 	targets, unresolved, multi, err := lagTargets(f, o.AllContexts)
@@ -169,7 +172,16 @@ func serveRun(o *ServeOptions) error {
 		}
 	}
 	stopPolls()
-	polls.Wait()
+	// A poll stuck where its driver does not heed cancellation (a Kafka
+	// dial to an address that accepts and never answers ends only at
+	// --timeout) must not hold the stop: polls have nothing to flush.
+	pollsDone := make(chan struct{})
+	go func() { polls.Wait(); close(pollsDone) }()
+	select {
+	case <-pollsDone:
+	case <-time.After(pollStopGrace):
+		f.Logf(1, "a poll is still in flight after %s; stopping without it", pollStopGrace)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

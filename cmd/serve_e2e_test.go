@@ -514,3 +514,47 @@ func TestServeBareURLIsDefault(t *testing.T) {
 		t.Errorf("serve after SIGINT: %v; stderr %s", err, stderr.String())
 	}
 }
+
+// A stop does not wait for a poll that hangs: the first poll of a Kafka
+// address that accepts and never answers lasts its whole --timeout (the
+// dial does not heed cancellation), and SIGTERM still stops serve with
+// exit 0 long before that.
+func TestServeStopsWhileAPollHangs(t *testing.T) {
+	c := newCLI(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.ClosedPort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const pollTimeout = 10 * time.Minute
+	srv := c.command(ctx, "serve", "--url", fmt.Sprintf("kafka://127.0.0.1:%d", testenv.SilentPort(t)),
+		"--listen", listen, "--timeout", pollTimeout.String())
+	var stderr syncBuffer
+	srv.Stderr = &stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if code, _ := httpGet(t, "http://"+listen+"/healthz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never 200; stderr %s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := httpGet(t, "http://"+listen+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not polled yet") {
+		t.Fatalf("/readyz while the first poll hangs: %d %s", code, body)
+	}
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve after SIGTERM: %v; stderr %s", err, stderr.String())
+		}
+	case <-time.After(testenv.Deadline(30 * time.Second)):
+		t.Fatalf("serve still waits on the hung poll after SIGTERM (its timeout is %s); stderr %s", pollTimeout, stderr.String())
+	}
+}

@@ -96,7 +96,7 @@ func TestJetStreamPlanAndReset(t *testing.T) {
 		{offsets.To{Kind: offsets.Earliest}, "ORDERS:0=1"},
 		{offsets.To{Kind: offsets.Latest}, "ORDERS:0=21"},
 		{offsets.To{Kind: offsets.Offset, N: 5}, "ORDERS:0=5"},
-		{offsets.To{Kind: offsets.Offset, N: 100}, "ORDERS:0=21(high watermark)"},
+		{offsets.To{Kind: offsets.Offset, N: 100}, "ORDERS:0=21(stream end)"},
 		{offsets.To{Kind: offsets.Shift, N: -3}, "ORDERS:0=8"},
 		{offsets.To{Kind: offsets.AtTime, Time: m8.Time}, "ORDERS:0=8"},
 		{offsets.To{Kind: offsets.AtTime, Time: m8.Time.Add(time.Hour)}, "ORDERS:0=21"},

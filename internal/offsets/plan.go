@@ -32,7 +32,8 @@ type Row struct {
 	// HighWatermark is the log end offset (JetStream: last sequence + 1).
 	HighWatermark int64 `json:"high_watermark" yaml:"high_watermark"`
 	// Clamped says which bound the target was moved to ("log start",
-	// "high watermark"), "" when it was within them.
+	// "high watermark"; for a stream "stream start", "stream end"), ""
+	// when it was within them.
 	Clamped string `json:"clamped,omitempty" yaml:"clamped,omitempty"`
 }
 
@@ -97,7 +98,7 @@ func MakePlan(ctx context.Context, r broker.OffsetResetter, req Request) (Plan, 
 }
 
 // planRow computes one partition's new position, clamped to
-// [log start, high watermark].
+// [log start, high watermark] (a stream's [first sequence, last + 1]).
 func planRow(pos broker.OffsetPosition, to To, partitioned bool) (Row, error) {
 	var target int64
 	switch to.Kind {
@@ -116,11 +117,15 @@ func planRow(pos broker.OffsetPosition, to To, partitioned bool) (Row, error) {
 		target = pos.Committed + to.N
 	}
 	row := Row{Topic: pos.Topic, Partition: pos.Partition, LogStart: pos.Start, HighWatermark: pos.End}
+	start, end := "log start", "high watermark"
+	if !partitioned {
+		start, end = "stream start", "stream end"
+	}
 	switch {
 	case target < pos.Start:
-		target, row.Clamped = pos.Start, "log start"
+		target, row.Clamped = pos.Start, start
 	case target > pos.End:
-		target, row.Clamped = pos.End, "high watermark"
+		target, row.Clamped = pos.End, end
 	}
 	row.New = target
 	row.LagAfter = pos.End - target

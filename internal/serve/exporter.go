@@ -11,6 +11,7 @@ package serve
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,7 +162,11 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	var series []prometheus.Metric
 	if err == nil {
 		rows = dedupe(rows, s.name)
-		s.window.Observe(end, rows)
+		// A queue the management API has no figures for yet (after a
+		// broker restart) has Lag 0 in its row: observed, it would read
+		// as caught up and turn its status OK. It adds no sample and
+		// shows no status until its counts are known again.
+		s.window.Observe(end, slices.DeleteFunc(slices.Clone(rows), func(r lag.Row) bool { return !r.CountsKnown() }))
 		// Rows that left (a deleted group) leave the window after a while.
 		s.window.Prune(end.Add(-time.Duration(e.opts.Samples+1) * e.opts.Interval))
 		series = append(e.samples(rows, s.window.Statuses()), e.deadLetterSamples(s.name, dead)...)
@@ -200,8 +205,8 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 		st := statuses[r.Key()]
 		names, values := labels(r)
 		key := strings.Join(names, ",") + "\xff" + strings.Join(values, "\xff")
-		if st.Code == "" || seen[key] {
-			continue // no verdict yet, or a duplicate Metrics also left out
+		if st.Code == "" || !r.CountsKnown() || seen[key] {
+			continue // no verdict yet, counts unknown now, or a duplicate Metrics also left out
 		}
 		seen[key] = true
 		names = append(names, "status")

@@ -575,3 +575,46 @@ func TestPollSharesReads(t *testing.T) {
 		}
 	}
 }
+
+// A queue the management API has no figures for yet (a broker that
+// just restarted) is not caught up: it shows neither lag nor status for
+// that poll, and its status picks up where it was once its counts are
+// known again, instead of turning OK on a lag of 0 nobody measured.
+func TestStatusIgnoresUnknownCounts(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	q := &reader{}
+	e := newTestExporter(clk, 3, Context{Name: "r", Read: q.read})
+	h := e.Handler()
+	const key = `mqctl_lag_status{broker=rabbitmq,context=r,queue=jobs,status=`
+	poll := func(row lag.Row) map[string]series {
+		q.set([]lag.Row{row}, nil)
+		e.poll(context.Background(), e.ctxs[0])
+		clk.add(15 * time.Second)
+		return metrics(t, h)
+	}
+	current := func(got map[string]series) string {
+		for _, c := range statusCodes {
+			if s, ok := got[key+string(c)+`}`]; ok && s.value == 1 {
+				return string(c)
+			}
+		}
+		return ""
+	}
+	for _, ready := range []int64{5, 6} {
+		poll(queueRow("jobs", ready, 0))
+	}
+	if got := current(poll(queueRow("jobs", 7, 0))); got != string(lag.Warn) {
+		t.Fatalf("status after lag 5, 6, 7 = %q, want WARN", got)
+	}
+	absent := queueRow("jobs", 0, 0)
+	absent.Stats = lag.StatsAbsent
+	got := poll(absent)
+	for k := range got {
+		if strings.HasPrefix(k, key) || strings.HasPrefix(k, `mqctl_lag_messages{broker=rabbitmq`) {
+			t.Errorf("a queue without counts exports %s", k)
+		}
+	}
+	if got := current(poll(queueRow("jobs", 8, 0))); got != string(lag.Warn) {
+		t.Errorf("status after lag 6, 7, (unknown), 8 = %q, want WARN", got)
+	}
+}
