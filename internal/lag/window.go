@@ -63,6 +63,12 @@ func (w *Window) Samples(key string) []Sample {
 // Observe adds one sample per row, all taken at at.
 func (w *Window) Observe(at time.Time, rows []Row) {
 	for _, r := range rows {
+		if !r.CountsKnown() {
+			// A queue the management API has no figures for yet (a
+			// broker that just restarted) reads Lag 0: a sample of it
+			// would say caught up, and turn STALL or WARN into OK.
+			continue
+		}
 		w.Add(r.Key(), Sample{At: at, Committed: r.Committed, End: r.End, Lag: r.Lag})
 	}
 }

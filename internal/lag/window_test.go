@@ -84,3 +84,19 @@ func TestWindowCountsStill(t *testing.T) {
 		t.Errorf("Still %v, want %v", got, want)
 	}
 }
+
+// A queue without management figures (Stats absent, Lag 0) adds no
+// sample: its window keeps what was measured, so a stalled queue does not
+// turn OK because its broker restarted.
+func TestWindowObserveSkipsUnknownCounts(t *testing.T) {
+	q := Row{Broker: BrokerRabbitMQ, Kind: KindQueue, Queue: "jobs", Lag: 7}
+	w := NewWindow(3)
+	w.Observe(t0, []Row{q})
+	absent := q
+	absent.Lag, absent.Stats = 0, StatsAbsent
+	w.Observe(t0.Add(10*time.Second), []Row{absent})
+	got := w.Samples(q.Key())
+	if len(got) != 1 || got[0].Lag != 7 {
+		t.Errorf("samples %+v, want only the measured lag 7", got)
+	}
+}

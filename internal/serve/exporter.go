@@ -11,7 +11,6 @@ package serve
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,11 +161,9 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	var series []prometheus.Metric
 	if err == nil {
 		rows = dedupe(rows, s.name)
-		// A queue the management API has no figures for yet (after a
-		// broker restart) has Lag 0 in its row: observed, it would read
-		// as caught up and turn its status OK. It adds no sample and
-		// shows no status until its counts are known again.
-		s.window.Observe(end, slices.DeleteFunc(slices.Clone(rows), func(r lag.Row) bool { return !r.CountsKnown() }))
+		// A queue without management figures adds no sample (Observe),
+		// and shows no status until its counts are known again.
+		s.window.Observe(end, rows)
 		// Rows that left (a deleted group) leave the window after a while.
 		s.window.Prune(end.Add(-time.Duration(e.opts.Samples+1) * e.opts.Interval))
 		series = append(e.samples(rows, s.window.Statuses()), e.deadLetterSamples(s.name, dead)...)

@@ -128,6 +128,11 @@ func (j refresh) derive(snap Snapshot, err error, now time.Time) readMsg {
 		d.times = carryTimeLags(h, snap, d.keys, now)
 		for k, r := range snap.Lag {
 			key := d.keys[k]
+			if !r.CountsKnown() {
+				// No figures yet (lag.Window.Observe): not a lag of 0.
+				d.sparks[k] = spark(h.lagHist[key])
+				continue
+			}
 			h.win.Add(key, lag.Sample{At: now, Committed: r.Committed, End: r.End, Lag: r.Lag})
 			s := appendSample(h.lagHist[key], r.Lag)
 			h.lagHist[key], d.sparks[k] = s, spark(s)
