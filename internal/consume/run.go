@@ -263,8 +263,9 @@ type runner struct {
 	c  broker.Consumer
 	st *Stats
 	o  Options
-	// taken counts matching messages, for Count.
-	taken int64
+	// taken counts matching messages, for Count; with --exec less those
+	// given back unhandled.
+	taken atomic.Int64
 	// noAck: the broker has no acknowledgement; settles are not sent.
 	noAck bool
 	// halt ends the dispatching of an --exec run with the run's error
@@ -275,7 +276,7 @@ type runner struct {
 // next returns the next delivery, or a nil delivery and nil error when the
 // run should end normally (source exhausted, idle, interrupted).
 func (r *runner) next(ctx context.Context) (*broker.Delivery, error) {
-	if r.o.Count > 0 && r.taken >= r.o.Count {
+	if r.o.Count > 0 && r.taken.Load() >= r.o.Count {
 		return nil, nil
 	}
 	wctx := ctx
@@ -308,7 +309,7 @@ func (r *runner) match(d *broker.Delivery) bool {
 		r.st.Filtered.Add(1)
 		return false
 	}
-	r.taken++
+	r.taken.Add(1)
 	return true
 }
 
