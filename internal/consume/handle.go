@@ -204,9 +204,17 @@ func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, att
 		// again. Stopped before settling too, so that nothing more starts,
 		// not even d coming back at once from a requeue.
 		r.halt(mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason)))
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack})
 	default:
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
+		r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
+	}
+}
+
+// nackFailed nacks d, whose handler failed, counting it among the failed
+// messages nacked: the summary counts it once, as failed.
+func (r *runner) nackFailed(ctx context.Context, d *broker.Delivery, s broker.Settlement) {
+	if r.settle(ctx, d, s) {
+		r.st.failedNacked.Add(1)
 	}
 }
 
@@ -284,7 +292,7 @@ func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason erro
 	r.o.DeadLetter.Publish(pctx, m, func(_ broker.Receipt, err error) { done <- err })
 	if err := <-done; err != nil {
 		r.o.Logf("dead-lettering %s to %s failed, %s instead: %v", d.Where(), r.o.OnFail.Dest, r.st.nacked(), err)
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	}
 	r.st.DeadLettered.Add(1)

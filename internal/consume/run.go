@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -151,6 +152,13 @@ type Stats struct {
 	// acknowledgement (broker.NoAcker): delivered, never acked.
 	NotAcked atomic.Int64
 	noAck    atomic.Bool
+	// nacks counts the nacks made (Requeued those the broker took, or
+	// all of them where it records none); failedNacked those of messages
+	// whose handler failed, which the summary counts as failed alone.
+	nacks, failedNacked atomic.Int64
+	// note, when set, says that the broker records no settle
+	// (broker.SettleNoter): the summary says it instead of the acks.
+	note atomic.Pointer[string]
 	// exec: messages were handled by --exec, not written out.
 	exec atomic.Bool
 	// kept: the broker cannot deliver one message again (Kafka): a nack
@@ -158,7 +166,12 @@ type Stats struct {
 	kept atomic.Bool
 }
 
-// Summary is the line printed on stderr at the end.
+// Summary is the line printed on stderr at the end. With --exec each
+// message read is counted once by what became of it: filtered out,
+// handled, failed (with what --on-fail did to it), delayed, nacked
+// without a verdict (requeued, on Kafka not committed: not started
+// before a stop, or stopped by the shutdown timeout) or given back; so
+// these add up to read. Acked and settle errors count settles, apart.
 func (s *Stats) Summary(elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "read %d", s.Read.Load())
@@ -170,17 +183,45 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	if n := s.Filtered.Load(); n > 0 {
 		fmt.Fprintf(&b, ", filtered out %d", n)
 	}
-	if s.noAck.Load() {
+	note := s.note.Load()
+	switch {
+	case s.noAck.Load():
 		fmt.Fprintf(&b, ", not acknowledged %d", s.NotAcked.Load())
-	} else {
+	case note != nil:
+		b.WriteString(", " + *note)
+	default:
 		fmt.Fprintf(&b, ", acked %d", s.Acked.Load())
 	}
+	// Nacks change nothing where the broker records no settle.
+	nacked := s.nacked()
+	recorded := !s.noAck.Load() && note == nil
+	if !recorded {
+		nacked = "not handled"
+	}
+	failedNacked := s.failedNacked.Load()
+	var onFail []string
 	for _, c := range []struct {
 		name string
 		n    int64
-	}{{"delayed", s.Delayed.Load()}, {s.nacked(), s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}, {"given back", s.GivenBack.Load()}} {
-		if c.n > 0 {
-			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+	}{{"dead-lettered", s.DeadLettered.Load()}, {"rejected", s.Rejected.Load()}, {nacked, failedNacked}} {
+		if c.n > 0 && recorded {
+			onFail = append(onFail, fmt.Sprintf("%s %d", c.name, c.n))
+		}
+	}
+	failed := ""
+	if n := s.Failed.Load(); n > 0 {
+		failed = strconv.FormatInt(n, 10)
+		if len(onFail) > 0 {
+			failed += " (" + strings.Join(onFail, ", ") + ")"
+		}
+	}
+	for _, c := range []struct {
+		name string
+		n    string
+	}{{"delayed", count(s.Delayed.Load())}, {nacked, count(s.nacks.Load() - failedNacked)}, {"failed", failed},
+		{"settle errors", count(s.SettleErrors.Load())}, {"given back", count(s.GivenBack.Load())}} {
+		if c.n != "" {
+			fmt.Fprintf(&b, ", %s %s", c.name, c.n)
 		}
 	}
 	secs := elapsed.Seconds()
@@ -188,6 +229,14 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 		fmt.Fprintf(&b, " in %.2fs (%.0f msg/s)", secs, float64(s.Read.Load())/secs)
 	}
 	return b.String()
+}
+
+// count is n in text, "" when it is 0.
+func count(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // nacked is what a nack did: "requeued", or "not committed" where the
@@ -224,6 +273,11 @@ func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Opt
 	if na, ok := c.(broker.NoAcker); ok && na.NoAck() {
 		r.noAck = true
 		st.noAck.Store(true)
+	}
+	if sn, ok := c.(broker.SettleNoter); ok {
+		if note := sn.SettleNote(); note != "" {
+			st.note.Store(&note)
+		}
 	}
 	st.exec.Store(o.Exec != nil)
 	if caps, ok := broker.CapabilitiesByName(o.Broker); ok && !caps.Redelivery {
@@ -395,16 +449,20 @@ func (r *runner) settleAll(ctx context.Context, batch []*broker.Delivery) {
 // settle settles d unless the run only peeks, counting the result. ctx
 // may already be cancelled by an interrupt: the settle still happens.
 func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
-	if r.noAck {
+	ok := true
+	switch {
+	case r.noAck:
 		r.st.NotAcked.Add(1)
-		return true
+	case r.o.Peek:
+	default:
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		defer cancel()
+		ok = r.settleWith(sctx, d, s)
 	}
-	if r.o.Peek {
-		return true
+	if ok && s.Verb == broker.Nack {
+		r.st.nacks.Add(1)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-	defer cancel()
-	return r.settleWith(sctx, d, s)
+	return ok
 }
 
 // settleWith settles d within sctx, counting the result.
