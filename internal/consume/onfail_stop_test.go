@@ -277,3 +277,42 @@ func TestOnFailStopLetsRunningHandlersFinishKafka(t *testing.T) {
 		t.Errorf("group billing committed %v; want partition 1 at 1 and nothing on partition 0", got)
 	}
 }
+
+// TestExecKafkaWithoutGroupSaysNothingCommitted: without a group nothing
+// is committed, so nothing counts as acked, and the summary says why
+// rather than "acked 3".
+func TestExecKafkaWithoutGroupSaysNothingCommitted(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 3 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sub, err := broker.As[broker.Subscriber](conn, "consuming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, UntilEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &Stats{}
+	if err := Run(ctx, c, io.Discard, st, Options{Broker: "kafka", Exec: &Exec{Command: "cat >/dev/null", Broker: "kafka"}}); err != nil {
+		t.Fatal(err)
+	}
+	if sum, want := st.Summary(time.Second), "read 3, handled 3, nothing committed (no --group) in "; !strings.HasPrefix(sum, want) || st.Acked.Load() != 0 {
+		t.Errorf("summary %q, acked %d; want %q and nothing acked", sum, st.Acked.Load(), want)
+	}
+}

@@ -138,7 +138,9 @@ func parseAction(s string) (OnFail, error) {
 
 // Stats count what a run did; safe for concurrent use.
 type Stats struct {
-	Read, Output, Filtered, Handled         atomic.Int64
+	Read, Output, Filtered, Handled atomic.Int64
+	// Acked counts the acks the broker keeps: none where it records no
+	// settle (see note).
 	Acked, Requeued, Rejected, DeadLettered atomic.Int64
 	Failed, SettleErrors                    atomic.Int64
 	// Delayed counts failed messages parked for a delayed retry.
@@ -475,7 +477,11 @@ func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.S
 	}
 	switch s.Verb {
 	case broker.Ack:
-		r.st.Acked.Add(1)
+		// Not an ack where the broker keeps none (Kafka without a
+		// group): Acked, and its metric, stay 0, as the summary says.
+		if r.st.note.Load() == nil {
+			r.st.Acked.Add(1)
+		}
 	case broker.Nack:
 		r.st.Requeued.Add(1)
 	case broker.Term:
