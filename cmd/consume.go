@@ -58,12 +58,21 @@ Each message is settled only after it was handled:
                       dead-letter=DEST or stop) applies
   --on-fail stop      (default on Kafka and core NATS) no handler starts after the failure, those
                       running (--concurrency) finish; the failed message and those fetched but
-                      not started are nacked: requeued, or on Kafka not committed (the summary
-                      says "not committed"); exit code 3
+                      not started are nacked: requeued, or on Kafka not committed; the summary
+                      counts the failed message once, as "failed 1 (not committed 1)", and
+                      the others as "not committed N"; exit code 3
 
-Kafka without --group reads partitions directly and commits nothing; with --group it commits
-only offsets whose record and every earlier one of its partition were handled. kill -9 at any
+Kafka without --group reads partitions directly and commits nothing (the summary says
+"nothing committed (no --group)" instead of counting acks); with --group it commits only
+offsets whose record and every earlier one of its partition were handled. kill -9 at any
 point loses nothing: unsettled messages are delivered again.
+
+With --exec the summary counts each message read once: handled, failed (with what --on-fail
+did to it), delayed, requeued (Kafka: not committed) without a verdict, given back or
+filtered out; acked and settle errors count the settles apart. -n N stops after N messages
+handled or failed: deliveries given back do not count. --concurrency N runs N handlers; on
+Kafka one partition's records are handled in order, one at a time, and a slow partition holds
+up no other (its fetching pauses while 64 of its records wait).
 
 Output (-o): raw (default: the value and a newline), jsonl (the envelope that
 'mqctl produce --format jsonl' reads back byte for byte), json (an array) or template=TEMPLATE
@@ -137,7 +146,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Consumer.FilterSubject, "filter-subject", "", "JetStream: only messages on this subject")
 	fl.BoolVar(&fs.Consumer.Core, "core", false, "NATS: subscribe to a core subject (no ack, no redelivery)")
 	fl.StringVar(&fs.Consumer.QueueGroup, "queue-group", "", "NATS core: join this queue group")
-	fl.Int64VarP(&fs.Count, "count", "n", 0, "stop after this many messages (0: no limit)")
+	fl.Int64VarP(&fs.Count, "count", "n", 0, "stop after this many messages (0: no limit); with --exec, handled or failed")
 	fl.BoolVar(&fs.Consumer.UntilEnd, "until-end", false, "stop when caught up with what existed at the start")
 	fl.DurationVar(&fs.IdleTimeout, "idle-timeout", 0, "stop when no message came for this long")
 	fl.StringVar(&fs.Ack, "ack", "after-output", "after-output, or none (peek)")

@@ -294,6 +294,24 @@ type FetchStopper interface {
 	StopFetching(ctx context.Context)
 }
 
+// FetchPauser is implemented by a Consumer that keeps order per
+// partition (Kafka): PauseFetch stops fetching more of the partition d
+// came from until resume is called, so that a caller handling partitions
+// apart can let a slow one's deliveries wait without holding up the
+// others or reading it without bound. Next may still return deliveries
+// of that partition fetched before the pause.
+type FetchPauser interface {
+	PauseFetch(d *Delivery) (resume func())
+}
+
+// SettleNoter is implemented by a Consumer whose settles the broker does
+// not record, though they must still be made (Kafka without a group
+// commits nothing): SettleNote says so in a few words for a summary,
+// which then counts no acks; "" when settles are recorded.
+type SettleNoter interface {
+	SettleNote() string
+}
+
 // Subscriber opens consumers.
 type Subscriber interface {
 	NewConsumer(ctx context.Context, opts ConsumerOptions) (Consumer, error)

@@ -11,22 +11,18 @@ import (
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
-// handleAll dispatches matching messages to Concurrency handlers. Kafka
-// records go to the handler of their partition, so each partition is
-// handled in order; other brokers share one queue.
+// handleAll dispatches matching messages to Concurrency handlers through
+// lanes: Kafka records in order per partition, and a slow partition
+// holds up no other; other brokers share one lane.
 func (r *runner) handleAll(ctx context.Context) error {
 	n := max(1, r.o.Concurrency)
-	queues := make([]chan *broker.Delivery, 1)
-	if caps, _ := broker.CapabilitiesByName(r.o.Broker); caps.PartitionOrder {
-		queues = make([]chan *broker.Delivery, n)
-	}
-	for i := range queues {
-		queues[i] = make(chan *broker.Delivery, 1)
-	}
+	caps, _ := broker.CapabilitiesByName(r.o.Broker)
+	ls := newLanes(caps.PartitionOrder, r.c)
 	// dctx ends dispatching: at an interrupt, or when a handler says
 	// --on-fail stop (r.halt).
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
+	defer ls.wakeOn(dctx)()
 	var stopErr error
 	var stopOnce sync.Once
 	r.halt = func(err error) { stopOnce.Do(func() { stopErr = err; stop() }) }
@@ -36,28 +32,37 @@ func (r *runner) handleAll(ctx context.Context) error {
 	// released is closed once the dispatching ended, and the consumer
 	// stopped fetching when it ended by a stop.
 	released := make(chan struct{})
-	for i := range n {
-		q := queues[i%len(queues)]
+	for range n {
 		wg.Go(func() {
-			for d := range q {
-				if dctx.Err() != nil {
+			for {
+				d, done, ok := ls.take()
+				if !ok {
+					return
+				}
+				switch {
+				case dctx.Err() != nil:
 					// Not started before the stop (an interrupt, or a
 					// handler's --on-fail stop): it goes back, once the
 					// consumer no longer fetches, so not to this one.
 					<-released
 					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-					continue
+				case r.givenBack(d):
+					// Not handled: with -n another takes its place.
+					r.taken.Add(-1)
+				default:
+					r.handle(ctx, dr, d)
 				}
-				if r.givenBack(d) {
-					continue
-				}
-				r.handle(ctx, dr, d)
+				done()
 			}
 		})
 	}
 	var runErr error
 	var unsent *broker.Delivery
 	for dctx.Err() == nil {
+		if r.o.Count > 0 && r.taken.Load() >= r.o.Count &&
+			ls.waitTaken(dctx, func() bool { return r.taken.Load() >= r.o.Count }) {
+			break
+		}
 		d, err := r.next(dctx)
 		if err != nil {
 			runErr = err
@@ -73,20 +78,11 @@ func (r *runner) handleAll(ctx context.Context) error {
 			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
 			continue
 		}
-		q := queues[0]
-		if len(queues) > 1 {
-			q = queues[int(d.Kafka.Partition)%len(queues)]
+		if !ls.put(dctx, d) {
+			// Not handed to a handler: it goes back.
+			unsent = d
+			break
 		}
-		if dctx.Err() == nil {
-			select {
-			case q <- d:
-				continue
-			case <-dctx.Done():
-			}
-		}
-		// Not handed to a handler: it goes back.
-		unsent = d
-		break
 	}
 	// Stopped by an interrupt or by --on-fail stop: the handlers running
 	// finish, and nothing else starts.
@@ -98,18 +94,14 @@ func (r *runner) handleAll(ctx context.Context) error {
 	if unsent != nil {
 		r.settle(ctx, unsent, broker.Settlement{Verb: broker.Nack})
 	}
-	for _, q := range queues {
-		// Stopped, what waits for a busy handler goes back now, not when
-		// that handler is done.
-		for stopped && len(q) > 0 {
-			select {
-			case d := <-q:
-				r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
-			default:
-			}
+	if stopped {
+		// What waits for a busy handler goes back now, not when that
+		// handler is done.
+		for _, d := range ls.drain() {
+			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
 		}
-		close(q)
 	}
+	ls.close()
 	wg.Wait()
 	if stopErr != nil {
 		return stopErr
@@ -212,9 +204,17 @@ func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, att
 		// again. Stopped before settling too, so that nothing more starts,
 		// not even d coming back at once from a requeue.
 		r.halt(mqerr.Wrap(mqerr.Partial, fmt.Errorf("stopped: the handler failed for %s: %v", d.Where(), reason)))
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack})
 	default:
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
+		r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack, Delay: r.o.Backoff})
+	}
+}
+
+// nackFailed nacks d, whose handler failed, counting it among the failed
+// messages nacked: the summary counts it once, as failed.
+func (r *runner) nackFailed(ctx context.Context, d *broker.Delivery, s broker.Settlement) {
+	if r.settle(ctx, d, s) {
+		r.st.failedNacked.Add(1)
 	}
 }
 
@@ -292,7 +292,7 @@ func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason erro
 	r.o.DeadLetter.Publish(pctx, m, func(_ broker.Receipt, err error) { done <- err })
 	if err := <-done; err != nil {
 		r.o.Logf("dead-lettering %s to %s failed, %s instead: %v", d.Where(), r.o.OnFail.Dest, r.st.nacked(), err)
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	}
 	r.st.DeadLettered.Add(1)

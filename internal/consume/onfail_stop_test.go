@@ -2,9 +2,11 @@ package consume
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,9 +69,28 @@ func checkStopped(t *testing.T, ran []string, st *Stats, err error, first string
 	if !mqerr.Is(err, mqerr.Partial) {
 		t.Errorf("Run = %v, want partial (exit 3)", err)
 	}
-	if st.Failed.Load() != 1 || st.Handled.Load() != 0 || st.Acked.Load() != 0 || st.Requeued.Load() != st.Read.Load() {
+	if st.Failed.Load() != 1 || st.Handled.Load() != 0 || st.Acked.Load() != 0 || st.nacks.Load() != st.Read.Load() {
 		t.Errorf("failed %d, handled %d, acked %d, nacked %d of %d read; want 1 failed and everything read nacked",
-			st.Failed.Load(), st.Handled.Load(), st.Acked.Load(), st.Requeued.Load(), st.Read.Load())
+			st.Failed.Load(), st.Handled.Load(), st.Acked.Load(), st.nacks.Load(), st.Read.Load())
+	}
+	checkAddsUp(t, st.Summary(0), st.Read.Load())
+}
+
+// checkAddsUp fails t unless the --exec summary sum counts each message
+// read once: handled, failed, delayed, nacked without a verdict
+// (requeued, not committed or not handled), given back, filtered out.
+// The counts inside "failed N (...)" say what became of the failed ones
+// and are not added again.
+func checkAddsUp(t *testing.T, sum string, read int64) {
+	t.Helper()
+	var total int64
+	outside := regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(sum, "")
+	for _, m := range regexp.MustCompile(`(handled|failed|delayed|requeued|not committed|not handled|given back|filtered out) (\d+)`).FindAllStringSubmatch(outside, -1) {
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		total += n
+	}
+	if total != read {
+		t.Errorf("summary %q counts %d messages, %d were read: each must be counted once", sum, total, read)
 	}
 }
 
@@ -104,10 +125,14 @@ func TestOnFailStopKafka(t *testing.T) {
 			ran, st, err := runStop(t, ctx, conn, "kafka", broker.ConsumerOptions{Sources: []string{"orders"}, Group: group, UntilEnd: true})
 			checkStopped(t, ran, st, err, "0")
 			sum := st.Summary(time.Second)
-			want := "not committed " + strconv.FormatInt(st.Read.Load(), 10)
-			if !strings.Contains(sum, want) || strings.Contains(sum, "requeued") ||
-				!strings.Contains(sum, "handled 0") || strings.Contains(sum, "output") {
-				t.Errorf("summary %q; want %q and \"handled 0\", neither \"requeued\" nor \"output\"", sum, want)
+			// The failed record counts once, as failed; the others were
+			// not started. Without a group nothing is committed at all.
+			want := fmt.Sprintf(", handled 0, acked 0, not committed %d, failed 1 (not committed 1) in ", st.Read.Load()-1)
+			if group == "" {
+				want = fmt.Sprintf(", handled 0, nothing committed (no --group), not handled %d, failed 1 in ", st.Read.Load()-1)
+			}
+			if !strings.Contains(sum, want) {
+				t.Errorf("summary %q; want %q", sum, want)
 			}
 			if group != "" {
 				if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), group, "orders"); got[0] > 0 {
@@ -250,5 +275,44 @@ func TestOnFailStopLetsRunningHandlersFinishKafka(t *testing.T) {
 	}
 	if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), "billing", "orders"); got[0] > 0 || got[1] != 1 {
 		t.Errorf("group billing committed %v; want partition 1 at 1 and nothing on partition 0", got)
+	}
+}
+
+// TestExecKafkaWithoutGroupSaysNothingCommitted: without a group nothing
+// is committed, so nothing counts as acked, and the summary says why
+// rather than "acked 3".
+func TestExecKafkaWithoutGroupSaysNothingCommitted(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 3 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sub, err := broker.As[broker.Subscriber](conn, "consuming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, UntilEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &Stats{}
+	if err := Run(ctx, c, io.Discard, st, Options{Broker: "kafka", Exec: &Exec{Command: "cat >/dev/null", Broker: "kafka"}}); err != nil {
+		t.Fatal(err)
+	}
+	if sum, want := st.Summary(time.Second), "read 3, handled 3, nothing committed (no --group) in "; !strings.HasPrefix(sum, want) || st.Acked.Load() != 0 {
+		t.Errorf("summary %q, acked %d; want %q and nothing acked", sum, st.Acked.Load(), want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -137,7 +138,9 @@ func parseAction(s string) (OnFail, error) {
 
 // Stats count what a run did; safe for concurrent use.
 type Stats struct {
-	Read, Output, Filtered, Handled         atomic.Int64
+	Read, Output, Filtered, Handled atomic.Int64
+	// Acked counts the acks the broker keeps: none where it records no
+	// settle (see note).
 	Acked, Requeued, Rejected, DeadLettered atomic.Int64
 	Failed, SettleErrors                    atomic.Int64
 	// Delayed counts failed messages parked for a delayed retry.
@@ -151,6 +154,13 @@ type Stats struct {
 	// acknowledgement (broker.NoAcker): delivered, never acked.
 	NotAcked atomic.Int64
 	noAck    atomic.Bool
+	// nacks counts the nacks made (Requeued those the broker took, or
+	// all of them where it records none); failedNacked those of messages
+	// whose handler failed, which the summary counts as failed alone.
+	nacks, failedNacked atomic.Int64
+	// note, when set, says that the broker records no settle
+	// (broker.SettleNoter): the summary says it instead of the acks.
+	note atomic.Pointer[string]
 	// exec: messages were handled by --exec, not written out.
 	exec atomic.Bool
 	// kept: the broker cannot deliver one message again (Kafka): a nack
@@ -158,7 +168,12 @@ type Stats struct {
 	kept atomic.Bool
 }
 
-// Summary is the line printed on stderr at the end.
+// Summary is the line printed on stderr at the end. With --exec each
+// message read is counted once by what became of it: filtered out,
+// handled, failed (with what --on-fail did to it), delayed, nacked
+// without a verdict (requeued, on Kafka not committed: not started
+// before a stop, or stopped by the shutdown timeout) or given back; so
+// these add up to read. Acked and settle errors count settles, apart.
 func (s *Stats) Summary(elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "read %d", s.Read.Load())
@@ -170,17 +185,45 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	if n := s.Filtered.Load(); n > 0 {
 		fmt.Fprintf(&b, ", filtered out %d", n)
 	}
-	if s.noAck.Load() {
+	note := s.note.Load()
+	switch {
+	case s.noAck.Load():
 		fmt.Fprintf(&b, ", not acknowledged %d", s.NotAcked.Load())
-	} else {
+	case note != nil:
+		b.WriteString(", " + *note)
+	default:
 		fmt.Fprintf(&b, ", acked %d", s.Acked.Load())
 	}
+	// Nacks change nothing where the broker records no settle.
+	nacked := s.nacked()
+	recorded := !s.noAck.Load() && note == nil
+	if !recorded {
+		nacked = "not handled"
+	}
+	failedNacked := s.failedNacked.Load()
+	var onFail []string
 	for _, c := range []struct {
 		name string
 		n    int64
-	}{{"delayed", s.Delayed.Load()}, {s.nacked(), s.Requeued.Load()}, {"rejected", s.Rejected.Load()}, {"dead-lettered", s.DeadLettered.Load()}, {"failed", s.Failed.Load()}, {"settle errors", s.SettleErrors.Load()}, {"given back", s.GivenBack.Load()}} {
-		if c.n > 0 {
-			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+	}{{"dead-lettered", s.DeadLettered.Load()}, {"rejected", s.Rejected.Load()}, {nacked, failedNacked}} {
+		if c.n > 0 && recorded {
+			onFail = append(onFail, fmt.Sprintf("%s %d", c.name, c.n))
+		}
+	}
+	failed := ""
+	if n := s.Failed.Load(); n > 0 {
+		failed = strconv.FormatInt(n, 10)
+		if len(onFail) > 0 {
+			failed += " (" + strings.Join(onFail, ", ") + ")"
+		}
+	}
+	for _, c := range []struct {
+		name string
+		n    string
+	}{{"delayed", count(s.Delayed.Load())}, {nacked, count(s.nacks.Load() - failedNacked)}, {"failed", failed},
+		{"settle errors", count(s.SettleErrors.Load())}, {"given back", count(s.GivenBack.Load())}} {
+		if c.n != "" {
+			fmt.Fprintf(&b, ", %s %s", c.name, c.n)
 		}
 	}
 	secs := elapsed.Seconds()
@@ -188,6 +231,14 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 		fmt.Fprintf(&b, " in %.2fs (%.0f msg/s)", secs, float64(s.Read.Load())/secs)
 	}
 	return b.String()
+}
+
+// count is n in text, "" when it is 0.
+func count(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // nacked is what a nack did: "requeued", or "not committed" where the
@@ -224,6 +275,11 @@ func Run(ctx context.Context, c broker.Consumer, out io.Writer, st *Stats, o Opt
 	if na, ok := c.(broker.NoAcker); ok && na.NoAck() {
 		r.noAck = true
 		st.noAck.Store(true)
+	}
+	if sn, ok := c.(broker.SettleNoter); ok {
+		if note := sn.SettleNote(); note != "" {
+			st.note.Store(&note)
+		}
 	}
 	st.exec.Store(o.Exec != nil)
 	if caps, ok := broker.CapabilitiesByName(o.Broker); ok && !caps.Redelivery {
@@ -263,8 +319,9 @@ type runner struct {
 	c  broker.Consumer
 	st *Stats
 	o  Options
-	// taken counts matching messages, for Count.
-	taken int64
+	// taken counts matching messages, for Count; with --exec less those
+	// given back unhandled.
+	taken atomic.Int64
 	// noAck: the broker has no acknowledgement; settles are not sent.
 	noAck bool
 	// halt ends the dispatching of an --exec run with the run's error
@@ -275,7 +332,7 @@ type runner struct {
 // next returns the next delivery, or a nil delivery and nil error when the
 // run should end normally (source exhausted, idle, interrupted).
 func (r *runner) next(ctx context.Context) (*broker.Delivery, error) {
-	if r.o.Count > 0 && r.taken >= r.o.Count {
+	if r.o.Count > 0 && r.taken.Load() >= r.o.Count {
 		return nil, nil
 	}
 	wctx := ctx
@@ -308,7 +365,7 @@ func (r *runner) match(d *broker.Delivery) bool {
 		r.st.Filtered.Add(1)
 		return false
 	}
-	r.taken++
+	r.taken.Add(1)
 	return true
 }
 
@@ -394,16 +451,20 @@ func (r *runner) settleAll(ctx context.Context, batch []*broker.Delivery) {
 // settle settles d unless the run only peeks, counting the result. ctx
 // may already be cancelled by an interrupt: the settle still happens.
 func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
-	if r.noAck {
+	ok := true
+	switch {
+	case r.noAck:
 		r.st.NotAcked.Add(1)
-		return true
+	case r.o.Peek:
+	default:
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		defer cancel()
+		ok = r.settleWith(sctx, d, s)
 	}
-	if r.o.Peek {
-		return true
+	if ok && s.Verb == broker.Nack {
+		r.st.nacks.Add(1)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-	defer cancel()
-	return r.settleWith(sctx, d, s)
+	return ok
 }
 
 // settleWith settles d within sctx, counting the result.
@@ -416,7 +477,11 @@ func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.S
 	}
 	switch s.Verb {
 	case broker.Ack:
-		r.st.Acked.Add(1)
+		// Not an ack where the broker keeps none (Kafka without a
+		// group): Acked, and its metric, stay 0, as the summary says.
+		if r.st.note.Load() == nil {
+			r.st.Acked.Add(1)
+		}
 	case broker.Nack:
 		r.st.Requeued.Add(1)
 	case broker.Term:

@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -48,12 +49,19 @@ func (s *seen) allStale() bool {
 
 // TestExecGivesBackStaleRabbitMQ: the consumer's connection closes while
 // the handler of message 1 runs and messages 2 and 3 wait for it in the
-// run (one handed to the handler's queue, one with the dispatcher). The
+// run (one handed to the handler's lane, one with the dispatcher). The
 // broker requeues all three; 2 and 3 must not be handled from the closed
 // connection, only when they come again, while 1, already running,
 // finishes, fails to ack (stale) and is handled again. The run exits
-// partial for that lost ack alone.
+// partial for that lost ack alone. With -n 5, 2 and 3 given back do not
+// count: the run ends once 5 were handled (1 twice, 2 to 4 once).
 func TestExecGivesBackStaleRabbitMQ(t *testing.T) {
+	for _, count := range []int64{0, 5} {
+		t.Run(fmt.Sprintf("n=%d", count), func(t *testing.T) { testExecGivesBackStale(t, count) })
+	}
+}
+
+func testExecGivesBackStale(t *testing.T, count int64) {
 	const n = 5
 	env := testenv.RabbitMQ(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -86,7 +94,7 @@ func TestExecGivesBackStaleRabbitMQ(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() {
 		ran <- Run(ctx, s, io.Discard, st, Options{
-			Broker: "rabbitmq", Concurrency: 1, IdleTimeout: 2 * time.Second,
+			Broker: "rabbitmq", Concurrency: 1, IdleTimeout: 2 * time.Second, Count: count,
 			Exec: &Exec{Command: handler, Broker: "rabbitmq", Stdout: io.Discard, Stderr: io.Discard},
 			Logf: func(format string, args ...any) {
 				logMu.Lock()
@@ -128,6 +136,21 @@ func TestExecGivesBackStaleRabbitMQ(t *testing.T) {
 
 	got := started()
 	slices.Sort(got)
+	if count > 0 {
+		// Which of the messages come again is the broker's order; how
+		// many is not.
+		if len(got) != int(count) || got[0] != "1 false" || st.Handled.Load() != count {
+			t.Errorf("handler runs %v, handled %d; want %d handled, the first of message 1: deliveries given back do not count toward -n", got, st.Handled.Load(), count)
+		}
+		if g, a, e := st.GivenBack.Load(), st.Acked.Load(), st.SettleErrors.Load(); g != 2 || a != count-1 || e != 1 {
+			t.Errorf("given back %d, acked %d, settle errors %d; want 2, %d, 1 (summary: %s)", g, a, e, count-1, st.Summary(0))
+		}
+		left := n - int(count-1)
+		if q := testenv.WaitQueue(t, ch, "jobs", 5*time.Second, func(q amqp.Queue) bool { return q.Messages == left }); q.Messages != left {
+			t.Errorf("queue holds %d messages at the end, want %d", q.Messages, left)
+		}
+		return
+	}
 	// Everything comes again, marked redelivered; only 1 ran before.
 	want := []string{"1 false", "1 true", "2 true", "3 true", "4 true", "5 true"}
 	if !slices.Equal(got, want) {

@@ -106,7 +106,20 @@ type reader struct {
 	retry map[string]bool
 	held  map[*partition][]heldRecord
 	pend  []heldRecord
+
+	// paused says why each paused partition is (kgo has one pause per
+	// partition): records held until due, or a caller's PauseFetch.
+	pauseMu sync.Mutex
+	paused  map[topicPartition]pauseWhy
 }
+
+// pauseWhy is a set of reasons a partition's fetching is paused.
+type pauseWhy uint8
+
+const (
+	pausedHeld    pauseWhy = 1 << iota // retry records held until due
+	pausedBacklog                      // PauseFetch: the caller has enough
+)
 
 // heldRecord is a record fetched and tracked but not yet handed out.
 type heldRecord struct {
@@ -180,6 +193,7 @@ func (c *Conn) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broke
 		seen:     map[topicPartition]bool{},
 		retry:    map[string]bool{},
 		held:     map[*partition][]heldRecord{},
+		paused:   map[topicPartition]pauseWhy{},
 	}
 	for _, t := range retries {
 		k.retry[t] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,7 +16,11 @@ import (
 	"github.com/mqctl/mqctl/internal/mqerr"
 )
 
-var _ broker.StaleChecker = (*delivery)(nil)
+var (
+	_ broker.StaleChecker = (*delivery)(nil)
+	_ broker.FetchPauser  = (*reader)(nil)
+	_ broker.SettleNoter  = (*reader)(nil)
+)
 
 // delivery is one record handed out; it settles itself.
 type delivery struct {
@@ -282,9 +287,60 @@ func (k *reader) poll(ctx context.Context) error {
 // after the resume).
 func (k *reader) hold(h heldRecord) {
 	if len(k.held[h.p]) == 0 {
-		k.cl.PauseFetchPartitions(map[string][]int32{h.p.topic: {h.p.id}})
+		k.pause(topicPartition{h.p.topic, h.p.id}, pausedHeld)
 	}
 	k.held[h.p] = append(k.held[h.p], h)
+}
+
+// pause pauses fetching tp for why, in kgo when it is the first reason.
+func (k *reader) pause(tp topicPartition, why pauseWhy) {
+	k.pauseMu.Lock()
+	defer k.pauseMu.Unlock()
+	if k.paused[tp] == 0 {
+		k.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+	}
+	k.paused[tp] |= why
+}
+
+// resume takes why away from tp's pause reasons, resuming its fetching
+// in kgo when none is left.
+func (k *reader) resume(tp topicPartition, why pauseWhy) {
+	k.pauseMu.Lock()
+	defer k.pauseMu.Unlock()
+	was := k.paused[tp]
+	if was&why == 0 {
+		return
+	}
+	if k.paused[tp] = was &^ why; k.paused[tp] == 0 {
+		delete(k.paused, tp)
+		k.cl.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+	}
+}
+
+// PauseFetch implements broker.FetchPauser: nothing more of the partition
+// d came from is fetched until resume is called (at most once counts).
+// kgo drops what it had buffered of it and fetches that again after the
+// resume; what Next holds from the last poll still comes.
+func (k *reader) PauseFetch(bd *broker.Delivery) (resume func()) {
+	d, ok := bd.Settler.(*delivery)
+	if !ok {
+		return func() {}
+	}
+	tp := topicPartition{d.part.topic, d.part.id}
+	k.pause(tp, pausedBacklog)
+	return sync.OnceFunc(func() { k.resume(tp, pausedBacklog) })
+}
+
+// SettleNote implements broker.SettleNoter: without a group (or with
+// Peek) nothing is committed, so no settle is an ack the broker keeps.
+func (k *reader) SettleNote() string {
+	switch {
+	case k.commits:
+		return ""
+	case k.group == "":
+		return "nothing committed (no --group)"
+	}
+	return "nothing committed (--ack none)"
 }
 
 // releaseDue moves the held records due at now to pend, resuming the
@@ -305,7 +361,7 @@ func (k *reader) releaseDue(now time.Time) time.Time {
 		}
 		if i == len(q) {
 			delete(k.held, p)
-			k.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
+			k.resume(topicPartition{p.topic, p.id}, pausedHeld)
 			continue
 		}
 		k.held[p] = q[i:]

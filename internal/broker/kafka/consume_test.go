@@ -1276,3 +1276,62 @@ func TestConsumeEndingAtOnceDoesNotWarn(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumePauseFetch: once PauseFetch was called for a record of
+// partition 0, Next returns no record of it beyond those of the poll it
+// came in, while partition 1's keep coming; after the resume partition 0
+// goes on from where it stopped, in order, and the group commits both.
+// SettleNote says a consumer without a group commits nothing.
+func TestConsumePauseFetch(t *testing.T) {
+	_, c := startKafka(t)
+	createTopic(t, c, "slow", 2, nil)
+	w := writer(t, c)
+	produce(t, w, "slow", map[int32]int{0: 50})
+	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"slow"}, Group: "g", Prefetch: 5})
+	if note := cons.(broker.SettleNoter).SettleNote(); note != "" {
+		t.Errorf("SettleNote() = %q with a group, want none", note)
+	}
+	if note := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"slow"}}).(broker.SettleNoter).SettleNote(); note != "nothing committed (no --group)" {
+		t.Errorf("SettleNote() = %q without a group", note)
+	}
+	settle := func(ds ...*broker.Delivery) {
+		for _, d := range ds {
+			if err := d.Settler.Settle(context.Background(), broker.Settlement{Verb: broker.Ack}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := take(t, cons, 1)[0]
+	if first.Kafka.Partition != 0 || first.Kafka.Offset != 0 {
+		t.Fatalf("first record %s, want slow[0]@0", first.Where())
+	}
+	resume := cons.(broker.FetchPauser).PauseFetch(first)
+	held := cons.Buffered()
+	settle(first)
+	next := int64(1)
+	produce(t, w, "slow", map[int32]int{1: 10})
+	for p1 := 0; p1 < 10; {
+		d := take(t, cons, 1)[0]
+		switch {
+		case d.Kafka.Partition == 1:
+			p1++
+		case d.Kafka.Offset != next || next > int64(held):
+			t.Fatalf("%s while partition 0 is paused: want offsets 1 to %d alone, those of the poll before the pause", d.Where(), held)
+		default:
+			next++
+		}
+		settle(d)
+	}
+	resume()
+	resume() // once counts
+	for next < 50 {
+		d := take(t, cons, 1)[0]
+		if d.Kafka.Partition != 0 || d.Kafka.Offset != next {
+			t.Fatalf("%s after the resume, want slow[0]@%d", d.Where(), next)
+		}
+		next++
+		settle(d)
+	}
+	waitCommitted(t, c, "g", "slow", 0, 50)
+	waitCommitted(t, c, "g", "slow", 1, 10)
+}
