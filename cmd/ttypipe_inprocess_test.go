@@ -224,7 +224,7 @@ func TestTopRefusesWithoutTerminalTTYAndPipe(t *testing.T) {
 
 // TestOffsetsRefusesTTYAndPipe: where to is missing or given twice, or a
 // value does not parse: exit 2 and one line, before connecting (nothing
-// listens at the URL, so a connection would fail with exit 4).
+// listens at the URL, so a connection would fail with exit 1).
 func TestOffsetsRefusesTTYAndPipe(t *testing.T) {
 	env := map[string]string{"MQCTL_URL": fmt.Sprintf("kafka://127.0.0.1:%d", testenv.ClosedPort(t))}
 	for _, c := range []struct {
