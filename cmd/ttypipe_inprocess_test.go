@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -197,8 +199,13 @@ func TestServeRefusesTTYAndPipe(t *testing.T) {
 // before the dashboard starts.
 func TestTopRefusesWithoutTerminalTTYAndPipe(t *testing.T) {
 	env := map[string]string{"MQCTL_URL": fmt.Sprintf("kafka://127.0.0.1:%d", testenv.ClosedPort(t))}
+	// stdin fails once read: a dashboard that started in spite of the
+	// refusal ends at once rather than waiting for keys.
 	terminal := func(in, out bool) func(*output.Streams) {
-		return func(io *output.Streams) { io.InTTY, io.OutTTY, io.ErrTTY = in, out, out }
+		return func(io *output.Streams) {
+			io.InTTY, io.OutTTY, io.ErrTTY = in, out, out
+			io.In = iotest.ErrReader(errors.New("the dashboard read stdin"))
+		}
 	}
 	const needs = "top needs a terminal on stdin and stdout (use 'mqctl lag --watch' or 'mqctl ls' in scripts)"
 	for _, c := range []struct {
