@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/mqctl/mqctl/internal/testenv"
@@ -12,7 +11,7 @@ import (
 
 // TestBenchBadInput: each bad flag is one line naming it, exit 2, before
 // connecting (the URL points where nothing listens, so connecting would
-// fail differently).
+// fail differently), on a terminal as in a pipe.
 func TestBenchBadInput(t *testing.T) {
 	small := filepath.Join(t.TempDir(), "small")
 	if err := os.WriteFile(small, []byte("tiny"), 0o600); err != nil {
@@ -63,11 +62,13 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"--batch", "500", "--in-flight", "100"}, "--batch 500"},
 		{[]string{"--multi-ack", "0"}, "--multi-ack 0"},
 		{[]string{"--multi-ack", "20", "--prefetch", "10"}, "--multi-ack 20"},
+		{[]string{"--linger", "-1s"}, "--linger -1s"},
+		{[]string{"--idempotent=false", "--acks", "1"}, "--idempotent=false"},
 	} {
-		r := runInProcess(t, false, env, append([]string{"bench"}, c.args...)...)
-		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
-		if r.code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "mqctl: ") || !strings.Contains(r.stderr, c.mention) {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line naming %q", c.args, r.code, r.stderr, c.mention)
+		for name, r := range ttyAndPipe(t, env, append([]string{"bench"}, c.args...)...) {
+			if r.code != 2 || r.stdout != "" || !oneLine(r.stderr, c.mention) {
+				t.Errorf("%s %v: exit %d, stderr %q; want exit 2 and one line naming %q", name, c.args, r.code, r.stderr, c.mention)
+			}
 		}
 	}
 }

@@ -21,11 +21,20 @@ type inProcessResult struct {
 // and output shaping; behaviour against brokers is tested on the binary.
 func runInProcess(t *testing.T, tty bool, env map[string]string, args ...string) inProcessResult {
 	t.Helper()
+	return runInProcessOn(t, func(io *output.Streams) {
+		io.OutTTY, io.ErrTTY = tty, tty
+		if tty {
+			io.Size = func() (int, int, error) { return 80, 24, nil }
+		}
+	}, env, args...)
+}
+
+// runInProcessOn is runInProcess on test streams that set adjusts (a
+// terminal on stdin too, say).
+func runInProcessOn(t *testing.T, set func(*output.Streams), env map[string]string, args ...string) inProcessResult {
+	t.Helper()
 	io, out, errOut := output.Test()
-	io.OutTTY, io.ErrTTY = tty, tty
-	if tty {
-		io.Size = func() (int, int, error) { return 80, 24, nil }
-	}
+	set(io)
 	if env == nil {
 		env = map[string]string{}
 	}

@@ -41,8 +41,8 @@ func TestNewCmdOffsetsOptions(t *testing.T) {
 }
 
 // TestOffsetsInProcessHostileGroup: a group name carrying escape
-// sequences reaches a terminal escaped, in the plan's lines and in an
-// error.
+// sequences is shown escaped, in the plan's lines and in an error, on a
+// terminal and in a pipe (which often ends in one).
 func TestOffsetsInProcessHostileGroup(t *testing.T) {
 	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
@@ -64,9 +64,10 @@ func TestOffsetsInProcessHostileGroup(t *testing.T) {
 		{"offsets", "reset", evil, "--to", "latest"},
 		{"offsets", "reset", evil + "x", "--to", "latest"},
 	} {
-		r := runInProcess(t, true, env, args...)
-		if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") || !strings.Contains(r.stderr, "pwned") {
-			t.Errorf("%q: exit %d stdout %q stderr %q", args, r.code, r.stdout, r.stderr)
+		for name, r := range ttyAndPipe(t, env, args...) {
+			if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") || !strings.Contains(r.stderr, `g\x1b]0;pwned\x07`) {
+				t.Errorf("%s %q: exit %d stdout %q stderr %q", name, args, r.code, r.stdout, r.stderr)
+			}
 		}
 	}
 }

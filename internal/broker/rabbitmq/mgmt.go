@@ -266,9 +266,8 @@ func (m *Management) transportError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return mqerr.New(mqerr.Interrupted, "management API at %s: interrupted", m.base)
-	case broker.PastDeadline(ctx) || broker.IsTimeout(err):
-		return mqerr.New(mqerr.Unreachable, "management API at %s did not answer in time", m.base)
-	case broker.IsTransportError(err):
+	case broker.PastDeadline(ctx), broker.IsTimeout(err), broker.IsTransportError(err):
+		// Worded as on every broker: "timed out", "connection refused"...
 		return mqerr.New(mqerr.Unreachable, "management API at %s unreachable: %s", m.base, reason(ctx, err))
 	}
 	return mqerr.New(mqerr.Failure, "management API at %s: %v", m.base, err)

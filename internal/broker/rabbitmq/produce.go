@@ -117,7 +117,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 func (c *Conn) openPublishChannel(ctx context.Context, o broker.ProducerOptions) (*amqp.Channel, error) {
 	return aside(ctx, func() (*amqp.Channel, error) { return c.confirmChannel(o) }, func(ch *amqp.Channel) { ch.Close() },
 		fmt.Sprintf("rabbitmq at %s: opening a channel to publish: interrupted", c.addr),
-		fmt.Sprintf("rabbitmq at %s did not answer in time while opening a channel to publish", c.addr))
+		fmt.Sprintf("rabbitmq at %s: opening a channel to publish: %s", c.addr, broker.TransportReason(ctx, context.DeadlineExceeded)))
 }
 
 // confirmChannel checks the destination on a throwaway channel (a failed

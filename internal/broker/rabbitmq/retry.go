@@ -117,7 +117,7 @@ func (c *Conn) declareAside(ctx context.Context, f func(*amqp.Channel) error) er
 		defer ch.Close()
 		return struct{}{}, f(ch)
 	}, nil, fmt.Sprintf("rabbitmq at %s: declaring the retry queues was interrupted", c.addr),
-		fmt.Sprintf("rabbitmq at %s did not answer in time while declaring the retry queues", c.addr))
+		fmt.Sprintf("rabbitmq at %s: declaring the retry queues: %s", c.addr, broker.TransportReason(ctx, context.DeadlineExceeded)))
 	return err
 }
 
