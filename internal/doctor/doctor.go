@@ -125,7 +125,7 @@ func diagnose(ctx context.Context, d broker.Diagnoser, bound time.Duration) []br
 	case ds := <-done:
 		return ds
 	case <-timer.C:
-		return []broker.Diagnosis{{Check: "checks", Status: broker.StatusUnknown, Detail: "the broker did not answer in time"}}
+		return []broker.Diagnosis{{Check: "checks", Status: broker.StatusUnknown, Detail: "timed out after " + bound.String()}}
 	}
 }
 

@@ -243,7 +243,7 @@ func (cs *consumer) connect(ctx context.Context, first bool) (*session, error) {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, mqerr.New(mqerr.Interrupted, "rabbitmq at %s: subscribing to queue %q: interrupted", addr, cs.queue)
 		}
-		return nil, mqerr.New(mqerr.Unreachable, "rabbitmq at %s did not answer within %s while subscribing to queue %q", addr, cs.c.timeout, cs.queue)
+		return nil, mqerr.New(mqerr.Unreachable, "rabbitmq at %s: subscribing to queue %q: timed out after %s", addr, cs.queue, cs.c.timeout)
 	}
 	if err != nil {
 		conn.CloseDeadline(time.Now().Add(cs.c.timeout))

@@ -217,7 +217,7 @@ func (c *Conn) deadLetterHeads(ctx context.Context, queues []string) (map[string
 		return dead, nil
 	}, nil,
 		fmt.Sprintf("rabbitmq at %s: reading the first messages of queues: interrupted (each is put back by the broker)", c.addr),
-		fmt.Sprintf("rabbitmq at %s did not answer reading the first messages of queues in time", c.addr))
+		fmt.Sprintf("rabbitmq at %s: reading the first messages of queues: timed out", c.addr))
 }
 
 // noAPIForDLQ says that finding dead-letter queues needs the management
@@ -529,7 +529,7 @@ func (c *Conn) Purge(ctx context.Context, r broker.PurgeRequest) (int64, error) 
 	}
 	n, err := aside(ctx, func() (int, error) { return c.purge(r.Dest) }, nil,
 		fmt.Sprintf("rabbitmq at %s: purging queue %q: interrupted (the purge may still happen)", c.addr, r.Dest),
-		fmt.Sprintf("rabbitmq at %s did not answer the purge of queue %q in time (it may still happen)", c.addr, r.Dest))
+		fmt.Sprintf("rabbitmq at %s: purging queue %q: timed out (the purge may still happen)", c.addr, r.Dest))
 	return int64(n), err
 }
 
