@@ -456,6 +456,8 @@ func TestLagTimeLagGap(t *testing.T) {
 				t.Errorf("%s gap/0: lag %d, time lag %v; want 1 and unknown", r.Group, r.Lag, r.TimeLag)
 			case r.Topic == "data" && r.TimeLag < start.Sub(base.Add(time.Duration(r.Committed)*time.Second)):
 				t.Errorf("%s data/%d at %d: time lag %v, younger than its record", r.Group, r.Partition, r.Committed, r.TimeLag)
+			case r.Topic == "data" && r.TimeLagOf != lag.TimeLagNextRecord:
+				t.Errorf("%s data/%d: time lag of %q", r.Group, r.Partition, r.TimeLagOf)
 			}
 		}
 		mu.Lock()

@@ -57,7 +57,7 @@ func (c *Conn) fillTimeLag(ctx context.Context, rows []lag.Row, from []int64) er
 	for i := range rows {
 		ts, ok := times[topicPartition{rows[i].Topic, rows[i].Partition}][from[i]]
 		if ok && now.After(ts) {
-			rows[i].TimeLag = now.Sub(ts)
+			rows[i].TimeLag, rows[i].TimeLagOf = now.Sub(ts), lag.TimeLagNextRecord
 		}
 	}
 	return nil

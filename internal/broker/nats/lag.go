@@ -113,6 +113,9 @@ func (c *Conn) streamLag(ctx context.Context, info *jetstream.StreamInfo, withTi
 			if r.TimeLag, err = c.timeLag(ctx, info, ci, seen); err != nil {
 				return nil, err
 			}
+			if r.TimeLag > 0 {
+				r.TimeLagOf = lag.TimeLagOldestUnacked
+			}
 		}
 		rows = append(rows, r)
 	}

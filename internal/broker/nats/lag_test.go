@@ -409,7 +409,7 @@ func TestLagTimeLagRequests(t *testing.T) {
 					t.Fatalf("Lag = %d rows, %v; want %d", len(rows), err, 2*streams)
 				}
 				for _, r := range rows {
-					if r.Lag != int64(3-acked) || r.TimeLag <= 0 {
+					if r.Lag != int64(3-acked) || r.TimeLag <= 0 || r.TimeLagOf != lag.TimeLagOldestUnacked {
 						t.Errorf("%s: lag %d, time lag %v; want %d and known", rowID(r), r.Lag, r.TimeLag, 3-acked)
 					}
 				}

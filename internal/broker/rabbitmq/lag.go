@@ -80,7 +80,9 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 		if q.Match == nil || q.Match(a.Name) {
 			r := lagRow(a)
 			if q.TimeLag {
-				r.TimeLag = timeLag(r, a, now)
+				if r.TimeLag = timeLag(r, a, now); r.TimeLag > 0 {
+					r.TimeLagOf = lag.TimeLagOldestReady
+				}
 			}
 			rows = append(rows, r)
 		}

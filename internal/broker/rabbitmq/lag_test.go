@@ -598,10 +598,10 @@ func TestLagTimeLag(t *testing.T) {
 		}
 	}
 	after := time.Now()
-	if r := rows[2]; r.TimeLag < before.Sub(stamp) || r.TimeLag > after.Sub(stamp) {
-		t.Errorf("stamped: time lag %v, want between %v and %v", r.TimeLag, before.Sub(stamp), after.Sub(stamp))
+	if r := rows[2]; r.TimeLag < before.Sub(stamp) || r.TimeLag > after.Sub(stamp) || r.TimeLagOf != lag.TimeLagOldestReady {
+		t.Errorf("stamped: time lag %v of %q, want between %v and %v of %q", r.TimeLag, r.TimeLagOf, before.Sub(stamp), after.Sub(stamp), lag.TimeLagOldestReady)
 	}
-	if r := rows[0]; r.TimeLag != 0 {
+	if r := rows[0]; r.TimeLag != 0 || r.TimeLagOf != "" {
 		t.Errorf("plain (no timestamp property): time lag %v, want unknown", r.TimeLag)
 	}
 	if r := rows[1]; r.TimeLag != 0 && (r.TimeLag < before.Sub(stamp) || r.TimeLag > after.Sub(stamp)) {
