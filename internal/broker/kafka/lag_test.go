@@ -32,7 +32,13 @@ type lagEnv struct {
 
 func newLagEnv(t testing.TB, extra ...kfake.Opt) *lagEnv {
 	t.Helper()
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: extra})
+	return newLagCluster(t, 1, extra...)
+}
+
+// newLagCluster is newLagEnv on a cluster of the given number of brokers.
+func newLagCluster(t testing.TB, brokers int, extra ...kfake.Opt) *lagEnv {
+	t.Helper()
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Brokers: brokers, Extra: extra})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -480,6 +486,58 @@ func TestLagTimeLagGap(t *testing.T) {
 	// offsets are answered by its first batch.
 	if fetches > reads*2 {
 		t.Errorf("%d fetches in %d reads, want at most 2 a read", fetches, reads)
+	}
+}
+
+// TestLagTimeLagLeaders reads time lags on three brokers: each fetch goes
+// to its partitions' leader (a fetch sent elsewhere is refused, and the
+// row would be unknown), one request per leader.
+func TestLagTimeLagLeaders(t *testing.T) {
+	e := newLagCluster(t, 3, kfake.SeedTopics(6, "spread"))
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var recs []*kgo.Record
+	for p := range int32(6) {
+		for i := range 3 {
+			recs = append(recs, &kgo.Record{Topic: "spread", Partition: p, Value: []byte("x"), Timestamp: base.Add(time.Duration(i) * time.Second)})
+		}
+	}
+	if err := e.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var os []kadm.Offset
+	for p := range int32(6) {
+		os = append(os, kadm.Offset{Topic: "spread", Partition: p, At: 1})
+	}
+	commit(t, e.adm, "g", os...)
+	fetches := e.k.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Observe: true, Count: -1})
+	start := time.Now()
+	rows := e.lag(t, broker.LagQuery{TimeLag: true})
+	if len(rows) != 6 {
+		t.Fatalf("got %d rows, want 6", len(rows))
+	}
+	for _, r := range rows {
+		if ts := base.Add(time.Second); r.Lag != 2 || r.TimeLag < start.Sub(ts) {
+			t.Errorf("spread/%d: lag %d, time lag %v; want 2 and at least %v", r.Partition, r.Lag, r.TimeLag, start.Sub(ts))
+		}
+	}
+	if n := fetches.Hits(); n > 3 {
+		t.Errorf("%d fetches, want at most one per broker", n)
+	}
+}
+
+// A commit the retention passed since the offsets were listed: the fetch
+// says OffsetOutOfRange with the new log start, where the read goes on.
+// Set up by hand, as the race with a deletion cannot be timed on a broker.
+func TestTimeLagReadAfterRetention(t *testing.T) {
+	r := &timeLagRead{offsets: []int64{3}, at: 3}
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.ErrorCode, rp.LogStartOffset, rp.HighWatermark = kerr.OffsetOutOfRange.Code, 7, 10
+	if stalled := r.advance(topicPartition{"t", 0}, &rp, map[topicPartition]map[int64]time.Time{}); stalled || r.at != 7 {
+		t.Errorf("after OffsetOutOfRange from 3 with log start 7: at %d (stalled %v), want 7", r.at, stalled)
+	}
+	rp.ErrorCode = kerr.NotLeaderForPartition.Code
+	if r.advance(topicPartition{"t", 0}, &rp, nil); r.at != -1 {
+		t.Errorf("after NotLeaderForPartition: at %d, want -1 (unknown)", r.at)
 	}
 }
 
