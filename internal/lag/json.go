@@ -26,6 +26,8 @@ type rowWire struct {
 	End            *int64  `json:"end,omitempty" yaml:"end,omitempty"`
 	Lag            *int64  `json:"lag" yaml:"lag"`
 	TimeLagSeconds float64 `json:"time_lag_seconds,omitempty" yaml:"time_lag_seconds,omitempty"`
+	// TimeLagOf is what the time lag is measured from, beside it.
+	TimeLagOf string `json:"time_lag_of,omitempty" yaml:"time_lag_of,omitempty"`
 
 	Member   string `json:"member,omitempty" yaml:"member,omitempty"`
 	ClientID string `json:"client_id,omitempty" yaml:"client_id,omitempty"`
@@ -63,6 +65,9 @@ func (r Row) wire() rowWire {
 		Stats:          r.Stats,
 		DrainSeconds:   r.DrainTime.Seconds(),
 		LastActive:     r.LastActive,
+	}
+	if r.TimeLag > 0 {
+		w.TimeLagOf = r.TimeLagOf
 	}
 	if r.Partition >= 0 {
 		w.Partition = &r.Partition

@@ -17,6 +17,10 @@ func TestRowJSON(t *testing.T) {
 	emptyQueue.Context = "prod"
 	busyQueue := queueRow("jobs", 7)
 	busyQueue.Unacked, busyQueue.Consumers, busyQueue.PublishRate, busyQueue.DrainTime = 2, 1, 1.5, 1500*time.Millisecond
+	labelled := kafkaRow(3, 12034, 3*time.Minute+2*time.Second)
+	labelled.TimeLagOf = TimeLagNextRecord
+	stampless := queueRow("jobs", 7)
+	stampless.TimeLagOf = TimeLagOldestReady // no time lag: no label
 	idle := consumerRow("ORDERS", "worker", 0)
 	idle.LastActive = time.Date(2026, 3, 1, 3, 4, 5, 0, time.UTC)
 
@@ -29,6 +33,10 @@ func TestRowJSON(t *testing.T) {
 			`{"broker":"kafka","kind":"partition","group":"orders","topic":"t","partition":0,"committed":0,"end":0,"lag":0,"member":"m-1","client_id":"svc","state":"Stable"}`},
 		{"time lag in seconds", lagging,
 			`{"broker":"kafka","kind":"partition","group":"orders","topic":"t","partition":3,"committed":1000,"end":13034,"lag":12034,"time_lag_seconds":182}`},
+		{"what the time lag is measured from, beside it", labelled,
+			`{"broker":"kafka","kind":"partition","group":"orders","topic":"t","partition":3,"committed":1000,"end":13034,"lag":12034,"time_lag_seconds":182,"time_lag_of":"next_record_timestamp"}`},
+		{"no label without a time lag", stampless,
+			`{"broker":"rabbitmq","kind":"queue","queue":"jobs","lag":7,"ready":7,"unacked":0,"consumers":0,"publish_rate":0,"deliver_rate":0,"ack_rate":0}`},
 		{"an empty queue shows its zeros, no offsets", emptyQueue,
 			`{"context":"prod","broker":"rabbitmq","kind":"queue","queue":"jobs","lag":0,"ready":0,"unacked":0,"consumers":0,"publish_rate":0,"deliver_rate":0,"ack_rate":0}`},
 		{"queue rates and drain time", busyQueue,

@@ -40,6 +40,23 @@ const (
 	StatsBehind = "behind"
 )
 
+// What a known TimeLag is measured from, as in Row.TimeLagOf: each broker
+// tells the age of a different message.
+const (
+	// TimeLagNextRecord (Kafka): the timestamp of the next record the
+	// group reads, as its producer set it (CreateTime) or the broker when
+	// the topic says LogAppendTime.
+	TimeLagNextRecord = "next_record_timestamp"
+	// TimeLagOldestUnacked (JetStream): the time the server stored the
+	// oldest message the consumer has not acknowledged.
+	TimeLagOldestUnacked = "oldest_unacked_stored"
+	// TimeLagOldestReady (RabbitMQ): the timestamp property the publisher
+	// set on the oldest ready message, in whole seconds, as the
+	// management API last sampled it. Delivered messages not yet
+	// acknowledged may be older; the API does not tell their age.
+	TimeLagOldestReady = "oldest_ready_publish_timestamp"
+)
+
 // Unknown is the value of Partition, Committed and End when they do not
 // apply or are not known. It is -1 rather than 0 because 0 is a real
 // partition and a real offset.
@@ -79,7 +96,10 @@ type Row struct {
 	Member   string        // Kafka group member owning the partition
 	ClientID string        // that member's client id
 	TimeLag  time.Duration // estimated age of the oldest waiting message; 0 unknown
-	State    string        // group state (Stable, Empty, …) or queue state (running, idle, …)
+	// TimeLagOf says what a known TimeLag is measured from
+	// (TimeLagNextRecord, TimeLagOldestUnacked, TimeLagOldestReady).
+	TimeLagOf string
+	State     string // group state (Stable, Empty, …) or queue state (running, idle, …)
 	// Stats says how current the counts are (StatsSampled, StatsAbsent,
 	// StatsExact, StatsBehind) where they can be old: RabbitMQ queues.
 	// "" elsewhere: Kafka and JetStream counts are read as they are.

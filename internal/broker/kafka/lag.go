@@ -45,8 +45,9 @@ var _ broker.LagReader = (*Conn)(nil)
 // DescribeGroups (plus one ConsumerGroupDescribe when KIP-848 groups
 // exist) while one OffsetFetch for all groups is answered, and one
 // metadata and one ListOffsets for each of start and end, at once. With
-// q.TimeLag, a consumer client then fetches the next unconsumed record of
-// every lagging partition.
+// q.TimeLag, the connection's own client then fetches the next unconsumed
+// record of every lagging partition: one Fetch per partition leader, again
+// only for groups far apart on one partition (see recordTimes).
 func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	within := remaining(ctx)
 	classic, nextGen, err := c.listGroups(ctx, q.Match)

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,13 @@ type lagEnv struct {
 
 func newLagEnv(t testing.TB, extra ...kfake.Opt) *lagEnv {
 	t.Helper()
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: extra})
+	return newLagCluster(t, 1, extra...)
+}
+
+// newLagCluster is newLagEnv on a cluster of the given number of brokers.
+func newLagCluster(t testing.TB, brokers int, extra ...kfake.Opt) *lagEnv {
+	t.Helper()
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Brokers: brokers, Extra: extra})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -347,12 +354,12 @@ func TestLagTimeLag(t *testing.T) {
 	}
 }
 
-// TestLagTimeLagBounded checks that a lagging partition with no record to
-// read (only a transaction's end marker past the commit) costs at most the
-// time-lag wait, and leaves its time lag unknown.
-func TestLagTimeLagBounded(t *testing.T) {
-	e := newLagEnv(t, kfake.SeedTopics(1, "txn"))
-	tcl, err := kgo.NewClient(kgo.SeedBrokers(e.k.Addrs()...), kgo.TransactionalID("tx"), kgo.DefaultProduceTopic("txn"))
+// markerPartition writes one transactional record and its commit marker to
+// partition 0 of topic: offset 0 the record, offset 1 the marker, end 2.
+// A group committed at 1 lags by one with no record to read.
+func markerPartition(t *testing.T, e *lagEnv, topic string) {
+	t.Helper()
+	tcl, err := kgo.NewClient(kgo.SeedBrokers(e.k.Addrs()...), kgo.TransactionalID("tx-"+topic), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,10 +374,18 @@ func TestLagTimeLagBounded(t *testing.T) {
 	if err := tcl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	ends, err := e.adm.ListEndOffsets(ctx, "txn")
-	if err != nil || ends["txn"][0].Offset != 2 {
+	ends, err := e.adm.ListEndOffsets(ctx, topic)
+	if err != nil || ends[topic][0].Offset != 2 {
 		t.Fatalf("want the record and its commit marker, end offset 2: %+v %v", ends, err)
 	}
+}
+
+// TestLagTimeLagBounded checks that a lagging partition with no record to
+// read (only a transaction's end marker past the commit) costs at most the
+// time-lag wait, and leaves its time lag unknown.
+func TestLagTimeLagBounded(t *testing.T) {
+	e := newLagEnv(t, kfake.SeedTopics(1, "txn"))
+	markerPartition(t, e, "txn")
 	commit(t, e.adm, "done", kadm.Offset{Topic: "txn", Partition: 0, At: 1})
 
 	start := time.Now()
@@ -380,6 +395,149 @@ func TestLagTimeLagBounded(t *testing.T) {
 	}
 	if len(rows) != 1 || rows[0].Lag != 1 || rows[0].TimeLag != 0 {
 		t.Errorf("rows %+v, want lag 1 (the marker) with unknown time lag", rows)
+	}
+}
+
+// TestLagTimeLagGap reads the time lags of 50 groups on one connection,
+// where every group also commits on a partition whose committed offset
+// holds only a transaction marker: every other lagging row gets its time
+// lag, that partition's rows are unknown, the reads open no client of
+// their own (kgo sends ApiVersions on each new connection: at most one,
+// the connection for fetches, over all reads) and no fetch waits for
+// records the broker does not have (MaxWaitMillis 0).
+func TestLagTimeLagGap(t *testing.T) {
+	e := newLagEnv(t, kfake.SeedTopics(4, "data"), kfake.SeedTopics(1, "gap"))
+	markerPartition(t, e, "gap")
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var recs []*kgo.Record
+	for p := range int32(4) {
+		for i := range 10 {
+			recs = append(recs, &kgo.Record{Topic: "data", Partition: p, Value: []byte("x"), Timestamp: base.Add(time.Duration(i) * time.Second)})
+		}
+	}
+	if err := e.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const groups = 50
+	for g := range groups {
+		os := []kadm.Offset{{Topic: "gap", Partition: 0, At: 1}}
+		for p := range int32(4) {
+			os = append(os, kadm.Offset{Topic: "data", Partition: p, At: int64((g + int(p)) % 10)})
+		}
+		commit(t, e.adm, fmt.Sprintf("g%02d", g), os...)
+	}
+
+	var mu sync.Mutex
+	var apiVersions, fetches int
+	var waits []int32
+	e.k.Cluster().ControlKey(int16(kmsg.ApiVersions), func(kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		apiVersions++
+		return nil, nil, false // observe only
+	})
+	e.k.Cluster().ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		if w := req.(*kmsg.FetchRequest).MaxWaitMillis; w != 0 {
+			waits = append(waits, w)
+		}
+		return nil, nil, false
+	})
+	const reads = 3
+	var perRead []int // ApiVersions requests (new connections) by read
+	for range reads {
+		mu.Lock()
+		before := apiVersions
+		mu.Unlock()
+		start := time.Now()
+		rows := e.lag(t, broker.LagQuery{TimeLag: true})
+		if len(rows) != groups*5 {
+			t.Fatalf("got %d rows, want %d", len(rows), groups*5)
+		}
+		for _, r := range rows {
+			switch {
+			case r.Topic == "gap" && (r.Lag != 1 || r.TimeLag != 0):
+				t.Errorf("%s gap/0: lag %d, time lag %v; want 1 and unknown", r.Group, r.Lag, r.TimeLag)
+			case r.Topic == "data" && r.TimeLag < start.Sub(base.Add(time.Duration(r.Committed)*time.Second)):
+				t.Errorf("%s data/%d at %d: time lag %v, younger than its record", r.Group, r.Partition, r.Committed, r.TimeLag)
+			case r.Topic == "data" && r.TimeLagOf != lag.TimeLagNextRecord:
+				t.Errorf("%s data/%d: time lag of %q", r.Group, r.Partition, r.TimeLagOf)
+			}
+		}
+		mu.Lock()
+		perRead = append(perRead, apiVersions-before)
+		mu.Unlock()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d time-lag reads of %d groups: new connections (ApiVersions) by read %v, %d Fetch requests", reads, groups, perRead, fetches)
+	// The first read may connect to the broker by its ID (Open asked a
+	// seed) and for fetches; later reads reuse both.
+	if perRead[0] > 2 || slices.Max(perRead[1:]) > 0 {
+		t.Errorf("new connections by read %v, want at most 2 in the first and none after", perRead)
+	}
+	if len(waits) > 0 {
+		t.Errorf("fetches waited for records: MaxWaitMillis %v", waits)
+	}
+	// Two rounds a read: the marker partition is dropped in the first
+	// (its next offset is the high watermark), each data partition's ten
+	// offsets are answered by its first batch.
+	if fetches > reads*2 {
+		t.Errorf("%d fetches in %d reads, want at most 2 a read", fetches, reads)
+	}
+}
+
+// TestLagTimeLagLeaders reads time lags on three brokers: each fetch goes
+// to its partitions' leader (a fetch sent elsewhere is refused, and the
+// row would be unknown), one request per leader.
+func TestLagTimeLagLeaders(t *testing.T) {
+	e := newLagCluster(t, 3, kfake.SeedTopics(6, "spread"))
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var recs []*kgo.Record
+	for p := range int32(6) {
+		for i := range 3 {
+			recs = append(recs, &kgo.Record{Topic: "spread", Partition: p, Value: []byte("x"), Timestamp: base.Add(time.Duration(i) * time.Second)})
+		}
+	}
+	if err := e.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var os []kadm.Offset
+	for p := range int32(6) {
+		os = append(os, kadm.Offset{Topic: "spread", Partition: p, At: 1})
+	}
+	commit(t, e.adm, "g", os...)
+	fetches := e.k.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Observe: true, Count: -1})
+	start := time.Now()
+	rows := e.lag(t, broker.LagQuery{TimeLag: true})
+	if len(rows) != 6 {
+		t.Fatalf("got %d rows, want 6", len(rows))
+	}
+	for _, r := range rows {
+		if ts := base.Add(time.Second); r.Lag != 2 || r.TimeLag < start.Sub(ts) {
+			t.Errorf("spread/%d: lag %d, time lag %v; want 2 and at least %v", r.Partition, r.Lag, r.TimeLag, start.Sub(ts))
+		}
+	}
+	if n := fetches.Hits(); n > 3 {
+		t.Errorf("%d fetches, want at most one per broker", n)
+	}
+}
+
+// A commit the retention passed since the offsets were listed: the fetch
+// says OffsetOutOfRange with the new log start, where the read goes on.
+// Set up by hand, as the race with a deletion cannot be timed on a broker.
+func TestTimeLagReadAfterRetention(t *testing.T) {
+	r := &timeLagRead{offsets: []int64{3}, at: 3}
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.ErrorCode, rp.LogStartOffset, rp.HighWatermark = kerr.OffsetOutOfRange.Code, 7, 10
+	if stalled := r.advance(topicPartition{"t", 0}, &rp, map[topicPartition]map[int64]time.Time{}); stalled || r.at != 7 {
+		t.Errorf("after OffsetOutOfRange from 3 with log start 7: at %d (stalled %v), want 7", r.at, stalled)
+	}
+	rp.ErrorCode = kerr.NotLeaderForPartition.Code
+	if r.advance(topicPartition{"t", 0}, &rp, nil); r.at != -1 {
+		t.Errorf("after NotLeaderForPartition: at %d, want -1 (unknown)", r.at)
 	}
 }
 

@@ -23,8 +23,9 @@ import (
 // lag package's offset rules apply. It costs one stream listing with
 // their infos (one request per 256 streams), then per selected stream one
 // consumer listing (one request per 256 consumers: the API lists
-// consumers only by stream), plus with q.TimeLag one message lookup per
-// filter subject of each lagging consumer.
+// consumers only by stream), plus with q.TimeLag at most one message
+// lookup per filter subject of each lagging consumer, none for an
+// unfiltered one still before the stream's first message (see timeLag).
 //
 // Like List, a server or account without JetStream has nothing to report:
 // that is no rows, not an error.
@@ -103,22 +104,17 @@ func (c *Conn) streamLag(ctx context.Context, info *jetstream.StreamInfo, withTi
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 
-	var s jetstream.Stream // for time lags: read on first need
 	rows := make([]lag.Row, 0, len(infos))
+	// Consumers at the same position on the same subjects share a lookup.
+	seen := map[string]time.Time{}
 	for _, ci := range infos {
 		r := consumerRow(name, ci, info.State.LastSeq)
 		if withTimeLag && r.Lag > 0 {
-			if s == nil {
-				s, err = c.js.Stream(ctx, name)
-				if errors.Is(err, jetstream.ErrStreamNotFound) {
-					return nil, nil
-				}
-				if err != nil {
-					return nil, c.apiErr(err, fmt.Sprintf("reading stream %q", name))
-				}
-			}
-			if r.TimeLag, err = c.timeLag(ctx, s, ci); err != nil {
+			if r.TimeLag, err = c.timeLag(ctx, info, ci, seen); err != nil {
 				return nil, err
+			}
+			if r.TimeLag > 0 {
+				r.TimeLagOf = lag.TimeLagOldestUnacked
 			}
 		}
 		rows = append(rows, r)
@@ -207,16 +203,21 @@ func lastActive(ci *jetstream.ConsumerInfo) time.Time {
 // timeLag estimates how long the oldest message the consumer has not
 // acknowledged has been waiting: the first message after the ack floor
 // that the consumer's filter selects, the same position Committed names.
-// The message right after the floor may belong to an unfiltered subject or
-// have been removed by the stream's limits, so the server is asked for the
-// next message at or after it on each filter subject ("next_by_subj"),
-// and the oldest answer wins. No message found leaves the estimate
-// unknown (0).
+//
+// An unfiltered consumer whose floor is before the stream's first message
+// waits for that message, whose time the stream listing already holds
+// (first_ts): no request. Otherwise the message right after the floor may
+// belong to an unfiltered subject or have been removed by the stream's
+// limits, so the server is asked for the next message at or after it on
+// each filter subject (one STREAM.MSG.GET with next_by_subj, no stream
+// info first), and the oldest answer wins; seen keeps the answers of the
+// stream's earlier consumers, by subject and sequence. No message found
+// leaves the estimate unknown (0).
 //
 // The age is measured against the server's timestamp of the consumer info
 // rather than the local clock, so clock skew between mqctl's host and the
 // server does not distort it.
-func (c *Conn) timeLag(ctx context.Context, s jetstream.Stream, ci *jetstream.ConsumerInfo) (time.Duration, error) {
+func (c *Conn) timeLag(ctx context.Context, info *jetstream.StreamInfo, ci *jetstream.ConsumerInfo, seen map[string]time.Time) (time.Duration, error) {
 	subjects := ci.Config.FilterSubjects
 	if ci.Config.FilterSubject != "" {
 		subjects = []string{ci.Config.FilterSubject}
@@ -224,17 +225,31 @@ func (c *Conn) timeLag(ctx context.Context, s jetstream.Stream, ci *jetstream.Co
 	if len(subjects) == 0 {
 		subjects = []string{">"}
 	}
+	from := ci.AckFloor.Stream + 1
 	var oldest time.Time
+	if len(subjects) == 1 && subjects[0] == ">" && from <= info.State.FirstSeq && info.State.Msgs > 0 {
+		oldest = info.State.FirstTime
+	}
 	for _, subject := range subjects {
-		m, err := s.GetMsg(ctx, ci.AckFloor.Stream+1, jetstream.WithGetMsgSubject(subject))
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
-			continue
-		case err != nil:
-			return 0, c.apiErr(err, fmt.Sprintf("reading the oldest waiting message of consumer %q on stream %q", ci.Name, ci.Stream))
+		if !oldest.IsZero() && len(subjects) == 1 {
+			break
 		}
-		if oldest.IsZero() || m.Time.Before(oldest) {
-			oldest = m.Time
+		key := fmt.Sprintf("%d %s", from, subject)
+		t, ok := seen[key]
+		if !ok {
+			var resp msgGetResponse
+			err := c.jsAPI(ctx, "STREAM.MSG.GET."+ci.Stream, msgNextRequest{Seq: from, NextBySubject: subject}, &resp)
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+			case err != nil:
+				return 0, c.apiErr(err, fmt.Sprintf("reading the oldest waiting message of consumer %q on stream %q", ci.Name, ci.Stream))
+			case resp.Message != nil:
+				t = resp.Message.Time
+			}
+			seen[key] = t
+		}
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
 		}
 	}
 	if oldest.IsZero() {
@@ -247,6 +262,13 @@ func (c *Conn) timeLag(ctx context.Context, s jetstream.Stream, ci *jetstream.Co
 	// A known age must not read as unknown (0), which a message stored in
 	// the same instant or a skewed cluster clock would otherwise give.
 	return max(now.Sub(oldest), time.Nanosecond), nil
+}
+
+// msgNextRequest asks STREAM.MSG.GET for the first message at or after
+// Seq on a subject.
+type msgNextRequest struct {
+	Seq           uint64 `json:"seq"`
+	NextBySubject string `json:"next_by_subj"`
 }
 
 // apiErr classifies a failed JetStream API request made while doing what,

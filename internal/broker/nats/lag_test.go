@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -321,8 +322,10 @@ func TestLagErrors(t *testing.T) {
 	admin, ctx := natsConn(t, srv, broker.Target{Username: "admin", Password: secret})
 	js := admin.JetStream()
 	createStream(t, ctx, js, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
-	publishN(t, ctx, js, "orders.new", 2)
-	pullConsumer(t, ctx, js, "ORDERS", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy})
+	publishN(t, ctx, js, "orders.new", 3)
+	// One acked: the oldest waiting message is not the stream's first,
+	// whose time the listing holds, so a time lag needs a lookup.
+	fetchAck(t, ctx, pullConsumer(t, ctx, js, "ORDERS", jetstream.ConsumerConfig{Durable: "worker", AckPolicy: jetstream.AckExplicitPolicy}), 1)
 
 	expired, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 	defer cancel()
@@ -374,4 +377,95 @@ func TestLagErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLagTimeLagRequests counts the JetStream API requests of one Lag
+// with time lags, by verb, at 5 and 10 streams of 2 lagging consumers:
+// the stream listing already holds what a stream info would tell, so
+// there is none; an unfiltered consumer that acked nothing waits for the
+// stream's first message, whose time the listing holds (no lookup); past
+// that, consumers at the same position share one lookup. Run with -v for
+// the counts.
+func TestLagTimeLagRequests(t *testing.T) {
+	for _, acked := range []int{0, 1} {
+		for _, streams := range []int{5, 10} {
+			srv := testenv.NATS(t, sandbox.NATSOptions{})
+			conn, ctx := natsConn(t, srv, broker.Target{})
+			js := conn.JetStream()
+			for i := range streams {
+				name := fmt.Sprintf("S%02d", i)
+				createStream(t, ctx, js, jetstream.StreamConfig{Name: name, Subjects: []string{strings.ToLower(name) + ".>"}})
+				publishN(t, ctx, js, strings.ToLower(name)+".x", 3)
+				for j := range 2 {
+					c := pullConsumer(t, ctx, js, name, jetstream.ConsumerConfig{Durable: fmt.Sprintf("c%d", j), AckPolicy: jetstream.AckExplicitPolicy})
+					if acked > 0 {
+						fetchAck(t, ctx, c, acked)
+					}
+				}
+			}
+			n := countAPI(t, conn, func() {
+				rows, err := conn.Lag(ctx, broker.LagQuery{TimeLag: true})
+				if err != nil || len(rows) != 2*streams {
+					t.Fatalf("Lag = %d rows, %v; want %d", len(rows), err, 2*streams)
+				}
+				for _, r := range rows {
+					if r.Lag != int64(3-acked) || r.TimeLag <= 0 || r.TimeLagOf != lag.TimeLagOldestUnacked {
+						t.Errorf("%s: lag %d, time lag %v; want %d and known", rowID(r), r.Lag, r.TimeLag, 3-acked)
+					}
+				}
+			})
+			total := 0
+			for _, v := range n {
+				total += v
+			}
+			t.Logf("%d streams × 2 consumers, %d acked each: %d $JS.API requests %v", streams, acked, total, n)
+			lookups := 0
+			if acked > 0 {
+				lookups = streams
+			}
+			want := map[string]int{"STREAM.LIST": 1, "CONSUMER.LIST": streams, "STREAM.MSG": lookups}
+			for k, v := range n {
+				if v != want[k] {
+					t.Errorf("%d streams, %d acked: %d %s requests, want %d: %v", streams, acked, v, k, want[k], n)
+				}
+			}
+		}
+	}
+}
+
+// countAPI counts the JetStream API requests f makes on conn's server, by
+// verb ($JS.API.CONSUMER.LIST.S01 counts as CONSUMER.LIST). One
+// subscription sees the requests and then a mark published after f, in
+// order.
+func countAPI(t *testing.T, conn *Conn, f func()) map[string]int {
+	t.Helper()
+	nc := conn.NATS()
+	n := map[string]int{}
+	marked := make(chan struct{}, 1)
+	sub, err := nc.Subscribe(">", func(m *nats.Msg) {
+		switch {
+		case m.Subject == "mqctl-test.mark":
+			marked <- struct{}{}
+		case strings.HasPrefix(m.Subject, "$JS.API."):
+			p := strings.Split(strings.TrimPrefix(m.Subject, "$JS.API."), ".")
+			n[strings.Join(p[:min(len(p), 2)], ".")]++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f()
+	if err := nc.Publish("mqctl-test.mark", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-marked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mark did not come back")
+	}
+	return n
 }

@@ -62,20 +62,29 @@ const maxDrain = 100 * 365 * 24 * time.Hour
 // ready count and consumers (lag.StatsExact, or lag.StatsBehind when the
 // API's figures were behind); names that are no queue are left out, for
 // the command to report. DrainTime is estimated from the rates (see
-// drainTime). q.TimeLag is refused (see CheckLagQuery).
+// drainTime). With q.TimeLag, TimeLag is the age of the oldest ready
+// message by its publisher's timestamp property (see timeLag).
 //
 // When the API cannot be reached, Lag returns an mqerr.Unreachable error
 // wrapping ErrNoManagementAPI; AMQP cannot enumerate queues, so only
 // LagByName with literal names can stand in.
 func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
-	if err := c.CheckLagQuery(q); err != nil {
-		return nil, err
+	columns := lagColumns
+	if q.TimeLag {
+		columns += ",head_message_timestamp"
 	}
 	var rows []lag.Row
-	queues, err := c.queues(ctx, lagColumns)
+	queues, err := c.queues(ctx, columns)
+	now := time.Now()
 	for _, a := range queues {
 		if q.Match == nil || q.Match(a.Name) {
-			rows = append(rows, lagRow(a))
+			r := lagRow(a)
+			if q.TimeLag {
+				if r.TimeLag = timeLag(r, a, now); r.TimeLag > 0 {
+					r.TimeLagOf = lag.TimeLagOldestReady
+				}
+			}
+			rows = append(rows, r)
 		}
 	}
 	if mqerr.Is(err, mqerr.Unreachable) {
@@ -110,16 +119,21 @@ func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	return rows, nil
 }
 
-var _ broker.LagQueryChecker = (*Conn)(nil)
-
-// CheckLagQuery refuses a time lag: the management API does not tell the
-// age of a queue's oldest message, and reading the message would take it
-// from the queue.
-func (c *Conn) CheckLagQuery(q broker.LagQuery) error {
-	if q.TimeLag {
-		return mqerr.Wrap(mqerr.Unsupported, errors.New("rabbitmq queues have no time lag: the management API does not tell the age of the oldest message"))
+// timeLag is now minus the queue's head_message_timestamp: the timestamp
+// property its publisher set on the oldest ready message, in whole
+// seconds, as the broker last sampled it. It is 0 (unknown) when the API
+// gives none: no ready message, a head message without the property, or
+// a queue type that does not report it (RabbitMQ 3.10 reports it for
+// classic queues only, not quorum or stream queues), and when the
+// timestamp is in the future (the publisher's clock is ahead). Messages
+// delivered and not yet acknowledged are older, but the API does not
+// tell their age.
+func timeLag(r lag.Row, a apiQueue, now time.Time) time.Duration {
+	head := headTime(a.HeadTimestamp)
+	if head.IsZero() || r.Ready == 0 || !now.After(head) {
+		return 0
 	}
-	return nil
+	return now.Sub(head)
 }
 
 // applyExact puts a passive declare's counts into r: ready and consumers

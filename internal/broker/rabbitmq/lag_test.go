@@ -525,23 +525,97 @@ func TestNamedQueuesReadExactly(t *testing.T) {
 	}
 }
 
-// RabbitMQ has no time lag and no internal queues: asking is refused
-// before any request, not ignored.
+// RabbitMQ has no internal queues: asking is refused before any request,
+// not ignored.
 func TestRefusedOptions(t *testing.T) {
 	t.Parallel()
 	env := testenv.RabbitMQ(t)
 	c := openVHost(t, env, newVHost(t, env), env.APIURL)
-	q := broker.LagQuery{TimeLag: true}
-	if err := c.CheckLagQuery(q); !mqerr.Is(err, mqerr.Unsupported) || !strings.Contains(err.Error(), "no time lag") {
-		t.Errorf("CheckLagQuery(TimeLag) = %v", err)
-	}
-	if err := c.CheckLagQuery(broker.LagQuery{}); err != nil {
-		t.Errorf("CheckLagQuery() = %v", err)
-	}
-	if rows, err := c.Lag(context.Background(), q); rows != nil || !mqerr.Is(err, mqerr.Unsupported) {
-		t.Errorf("Lag(TimeLag) = %v, %v", rows, err)
-	}
 	if ds, err := c.List(context.Background(), broker.ListQuery{Internal: true}); ds != nil || !mqerr.Is(err, mqerr.Unsupported) || !strings.Contains(err.Error(), "no internal queues") {
 		t.Errorf("List(Internal) = %v, %v", ds, err)
+	}
+}
+
+// TestLagTimeLag publishes with a timestamp property 90 s in the past to a
+// classic queue, which the management API then reports as its
+// head_message_timestamp (once it has sampled the queue: polled, bounded),
+// and checks the other queues stay unknown: a classic queue whose message
+// has no timestamp, a quorum queue (3.10 does not report the head
+// timestamp of one; a newer broker that does must give the right age),
+// and a time lag not asked for.
+func TestLagTimeLag(t *testing.T) {
+	t.Parallel()
+	env := testenv.RabbitMQ(t)
+	c := openVHost(t, env, newVHost(t, env), env.APIURL)
+	ch, err := c.AMQP().Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stamp := time.Now().Add(-90 * time.Second).Truncate(time.Second)
+	for _, q := range []struct {
+		name, typ string
+		ts        time.Time
+	}{{"stamped", "classic", stamp}, {"plain", "classic", time.Time{}}, {"quorum", "quorum", stamp}} {
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, amqp.Table{"x-queue-type": q.typ}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			// The second message is younger: the head is the first.
+			ts := q.ts
+			if !ts.IsZero() {
+				ts = ts.Add(time.Duration(i) * 30 * time.Second)
+			}
+			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", q.name, true, false, amqp.Publishing{Body: []byte("m"), Timestamp: ts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+				t.Fatalf("publish to %s not confirmed: %v", q.name, err)
+			}
+		}
+	}
+	var rows []lag.Row
+	var before time.Time
+	for {
+		before = time.Now()
+		rows, err = c.Lag(ctx, broker.LagQuery{TimeLag: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 3 && rows[2].TimeLag > 0 && rows[0].Ready == 2 && rows[1].Ready == 2 {
+			break // sorted: plain, quorum, stamped
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the head timestamp of the stamped queue never showed: %+v", rows)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	after := time.Now()
+	if r := rows[2]; r.TimeLag < before.Sub(stamp) || r.TimeLag > after.Sub(stamp) || r.TimeLagOf != lag.TimeLagOldestReady {
+		t.Errorf("stamped: time lag %v of %q, want between %v and %v of %q", r.TimeLag, r.TimeLagOf, before.Sub(stamp), after.Sub(stamp), lag.TimeLagOldestReady)
+	}
+	if r := rows[0]; r.TimeLag != 0 || r.TimeLagOf != "" {
+		t.Errorf("plain (no timestamp property): time lag %v, want unknown", r.TimeLag)
+	}
+	if r := rows[1]; r.TimeLag != 0 && (r.TimeLag < before.Sub(stamp) || r.TimeLag > after.Sub(stamp)) {
+		t.Errorf("quorum: time lag %v, want unknown or between %v and %v", r.TimeLag, before.Sub(stamp), after.Sub(stamp))
+	} else {
+		t.Logf("quorum queue: time lag %v (0: the broker does not report its head timestamp)", r.TimeLag)
+	}
+	rows, err = c.Lag(ctx, broker.LagQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.TimeLag != 0 {
+			t.Errorf("%s: time lag %v without TimeLag asked", r.Queue, r.TimeLag)
+		}
 	}
 }
