@@ -80,12 +80,11 @@ a context that does not answer is named on stderr, listed in -o json/jsonl/yaml 
 {"context": NAME, "kind": "error", "error": ...}, set to 0 in mqctl_context_up for -o
 prometheus, and makes the exit code 3 (partial) while the others are shown.
 
-Flags that mean nothing here are refused (exit 2; UNKNOWN with --check): --time-lag,
---warn-time and --crit-time on RabbitMQ (the management API does not tell the age of a queue's
-oldest message; with -c a,b only when no listed context has time lag, else the contexts without
-it are named on stderr and their rows have none), --samples and --interval without --watch or
---check --rules, thresholds and --rules without --check, --url with -c a,b or --all-contexts,
--o with --check.`,
+Time lag on RabbitMQ is the publisher's timestamp on the oldest ready message, from the
+management API (classic queues whose messages carry a timestamp; unknown otherwise, and
+UNKNOWN missing=time_lag with --crit-time). Flags that mean nothing here are refused (exit 2;
+UNKNOWN with --check): --samples and --interval without --watch or --check --rules,
+thresholds and --rules without --check, --url with -c a,b or --all-contexts, -o with --check.`,
 		Example: `  mqctl lag                                  # every group, queue or stream of the context
   mqctl lag orders billing --time-lag
   mqctl lag --all-contexts -o prometheus
@@ -109,7 +108,7 @@ it are named on stderr and their rows have none), --samples and --interval witho
 	fl := c.Flags()
 	fl.BoolVar(&o.regex, "regex", false, "NAMEs are regular expressions")
 	fl.BoolVar(&o.allContexts, "all-contexts", false, "every context in the config file, side by side")
-	fl.BoolVar(&o.timeLag, "time-lag", false, "estimate time lag (age of the oldest unconsumed message); costs a fetch per lagging partition")
+	fl.BoolVar(&o.timeLag, "time-lag", false, "estimate time lag (age of the oldest unconsumed message); Kafka: a fetch per partition leader, JetStream: at most a message read per consumer position")
 	fl.BoolVar(&o.mode.Watch, "watch", false, "refresh every --interval and evaluate the trend")
 	fl.DurationVar(&o.mode.Interval, "interval", 2*time.Second, "time between samples for --watch and --check --rules")
 	fl.BoolVar(&o.mode.Check, "check", false, "exit with Nagios codes: 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN")

@@ -85,7 +85,7 @@ next poll. A target given by --url or the environment alone is labelled context=
 	fl.BoolVar(&o.AllContexts, "all-contexts", false, "every context in the config file")
 	fl.BoolVar(&o.DeadLetters, "dead-letters", true, "export the depth of every dead-letter queue, topic and stream (as dlq ls finds them); --dead-letters=false skips the listing")
 	fl.BoolVar(&o.Dests, "destinations", true, "export the depth, consumers and messages written of every topic, queue and stream (as ls lists them); --destinations=false skips the listing")
-	fl.BoolVar(&o.TimeLag, "time-lag", false, "export mqctl_lag_seconds (Kafka, JetStream); costs a fetch per lagging partition per poll")
+	fl.BoolVar(&o.TimeLag, "time-lag", false, "export mqctl_lag_seconds where known (see lag --help); Kafka: a fetch per partition leader per poll")
 	return c
 }
 
@@ -136,8 +136,8 @@ func serveRun(o *ServeOptions) error {
 		return mqerr.Usagef("--listen %s: %v", o.Listen, err)
 	}
 	if o.TimeLag {
-		// Lets each driver refuse time lag (RabbitMQ): one context that
-		// refuses is a usage error, among several it is named on stderr.
+		// Lets each driver refuse time lag: one context that refuses is a
+		// usage error, among several it is named on stderr.
 		if err := src.Prepare(ctx); err != nil {
 			ln.Close()
 			return err

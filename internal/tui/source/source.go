@@ -168,8 +168,8 @@ func (s *Brokers) Read(ctx context.Context, i int) (tui.Snapshot, error) {
 const DefaultTimeLagEvery = 10 * time.Second
 
 // timeLagDue says whether this read of context i asks for time lags:
-// when the driver has them (not RabbitMQ, whose driver refuses the query)
-// and the last read that asked is TimeLagEvery old.
+// when the driver has them (it does not refuse the query) and the last
+// read that asked is TimeLagEvery old.
 func (s *Brokers) timeLagDue(i int, conn broker.Conn) bool {
 	every := cmp.Or(s.TimeLagEvery, DefaultTimeLagEvery)
 	if every < 0 {
