@@ -39,8 +39,9 @@ p pause, r refresh, Enter drill down, Esc back, ? help, q quit.
 
 Enter on a destination or dead-letter queue peeks its messages; on a consumers row it opens the
 group's partitions (committed and end offsets, lag, time lag, member and client), the JetStream
-consumer's or the queue's counts. TIME is the age of the next message to handle (Kafka,
-JetStream; RabbitMQ cannot tell), read as 'mqctl lag --time-lag' reads it, at most every 5
+consumer's or the queue's counts. TIME is the age of the next message to handle (on RabbitMQ
+the oldest ready message's publish timestamp, classic queues only), read as 'mqctl lag
+--time-lag' reads it, at most every 5
 intervals (10s at least) and aged in between ('≤' once the consumer moved on). STATUS shows
 '…2/5' until the lag --watch window is full.
 

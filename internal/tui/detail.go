@@ -72,8 +72,8 @@ func (m *Model) detailColumns() []column {
 			{"WAITING", 7, false, false, 1}, {"TIME", 5, false, false, 4}, {"ACTIVE", 6, false, false, 2}, {"STATUS", 6, false, false, 5}, age}
 	}
 	return []column{{"QUEUE", 8, true, false, 0}, {"READY", 6, false, false, 0}, {"UNACKED", 7, false, false, 0},
-		{"CONS", 4, false, false, 0}, {"IN/s", 5, false, false, 3}, {"OUT/s", 5, false, false, 4}, {"ACK/s", 5, false, false, 2},
-		{"DRAIN", 6, false, false, 1}, {"STATE", 7, false, false, 5}, {"STATUS", 6, false, false, 6}, age}
+		{"CONS", 4, false, false, 0}, {"TIME", 5, false, false, 5}, {"IN/s", 5, false, false, 3}, {"OUT/s", 5, false, false, 4},
+		{"ACK/s", 5, false, false, 2}, {"DRAIN", 6, false, false, 1}, {"STATE", 7, false, false, 6}, {"STATUS", 6, false, false, 7}, age}
 }
 
 // detailRows are the selection's rows, cells sanitised.
@@ -117,9 +117,9 @@ func (m *Model) detailRows(now time.Time) []row {
 			if !r.CountsKnown() {
 				ready, unacked = "?", "?"
 			}
-			cells = []string{r.Queue, ready, unacked, strconv.Itoa(r.Consumers), rateCell(f.in, f.inOK), rateCell(f.out, f.outOK),
+			cells = []string{r.Queue, ready, unacked, strconv.Itoa(r.Consumers), tl, rateCell(f.in, f.inOK), rateCell(f.out, f.outOK),
 				rateCell(r.AckRate, f.outOK), drain, orDash(r.State), code, stale}
-			keys = []sortKey{str(r.Queue), num(r.Ready), num(r.Unacked), num(int64(r.Consumers)), num(rateKey(f.in, f.inOK)),
+			keys = []sortKey{str(r.Queue), num(r.Ready), num(r.Unacked), num(int64(r.Consumers)), num(int64(c.times[k].d)), num(rateKey(f.in, f.inOK)),
 				num(rateKey(f.out, f.outOK)), num(rateKey(r.AckRate, f.outOK)), num(int64(r.DrainTime)), str(r.State), str(code), str(stale)}
 		}
 		rs = append(rs, row{ctx: m.sel.ctx, name: cells[0], cells: cells, keys: keys, lag: k})

@@ -41,9 +41,9 @@ func (m *Model) cellsOf(r *row) []string {
 
 // timeCell is a row's time lag t: the age of the next message it has to
 // handle, "≤" when a bound (see carryTimeLags). "0s" when nothing waits;
-// "-" when unknown: the broker cannot tell (RabbitMQ), the message was
-// not read in time, or the row began lagging since the last read that
-// asked.
+// "-" when unknown: the broker cannot tell (a RabbitMQ quorum queue, or
+// messages without a timestamp), the message was not read in time, or the
+// row began lagging since the last read that asked.
 func timeCell(r *lag.Row, t timeLag) string {
 	switch {
 	case t.d > 0 && t.bound:

@@ -277,7 +277,7 @@ var helpNotes = []string{
 	"Dead letters: TOP REASON and ORIGIN count the first 100 of each, read again when its depth changes (Kafka commits nothing, JetStream acks nothing).",
 	"RabbitMQ shows (not read): reading marks them redelivered (dlq ls --sample N).",
 	"IN/s OUT/s: messages a second between two refreshes (end offsets or last sequence; the fastest group's commits or ack floor), or RabbitMQ's own rates.",
-	"TIME: age of the next message to handle (Kafka, JetStream; RabbitMQ cannot tell: -), read with the lag every 10 s or so and aged in between; ≤ once the consumer moved on since.",
+	"TIME: age of the next message to handle (RabbitMQ: the publish timestamp of the oldest ready message, classic queues only), read with the lag every 10 s or so and aged in between; ≤ once the consumer moved on since; - unknown.",
 	"STATUS and WORST: lag --watch's verdict once a row has 5 refreshes (…2/5 until then). STALE: how old the rows of a context that stopped answering are.",
 }
 
