@@ -249,3 +249,17 @@ func TestBrowserBeforeEnter(t *testing.T) {
 		t.Errorf("5 after Enter opened a destination: view %v", m.view)
 	}
 }
+
+// On a screen with room for one help line, G shows the last line of help,
+// not a line past it.
+func TestHelpOneLineScreenEnds(t *testing.T) {
+	m := newModel(newFixture(), nil)
+	run(m, tea.WindowSizeMsg{Width: 80, Height: 4})
+	run(m, startMsg{})
+	typeKeys(m, "?", "G")
+	w, h := m.helpSize()
+	n := len(m.helpWrapped(w))
+	if got, want := m.helpScreen(w, h)[0], fmt.Sprintf("── help line %d of %d", n, n); !strings.HasPrefix(got, want) {
+		t.Errorf("after G: %q, want %q…", got, want)
+	}
+}

@@ -306,7 +306,8 @@ func (m *Model) helpScreen(w, h int) []string {
 	if h = max(h, 1); len(ls) <= h {
 		return ls
 	}
-	top := max(0, min(m.helpTop, len(ls)-(h-1)))
+	// At least one line of help shows, even on a one-line screen.
+	top := max(0, min(m.helpTop, len(ls)-max(h-1, 1)))
 	shown := ls[top : top+h-1]
 	more := fmt.Sprintf("── lines %d-%d of %d: j/k ↑↓ PgUp PgDn scroll, Esc closes", top+1, top+h-1, len(ls))
 	if h == 1 {
@@ -319,7 +320,7 @@ func (m *Model) helpScreen(w, h int) []string {
 // says whether s was one of them (any other key closes the help).
 func (m *Model) helpKey(s string) bool {
 	w, h := m.helpSize()
-	last := max(0, len(m.helpWrapped(w))-(h-1))
+	last := max(0, len(m.helpWrapped(w))-max(h-1, 1))
 	page := max(h-1, 1)
 	switch s {
 	case "up", "k":
