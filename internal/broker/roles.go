@@ -354,6 +354,16 @@ type LagReader interface {
 	Lag(ctx context.Context, q LagQuery) ([]lag.Row, error)
 }
 
+// EmptyExplainer is implemented by a connection whose broker can answer
+// and still have nothing to list by its setup, not by its data: NATS
+// without JetStream has no streams or consumers. When a LagReader returns
+// no rows, WhyEmpty returns the error that says why (nil when the listing
+// is empty because there is nothing), so that lag does not print an empty
+// table and exit 0 on a server that cannot have anything to show.
+type EmptyExplainer interface {
+	WhyEmpty(ctx context.Context) error
+}
+
 // ErrCannotList is in the error chain of a LagReader (or Lister) that
 // cannot enumerate destinations right now but could read them by name,
 // as RabbitMQ without its management API reads queues over AMQP.

@@ -286,6 +286,13 @@ func (s *Source) ReadTarget(ctx context.Context, i int) ([]lag.Row, error) {
 		defer fcancel()
 		rows, err = s.fallback(fctx, conn, err)
 	}
+	if err == nil && len(rows) == 0 {
+		if ex, ok := conn.(broker.EmptyExplainer); ok {
+			ectx, ecancel := context.WithTimeout(ctx, t.EffectiveTimeout())
+			defer ecancel()
+			err = ex.WhyEmpty(ectx)
+		}
+	}
 	if err != nil {
 		return nil, broker.Scrub(err, t.Secrets()...)
 	}
