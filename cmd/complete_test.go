@@ -91,6 +91,25 @@ func TestCompleteStreams(t *testing.T) {
 	wantNames(t, completions(t, nil, "ls", "--url", n.URL, ""), "AUDIT", "ORDERS", "ORDERS_DLQ")
 	wantNames(t, completions(t, nil, "lag", "--url", n.URL, "ORD"), "ORDERS", "ORDERS_DLQ")
 	wantNames(t, completions(t, nil, "offsets", "reset", "worker", "--url", n.URL, "--topic", "ORD"), "ORDERS", "ORDERS_DLQ")
+
+	// offsets reset GROUP: the durable consumers of every stream, each
+	// name once; not the ephemeral ones, which have no position to reset.
+	for _, c := range []struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}{
+		{"ORDERS", jetstream.ConsumerConfig{Durable: "worker"}},
+		{"AUDIT", jetstream.ConsumerConfig{Durable: "worker"}},
+		{"AUDIT", jetstream.ConsumerConfig{Durable: "archiver"}},
+		{"ORDERS", jetstream.ConsumerConfig{InactiveThreshold: time.Minute}},
+	} {
+		if _, err := js.CreateOrUpdateConsumer(context.Background(), c.stream, c.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantNames(t, completions(t, nil, "offsets", "reset", "--url", n.URL, ""), "archiver", "worker")
+	wantNames(t, completions(t, nil, "offsets", "reset", "--url", n.URL, "w"), "worker")
+	wantNames(t, completions(t, nil, "consume", "--url", n.URL, "ORDERS", "--group", ""))
 }
 
 // RabbitMQ queues come from the management API named in the context,
@@ -125,6 +144,7 @@ func TestCompleteQueuesOfAContext(t *testing.T) {
 	wantNames(t, completions(t, env, "lag", "-c", "other,o"), "other,rmq")
 	wantNames(t, completions(t, env, "lag", "-c", "other,rmq,"))
 	wantNames(t, completions(t, env, "consume", "-c", "rmq", "--group", ""))
+	wantNames(t, completions(t, env, "offsets", "reset", "-c", "rmq", ""))
 }
 
 // A broker that refuses, and one that never answers, complete nothing

@@ -223,7 +223,17 @@ func TestLagRabbitMQWithoutManagementAPI(t *testing.T) {
 	if !strings.Contains(r.stderr, "over AMQP") {
 		t.Errorf("the fallback is not announced: %s", r.stderr)
 	}
-	expectError(t, c.run("lag"), 1, "management API")
+	r = c.run("lag")
+	expectError(t, r, 1, "management API")
+	// The driver says how to do without the API; said once (it was twice).
+	if n := strings.Count(r.stderr, "name the queues"); n != 1 {
+		t.Errorf("stderr says %d times to name the queues: %s", n, r.stderr)
+	}
+	r = c.run("lag", "--regex", "^"+queue+"$")
+	expectError(t, r, 1, "name patterns")
+	if n := strings.Count(r.stderr, "over AMQP"); n != 1 {
+		t.Errorf("stderr says %d times to read queues over AMQP: %s", n, r.stderr)
+	}
 }
 
 // publishTo puts n confirmed messages in queue (declared by the caller).

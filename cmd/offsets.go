@@ -81,7 +81,7 @@ input or a refused reset, 5 group, topic, partition or stream not found.`,
   mqctl offsets reset billing --to 2026-12-06T10:00:00Z --execute
   mqctl offsets reset worker --to-seq 1500 --topic ORDERS --execute   # JetStream durable`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeNames(f, broker.NamesGroups, 1),
+		ValidArgsFunction: completeNames(f, broker.NamesConsumers, 1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			o.Ctx, o.changed = cmd.Context(), cmd.Flags().Changed
 			if o.Format, err = f.Format(); err != nil {

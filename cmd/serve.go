@@ -172,9 +172,12 @@ func serveRun(o *ServeOptions) error {
 		}
 	}
 	stopPolls()
-	// A poll stuck where its driver does not heed cancellation (a Kafka
-	// dial to an address that accepts and never answers ends only at
-	// --timeout) must not hold the stop: polls have nothing to flush.
+	// Polls have nothing to flush, so a poll that does not end at once
+	// must not hold the stop. Connecting now heeds cancellation on every
+	// broker (a hung Kafka address ends at once, not at --timeout);
+	// what can still hold a poll is kgo's handshake on a connection to a
+	// further Kafka broker, opened after the connect, which ignores the
+	// poll's context until --timeout.
 	pollsDone := make(chan struct{})
 	go func() { polls.Wait(); close(pollsDone) }()
 	select {

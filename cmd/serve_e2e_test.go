@@ -148,6 +148,17 @@ func servedFamily(series []promSeries, family string) map[string]float64 {
 	return out
 }
 
+// servedQueueCounter is mqctl_queue_<what>_messages_total by context|queue.
+func servedQueueCounter(series []promSeries, what string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range series {
+		if s.name == "mqctl_queue_"+what+"_messages_total" {
+			out[s.labels["context"]+"|"+s.labels["queue"]] = s.value
+		}
+	}
+	return out
+}
+
 func upOf(series []promSeries) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range series {
@@ -350,16 +361,21 @@ func TestServeThreeBrokersAndOneStops(t *testing.T) {
 			got, gotDead := servedLag(series), servedDead(series)
 			depth, consumers := servedFamily(series, "mqctl_destination_messages"), servedFamily(series, "mqctl_destination_consumers")
 			written := servedFamily(series, "mqctl_destination_written_messages_total")
+			// RabbitMQ's cumulative counts: 7 and 3 published, none
+			// delivered or acked yet (0, not absent).
+			published, delivered := servedQueueCounter(series, "published"), servedQueueCounter(series, "delivered")
+			_, deliveredKnown := delivered["r|jobs"]
 			if maps.Equal(got, want) && maps.Equal(gotDead, wantDead) && maps.Equal(depth, wantDepth) && maps.Equal(consumers, wantConsumers) &&
-				written["k|topic|orders.DLT"] == 2 && written["n|stream|SERVE"] == 9 {
+				written["k|topic|orders.DLT"] == 2 && written["n|stream|SERVE"] == 9 &&
+				published["r|jobs"] == 7 && published["r|jobs.dlq"] == 3 && deliveredKnown && delivered["r|jobs"] == 0 {
 				if _, ok := written["r|queue|jobs"]; ok {
 					t.Errorf("a queue exports messages written: %v", written)
 				}
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("served lag %v, want lag -o json's %v\nserved dead letters %v, want dlq ls's %v\nserved depth %v, want ls's %v\nconsumers %v, want %v\nwritten %v",
-					got, want, gotDead, wantDead, depth, wantDepth, consumers, wantConsumers, written)
+				t.Fatalf("served lag %v, want lag -o json's %v\nserved dead letters %v, want dlq ls's %v\nserved depth %v, want ls's %v\nconsumers %v, want %v\nwritten %v\npublished %v, delivered %v",
+					got, want, gotDead, wantDead, depth, wantDepth, consumers, wantConsumers, written, published, delivered)
 			}
 		}
 		if time.Now().After(deadline) {

@@ -14,6 +14,9 @@ const (
 	// NamesLag are what lag's NAME arguments select: Kafka groups,
 	// RabbitMQ queues, JetStream streams.
 	NamesLag
+	// NamesConsumers are what offsets reset's GROUP names: Kafka
+	// groups, JetStream durable consumers; none on RabbitMQ.
+	NamesConsumers
 )
 
 // NameLister lists names for shell completion, as cheaply as the broker

@@ -43,6 +43,13 @@ type Destination struct {
 	// listings: the sum of the partitions' end offsets (Kafka), the last
 	// sequence (JetStream); 0 where unknown. Not part of ls's output.
 	Written int64 `json:"-" yaml:"-"`
+	// Published, Delivered and Acked are RabbitMQ's cumulative counts of
+	// messages published to the queue, delivered from it (deliver_get)
+	// and acknowledged, as the management API keeps them (since the
+	// queue or the node started): what Prometheus counters need, where
+	// the API's rates are its own averages. nil where the API has no
+	// figures. Not part of ls's output.
+	Published, Delivered, Acked *int64 `json:"-" yaml:"-"`
 
 	// Stats says how current the counts are where they can be old
 	// (RabbitMQ's management API): lag.StatsSampled, lag.StatsAbsent
@@ -370,6 +377,16 @@ type LagQueryChecker interface {
 // (RabbitMQ), num_pending (JetStream).
 type LagReader interface {
 	Lag(ctx context.Context, q LagQuery) ([]lag.Row, error)
+}
+
+// EmptyExplainer is implemented by a connection whose broker can answer
+// and still have nothing to list by its setup, not by its data: NATS
+// without JetStream has no streams or consumers. When a LagReader returns
+// no rows, WhyEmpty returns the error that says why (nil when the listing
+// is empty because there is nothing), so that lag does not print an empty
+// table and exit 0 on a server that cannot have anything to show.
+type EmptyExplainer interface {
+	WhyEmpty(ctx context.Context) error
 }
 
 // ErrCannotList is in the error chain of a LagReader (or Lister) that

@@ -143,9 +143,14 @@ func TestNATSWithAndWithoutJetStream(t *testing.T) {
 
 	off := testenv.NATS(t, sandbox.NATSOptions{Configure: func(o *server.Options) { o.JetStream = false }})
 	r = check(t, broker.Target{URL: off.URL})
+	// lag and dlq ls fail there (exit 1), as on RabbitMQ without its
+	// management API, whose check is a FAIL too.
 	want(t, r, map[string]broker.Status{
-		broker.CheckJetStream: broker.StatusWarn, broker.CheckLag: broker.StatusWarn, broker.CheckDLQ: broker.StatusWarn,
+		broker.CheckJetStream: broker.StatusFail, broker.CheckLag: broker.StatusFail, broker.CheckDLQ: broker.StatusFail,
 	})
+	if !doctor.Failed([]doctor.Report{r}) {
+		t.Errorf("NATS without JetStream passed:\n%s", dump(r))
+	}
 }
 
 // A user denied the JetStream API: doctor says so within its timeout.

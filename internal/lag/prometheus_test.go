@@ -140,24 +140,24 @@ mqctl_queue_unacked_messages{broker="rabbitmq",queue="jobs\\dead\nletter"} 2
 # HELP mqctl_queue_consumers Consumers attached to the queue.
 # TYPE mqctl_queue_consumers gauge
 mqctl_queue_consumers{broker="rabbitmq",queue="jobs\\dead\nletter"} 1
-# HELP mqctl_queue_publish_rate Messages published to the queue per second.
+# HELP mqctl_queue_publish_rate Messages published to the queue per second, the broker's own average over its last sampling window (rate() of mqctl_queue_published_messages_total is Prometheus's).
 # TYPE mqctl_queue_publish_rate gauge
 mqctl_queue_publish_rate{broker="rabbitmq",queue="jobs\\dead\nletter"} 0.5
-# HELP mqctl_queue_deliver_rate Messages delivered from the queue per second.
+# HELP mqctl_queue_deliver_rate Messages delivered from the queue per second, the broker's own average over its last sampling window (rate() of mqctl_queue_delivered_messages_total is Prometheus's).
 # TYPE mqctl_queue_deliver_rate gauge
 mqctl_queue_deliver_rate{broker="rabbitmq",queue="jobs\\dead\nletter"} 0
-# HELP mqctl_queue_ack_rate Messages acknowledged on the queue per second.
+# HELP mqctl_queue_ack_rate Messages acknowledged on the queue per second, the broker's own average over its last sampling window (rate() of mqctl_queue_acked_messages_total is Prometheus's).
 # TYPE mqctl_queue_ack_rate gauge
 mqctl_queue_ack_rate{broker="rabbitmq",queue="jobs\\dead\nletter"} 0.25
 # HELP mqctl_queue_drain_seconds Estimated seconds until the queue is empty at the current rates.
 # TYPE mqctl_queue_drain_seconds gauge
 mqctl_queue_drain_seconds{broker="rabbitmq",queue="jobs\\dead\nletter"} 30
-# HELP mqctl_consumer_ack_pending Messages delivered to the consumer and not yet acknowledged.
-# TYPE mqctl_consumer_ack_pending gauge
-mqctl_consumer_ack_pending{broker="nats",consumer="worker",stream="ORDERS"} 1
-# HELP mqctl_consumer_redelivered Messages redelivered to the consumer.
-# TYPE mqctl_consumer_redelivered gauge
-mqctl_consumer_redelivered{broker="nats",consumer="worker",stream="ORDERS"} 2
+# HELP mqctl_consumer_ack_pending_messages Messages delivered to the consumer and not yet acknowledged.
+# TYPE mqctl_consumer_ack_pending_messages gauge
+mqctl_consumer_ack_pending_messages{broker="nats",consumer="worker",stream="ORDERS"} 1
+# HELP mqctl_consumer_redelivered_messages Messages redelivered to the consumer and not yet acknowledged.
+# TYPE mqctl_consumer_redelivered_messages gauge
+mqctl_consumer_redelivered_messages{broker="nats",consumer="worker",stream="ORDERS"} 2
 # HELP mqctl_consumer_waiting Pull requests waiting on the consumer.
 # TYPE mqctl_consumer_waiting gauge
 mqctl_consumer_waiting{broker="nats",consumer="worker",stream="ORDERS"} 3

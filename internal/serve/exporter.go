@@ -261,6 +261,17 @@ func destinationSamples(name string, dests []broker.Destination) []prometheus.Me
 		if d.Written > 0 {
 			add(destinationWrittenDesc, prometheus.CounterValue, float64(d.Written), values)
 		}
+		// The queue's counters carry the lag series' labels, to sit next
+		// to mqctl_queue_ready_messages and the broker's rate gauges.
+		queue := values[:3:3]
+		for _, c := range []struct {
+			desc *prometheus.Desc
+			n    *int64
+		}{{queuePublishedDesc, d.Published}, {queueDeliveredDesc, d.Delivered}, {queueAckedDesc, d.Acked}} {
+			if c.n != nil {
+				add(c.desc, prometheus.CounterValue, float64(*c.n), queue)
+			}
+		}
 	}
 	return out
 }
@@ -353,6 +364,19 @@ var (
 		"Consumers of the destination (as ls counts them).", deadLetterLabels, nil)
 	destinationWrittenDesc = prometheus.NewDesc("mqctl_destination_written_messages_total",
 		"Messages ever appended to the topic (sum of partition end offsets) or stream (last sequence); rate() of it is the in rate.", deadLetterLabels, nil)
+)
+
+// queueCounterLabels are the labels of the RabbitMQ queue counters: the
+// lag series' labels of a queue (destinationSet.add's first three values).
+var queueCounterLabels = []string{"broker", "context", "queue"}
+
+var (
+	queuePublishedDesc = prometheus.NewDesc("mqctl_queue_published_messages_total",
+		"Messages published to the RabbitMQ queue, as the management API counts them (message_stats.publish); rate() of it is the publish rate.", queueCounterLabels, nil)
+	queueDeliveredDesc = prometheus.NewDesc("mqctl_queue_delivered_messages_total",
+		"Messages delivered from the RabbitMQ queue, to consumers and basic.get (message_stats.deliver_get).", queueCounterLabels, nil)
+	queueAckedDesc = prometheus.NewDesc("mqctl_queue_acked_messages_total",
+		"Messages acknowledged on the RabbitMQ queue (message_stats.ack).", queueCounterLabels, nil)
 )
 
 const (

@@ -484,8 +484,11 @@ func TestDeadLetterSeries(t *testing.T) {
 
 // Destinations are exported with depth, consumers and (where counted)
 // messages written; a depth the broker did not report is absent, not 0;
-// a listing that fails fails the poll.
+// RabbitMQ queues' published, delivered and acked counts are counters
+// with the lag series' labels, absent where the API had none; a listing
+// that fails fails the poll.
 func TestDestinationSeries(t *testing.T) {
+	published, delivered, acked := int64(40), int64(31), int64(30)
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	k := &reader{rows: []lag.Row{kafkaRow(0, 4, 10)}}
 	var (
@@ -493,7 +496,7 @@ func TestDestinationSeries(t *testing.T) {
 		dests = []broker.Destination{
 			{Broker: "kafka", Type: "topic", Name: "orders", Messages: 10, Consumers: 1, Written: 25},
 			{Broker: "kafka", Type: "topic", Name: "orders", Messages: 10}, // twice
-			{Broker: "rabbitmq", Type: "queue", Name: "jobs", Messages: 7, Consumers: 2},
+			{Broker: "rabbitmq", Type: "queue", Name: "jobs", Messages: 7, Consumers: 2, Published: &published, Delivered: &delivered, Acked: &acked},
 			{Broker: "rabbitmq", Type: "queue", Name: "fresh", Stats: lag.StatsAbsent},
 		}
 		listErr error
@@ -514,6 +517,9 @@ func TestDestinationSeries(t *testing.T) {
 		`mqctl_destination_messages{broker=rabbitmq,context=k,destination=jobs,type=queue}`:              7,
 		`mqctl_destination_consumers{broker=rabbitmq,context=k,destination=jobs,type=queue}`:             2,
 		`mqctl_destination_consumers{broker=rabbitmq,context=k,destination=fresh,type=queue}`:            0,
+		`mqctl_queue_published_messages_total{broker=rabbitmq,context=k,queue=jobs}`:                     40,
+		`mqctl_queue_delivered_messages_total{broker=rabbitmq,context=k,queue=jobs}`:                     31,
+		`mqctl_queue_acked_messages_total{broker=rabbitmq,context=k,queue=jobs}`:                         30,
 	} {
 		if s, ok := got[key]; !ok || s.value != want {
 			t.Errorf("%s = %v (present %v), want %v", key, s.value, ok, want)
@@ -522,9 +528,17 @@ func TestDestinationSeries(t *testing.T) {
 	for _, absent := range []string{
 		`mqctl_destination_messages{broker=rabbitmq,context=k,destination=fresh,type=queue}`,
 		`mqctl_destination_written_messages_total{broker=rabbitmq,context=k,destination=jobs,type=queue}`,
+		`mqctl_queue_published_messages_total{broker=rabbitmq,context=k,queue=fresh}`,
+		`mqctl_queue_acked_messages_total{broker=rabbitmq,context=k,queue=fresh}`,
 	} {
 		if _, ok := got[absent]; ok {
 			t.Errorf("%s is exported", absent)
+		}
+	}
+	_, body := scrape(t, h, "/metrics")
+	for _, family := range []string{"published", "delivered", "acked"} {
+		if typ := "# TYPE mqctl_queue_" + family + "_messages_total counter\n"; !strings.Contains(body, typ) {
+			t.Errorf("the scrape lacks %q", typ)
 		}
 	}
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
@@ -32,7 +33,14 @@ func catalogue(t *testing.T) (labels map[string]map[string]bool, statuses map[st
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	k, d := &reader{rows: fixture()}, &deadLetters{dest: deadFixture()}
 	down := &reader{err: errors.New("connection refused")}
-	e := newTestExporter(clk, 2, Context{Name: "k", Read: k.read, DeadLetters: d.read}, Context{Name: "down", Read: down.read},
+	published, delivered, acked := int64(9), int64(7), int64(6)
+	dests := func(context.Context) ([]broker.Destination, error) {
+		return []broker.Destination{
+			{Broker: "kafka", Type: "topic", Name: "orders", Messages: 10, Consumers: 1, Written: 25},
+			{Broker: "rabbitmq", Type: "queue", Name: "jobs", Messages: 2, Consumers: 1, Published: &published, Delivered: &delivered, Acked: &acked},
+		}, nil
+	}
+	e := newTestExporter(clk, 2, Context{Name: "k", Read: k.read, DeadLetters: d.read, Destinations: dests}, Context{Name: "down", Read: down.read},
 		Context{Name: "gone", Err: errors.New("no such context")})
 	for range 2 {
 		for _, s := range e.ctxs[:2] {
@@ -52,7 +60,8 @@ func catalogue(t *testing.T) (labels map[string]map[string]bool, statuses map[st
 			statuses[st] = true
 		}
 	}
-	for _, name := range []string{"mqctl_context_up", "mqctl_lag_messages", "mqctl_lag_status", "mqctl_queue_consumers", "mqctl_consumer_ack_pending", "mqctl_dead_letter_messages"} {
+	for _, name := range []string{"mqctl_context_up", "mqctl_lag_messages", "mqctl_lag_status", "mqctl_queue_consumers", "mqctl_consumer_ack_pending_messages", "mqctl_dead_letter_messages",
+		"mqctl_queue_published_messages_total", "mqctl_queue_delivered_messages_total", "mqctl_queue_acked_messages_total", "mqctl_destination_written_messages_total"} {
 		if labels[name] == nil {
 			t.Fatalf("the scrape has no %s: %v", name, slices.Sorted(maps.Keys(labels)))
 		}

@@ -56,6 +56,7 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 	}
 
 	timeout := t.EffectiveTimeout()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	within := remaining(ctx)
@@ -100,8 +101,19 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 	}
 	c.admin = kadm.NewClient(c.client)
 
-	if _, err := c.admin.BrokerMetadata(ctx); err != nil {
+	// kgo runs a new connection's handshake (ApiVersions, SASL) on the
+	// client's own context, so cancelling ctx does not end a wait on a
+	// broker that accepts the connection and never answers: it lasted the
+	// whole timeout (19 s of a --timeout 20s after Ctrl-C). Closing the
+	// client ends it at once.
+	stop := context.AfterFunc(parent, c.client.Close)
+	_, err = c.admin.BrokerMetadata(ctx)
+	stop()
+	if err != nil {
 		c.client.Close()
+		if parent.Err() != nil {
+			err = parent.Err()
+		}
 		return nil, c.classify(err, within)
 	}
 	return c, nil

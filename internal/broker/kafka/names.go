@@ -10,7 +10,8 @@ import (
 var _ broker.NameLister = (*Conn)(nil)
 
 // ListNames lists topic names (one metadata request, internal topics
-// left out) or group names (one ListGroups per broker), sorted.
+// left out) or group names (one ListGroups per broker; what lag selects
+// and what offsets reset takes), sorted.
 func (c *Conn) ListNames(ctx context.Context, kind broker.NameKind) ([]string, error) {
 	within := remaining(ctx)
 	if kind == broker.NamesDestinations {

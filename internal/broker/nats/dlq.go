@@ -40,7 +40,7 @@ func (c *Conn) DeadLetterDestinations(ctx context.Context, q broker.DeadLetterQu
 	streams, err := c.streamInfos(ctx)
 	if err != nil {
 		if jetStreamMissing(err) {
-			return []broker.DeadLetterDestination{}, nil
+			return nil, c.noJetStream()
 		}
 		return nil, c.apiErr(err, "listing streams")
 	}

@@ -73,11 +73,11 @@ func (c *Conn) jetStreamDiagnosis(ctx context.Context) broker.Diagnosis {
 		d.Status = broker.StatusOK
 		d.Detail = fmt.Sprintf("enabled: %d stream(s), %d consumer(s)", info.Streams, info.Consumers)
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-		d.Status, d.Detail = broker.StatusWarn, "not enabled for this account: core NATS only (produce and consume --core)"
+		d.Status, d.Detail = broker.StatusFail, "not enabled for this account: lag, dlq and streams fail; core NATS only (produce and consume --core)"
 	case errors.Is(err, nats.ErrPermissionViolation), strings.Contains(strings.ToLower(err.Error()), "permissions violation"):
 		d.Status, d.Detail = broker.StatusFail, "this user may not use the JetStream API ($JS.API.>)"
 	case errors.Is(err, nats.ErrNoResponders):
-		d.Status, d.Detail = broker.StatusWarn, "no JetStream server answers: core NATS only (produce and consume --core)"
+		d.Status, d.Detail = broker.StatusFail, "no JetStream server answers: lag, dlq and streams fail; core NATS only (produce and consume --core)"
 	default:
 		d.Status, d.Detail = broker.StatusUnknown, "no answer from the JetStream API: "+reason(err)+" (denied by permissions, or JetStream unavailable)"
 	}

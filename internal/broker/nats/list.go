@@ -50,6 +50,25 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	return out, nil
 }
 
+var _ broker.EmptyExplainer = (*Conn)(nil)
+
+// WhyEmpty implements broker.EmptyExplainer: lag's empty answer on a
+// server or account without JetStream (Lag lists nothing there) is an
+// error, as RabbitMQ's lag without its management API is.
+func (c *Conn) WhyEmpty(ctx context.Context) error {
+	if _, err := c.js.AccountInfo(ctx); err != nil && jetStreamMissing(err) {
+		return c.noJetStream()
+	}
+	return nil
+}
+
+// noJetStream is the error of lag and dlq ls on a server or account
+// without JetStream: an exit 1, as when RabbitMQ's management API, which
+// they need there, is unreachable.
+func (c *Conn) noJetStream() error {
+	return mqerr.New(mqerr.Failure, "JetStream is not enabled on nats at %s: no streams or consumers", c.hosts)
+}
+
 // jetStreamMissing reports a server or account without JetStream. A single
 // server without it has no responder on the JetStream API subjects.
 func jetStreamMissing(err error) bool {

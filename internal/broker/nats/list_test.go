@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,4 +130,24 @@ func TestListWithoutJetStream(t *testing.T) {
 			t.Errorf("List = %#v, want an empty, non-nil list", got)
 		}
 	})
+}
+
+// Lag's empty answer without JetStream is explained by WhyEmpty, and dlq
+// ls fails with the same error: one line naming the server, exit 1.
+func TestWhyEmptyWithoutJetStream(t *testing.T) {
+	withoutJetStream(t, func(t *testing.T, conn *Conn, ctx context.Context) {
+		err := conn.WhyEmpty(ctx)
+		if err == nil || mqerr.ExitCode(err) != mqerr.ExitFailure || !strings.Contains(err.Error(), "JetStream is not enabled on nats at 127.0.0.1:") {
+			t.Errorf("WhyEmpty = %v (exit %d), want JetStream not enabled, exit 1", err, mqerr.ExitCode(err))
+		}
+		ds, err := conn.DeadLetterDestinations(ctx, broker.DeadLetterQuery{})
+		if ds != nil || err == nil || err.Error() != conn.WhyEmpty(ctx).Error() {
+			t.Errorf("DeadLetterDestinations = %v, %v; want WhyEmpty's error", ds, err)
+		}
+	})
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	if err := conn.WhyEmpty(ctx); err != nil {
+		t.Errorf("WhyEmpty with JetStream = %v, want nil", err)
+	}
 }

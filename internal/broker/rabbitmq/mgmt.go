@@ -119,6 +119,12 @@ type apiQueue struct {
 // for a queue that never saw a message, and within it only the
 // operations that happened: a nil rate is unknown, treated as 0.
 type messageStats struct {
+	// PublishCount, DeliverGetCount and AckCount are the cumulative
+	// counts (List asks for them).
+	PublishCount    *int64 `json:"publish"`
+	DeliverGetCount *int64 `json:"deliver_get"`
+	AckCount        *int64 `json:"ack"`
+
 	Publish      *rate `json:"publish_details"`
 	DeliverGet   *rate `json:"deliver_get_details"`
 	Ack          *rate `json:"ack_details"`

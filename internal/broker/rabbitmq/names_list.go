@@ -9,9 +9,10 @@ import (
 var _ broker.NameLister = (*Conn)(nil)
 
 // ListNames lists the queue names of the vhost from the management API
-// (the name column only); RabbitMQ has no consumer groups.
+// (the name column only); RabbitMQ has no consumer groups
+// or consumers with a position of their own.
 func (c *Conn) ListNames(ctx context.Context, kind broker.NameKind) ([]string, error) {
-	if kind == broker.NamesGroups {
+	if kind == broker.NamesGroups || kind == broker.NamesConsumers {
 		return nil, nil
 	}
 	var names []string

@@ -286,6 +286,13 @@ func (s *Source) ReadTarget(ctx context.Context, i int) ([]lag.Row, error) {
 		defer fcancel()
 		rows, err = s.fallback(fctx, conn, err)
 	}
+	if err == nil && len(rows) == 0 {
+		if ex, ok := conn.(broker.EmptyExplainer); ok {
+			ectx, ecancel := context.WithTimeout(ctx, t.EffectiveTimeout())
+			defer ecancel()
+			err = ex.WhyEmpty(ectx)
+		}
+	}
 	if err != nil {
 		return nil, broker.Scrub(err, t.Secrets()...)
 	}
@@ -305,7 +312,8 @@ func (s *Source) fallback(ctx context.Context, conn broker.Conn, err error) ([]l
 		return nil, err
 	}
 	if len(s.names) == 0 || s.regex {
-		return nil, fmt.Errorf("%w; or name the queues (no --regex) to read their depth over AMQP", err)
+		// The driver's error already says to name the queues.
+		return nil, err
 	}
 	s.warnf("management API unreachable: reading ready and consumers over AMQP (no unacked, no rates)")
 	return byName.LagByName(ctx, s.names)
