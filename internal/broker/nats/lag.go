@@ -27,8 +27,8 @@ import (
 // lookup per filter subject of each lagging consumer, none for an
 // unfiltered one still before the stream's first message (see timeLag).
 //
-// Like List, a server or account without JetStream has nothing to report:
-// that is no rows, not an error.
+// Like List, a server or account without JetStream gives no rows here;
+// the lag source then asks WhyEmpty, which names the missing JetStream.
 func (c *Conn) Lag(ctx context.Context, q broker.LagQuery) ([]lag.Row, error) {
 	streams, err := c.streamInfos(ctx)
 	if err != nil {
