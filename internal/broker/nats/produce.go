@@ -20,8 +20,9 @@ import (
 const (
 	defaultInFlight       = 4096
 	defaultConfirmTimeout = 30 * time.Second
-	// coreFlushEvery is how often core mode flushes a partial batch: often
-	// enough that a slow trickle of messages is reported promptly.
+	// coreFlushEvery is how long core mode lets a partial batch wait for
+	// a flush: short enough that a slow trickle of messages is reported
+	// promptly.
 	coreFlushEvery = 5 * time.Millisecond
 	// maxSweep bounds the interval of the timeout and permission checks.
 	maxSweep = 250 * time.Millisecond
@@ -77,7 +78,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		seenErr: c.nc.LastError(),
 	}
 	if o.Core {
-		cp := &coreProducer{producer: p, kick: make(chan struct{}, 1), flushAt: max(1, inFlight/2)}
+		cp := newCoreProducer(p, inFlight)
 		go cp.flusher()
 		return cp, nil
 	}
