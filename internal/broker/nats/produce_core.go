@@ -32,15 +32,15 @@ func newCoreProducer(p *producer, inFlight int) *coreProducer {
 
 // Publish implements broker.Producer.
 func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
-	msg := p.admit(ctx, m, done)
-	if msg == nil {
+	var msg nats.Msg // not kept past the send: no allocation per message
+	if !p.admit(ctx, m, done, &msg) {
 		return
 	}
 	// Sent under mu, so a batch the flusher takes holds only messages
 	// written before its PING.
-	if err := p.nc.PublishMsg(msg); err != nil {
+	if err := p.nc.PublishMsg(&msg); err != nil {
 		p.mu.Unlock()
-		done(broker.Receipt{}, p.sendErr(err, msg))
+		done(broker.Receipt{}, p.sendErr(err, &msg))
 		p.win.Release(1)
 		return
 	}

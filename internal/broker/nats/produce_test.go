@@ -338,6 +338,33 @@ func TestCoreKicksOncePerBatch(t *testing.T) {
 	}
 }
 
+// TestCorePublishAllocs: a core publish allocates nothing of its own (the
+// flusher's PING round trips, every half window, allocate a little), so
+// a load test's measuring does not feed the garbage collector.
+func TestCorePublishAllocs(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	p := newProducer(t, ctx, conn, broker.ProducerOptions{Destination: "events.allocs", Core: true, InFlight: 4096})
+	m := &broker.Message{Value: []byte("payload")}
+	var settled atomic.Int64
+	done := func(_ broker.Receipt, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		settled.Add(1)
+	}
+	allocs := testing.AllocsPerRun(2000, func() { p.Publish(ctx, m, done) })
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if settled.Load() != 2001 {
+		t.Errorf("%d messages settled, want 2001", settled.Load())
+	}
+	if allocs >= 1 {
+		t.Errorf("%.0f allocations per core publish, want none", allocs)
+	}
+}
+
 func TestProduceMaxPayload(t *testing.T) {
 	for _, core := range []bool{false, true} {
 		t.Run(fmt.Sprintf("core=%v", core), func(t *testing.T) {
