@@ -20,8 +20,9 @@ import (
 const (
 	defaultInFlight       = 4096
 	defaultConfirmTimeout = 30 * time.Second
-	// coreFlushEvery is how often core mode flushes a partial batch: often
-	// enough that a slow trickle of messages is reported promptly.
+	// coreFlushEvery is how long core mode lets a partial batch wait for
+	// a flush: short enough that a slow trickle of messages is reported
+	// promptly.
 	coreFlushEvery = 5 * time.Millisecond
 	// maxSweep bounds the interval of the timeout and permission checks.
 	maxSweep = 250 * time.Millisecond
@@ -77,7 +78,7 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		seenErr: c.nc.LastError(),
 	}
 	if o.Core {
-		cp := &coreProducer{producer: p, kick: make(chan struct{}, 1), flushAt: max(1, inFlight/2)}
+		cp := newCoreProducer(p, inFlight)
 		go cp.flusher()
 		return cp, nil
 	}
@@ -147,45 +148,45 @@ func (p *producer) shut() {
 	<-p.stopped
 }
 
-// admit prepares m and, when the producer is open, returns it with p.mu
-// held for the send. nil means done was already called (a bad message, a
-// closed producer) and p.mu is not held.
-func (p *producer) admit(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) *nats.Msg {
-	msg := p.prepare(ctx, m, done)
-	if msg == nil {
-		return nil
+// admit prepares m into msg and, when the producer is open, returns true
+// with p.mu held for the send. false means done was already called (a bad
+// message, a closed producer) and p.mu is not held. msg is the caller's:
+// core NATS is done with it once sent and keeps it on its stack, so a
+// publish allocates nothing.
+func (p *producer) admit(ctx context.Context, m *broker.Message, done func(broker.Receipt, error), msg *nats.Msg) bool {
+	if !p.prepare(ctx, m, done, msg) {
+		return false
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		done(broker.Receipt{}, errClosed)
 		p.win.Release(1)
-		return nil
+		return false
 	}
-	return msg
+	return true
 }
 
-// prepare builds the message and takes a window slot; on failure done has
-// been called and nil is returned.
-func (p *producer) prepare(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) *nats.Msg {
+// prepare builds the message into msg and takes a window slot; on failure
+// done has been called and false is returned.
+func (p *producer) prepare(ctx context.Context, m *broker.Message, done func(broker.Receipt, error), msg *nats.Msg) bool {
 	subject := p.subject
 	if p.routes != nil {
 		var err error
 		if subject, err = p.routes.subject(ctx, m); err != nil {
 			done(broker.Receipt{}, err)
-			return nil
+			return false
 		}
 	}
-	msg, err := natsMsg(subject, m)
-	if err != nil {
+	if err := natsMsg(msg, subject, m); err != nil {
 		done(broker.Receipt{}, err)
-		return nil
+		return false
 	}
 	if err := p.win.Acquire(ctx); err != nil {
 		done(broker.Receipt{}, err)
-		return nil
+		return false
 	}
-	return msg
+	return true
 }
 
 // CheckMessage implements broker.MessageChecker: m is refused as Publish
@@ -196,8 +197,8 @@ func (p *producer) CheckMessage(m *broker.Message) error {
 	if subject == "" {
 		subject = "check"
 	}
-	_, err := natsMsg(subject, m)
-	return err
+	var msg nats.Msg
+	return natsMsg(&msg, subject, m)
 }
 
 // sendErr explains a publish that failed before it left the client.

@@ -24,22 +24,32 @@ type coreProducer struct {
 	flushAt int
 }
 
+// newCoreProducer returns p in core mode, flushing after every half
+// window; its flusher is not started yet.
+func newCoreProducer(p *producer, inFlight int) *coreProducer {
+	return &coreProducer{producer: p, kick: make(chan struct{}, 1), flushAt: max(1, inFlight/2)}
+}
+
 // Publish implements broker.Producer.
 func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
-	msg := p.admit(ctx, m, done)
-	if msg == nil {
+	var msg nats.Msg // not kept past the send: no allocation per message
+	if !p.admit(ctx, m, done, &msg) {
 		return
 	}
 	// Sent under mu, so a batch the flusher takes holds only messages
 	// written before its PING.
-	if err := p.nc.PublishMsg(msg); err != nil {
+	if err := p.nc.PublishMsg(&msg); err != nil {
 		p.mu.Unlock()
-		done(broker.Receipt{}, p.sendErr(err, msg))
+		done(broker.Receipt{}, p.sendErr(err, &msg))
 		p.win.Release(1)
 		return
 	}
 	p.batch = append(p.batch, done)
-	full := len(p.batch) >= p.flushAt
+	// Only the message that fills the batch kicks the flusher: one kick
+	// per batch. Kicking on each message past it would leave a kick
+	// behind that flushes the few messages sent after the flusher took
+	// the batch: a second PING round trip for a handful of messages.
+	full := len(p.batch) == p.flushAt
 	p.mu.Unlock()
 	if full {
 		p.nudge()
@@ -61,16 +71,18 @@ func (p *coreProducer) Close() error {
 	return nil
 }
 
-// flusher flushes the connection whenever a batch is full, and every few
-// milliseconds for a partial one, and settles the batch.
+// flusher flushes the connection whenever a batch is full, and a partial
+// one when nothing was flushed for a few milliseconds, and settles the
+// batch. (A ticker would also flush the few messages sent since a full
+// batch's flush: a PING round trip more per tick.)
 func (p *coreProducer) flusher() {
 	defer close(p.stopped)
-	ticker := time.NewTicker(coreFlushEvery)
-	defer ticker.Stop()
+	idle := time.NewTimer(coreFlushEvery)
+	defer idle.Stop()
 	for {
 		select {
 		case <-p.kick:
-		case <-ticker.C:
+		case <-idle.C:
 		case <-p.closing:
 			p.mu.Lock()
 			b := p.batch
@@ -80,6 +92,7 @@ func (p *coreProducer) flusher() {
 			return
 		}
 		p.flush()
+		idle.Reset(coreFlushEvery)
 	}
 }
 

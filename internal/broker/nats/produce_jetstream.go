@@ -31,8 +31,8 @@ type jsProducer struct {
 
 // Publish implements broker.Producer.
 func (p *jsProducer) Publish(ctx context.Context, m *broker.Message, done func(broker.Receipt, error)) {
-	msg := p.admit(ctx, m, done)
-	if msg == nil {
+	msg := new(nats.Msg) // kept until its ack, which finds it by pointer
+	if !p.admit(ctx, m, done, msg) {
 		return
 	}
 	// Listed before it is sent, since the ack may come back before

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/broker/inflight"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
@@ -286,6 +287,81 @@ func TestProduceCore(t *testing.T) {
 		if string(m.Data) != fmt.Sprintf("login-%d", i) || !slices.Equal(m.Header.Values("user"), []string{"u1", "u2"}) {
 			t.Errorf("received %q with headers %v", m.Data, m.Header)
 		}
+	}
+}
+
+// TestCoreKicksOncePerBatch: a core producer kicks its flusher once per
+// full batch. Messages sent after the flusher took the kick, before it
+// took the batch, must not leave another kick behind: that flushed them
+// again at once, a PING round trip for a handful of messages.
+func TestCoreKicksOncePerBatch(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	// Built as NewProducer builds it, with the flusher started by hand.
+	cp := newCoreProducer(&producer{nc: conn.nc, subject: "events.kick", timeout: time.Minute,
+		win: inflight.New(8), closing: make(chan struct{}), stopped: make(chan struct{})}, 8)
+	if cp.flushAt != 4 {
+		t.Fatalf("flushAt %d, want half the window of 8", cp.flushAt)
+	}
+	const n = 7
+	out := newOutcomes(n)
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			cp.Publish(ctx, &broker.Message{Value: fmt.Appendf(nil, "m-%d", i)}, out.done(i))
+		}
+	}
+	publish(0, 3)
+	if len(cp.kick) != 0 {
+		t.Fatal("kicked before the batch was full")
+	}
+	publish(3, 4)
+	if len(cp.kick) != 1 {
+		t.Fatal("no kick when the batch became full")
+	}
+	<-cp.kick // the flusher wakes; it has not taken the batch yet
+	publish(4, n)
+	if len(cp.kick) != 0 {
+		t.Fatal("messages past the full batch kicked the flusher again")
+	}
+	go cp.flusher()
+	if err := cp.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	out.exactlyOnce(t)
+	for i := range n {
+		if out.errs[i] != nil || out.receipts[i] != (broker.Receipt{Unconfirmed: true}) {
+			t.Errorf("message %d: receipt %+v, err %v; want an unconfirmed receipt", i, out.receipts[i], out.errs[i])
+		}
+	}
+	if err := cp.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCorePublishAllocs: a core publish allocates nothing of its own (the
+// flusher's PING round trips, every half window, allocate a little), so
+// a load test's measuring does not feed the garbage collector.
+func TestCorePublishAllocs(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	p := newProducer(t, ctx, conn, broker.ProducerOptions{Destination: "events.allocs", Core: true, InFlight: 4096})
+	m := &broker.Message{Value: []byte("payload")}
+	var settled atomic.Int64
+	done := func(_ broker.Receipt, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		settled.Add(1)
+	}
+	allocs := testing.AllocsPerRun(2000, func() { p.Publish(ctx, m, done) })
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if settled.Load() != 2001 {
+		t.Errorf("%d messages settled, want 2001", settled.Load())
+	}
+	if allocs >= 1 {
+		t.Errorf("%.0f allocations per core publish, want none", allocs)
 	}
 }
 

@@ -72,37 +72,37 @@ func checkTokens(s string, literal bool) error {
 	return nil
 }
 
-// natsMsg turns m into a nats.Msg for subject. NATS keeps the values of one
+// natsMsg writes m into msg as a nats.Msg for subject. NATS keeps the values of one
 // header name in order, but not the order across names (nats.Header is a
 // map), and it silently trims and rewrites values, so a value it could not
 // carry unchanged fails the message instead.
-func natsMsg(subject string, m *broker.Message) (*nats.Msg, error) {
-	msg := &nats.Msg{Subject: subject, Data: m.Value}
+func natsMsg(msg *nats.Msg, subject string, m *broker.Message) error {
+	*msg = nats.Msg{Subject: subject, Data: m.Value}
 	headers, err := broker.HeadersWithKey(m, keyFits)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(headers) == 0 && m.NATS.MsgID == "" {
-		return msg, nil
+		return nil
 	}
 	h := make(nats.Header, len(headers)+1)
 	for _, hd := range headers {
 		if err := checkHeader(hd.Key, hd.Value); err != nil {
-			return nil, err
+			return err
 		}
 		h.Add(hd.Key, string(hd.Value))
 	}
 	if id := m.NATS.MsgID; id != "" {
 		if err := checkHeaderValue(jetstream.MsgIDHeader, []byte(id)); err != nil {
-			return nil, err
+			return err
 		}
 		if old := h[jetstream.MsgIDHeader]; len(old) > 1 || len(old) == 1 && old[0] != id {
-			return nil, mqerr.Usagef("message id %q conflicts with its %s header %q", id, jetstream.MsgIDHeader, old[0])
+			return mqerr.Usagef("message id %q conflicts with its %s header %q", id, jetstream.MsgIDHeader, old[0])
 		}
 		h[jetstream.MsgIDHeader] = []string{id}
 	}
 	msg.Header = h
-	return msg, nil
+	return nil
 }
 
 // keyFits reports whether a message key can be a header value as it is.
