@@ -71,9 +71,16 @@ func (ls *lanes) wakeOn(ctx context.Context) func() bool {
 	})
 }
 
+// key is d's lane: the partition d was fetched from, which PauseFetch
+// pauses; a Kafka record read back from a retry topic reads as its
+// origin partition but has its retry topic partition's lane.
 func (ls *lanes) key(d *broker.Delivery) laneKey {
-	if !ls.ordered {
+	switch {
+	case !ls.ordered:
 		return laneKey{}
+	case ls.pauser != nil:
+		dest, part := ls.pauser.FetchedFrom(d)
+		return laneKey{dest, part}
 	}
 	return laneKey{d.Destination, d.Kafka.Partition}
 }
