@@ -303,11 +303,17 @@ type FetchStopper interface {
 
 // FetchPauser is implemented by a Consumer that keeps order per
 // partition (Kafka): PauseFetch stops fetching more of the partition d
-// came from until resume is called, so that a caller handling partitions
-// apart can let a slow one's deliveries wait without holding up the
-// others or reading it without bound. Next may still return deliveries
-// of that partition fetched before the pause.
+// was fetched from until resume is called, so that a caller handling
+// partitions apart can let a slow one's deliveries wait without holding
+// up the others or reading it without bound. Next may still return
+// deliveries of that partition fetched before the pause.
+//
+// FetchedFrom names that partition, which is the one to keep apart and
+// in order: it is d's Destination and Kafka.Partition except for a
+// record read back from a retry topic, which reads as its origin but
+// was fetched from (and is committed in) the retry topic's partition.
 type FetchPauser interface {
+	FetchedFrom(d *Delivery) (topic string, partition int32)
 	PauseFetch(d *Delivery) (resume func())
 }
 

@@ -18,6 +18,7 @@ func (r *runner) handleAll(ctx context.Context) error {
 	n := max(1, r.o.Concurrency)
 	caps, _ := broker.CapabilitiesByName(r.o.Broker)
 	ls := newLanes(caps.PartitionOrder, r.c)
+	r.inFlight = ls.inFlight
 	// dctx ends dispatching: at an interrupt, or when a handler says
 	// --on-fail stop (r.halt).
 	dctx, stop := context.WithCancel(ctx)

@@ -3,6 +3,7 @@ package consume
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/mqctl/mqctl/internal/broker"
 )
@@ -34,9 +35,12 @@ type lanes struct {
 	byKey   map[laneKey]*lane
 	// ready are the lanes with a delivery waiting and no handler.
 	ready []*lane
-	// taken counts the deliveries put and not yet done.
-	taken  int
-	closed bool
+	// taken counts the deliveries put and not yet done: in flight.
+	taken int
+	// idle is closed while nothing is in flight, since idleSince.
+	idle      chan struct{}
+	idleSince time.Time
+	closed    bool
 }
 
 type laneKey struct {
@@ -54,7 +58,8 @@ type lane struct {
 }
 
 func newLanes(ordered bool, c broker.Consumer) *lanes {
-	ls := &lanes{ordered: ordered, byKey: map[laneKey]*lane{}}
+	ls := &lanes{ordered: ordered, byKey: map[laneKey]*lane{}, idle: make(chan struct{})}
+	close(ls.idle)
 	ls.cond = sync.NewCond(&ls.mu)
 	if p, ok := c.(broker.FetchPauser); ok && ordered {
 		ls.pauser = p
@@ -71,9 +76,16 @@ func (ls *lanes) wakeOn(ctx context.Context) func() bool {
 	})
 }
 
+// key is d's lane: the partition d was fetched from, which PauseFetch
+// pauses; a Kafka record read back from a retry topic reads as its
+// origin partition but has its retry topic partition's lane.
 func (ls *lanes) key(d *broker.Delivery) laneKey {
-	if !ls.ordered {
+	switch {
+	case !ls.ordered:
 		return laneKey{}
+	case ls.pauser != nil:
+		dest, part := ls.pauser.FetchedFrom(d)
+		return laneKey{dest, part}
 	}
 	return laneKey{d.Destination, d.Kafka.Partition}
 }
@@ -104,7 +116,9 @@ func (ls *lanes) put(ctx context.Context, d *broker.Delivery) bool {
 		return false
 	}
 	l.ds = append(l.ds, d)
-	ls.taken++
+	if ls.taken++; ls.taken == 1 {
+		ls.idle = make(chan struct{})
+	}
 	if ls.ordered && len(l.ds) == 1 && !l.busy {
 		ls.ready = append(ls.ready, l)
 	}
@@ -160,7 +174,7 @@ func (ls *lanes) doneFunc(l *lane) func() {
 	return func() {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
-		ls.taken--
+		ls.landed(1)
 		if l != nil {
 			l.busy = false
 			if len(l.ds) > 0 {
@@ -176,6 +190,26 @@ func (ls *lanes) doneFunc(l *lane) func() {
 		}
 		ls.cond.Broadcast()
 	}
+}
+
+// landed counts n deliveries no longer in flight; under mu.
+func (ls *lanes) landed(n int) {
+	if n == 0 {
+		return
+	}
+	if ls.taken -= n; ls.taken == 0 {
+		ls.idleSince = time.Now()
+		close(ls.idle)
+	}
+}
+
+// inFlight returns a channel closed while nothing put is in flight
+// (waiting in a lane or being handled, its partition's fetching perhaps
+// paused), and since when that is so: --idle-timeout counts from then.
+func (ls *lanes) inFlight() (idle <-chan struct{}, since time.Time) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.idle, ls.idleSince
 }
 
 // waitTaken waits until enough is false or nothing put is still being
@@ -199,7 +233,7 @@ func (ls *lanes) drain() []*broker.Delivery {
 	var out []*broker.Delivery
 	for _, l := range ls.byKey {
 		out = append(out, l.ds...)
-		ls.taken -= len(l.ds)
+		ls.landed(len(l.ds))
 		l.ds = nil
 	}
 	ls.ready = nil

@@ -327,6 +327,9 @@ type runner struct {
 	// halt ends the dispatching of an --exec run with the run's error
 	// (--on-fail stop); see handleAll.
 	halt func(error)
+	// inFlight, with --exec, is lanes.inFlight: --idle-timeout counts
+	// only while nothing is in flight.
+	inFlight func() (idle <-chan struct{}, since time.Time)
 }
 
 // next returns the next delivery, or a nil delivery and nil error when the
@@ -335,28 +338,81 @@ func (r *runner) next(ctx context.Context) (*broker.Delivery, error) {
 	if r.o.Count > 0 && r.taken.Load() >= r.o.Count {
 		return nil, nil
 	}
-	wctx := ctx
-	if r.o.IdleTimeout > 0 && r.c.Buffered() == 0 {
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, r.o.IdleTimeout)
-		defer cancel()
+	start := time.Now()
+	for {
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if r.o.IdleTimeout > 0 && r.c.Buffered() == 0 {
+			wctx, cancel = r.idleContext(ctx, start)
+		}
+		r.polling(true)
+		d, err := r.c.Next(wctx)
+		r.polling(false)
+		cancel()
+		switch {
+		case err == nil:
+			r.st.Read.Add(1)
+			return d, nil
+		case errors.Is(err, io.EOF):
+			return nil, nil
+		case ctx.Err() != nil:
+			return nil, nil
+		case wctx.Err() != nil && r.idle(start):
+			r.o.Logf("no message for %s: stopping", r.o.IdleTimeout)
+			return nil, nil
+		case wctx.Err() != nil:
+			// Deliveries were in flight: wait on.
+			continue
+		}
+		return nil, err
 	}
-	r.polling(true)
-	d, err := r.c.Next(wctx)
-	r.polling(false)
-	switch {
-	case err == nil:
-		r.st.Read.Add(1)
-		return d, nil
-	case errors.Is(err, io.EOF):
-		return nil, nil
-	case ctx.Err() != nil:
-		return nil, nil
-	case wctx.Err() != nil:
-		r.o.Logf("no message for %s: stopping", r.o.IdleTimeout)
-		return nil, nil
+}
+
+// idleContext is the context Next waits with under --idle-timeout, for
+// a delivery asked for at start: ctx, ended once nothing came since
+// start and nothing was in flight (an --exec delivery waiting in a lane,
+// its partition's fetching perhaps paused, or being handled) for
+// IdleTimeout; or, while something is in flight, once nothing is, for
+// next to ask again.
+func (r *runner) idleContext(ctx context.Context, start time.Time) (context.Context, context.CancelFunc) {
+	from := start
+	if r.inFlight != nil {
+		idle, since := r.inFlight()
+		select {
+		case <-idle:
+			if since.After(from) {
+				from = since
+			}
+		default:
+			wctx, cancel := context.WithCancel(ctx)
+			go func() {
+				select {
+				case <-idle:
+				case <-wctx.Done():
+				}
+				cancel()
+			}()
+			return wctx, cancel
+		}
 	}
-	return nil, err
+	return context.WithDeadline(ctx, from.Add(r.o.IdleTimeout))
+}
+
+// idle tells whether --idle-timeout passed for a delivery asked for at
+// start: as idleContext describes.
+func (r *runner) idle(start time.Time) bool {
+	from := start
+	if r.inFlight != nil {
+		idle, since := r.inFlight()
+		select {
+		case <-idle:
+		default:
+			return false
+		}
+		if since.After(from) {
+			from = since
+		}
+	}
+	return !time.Now().Before(from.Add(r.o.IdleTimeout))
 }
 
 // match applies the filter and counts.

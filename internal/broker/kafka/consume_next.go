@@ -317,9 +317,19 @@ func (k *reader) resume(tp topicPartition, why pauseWhy) {
 	}
 }
 
+// FetchedFrom implements broker.FetchPauser: the partition bd was
+// fetched from, a retry topic's for a record that reads as its origin.
+func (k *reader) FetchedFrom(bd *broker.Delivery) (topic string, partition int32) {
+	d, ok := bd.Settler.(*delivery)
+	if !ok {
+		return bd.Destination, bd.Kafka.Partition
+	}
+	return d.part.topic, d.part.id
+}
+
 // PauseFetch implements broker.FetchPauser: nothing more of the partition
-// d came from is fetched until resume is called (at most once counts).
-// kgo drops what it had buffered of it and fetches that again after the
+// bd was fetched from (FetchedFrom) is fetched until resume is called (at
+// most once counts). kgo drops what it had buffered of it and fetches that again after the
 // resume; what Next holds from the last poll still comes.
 func (k *reader) PauseFetch(bd *broker.Delivery) (resume func()) {
 	d, ok := bd.Settler.(*delivery)

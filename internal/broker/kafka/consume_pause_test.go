@@ -1,0 +1,64 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqctl/mqctl/internal/broker"
+	"github.com/mqctl/mqctl/internal/sandbox"
+	"github.com/mqctl/mqctl/internal/testenv"
+)
+
+// TestPauseFetchRetryRecordPausesFetchedPartition: a record read back
+// from a retry topic reads as its origin topic and partition, but it was
+// fetched from the retry topic's partition: FetchedFrom names that one,
+// the one its lane is kept apart by, and PauseFetch pauses that one, not
+// the origin, which another record's lane may be reading.
+func TestPauseFetchRetryRecordPausesFetchedPartition(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	c, err := open(t, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, c, "jobs", 2, nil)
+	w := writer(t, c)
+	ctx := context.Background()
+	if err := w.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Partition: 0, Value: []byte("a")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	delays := []time.Duration{time.Second}
+	rt, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g", RetryDelays: delays})
+	d := take(t, cons, 1)[0]
+	fp := cons.(broker.FetchPauser)
+	if topic, p := fp.FetchedFrom(d); topic != "jobs" || p != 0 {
+		t.Fatalf("FetchedFrom of jobs[0]@0 = %s[%d]", topic, p)
+	}
+	if err := rt.Retry(ctx, d, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	a := take(t, cons, 1)[0]
+	if a.Destination != "jobs" || a.Kafka.Partition != 0 {
+		t.Fatalf("back from %s[%d]", a.Destination, a.Kafka.Partition)
+	}
+	topic, p := fp.FetchedFrom(a)
+	if topic != "jobs.retry.1s" {
+		t.Fatalf("FetchedFrom of the retry of jobs[0] = %s[%d], not the retry topic", topic, p)
+	}
+	resume := fp.PauseFetch(a)
+	paused := cons.(*reader).cl.PauseFetchPartitions(nil)
+	if ps := paused[topic]; len(paused) != 1 || len(ps) != 1 || ps[0] != p {
+		t.Errorf("PauseFetch of a record fetched from %s[%d] paused %v", topic, p, paused)
+	}
+	resume()
+	if paused := cons.(*reader).cl.PauseFetchPartitions(nil); len(paused) != 0 {
+		t.Errorf("after resume %v are still paused", paused)
+	}
+}
