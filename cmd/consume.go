@@ -148,7 +148,7 @@ Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is
 	fl.StringVar(&fs.Consumer.QueueGroup, "queue-group", "", "NATS core: join this queue group")
 	fl.Int64VarP(&fs.Count, "count", "n", 0, "stop after this many messages (0: no limit); with --exec, handled or failed")
 	fl.BoolVar(&fs.Consumer.UntilEnd, "until-end", false, "stop when caught up with what existed at the start")
-	fl.DurationVar(&fs.IdleTimeout, "idle-timeout", 0, "stop when no message came for this long")
+	fl.DurationVar(&fs.IdleTimeout, "idle-timeout", 0, "stop when no message came for this long (with --exec: and none waited or was being handled)")
 	fl.StringVar(&fs.Ack, "ack", "after-output", "after-output, or none (peek)")
 	fl.StringVar(&fs.Exec, "exec", "", "run this shell command per message; exit 0 acks it")
 	fl.DurationVar(&fs.ExecTimeout, "exec-timeout", 0, "fail a handler run that takes longer (0: no bound)")
