@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -13,39 +12,12 @@ import (
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
-// hungBroker listens on loopback, accepts connections and never writes: a
-// broker that hangs once connected. Each accept is sent on the channel.
+// hungBroker is a broker that accepts connections and never answers;
+// each accept is sent on the channel.
 func hungBroker(t *testing.T) (addr string, accepted <-chan struct{}) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan struct{}, 16)
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String(), ch
+	port, ch := testenv.SilentListener(t)
+	return fmt.Sprintf("127.0.0.1:%d", port), ch
 }
 
 // Ctrl-C (or SIGTERM) while a command waits on a Kafka broker that accepted

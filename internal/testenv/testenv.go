@@ -60,10 +60,20 @@ func Deadline(d time.Duration) time.Duration { return d + max(d, 5*time.Second) 
 // once connected. It closes when t ends.
 func SilentPort(t testing.TB) int {
 	t.Helper()
+	port, _ := SilentListener(t)
+	return port
+}
+
+// SilentListener is SilentPort that also says when it accepted a
+// connection: one value per accept on the channel (dropped when it holds
+// 16 not read), so a test can act once the client is connected.
+func SilentListener(t testing.TB) (port int, accepted <-chan struct{}) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
+	ch := make(chan struct{}, 16)
 	var conns []net.Conn
 	done := make(chan struct{})
 	go func() {
@@ -74,6 +84,10 @@ func SilentPort(t testing.TB) int {
 				return
 			}
 			conns = append(conns, c)
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -83,5 +97,5 @@ func SilentPort(t testing.TB) int {
 			c.Close()
 		}
 	})
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, ch
 }
