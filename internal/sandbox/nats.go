@@ -63,15 +63,22 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	if !s.ReadyForConnections(natsReadyWithin) {
 		s.Shutdown()
 		n.cleanup()
-		return nil, fmt.Errorf("start nats: not ready within 10s")
+		return nil, fmt.Errorf("start nats: not ready within %s", natsReadyWithin)
 	}
 	n.server, n.opts = s, opts
 	n.URL = fmt.Sprintf("nats://%s", s.Addr().String())
 	return n, nil
 }
+
+// natsReadyWithin bounds the wait for a started server to take clients. A
+// clustered node's JetStream waits for its peers too, and the three nodes
+// of a test cluster start on a loaded two-core machine one after another:
+// 10 s was once too short (a CI run under load), so it is a hang guard
+// with room, not an expected time.
+const natsReadyWithin = 30 * time.Second
 
 // Server exposes the embedded server for tests.
 func (n *NATS) Server() *server.Server { return n.server }
@@ -89,9 +96,9 @@ func (n *NATS) Restart() error {
 		return fmt.Errorf("restart nats: %w", err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	if !s.ReadyForConnections(natsReadyWithin) {
 		s.Shutdown()
-		return fmt.Errorf("restart nats: not ready within 10s")
+		return fmt.Errorf("restart nats: not ready within %s", natsReadyWithin)
 	}
 	n.server, n.opts = s, opts
 	return nil
