@@ -275,7 +275,7 @@ func freePorts(ports []int, what []string) ([]int, error) {
 		var l net.Listener
 		var err error
 		if port == 0 {
-			l, err = listenBelowEphemeral()
+			l, err = ListenBelowEphemeral()
 		} else {
 			l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		}
@@ -291,10 +291,12 @@ func freePorts(ports []int, what []string) ([]int, error) {
 	return out, nil
 }
 
-// listenBelowEphemeral listens on a random free loopback port between
+// ListenBelowEphemeral listens on a random free loopback port between
 // 10000 and the start of the ephemeral range, or on any port the kernel
-// gives when none of 64 tries is free.
-func listenBelowEphemeral() (net.Listener, error) {
+// gives when none of 64 tries is free. A port picked to be bound later
+// (closed, then handed to a broker) is safer there: the kernel gives
+// outgoing connections ports of the ephemeral range only.
+func ListenBelowEphemeral() (net.Listener, error) {
 	low, high := 10000, ephemeralStart()
 	for range 64 {
 		if high <= low {

@@ -36,10 +36,13 @@ func NATS(t testing.TB, o sandbox.NATSOptions) *sandbox.NATS {
 }
 
 // ClosedPort returns a loopback port that nothing listens on: it binds a
-// free port and closes it again.
+// free port and closes it again. The port is below the ephemeral range
+// (sandbox.ListenBelowEphemeral), so that an outgoing connection is not
+// given it before a test binds it (a cluster's route port) or expects a
+// refusal on it.
 func ClosedPort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := sandbox.ListenBelowEphemeral()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
