@@ -419,6 +419,7 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	for range inflight + 1 {
 		s := &slot{b: make([]byte, w.Size), owner: ps}
 		copy(s.b, w.Payload)
+		s.m.Value = s.b // drivers only read the Message
 		s.done = s.finish
 		ps.slots <- s
 	}
@@ -479,7 +480,9 @@ loop:
 		}
 		putHeader(s.b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
 		s.warm = intended < w.Warmup
-		if !s.warm {
+		if !s.warm && w.Rate > 0 {
+			// Without a schedule every message is sent when intended:
+			// the delay is 0 and the summary leaves it out.
 			delayH.record(sentAt - intended)
 		}
 		s.from = intended
@@ -487,7 +490,6 @@ loop:
 			s.from = sentAt
 		}
 		s.seq = uint64(seq)
-		s.m = broker.Message{Value: s.b}
 		c.sent.Add(1)
 		prod.Publish(ctx, &s.m, s.done)
 		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
