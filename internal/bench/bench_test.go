@@ -242,3 +242,14 @@ func TestPublishDelayUnderRateOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestFewerMessagesThanWindow: a producer makes no more slots than it
+// sends, down to a producer with nothing to send.
+func TestFewerMessagesThanWindow(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	for _, n := range []int64{2, 7} {
+		r := run(t, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 3, Consumers: 1, Count: n, InFlight: 64}, Knobs{}, 0)
+		checkClean(t, r, n)
+	}
+}

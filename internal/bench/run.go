@@ -431,20 +431,32 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	if inflight <= 0 {
 		inflight = 1
 	}
-	ps := &producerState{p: uint32(p), start: start, tr: tr, c: c, confirmH: confirmH, slots: make(chan *slot, inflight+1), noteErr: noteErr}
-	for range inflight + 1 {
-		s := &slot{b: make([]byte, w.Size), owner: ps}
-		copy(s.b, w.Payload)
-		s.m.Value = s.b // drivers only read the Message
-		s.done = s.finish
-		ps.slots <- s
-	}
 	var count int64 = -1
 	if w.Count > 0 {
 		count = w.Count / int64(w.Producers)
 		if int64(p) < w.Count%int64(w.Producers) {
 			count++
 		}
+	}
+	// The ring: a slot per message in flight, and one more; never more
+	// than the producer sends. Slots and payloads are two allocations,
+	// not three per slot: at 10000 in flight, 30000 small ones took 8 ms
+	// before the first send.
+	n := inflight + 1
+	if count >= 0 && count < int64(n) {
+		n = max(int(count), 1)
+	}
+	ps := &producerState{p: uint32(p), start: start, tr: tr, c: c, confirmH: confirmH, slots: make(chan *slot, n), noteErr: noteErr}
+	ring := make([]slot, n)
+	payloads := make([]byte, n*w.Size)
+	for i := range ring {
+		s := &ring[i]
+		s.b = payloads[i*w.Size : (i+1)*w.Size : (i+1)*w.Size]
+		copy(s.b, w.Payload)
+		s.m.Value = s.b // drivers only read the Message
+		s.owner = ps
+		s.done = s.finish
+		ps.slots <- s
 	}
 	// One timer paces the whole loop: a new one per message would cost
 	// an allocation and a heap insert at every send under --rate.
