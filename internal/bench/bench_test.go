@@ -221,3 +221,35 @@ func TestLossDetected(t *testing.T) {
 		t.Fatalf("want 1000 confirmed, 990 received, 10 lost; got %+v", *r)
 	}
 }
+
+// TestPublishDelayUnderRateOnly: under --rate every message's publish
+// delay is recorded; without a schedule there is none to record (the
+// summary leaves the row out), and every confirm is still timed.
+func TestPublishDelayUnderRateOnly(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	for _, rate := range []float64{5000, 0} {
+		r := run(t, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "pub", Producers: 1, Consumers: 1, Count: 400, Rate: rate}, Knobs{Core: true}, 0)
+		want := int64(400)
+		if rate == 0 {
+			want = 0
+		}
+		if got := r.Delay.TotalCount(); got != want {
+			t.Errorf("rate %v: publish delay holds %d values, want %d", rate, got, want)
+		}
+		if got := r.Confirm.TotalCount(); got != 400 {
+			t.Errorf("rate %v: publish→confirm holds %d values, want 400", rate, got)
+		}
+	}
+}
+
+// TestFewerMessagesThanWindow: a producer makes no more slots than it
+// sends, down to a producer with nothing to send.
+func TestFewerMessagesThanWindow(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	for _, n := range []int64{2, 7} {
+		r := run(t, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 3, Consumers: 1, Count: n, InFlight: 64}, Knobs{}, 0)
+		checkClean(t, r, n)
+	}
+}

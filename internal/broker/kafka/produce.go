@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -121,9 +122,11 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 	// one fails that record (UNKNOWN_TOPIC_OR_PARTITION after kgo's
 	// metadata retries).
 	if !o.PerMessageDestination {
-		if err := c.topicExists(ctx, remaining(ctx), o.Destination); err != nil {
+		md, err := c.topicsMetadata(ctx, remaining(ctx), o.Destination)
+		if err != nil {
 			return nil, err
 		}
+		p.partitions = int32(len(md.Topics[o.Destination].Partitions))
 		// A batch the broker finds too large fails every record in it.
 		// Capping batches at the topic's limit makes only an oversized
 		// record fail (with MESSAGE_TOO_LARGE) while its neighbours go in
@@ -131,7 +134,6 @@ func (c *Conn) NewProducer(ctx context.Context, o broker.ProducerOptions) (broke
 		if p.maxBytes = c.maxMessageBytes(ctx, o.Destination); p.maxBytes > 0 {
 			opts = append(opts, kgo.ProducerBatchMaxBytes(p.maxBytes))
 		}
-		p.partitions = c.partitionCount(ctx, o.Destination)
 	}
 	if p.client, err = kgo.NewClient(append(c.client.Opts(), opts...)...); err != nil {
 		return nil, mqerr.Usagef("kafka producer for %s: %v", hostList(c.seeds), err)
@@ -232,22 +234,28 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 // broker to create them, that the topics exist; the error names the first
 // that does not.
 func (c *Conn) topicExists(ctx context.Context, within time.Duration, topics ...string) error {
+	_, err := c.topicsMetadata(ctx, within, topics...)
+	return err
+}
+
+// topicsMetadata is topicExists that also returns the metadata it read.
+func (c *Conn) topicsMetadata(ctx context.Context, within time.Duration, topics ...string) (kadm.Metadata, error) {
 	md, err := c.admin.Metadata(ctx, topics...)
 	if err != nil {
-		return c.classify(err, within)
+		return md, c.classify(err, within)
 	}
 	for _, topic := range topics {
 		td, ok := md.Topics[topic]
 		switch {
 		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-			return mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s", topic, hostList(c.seeds))
+			return md, mqerr.New(mqerr.NotFound, "topic %q does not exist on kafka at %s", topic, hostList(c.seeds))
 		case errors.Is(td.Err, kerr.InvalidTopicException):
-			return mqerr.Usagef("invalid kafka topic name %q: %v", topic, td.Err)
+			return md, mqerr.Usagef("invalid kafka topic name %q: %v", topic, td.Err)
 		case td.Err != nil:
-			return c.classify(td.Err, within)
+			return md, c.classify(td.Err, within)
 		}
 	}
-	return nil
+	return md, nil
 }
 
 // maxMessageBytes is topic's max.message.bytes, or 0 when it cannot be read
@@ -274,19 +282,6 @@ func (c *Conn) maxMessageBytes(ctx context.Context, topic string) int32 {
 		return int32(n)
 	}
 	return 0
-}
-
-// partitionCount is topic's number of partitions, 0 when it cannot be read.
-func (c *Conn) partitionCount(ctx context.Context, topic string) int32 {
-	md, err := c.admin.Metadata(ctx, topic)
-	if err != nil {
-		return 0
-	}
-	td, ok := md.Topics[topic]
-	if !ok || td.Err != nil {
-		return 0
-	}
-	return int32(len(td.Partitions))
 }
 
 // CheckMessage implements broker.MessageChecker: a message to a partition

@@ -936,3 +936,16 @@ func BenchmarkProduce(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
 }
+
+// partitionCount is topic's number of partitions, 0 when it cannot be read.
+func (c *Conn) partitionCount(ctx context.Context, topic string) int32 {
+	md, err := c.admin.Metadata(ctx, topic)
+	if err != nil {
+		return 0
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return 0
+	}
+	return int32(len(td.Partitions))
+}
