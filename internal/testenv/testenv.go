@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +33,43 @@ func NATS(t testing.TB, o sandbox.NATSOptions) *sandbox.NATS {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(n.Close)
+	// The server's warnings and errors go to the test's log, shown when it
+	// fails: a refusal such as err_code 10049 ("error creating store for
+	// stream") names its cause only in the server's log.
+	l := &natsLog{t: t}
+	n.Server().SetLoggerV2(l, false, false, false)
+	t.Cleanup(l.stop) // runs before n.Close: nothing is logged after t ends
 	return n
 }
+
+// natsLog is a nats-server logger writing warnings and errors to a test's
+// log until stop.
+type natsLog struct {
+	t       testing.TB
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (l *natsLog) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+}
+
+func (l *natsLog) log(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stopped {
+		l.t.Logf("nats-server: "+format, v...)
+	}
+}
+
+func (l *natsLog) Noticef(string, ...any)         {}
+func (l *natsLog) Debugf(string, ...any)          {}
+func (l *natsLog) Tracef(string, ...any)          {}
+func (l *natsLog) Warnf(format string, v ...any)  { l.log(format, v...) }
+func (l *natsLog) Errorf(format string, v ...any) { l.log(format, v...) }
+func (l *natsLog) Fatalf(format string, v ...any) { l.log(format, v...) }
 
 // ClosedPort returns a loopback port that nothing listens on: it binds a
 // free port and closes it again. The port is below the ephemeral range
