@@ -3,7 +3,9 @@ package nats
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -63,10 +65,30 @@ func (c *Conn) CreateBenchDestination(ctx context.Context, d broker.BenchDestina
 	default:
 		return fmt.Errorf("storage %q: want file or memory", d.Storage)
 	}
-	if _, err := c.js.CreateStream(ctx, cfg); err != nil {
+	_, err := c.js.CreateStream(ctx, cfg)
+	for try := 0; storeRace(err) && try < 3 && ctx.Err() == nil; try++ {
+		// nats-server removes an account's streams directory in a
+		// goroutine after deleting its last stream (stream.go,
+		// stopWithFlags): a create that races it fails with 10049, "could
+		// not create storage directory". The next bench step, or a bench
+		// run right after another, creates one just then.
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		_, err = c.js.CreateStream(ctx, cfg)
+	}
+	if err != nil {
 		return c.streamErr(err, d.Name)
 	}
 	return nil
+}
+
+// storeRace tells a create refused with err_code 10049: the server could
+// not create the stream's store.
+func storeRace(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == jetstream.ErrorCode(10049)
 }
 
 // DeleteBenchDestination deletes stream d.Name.
