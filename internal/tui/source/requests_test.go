@@ -298,12 +298,18 @@ func countMethods(c *counter) func(sent io.Reader) {
 			if _, err := io.ReadFull(r, head); err != nil {
 				return
 			}
-			payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1) // and the frame end
+			payload := make([]byte, binary.BigEndian.Uint32(head[3:]))
 			if _, err := io.ReadFull(r, payload); err != nil {
 				return
 			}
-			if head[0] == 1 && len(payload) >= 5 {
+			// Counted before the frame end is read: the proxy forwards
+			// what the tap reads, so the broker cannot act on the method
+			// (and a refresh cannot end) before it is counted.
+			if head[0] == 1 && len(payload) >= 4 {
 				c.add(fmt.Sprintf("AMQP %d.%d", binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])))
+			}
+			if _, err := io.ReadFull(r, make([]byte, 1)); err != nil {
+				return
 			}
 		}
 	}
