@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +38,29 @@ type promSeries struct {
 }
 
 // scrapeMetrics GETs base/metrics and parses it with the client library's
+// startServe starts `mqctl serve args...` and waits (30 s at most) until
+// url answers 200. exited gets the command's Wait result.
+func startServe(t *testing.T, c *cli, ctx context.Context, url string, args ...string) (srv *exec.Cmd, stderr *syncBuffer, exited <-chan error) {
+	t.Helper()
+	srv = c.command(ctx, append([]string{"serve"}, args...)...)
+	stderr = &syncBuffer{}
+	srv.Stderr = stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if code, _ := httpGet(t, url); code == http.StatusOK {
+			return srv, stderr, done
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never 200; stderr %s", url, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // parser, as Prometheus would.
 func scrapeMetrics(t *testing.T, base string) []promSeries {
 	t.Helper()
@@ -487,23 +511,7 @@ func TestServeBareURLIsDefault(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := c.command(ctx, "serve", "--url", k.URL, "--listen", listen, "--interval", "200ms", "--time-lag")
-	var stderr syncBuffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if code, _ := httpGet(t, "http://"+listen+"/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never 200; stderr %s", stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv, stderr, exited := startServe(t, c, ctx, "http://"+listen+"/readyz", "--url", k.URL, "--listen", listen, "--interval", "200ms", "--time-lag")
 	series := scrapeMetrics(t, "http://"+listen)
 	if up := upOf(series); up["default"] != 1 || len(up) != 1 {
 		t.Errorf("up %v, want default 1", up)
@@ -541,24 +549,8 @@ func TestServeStopsWhileAPollHangs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const pollTimeout = 10 * time.Minute
-	srv := c.command(ctx, "serve", "--url", fmt.Sprintf("kafka://127.0.0.1:%d", testenv.SilentPort(t)),
+	srv, stderr, exited := startServe(t, c, ctx, "http://"+listen+"/healthz", "--url", fmt.Sprintf("kafka://127.0.0.1:%d", testenv.SilentPort(t)),
 		"--listen", listen, "--timeout", pollTimeout.String())
-	var stderr syncBuffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if code, _ := httpGet(t, "http://"+listen+"/healthz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never 200; stderr %s", stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	if code, body := httpGet(t, "http://"+listen+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not polled yet") {
 		t.Fatalf("/readyz while the first poll hangs: %d %s", code, body)
 	}
