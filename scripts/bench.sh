@@ -199,17 +199,23 @@ fi
 
 cpu_n=${BENCH_CPU_MSGS:-250000}
 echo "bench: CPU per message, $cpu_n x 100 B at 50000 msg/s on core NATS" >&2
-bcm_s=n/a bcr_s=n/a bcf_s=n/a
+bcm_s=n/a bcr_s=n/a bcf_s=n/a bct_s=n/a bcw_s=n/a
 if [ -x /usr/bin/time ]; then
-  bcm=(); bcr=(); bcf=()
+  bcm=(); bcr=(); bcf=(); bct=(); bcw=()
   for i in $(seq 1 "$runs"); do
     bcr+=("$(cpu_seconds "$tmp/peers/natscorerate" "$nats_url" bench.cpu "$cpu_n" 50000 100)")
     bcm+=("$(cpu_seconds "$bin" bench pub --url "$nats_url" --core --rate 50000 --count "$cpu_n" --size 100 -o json)")
     # The raw loop plus the measuring, flushing every 128 messages as
     # mqctl's default window of 256 does: the floor for measuring so.
     bcf+=("$(cpu_seconds "$tmp/peers/natscoremeasure" "$nats_url" bench.cpu "$cpu_n" 50000 100 128)")
+    # The same with flushes on time only (every 5 ms; a batch never
+    # fills), for the peer and for mqctl with a window too wide to fill
+    # in 5 ms: what flushing less often would save.
+    bct+=("$(cpu_seconds "$tmp/peers/natscoremeasure" "$nats_url" bench.cpu "$cpu_n" 50000 100 1000000)")
+    bcw+=("$(cpu_seconds "$bin" bench pub --url "$nats_url" --core --rate 50000 --count "$cpu_n" --size 100 --in-flight 4096 -o json)")
   done
   bcm_s=$(median "${bcm[@]}"); bcr_s=$(median "${bcr[@]}"); bcf_s=$(median "${bcf[@]}")
+  bct_s=$(median "${bct[@]}"); bcw_s=$(median "${bcw[@]}")
 fi
 us_per() { awk -v s="$1" -v n="$2" 'BEGIN {if (s == "n/a") print "n/a"; else printf "%.1f", s*1e6/n}'; }
 
@@ -306,6 +312,12 @@ messages by default) or 5 ms without one, to settle what was sent. The same raw 
 measuring and nothing else (\`benchmarks/peers/natscoremeasure\`: the header, both histograms, a
 PING every 128 messages or 5 ms idle from a second goroutine) used $(us_per "$bcf_s" "$cpu_n") µs per message,
 **$( [ "$bcf_s" = n/a ] && echo n/a || ratio "$bcf_s" "$bcr_s")** × the raw loop's: the floor for measuring this way.
+Flushing on time only (every 5 ms, so each confirm waits up to 5 ms longer) the same peer used
+$(us_per "$bct_s" "$cpu_n") µs per message (**$( [ "$bct_s" = n/a ] && echo n/a || ratio "$bct_s" "$bcr_s")** ×), and mqctl with \`--in-flight 4096\` (a half window
+of 2048 never fills in 5 ms at this rate) $(us_per "$bcw_s" "$cpu_n") µs (**$( [ "$bcw_s" = n/a ] && echo n/a || ratio "$bcw_s" "$bcr_s")** ×). A perf profile of mqctl in this row (December 2026) put about two
+thirds of its CPU in system calls (socket writes, futex wake-ups, epoll) and under a tenth in
+mqctl's own code: each PING/PONG round trip wakes the flushing goroutine and nats.go's reader,
+and a wake-up costs far more than a publish.
 
 ## Lag
 
