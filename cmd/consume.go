@@ -107,6 +107,10 @@ A delivery whose channel, connection or partition closed before its handler star
 consumer_timeout or a reconnect, a Kafka rebalance) is not handled: the broker delivers it
 again. The summary counts it as "given back"; it does not change the exit code. A handler
 that finishes after the close cannot ack: its message is handled again, and the exit code is 3.
+When the broker takes the same message back twice because its handler outlasted the broker's
+ack timeout (RabbitMQ consumer_timeout), mqctl stops rather than run it again forever: nothing
+more starts, the message stays in the queue unacked (no --on-fail verdict reaches the broker),
+one line names the queue, the timeout and what to raise, and the exit code is 3.
 
 --serve HOST:PORT (--exec only) serves, while the run goes on:
   /healthz  {"status":"UP","components":{"consumer":{...},"broker":{...}}}, 503 when DOWN: the
@@ -117,7 +121,8 @@ that finishes after the close cannot ack: its message is handled again, and the 
             _handler_duration_seconds{outcome}, _lag and more (see README)
 
 Exit codes: 0 done (also after a SIGTERM drain), 2 bad input (before anything is consumed),
-3 some messages failed or could not be acked (they come again), 4 auth, 5 source missing,
+3 some messages failed or could not be acked (they come again; also the ack timeout stop),
+4 auth, 5 source missing,
 130 interrupted (what was written is still acked).`,
 		Example: `  mqctl consume orders -n 10 --ack none                 # peek at 10 messages
   mqctl consume orders --group billing -o jsonl > dump.jsonl

@@ -15,6 +15,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/mqctl/mqctl/internal/consume"
 	"github.com/mqctl/mqctl/internal/reliability"
 	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
@@ -209,4 +210,98 @@ func TestReliabilityRabbitMQConsumerTimeout(t *testing.T) {
 		record(t, s, want, got)
 	}
 	s.Note("consumer_timeout = 5000 ms, channel_tick_interval 1 s; %d messages per run, the first one's handler sleeps 8 s once; duplicated = handled twice", n)
+}
+
+// A `consume --exec` handler that is slower than consumer_timeout every
+// time: each run's ack is lost with the channel the broker closes, and
+// the message comes back first in the queue, so mqctl used to run the
+// handler on it again and again, forever, while the messages behind it
+// waited (c.run's 60 s guard fails the test then). mqctl must stop once
+// the broker took the same message back consume.MaxAckTimeouts times,
+// with exit 3 and one line naming the queue, the timeout and what to
+// raise, and leave every message in the queue: none acked, and with
+// --on-fail reject none rejected either, as that verdict could not reach
+// the broker.
+func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
+	t.Parallel()
+	runs := reliability.Runs(t)
+	s := reliability.Start(t, "RabbitMQ consumer_timeout fires on every run of a slow `consume --exec` handler")
+	const n = 5
+	// As in TestReliabilityRabbitMQConsumerTimeout: a node-wide timeout
+	// on 3.10, checked every second, so it fires 2-3 s after a delivery;
+	// the handler's 6 s leave a margin of 3 s.
+	node := testenv.OwnRabbitMQ(t, sandbox.RabbitMQOptions{
+		Config:         []string{"consumer_timeout = 2000"},
+		AdvancedConfig: "[{rabbit, [{channel_tick_interval, 1000}]}].\n",
+	})
+	for _, tc := range []struct {
+		name   string
+		exit   int
+		onFail []string
+	}{
+		{name: "succeeds", exit: 0},
+		{name: "fails", exit: 1, onFail: []string{"--on-fail", "reject"}},
+	} {
+		t.Run("handler "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCLI(t)
+			c.env = []string{"MQCTL_URL=" + node.AMQPURL}
+			dir := t.TempDir()
+			for run := range runs {
+				queue := fmt.Sprintf("cte-%s%d", tc.name, run)
+				dlq := queue + ".dlq"
+				ch := nodeChannel(t, node, dlq)
+				if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}); err != nil {
+					t.Fatal(err)
+				}
+				want := make([]string, n)
+				for i := range want {
+					want[i] = fmt.Sprintf("%s-%d", queue, i)
+				}
+				publishConfirmed(t, ch, queue, want)
+				handled := filepath.Join(dir, queue+".handled")
+				handler := fmt.Sprintf(`v=$(cat); printf '%%s\n' "$v" >> '%s'; sleep 6; exit %d`, handled, tc.exit)
+				r := c.run(append([]string{"consume", queue, "--exec", handler, "--idle-timeout", "5s"}, tc.onFail...)...)
+				t.Logf("exit %d, stderr:\n%s", r.code, r.stderr)
+				s.Count(fmt.Sprintf("exit %d", r.code))
+				if r.code != 3 {
+					t.Errorf("run %d: exit %d, want 3", run, r.code)
+				}
+				var stops []string
+				for line := range strings.Lines(r.stderr) {
+					if strings.HasPrefix(line, "mqctl: stopped: ") {
+						stops = append(stops, line)
+					}
+				}
+				if len(stops) != 1 {
+					t.Errorf("run %d: %d stop lines, want 1; stderr:\n%s", run, len(stops), r.stderr)
+				} else {
+					for _, part := range []string{"queue " + queue + " ", "(consumer_timeout = 2000 ms)",
+						fmt.Sprintf("on the same message %d times", consume.MaxAckTimeouts), "not acked", "raise the node's consumer_timeout", "make the handler faster"} {
+						if !strings.Contains(stops[0], part) {
+							t.Errorf("run %d: the stop line lacks %q: %s", run, part, stops[0])
+						}
+					}
+				}
+				// The first message, again and again, and nothing behind it.
+				got := handledLines(t, handled)
+				if len(got) != consume.MaxAckTimeouts || strings.Count(strings.Join(got, " "), want[0]) != len(got) {
+					t.Errorf("run %d: the handler ran for %v, want %s %d times", run, got, want[0], consume.MaxAckTimeouts)
+				}
+				s.Count(fmt.Sprintf("handler runs %d", len(got)))
+				// Nothing acked, nothing rejected: all of it is back once
+				// the broker let go of mqctl's consumer.
+				waitConsumersGone(t, ch, queue)
+				if d := queueDepth(t, ch, dlq); d != 0 {
+					t.Errorf("run %d: %d messages reached the DLX queue", run, d)
+				}
+				left := drainAMQP(t, ch, queue)
+				if len(left) != n {
+					t.Errorf("run %d: %d messages left in the queue, want all %d", run, len(left), n)
+				}
+				record(t, s, want, left)
+			}
+		})
+	}
+	s.Note("consumer_timeout = 2000 ms, channel_tick_interval 1 s; %d messages per run, every handler run sleeps 6 s, then exits 0, or (the other half of the runs) 1 with --on-fail reject; lost and duplicated are counted in the queue after the run", n)
 }

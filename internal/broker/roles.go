@@ -336,6 +336,28 @@ type Subscriber interface {
 // not happen.
 var ErrStaleDelivery = errors.New("delivery is stale: what it came on (channel, connection or partition) is gone, the broker will deliver it again")
 
+// AckTimeout is in the error chain of a stale Settle (beside
+// ErrStaleDelivery) when the broker took the delivery back because it
+// stayed unsettled longer than the broker's ack timeout (RabbitMQ's
+// consumer_timeout): whatever handled it was slower than that limit, and
+// will be again when the message comes back unless the limit is raised.
+type AckTimeout struct {
+	// Limit is the timeout the broker named; 0 when it did not say.
+	Limit time.Duration
+	// Setting names the limit as the broker calls it ("consumer_timeout").
+	Setting string
+	// Raise says where to raise it, as a clause that follows "raise":
+	// "the node's consumer_timeout (...)".
+	Raise string
+}
+
+func (e *AckTimeout) Error() string {
+	if e.Limit > 0 {
+		return fmt.Sprintf("it stayed unacked longer than the broker's ack timeout (%s = %d ms)", e.Setting, e.Limit.Milliseconds())
+	}
+	return fmt.Sprintf("it stayed unacked longer than the broker's ack timeout (%s)", e.Setting)
+}
+
 // StaleChecker is implemented by a Settler that can tell before its
 // delivery is handled that it is stale already: what it came on is gone,
 // a settle would fail with ErrStaleDelivery, and the broker delivers the

@@ -46,7 +46,7 @@ func (r *runner) handleAll(ctx context.Context) error {
 					// handler's --on-fail stop): it goes back, once the
 					// consumer no longer fetches, so not to this one.
 					<-released
-					r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+					r.giveBack(ctx, d)
 				case r.givenBack(d):
 					// Not handled: with -n another takes its place.
 					r.taken.Add(-1)
@@ -93,13 +93,13 @@ func (r *runner) handleAll(ctx context.Context) error {
 	}
 	close(released)
 	if unsent != nil {
-		r.settle(ctx, unsent, broker.Settlement{Verb: broker.Nack})
+		r.giveBack(ctx, unsent)
 	}
 	if stopped {
 		// What waits for a busy handler goes back now, not when that
 		// handler is done.
 		for _, d := range ls.drain() {
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+			r.giveBack(ctx, d)
 		}
 	}
 	ls.close()
@@ -127,6 +127,15 @@ func (r *runner) givenBack(d *broker.Delivery) bool {
 		r.o.Logf("%s: given back unhandled: %v", d.Where(), broker.ErrStaleDelivery)
 	}
 	return true
+}
+
+// giveBack returns d, not handled, to the broker: a nack, unless the
+// broker has it back already (stale: a RabbitMQ channel closed by
+// consumer_timeout, say), which a nack could not reach.
+func (r *runner) giveBack(ctx context.Context, d *broker.Delivery) {
+	if !r.givenBack(d) {
+		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+	}
 }
 
 // stopFetching tells a consumer that fetches ahead (JetStream, RabbitMQ's
@@ -164,12 +173,12 @@ func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) {
 		reason = r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
 		if reason != nil && dr.stopped() {
 			// Stopped at the shutdown timeout: no verdict, d goes back.
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+			r.settleRun(ctx, d, broker.Settlement{Verb: broker.Nack})
 			return
 		}
 		if reason == nil {
 			r.st.Handled.Add(1)
-			r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+			r.settleRun(ctx, d, broker.Settlement{Verb: broker.Ack})
 			return
 		}
 		if r.o.Verbose || attempt > r.o.Retries {
@@ -186,7 +195,7 @@ func (r *runner) handle(ctx context.Context, dr *drain, d *broker.Delivery) {
 	if ctx.Err() != nil {
 		// Interrupted before the retries were used up: not a verdict on
 		// the message, so it goes back rather than to --on-fail.
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.settleRun(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	}
 	r.fail(ctx, d, reason, r.o.Retries+1)
@@ -197,7 +206,7 @@ func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, att
 	r.st.Failed.Add(1)
 	switch r.o.OnFail.Kind {
 	case "reject":
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Term})
+		r.settleRun(ctx, d, broker.Settlement{Verb: broker.Term})
 	case "dead-letter":
 		r.deadLetter(ctx, d, reason, attempts)
 	case "stop":
@@ -214,7 +223,7 @@ func (r *runner) fail(ctx context.Context, d *broker.Delivery, reason error, att
 // nackFailed nacks d, whose handler failed, counting it among the failed
 // messages nacked: the summary counts it once, as failed.
 func (r *runner) nackFailed(ctx context.Context, d *broker.Delivery, s broker.Settlement) {
-	if r.settle(ctx, d, s) {
+	if r.settleRun(ctx, d, s) {
 		r.st.failedNacked.Add(1)
 	}
 }
@@ -229,11 +238,11 @@ func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Deliver
 	reason := r.runAttempt(dr, attempt, func(hctx context.Context) error { return r.runWithProgress(hctx, d, attempt) })
 	switch {
 	case reason != nil && dr.stopped():
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.settleRun(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	case reason == nil:
 		r.st.Handled.Add(1)
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+		r.settleRun(ctx, d, broker.Settlement{Verb: broker.Ack})
 		return
 	}
 	i := attempt - 1
@@ -250,7 +259,7 @@ func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Deliver
 	defer cancel()
 	if err := r.o.Retrier.Retry(pctx, d, i, attempt+1); err != nil {
 		r.o.Logf("%v; %s instead", err, r.st.nacked())
-		r.settle(ctx, d, broker.Settlement{Verb: broker.Nack})
+		r.settleRun(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
 	}
 	r.st.Delayed.Add(1)
@@ -297,7 +306,7 @@ func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason erro
 		return
 	}
 	r.st.DeadLettered.Add(1)
-	r.settle(ctx, d, broker.Settlement{Verb: broker.Ack})
+	r.settleRun(ctx, d, broker.Settlement{Verb: broker.Ack})
 }
 
 // backoff is base doubled per attempt, at most a minute.

@@ -330,6 +330,9 @@ type runner struct {
 	// inFlight, with --exec, is lanes.inFlight: --idle-timeout counts
 	// only while nothing is in flight.
 	inFlight func() (idle <-chan struct{}, since time.Time)
+	// acks counts, with --exec, the messages whose handler outlasted the
+	// broker's ack timeout (settleRun).
+	acks ackGuard
 }
 
 // next returns the next delivery, or a nil delivery and nil error when the
@@ -512,7 +515,12 @@ func (r *runner) settleAll(ctx context.Context, batch []*broker.Delivery) {
 // settle settles d unless the run only peeks, counting the result. ctx
 // may already be cancelled by an interrupt: the settle still happens.
 func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
-	ok := true
+	return r.settleErr(ctx, d, s) == nil
+}
+
+// settleErr is settle, with the settle's error.
+func (r *runner) settleErr(ctx context.Context, d *broker.Delivery, s broker.Settlement) error {
+	var err error
 	switch {
 	case r.noAck:
 		r.st.NotAcked.Add(1)
@@ -520,21 +528,21 @@ func (r *runner) settle(ctx context.Context, d *broker.Delivery, s broker.Settle
 	default:
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 		defer cancel()
-		ok = r.settleWith(sctx, d, s)
+		err = r.settleWith(sctx, d, s)
 	}
-	if ok && s.Verb == broker.Nack {
+	if err == nil && s.Verb == broker.Nack {
 		r.st.nacks.Add(1)
 	}
-	return ok
+	return err
 }
 
 // settleWith settles d within sctx, counting the result.
-func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
+func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.Settlement) error {
 	if err := d.Settler.Settle(sctx, s); err != nil {
 		if r.st.SettleErrors.Add(1) <= 5 {
 			r.o.Logf("%s %s: %v", s.Verb, d.Where(), err)
 		}
-		return false
+		return err
 	}
 	switch s.Verb {
 	case broker.Ack:
@@ -548,5 +556,5 @@ func (r *runner) settleWith(sctx context.Context, d *broker.Delivery, s broker.S
 	case broker.Term:
 		r.st.Rejected.Add(1)
 	}
-	return true
+	return nil
 }

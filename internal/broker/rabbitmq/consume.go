@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,6 +202,11 @@ type session struct {
 	deliveries <-chan amqp.Delivery
 	closes     chan *amqp.Error
 	cancels    chan string
+	// causes gets the channel's close too, for ackTimeout: closes is
+	// Next's, which may read it later or not at all.
+	causes       chan *amqp.Error
+	causeOnce    sync.Once
+	ackTimeoutAt *broker.AckTimeout
 	// lastTag is the newest delivery tag Next returned: peek gives back
 	// everything up to it at Close.
 	lastTag atomic.Uint64
@@ -265,6 +271,7 @@ func (cs *consumer) subscribe(conn *amqp.Connection, addr string, first bool) (*
 		s.acks = newMultiAcker(cs.multiAck)
 	}
 	s.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
+	s.causes = ch.NotifyClose(make(chan *amqp.Error, 1))
 	s.cancels = ch.NotifyCancel(make(chan string, 1))
 	q, err := ch.QueueDeclarePassive(cs.queue, false, false, false, false, nil)
 	if err != nil {
@@ -491,11 +498,11 @@ func (cs *consumer) lossReason(s *session) (string, error) {
 		if e.Code == amqp.NotFound {
 			return "", mqerr.New(mqerr.NotFound, "rabbitmq at %s: queue %q in vhost %q is gone: %s", s.addr, cs.queue, cs.c.vhost, e.Reason)
 		}
-		if e.Server && e.Code == amqp.PreconditionFailed && strings.Contains(e.Reason, "delivery acknowledgement") {
+		if at := ackTimeoutOf(e); at != nil {
 			if cs.sess.Load() == nil {
 				return "", errConsumerClosed
 			}
-			return consumerTimeoutReason(s.addr, e.Reason), nil
+			return consumerTimeoutReason(s.addr, at), nil
 		}
 		what := "channel"
 		if !e.Server || e.Code == amqp.ConnectionForced || e.Code >= 500 {
@@ -514,15 +521,58 @@ func (cs *consumer) lossReason(s *session) (string, error) {
 // ("... Timeout value used: 5000 ms. ...").
 var timeoutUsed = regexp.MustCompile(`Timeout value used: ([0-9]+) ms`)
 
+// raiseConsumerTimeout says where consumer_timeout is set (broker.AckTimeout's
+// Raise). RabbitMQ 3.10 and 3.11 have the node's setting alone; 3.12 added
+// the queue argument and the policy key.
+const raiseConsumerTimeout = "the node's consumer_timeout (RabbitMQ 3.12+: also the queue's x-consumer-timeout or a consumer-timeout policy)"
+
+// ackTimeoutOf is the broker's ack timeout when e is the channel close it
+// sends for a delivery left unacked longer than its consumer_timeout
+// (PRECONDITION_FAILED "delivery acknowledgement on channel 1 timed
+// out. Timeout value used: 5000 ms. ..."); nil for any other close.
+func ackTimeoutOf(e *amqp.Error) *broker.AckTimeout {
+	if !e.Server || e.Code != amqp.PreconditionFailed || !strings.Contains(e.Reason, "delivery acknowledgement") {
+		return nil
+	}
+	at := &broker.AckTimeout{Setting: "consumer_timeout", Raise: raiseConsumerTimeout}
+	if m := timeoutUsed.FindStringSubmatch(e.Reason); m != nil {
+		if ms, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+			at.Limit = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return at
+}
+
+// ackTimeout is the broker's ack timeout when that is why s's channel
+// closed; nil while it is open or when it closed for another reason. amqp091
+// marks a channel closed just before it notifies the close, so the wait
+// for that (at most wait) is short; the first answer is kept for the other
+// deliveries of s.
+func (s *session) ackTimeout(wait time.Duration) *broker.AckTimeout {
+	if !s.ch.IsClosed() {
+		return nil
+	}
+	s.causeOnce.Do(func() {
+		select {
+		case e, ok := <-s.causes:
+			if ok && e != nil {
+				s.ackTimeoutAt = ackTimeoutOf(e)
+			}
+		case <-time.After(wait):
+		}
+	})
+	return s.ackTimeoutAt
+}
+
 // consumerTimeoutReason is the line for a channel the broker closed as a
 // delivery stayed unacked longer than its consumer_timeout: a handler
 // slower than that timeout, which gets the same messages again (and, as
 // slow again, closes the channel again) unless the node's timeout is
 // raised or the handler made faster.
-func consumerTimeoutReason(addr, reason string) string {
+func consumerTimeoutReason(addr string, at *broker.AckTimeout) string {
 	limit := "consumer_timeout"
-	if m := timeoutUsed.FindStringSubmatch(reason); m != nil {
-		limit = fmt.Sprintf("consumer_timeout (%s ms)", m[1])
+	if at.Limit > 0 {
+		limit = fmt.Sprintf("consumer_timeout (%d ms)", at.Limit.Milliseconds())
 	}
 	return fmt.Sprintf("rabbitmq at %s: a message stayed unacked longer than the node's %s, so the broker closed the channel; the unacked messages come again (a handler slower than that repeats this: raise consumer_timeout or speed up the handler); reconnecting", addr, limit)
 }
@@ -549,7 +599,9 @@ func (cs *consumer) install(ns *session) error {
 // prefetched goes back when Close closes the connection, as before.
 func (cs *consumer) StopFetching(ctx context.Context) {
 	s := cs.sess.Load()
-	if cs.stopped || s == nil || cs.peek || cs.multiAck > 0 || s.deliveries == nil || s.lost.Load() {
+	if cs.stopped || s == nil || cs.peek || cs.multiAck > 0 || s.deliveries == nil || s.lost.Load() || s.ch.IsClosed() {
+		// A closed channel has no consumer to cancel: the broker took
+		// back what it held.
 		return
 	}
 	cs.stopped = true
@@ -681,10 +733,16 @@ func (x *delivery) Stale() bool {
 }
 
 // stale is the error of a settle that could not reach the channel the
-// delivery came on; cause is why, when there is more to say.
+// delivery came on; cause is why, when there is more to say. When the
+// broker closed that channel for its consumer_timeout, a
+// *broker.AckTimeout is in the chain too.
 func (x *delivery) stale(v broker.Verb, cause error) error {
-	if cause != nil && !errors.Is(cause, amqp.ErrClosed) {
-		return fmt.Errorf("rabbitmq at %s: %s of delivery %d from queue %q: %w (%v)", x.s.addr, v, x.tag, x.cs.queue, broker.ErrStaleDelivery, cause)
+	stale := broker.ErrStaleDelivery
+	if at := x.s.ackTimeout(x.cs.c.timeout); at != nil {
+		stale = fmt.Errorf("%w: %w", broker.ErrStaleDelivery, at)
 	}
-	return fmt.Errorf("rabbitmq at %s: %s of delivery %d from queue %q: %w", x.s.addr, v, x.tag, x.cs.queue, broker.ErrStaleDelivery)
+	if cause != nil && !errors.Is(cause, amqp.ErrClosed) {
+		return fmt.Errorf("rabbitmq at %s: %s of delivery %d from queue %q: %w (%v)", x.s.addr, v, x.tag, x.cs.queue, stale, cause)
+	}
+	return fmt.Errorf("rabbitmq at %s: %s of delivery %d from queue %q: %w", x.s.addr, v, x.tag, x.cs.queue, stale)
 }

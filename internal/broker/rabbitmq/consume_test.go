@@ -695,8 +695,13 @@ func TestConsumeStaleOnceTheChannelCloses(t *testing.T) {
 		t.Fatal("the test wants the channel closed alone, before Next learnt of it")
 	}
 	for _, d := range out {
-		if err := d.Ack(context.Background()); !errors.Is(err, broker.ErrStaleDelivery) {
+		err := d.Ack(context.Background())
+		if !errors.Is(err, broker.ErrStaleDelivery) {
 			t.Fatalf("ack of stale %s: %v, want ErrStaleDelivery", d.AMQP.MessageID, err)
+		}
+		// PRECONDITION_FAILED, but not for consumer_timeout.
+		if at := (*broker.AckTimeout)(nil); errors.As(err, &at) {
+			t.Fatalf("ack of stale %s: %v: names an ack timeout", d.AMQP.MessageID, err)
 		}
 	}
 	// The third, fetched before the close, may still come from the old
@@ -765,8 +770,9 @@ func TestConsumeReconnectAfterForcedClose(t *testing.T) {
 		}
 		return false
 	})
-	if err := held.Ack(context.Background()); !errors.Is(err, broker.ErrStaleDelivery) {
-		t.Fatalf("ack of a delivery from the closed connection: %v, want ErrStaleDelivery", err)
+	err := held.Ack(context.Background())
+	if at := (*broker.AckTimeout)(nil); !errors.Is(err, broker.ErrStaleDelivery) || errors.As(err, &at) {
+		t.Fatalf("ack of a delivery from the closed connection: %v, want ErrStaleDelivery and no ack timeout", err)
 	}
 	if acked[held.AMQP.MessageID] == 0 {
 		t.Fatalf("%s, unacked when the connection closed, never came again", held.AMQP.MessageID)
@@ -917,4 +923,29 @@ func BenchmarkConsume(b *testing.B) {
 	tOurs, tRaw := alternate(b.N, round, ours, raw)
 	b.StopTimer()
 	reportRates(b, tOurs, tRaw)
+}
+
+// ackTimeoutOf reads the close RabbitMQ 3.10.8 sends for consumer_timeout
+// (this reason as measured on it) and nothing else.
+func TestAckTimeoutOf(t *testing.T) {
+	const reason = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 2000 ms. This timeout value can be configured, see consumers doc guide to learn more"
+	at := ackTimeoutOf(&amqp.Error{Code: amqp.PreconditionFailed, Reason: reason, Server: true})
+	if at == nil || at.Limit != 2*time.Second || at.Setting != "consumer_timeout" || !strings.Contains(at.Raise, "x-consumer-timeout") {
+		t.Fatalf("%+v", at)
+	}
+	if got := at.Error(); !strings.Contains(got, "(consumer_timeout = 2000 ms)") {
+		t.Errorf("Error() = %q", got)
+	}
+	if at := ackTimeoutOf(&amqp.Error{Code: amqp.PreconditionFailed, Reason: "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out", Server: true}); at == nil || at.Limit != 0 {
+		t.Errorf("without a value: %+v", at)
+	}
+	for _, e := range []*amqp.Error{
+		{Code: amqp.PreconditionFailed, Reason: "PRECONDITION_FAILED - unknown delivery tag 1000", Server: true},
+		{Code: amqp.ConnectionForced, Reason: "CONNECTION_FORCED - Closed via management plugin", Server: true},
+		{Code: amqp.PreconditionFailed, Reason: reason},
+	} {
+		if at := ackTimeoutOf(e); at != nil {
+			t.Errorf("%v: %+v", e, at)
+		}
+	}
 }
