@@ -103,10 +103,11 @@ func distinctive(text string) bool {
 
 var (
 	// credentialParam is key=value (or key%3Dvalue, encoded in a query)
-	// where the key names a credential; $1$2 is what stays.
-	credentialParam = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])(?:[a-z_]*(?:password|passwd|pwd|token|secret)|api[_-]?key|pass))(=|%3d)[^&#\s"']+`)
+	// where the key names a credential; $1$2 is what stays. Not "pwd":
+	// PWD= is a working directory in a handler's environment.
+	credentialParam = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])(?:[a-z_]*(?:password|passwd|token|secret)|api[_-]?key|pass))(=|%3d)[^&#\s"']+`)
 	// credentialJSON is "key": "value" where the key names a credential.
-	credentialJSON = regexp.MustCompile(`(?i)("[a-z_-]*(?:password|passwd|pwd|token|secret|api[_-]?key)"\s*:\s*")(?:[^"\\]|\\.)+"`)
+	credentialJSON = regexp.MustCompile(`(?i)("[a-z_-]*(?:password|passwd|token|secret|api[_-]?key)"\s*:\s*")(?:[^"\\]|\\.)+"`)
 	// authorization is an HTTP Authorization header's credentials.
 	authorization = regexp.MustCompile(`(?i)(authorization:\s*(?:basic|bearer|token)\s+)[^\s"']+`)
 )

@@ -134,7 +134,7 @@ func TestScrubString(t *testing.T) {
 		{"credential in JSON", `body {"user":"ops","Password" : "gu\"est","n":1}`, "",
 			`body {"user":"ops","Password" : "xxxxx","n":1}`},
 		{"Authorization header", "request had Authorization: Basic b3BzOmd1ZXN0 and", "", "request had Authorization: Basic xxxxx and"},
-		{"names like credentials stay", "tokens=5 passed=3 max_tokens=9 token_count=2 bypass=1", "", "tokens=5 passed=3 max_tokens=9 token_count=2 bypass=1"},
+		{"names like credentials stay", "tokens=5 passed=3 max_tokens=9 token_count=2 bypass=1 PWD=/home/ops", "", "tokens=5 passed=3 max_tokens=9 token_count=2 bypass=1 PWD=/home/ops"},
 	}
 	for _, c := range cases {
 		var secrets []string
