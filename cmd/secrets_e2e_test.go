@@ -529,3 +529,30 @@ func TestWordPasswordKeepsNames(t *testing.T) {
 		}
 	}
 }
+
+// A URL that does not parse, or names no broker that answers, is quoted
+// in errors and -v logs with its user info masked by structure: with a
+// password that is a plain word nothing else would mask it.
+func TestWordPasswordInBadURLs(t *testing.T) {
+	for _, raw := range []string{
+		"ops:sesame@h", "amqp:/ops:sesame@h", "amqp://ops:sesame@h:99999", "amqp://ops:ses ame@h",
+		"amqp://ops:sesame@", "foo://ops:sesame@h", "amqp://ops:sesame@h/%zz", "amqp://ops%zz:sesame@h",
+		"amqp://ops:se%sesame@h", "amqp://ops:sesame@[::1", "http://ops:sesame@h", "amqp://ops:sesame@h:1/?x=%zz",
+		"amqp://h:1/?password=sesame", "nats://sesame@127.0.0.1:1", "nats://ops:sesame@127.0.0.1:1,127.0.0.1:2",
+		"kafka://ops:sesame@127.0.0.1:1",
+	} {
+		c := newCLI(t)
+		for _, args := range [][]string{
+			{"context", "add", "z", "--url", raw},
+			{"ls", "-v", "--timeout", "2s", "--url", raw},
+			{"context", "add", "m", "--url", "amqp://h/", "--management-url", strings.Replace(raw, "amqp", "http", 1)},
+		} {
+			r := c.run(args...)
+			for _, form := range []string{wordPW, base64.StdEncoding.EncodeToString([]byte(wordPW))} {
+				if strings.Contains(r.stdout+r.stderr, form) {
+					t.Errorf("mqctl %q: output holds %q:\n%s%s", args, form, r.stdout, r.stderr)
+				}
+			}
+		}
+	}
+}
