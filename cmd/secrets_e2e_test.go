@@ -28,10 +28,17 @@ import (
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
-// secretPW is the password the secrets test gives mqctl every way it can.
-// It holds characters that URL-escaping changes, so the escaped form
-// differs from the raw one.
-const secretPW = "Pw3/s#cr?et@9+x%Q"
+// The secrets test gives mqctl each of two passwords every way it can.
+// secretPW is random: it holds characters that URL-escaping changes, so
+// the escaped form differs from the raw one, and mqctl's backstop masks it
+// wherever it stands. wordPW is a plain word, which mqctl masks only where
+// a secret goes (URL user info, credential parameters), never as free
+// text, so that a context or queue named with the word prints intact:
+// with it the test finds any path that the structural rules miss.
+const (
+	secretPW = "Pw3/s#cr?et@9+x%Q"
+	wordPW   = "sesame"
+)
 
 // secretCommand is one run of mqctl in the secrets test. Arguments in
 // braces are replaced per broker (see secretBroker.args); {dir} is a
@@ -71,8 +78,9 @@ var secretCommands = []secretCommand{
 // secretBroker is one broker of the secrets test.
 type secretBroker struct {
 	name string
-	// user is the broker's user whose password is secretPW.
+	// user is the broker's user whose password is pw.
 	user string
+	pw   string
 	// url is the broker's URL without user info; scheme://host:port/path.
 	url string
 	// addContext is the flags of `context add` besides the login.
@@ -83,26 +91,26 @@ type secretBroker struct {
 	args map[string][]string
 }
 
-// secretForm is one way secretPW could leak; kind is "plain",
+// secretForm is one way a password could leak; kind is "plain",
 // "url-encoded" or "base64".
 type secretForm struct{ kind, text string }
 
-// secretForms are the ways secretPW could leak: as is, URL-escaped, and
+// secretForms are the ways pw could leak: as is, URL-escaped, and
 // base64-encoded (alone, as HTTP Basic auth, as SASL PLAIN).
-func secretForms(users ...string) []secretForm {
+func secretForms(pw string, users ...string) []secretForm {
 	forms := []secretForm{
-		{"plain", secretPW},
-		{"url-encoded", url.QueryEscape(secretPW)},
-		{"url-encoded", url.PathEscape(secretPW)},
-		{"url-encoded", strings.TrimPrefix(url.UserPassword("u", secretPW).String(), "u:")},
-		{"base64", base64.StdEncoding.EncodeToString([]byte(secretPW))},
-		{"base64", base64.RawStdEncoding.EncodeToString([]byte(secretPW))},
-		{"base64", base64.URLEncoding.EncodeToString([]byte(secretPW))},
+		{"plain", pw},
+		{"url-encoded", url.QueryEscape(pw)},
+		{"url-encoded", url.PathEscape(pw)},
+		{"url-encoded", strings.TrimPrefix(url.UserPassword("u", pw).String(), "u:")},
+		{"base64", base64.StdEncoding.EncodeToString([]byte(pw))},
+		{"base64", base64.RawStdEncoding.EncodeToString([]byte(pw))},
+		{"base64", base64.URLEncoding.EncodeToString([]byte(pw))},
 	}
 	for _, user := range append(users, "intruder") {
 		forms = append(forms,
-			secretForm{"base64", base64.StdEncoding.EncodeToString([]byte(user + ":" + secretPW))},
-			secretForm{"base64", base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + secretPW))})
+			secretForm{"base64", base64.StdEncoding.EncodeToString([]byte(user + ":" + pw))},
+			secretForm{"base64", base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pw))})
 	}
 	return forms
 }
@@ -164,7 +172,7 @@ func (l *leakSearch) write(t *testing.T) {
 		t.Errorf("the secrets test searched nothing: %+v", r)
 	}
 	r.Test, r.Passed = t.Name(), !t.Failed()
-	t.Logf("searched the output of %d mqctl runs (%d outputs, %d files, %d bytes) for %d plain, %d URL-encoded and %d base64 forms of the password: %d hits",
+	t.Logf("searched the output of %d mqctl runs (%d outputs, %d files, %d bytes) for %d plain, %d URL-encoded and %d base64 forms of the passwords: %d hits",
 		r.Commands, r.Outputs, r.Files, r.Bytes, r.Plain, r.URLEncoded, r.Base64, r.Hits)
 	if path := os.Getenv(reliability.LeakEnv); path != "" {
 		if err := reliability.AppendLine(path, r); err != nil {
@@ -179,102 +187,112 @@ func withUser(raw, user, pass string) string {
 	return raw[:i+3] + url.UserPassword(user, pass).String() + "@" + raw[i+3:]
 }
 
-// Secrets never appear: the password is given through the URL, --url,
-// --password, --password-env, --password-file, the config file and a
-// management URL, and every command of secretCommands runs with -v on
-// each broker; its stdout, stderr and the files it writes must hold the
-// password in none of its forms (issue 11, items 11 and 12).
+// Secrets never appear: each password (secretPW, wordPW) is given through
+// the URL, --url, --password, --password-env, --password-file, the config
+// file and a management URL, and every command of secretCommands runs
+// with -v on each broker; its stdout, stderr and the files it writes must
+// hold the password in none of its forms (issue 11, items 11 and 12).
 func TestSecretsNeverPrinted(t *testing.T) {
 	leaks.reset()
 	t.Cleanup(func() { leaks.write(t) })
-	brokers := map[string]func(t *testing.T) secretBroker{
+	if got := broker.ScrubString("a "+wordPW, wordPW); got != "a "+wordPW {
+		t.Fatalf("mqctl masks %q as free text (%q): pick a word it leaves, or the test no longer tries the structural rules alone", wordPW, got)
+	}
+	brokers := map[string]func(t *testing.T, pw string) secretBroker{
 		"kafka":    secretKafka,
 		"nats":     secretNATS,
 		"rabbitmq": secretRabbitMQ,
 	}
-	for name, start := range brokers {
-		t.Run(name, func(t *testing.T) {
-			b := start(t)
-			pwFile := filepath.Join(t.TempDir(), "pw")
-			if err := os.WriteFile(pwFile, []byte(secretPW+"\n"), 0o600); err != nil {
-				t.Fatal(err)
+	for _, pw := range []struct{ name, pw string }{{"random", secretPW}, {"word", wordPW}} {
+		t.Run(pw.name, func(t *testing.T) {
+			for name, start := range brokers {
+				t.Run(name, func(t *testing.T) { secretsNeverPrinted(t, start(t, pw.pw)) })
 			}
-			type source struct {
-				name string
-				// add is `context add` for the right (b.user) and the
-				// wrong ("intruder") login.
-				add func(user string) []string
-				// url is --url for every command, "" for none.
-				url func(user string) string
-				// yaml writes the config file by hand instead.
-				yaml bool
-				// fileHoldsPW: the config file holds the password by design.
-				fileHoldsPW bool
-			}
-			plain := func(user string, login ...string) []string {
-				return append(append([]string{"--url", b.url, "--username", user}, login...), b.addContext...)
-			}
-			sources := []source{
-				{name: "url", add: func(user string) []string {
-					return append([]string{"--url", withUser(b.url, user, secretPW)}, b.addContext...)
-				}, fileHoldsPW: true},
-				{name: "--url flag", add: func(string) []string { return append([]string{"--url", b.url}, b.addContext...) },
-					url: func(user string) string { return withUser(b.url, user, secretPW) }},
-				{name: "--password", add: func(user string) []string { return plain(user, "--password", secretPW) }, fileHoldsPW: true},
-				{name: "--password-env", add: func(user string) []string { return plain(user, "--password-env", "SECRET_TEST_PW") }},
-				{name: "--password-file", add: func(user string) []string { return plain(user, "--password-file", pwFile) }},
-				{name: "config file", yaml: true, fileHoldsPW: true},
-			}
-			if b.mgmtURL != "" {
-				// The AMQP login is guest's; only the management API gets secretPW.
-				sources = append(sources, source{name: "management url", add: func(user string) []string {
-					ctx := []string{"--url", withUser(b.url, "guest", "guest"), "--management-url", withUser(b.mgmtURL, user, secretPW)}
-					return ctx
-				}, fileHoldsPW: true})
-			}
-			for _, src := range sources {
-				t.Run(src.name, func(t *testing.T) {
-					t.Parallel() // RabbitMQ takes 3 s to refuse each wrong login
-					for _, sc := range secretCommands {
-						if src.name == "management url" && sc.wrongLogin && sc.name != "ls refused" {
-							continue // only ls uses the management API
+		})
+	}
+}
+
+// secretsNeverPrinted is TestSecretsNeverPrinted on one broker with one
+// password.
+func secretsNeverPrinted(t *testing.T, b secretBroker) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(b.pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type source struct {
+		name string
+		// add is `context add` for the right (b.user) and the
+		// wrong ("intruder") login.
+		add func(user string) []string
+		// url is --url for every command, "" for none.
+		url func(user string) string
+		// yaml writes the config file by hand instead.
+		yaml bool
+		// fileHoldsPW: the config file holds the password by design.
+		fileHoldsPW bool
+	}
+	plain := func(user string, login ...string) []string {
+		return append(append([]string{"--url", b.url, "--username", user}, login...), b.addContext...)
+	}
+	sources := []source{
+		{name: "url", add: func(user string) []string {
+			return append([]string{"--url", withUser(b.url, user, b.pw)}, b.addContext...)
+		}, fileHoldsPW: true},
+		{name: "--url flag", add: func(string) []string { return append([]string{"--url", b.url}, b.addContext...) },
+			url: func(user string) string { return withUser(b.url, user, b.pw) }},
+		{name: "--password", add: func(user string) []string { return plain(user, "--password", b.pw) }, fileHoldsPW: true},
+		{name: "--password-env", add: func(user string) []string { return plain(user, "--password-env", "SECRET_TEST_PW") }},
+		{name: "--password-file", add: func(user string) []string { return plain(user, "--password-file", pwFile) }},
+		{name: "config file", yaml: true, fileHoldsPW: true},
+	}
+	if b.mgmtURL != "" {
+		// The AMQP login is guest's; only the management API gets the password.
+		sources = append(sources, source{name: "management url", add: func(user string) []string {
+			ctx := []string{"--url", withUser(b.url, "guest", "guest"), "--management-url", withUser(b.mgmtURL, user, b.pw)}
+			return ctx
+		}, fileHoldsPW: true})
+	}
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			t.Parallel() // RabbitMQ takes 3 s to refuse each wrong login
+			for _, sc := range secretCommands {
+				if src.name == "management url" && sc.wrongLogin && sc.name != "ls refused" {
+					continue // only ls uses the management API
+				}
+				t.Run(sc.name, func(t *testing.T) {
+					user := b.user
+					if sc.wrongLogin {
+						user = "intruder"
+					}
+					c := newCLI(t)
+					c.env = []string{"SECRET_TEST_PW=" + b.pw}
+					if src.yaml {
+						writeSecretConfig(t, c.config, b, user)
+					} else {
+						r := c.run(append([]string{"context", "add", "s", "--use"}, src.add(user)...)...)
+						leaks.ran()
+						checkNoSecret(t, b, "context add", r.stdout, r.stderr)
+						if r.code != 0 {
+							t.Fatalf("context add: %+v", r)
 						}
-						t.Run(sc.name, func(t *testing.T) {
-							user := b.user
-							if sc.wrongLogin {
-								user = "intruder"
-							}
-							c := newCLI(t)
-							c.env = []string{"SECRET_TEST_PW=" + secretPW}
-							if src.yaml {
-								writeSecretConfig(t, c.config, b, user)
-							} else {
-								r := c.run(append([]string{"context", "add", "s", "--use"}, src.add(user)...)...)
-								leaks.ran()
-								checkNoSecret(t, b.user, "context add", r.stdout, r.stderr)
-								if r.code != 0 {
-									t.Fatalf("context add: %+v", r)
-								}
-							}
-							dir := t.TempDir()
-							args := expandSecretArgs(sc.args, b.args, dir)
-							if src.url != nil {
-								args = append(args, "-c", "s", "--url", src.url(user))
-							}
-							r := c.run(args...)
-							leaks.ran()
-							switch {
-							case sc.code == -1 && r.code == 0:
-								t.Errorf("mqctl %v: exit 0, want a failure; stderr %q", args, r.stderr)
-							case sc.code >= 0 && r.code != sc.code:
-								t.Errorf("mqctl %v: exit %d, want %d; stderr %q", args, r.code, sc.code, r.stderr)
-							}
-							checkNoSecret(t, b.user, strings.Join(args, " "), r.stdout, r.stderr)
-							checkNoSecretInFiles(t, b.user, dir)
-							if !src.fileHoldsPW {
-								checkNoSecretInFiles(t, b.user, filepath.Dir(c.config))
-							}
-						})
+					}
+					dir := t.TempDir()
+					args := expandSecretArgs(sc.args, b.args, dir)
+					if src.url != nil {
+						args = append(args, "-c", "s", "--url", src.url(user))
+					}
+					r := c.run(args...)
+					leaks.ran()
+					switch {
+					case sc.code == -1 && r.code == 0:
+						t.Errorf("mqctl %v: exit 0, want a failure; stderr %q", args, r.stderr)
+					case sc.code >= 0 && r.code != sc.code:
+						t.Errorf("mqctl %v: exit %d, want %d; stderr %q", args, r.code, sc.code, r.stderr)
+					}
+					checkNoSecret(t, b, strings.Join(args, " "), r.stdout, r.stderr)
+					checkNoSecretInFiles(t, b, dir)
+					if !src.fileHoldsPW {
+						checkNoSecretInFiles(t, b, filepath.Dir(c.config))
 					}
 				})
 			}
@@ -303,26 +321,26 @@ func writeSecretConfig(t *testing.T, path string, b secretBroker, user string) {
 		fmt.Fprintf(&extra, "  %s: %q\n", key, b.addContext[i+1])
 	}
 	yaml := fmt.Sprintf("current_context: s\ncontexts:\n- name: s\n  url: %q\n  username: %q\n  password: %q\n%s",
-		b.url, user, secretPW, extra.String())
+		b.url, user, b.pw, extra.String())
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// checkNoSecret fails t when any of texts holds secretPW in one of its
-// forms; user is the name it goes with (Basic auth, SASL PLAIN).
-func checkNoSecret(t *testing.T, user, what string, texts ...string) {
+// checkNoSecret fails t when any of texts holds b.pw in one of its
+// forms; b.user is the name it goes with (Basic auth, SASL PLAIN).
+func checkNoSecret(t *testing.T, b secretBroker, what string, texts ...string) {
 	t.Helper()
 	for _, text := range texts {
-		searchSecret(t, user, what, false, text)
+		searchSecret(t, b, what, false, text)
 	}
 }
 
-// searchSecret fails t for each form of secretPW in text, and counts the
+// searchSecret fails t for each form of b.pw in text, and counts the
 // search in leaks.
-func searchSecret(t *testing.T, user, what string, file bool, text string) {
+func searchSecret(t *testing.T, b secretBroker, what string, file bool, text string) {
 	t.Helper()
-	forms := secretForms(user)
+	forms := secretForms(b.pw, b.user)
 	hits := 0
 	for _, form := range forms {
 		if n := strings.Count(text, form.text); n > 0 {
@@ -334,7 +352,7 @@ func searchSecret(t *testing.T, user, what string, file bool, text string) {
 	leaks.searched(file, len(text), forms, hits)
 }
 
-func checkNoSecretInFiles(t *testing.T, user, dir string) {
+func checkNoSecretInFiles(t *testing.T, b secretBroker, dir string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -344,7 +362,7 @@ func checkNoSecretInFiles(t *testing.T, user, dir string) {
 		if err != nil {
 			return err
 		}
-		searchSecret(t, user, "file "+path, true, string(data))
+		searchSecret(t, b, "file "+path, true, string(data))
 		return nil
 	})
 	if err != nil {
@@ -352,12 +370,12 @@ func checkNoSecretInFiles(t *testing.T, user, dir string) {
 	}
 }
 
-func secretKafka(t *testing.T) secretBroker {
+func secretKafka(t *testing.T, pw string) secretBroker {
 	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{
-		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", secretPW),
+		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", pw),
 	}})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...),
-		kgo.SASL(scram.Auth{User: "ops", Pass: secretPW}.AsSha256Mechanism()))
+		kgo.SASL(scram.Auth{User: "ops", Pass: pw}.AsSha256Mechanism()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +388,7 @@ func secretKafka(t *testing.T) secretBroker {
 		t.Fatal(err)
 	}
 	return secretBroker{
-		name: "kafka", user: "ops", url: k.URL, addContext: []string{"--sasl", "SCRAM-SHA-256"},
+		name: "kafka", user: "ops", pw: pw, url: k.URL, addContext: []string{"--sasl", "SCRAM-SHA-256"},
 		args: map[string][]string{
 			"{produce-to}": {"secrets"}, "{consume-from}": {"secrets"},
 			"{missing}": {"no-such-topic"}, "{missing-produce}": {"no-such-topic", "--partition", "7"},
@@ -378,11 +396,11 @@ func secretKafka(t *testing.T) secretBroker {
 	}
 }
 
-func secretNATS(t *testing.T) secretBroker {
+func secretNATS(t *testing.T, pw string) secretBroker {
 	n := testenv.NATS(t, sandbox.NATSOptions{Configure: func(o *server.Options) {
-		o.Username, o.Password = "ops", secretPW
+		o.Username, o.Password = "ops", pw
 	}})
-	nc, err := nats.Connect(n.URL, nats.UserInfo("ops", secretPW))
+	nc, err := nats.Connect(n.URL, nats.UserInfo("ops", pw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +417,7 @@ func secretNATS(t *testing.T) secretBroker {
 		t.Fatal(err)
 	}
 	return secretBroker{
-		name: "nats", user: "ops", url: n.URL,
+		name: "nats", user: "ops", pw: pw, url: n.URL,
 		args: map[string][]string{
 			"{produce-to}": {"secrets.x"}, "{consume-from}": {"SECRETS"},
 			"{missing}": {"NO_SUCH_STREAM"}, "{missing-produce}": {"no.stream.here"},
@@ -407,7 +425,7 @@ func secretNATS(t *testing.T) secretBroker {
 	}
 }
 
-func secretRabbitMQ(t *testing.T) secretBroker {
+func secretRabbitMQ(t *testing.T, pw string) secretBroker {
 	rmq := testenv.RabbitMQ(t)
 	vhost := rmq.NewVHost(t)
 	ep, err := broker.ParseEndpoint(rmq.AMQPURL)
@@ -416,7 +434,7 @@ func secretRabbitMQ(t *testing.T) secretBroker {
 	}
 	// A user of this test alone: tests of other packages share the node.
 	user := testenv.UniqueName(t, "ops")
-	rmq.MustCall(t, http.MethodPut, "/api/users/"+user, map[string]string{"password": secretPW, "tags": "management"}, nil)
+	rmq.MustCall(t, http.MethodPut, "/api/users/"+user, map[string]string{"password": pw, "tags": "management"}, nil)
 	t.Cleanup(func() { _ = rmq.Call(http.MethodDelete, "/api/users/"+user, nil, nil) })
 	rmq.MustCall(t, http.MethodPut, "/api/permissions/"+vhost+"/"+user,
 		map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
@@ -441,11 +459,100 @@ func secretRabbitMQ(t *testing.T) secretBroker {
 		}
 	}
 	return secretBroker{
-		name: "rabbitmq", user: user, url: amqpURL, mgmtURL: rmq.APIURL,
+		name: "rabbitmq", user: user, pw: pw, url: amqpURL, mgmtURL: rmq.APIURL,
 		addContext: []string{"--management-url", rmq.APIURL},
 		args: map[string][]string{
 			"{produce-to}": {"--queue", queue}, "{consume-from}": {queue},
 			"{missing}": {"no-such-queue"}, "{missing-produce}": {"no-such-exchange", "--routing-key", "x"},
 		},
+	}
+}
+
+// A password that is a plain word is masked where a password goes, never
+// where the word is a name: a context named rmq-guest, a user guest-…, a
+// vhost and a queue print intact in `context ls` and in errors, while the
+// URL's password still prints as xxxxx. Masking the names would garble
+// them and tell the reader the password ("rmq-xxxxx").
+func TestWordPasswordKeepsNames(t *testing.T) {
+	const pw = "guest"
+	rmq := testenv.RabbitMQ(t)
+	ep, err := broker.ParseEndpoint(rmq.AMQPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := testenv.UniqueName(t, "guest")
+	rmq.MustCall(t, http.MethodPut, "/api/users/"+user, map[string]string{"password": pw, "tags": ""}, nil)
+	t.Cleanup(func() { _ = rmq.Call(http.MethodDelete, "/api/users/"+user, nil, nil) })
+	vhost := rmq.NewVHost(t)
+	rmq.MustCall(t, http.MethodPut, "/api/permissions/"+vhost+"/"+user,
+		map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
+	rawURL := fmt.Sprintf("amqp://%s/%s", ep.Hosts[0], url.PathEscape(vhost))
+	shown := withUser(rawURL, user, "xxxxx")
+
+	c := newCLI(t)
+	if r := c.run("context", "add", "rmq-guest", "--use", "--read-only", "--url", withUser(rawURL, user, pw)); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	queue := "guest-orders"
+	runs := []struct {
+		args []string
+		code int
+		// want are the lines stdout and stderr must hold, names intact.
+		want []string
+	}{
+		{[]string{"context", "ls"}, 0, []string{"rmq-guest\t" + shown + "\ttrue"}},
+		{[]string{"context", "show", "-v"}, 0, []string{"name: rmq-guest", "url: " + shown}},
+		{[]string{"produce", "--queue", queue, "-v"}, 2, []string{
+			"connecting to " + shown,
+			`context "rmq-guest" is read-only: produce refused`,
+		}},
+		{[]string{"consume", queue, "-n", "1", "--ack", "none", "-v"}, 5, []string{"connecting to " + shown, `queue "` + queue + `" does not exist`}},
+	}
+	for _, run := range runs {
+		r := c.runIn([]byte("m\n"), run.args...)
+		out := r.stdout + r.stderr
+		if r.code != run.code {
+			t.Errorf("mqctl %v: exit %d, want %d; output %q", run.args, r.code, run.code, out)
+		}
+		for _, w := range run.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("mqctl %v: output lacks %q:\n%s", run.args, w, out)
+			}
+		}
+		// The password where it is one: in the URL, and base64 alone or
+		// with the user (HTTP Basic, SASL PLAIN).
+		for _, form := range []string{":" + pw + "@", base64.StdEncoding.EncodeToString([]byte(pw)),
+			base64.StdEncoding.EncodeToString([]byte(user + ":" + pw)), "xxxxx-", "-xxxxx"} {
+			if strings.Contains(out, form) {
+				t.Errorf("mqctl %v: output holds %q:\n%s", run.args, form, out)
+			}
+		}
+	}
+}
+
+// A URL that does not parse, or names no broker that answers, is quoted
+// in errors and -v logs with its user info masked by structure: with a
+// password that is a plain word nothing else would mask it.
+func TestWordPasswordInBadURLs(t *testing.T) {
+	for _, raw := range []string{
+		"ops:sesame@h", "amqp:/ops:sesame@h", "amqp://ops:sesame@h:99999", "amqp://ops:ses ame@h",
+		"amqp://ops:sesame@", "foo://ops:sesame@h", "amqp://ops:sesame@h/%zz", "amqp://ops%zz:sesame@h",
+		"amqp://ops:se%sesame@h", "amqp://ops:sesame@[::1", "http://ops:sesame@h", "amqp://ops:sesame@h:1/?x=%zz",
+		"amqp://h:1/?password=sesame", "nats://sesame@127.0.0.1:1", "nats://ops:sesame@127.0.0.1:1,127.0.0.1:2",
+		"kafka://ops:sesame@127.0.0.1:1",
+	} {
+		c := newCLI(t)
+		for _, args := range [][]string{
+			{"context", "add", "z", "--url", raw},
+			{"ls", "-v", "--timeout", "2s", "--url", raw},
+			{"context", "add", "m", "--url", "amqp://h/", "--management-url", strings.Replace(raw, "amqp", "http", 1)},
+		} {
+			r := c.run(args...)
+			for _, form := range []string{wordPW, base64.StdEncoding.EncodeToString([]byte(wordPW))} {
+				if strings.Contains(r.stdout+r.stderr, form) {
+					t.Errorf("mqctl %q: output holds %q:\n%s%s", args, form, r.stdout, r.stderr)
+				}
+			}
+		}
 	}
 }

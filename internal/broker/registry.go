@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -115,48 +113,4 @@ func driverFor(raw string) (Driver, error) {
 		return nil, mqerr.Usagef("unknown URL scheme %q in %s: want one of %s", ep.Scheme, RedactURL(raw), strings.Join(Schemes(), ", "))
 	}
 	return d, nil
-}
-
-// Scrub returns err with every secret replaced in its message, keeping its
-// kind. It is the last line of defence: drivers should not leak secrets in
-// the first place.
-func Scrub(err error, secrets ...string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	clean := ScrubString(msg, secrets...)
-	if clean == msg {
-		return err
-	}
-	return mqerr.Wrap(mqerr.KindOf(err), fmt.Errorf("%s", clean))
-}
-
-// ScrubString replaces every secret, in the forms it travels in (as is,
-// URL-escaped, base64), and any URL password in s.
-func ScrubString(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) < 3 {
-			continue
-		}
-		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec), base64.StdEncoding.EncodeToString([]byte(sec))} {
-			s = strings.ReplaceAll(s, form, "xxxxx")
-		}
-	}
-	return redactAllURLs(s)
-}
-
-// redactAllURLs redacts every scheme://user:pass@ occurrence in free text.
-func redactAllURLs(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "://")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		end := i + 3 + strings.IndexAny(s[i+3:]+" ", " \t\n\"'")
-		b.WriteString(RedactURL(s[:end]))
-		s = s[end:]
-	}
 }

@@ -172,8 +172,14 @@ func hasPort(h string) bool {
 // parse is redacted by pattern. Like ParseEndpoint it takes the user info to
 // run to the last "@" of the URL, so a password holding "/", "?" or "#"
 // is still masked; an unescaped "@" in a path may mask more than needed,
-// never less.
+// never less. The values of credential parameters in its query
+// (?token=…, ?password=…) are masked too.
 func RedactURL(raw string) string {
+	return redactCredentialParams(redactUserInfo(raw))
+}
+
+// redactUserInfo is RedactURL without the query's parameters.
+func redactUserInfo(raw string) string {
 	u, ok := findUserInfo(raw, " \t\n\"'")
 	switch {
 	case !ok && !strings.Contains(raw, "://") && !strings.ContainsAny(raw, " \t\n"):

@@ -219,8 +219,9 @@ func totalFuzzTime(fs []Fuzz) string {
 func writeLeak(b *strings.Builder, m Meta, l Leak) {
 	b.WriteString(leakHeading + "\n\n")
 	fmt.Fprintf(b, "Measured by `%s` (`cmd/secrets_e2e_test.go`, which `make reliability` runs) on %s (%s, %s)\n", l.Test, m.Date, m.Machine, m.Go)
-	fmt.Fprintf(b, "at commit %s. The password is given to mqctl every way it takes one (in the URL, `--url`,\n", m.Commit)
-	b.WriteString("`--password`, `--password-env`, `--password-file`, the contexts file, a management URL) on Kafka\n")
+	fmt.Fprintf(b, "at commit %s. Two passwords, a random one and a plain word (which mqctl masks only where a\n", m.Commit)
+	b.WriteString("password goes, never as free text), are each given to mqctl every way it takes one (in the URL,\n")
+	b.WriteString("`--url`, `--password`, `--password-env`, `--password-file`, the contexts file, a management URL) on Kafka\n")
 	b.WriteString("(kfake with SASL SCRAM), NATS and RabbitMQ, with the right login and a refused one, and every\n")
 	b.WriteString("command runs with `-v`; its stdout, stderr and the files it writes (and the contexts file, where\n")
 	b.WriteString("that was not given the password) are searched for the password as is, URL-encoded and\n")

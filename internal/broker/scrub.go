@@ -1,0 +1,174 @@
+package broker
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mqctl/mqctl/internal/mqerr"
+)
+
+// Secrets are kept out of what mqctl prints in two ways.
+//
+// By structure, whatever the secret: the user info of every URL (as is, or
+// percent-encoded inside another URL), the value of every credential
+// parameter (password=, token=, api_key=… in a query or key=value text,
+// "password": in JSON) and of every Authorization header is masked. That is
+// where mqctl, its libraries and the brokers put a secret.
+//
+// By value, as a backstop for a text that embeds a secret some other way:
+// a secret's text (as is, URL-escaped, base64) is replaced wherever it
+// stands, but only where that text is distinctive (see distinctive). A
+// password that is a plain word ("guest", "admin") also stands in names
+// mqctl prints (a context "rmq-guest", a user, a queue, a host): masked
+// there, the name is garbled and the mask tells the reader the password.
+
+// mask is what a secret is replaced with.
+const mask = "xxxxx"
+
+// Scrub returns err with every secret replaced in its message (see
+// ScrubString), keeping its kind. It is the last line of defence: drivers
+// should not leak secrets in the first place.
+func Scrub(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := ScrubString(msg, secrets...)
+	if clean == msg {
+		return err
+	}
+	return mqerr.Wrap(mqerr.KindOf(err), fmt.Errorf("%s", clean))
+}
+
+// ScrubString masks every URL password, token and credential parameter in
+// s by structure, and replaces each distinctive form of each secret (as
+// is, URL-escaped, base64).
+func ScrubString(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		for _, form := range secretForms(sec) {
+			if distinctive(form) {
+				s = strings.ReplaceAll(s, form, mask)
+			}
+		}
+	}
+	return redactStructure(s)
+}
+
+// secretForms are the texts sec travels in: as is, URL-escaped (query and
+// path), and base64 (standard and URL alphabets; the unpadded forms are
+// prefixes of the padded ones, so they go last).
+func secretForms(sec string) []string {
+	b := []byte(sec)
+	return []string{
+		sec, url.QueryEscape(sec), url.PathEscape(sec),
+		base64.StdEncoding.EncodeToString(b), base64.URLEncoding.EncodeToString(b),
+		base64.RawStdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b),
+	}
+}
+
+// distinctive reports whether text would stand in what mqctl prints only
+// as itself, never as part of a name or a word: 24 characters or more, or
+// 8 or more that either hold a character other than letters, digits, '.',
+// '_' and '-' (what names are made of) or mix upper case, lower case and
+// digits. "guest", "rabbitmq-staging" and "secret123" are not; a random
+// password or token, or base64 of most passwords, is.
+func distinctive(text string) bool {
+	n := utf8.RuneCountInString(text)
+	if n >= 24 {
+		return true
+	}
+	if n < 8 {
+		return false
+	}
+	var upper, lower, digit bool
+	for _, r := range text {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		case r == '.' || r == '_' || r == '-':
+		default:
+			return true
+		}
+	}
+	return upper && lower && digit
+}
+
+var (
+	// credentialParam is key=value (or key%3Dvalue, encoded in a query)
+	// where the key names a credential; $1$2 is what stays. Not "pwd":
+	// PWD= is a working directory in a handler's environment.
+	credentialParam = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])(?:[a-z_]*(?:password|passwd|token|secret)|api[_-]?key|pass))(=|%3d)[^&#\s"']+`)
+	// credentialJSON is "key": "value" where the key names a credential.
+	credentialJSON = regexp.MustCompile(`(?i)("[a-z_-]*(?:password|passwd|token|secret|api[_-]?key)"\s*:\s*")(?:[^"\\]|\\.)+"`)
+	// authorization is an HTTP Authorization header's credentials.
+	authorization = regexp.MustCompile(`(?i)(authorization:\s*(?:basic|bearer|token)\s+)[^\s"']+`)
+)
+
+// redactStructure masks what stands where a secret goes, whatever its
+// value: URL user info (raw and percent-encoded), credential parameters
+// and Authorization headers.
+func redactStructure(s string) string {
+	s = redactEncodedURLs(redactAllURLs(s))
+	s = credentialParam.ReplaceAllString(s, "${1}${2}"+mask)
+	s = credentialJSON.ReplaceAllString(s, "${1}"+mask+`"`)
+	return authorization.ReplaceAllString(s, "${1}"+mask)
+}
+
+// redactCredentialParams masks the values of credential parameters, for
+// a URL's query (nats://h?token=…).
+func redactCredentialParams(s string) string {
+	return credentialParam.ReplaceAllString(s, "${1}${2}"+mask)
+}
+
+// redactAllURLs redacts every scheme://user:pass@ occurrence in free text.
+func redactAllURLs(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + 3 + strings.IndexAny(s[i+3:]+" ", " \t\n\"'")
+		b.WriteString(RedactURL(s[:end]))
+		s = s[end:]
+	}
+}
+
+// redactEncodedURLs masks the whole user info of every percent-encoded URL
+// in s (amqp%3A%2F%2Fops%3Apw%40h, a URL carried in another one's query):
+// everything between "%3A%2F%2F" and the last "%40" before the URL ends
+// at a space, a quote or an "&".
+func redactEncodedURLs(s string) string {
+	const sep, at = "%3a%2f%2f", "%40"
+	lower := strings.ToLower(s)
+	var b strings.Builder
+	done := 0
+	for from := 0; ; {
+		i := strings.Index(lower[from:], sep)
+		if i < 0 {
+			break
+		}
+		start := from + i + len(sep)
+		end := start + len(s[start:])
+		if e := strings.IndexAny(s[start:], " \t\n\"'&"); e >= 0 {
+			end = start + e
+		}
+		if a := strings.LastIndex(s[start:end], at); a >= 0 {
+			b.WriteString(s[done:start])
+			b.WriteString(mask)
+			done = start + a
+		}
+		from = end
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
