@@ -113,7 +113,7 @@ while read -r pkg dir; do
     elif [ "$new" = 0 ]; then
       status=1
       cat "$log" >&2
-      echo "fuzz: $short.$target tried no new input: its baseline used up MQCTL_FUZZTIME=$fuzztime; give a count (2000x) or more time" >&2
+      echo "fuzz: $short.$target tried no new input: its $baseline-input baseline and start-up used up MQCTL_FUZZTIME=$fuzztime; give a count (2000x) or more time" >&2
     fi
     if [ -n "${MQCTL_FUZZ_OUT:-}" ]; then
       printf '{"target":"%s","package":"%s","fuzztime":"%s","execs":%s,"baseline":%s,"passed":%s,"crasher":"%s"}\n' \
