@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: start one isolated RabbitMQ for the whole run (unless
 # MQCTL_TEST_AMQP_URL points at one), run every test with -race, fuzz each
-# fuzz target for $MQCTL_FUZZTIME (default 2s), stop it. Kafka (kfake) and
+# fuzz target for $MQCTL_FUZZTIME (default 2000x), stop it. Kafka (kfake) and
 # NATS (nats-server) are embedded in the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,10 +40,10 @@ case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
 export MQCTL_BIN="$bin"
 go test -race -count=1 -timeout 20m ./...
 # Then every fuzz target briefly on top of its seeds (`go test` above ran
-# the seeds alone; `make reliability` fuzzes 10 s each). The fuzz time
-# includes running the seeds and the cached corpus first, which takes up
-# to a second on 2 cores, so 1s leaves some targets no new input; 2s each
-# costs 50-75 s in all with a warm build cache (14 targets, plus about
-# 1-3 s each to link and to start and stop the workers). A finding fails
-# the run and names the file holding the failing input.
-MQCTL_FUZZTIME=${MQCTL_FUZZTIME:-2s} scripts/fuzz.sh
+# the seeds alone; `make reliability` fuzzes 10 s each): 2000 new inputs
+# each after its baseline (the seeds and the inputs go kept from earlier
+# runs, which go runs first). A time would not do: on a busy machine 2s
+# went to the baseline alone for several targets, which then fuzzed
+# nothing. A finding fails the run and names the file holding the failing
+# input; so does a target that tried no new input.
+MQCTL_FUZZTIME=${MQCTL_FUZZTIME:-2000x} scripts/fuzz.sh

@@ -11,12 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/sandbox"
-	"github.com/mqctl/mqctl/internal/testenv"
 )
 
 // TestExecIdleWaitsWhileLanesHoldBacklogKafka: a slow --exec handler on
@@ -26,29 +21,11 @@ import (
 // deliveries wait in a lane or a handler runs; every record is handled.
 func TestExecIdleWaitsWhileLanesHoldBacklogKafka(t *testing.T) {
 	const n = 300
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for i := range n {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: fmt.Appendf(nil, "m%d", i)}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sub, _ := broker.As[broker.Subscriber](conn, "consuming")
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", Prefetch: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := ordersTopic(t, 1)
+	o.produce(t, ctx, 0, n)
+	c := openConsumer(t, ctx, o.open(t, ctx), broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", Prefetch: 10})
 	dir := t.TempDir()
 	handler := `cat >/dev/null; while [ ! -e ` + dir + `/release ]; do sleep 0.05; done`
 	var mu sync.Mutex

@@ -10,13 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/sandbox"
-	"github.com/mqctl/mqctl/internal/testenv"
 )
 
 // TestExecSlowPartitionHoldsUpNoOtherKafka: the handler of partition 0
@@ -26,35 +20,11 @@ import (
 // is handled, in order, and both partitions are committed.
 func TestExecSlowPartitionHoldsUpNoOtherKafka(t *testing.T) {
 	const n0, n1, prefetch = 100, 10, 10
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(2, "orders")}})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	produceTo := func(p int32, n int) {
-		for i := range n {
-			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: p, Value: fmt.Appendf(nil, "m%d", i)}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	produceTo(0, n0)
-	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", Prefetch: prefetch})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := ordersTopic(t, 2)
+	o.produce(t, ctx, 0, n0)
+	c := openConsumer(t, ctx, o.open(t, ctx), broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", Prefetch: prefetch})
 	dir := t.TempDir()
 	handler := `cat >/dev/null; echo "$MQ_PARTITION $MQ_OFFSET" >>` + dir + `/ran; ` +
 		`if [ "$MQ_PARTITION" = 0 ]; then while [ ! -e ` + dir + `/release ]; do sleep 0.05; done; fi`
@@ -94,7 +64,7 @@ func TestExecSlowPartitionHoldsUpNoOtherKafka(t *testing.T) {
 		}
 	}
 	waitFor("partition 0's first handler started", func() bool { return len(handled()[0]) == 1 && st.Read.Load() > 1 })
-	produceTo(1, n1)
+	o.produce(t, ctx, 1, n1)
 	waitFor("partition 1 handled while partition 0's handler is stuck", func() bool { return len(handled()[1]) == n1 })
 	if got := handled()[0]; len(got) != 1 {
 		t.Fatalf("partition 0 handled %v before its release", got)
@@ -106,12 +76,12 @@ func TestExecSlowPartitionHoldsUpNoOtherKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err = <-ran:
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
 	case <-ctx.Done():
 		t.Fatalf("Run did not end after the release; handled %d", st.Handled.Load())
-	}
-	if err != nil {
-		t.Errorf("Run = %v", err)
 	}
 	got := handled()
 	for p, n := range map[int32]int{0: n0, 1: n1} {
@@ -126,7 +96,7 @@ func TestExecSlowPartitionHoldsUpNoOtherKafka(t *testing.T) {
 			}
 		}
 	}
-	if c := testenv.CommittedOffsets(t, kadm.NewClient(cl), "billing", "orders"); c[0] != n0 || c[1] != n1 {
+	if c := o.committed(t, "billing"); c[0] != n0 || c[1] != n1 {
 		t.Errorf("group billing committed %v, want %d and %d", c, n0, n1)
 	}
 }

@@ -16,9 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
@@ -37,17 +34,10 @@ func failingHandler(dir string) string {
 // Run's error.
 func runStop(t *testing.T, ctx context.Context, conn broker.Conn, brokerName string, o broker.ConsumerOptions) ([]string, *Stats, error) {
 	t.Helper()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openConsumer(t, ctx, conn, o)
 	dir := t.TempDir()
 	st := &Stats{}
-	err = Run(ctx, c, io.Discard, st, Options{
+	err := Run(ctx, c, io.Discard, st, Options{
 		Broker: brokerName, Concurrency: 1, OnFail: OnFail{Kind: "stop"},
 		Exec: &Exec{Command: failingHandler(dir), Broker: brokerName, Stdout: io.Discard, Stderr: io.Discard},
 	})
@@ -103,26 +93,12 @@ func TestOnFailStopKafka(t *testing.T) {
 	const n = 5
 	for _, group := range []string{"", "billing"} {
 		t.Run("group="+group, func(t *testing.T) {
-			k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			for i := range n {
-				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			o := ordersTopic(t, 1)
+			o.produce(t, ctx, 0, n)
 
-			ran, st, err := runStop(t, ctx, conn, "kafka", broker.ConsumerOptions{Sources: []string{"orders"}, Group: group, UntilEnd: true})
+			ran, st, err := runStop(t, ctx, o.open(t, ctx), "kafka", broker.ConsumerOptions{Sources: []string{"orders"}, Group: group, UntilEnd: true})
 			checkStopped(t, ran, st, err, "0")
 			sum := st.Summary(time.Second)
 			// The failed record counts once, as failed; the others were
@@ -135,7 +111,7 @@ func TestOnFailStopKafka(t *testing.T) {
 				t.Errorf("summary %q; want %q", sum, want)
 			}
 			if group != "" {
-				if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), group, "orders"); got[0] > 0 {
+				if got := o.committed(t, group); got[0] > 0 {
 					t.Errorf("group %s committed %v; want nothing: offset 0 failed", group, got)
 				}
 			}
@@ -202,36 +178,15 @@ func TestOnFailStopRabbitMQ(t *testing.T) {
 // handler of partition 1 is running when that of partition 0 fails: it
 // finishes and its record is committed, and nothing else starts.
 func TestOnFailStopLetsRunningHandlersFinishKafka(t *testing.T) {
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(2, "orders")}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	o := ordersTopic(t, 2)
 	// Two records a partition: the dispatcher hands both out (one to the
 	// handler, one waiting for it) whatever order they come in.
 	for p := range int32(2) {
-		for i := range 2 {
-			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: p, Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
+		o.produce(t, ctx, p, 2)
 	}
-	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", UntilEnd: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openConsumer(t, ctx, o.open(t, ctx), broker.ConsumerOptions{Sources: []string{"orders"}, Group: "billing", UntilEnd: true})
 	// Partition 0 fails once partition 1's handler runs; that one waits
 	// for DIR/release.
 	dir := t.TempDir()
@@ -273,7 +228,7 @@ func TestOnFailStopLetsRunningHandlersFinishKafka(t *testing.T) {
 	if st.Handled.Load() != 1 || st.Failed.Load() != 1 || st.Acked.Load() != 1 {
 		t.Errorf("handled %d, failed %d, acked %d; want 1 each", st.Handled.Load(), st.Failed.Load(), st.Acked.Load())
 	}
-	if got := testenv.CommittedOffsets(t, kadm.NewClient(cl), "billing", "orders"); got[0] > 0 || got[1] != 1 {
+	if got := o.committed(t, "billing"); got[0] > 0 || got[1] != 1 {
 		t.Errorf("group billing committed %v; want partition 1 at 1 and nothing on partition 0", got)
 	}
 }
@@ -282,32 +237,11 @@ func TestOnFailStopLetsRunningHandlersFinishKafka(t *testing.T) {
 // is committed, so nothing counts as acked, and the summary says why
 // rather than "acked 3".
 func TestExecKafkaWithoutGroupSaysNothingCommitted(t *testing.T) {
-	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{kfake.SeedTopics(1, "orders")}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Addrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for i := range 3 {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn, err := broker.Open(ctx, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"orders"}, UntilEnd: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := ordersTopic(t, 1)
+	o.produce(t, ctx, 0, 3)
+	c := openConsumer(t, ctx, o.open(t, ctx), broker.ConsumerOptions{Sources: []string{"orders"}, UntilEnd: true})
 	st := &Stats{}
 	if err := Run(ctx, c, io.Discard, st, Options{Broker: "kafka", Exec: &Exec{Command: "cat >/dev/null", Broker: "kafka"}}); err != nil {
 		t.Fatal(err)

@@ -61,14 +61,7 @@ type gatedRun struct {
 
 func startGatedRun(t *testing.T, ctx context.Context, conn broker.Conn, brokerName string, o broker.ConsumerOptions) *gatedRun {
 	t.Helper()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openConsumer(t, ctx, conn, o)
 	r := &gatedRun{c: c, dir: t.TempDir(), st: &Stats{}, ran: make(chan error, 1)}
 	errStop := errors.New("SIGTERM")
 	runCtx, stop := context.WithCancelCause(ctx)

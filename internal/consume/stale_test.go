@@ -74,14 +74,7 @@ func testExecGivesBackStale(t *testing.T, count int64) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sub, err := broker.As[broker.Subscriber](conn, "consuming")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sub.NewConsumer(ctx, broker.ConsumerOptions{Sources: []string{"jobs"}, Prefetch: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openConsumer(t, ctx, conn, broker.ConsumerOptions{Sources: []string{"jobs"}, Prefetch: 10})
 	s := &seen{Consumer: c}
 	dir := t.TempDir()
 	// Each run logs "ID REDELIVERED"; message 1's first run waits for

@@ -5,11 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/mqctl/mqctl/internal/broker"
-	"github.com/mqctl/mqctl/internal/sandbox"
-	"github.com/mqctl/mqctl/internal/testenv"
 )
 
 // TestPauseFetchRetryRecordPausesFetchedPartition: a record read back
@@ -18,23 +14,11 @@ import (
 // the one its lane is kept apart by, and PauseFetch pauses that one, not
 // the origin, which another record's lane may be reading.
 func TestPauseFetchRetryRecordPausesFetchedPartition(t *testing.T) {
-	k := testenv.Kafka(t, sandbox.KafkaOptions{})
-	c, err := open(t, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	createTopic(t, c, "jobs", 2, nil)
-	w := writer(t, c)
+	c, w := jobsTopic(t, 2)
 	ctx := context.Background()
-	if err := w.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Partition: 0, Value: []byte("a")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	sendJobs(t, w, 0, "a")
 	delays := []time.Duration{time.Second}
-	rt, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := jobsRetrier(t, c, delays)
 	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g", RetryDelays: delays})
 	d := take(t, cons, 1)[0]
 	fp := cons.(broker.FetchPauser)

@@ -14,36 +14,56 @@ import (
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
+// jobsTopic starts a kfake cluster with the topic "jobs" of the given
+// partitions and returns the driver's connection to it and a writer to
+// the partition a record names; all closed when t ends.
+func jobsTopic(t *testing.T, partitions int32) (*Conn, *kgo.Client) {
+	t.Helper()
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	c, err := open(t, broker.Target{URL: k.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, c, "jobs", partitions, nil)
+	return c, writer(t, c)
+}
+
+// sendJobs writes values to partition p of "jobs", one after the other.
+func sendJobs(t *testing.T, w *kgo.Client, p int32, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if err := w.ProduceSync(context.Background(), &kgo.Record{Topic: "jobs", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// jobsRetrier makes c's retrier of "jobs" for the group "g", closed when
+// t ends.
+func jobsRetrier(t *testing.T, c *Conn, delays []time.Duration) broker.Retrier {
+	t.Helper()
+	rt, err := c.NewRetrier(context.Background(), broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
 // A parked record goes to <topic>.retry.<delay> (created with the topic's
 // partitions), is held while records of other partitions keep coming,
 // then is handed out as read from its original topic, partition and
 // offset, as attempt 2; its offset in the retry topic is committed once
 // acked.
 func TestRetryTopicHoldsUntilDue(t *testing.T) {
-	k := testenv.Kafka(t, sandbox.KafkaOptions{})
-	c, err := open(t, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	createTopic(t, c, "jobs", 2, nil)
-	w := writer(t, c)
+	c, w := jobsTopic(t, 2)
 	ctx := context.Background()
-	send := func(v string, p int32) {
-		t.Helper()
-		if err := w.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send("a", 0)
+	sendJobs(t, w, 0, "a")
 	delays := []time.Duration{2 * time.Second}
 	if _, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays}); err == nil {
 		t.Error("a retrier without a group was made")
 	}
-	rt, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := jobsRetrier(t, c, delays)
 	if n := c.partitionCount(ctx, "jobs.retry.2s"); n != 2 {
 		t.Fatalf("retry topic has %d partitions, want 2", n)
 	}
@@ -55,7 +75,7 @@ func TestRetryTopicHoldsUntilDue(t *testing.T) {
 	if err := rt.Retry(ctx, d, 0, 2); err != nil {
 		t.Fatal(err)
 	}
-	send("b", 1)
+	sendJobs(t, w, 1, "b")
 	b := take(t, cons, 1)[0]
 	if string(b.Value) != "b" {
 		t.Fatalf("got %q while a waits, want b", b.Value)
@@ -96,25 +116,11 @@ func TestRetryTopicHoldsUntilDue(t *testing.T) {
 // (here: nacked, so that partition is not committed from it on) names the
 // retry topic with the record's own offset there, not the original one.
 func TestRetryNackNamesRecordInRetryTopic(t *testing.T) {
-	k := testenv.Kafka(t, sandbox.KafkaOptions{})
-	c, err := open(t, broker.Target{URL: k.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	createTopic(t, c, "jobs", 1, nil)
-	w := writer(t, c)
+	c, w := jobsTopic(t, 1)
 	ctx := context.Background()
-	for _, v := range []string{"a", "b", "c"} {
-		if err := w.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Value: []byte(v)}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendJobs(t, w, 0, "a", "b", "c")
 	delays := []time.Duration{10 * time.Millisecond}
-	rt, err := c.NewRetrier(ctx, broker.RetryOptions{Sources: []string{"jobs"}, Delays: delays, Group: "g"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := jobsRetrier(t, c, delays)
 	var log logLines
 	cons := newConsumer(t, c, broker.ConsumerOptions{Sources: []string{"jobs"}, Group: "g", RetryDelays: delays, Logf: log.add})
 	ds := take(t, cons, 3)

@@ -329,17 +329,8 @@ func TestActionsKafka(t *testing.T) {
 func TestActionsRabbitMQ(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.RabbitMQ(t)
-	vhost := env.NewVHost(t)
-	u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + vhost
-	conn, err := amqp.Dial(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVHost(t, env)
+	u, ch := v.url, v.ch
 	if _, err := ch.QueueDeclare("orders", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "orders.dlq"}); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +350,7 @@ func TestActionsRabbitMQ(t *testing.T) {
 		for range n {
 			var d amqp.Delivery
 			var ok bool
+			var err error
 			for deadline := time.Now().Add(5 * time.Second); !ok; {
 				if d, ok, err = ch.Get("orders", false); err != nil {
 					t.Fatal(err)
@@ -437,16 +429,7 @@ func headerText(v any) string {
 // purge is a stream purge.
 func TestActionsJetStream(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js := natsJetStream(t)
 	for _, cfg := range []jetstream.StreamConfig{{Name: "ORDERS", Subjects: []string{"orders.>"}}, {Name: "ORDERS_DLQ", Subjects: []string{"dlq.orders"}}} {
 		cfg.Storage = jetstream.FileStorage
 		if _, err := js.CreateStream(ctx, cfg); err != nil {

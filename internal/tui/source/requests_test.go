@@ -232,21 +232,13 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 	}
 	counts := map[string]map[string]int{}
 	for _, queues := range []int{25, 50} {
-		vhost := env.NewVHost(t)
-		u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + url.PathEscape(vhost)
+		v := newVHost(t, env)
 		viaProxy := *amqpURL
 		px := testenv.NewProxy(t, amqpURL.Host)
 		px.Tap(countMethods(c))
 		viaProxy.Host = px.Addr
-		viaProxy.Path = "/" + vhost
-		conn, err := amqp.Dial(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		viaProxy.Path = "/" + v.name
+		ch := v.ch
 		// Every fifth queue dead-letters into its own DLQ.
 		for i := range queues {
 			name := fmt.Sprintf("q%02d", i)
@@ -264,7 +256,7 @@ func TestRequestsPerRefreshRabbitMQ(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		conn.Close()
+		v.conn.Close()
 		s := &Brokers{Targets: []broker.Target{{Context: "rabbit", URL: viaProxy.String(), ManagementURL: srv.URL, Timeout: 10 * time.Second}}}
 		name := fmt.Sprintf("%d queues", queues+queues/5)
 		counts[name] = steadyRefresh(t, s, c)

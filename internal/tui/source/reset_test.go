@@ -13,7 +13,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
 	"github.com/mqctl/mqctl/internal/offsets"
-	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 	"github.com/mqctl/mqctl/internal/tui"
 )
@@ -259,15 +257,9 @@ func TestResetKafkaReadOnly(t *testing.T) {
 // A JetStream durable resets in place: shift=-4 from its ack floor, and
 // the next message an independent client fetches is the plan's.
 func TestResetJetStream(t *testing.T) {
-	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	srv, js := natsJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline(10*time.Second))
 	defer cancel()
-	js, _ := jetstream.New(nc)
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,15 +2,12 @@ package source
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -57,16 +54,7 @@ func drive(m *tui.Model, msg tea.Msg) {
 // reads between do not ask, and top shows the age carried forward.
 func TestTimeLagJetStream(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, js := natsJetStream(t)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +109,8 @@ func TestTimeLagJetStream(t *testing.T) {
 // at the same cadence as the others, an empty queue has none.
 func TestTimeLagRabbitMQ(t *testing.T) {
 	env := testenv.RabbitMQ(t)
-	vhost := env.NewVHost(t)
-	u := strings.TrimSuffix(env.AMQPURL, "/") + "/" + url.PathEscape(vhost)
-	conn, err := amqp.Dial(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := newVHost(t, env)
+	u, ch := v.url, v.ch
 	if _, err := ch.QueueDeclare("jobs", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
