@@ -179,7 +179,7 @@ alike on core NATS.`,
 	nonEmpty(fl, "payload-file", "dest", "csv")
 	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")
-	fl.StringVar(&k.Compression, "compression", "", "Kafka: none, gzip, snappy, lz4 or zstd")
+	fl.StringVar(&k.Compression, "compression", "none", "Kafka: none, gzip, snappy, lz4 or zstd; not produce's snappy by default: the payload is zeros after its header, so a codec would send far fewer bytes than --size (give snappy to match produce, or --payload-file with real data)")
 	fl.IntVar(&k.Partitions, "partitions", 1, "Kafka: partitions of the topic the bench creates")
 	fl.DurationVar(&k.Linger, "linger", 0, "Kafka: wait this long for more records before a batch goes (linger.ms)")
 	fl.BoolVar(&idempotent, "idempotent", true, "Kafka: the idempotent producer (with --acks all; --idempotent=false turns it off)")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mqctl/mqctl/internal/testenv"
@@ -85,4 +86,31 @@ func TestNewCmdBenchOptions(t *testing.T) {
 	if w.Mode != "pub" || got.Dest != "orders" || w.Rate != 500 || w.Producers != 3 || w.Size != 64 || w.Duration.Seconds() != 10 || w.Count != 0 {
 		t.Errorf("options %+v workload %+v", got, w)
 	}
+}
+
+// TestBenchCompressionDefault: bench sends uncompressed by default (produce
+// compresses with snappy), and its help says why in the flag's own line.
+func TestBenchCompressionDefault(t *testing.T) {
+	f := newTestFactory(t)
+	var got *BenchOptions
+	cmd := NewCmdBench(f, func(o *BenchOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--count", "10"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Knobs.Compression != "none" {
+		t.Errorf("default compression %q, want none", got.Knobs.Compression)
+	}
+	r := runInProcess(t, false, nil, "bench", "--help")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "--compression") {
+			for _, w := range []string{"zeros after its header", "snappy to match produce", "--payload-file", `(default "none")`} {
+				if !strings.Contains(line, w) {
+					t.Errorf("--compression help %q does not say %q", line, w)
+				}
+			}
+			return
+		}
+	}
+	t.Errorf("bench --help has no --compression line:\n%s", r.stdout)
 }
