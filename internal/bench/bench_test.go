@@ -33,6 +33,12 @@ func open(t *testing.T, url string) broker.Conn {
 // leaves the destination for the test to inspect (deleted at cleanup).
 func run(t *testing.T, conn broker.Conn, name string, w Workload, k Knobs, hook int64) *Result {
 	t.Helper()
+	return runCtx(t, context.Background(), conn, name, w, k, hook)
+}
+
+// runCtx is run with a context whose end is the run's Ctrl-C.
+func runCtx(t *testing.T, ctx context.Context, conn broker.Conn, name string, w Workload, k Knobs, hook int64) *Result {
+	t.Helper()
 	if w.InFlight == 0 {
 		w.InFlight = 64
 	}
@@ -45,8 +51,7 @@ func run(t *testing.T, conn broker.Conn, name string, w Workload, k Knobs, hook 
 	}
 	p.ConfirmTimeout = 10 * time.Second
 	dests := conn.(broker.BenchDestinations)
-	ctx := context.Background()
-	if err := dests.CreateBenchDestination(ctx, d); err != nil {
+	if err := dests.CreateBenchDestination(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -251,5 +256,35 @@ func TestFewerMessagesThanWindow(t *testing.T) {
 	for _, n := range []int64{2, 7} {
 		r := run(t, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 3, Consumers: 1, Count: n, InFlight: 64}, Knobs{}, 0)
 		checkClean(t, r, n)
+	}
+}
+
+// TestInterruptDrainsInFlight: Ctrl-C stops sending, and what was handed
+// to the driver is still confirmed (the drain), not failed with the
+// interrupt's context.Canceled. Unlimited rate keeps a full window in
+// flight on every broker when the interrupt comes.
+func TestInterruptDrainsInFlight(t *testing.T) {
+	nsrv := testenv.NATS(t, sandbox.NATSOptions{})
+	k := testenv.Kafka(t, sandbox.KafkaOptions{})
+	rmq := testenv.RabbitMQ(t)
+	for _, c := range []struct {
+		name, url string
+	}{
+		{"kafka", k.URL},
+		{"rabbitmq", rmq.AMQPURL},
+		{"jetstream", nsrv.URL},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn := open(t, c.url)
+			for i := 0; i < 3; i++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(300*time.Millisecond, cancel)
+				r := runCtx(t, ctx, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 2, Consumers: 1, Duration: time.Minute, InFlight: 256}, Knobs{}, 0)
+				cancel()
+				if !r.Interrupted || r.Sent == 0 || r.Failed != 0 || r.Confirmed != r.Sent || r.Lost != 0 || r.Received != r.Confirmed {
+					t.Fatalf("interrupted run %d: want everything sent confirmed and received; got %+v (error %q)", i, *r, r.FirstError)
+				}
+			}
+		})
 	}
 }

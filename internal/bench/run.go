@@ -465,6 +465,11 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	defer pace.Stop()
 	end := start.Add(w.Warmup + w.Duration)
 	done := ctx.Done()
+	// Ctrl-C (ctx) stops the loop, not a publish under way: one handed to
+	// the driver with ctx would fail with context.Canceled while it waits
+	// for window room or for its batch, instead of being drained. The
+	// driver's confirm timeout still bounds it, and a second Ctrl-C exits.
+	pubCtx := context.WithoutCancel(ctx)
 loop:
 	for seq := int64(0); count < 0 || seq < count; seq++ {
 		var intended time.Duration
@@ -519,7 +524,7 @@ loop:
 		}
 		s.seq = uint64(seq)
 		c.sent.Add(1)
-		prod.Publish(ctx, &s.m, s.done)
+		prod.Publish(pubCtx, &s.m, s.done)
 		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
 			flush(prod, noteErr)
 		}
