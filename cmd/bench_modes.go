@@ -116,8 +116,11 @@ func benchRateSearch(o *BenchOptions) error {
 	}
 	r, err := bench.RateSearch{Bound: o.P99Under}.Run(o.Ctx, step, report)
 	r.Broker, r.Workload = conn.Broker(), o.Workload
-	if perr := output.Object(o.IO, o.Format, r, r.Table); perr != nil && err == nil {
-		err = perr
+	// The steps so far are worth keeping after an error; no step is not.
+	if len(r.Steps) > 0 {
+		if perr := output.Object(o.IO, o.Format, r, r.Table); perr != nil && err == nil {
+			err = perr
+		}
 	}
 	switch {
 	case err != nil:

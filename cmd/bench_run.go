@@ -61,11 +61,16 @@ func benchRun(o *BenchOptions) error {
 	return benchOutcome(res)
 }
 
-// openBench connects to the context's broker and refuses a bench flag its
-// driver does not take; the caller closes the connection.
+// openBench connects to the context's broker and refuses a read-only
+// context or a bench flag its driver does not take, before any run mode
+// prints; the caller closes the connection.
 func openBench(o *BenchOptions) (broker.Conn, broker.Target, error) {
 	conn, t, err := o.Open(o.Ctx)
 	if err != nil {
+		return nil, t, err
+	}
+	if err := requireWritable(t, "bench"); err != nil {
+		conn.Close()
 		return nil, t, err
 	}
 	if err := refuseOtherBrokersFlags(o, conn); err != nil {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,32 @@ func TestBenchInterrupt(t *testing.T) {
 	s, code, stderr := benchOnCtx(t, ctx, srv.URL, 0, "--rate", "200", "--duration", "1m", "--size", "64")
 	if code != mqerr.ExitInterrupted || !s.Interrupted || s.Sent == 0 || s.Failed != 0 || s.Confirmed != s.Sent || s.Lost != 0 {
 		t.Fatalf("exit %d, summary %+v, stderr %q", code, s, stderr)
+	}
+	if names := streamNames(t, srv.URL); len(names) != 0 {
+		t.Errorf("streams left behind: %v", names)
+	}
+}
+
+// TestBenchReadOnlyContext: every kind of run refuses a read-only context
+// with one line and exit 2, prints nothing on stdout (the rate search
+// printed an empty table of steps) and creates nothing.
+func TestBenchReadOnlyContext(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	env := map[string]string{"MQCTL_CONFIG": filepath.Join(t.TempDir(), "config.yaml")}
+	if r := runInProcess(t, false, env, "context", "add", "ro", "--url", srv.URL, "--read-only"); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	for _, args := range [][]string{
+		{"--count", "10"},
+		{"--rate", "max", "--p99-under", "10ms", "--duration", "1s"},
+		{"--compare", "ro,ro", "--count", "10"},
+		{"--workers", "2", "--join-timeout", "1s"},
+		{"--worker", "--join-timeout", "1s"},
+	} {
+		r := runInProcess(t, false, env, append([]string{"bench", "-c", "ro"}, args...)...)
+		if r.code != 2 || r.stdout != "" || !oneLine(r.stderr, "read-only") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, nothing on stdout, one line saying read-only", args, r.code, r.stdout, r.stderr)
+		}
 	}
 	if names := streamNames(t, srv.URL); len(names) != 0 {
 		t.Errorf("streams left behind: %v", names)
