@@ -188,8 +188,8 @@ alike on core NATS.`,
 	fl.BoolVar(&confirm, "confirm", true, "RabbitMQ: publisher confirms (--confirm=false publishes without: messages are only written)")
 	fl.IntVar(&k.MultiAck, "multi-ack", 0, "RabbitMQ: ack every N deliveries with one multiple ack (N <= --prefetch, default 100)")
 	fl.BoolVar(&k.Core, "core", false, "NATS: core NATS instead of JetStream (no confirms: flushed only)")
-	fl.StringVar(&k.Storage, "storage", "file", "JetStream: file or memory")
-	fl.IntVar(&k.Replicas, "replicas", 1, "JetStream: stream replicas")
+	fl.StringVar(&k.Storage, "storage", "", "JetStream: file (default) or memory")
+	fl.IntVar(&k.Replicas, "replicas", 0, "JetStream: stream replicas (default 1)")
 	fl.BoolVar(&k.Sync, "sync", false, "JetStream: wait for each PubAck before the next publish (an in-flight window of one)")
 	return cmd
 }

@@ -64,6 +64,11 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"--multi-ack", "0"}, "--multi-ack 0"},
 		{[]string{"--multi-ack", "20", "--prefetch", "10"}, "--multi-ack 20"},
 		{[]string{"--linger", "-1s"}, "--linger -1s"},
+		{[]string{"--partitions", "0"}, "--partitions 0"},
+		{[]string{"--partitions", "-2"}, "--partitions -2"},
+		{[]string{"--replicas", "0"}, "--replicas 0"},
+		{[]string{"--replicas", "-1"}, "--replicas -1"},
+		{[]string{"--prefetch", "-1"}, "--prefetch -1"},
 		{[]string{"--idempotent=false", "--acks", "1"}, "--idempotent=false"},
 	} {
 		for name, r := range ttyAndPipe(t, env, append([]string{"bench"}, c.args...)...) {

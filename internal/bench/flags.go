@@ -54,11 +54,18 @@ func CheckFlags(ch func(string) bool, w *Workload, dest string, yes bool, payloa
 	return nil
 }
 
-// CheckKnobs refuses bad --batch and --multi-ack values before connecting
-// and lets --batch N alone widen the in-flight window to N (a batch larger
-// than the window would wait for room, not for its confirms).
+// CheckKnobs refuses bad counts among the broker knobs (--partitions,
+// --replicas, --prefetch, --batch, --multi-ack) before connecting and lets
+// --batch N alone widen the in-flight window to N (a batch larger than the
+// window would wait for room, not for its confirms).
 func CheckKnobs(ch func(string) bool, w *Workload, k Knobs) error {
 	switch {
+	case ch("partitions") && k.Partitions < 1:
+		return mqerr.Usagef("--partitions %d: want 1 or more", k.Partitions)
+	case ch("replicas") && k.Replicas < 1:
+		return mqerr.Usagef("--replicas %d: want 1 or more", k.Replicas)
+	case ch("prefetch") && k.Prefetch < 1:
+		return mqerr.Usagef("--prefetch %d: want 1 or more", k.Prefetch)
 	case ch("batch") && w.Batch < 1:
 		return mqerr.Usagef("--batch %d: want 1 or more", w.Batch)
 	case ch("batch") && ch("in-flight") && w.InFlight < w.Batch:

@@ -125,6 +125,16 @@ func TestPlanKnobs(t *testing.T) {
 	if _, _, _, err := Plan("nats", "d", w, Knobs{Sync: true, Core: true}); err == nil || !strings.Contains(err.Error(), "--sync") {
 		t.Errorf("--sync --core: err %v", err)
 	}
+	// The JetStream knobs: a bad --storage, or either knob on core NATS
+	// where nothing is stored, is refused naming the flag.
+	for _, k := range []Knobs{{Storage: "disk"}, {Core: true, Storage: "memory"}, {Core: true, Storage: "file"}, {Core: true, Replicas: 3}} {
+		if _, _, _, err := Plan("nats", "d", w, k); err == nil || !strings.Contains(err.Error(), "--storage") {
+			t.Errorf("%+v: err %v, want a refusal naming --storage", k, err)
+		}
+	}
+	if _, _, _, err := Plan("nats", "d", w, Knobs{Storage: "memory", Replicas: 1}); err != nil {
+		t.Errorf("--storage memory --replicas 1: %v", err)
+	}
 	_, p, _, err = Plan("kafka", "d", w, Knobs{Linger: 5 * time.Millisecond, NoIdempotence: true})
 	if err != nil || p.Linger != 5*time.Millisecond || !p.NoIdempotence || p.InFlight != 256 {
 		t.Errorf("kafka knobs: %+v, err %v", p, err)
