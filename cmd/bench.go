@@ -25,9 +25,11 @@ type BenchOptions struct {
 	// makes the bench create mqctl-bench-<id> and delete it unless Keep.
 	Dest string
 	Keep bool
-	// Changed says whether a flag was given, to refuse flags of another broker.
-	Changed func(name string) bool
-	Warnf   func(format string, args ...any)
+	// Changed says whether a flag was given, to refuse flags of another
+	// broker; FlagValue is a given flag's value, kept in the summary.
+	Changed   func(name string) bool
+	FlagValue func(name string) string
+	Warnf     func(format string, args ...any)
 	// CSV is the file the per-second timeline goes to ("" for none).
 	CSV string
 	// DropEvery is a test hook (bench.Env.DropEvery).
@@ -148,7 +150,8 @@ alike on core NATS.`,
 			opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Workload: w, Knobs: k,
 				Dest: dest, Keep: keep, CSV: csvFile, Changed: cmd.Flags().Changed, Warnf: f.Warnf,
 				Compare: compare, OpenContext: f.OpenContext, RateMax: rateMax, P99Under: p99Under,
-				Workers: workers, JoinTimeout: joinTimeout, Logf: func(format string, args ...any) { f.Logf(0, format, args...) }}
+				Workers: workers, JoinTimeout: joinTimeout, Logf: func(format string, args ...any) { f.Logf(0, format, args...) },
+				FlagValue: func(name string) string { return cmd.Flags().Lookup(name).Value.String() }}
 			if runF != nil {
 				return runF(opts)
 			}

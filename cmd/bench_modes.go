@@ -57,7 +57,9 @@ func benchCompareContexts(o *BenchOptions) error {
 		if err != nil {
 			return fmt.Errorf("--compare %s: %w", o.Compare[i], err)
 		}
-		runs = append(runs, bench.Summarize(res, brokers[i], name))
+		s := bench.Summarize(res, brokers[i], name)
+		s.Flags = benchFlags(o, c.conn)
+		runs = append(runs, s)
 		if err := benchOutcome(res); err != nil && outcome == nil {
 			outcome = fmt.Errorf("--compare %s: %w", o.Compare[i], err)
 		}

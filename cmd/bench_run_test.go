@@ -71,9 +71,13 @@ func streamNames(t *testing.T, url string) []string {
 // stream the bench created is gone afterwards.
 func TestBenchJetStreamRun(t *testing.T) {
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	s, code, stderr := benchOn(t, srv.URL, 0, "--count", "1000", "--size", "64", "--producers", "2", "--consumers", "2")
+	s, code, stderr := benchOn(t, srv.URL, 0, "--count", "1000", "--size", "64", "--producers", "2", "--consumers", "2", "--storage", "memory", "--prefetch", "50")
 	if code != 0 || s.Sent != 1000 || s.Confirmed != 1000 || s.Received != 1000 || s.Lost != 0 || s.Duplicated != 0 {
 		t.Fatalf("exit %d, summary %+v, stderr %q", code, s, stderr)
+	}
+	// The kept run says how the broker was set up: the flags given.
+	if len(s.Flags) != 2 || s.Flags["storage"] != "memory" || s.Flags["prefetch"] != "50" {
+		t.Errorf("flags %v, want storage=memory and prefetch=50", s.Flags)
 	}
 	if len(s.Latency) != 2 || s.Latency[1].Name != "end-to-end" || s.Latency[0].Count != 1000 || len(s.Latency[0].Encoded) == 0 || s.Workload.Count != 1000 {
 		t.Errorf("latency %+v workload %+v", s.Latency, s.Workload)

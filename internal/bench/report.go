@@ -15,15 +15,19 @@ type Summary struct {
 	Broker      string   `json:"broker"`
 	Destination string   `json:"destination"`
 	Workload    Workload `json:"workload"`
-	ElapsedSec  float64  `json:"elapsed_seconds"`
-	Sent        int64    `json:"sent"`
-	Confirmed   int64    `json:"confirmed"`
-	Failed      int64    `json:"failed"`
-	Received    int64    `json:"received"`
-	Lost        int64    `json:"lost"`
-	Duplicated  int64    `json:"duplicated"`
-	Foreign     int64    `json:"foreign,omitempty"`
-	Interrupted bool     `json:"interrupted,omitempty"`
+	// Flags are the broker flags given for the run (name without "--" →
+	// value, as typed: {"compression": "snappy"}), so a kept run says how
+	// its broker was set up; a flag left at its default is not listed.
+	Flags       map[string]string `json:"flags,omitempty"`
+	ElapsedSec  float64           `json:"elapsed_seconds"`
+	Sent        int64             `json:"sent"`
+	Confirmed   int64             `json:"confirmed"`
+	Failed      int64             `json:"failed"`
+	Received    int64             `json:"received"`
+	Lost        int64             `json:"lost"`
+	Duplicated  int64             `json:"duplicated"`
+	Foreign     int64             `json:"foreign,omitempty"`
+	Interrupted bool              `json:"interrupted,omitempty"`
 	// Unconfirmed: nothing confirmed the messages counted in confirmed:
 	// they were written to the connection (RabbitMQ --confirm=false) or
 	// flushed (core NATS), so lost counts messages written and never
