@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,5 +287,51 @@ func TestInterruptDrainsInFlight(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSubReportsWhatItRead: bench sub reads messages another run sent, so
+// its throughput is what it received, in the messages' own bytes, not
+// --size; the live line shows that rate (it showed 0 msg/s), and there is
+// no end-to-end row of zeros (sub has no sender's clock).
+func TestSubReportsWhatItRead(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn := open(t, srv.URL)
+	const name, n = "mqctl-bench-sub", 3000
+	run(t, conn, name, Workload{Mode: "pub", Producers: 1, Consumers: 1, Count: n, Size: 100}, Knobs{}, 0)
+	w := Workload{Mode: "sub", Producers: 1, Consumers: 1, Count: n, Size: 1024, InFlight: 64}
+	_, p, c, err := Plan(conn.Broker(), name, w, Knobs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: p, Consumer: c}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Received != n || r.ReceivedBytes != n*100 {
+		t.Fatalf("received %d messages, %d bytes; want %d and %d", r.Received, r.ReceivedBytes, n, n*100)
+	}
+	s := Summarize(r, conn.Broker(), name)
+	if perMsg := s.MiBPerSec * (1 << 20) / s.MsgsPerSec; perMsg < 99.9 || perMsg > 100.1 {
+		t.Errorf("MiB/s counts %.1f bytes a message, want the 100 read (not --size 1024)", perMsg)
+	}
+	if len(s.Latency) != 0 {
+		t.Errorf("sub summary has latency rows %+v, want none", s.Latency)
+	}
+	var bytes int64
+	for _, tk := range r.Timeline {
+		bytes += tk.ReceivedBytes
+		if tk.Received == 0 {
+			continue
+		}
+		if line := LiveLine(tk, w.Size); strings.Contains(line, "  0 msg/s") {
+			t.Errorf("live line %q shows no rate for %d received", line, tk.Received)
+		}
+		if row := timelineRow(tk, w.Size); row.MsgsPerSec != row.RecvPerSec || row.MiBPerSec == 0 {
+			t.Errorf("timeline row %+v: msgs_per_sec is not what was received", row)
+		}
+	}
+	if bytes != n*100 {
+		t.Errorf("timeline received %d bytes, want %d", bytes, n*100)
 	}
 }

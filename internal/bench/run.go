@@ -61,7 +61,12 @@ type Tick struct {
 	// So far.
 	TotalSent, TotalConfirmed, TotalFailed, TotalReceived int64
 	InFlight                                              int64
-	Confirm, E2E, Delay                                   TickLatency
+	// Sub: a bench sub run, which only receives: its throughput is what
+	// it received, ReceivedBytes in the interval (the messages' own sizes,
+	// not --size).
+	Sub                 bool
+	ReceivedBytes       int64
+	Confirm, E2E, Delay TickLatency
 	// Unconfirmed: the driver reported messages written, not confirmed
 	// (core NATS, RabbitMQ --confirm=false).
 	Unconfirmed bool
@@ -80,16 +85,18 @@ func tickLatency(h *hdr.Histogram) TickLatency {
 
 // Result is a finished (or interrupted) run.
 type Result struct {
-	Workload    Workload
-	Elapsed     time.Duration
-	Sent        int64
-	Confirmed   int64
-	Failed      int64
-	Received    int64
-	Lost        int64
-	Duplicated  int64
-	Foreign     int64
-	Interrupted bool
+	Workload  Workload
+	Elapsed   time.Duration
+	Sent      int64
+	Confirmed int64
+	Failed    int64
+	Received  int64
+	// ReceivedBytes is what a bench sub run received, in payload bytes.
+	ReceivedBytes int64
+	Lost          int64
+	Duplicated    int64
+	Foreign       int64
+	Interrupted   bool
 	// Unconfirmed: nothing confirmed the messages counted as confirmed;
 	// they were only written (flushed): Lost then counts messages written
 	// and never received.
@@ -168,6 +175,7 @@ type counters struct {
 	_                 [108]byte // to 128 bytes
 
 	received, dup, foreign atomic.Int64
+	receivedBytes          atomic.Int64 // sub mode only
 }
 
 // Run runs w. ctx ending stops sending; what is in flight is drained and
@@ -234,6 +242,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 					}
 					if w.Mode == "sub" {
 						// Another process sent these: count them, no clock to compare.
+						c.receivedBytes.Add(int64(len(d.Value)))
 						c.received.Add(1)
 						continue
 					}
@@ -264,18 +273,21 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	// Timeline: one tick a second, the last one at the end.
 	var timeline []Tick
 	var prev Tick
+	var prevBytes int64
 	last := start
 	tick := func() {
 		now := time.Now()
 		s, cf, f, rc := c.sent.Load(), c.confirmed.Load(), c.failed.Load(), c.received.Load()
+		rb := c.receivedBytes.Load()
 		t := Tick{
+			Sub: w.Mode == "sub", ReceivedBytes: rb - prevBytes,
 			Elapsed: now.Sub(start), Interval: now.Sub(last),
 			Sent: s - prev.TotalSent, Confirmed: cf - prev.TotalConfirmed, Failed: f - prev.TotalFailed,
 			Received: rc - prev.TotalReceived, TotalSent: s, TotalConfirmed: cf, TotalFailed: f, TotalReceived: rc, InFlight: s - cf - f,
 			Confirm: tickLatency(rollAll(confirmH)), E2E: tickLatency(rollAll(e2eH)), Delay: tickLatency(rollAll(delayH)),
 			Unconfirmed: c.unconfirmed.Load(),
 		}
-		last = now
+		last, prevBytes = now, rb
 		prev = t
 		timeline = append(timeline, t)
 		if env.Tick != nil {
@@ -358,7 +370,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	r := &Result{
 		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
-		Received: c.received.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
+		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
 		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
 	}
 	if w.Mode == "e2e" {
