@@ -104,11 +104,7 @@ func benchRateSearch(o *BenchOptions) error {
 		if res.Lost > 0 && lost == nil {
 			lost = mqerr.New(mqerr.Partial, "%d confirmed messages were never received (at %.0f msg/s)", res.Lost, rate)
 		}
-		// The rate a step kept is what it sent over its sending time: the
-		// wait for the last confirms afterwards is not sending time (on a
-		// short step it would make every rate look missed).
-		achieved := float64(res.Sent) / (w.Duration + w.Warmup).Seconds()
-		return bench.StepOutcome{Achieved: achieved, ConfirmP99: res.Confirm.ValueAtQuantile(99), Failed: res.Failed, Lost: res.Lost}, nil
+		return bench.StepOf(res), nil
 	}
 	report := func(st bench.Step) {
 		if o.IO.ErrTTY {

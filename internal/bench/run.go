@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,12 +86,16 @@ func tickLatency(h *hdr.Histogram) TickLatency {
 
 // Result is a finished (or interrupted) run.
 type Result struct {
-	Workload  Workload
-	Elapsed   time.Duration
-	Sent      int64
-	Confirmed int64
-	Failed    int64
-	Received  int64
+	Workload Workload
+	Elapsed  time.Duration
+	// SendElapsed is from the start to the last message handed to the
+	// driver: past Warmup+Duration when a producer fell behind its --rate
+	// schedule and sent the rest late.
+	SendElapsed time.Duration
+	Sent        int64
+	Confirmed   int64
+	Failed      int64
+	Received    int64
 	// ReceivedBytes is what a bench sub run received, in payload bytes.
 	ReceivedBytes int64
 	Lost          int64
@@ -206,6 +211,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	defer stopConsumers()
 	start := time.Now()
 	var lastRecv atomic.Int64
+	lastSent := make([]time.Duration, w.Producers) // each producer's own
 	var consWG sync.WaitGroup
 	var consErr error
 	var consErrMu sync.Mutex
@@ -336,7 +342,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 				if w.Mode == "e2e" {
 					confirmed = tr
 				}
-				produce(ctx, env, w, prod, p, runID, start, confirmed, &c, confirmH[p], delayH[p], noteErr)
+				lastSent[p] = produce(ctx, env, w, prod, p, runID, start, confirmed, &c, confirmH[p], delayH[p], noteErr)
 			}(p)
 		}
 		prodWG.Wait()
@@ -368,7 +374,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	tick()
 
 	r := &Result{
-		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
+		Workload: w, Elapsed: time.Since(start), SendElapsed: slices.Max(append(lastSent, 0)), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
 		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
 		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
@@ -436,9 +442,10 @@ func (s *slot) finish(r broker.Receipt, err error) {
 }
 
 // produce is one producer's loop: pace, stamp, publish through the
-// driver's producer, record the confirm in done.
+// driver's producer, record the confirm in done. It returns when, since
+// start, it handed its last message to the driver.
 func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p int, runID uint64, start time.Time,
-	tr *tracker, c *counters, confirmH, delayH *lockedHist, noteErr func(error)) {
+	tr *tracker, c *counters, confirmH, delayH *lockedHist, noteErr func(error)) (lastSent time.Duration) {
 	inflight := w.InFlight
 	if inflight <= 0 {
 		inflight = 1
@@ -536,12 +543,14 @@ loop:
 		}
 		s.seq = uint64(seq)
 		c.sent.Add(1)
+		lastSent = sentAt
 		prod.Publish(pubCtx, &s.m, s.done)
 		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
 			flush(prod, noteErr)
 		}
 	}
 	flush(prod, noteErr)
+	return lastSent
 }
 
 // flush drains the confirms still in flight, even after an interrupt.
