@@ -69,6 +69,11 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"--replicas", "0"}, "--replicas 0"},
 		{[]string{"--replicas", "-1"}, "--replicas -1"},
 		{[]string{"--prefetch", "-1"}, "--prefetch -1"},
+		{[]string{"sub", "q", "--yes", "--rate", "100"}, "--rate: bench sub only reads"},
+		{[]string{"sub", "q", "--yes", "--producers", "2"}, "--producers: bench sub"},
+		{[]string{"sub", "q", "--yes", "--size", "100"}, "--size: bench sub"},
+		{[]string{"pub", "--consumers", "4"}, "--consumers: bench pub only publishes"},
+		{[]string{"pub", "--prefetch", "10"}, "--prefetch: bench pub"},
 		{[]string{"--idempotent=false", "--acks", "1"}, "--idempotent=false"},
 	} {
 		for name, r := range ttyAndPipe(t, env, append([]string{"bench"}, c.args...)...) {

@@ -38,6 +38,9 @@ func CheckFlags(ch func(string) bool, w *Workload, dest string, yes bool, payloa
 	case w.Mode == "sub" && dest == "":
 		return mqerr.Usagef("bench sub: reads an existing destination: give DEST (or --dest) and --yes")
 	}
+	if err := checkModeFlags(ch, w.Mode); err != nil {
+		return err
+	}
 	if payloadFile != "" {
 		b, err := os.ReadFile(payloadFile)
 		if err != nil {
@@ -50,6 +53,28 @@ func CheckFlags(ch func(string) bool, w *Workload, dest string, yes bool, payloa
 	}
 	if w.Count == 0 && w.Duration == 0 {
 		w.Duration = 10 * time.Second
+	}
+	return nil
+}
+
+// modeFlags are the workload flags that bench sub (which only reads) and
+// bench pub (which only publishes) would ignore.
+var modeFlags = map[string][]string{
+	"sub": {"producers", "rate", "in-flight", "batch", "size", "payload-file"},
+	"pub": {"consumers", "prefetch", "multi-ack"},
+}
+
+// checkModeFlags refuses a flag that mode would ignore: bench sub --rate
+// does not read at that rate, it reads as fast as it can.
+func checkModeFlags(ch func(string) bool, mode string) error {
+	for _, f := range modeFlags[mode] {
+		if ch(f) {
+			doing := "only reads what another run sent"
+			if mode == "pub" {
+				doing = "only publishes"
+			}
+			return mqerr.Usagef("--%s: bench %s %s; the flag does not apply", f, mode, doing)
+		}
 	}
 	return nil
 }
