@@ -135,6 +135,12 @@ func TestPlanKnobs(t *testing.T) {
 	if _, _, _, err := Plan("nats", "d", w, Knobs{Storage: "memory", Replicas: 1}); err != nil {
 		t.Errorf("--storage memory --replicas 1: %v", err)
 	}
+	// Kafka's: a typo in --acks or --compression is refused naming it.
+	for flag, k := range map[string]Knobs{"--acks": {Acks: "2"}, "--compression": {Compression: "brotli"}} {
+		if _, _, _, err := Plan("kafka", "d", w, k); err == nil || !strings.HasPrefix(err.Error(), flag) {
+			t.Errorf("%+v: err %v, want a refusal naming %s", k, err, flag)
+		}
+	}
 	_, p, _, err = Plan("kafka", "d", w, Knobs{Linger: 5 * time.Millisecond, NoIdempotence: true})
 	if err != nil || p.Linger != 5*time.Millisecond || !p.NoIdempotence || p.InFlight != 256 {
 		t.Errorf("kafka knobs: %+v, err %v", p, err)
