@@ -34,11 +34,12 @@ func open(t *testing.T, url string) broker.Conn {
 // leaves the destination for the test to inspect (deleted at cleanup).
 func run(t *testing.T, conn broker.Conn, name string, w Workload, k Knobs, hook int64) *Result {
 	t.Helper()
-	return runCtx(t, context.Background(), conn, name, w, k, hook)
+	return runCtx(t, context.Background(), conn, name, w, k, hook, nil)
 }
 
-// runCtx is run with a context whose end is the run's Ctrl-C.
-func runCtx(t *testing.T, ctx context.Context, conn broker.Conn, name string, w Workload, k Knobs, hook int64) *Result {
+// runCtx is run with a context whose end is the run's Ctrl-C, and tick
+// called once a second.
+func runCtx(t *testing.T, ctx context.Context, conn broker.Conn, name string, w Workload, k Knobs, hook int64, tick func(Tick)) *Result {
 	t.Helper()
 	if w.InFlight == 0 {
 		w.InFlight = 64
@@ -60,7 +61,7 @@ func runCtx(t *testing.T, ctx context.Context, conn broker.Conn, name string, w 
 			t.Errorf("delete %s: %v", name, err)
 		}
 	})
-	env := Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: p, Consumer: c, DropEvery: hook}
+	env := Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: p, Consumer: c, DropEvery: hook, Tick: tick}
 	if hook > 0 {
 		env.DrainIdle = 500 * time.Millisecond
 	}
@@ -278,9 +279,15 @@ func TestInterruptDrainsInFlight(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			conn := open(t, c.url)
 			for i := 0; i < 3; i++ {
+				// Ctrl-C once sending is under way (at a tick that saw
+				// sends), not while the producers are still being opened.
 				ctx, cancel := context.WithCancel(context.Background())
-				time.AfterFunc(300*time.Millisecond, cancel)
-				r := runCtx(t, ctx, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 2, Consumers: 1, Duration: time.Minute, InFlight: 256}, Knobs{}, 0)
+				tick := func(tk Tick) {
+					if tk.TotalSent > 0 {
+						cancel()
+					}
+				}
+				r := runCtx(t, ctx, conn, testenv.UniqueName(t, "mqctl-bench"), Workload{Mode: "e2e", Producers: 2, Consumers: 1, Duration: time.Minute, InFlight: 256}, Knobs{}, 0, tick)
 				cancel()
 				// Only the publishing side: what was received is another
 				// matter (a JetStream consumer that stalls longer than
