@@ -135,6 +135,14 @@ func TestPlanKnobs(t *testing.T) {
 	if _, _, _, err := Plan("nats", "d", w, Knobs{Storage: "memory", Replicas: 1}); err != nil {
 		t.Errorf("--storage memory --replicas 1: %v", err)
 	}
+	// RabbitMQ's: a stream queue gives every consumer all of it, so
+	// several consumers would read each message several times.
+	if _, _, _, err := Plan("rabbitmq", "d", Workload{InFlight: 256, Consumers: 2}, Knobs{QueueType: "stream"}); err == nil || !strings.HasPrefix(err.Error(), "--consumers 2") {
+		t.Errorf("--queue-type stream --consumers 2: err %v", err)
+	}
+	if _, _, _, err := Plan("rabbitmq", "d", w, Knobs{QueueType: "stream"}); err != nil {
+		t.Errorf("--queue-type stream --consumers 1: %v", err)
+	}
 	// Kafka's: a typo in --acks or --compression is refused naming it.
 	for flag, k := range map[string]Knobs{"--acks": {Acks: "2"}, "--compression": {Compression: "brotli"}} {
 		if _, _, _, err := Plan("kafka", "d", w, k); err == nil || !strings.HasPrefix(err.Error(), flag) {
