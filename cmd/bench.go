@@ -25,9 +25,11 @@ type BenchOptions struct {
 	// makes the bench create mqctl-bench-<id> and delete it unless Keep.
 	Dest string
 	Keep bool
-	// Changed says whether a flag was given, to refuse flags of another broker.
-	Changed func(name string) bool
-	Warnf   func(format string, args ...any)
+	// Changed says whether a flag was given, to refuse flags of another
+	// broker; FlagValue is a given flag's value, kept in the summary.
+	Changed   func(name string) bool
+	FlagValue func(name string) string
+	Warnf     func(format string, args ...any)
 	// CSV is the file the per-second timeline goes to ("" for none).
 	CSV string
 	// DropEvery is a test hook (bench.Env.DropEvery).
@@ -148,7 +150,8 @@ alike on core NATS.`,
 			opts := &BenchOptions{IO: f.IO, Format: format, Open: f.Open, Ctx: cmd.Context(), Workload: w, Knobs: k,
 				Dest: dest, Keep: keep, CSV: csvFile, Changed: cmd.Flags().Changed, Warnf: f.Warnf,
 				Compare: compare, OpenContext: f.OpenContext, RateMax: rateMax, P99Under: p99Under,
-				Workers: workers, JoinTimeout: joinTimeout, Logf: func(format string, args ...any) { f.Logf(0, format, args...) }}
+				Workers: workers, JoinTimeout: joinTimeout, Logf: func(format string, args ...any) { f.Logf(0, format, args...) },
+				FlagValue: func(name string) string { return cmd.Flags().Lookup(name).Value.String() }}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -179,7 +182,7 @@ alike on core NATS.`,
 	nonEmpty(fl, "payload-file", "dest", "csv")
 	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")
-	fl.StringVar(&k.Compression, "compression", "", "Kafka: none, gzip, snappy, lz4 or zstd")
+	fl.StringVar(&k.Compression, "compression", "none", "Kafka: none, gzip, snappy, lz4 or zstd; not produce's snappy by default: the payload is zeros after its header, so a codec would send far fewer bytes than --size (give snappy to match produce, or --payload-file with real data)")
 	fl.IntVar(&k.Partitions, "partitions", 1, "Kafka: partitions of the topic the bench creates")
 	fl.DurationVar(&k.Linger, "linger", 0, "Kafka: wait this long for more records before a batch goes (linger.ms)")
 	fl.BoolVar(&idempotent, "idempotent", true, "Kafka: the idempotent producer (with --acks all; --idempotent=false turns it off)")
@@ -188,8 +191,8 @@ alike on core NATS.`,
 	fl.BoolVar(&confirm, "confirm", true, "RabbitMQ: publisher confirms (--confirm=false publishes without: messages are only written)")
 	fl.IntVar(&k.MultiAck, "multi-ack", 0, "RabbitMQ: ack every N deliveries with one multiple ack (N <= --prefetch, default 100)")
 	fl.BoolVar(&k.Core, "core", false, "NATS: core NATS instead of JetStream (no confirms: flushed only)")
-	fl.StringVar(&k.Storage, "storage", "file", "JetStream: file or memory")
-	fl.IntVar(&k.Replicas, "replicas", 1, "JetStream: stream replicas")
+	fl.StringVar(&k.Storage, "storage", "", "JetStream: file (default) or memory")
+	fl.IntVar(&k.Replicas, "replicas", 0, "JetStream: stream replicas (default 1)")
 	fl.BoolVar(&k.Sync, "sync", false, "JetStream: wait for each PubAck before the next publish (an in-flight window of one)")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mqctl/mqctl/internal/testenv"
@@ -63,6 +64,16 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"--multi-ack", "0"}, "--multi-ack 0"},
 		{[]string{"--multi-ack", "20", "--prefetch", "10"}, "--multi-ack 20"},
 		{[]string{"--linger", "-1s"}, "--linger -1s"},
+		{[]string{"--partitions", "0"}, "--partitions 0"},
+		{[]string{"--partitions", "-2"}, "--partitions -2"},
+		{[]string{"--replicas", "0"}, "--replicas 0"},
+		{[]string{"--replicas", "-1"}, "--replicas -1"},
+		{[]string{"--prefetch", "-1"}, "--prefetch -1"},
+		{[]string{"sub", "q", "--yes", "--rate", "100"}, "--rate: bench sub only reads"},
+		{[]string{"sub", "q", "--yes", "--producers", "2"}, "--producers: bench sub"},
+		{[]string{"sub", "q", "--yes", "--size", "100"}, "--size: bench sub"},
+		{[]string{"pub", "--consumers", "4"}, "--consumers: bench pub only publishes"},
+		{[]string{"pub", "--prefetch", "10"}, "--prefetch: bench pub"},
 		{[]string{"--idempotent=false", "--acks", "1"}, "--idempotent=false"},
 	} {
 		for name, r := range ttyAndPipe(t, env, append([]string{"bench"}, c.args...)...) {
@@ -85,4 +96,31 @@ func TestNewCmdBenchOptions(t *testing.T) {
 	if w.Mode != "pub" || got.Dest != "orders" || w.Rate != 500 || w.Producers != 3 || w.Size != 64 || w.Duration.Seconds() != 10 || w.Count != 0 {
 		t.Errorf("options %+v workload %+v", got, w)
 	}
+}
+
+// TestBenchCompressionDefault: bench sends uncompressed by default (produce
+// compresses with snappy), and its help says why in the flag's own line.
+func TestBenchCompressionDefault(t *testing.T) {
+	f := newTestFactory(t)
+	var got *BenchOptions
+	cmd := NewCmdBench(f, func(o *BenchOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--count", "10"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Knobs.Compression != "none" {
+		t.Errorf("default compression %q, want none", got.Knobs.Compression)
+	}
+	r := runInProcess(t, false, nil, "bench", "--help")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "--compression") {
+			for _, w := range []string{"zeros after its header", "snappy to match produce", "--payload-file", `(default "none")`} {
+				if !strings.Contains(line, w) {
+					t.Errorf("--compression help %q does not say %q", line, w)
+				}
+			}
+			return
+		}
+	}
+	t.Errorf("bench --help has no --compression line:\n%s", r.stdout)
 }

@@ -57,7 +57,9 @@ func benchCompareContexts(o *BenchOptions) error {
 		if err != nil {
 			return fmt.Errorf("--compare %s: %w", o.Compare[i], err)
 		}
-		runs = append(runs, bench.Summarize(res, brokers[i], name))
+		s := bench.Summarize(res, brokers[i], name)
+		s.Flags = benchFlags(o, c.conn)
+		runs = append(runs, s)
 		if err := benchOutcome(res); err != nil && outcome == nil {
 			outcome = fmt.Errorf("--compare %s: %w", o.Compare[i], err)
 		}
@@ -102,11 +104,7 @@ func benchRateSearch(o *BenchOptions) error {
 		if res.Lost > 0 && lost == nil {
 			lost = mqerr.New(mqerr.Partial, "%d confirmed messages were never received (at %.0f msg/s)", res.Lost, rate)
 		}
-		// The rate a step kept is what it sent over its sending time: the
-		// wait for the last confirms afterwards is not sending time (on a
-		// short step it would make every rate look missed).
-		achieved := float64(res.Sent) / (w.Duration + w.Warmup).Seconds()
-		return bench.StepOutcome{Achieved: achieved, ConfirmP99: res.Confirm.ValueAtQuantile(99), Failed: res.Failed, Lost: res.Lost}, nil
+		return bench.StepOf(res), nil
 	}
 	report := func(st bench.Step) {
 		if o.IO.ErrTTY {
@@ -116,8 +114,11 @@ func benchRateSearch(o *BenchOptions) error {
 	}
 	r, err := bench.RateSearch{Bound: o.P99Under}.Run(o.Ctx, step, report)
 	r.Broker, r.Workload = conn.Broker(), o.Workload
-	if perr := output.Object(o.IO, o.Format, r, r.Table); perr != nil && err == nil {
-		err = perr
+	// The steps so far are worth keeping after an error; no step is not.
+	if len(r.Steps) > 0 {
+		if perr := output.Object(o.IO, o.Format, r, r.Table); perr != nil && err == nil {
+			err = perr
+		}
 	}
 	switch {
 	case err != nil:

@@ -69,7 +69,7 @@ func TestBenchCompareContexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"MQCTL_CONFIG": cfg}
-	r := runInProcess(t, false, env, "-o", "json", "bench", "--compare", "k,n", "--count", "500", "--size", "64")
+	r := runInProcess(t, false, env, "-o", "json", "bench", "--compare", "k,n", "--count", "500", "--size", "64", "--compression", "snappy")
 	var c bench.Comparison
 	if err := json.Unmarshal([]byte(r.stdout), &c); err != nil {
 		t.Fatalf("stdout %q: %v (stderr %q)", r.stdout, err, r.stderr)
@@ -91,6 +91,10 @@ func TestBenchCompareContexts(t *testing.T) {
 	}
 	if v := rows["lost"]; len(v) != 2 || v[0] != "0" || v[1] != "0" {
 		t.Errorf("lost %v", v)
+	}
+	// Each run keeps the broker flags its broker took.
+	if v := rows["flags"]; len(v) != 2 || v[0] != "--compression=snappy" || v[1] != "" {
+		t.Errorf("flags %q, want --compression=snappy for kafka only", v)
 	}
 	if !strings.HasPrefix(c.Parity[0], "confirm (matched): kafka acks=all") {
 		t.Errorf("parity %q", c.Parity)

@@ -55,17 +55,42 @@ func benchRun(o *BenchOptions) error {
 		o.Warnf("--csv %s: %v", o.CSV, csvOut.Err())
 	}
 	s := bench.Summarize(res, conn.Broker(), name)
+	s.Flags = benchFlags(o, conn)
 	if err := output.Object(o.IO, o.Format, s, s.Table); err != nil {
 		return err
 	}
 	return benchOutcome(res)
 }
 
-// openBench connects to the context's broker and refuses a bench flag its
-// driver does not take; the caller closes the connection.
+// benchFlags are the broker flags given for a run on conn, as the kept
+// summary holds them: those its driver takes, and --prefetch.
+func benchFlags(o *BenchOptions, conn broker.Conn) map[string]string {
+	if o.FlagValue == nil {
+		return nil
+	}
+	caps, _ := broker.CapabilitiesOf(conn)
+	var flags map[string]string
+	for _, f := range append([]string{"prefetch"}, caps.Flags["bench"]...) {
+		if o.Changed(f) {
+			if flags == nil {
+				flags = map[string]string{}
+			}
+			flags[f] = o.FlagValue(f)
+		}
+	}
+	return flags
+}
+
+// openBench connects to the context's broker and refuses a read-only
+// context or a bench flag its driver does not take, before any run mode
+// prints; the caller closes the connection.
 func openBench(o *BenchOptions) (broker.Conn, broker.Target, error) {
 	conn, t, err := o.Open(o.Ctx)
 	if err != nil {
+		return nil, t, err
+	}
+	if err := requireWritable(t, "bench"); err != nil {
+		conn.Close()
 		return nil, t, err
 	}
 	if err := refuseOtherBrokersFlags(o, conn); err != nil {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,9 +71,13 @@ func streamNames(t *testing.T, url string) []string {
 // stream the bench created is gone afterwards.
 func TestBenchJetStreamRun(t *testing.T) {
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
-	s, code, stderr := benchOn(t, srv.URL, 0, "--count", "1000", "--size", "64", "--producers", "2", "--consumers", "2")
+	s, code, stderr := benchOn(t, srv.URL, 0, "--count", "1000", "--size", "64", "--producers", "2", "--consumers", "2", "--storage", "memory", "--prefetch", "50")
 	if code != 0 || s.Sent != 1000 || s.Confirmed != 1000 || s.Received != 1000 || s.Lost != 0 || s.Duplicated != 0 {
 		t.Fatalf("exit %d, summary %+v, stderr %q", code, s, stderr)
+	}
+	// The kept run says how the broker was set up: the flags given.
+	if len(s.Flags) != 2 || s.Flags["storage"] != "memory" || s.Flags["prefetch"] != "50" {
+		t.Errorf("flags %v, want storage=memory and prefetch=50", s.Flags)
 	}
 	if len(s.Latency) != 2 || s.Latency[1].Name != "end-to-end" || s.Latency[0].Count != 1000 || len(s.Latency[0].Encoded) == 0 || s.Workload.Count != 1000 {
 		t.Errorf("latency %+v workload %+v", s.Latency, s.Workload)
@@ -121,8 +126,34 @@ func TestBenchInterrupt(t *testing.T) {
 		cancel()
 	}()
 	s, code, stderr := benchOnCtx(t, ctx, srv.URL, 0, "--rate", "200", "--duration", "1m", "--size", "64")
-	if code != mqerr.ExitInterrupted || !s.Interrupted || s.Sent == 0 || s.Confirmed+s.Failed != s.Sent || s.Lost != 0 {
+	if code != mqerr.ExitInterrupted || !s.Interrupted || s.Sent == 0 || s.Failed != 0 || s.Confirmed != s.Sent || s.Lost != 0 {
 		t.Fatalf("exit %d, summary %+v, stderr %q", code, s, stderr)
+	}
+	if names := streamNames(t, srv.URL); len(names) != 0 {
+		t.Errorf("streams left behind: %v", names)
+	}
+}
+
+// TestBenchReadOnlyContext: every kind of run refuses a read-only context
+// with one line and exit 2, prints nothing on stdout (the rate search
+// printed an empty table of steps) and creates nothing.
+func TestBenchReadOnlyContext(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	env := map[string]string{"MQCTL_CONFIG": filepath.Join(t.TempDir(), "config.yaml")}
+	if r := runInProcess(t, false, env, "context", "add", "ro", "--url", srv.URL, "--read-only"); r.code != 0 {
+		t.Fatalf("context add: %+v", r)
+	}
+	for _, args := range [][]string{
+		{"--count", "10"},
+		{"--rate", "max", "--p99-under", "10ms", "--duration", "1s"},
+		{"--compare", "ro,ro", "--count", "10"},
+		{"--workers", "2", "--join-timeout", "1s"},
+		{"--worker", "--join-timeout", "1s"},
+	} {
+		r := runInProcess(t, false, env, append([]string{"bench", "-c", "ro"}, args...)...)
+		if r.code != 2 || r.stdout != "" || !oneLine(r.stderr, "read-only") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, nothing on stdout, one line saying read-only", args, r.code, r.stdout, r.stderr)
+		}
 	}
 	if names := streamNames(t, srv.URL); len(names) != 0 {
 		t.Errorf("streams left behind: %v", names)

@@ -151,6 +151,7 @@ func benchLead(o *BenchOptions) error {
 	case err != nil:
 		return err
 	}
+	d.Total.Flags = benchFlags(o, conn)
 	if err := output.Object(o.IO, o.Format, d, d.Table); err != nil {
 		return err
 	}

@@ -3,7 +3,10 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -93,6 +96,9 @@ func Compare(names []string, runs []Summary) Comparison {
 	}
 	text("broker", func(s Summary) string { return s.Broker })
 	text("workload", func(s Summary) string { return workloadText(s.Workload) })
+	if slices.ContainsFunc(runs, func(s Summary) bool { return len(s.Flags) > 0 }) {
+		text("flags", func(s Summary) string { return flagsText(s.Flags) })
+	}
 	num("elapsed", field(func(s Summary) float64 { return s.ElapsedSec }), func(v float64) string { return fmt.Sprintf("%.1fs", v) })
 	num("sent", field(func(s Summary) float64 { return float64(s.Sent) }), count)
 	num("confirmed", field(func(s Summary) float64 { return float64(s.Confirmed) }), count)
@@ -138,6 +144,16 @@ func latencyNames(runs []Summary) []string {
 		}
 	}
 	return names
+}
+
+// flagsText is a run's broker flags as they can be typed again:
+// "--acks=1 --compression=snappy" (a bool flag needs the "=").
+func flagsText(flags map[string]string) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		parts = append(parts, "--"+name+"="+flags[name])
+	}
+	return strings.Join(parts, " ")
 }
 
 func workloadText(w Workload) string {

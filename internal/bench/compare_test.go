@@ -97,6 +97,35 @@ func TestCompareRatios(t *testing.T) {
 	}
 }
 
+// TestCompareFlags: runs kept with different broker flags say so in a
+// flags row (a Kafka run with snappy against one without is not like for
+// like); runs without any flags have no such row.
+func TestCompareFlags(t *testing.T) {
+	a := Summarize(result(1000, 100, time.Second), "kafka", "a")
+	b := Summarize(result(2000, 300, time.Second), "kafka", "b")
+	b.Flags = map[string]string{"compression": "snappy", "acks": "1"}
+	j, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := ParseSummary(j)
+	if err != nil || kept.Flags["compression"] != "snappy" {
+		t.Fatalf("kept flags %v, err %v", kept.Flags, err)
+	}
+	rows := map[string]ComparisonRow{}
+	for _, r := range Compare([]string{"a", "b"}, []Summary{a, kept}).Rows {
+		rows[r.Metric] = r
+	}
+	if r, ok := rows["flags"]; !ok || r.Values[0] != "" || r.Values[1] != "--acks=1 --compression=snappy" || r.Ratios != nil {
+		t.Errorf("flags row %+v (present %v)", r, ok)
+	}
+	for _, r := range Compare([]string{"a", "a2"}, []Summary{a, a}).Rows {
+		if r.Metric == "flags" {
+			t.Errorf("a flags row for runs without flags: %+v", r)
+		}
+	}
+}
+
 func TestCSVRows(t *testing.T) {
 	var buf bytes.Buffer
 	c := NewCSV(&buf, 1<<20)

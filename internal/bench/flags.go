@@ -38,6 +38,9 @@ func CheckFlags(ch func(string) bool, w *Workload, dest string, yes bool, payloa
 	case w.Mode == "sub" && dest == "":
 		return mqerr.Usagef("bench sub: reads an existing destination: give DEST (or --dest) and --yes")
 	}
+	if err := checkModeFlags(ch, w.Mode); err != nil {
+		return err
+	}
 	if payloadFile != "" {
 		b, err := os.ReadFile(payloadFile)
 		if err != nil {
@@ -54,11 +57,40 @@ func CheckFlags(ch func(string) bool, w *Workload, dest string, yes bool, payloa
 	return nil
 }
 
-// CheckKnobs refuses bad --batch and --multi-ack values before connecting
-// and lets --batch N alone widen the in-flight window to N (a batch larger
-// than the window would wait for room, not for its confirms).
+// modeFlags are the workload flags that bench sub (which only reads) and
+// bench pub (which only publishes) would ignore.
+var modeFlags = map[string][]string{
+	"sub": {"producers", "rate", "in-flight", "batch", "size", "payload-file"},
+	"pub": {"consumers", "prefetch", "multi-ack"},
+}
+
+// checkModeFlags refuses a flag that mode would ignore: bench sub --rate
+// does not read at that rate, it reads as fast as it can.
+func checkModeFlags(ch func(string) bool, mode string) error {
+	for _, f := range modeFlags[mode] {
+		if ch(f) {
+			doing := "only reads what another run sent"
+			if mode == "pub" {
+				doing = "only publishes"
+			}
+			return mqerr.Usagef("--%s: bench %s %s; the flag does not apply", f, mode, doing)
+		}
+	}
+	return nil
+}
+
+// CheckKnobs refuses bad counts among the broker knobs (--partitions,
+// --replicas, --prefetch, --batch, --multi-ack) before connecting and lets
+// --batch N alone widen the in-flight window to N (a batch larger than the
+// window would wait for room, not for its confirms).
 func CheckKnobs(ch func(string) bool, w *Workload, k Knobs) error {
 	switch {
+	case ch("partitions") && k.Partitions < 1:
+		return mqerr.Usagef("--partitions %d: want 1 or more", k.Partitions)
+	case ch("replicas") && k.Replicas < 1:
+		return mqerr.Usagef("--replicas %d: want 1 or more", k.Replicas)
+	case ch("prefetch") && k.Prefetch < 1:
+		return mqerr.Usagef("--prefetch %d: want 1 or more", k.Prefetch)
 	case ch("batch") && w.Batch < 1:
 		return mqerr.Usagef("--batch %d: want 1 or more", w.Batch)
 	case ch("batch") && ch("in-flight") && w.InFlight < w.Batch:

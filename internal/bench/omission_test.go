@@ -51,3 +51,30 @@ func TestCoordinatedOmission(t *testing.T) {
 		t.Errorf("without the correction p99 is %dµs: the stall should hide, so this test could not tell the correction works", p99)
 	}
 }
+
+// TestStepOfFallenBehind: a step whose producer fell behind its schedule
+// did not keep its rate, even though it sent every scheduled message (late):
+// a stall over the schedule's end holds the last messages back, so the
+// step's achieved rate is under 95% of the rate and the step fails, with a
+// bound loose enough that its p99 alone would pass.
+func TestStepOfFallenBehind(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	proxy := testenv.NewProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
+	conn := open(t, "nats://"+proxy.Addr)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		proxy.Pause()
+		time.Sleep(time.Second)
+		proxy.Resume()
+	}()
+	r := run(t, conn, "mqctl-bench-behind", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Duration: 2 * time.Second, InFlight: 32}, Knobs{}, 0)
+	if r.Sent != 2000 || r.Confirmed != 2000 {
+		t.Fatalf("sent %d, confirmed %d of the 2000 scheduled (%s)", r.Sent, r.Confirmed, r.FirstError)
+	}
+	o := StepOf(r)
+	st := RateSearch{Bound: time.Minute}.judge(1000, o)
+	t.Logf("last send at %s: achieved %.0f msg/s, p99 %dµs", r.SendElapsed, o.Achieved, o.ConfirmP99)
+	if o.Achieved >= 950 || st.Passed || !strings.HasPrefix(st.Why, "kept only") {
+		t.Errorf("a step held back past its schedule: achieved %.0f msg/s, judged %+v; want under 950 and failed for the rate", o.Achieved, st)
+	}
+}

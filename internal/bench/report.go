@@ -15,15 +15,19 @@ type Summary struct {
 	Broker      string   `json:"broker"`
 	Destination string   `json:"destination"`
 	Workload    Workload `json:"workload"`
-	ElapsedSec  float64  `json:"elapsed_seconds"`
-	Sent        int64    `json:"sent"`
-	Confirmed   int64    `json:"confirmed"`
-	Failed      int64    `json:"failed"`
-	Received    int64    `json:"received"`
-	Lost        int64    `json:"lost"`
-	Duplicated  int64    `json:"duplicated"`
-	Foreign     int64    `json:"foreign,omitempty"`
-	Interrupted bool     `json:"interrupted,omitempty"`
+	// Flags are the broker flags given for the run (name without "--" →
+	// value, as typed: {"compression": "snappy"}), so a kept run says how
+	// its broker was set up; a flag left at its default is not listed.
+	Flags       map[string]string `json:"flags,omitempty"`
+	ElapsedSec  float64           `json:"elapsed_seconds"`
+	Sent        int64             `json:"sent"`
+	Confirmed   int64             `json:"confirmed"`
+	Failed      int64             `json:"failed"`
+	Received    int64             `json:"received"`
+	Lost        int64             `json:"lost"`
+	Duplicated  int64             `json:"duplicated"`
+	Foreign     int64             `json:"foreign,omitempty"`
+	Interrupted bool              `json:"interrupted,omitempty"`
 	// Unconfirmed: nothing confirmed the messages counted in confirmed:
 	// they were written to the connection (RabbitMQ --confirm=false) or
 	// flushed (core NATS), so lost counts messages written and never
@@ -72,13 +76,14 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 		Duplicated: r.Duplicated, Foreign: r.Foreign, Interrupted: r.Interrupted, Error: r.FirstError,
 		Unconfirmed: r.Unconfirmed,
 	}
-	n := r.Confirmed
+	n, bytes := r.Confirmed, float64(r.Confirmed)*float64(r.Workload.Size)
 	if r.Workload.Mode == "sub" {
-		n = r.Received
+		// What it read was sent by another run: its own sizes, not --size.
+		n, bytes = r.Received, float64(r.ReceivedBytes)
 	}
 	if sec := r.Elapsed.Seconds(); sec > 0 {
 		s.MsgsPerSec = float64(n) / sec
-		s.MiBPerSec = s.MsgsPerSec * float64(r.Workload.Size) / (1 << 20)
+		s.MiBPerSec = bytes / sec / (1 << 20)
 	}
 	if r.Workload.Mode != "sub" {
 		s.Latency = append(s.Latency, latency("publish→confirm", r.Confirm))
@@ -88,7 +93,8 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 			s.Latency = append(s.Latency, latency("publish delay", r.Delay))
 		}
 	}
-	if r.Workload.Mode != "pub" {
+	if r.Workload.Mode == "e2e" {
+		// bench sub has no clock to compare with the sender's: no row of zeros.
 		s.Latency = append(s.Latency, latency("end-to-end", r.E2E))
 	}
 	for _, t := range r.Timeline {
@@ -124,16 +130,28 @@ func (s Summary) Table() output.Table {
 }
 
 // LiveLine is the per-second line on a terminal's stderr: the interval's
-// rate and publish→confirm p99, the totals so far.
+// rate (confirmed, or received by bench sub) and publish→confirm p99, the
+// totals so far.
 func LiveLine(t Tick, size int) string {
-	rate := 0.0
-	if sec := t.Interval.Seconds(); sec > 0 {
-		rate = float64(t.Confirmed) / sec
-	}
+	rate, mib := tickRates(t, size)
 	confirmed := "confirmed"
 	if t.Unconfirmed {
 		confirmed = "written"
 	}
 	return fmt.Sprintf("%5.0fs  sent %d  "+confirmed+" %d  received %d  %.0f msg/s  %.2f MiB/s  p99 %s  in flight %d",
-		t.Elapsed.Seconds(), t.TotalSent, t.TotalConfirmed, t.TotalReceived, rate, rate*float64(size)/(1<<20), us(t.Confirm.P99), t.InFlight)
+		t.Elapsed.Seconds(), t.TotalSent, t.TotalConfirmed, t.TotalReceived, rate, mib, us(t.Confirm.P99), t.InFlight)
+}
+
+// tickRates is an interval's throughput in msg/s and MiB/s: what was
+// confirmed, of size bytes each, or what bench sub received.
+func tickRates(t Tick, size int) (msgs, mib float64) {
+	sec := t.Interval.Seconds()
+	if sec <= 0 {
+		return 0, 0
+	}
+	if t.Sub {
+		return float64(t.Received) / sec, float64(t.ReceivedBytes) / sec / (1 << 20)
+	}
+	msgs = float64(t.Confirmed) / sec
+	return msgs, msgs * float64(size) / (1 << 20)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,12 @@ type Tick struct {
 	// So far.
 	TotalSent, TotalConfirmed, TotalFailed, TotalReceived int64
 	InFlight                                              int64
-	Confirm, E2E, Delay                                   TickLatency
+	// Sub: a bench sub run, which only receives: its throughput is what
+	// it received, ReceivedBytes in the interval (the messages' own sizes,
+	// not --size).
+	Sub                 bool
+	ReceivedBytes       int64
+	Confirm, E2E, Delay TickLatency
 	// Unconfirmed: the driver reported messages written, not confirmed
 	// (core NATS, RabbitMQ --confirm=false).
 	Unconfirmed bool
@@ -80,16 +86,22 @@ func tickLatency(h *hdr.Histogram) TickLatency {
 
 // Result is a finished (or interrupted) run.
 type Result struct {
-	Workload    Workload
-	Elapsed     time.Duration
+	Workload Workload
+	Elapsed  time.Duration
+	// SendElapsed is from the start to the last message handed to the
+	// driver: past Warmup+Duration when a producer fell behind its --rate
+	// schedule and sent the rest late.
+	SendElapsed time.Duration
 	Sent        int64
 	Confirmed   int64
 	Failed      int64
 	Received    int64
-	Lost        int64
-	Duplicated  int64
-	Foreign     int64
-	Interrupted bool
+	// ReceivedBytes is what a bench sub run received, in payload bytes.
+	ReceivedBytes int64
+	Lost          int64
+	Duplicated    int64
+	Foreign       int64
+	Interrupted   bool
 	// Unconfirmed: nothing confirmed the messages counted as confirmed;
 	// they were only written (flushed): Lost then counts messages written
 	// and never received.
@@ -168,6 +180,7 @@ type counters struct {
 	_                 [108]byte // to 128 bytes
 
 	received, dup, foreign atomic.Int64
+	receivedBytes          atomic.Int64 // sub mode only
 }
 
 // Run runs w. ctx ending stops sending; what is in flight is drained and
@@ -198,6 +211,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	defer stopConsumers()
 	start := time.Now()
 	var lastRecv atomic.Int64
+	lastSent := make([]time.Duration, w.Producers) // each producer's own
 	var consWG sync.WaitGroup
 	var consErr error
 	var consErrMu sync.Mutex
@@ -234,6 +248,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 					}
 					if w.Mode == "sub" {
 						// Another process sent these: count them, no clock to compare.
+						c.receivedBytes.Add(int64(len(d.Value)))
 						c.received.Add(1)
 						continue
 					}
@@ -264,18 +279,21 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	// Timeline: one tick a second, the last one at the end.
 	var timeline []Tick
 	var prev Tick
+	var prevBytes int64
 	last := start
 	tick := func() {
 		now := time.Now()
 		s, cf, f, rc := c.sent.Load(), c.confirmed.Load(), c.failed.Load(), c.received.Load()
+		rb := c.receivedBytes.Load()
 		t := Tick{
+			Sub: w.Mode == "sub", ReceivedBytes: rb - prevBytes,
 			Elapsed: now.Sub(start), Interval: now.Sub(last),
 			Sent: s - prev.TotalSent, Confirmed: cf - prev.TotalConfirmed, Failed: f - prev.TotalFailed,
 			Received: rc - prev.TotalReceived, TotalSent: s, TotalConfirmed: cf, TotalFailed: f, TotalReceived: rc, InFlight: s - cf - f,
 			Confirm: tickLatency(rollAll(confirmH)), E2E: tickLatency(rollAll(e2eH)), Delay: tickLatency(rollAll(delayH)),
 			Unconfirmed: c.unconfirmed.Load(),
 		}
-		last = now
+		last, prevBytes = now, rb
 		prev = t
 		timeline = append(timeline, t)
 		if env.Tick != nil {
@@ -324,7 +342,7 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 				if w.Mode == "e2e" {
 					confirmed = tr
 				}
-				produce(ctx, env, w, prod, p, runID, start, confirmed, &c, confirmH[p], delayH[p], noteErr)
+				lastSent[p] = produce(ctx, env, w, prod, p, runID, start, confirmed, &c, confirmH[p], delayH[p], noteErr)
 			}(p)
 		}
 		prodWG.Wait()
@@ -356,9 +374,9 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	tick()
 
 	r := &Result{
-		Workload: w, Elapsed: time.Since(start), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
+		Workload: w, Elapsed: time.Since(start), SendElapsed: slices.Max(append(lastSent, 0)), Interrupted: interrupted, FirstError: firstErr, Unconfirmed: c.unconfirmed.Load(),
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
-		Received: c.received.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
+		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
 		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
 	}
 	if w.Mode == "e2e" {
@@ -424,9 +442,10 @@ func (s *slot) finish(r broker.Receipt, err error) {
 }
 
 // produce is one producer's loop: pace, stamp, publish through the
-// driver's producer, record the confirm in done.
+// driver's producer, record the confirm in done. It returns when, since
+// start, it handed its last message to the driver.
 func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p int, runID uint64, start time.Time,
-	tr *tracker, c *counters, confirmH, delayH *lockedHist, noteErr func(error)) {
+	tr *tracker, c *counters, confirmH, delayH *lockedHist, noteErr func(error)) (lastSent time.Duration) {
 	inflight := w.InFlight
 	if inflight <= 0 {
 		inflight = 1
@@ -465,6 +484,11 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	defer pace.Stop()
 	end := start.Add(w.Warmup + w.Duration)
 	done := ctx.Done()
+	// Ctrl-C (ctx) stops the loop, not a publish under way: one handed to
+	// the driver with ctx would fail with context.Canceled while it waits
+	// for window room or for its batch, instead of being drained. The
+	// driver's confirm timeout still bounds it, and a second Ctrl-C exits.
+	pubCtx := context.WithoutCancel(ctx)
 loop:
 	for seq := int64(0); count < 0 || seq < count; seq++ {
 		var intended time.Duration
@@ -519,12 +543,14 @@ loop:
 		}
 		s.seq = uint64(seq)
 		c.sent.Add(1)
-		prod.Publish(ctx, &s.m, s.done)
+		lastSent = sentAt
+		prod.Publish(pubCtx, &s.m, s.done)
 		if w.Batch > 0 && (seq+1)%int64(w.Batch) == 0 {
 			flush(prod, noteErr)
 		}
 	}
 	flush(prod, noteErr)
+	return lastSent
 }
 
 // flush drains the confirms still in flight, even after an interrupt.

@@ -30,6 +30,21 @@ type StepOutcome struct {
 	Lost       int64
 }
 
+// StepOf is what run r measured as a step of the search. The rate it kept
+// is what it sent over its sending time: the schedule's length, or longer
+// when a producer fell behind and sent its last messages late (every
+// message of the schedule is sent, so over the schedule's length alone
+// each step would keep its rate). The wait for the last confirms after
+// that is not sending time: on a short step it would make every rate look
+// missed.
+func StepOf(r *Result) StepOutcome {
+	o := StepOutcome{ConfirmP99: r.Confirm.ValueAtQuantile(99), Failed: r.Failed, Lost: r.Lost}
+	if span := max(r.SendElapsed, r.Workload.Warmup+r.Workload.Duration); span > 0 {
+		o.Achieved = float64(r.Sent) / span.Seconds()
+	}
+	return o
+}
+
 // Step is one step of a search as reported: Rate 0 is the unlimited step.
 type Step struct {
 	Rate       float64 `json:"rate"`

@@ -125,6 +125,30 @@ func TestPlanKnobs(t *testing.T) {
 	if _, _, _, err := Plan("nats", "d", w, Knobs{Sync: true, Core: true}); err == nil || !strings.Contains(err.Error(), "--sync") {
 		t.Errorf("--sync --core: err %v", err)
 	}
+	// The JetStream knobs: a bad --storage, or either knob on core NATS
+	// where nothing is stored, is refused naming the flag.
+	for _, k := range []Knobs{{Storage: "disk"}, {Core: true, Storage: "memory"}, {Core: true, Storage: "file"}, {Core: true, Replicas: 3}} {
+		if _, _, _, err := Plan("nats", "d", w, k); err == nil || !strings.Contains(err.Error(), "--storage") {
+			t.Errorf("%+v: err %v, want a refusal naming --storage", k, err)
+		}
+	}
+	if _, _, _, err := Plan("nats", "d", w, Knobs{Storage: "memory", Replicas: 1}); err != nil {
+		t.Errorf("--storage memory --replicas 1: %v", err)
+	}
+	// RabbitMQ's: a stream queue gives every consumer all of it, so
+	// several consumers would read each message several times.
+	if _, _, _, err := Plan("rabbitmq", "d", Workload{InFlight: 256, Consumers: 2}, Knobs{QueueType: "stream"}); err == nil || !strings.HasPrefix(err.Error(), "--consumers 2") {
+		t.Errorf("--queue-type stream --consumers 2: err %v", err)
+	}
+	if _, _, _, err := Plan("rabbitmq", "d", w, Knobs{QueueType: "stream"}); err != nil {
+		t.Errorf("--queue-type stream --consumers 1: %v", err)
+	}
+	// Kafka's: a typo in --acks or --compression is refused naming it.
+	for flag, k := range map[string]Knobs{"--acks": {Acks: "2"}, "--compression": {Compression: "brotli"}} {
+		if _, _, _, err := Plan("kafka", "d", w, k); err == nil || !strings.HasPrefix(err.Error(), flag) {
+			t.Errorf("%+v: err %v, want a refusal naming %s", k, err, flag)
+		}
+	}
 	_, p, _, err = Plan("kafka", "d", w, Knobs{Linger: 5 * time.Millisecond, NoIdempotence: true})
 	if err != nil || p.Linger != 5*time.Millisecond || !p.NoIdempotence || p.InFlight != 256 {
 		t.Errorf("kafka knobs: %+v, err %v", p, err)

@@ -38,9 +38,8 @@ func timelineRow(t Tick, size int) TimelineRow {
 		E2EP50: t.E2E.P50, E2EP99: t.E2E.P99, E2EMax: t.E2E.Max,
 		DelayP99: t.Delay.P99, DelayMax: t.Delay.Max, ConfirmSamples: t.Confirm.Count,
 	}
+	r.MsgsPerSec, r.MiBPerSec = tickRates(t, size)
 	if sec := t.Interval.Seconds(); sec > 0 {
-		r.MsgsPerSec = float64(t.Confirmed) / sec
-		r.MiBPerSec = r.MsgsPerSec * float64(size) / (1 << 20)
 		r.RecvPerSec = float64(t.Received) / sec
 	}
 	return r

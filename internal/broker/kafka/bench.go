@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/mqctl/mqctl/internal/broker"
 )
@@ -16,6 +17,14 @@ var _ broker.BenchPlanner = driver{}
 // when there are several.
 func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
 	k, p := run.Knobs, &plan.Producer
+	// Checked here too, not only by the producer, so that a typo is
+	// refused naming its flag before the topic is created.
+	switch {
+	case !slices.Contains([]string{"", "all", "-1", "1", "0"}, k.Acks):
+		return fmt.Errorf("--acks %q: want all, 1 or 0", k.Acks)
+	case !slices.Contains([]string{"", "none", "gzip", "snappy", "lz4", "zstd"}, k.Compression):
+		return fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", k.Compression)
+	}
 	plan.Destination.Partitions = k.Partitions
 	p.Acks, p.Compression, p.Partitioner = k.Acks, k.Compression, "round-robin"
 	p.Linger, p.NoIdempotence = k.Linger, k.NoIdempotence

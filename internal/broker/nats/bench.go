@@ -20,6 +20,12 @@ var _ broker.BenchPlanner = driver{}
 // the messages through a durable, or a queue group on core NATS.
 func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
 	k, d := run.Knobs, &plan.Destination
+	switch {
+	case k.Core && (k.Storage != "" || k.Replicas != 0):
+		return fmt.Errorf("--storage and --replicas shape a JetStream stream; core NATS (--core) stores nothing")
+	case k.Storage != "" && k.Storage != "file" && k.Storage != "memory":
+		return fmt.Errorf("--storage %q: want file or memory", k.Storage)
+	}
 	d.Core, d.Storage, d.Replicas = k.Core, k.Storage, k.Replicas
 	plan.Producer.Core, plan.Consumer.Core = k.Core, k.Core
 	if k.Sync {

@@ -23,6 +23,11 @@ func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
 	default:
 		return fmt.Errorf("--queue-type %q: want classic, quorum or stream", k.QueueType)
 	}
+	if k.QueueType == "stream" && run.Consumers > 1 {
+		// A stream is not shared out: each consumer would read every
+		// message, and the bench would count all but one copy duplicated.
+		return fmt.Errorf("--consumers %d with --queue-type stream: every consumer of a stream reads all of it; use --consumers 1", run.Consumers)
+	}
 	plan.Destination.QueueType = k.QueueType
 	p.DestinationIsQueue, p.Persistent, p.Mandatory, p.NoConfirm = true, k.Persistent, true, k.NoConfirm
 	plan.Consumer.MultiAck = k.MultiAck
