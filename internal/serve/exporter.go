@@ -7,10 +7,16 @@
 // and none of its lag or dead-letter series, so a dashboard shows a gap,
 // not old numbers that look current; only the poll's own bookkeeping
 // (errors, duration, last success) stays.
+//
+// A context whose broker answers but has nothing to list by its setup
+// (NATS without JetStream: source.EmptyBySetupError) is up, with no lag
+// or dead-letter series and mqctl_context_lag_available 0; /readyz says
+// why in its note.
 package serve
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,10 +26,13 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/lag/source"
 )
 
 // Reader reads one context's lag rows; internal/lag/source.Source's
-// ReadTarget is one, bounded by the context's timeout.
+// ReadTarget is one, bounded by the context's timeout. A broker that
+// answers with nothing to list by its setup is a
+// *source.EmptyBySetupError, not a failure.
 type Reader func(ctx context.Context) ([]lag.Row, error)
 
 // DeadLetterReader lists one context's dead-letter destinations with
@@ -77,6 +86,7 @@ type state struct {
 	polled      bool
 	up          bool
 	err         string
+	unavailable string // why the broker, though it answered, has no lag rows by its setup; "" if it can
 	rows        int
 	series      []prometheus.Metric // the lag and status samples of the last answer
 	lastAttempt time.Time
@@ -145,8 +155,14 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	// they read of the broker (broker.ShareReads).
 	pctx, cancel := context.WithTimeout(broker.ShareReads(ctx), e.opts.Timeout)
 	rows, err := s.read(pctx)
+	unavailable := ""
+	if empty, ok := errors.AsType[*source.EmptyBySetupError](err); ok {
+		// It answered. Nothing to list by its setup means no dead letters
+		// either (dlq ls fails with the same error), so they are not read.
+		unavailable, rows, err = empty.Error(), nil, nil
+	}
 	var dead []broker.DeadLetterDestination
-	if err == nil && s.dead != nil {
+	if err == nil && unavailable == "" && s.dead != nil {
 		dead, err = s.dead(pctx)
 	}
 	var dests []broker.Destination
@@ -173,11 +189,11 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	defer s.mu.Unlock()
 	s.polled, s.lastAttempt, s.duration = true, end, end.Sub(start)
 	if err != nil {
-		s.up, s.err, s.rows, s.series = false, errText(err), 0, nil
+		s.up, s.err, s.rows, s.series, s.unavailable = false, errText(err), 0, nil, ""
 		s.errors++
 		return
 	}
-	s.up, s.err, s.rows, s.series, s.lastSuccess = true, "", len(rows), series, end
+	s.up, s.err, s.rows, s.series, s.lastSuccess, s.unavailable = true, "", len(rows), series, end, unavailable
 }
 
 // samples are rows' lag gauges (as lag -o prometheus writes them) and
@@ -345,6 +361,9 @@ var (
 		"Polls of the context that failed since the exporter started.", []string{"context"}, nil)
 	successDesc = prometheus.NewDesc("mqctl_last_poll_success_timestamp_seconds",
 		"Unix time of the context's last poll that answered.", []string{"context"}, nil)
+	lagAvailableDesc = prometheus.NewDesc("mqctl_context_lag_available",
+		"1 when the context's broker can have lag series by its setup, 0 when it answers but cannot (NATS without JetStream: no streams or consumers; /readyz says why); absent while mqctl_context_up is 0.",
+		[]string{"context"}, nil)
 )
 
 // deadLetterLabels are the labels of the dead-letter series.
@@ -392,7 +411,7 @@ func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range e.ctxs {
 		s.mu.Lock()
-		up, series := s.up, s.series
+		up, series, unavailable := s.up, s.series, s.unavailable
 		polled, duration, errs, success := s.polled, s.duration, s.errors, s.lastSuccess
 		s.mu.Unlock()
 		if !polled {
@@ -409,6 +428,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		if !up {
 			continue
 		}
+		ch <- prometheus.MustNewConstMetric(lagAvailableDesc, prometheus.GaugeValue, bool01(unavailable == ""), s.name)
 		for _, m := range series {
 			ch <- m
 		}
