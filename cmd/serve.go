@@ -43,8 +43,9 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 		Long: `serve runs an HTTP server until SIGINT or SIGTERM (then it stops gracefully and exits 0):
 
   /metrics  Prometheus metrics: the series of 'lag -o prometheus' per context (Kafka group,
-            topic and partition; RabbitMQ queue ready, unacked, consumers and rates; JetStream
-            consumer), mqctl_lag_status{status=OK|WARN|STALL|STOP|REWIND} judged as
+            topic and partition; RabbitMQ queue ready, unacked, consumers, rates and
+            published/delivered/acked counters; JetStream consumer),
+            mqctl_lag_status{status=OK|WARN|STALL|STOP|REWIND} judged as
             'lag --watch' does over --samples polls, mqctl_dead_letter_messages and
             mqctl_dead_letter_oldest_timestamp_seconds per dead-letter destination
             'dlq ls' finds, mqctl_destination_messages, _consumers and

@@ -196,12 +196,12 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	s.up, s.err, s.rows, s.series, s.lastSuccess, s.unavailable = true, "", len(rows), series, end, unavailable
 }
 
-// samples are rows' lag gauges (as lag -o prometheus writes them) and
-// their statuses, one series per label set.
+// samples are rows' lag gauges and counters (as lag -o prometheus writes
+// them) and their statuses, one series per label set.
 func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []prometheus.Metric {
 	var out []prometheus.Metric
-	add := func(family, help string, v float64, names, values []string) {
-		if m, err := prometheus.NewConstMetric(e.desc(family, help, names), prometheus.GaugeValue, v, values...); err == nil {
+	add := func(family, help string, t prometheus.ValueType, v float64, names, values []string) {
+		if m, err := prometheus.NewConstMetric(e.desc(family, help, names), t, v, values...); err == nil {
 			out = append(out, m)
 		}
 	}
@@ -210,8 +210,12 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 		if err != nil {
 			continue // cannot happen: Metrics writes numbers
 		}
+		t := prometheus.GaugeValue
+		if m.Type == "counter" {
+			t = prometheus.CounterValue
+		}
 		names, values := labels(m.Row)
-		add(m.Family, m.Help, v, names, values)
+		add(m.Family, m.Help, t, v, names, values)
 	}
 	seen := map[string]bool{}
 	for _, r := range rows {
@@ -224,7 +228,7 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 		seen[key] = true
 		names = append(names, "status")
 		for _, c := range statusCodes {
-			add(statusName, statusHelp, bool01(st.Code == c), names, append(values, string(c)))
+			add(statusName, statusHelp, prometheus.GaugeValue, bool01(st.Code == c), names, append(values, string(c)))
 		}
 	}
 	return out
@@ -276,17 +280,6 @@ func destinationSamples(name string, dests []broker.Destination) []prometheus.Me
 		add(destinationConsumersDesc, prometheus.GaugeValue, float64(d.Consumers), values)
 		if d.Written > 0 {
 			add(destinationWrittenDesc, prometheus.CounterValue, float64(d.Written), values)
-		}
-		// The queue's counters carry the lag series' labels, to sit next
-		// to mqctl_queue_ready_messages and the broker's rate gauges.
-		queue := values[:3:3]
-		for _, c := range []struct {
-			desc *prometheus.Desc
-			n    *int64
-		}{{queuePublishedDesc, d.Published}, {queueDeliveredDesc, d.Delivered}, {queueAckedDesc, d.Acked}} {
-			if c.n != nil {
-				add(c.desc, prometheus.CounterValue, float64(*c.n), queue)
-			}
 		}
 	}
 	return out
@@ -383,19 +376,6 @@ var (
 		"Consumers of the destination (as ls counts them).", deadLetterLabels, nil)
 	destinationWrittenDesc = prometheus.NewDesc("mqctl_destination_written_messages_total",
 		"Messages ever appended to the topic (sum of partition end offsets) or stream (last sequence); rate() of it is the in rate.", deadLetterLabels, nil)
-)
-
-// queueCounterLabels are the labels of the RabbitMQ queue counters: the
-// lag series' labels of a queue (destinationSet.add's first three values).
-var queueCounterLabels = []string{"broker", "context", "queue"}
-
-var (
-	queuePublishedDesc = prometheus.NewDesc("mqctl_queue_published_messages_total",
-		"Messages published to the RabbitMQ queue, as the management API counts them (message_stats.publish); rate() of it is the publish rate.", queueCounterLabels, nil)
-	queueDeliveredDesc = prometheus.NewDesc("mqctl_queue_delivered_messages_total",
-		"Messages delivered from the RabbitMQ queue, to consumers and basic.get (message_stats.deliver_get).", queueCounterLabels, nil)
-	queueAckedDesc = prometheus.NewDesc("mqctl_queue_acked_messages_total",
-		"Messages acknowledged on the RabbitMQ queue (message_stats.ack).", queueCounterLabels, nil)
 )
 
 const (
