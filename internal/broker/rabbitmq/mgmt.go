@@ -103,7 +103,7 @@ type apiQueue struct {
 	Consumers *int            `json:"consumers"`
 	Exclusive bool            `json:"exclusive"`
 	Arguments json.RawMessage `json:"arguments"`
-	// State is asked for by Lag only, MessageStats by Lag and List.
+	// State and MessageStats are asked for by Lag only.
 	State        string        `json:"state"`
 	MessageStats *messageStats `json:"message_stats"`
 	// Policy, EffectivePolicy and HeadTimestamp are asked for by
@@ -120,7 +120,7 @@ type apiQueue struct {
 // operations that happened: a nil rate is unknown, treated as 0.
 type messageStats struct {
 	// PublishCount, DeliverGetCount and AckCount are the cumulative
-	// counts (List and Lag ask for them).
+	// counts (Lag asks for them).
 	PublishCount    *int64 `json:"publish"`
 	DeliverGetCount *int64 `json:"deliver_get"`
 	AckCount        *int64 `json:"ack"`
