@@ -29,7 +29,9 @@ type apiQueueTotals struct {
 // lag -o prometheus writes RabbitMQ's cumulative counts as the counters
 // serve exports (mqctl_queue_{published,delivered,acked}_messages_total),
 // equal to the management API's queue totals; a queue the API has no
-// message_stats for has none. (lag -o prometheus had no counters.)
+// message_stats for has none (lag -o prometheus had no counters). The
+// API may not have sampled the queues' depth yet: the counters do not
+// wait for it.
 func TestLagPrometheusQueueCounters(t *testing.T) {
 	rmq := testenv.RabbitMQ(t)
 	vhost := rmq.NewVHost(t)
@@ -147,8 +149,5 @@ func TestLagPrometheusQueueCounters(t *testing.T) {
 		if len(got) != 1 || got["work"] != v {
 			t.Errorf("%s = %v, want work %v as the management API counts it, and no idle", name, got, v)
 		}
-	}
-	if _, ok := families["mqctl_queue_consumers"]; !ok {
-		t.Errorf("no mqctl_queue_consumers beside the counters:\n%s", r.stdout)
 	}
 }
