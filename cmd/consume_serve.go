@@ -71,9 +71,13 @@ func startConsumeServer(ctx context.Context, f *Factory, t broker.Target, o *Con
 	probe := func(ctx context.Context) (*int64, error) {
 		rows, err := src.ReadTarget(ctx, 0)
 		if err != nil {
+			// The broker answered; it has no lag to tell (core NATS
+			// without JetStream: source.EmptyBySetupError).
+			if _, ok := errors.AsType[*source.EmptyBySetupError](err); ok {
+				return nil, nil
+			}
 			switch mqerr.KindOf(err) {
 			case mqerr.Usage, mqerr.NotFound, mqerr.Unsupported:
-				// The broker answered; it has no lag to tell.
 				return nil, nil
 			}
 			src.Forget(0)

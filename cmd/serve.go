@@ -43,13 +43,14 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 		Long: `serve runs an HTTP server until SIGINT or SIGTERM (then it stops gracefully and exits 0):
 
   /metrics  Prometheus metrics: the series of 'lag -o prometheus' per context (Kafka group,
-            topic and partition; RabbitMQ queue ready, unacked, consumers and rates; JetStream
-            consumer), mqctl_lag_status{status=OK|WARN|STALL|STOP|REWIND} judged as
+            topic and partition; RabbitMQ queue ready, unacked, consumers, rates and
+            published/delivered/acked counters; JetStream consumer),
+            mqctl_lag_status{status=OK|WARN|STALL|STOP|REWIND} judged as
             'lag --watch' does over --samples polls, mqctl_dead_letter_messages and
             mqctl_dead_letter_oldest_timestamp_seconds per dead-letter destination
             'dlq ls' finds, mqctl_destination_messages, _consumers and
             _written_messages_total per topic, queue and stream 'ls' lists, and per
-            context mqctl_context_up,
+            context mqctl_context_up, mqctl_context_lag_available,
             mqctl_poll_duration_seconds, mqctl_poll_errors_total and
             mqctl_last_poll_success_timestamp_seconds
   /healthz  200 while the process runs
@@ -60,7 +61,9 @@ Each context (-c a,b or --all-contexts; the current context by default) is polle
 --interval in the background, each poll bounded by --timeout; a scrape never waits on a broker.
 A context whose last poll failed exports mqctl_context_up 0 and none of its lag series, so
 graphs show a gap rather than numbers that look current; its connection is opened anew at the
-next poll. A target given by --url or the environment alone is labelled context="default".
+next poll. A broker that answers with nothing to list by its setup (NATS without JetStream) is
+up, with no lag series and mqctl_context_lag_available 0; /readyz says why in a note. A target
+given by --url or the environment alone is labelled context="default".
 
 --listen is loopback by default; give ':9308' to listen on every interface.`,
 		Example: `  mqctl serve                                     # the current context on 127.0.0.1:9308

@@ -43,14 +43,6 @@ type Destination struct {
 	// listings: the sum of the partitions' end offsets (Kafka), the last
 	// sequence (JetStream); 0 where unknown. Not part of ls's output.
 	Written int64 `json:"-" yaml:"-"`
-	// Published, Delivered and Acked are RabbitMQ's cumulative counts of
-	// messages published to the queue, delivered from it (deliver_get)
-	// and acknowledged, as the management API keeps them (since the
-	// queue or the node started): what Prometheus counters need, where
-	// the API's rates are its own averages. nil where the API has no
-	// figures. Not part of ls's output.
-	Published, Delivered, Acked *int64 `json:"-" yaml:"-"`
-
 	// Stats says how current the counts are where they can be old
 	// (RabbitMQ's management API): lag.StatsSampled, lag.StatsAbsent
 	// (counts unknown: messages reads 0, ready and unacked are left out),

@@ -114,6 +114,13 @@ type Row struct {
 	DeliverRate float64
 	AckRate     float64
 	DrainTime   time.Duration // estimated time to empty the queue; 0 unknown
+	// Published, Delivered and Acked are the queue's cumulative counts of
+	// messages published to it, delivered from it (to consumers and
+	// basic.get) and acknowledged, from the management API
+	// (message_stats.publish, deliver_get, ack); nil when it has none (a
+	// queue that never saw a message, before its first sample, or a row
+	// read over AMQP). Prometheus writes them as counters.
+	Published, Delivered, Acked *int64
 
 	// JetStream consumer extras (Kind == KindConsumer).
 	AckPending  int64

@@ -52,14 +52,27 @@ var families = []family{
 		func(r Row) (string, bool) { return unixSeconds(r.LastActive), !r.LastActive.IsZero() }, false},
 }
 
+// counterFamilies are cumulative counts (TYPE counter), families the
+// gauges. The RabbitMQ queue counts are known or not by themselves (nil
+// while the management API has none), whatever the queue's depth figures.
+var counterFamilies = []family{
+	{"mqctl_queue_published_messages_total", "Messages published to the RabbitMQ queue, as the management API counts them (message_stats.publish); rate() of it is the publish rate.",
+		func(r Row) (string, bool) { return count(r, r.Published) }, false},
+	{"mqctl_queue_delivered_messages_total", "Messages delivered from the RabbitMQ queue, to consumers and basic.get (message_stats.deliver_get).",
+		func(r Row) (string, bool) { return count(r, r.Delivered) }, false},
+	{"mqctl_queue_acked_messages_total", "Messages acknowledged on the RabbitMQ queue (message_stats.ack).",
+		func(r Row) (string, bool) { return count(r, r.Acked) }, false},
+}
+
 // series is one row with its rendered label set.
 type series struct {
 	labels string
 	row    Row
 }
 
-// Prometheus writes rows in the text exposition format: one gauge family per
-// quantity, HELP and TYPE once per family, families without a known sample
+// Prometheus writes rows in the text exposition format: one family per
+// quantity (gauges, and the RabbitMQ queues' cumulative counts as
+// counters), HELP and TYPE once per family, families without a known sample
 // left out. Label names are sorted and values escaped per the format. Rows
 // with the same labels would be duplicate series, which Prometheus rejects,
 // so only the first of them is written.
@@ -69,7 +82,7 @@ func Prometheus(w io.Writer, rows []Row) error {
 	for _, m := range Metrics(rows) {
 		if m.Family != last {
 			b.WriteString("# HELP " + m.Family + " " + helpEscaper.Replace(m.Help) + "\n")
-			b.WriteString("# TYPE " + m.Family + " gauge\n")
+			b.WriteString("# TYPE " + m.Family + " " + m.Type + "\n")
 			last = m.Family
 		}
 		b.WriteString(m.Family + labels(m.Row) + " " + m.Value + "\n")
@@ -78,10 +91,11 @@ func Prometheus(w io.Writer, rows []Row) error {
 	return err
 }
 
-// Metric is one gauge sample of a row: what `lag -o prometheus` writes and
+// Metric is one sample of a row: what `lag -o prometheus` writes and
 // `mqctl serve` exports, so the two cannot disagree.
 type Metric struct {
 	Family, Help string
+	Type         string // "gauge" or "counter", as the text format's TYPE line spells it
 	Row          Row
 	Value        string // as the text format spells it
 }
@@ -99,13 +113,18 @@ func Metrics(rows []Row) []Metric {
 	all = slices.CompactFunc(all, func(a, b series) bool { return a.labels == b.labels })
 
 	var out []Metric
-	for _, f := range families {
-		for _, s := range all {
-			v, ok := f.value(s.row)
-			if !ok || !s.row.CountsKnown() && f.counts {
-				continue
+	for _, kind := range []struct {
+		typ      string
+		families []family
+	}{{"gauge", families}, {"counter", counterFamilies}} {
+		for _, f := range kind.families {
+			for _, s := range all {
+				v, ok := f.value(s.row)
+				if !ok || !s.row.CountsKnown() && f.counts {
+					continue
+				}
+				out = append(out, Metric{Family: f.name, Help: f.help, Type: kind.typ, Row: s.row, Value: v})
 			}
-			out = append(out, Metric{Family: f.name, Help: f.help, Row: s.row, Value: v})
 		}
 	}
 	return out
@@ -152,6 +171,14 @@ func escapeLabel(s string) string {
 }
 
 func integer(v int64) string { return strconv.FormatInt(v, 10) }
+
+// count is a queue row's cumulative count, known when the broker gave it.
+func count(r Row, n *int64) (string, bool) {
+	if n == nil || !isQueue(r) {
+		return "", false
+	}
+	return integer(*n), true
+}
 
 // float writes NaN and ±Inf the way the format spells them.
 func float(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

@@ -22,8 +22,9 @@ type promSample struct {
 
 // parseProm reads text with the Prometheus client library's own parser
 // (expfmt, as a scrape would) and adds the checks the format leaves to the
-// writer: output ends in a newline, every family is a gauge, no series is
-// written twice, no sample carries a timestamp. Samples come back in the
+// writer: output ends in a newline, every family is a gauge but the
+// counters named _total, no series is written twice, no sample carries a
+// timestamp. Samples come back in the
 // order written, family by family.
 func parseProm(text string) ([]promSample, error) {
 	if text == "" {
@@ -48,14 +49,18 @@ func parseProm(text string) ([]promSample, error) {
 	seen := map[string]bool{}
 	for _, name := range order {
 		f := families[name]
-		if f.GetType() != dto.MetricType_GAUGE {
-			return nil, fmt.Errorf("family %s is %s, want gauge", name, f.GetType())
+		want := dto.MetricType_GAUGE
+		if strings.HasSuffix(name, "_total") {
+			want = dto.MetricType_COUNTER
+		}
+		if f.GetType() != want {
+			return nil, fmt.Errorf("family %s is %s, want %s", name, f.GetType(), want)
 		}
 		for _, m := range f.GetMetric() {
 			if m.TimestampMs != nil {
 				return nil, fmt.Errorf("family %s: a sample has a timestamp", name)
 			}
-			s := promSample{name: name, labels: map[string]string{}, value: m.GetGauge().GetValue()}
+			s := promSample{name: name, labels: map[string]string{}, value: m.GetGauge().GetValue() + m.GetCounter().GetValue()}
 			for _, l := range m.GetLabel() {
 				s.labels[l.GetName()] = l.GetValue()
 			}
@@ -107,6 +112,7 @@ func TestPrometheusGolden(t *testing.T) {
 	k0.Committed, k0.End = Unknown, Unknown
 	q := queueRow("jobs\\dead\nletter", 7)
 	q.Unacked, q.Consumers, q.PublishRate, q.DeliverRate, q.AckRate, q.DrainTime = 2, 1, 0.5, 0, 0.25, 30*time.Second
+	q.Published, q.Delivered, q.Acked = ptr(9), ptr(3), ptr(0)
 	c := consumerRow("ORDERS", "worker", 4)
 	c.AckPending, c.Redelivered, c.Waiting, c.LastActive = 1, 2, 3, time.Date(2026, 3, 1, 3, 4, 5, 500e6, time.UTC)
 
@@ -164,6 +170,15 @@ mqctl_consumer_waiting{broker="nats",consumer="worker",stream="ORDERS"} 3
 # HELP mqctl_consumer_last_active_timestamp_seconds Unix time of the consumer's last delivery or acknowledgement.
 # TYPE mqctl_consumer_last_active_timestamp_seconds gauge
 mqctl_consumer_last_active_timestamp_seconds{broker="nats",consumer="worker",stream="ORDERS"} 1772334245.5
+# HELP mqctl_queue_published_messages_total Messages published to the RabbitMQ queue, as the management API counts them (message_stats.publish); rate() of it is the publish rate.
+# TYPE mqctl_queue_published_messages_total counter
+mqctl_queue_published_messages_total{broker="rabbitmq",queue="jobs\\dead\nletter"} 9
+# HELP mqctl_queue_delivered_messages_total Messages delivered from the RabbitMQ queue, to consumers and basic.get (message_stats.deliver_get).
+# TYPE mqctl_queue_delivered_messages_total counter
+mqctl_queue_delivered_messages_total{broker="rabbitmq",queue="jobs\\dead\nletter"} 3
+# HELP mqctl_queue_acked_messages_total Messages acknowledged on the RabbitMQ queue (message_stats.ack).
+# TYPE mqctl_queue_acked_messages_total counter
+mqctl_queue_acked_messages_total{broker="rabbitmq",queue="jobs\\dead\nletter"} 0
 `
 	if b.String() != want {
 		t.Errorf("output\n%s\nwant\n%s", b.String(), want)
@@ -179,6 +194,47 @@ mqctl_consumer_last_active_timestamp_seconds{broker="nats",consumer="worker",str
 	}
 	if got[3].labels["queue"] != "jobs\\dead\nletter" {
 		t.Errorf("queue label parsed as %q", got[3].labels["queue"])
+	}
+}
+
+func ptr(n int64) *int64 { return &n }
+
+// A queue's cumulative counts are counters, written where the broker gave
+// them (0 included) and left out where it did not, whatever the queue's
+// depth figures: a queue the API has not sampled yet keeps its counters.
+func TestPrometheusQueueCounters(t *testing.T) {
+	counted := queueRow("counted", 4)
+	counted.Published, counted.Delivered, counted.Acked = ptr(10), ptr(6), ptr(0)
+	never := queueRow("never", 0) // never saw a message: no message_stats
+	absent := queueRow("absent", 0)
+	absent.Stats, absent.Published, absent.Delivered, absent.Acked = StatsAbsent, ptr(5), ptr(5), ptr(5)
+	partition := kafkaRow(0, 1, 0)
+	partition.Published = ptr(1) // only queues have them
+	var b strings.Builder
+	if err := Prometheus(&b, []Row{counted, never, absent, partition}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseProm(b.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	counters := map[string]float64{}
+	for _, s := range got {
+		if strings.HasSuffix(s.name, "_total") {
+			counters[s.name+" "+s.labels["queue"]] = s.value
+		}
+	}
+	want := map[string]float64{
+		"mqctl_queue_published_messages_total counted": 10, "mqctl_queue_delivered_messages_total counted": 6, "mqctl_queue_acked_messages_total counted": 0,
+		"mqctl_queue_published_messages_total absent": 5, "mqctl_queue_delivered_messages_total absent": 5, "mqctl_queue_acked_messages_total absent": 5,
+	}
+	if !maps.Equal(counters, want) {
+		t.Errorf("counters %v, want %v\n%s", counters, want, b.String())
+	}
+	for _, m := range Metrics([]Row{counted}) {
+		if want := map[bool]string{true: "counter", false: "gauge"}[strings.HasSuffix(m.Family, "_total")]; m.Type != want {
+			t.Errorf("Metrics: %s is a %q, want %q", m.Family, m.Type, want)
+		}
 	}
 }
 

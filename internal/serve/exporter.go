@@ -7,10 +7,16 @@
 // and none of its lag or dead-letter series, so a dashboard shows a gap,
 // not old numbers that look current; only the poll's own bookkeeping
 // (errors, duration, last success) stays.
+//
+// A context whose broker answers but has nothing to list by its setup
+// (NATS without JetStream: source.EmptyBySetupError) is up, with no lag
+// or dead-letter series and mqctl_context_lag_available 0; /readyz says
+// why in its note.
 package serve
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,10 +26,13 @@ import (
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/lag"
+	"github.com/mqctl/mqctl/internal/lag/source"
 )
 
 // Reader reads one context's lag rows; internal/lag/source.Source's
-// ReadTarget is one, bounded by the context's timeout.
+// ReadTarget is one, bounded by the context's timeout. A broker that
+// answers with nothing to list by its setup is a
+// *source.EmptyBySetupError, not a failure.
 type Reader func(ctx context.Context) ([]lag.Row, error)
 
 // DeadLetterReader lists one context's dead-letter destinations with
@@ -77,6 +86,7 @@ type state struct {
 	polled      bool
 	up          bool
 	err         string
+	unavailable string // why the broker, though it answered, has no lag rows by its setup; "" if it can
 	rows        int
 	series      []prometheus.Metric // the lag and status samples of the last answer
 	lastAttempt time.Time
@@ -145,8 +155,14 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	// they read of the broker (broker.ShareReads).
 	pctx, cancel := context.WithTimeout(broker.ShareReads(ctx), e.opts.Timeout)
 	rows, err := s.read(pctx)
+	unavailable := ""
+	if empty, ok := errors.AsType[*source.EmptyBySetupError](err); ok {
+		// It answered. Nothing to list by its setup means no dead letters
+		// either (dlq ls fails with the same error), so they are not read.
+		unavailable, rows, err = empty.Error(), nil, nil
+	}
 	var dead []broker.DeadLetterDestination
-	if err == nil && s.dead != nil {
+	if err == nil && unavailable == "" && s.dead != nil {
 		dead, err = s.dead(pctx)
 	}
 	var dests []broker.Destination
@@ -173,19 +189,19 @@ func (e *Exporter) poll(ctx context.Context, s *state) {
 	defer s.mu.Unlock()
 	s.polled, s.lastAttempt, s.duration = true, end, end.Sub(start)
 	if err != nil {
-		s.up, s.err, s.rows, s.series = false, errText(err), 0, nil
+		s.up, s.err, s.rows, s.series, s.unavailable = false, errText(err), 0, nil, ""
 		s.errors++
 		return
 	}
-	s.up, s.err, s.rows, s.series, s.lastSuccess = true, "", len(rows), series, end
+	s.up, s.err, s.rows, s.series, s.lastSuccess, s.unavailable = true, "", len(rows), series, end, unavailable
 }
 
-// samples are rows' lag gauges (as lag -o prometheus writes them) and
-// their statuses, one series per label set.
+// samples are rows' lag gauges and counters (as lag -o prometheus writes
+// them) and their statuses, one series per label set.
 func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []prometheus.Metric {
 	var out []prometheus.Metric
-	add := func(family, help string, v float64, names, values []string) {
-		if m, err := prometheus.NewConstMetric(e.desc(family, help, names), prometheus.GaugeValue, v, values...); err == nil {
+	add := func(family, help string, t prometheus.ValueType, v float64, names, values []string) {
+		if m, err := prometheus.NewConstMetric(e.desc(family, help, names), t, v, values...); err == nil {
 			out = append(out, m)
 		}
 	}
@@ -194,8 +210,12 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 		if err != nil {
 			continue // cannot happen: Metrics writes numbers
 		}
+		t := prometheus.GaugeValue
+		if m.Type == "counter" {
+			t = prometheus.CounterValue
+		}
 		names, values := labels(m.Row)
-		add(m.Family, m.Help, v, names, values)
+		add(m.Family, m.Help, t, v, names, values)
 	}
 	seen := map[string]bool{}
 	for _, r := range rows {
@@ -208,7 +228,7 @@ func (e *Exporter) samples(rows []lag.Row, statuses map[string]lag.Status) []pro
 		seen[key] = true
 		names = append(names, "status")
 		for _, c := range statusCodes {
-			add(statusName, statusHelp, bool01(st.Code == c), names, append(values, string(c)))
+			add(statusName, statusHelp, prometheus.GaugeValue, bool01(st.Code == c), names, append(values, string(c)))
 		}
 	}
 	return out
@@ -260,17 +280,6 @@ func destinationSamples(name string, dests []broker.Destination) []prometheus.Me
 		add(destinationConsumersDesc, prometheus.GaugeValue, float64(d.Consumers), values)
 		if d.Written > 0 {
 			add(destinationWrittenDesc, prometheus.CounterValue, float64(d.Written), values)
-		}
-		// The queue's counters carry the lag series' labels, to sit next
-		// to mqctl_queue_ready_messages and the broker's rate gauges.
-		queue := values[:3:3]
-		for _, c := range []struct {
-			desc *prometheus.Desc
-			n    *int64
-		}{{queuePublishedDesc, d.Published}, {queueDeliveredDesc, d.Delivered}, {queueAckedDesc, d.Acked}} {
-			if c.n != nil {
-				add(c.desc, prometheus.CounterValue, float64(*c.n), queue)
-			}
 		}
 	}
 	return out
@@ -345,6 +354,9 @@ var (
 		"Polls of the context that failed since the exporter started.", []string{"context"}, nil)
 	successDesc = prometheus.NewDesc("mqctl_last_poll_success_timestamp_seconds",
 		"Unix time of the context's last poll that answered.", []string{"context"}, nil)
+	lagAvailableDesc = prometheus.NewDesc("mqctl_context_lag_available",
+		"1 when the context's broker can have lag series by its setup, 0 when it answers but cannot (NATS without JetStream: no streams or consumers; /readyz says why); absent while mqctl_context_up is 0.",
+		[]string{"context"}, nil)
 )
 
 // deadLetterLabels are the labels of the dead-letter series.
@@ -366,19 +378,6 @@ var (
 		"Messages ever appended to the topic (sum of partition end offsets) or stream (last sequence); rate() of it is the in rate.", deadLetterLabels, nil)
 )
 
-// queueCounterLabels are the labels of the RabbitMQ queue counters: the
-// lag series' labels of a queue (destinationSet.add's first three values).
-var queueCounterLabels = []string{"broker", "context", "queue"}
-
-var (
-	queuePublishedDesc = prometheus.NewDesc("mqctl_queue_published_messages_total",
-		"Messages published to the RabbitMQ queue, as the management API counts them (message_stats.publish); rate() of it is the publish rate.", queueCounterLabels, nil)
-	queueDeliveredDesc = prometheus.NewDesc("mqctl_queue_delivered_messages_total",
-		"Messages delivered from the RabbitMQ queue, to consumers and basic.get (message_stats.deliver_get).", queueCounterLabels, nil)
-	queueAckedDesc = prometheus.NewDesc("mqctl_queue_acked_messages_total",
-		"Messages acknowledged on the RabbitMQ queue (message_stats.ack).", queueCounterLabels, nil)
-)
-
 const (
 	statusName = "mqctl_lag_status"
 	statusHelp = "Burrow-style status of the consumer over the last polls (as lag --watch): 1 for the current status, 0 for the others; absent while the window fills."
@@ -392,7 +391,7 @@ func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range e.ctxs {
 		s.mu.Lock()
-		up, series := s.up, s.series
+		up, series, unavailable := s.up, s.series, s.unavailable
 		polled, duration, errs, success := s.polled, s.duration, s.errors, s.lastSuccess
 		s.mu.Unlock()
 		if !polled {
@@ -409,6 +408,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		if !up {
 			continue
 		}
+		ch <- prometheus.MustNewConstMetric(lagAvailableDesc, prometheus.GaugeValue, bool01(unavailable == ""), s.name)
 		for _, m := range series {
 			ch <- m
 		}

@@ -50,6 +50,9 @@ type ContextState struct {
 	LastSuccess *time.Time `json:"last_success,omitempty"`
 	Duration    string     `json:"duration,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	// Note says why a context that is UP has no lag rows by its
+	// broker's setup (mqctl_context_lag_available 0).
+	Note string `json:"note,omitempty"`
 }
 
 // Readiness reports UP when every context's last successful poll is no
@@ -60,7 +63,7 @@ func (e *Exporter) Readiness() Readiness {
 	out := Readiness{Status: "UP", Contexts: map[string]ContextState{}}
 	for _, s := range e.ctxs {
 		s.mu.Lock()
-		st := ContextState{Status: "DOWN", Rows: s.rows, Error: s.err}
+		st := ContextState{Status: "DOWN", Rows: s.rows, Error: s.err, Note: s.unavailable}
 		if s.polled {
 			st.LastPoll = timePtr(s.lastAttempt)
 			st.Duration = s.duration.Round(time.Millisecond).String()

@@ -33,11 +33,10 @@ func catalogue(t *testing.T) (labels map[string]map[string]bool, statuses map[st
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	k, d := &reader{rows: fixture()}, &deadLetters{dest: deadFixture()}
 	down := &reader{err: errors.New("connection refused")}
-	published, delivered, acked := int64(9), int64(7), int64(6)
 	dests := func(context.Context) ([]broker.Destination, error) {
 		return []broker.Destination{
 			{Broker: "kafka", Type: "topic", Name: "orders", Messages: 10, Consumers: 1, Written: 25},
-			{Broker: "rabbitmq", Type: "queue", Name: "jobs", Messages: 2, Consumers: 1, Published: &published, Delivered: &delivered, Acked: &acked},
+			{Broker: "rabbitmq", Type: "queue", Name: "jobs", Messages: 2, Consumers: 1},
 		}, nil
 	}
 	e := newTestExporter(clk, 2, Context{Name: "k", Read: k.read, DeadLetters: d.read, Destinations: dests}, Context{Name: "down", Read: down.read},

@@ -60,6 +60,7 @@ func FromSource(src *source.Source, unresolved []lag.Failure, cfg SourceConfig) 
 		c := Context{Name: n}
 		c.Read = func(ctx context.Context) ([]lag.Row, error) {
 			rows, err := src.ReadTarget(ctx, i)
+			h.setup(err)
 			if err != nil || (!deadLetters && !cfg.Destinations) {
 				h.done(src, i, err)
 			}
@@ -138,10 +139,29 @@ type pollLog struct {
 	name     string
 	interval time.Duration
 	failing  bool
+	why      string // the last EmptyBySetupError said
 }
 
-// done ends a poll of target i: err forgets its connection.
+// setup says once why the context's broker has nothing to list by its
+// setup, after a lag read err that says so (source.EmptyBySetupError),
+// and again if that changes; a read that answers with rows clears it.
+func (l *pollLog) setup(err error) {
+	empty, ok := errors.AsType[*source.EmptyBySetupError](err)
+	switch {
+	case ok && empty.Error() != l.why:
+		l.warnf("context %s: %v: it answers, and exports no lag series (mqctl_context_lag_available 0)", l.name, empty)
+		l.why = empty.Error()
+	case err == nil:
+		l.why = ""
+	}
+}
+
+// done ends a poll of target i: err forgets its connection, unless the
+// broker answered (source.EmptyBySetupError).
 func (l *pollLog) done(src *source.Source, i int, err error) {
+	if _, ok := errors.AsType[*source.EmptyBySetupError](err); ok {
+		err = nil
+	}
 	switch {
 	case err != nil:
 		src.Forget(i)

@@ -29,12 +29,34 @@ type noManagementAPI struct{}
 func (noManagementAPI) Error() string        { return "rabbitmq lag needs the management API" }
 func (noManagementAPI) Is(target error) bool { return target == broker.ErrCannotList }
 
-// lagColumns are what Lag asks of /api/queues: the counts, the consumers
-// and the rates, nothing per message or per consumer.
+// lagColumns are what Lag asks of /api/queues: the counts, the consumers,
+// the rates and the cumulative message counts, nothing per message or per
+// consumer.
 const lagColumns = "name,state,messages_ready,messages_unacknowledged,consumers," +
 	"message_stats.publish_details.rate,message_stats.deliver_get_details.rate," +
 	"message_stats.ack_details.rate,message_stats.deliver_no_ack_details.rate," +
-	"message_stats.get_no_ack_details.rate"
+	"message_stats.get_no_ack_details.rate," + countColumns
+
+// countColumns are the queues' cumulative message counts.
+const countColumns = "message_stats.publish,message_stats.deliver_get,message_stats.ack"
+
+// counts are s's cumulative counts of published, delivered and acked
+// messages: all nil when the API has no message_stats for the queue (it
+// sends none for a queue that never saw a message, or before its first
+// sample), and 0 for an operation missing from them (the API sends only
+// those that happened).
+func (s *messageStats) counts() (published, delivered, acked *int64) {
+	if s == nil {
+		return nil, nil, nil
+	}
+	zero := func(p *int64) *int64 {
+		if p == nil {
+			return new(int64)
+		}
+		return p
+	}
+	return zero(s.PublishCount), zero(s.DeliverGetCount), zero(s.AckCount)
+}
 
 // Row states this driver sets itself, beside the broker's queue states.
 const (
@@ -174,6 +196,7 @@ func lagRow(a apiQueue) lag.Row {
 		r.Consumers = *a.Consumers
 	}
 	r.Lag = r.Ready + r.Unacked
+	r.Published, r.Delivered, r.Acked = a.MessageStats.counts()
 	if s := a.MessageStats; s != nil {
 		r.PublishRate = s.Publish.value()
 		r.DeliverRate = s.DeliverGet.value()

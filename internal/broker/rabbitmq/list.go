@@ -24,7 +24,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	if q.Internal {
 		return nil, mqerr.Wrap(mqerr.Unsupported, errors.New("rabbitmq has no internal queues"))
 	}
-	qs, err := c.queues(ctx, listColumns)
+	qs, err := c.queues(ctx, queueColumns)
 	if mqerr.Is(err, mqerr.Unreachable) {
 		return nil, mqerr.New(mqerr.Unreachable, "listing queues needs the RabbitMQ management API (AMQP cannot enumerate queues): %v; enable the rabbitmq_management plugin or set --management-url (management_url in the context)", err)
 	}
@@ -36,9 +36,7 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 		if len(q.Names) > 0 && !slices.Contains(q.Names, a.Name) {
 			continue
 		}
-		d := c.destination(a.queue())
-		d.Published, d.Delivered, d.Acked = a.MessageStats.counts()
-		out = append(out, d)
+		out = append(out, c.destination(a.queue()))
 	}
 	if len(q.Names) > 0 {
 		exact, err := c.exactCounts(ctx, q.Names)
@@ -62,33 +60,9 @@ func (c *Conn) List(ctx context.Context, q broker.ListQuery) ([]broker.Destinati
 	return out, nil
 }
 
-// listColumns are what List asks of /api/queues: Queues' columns and the
-// cumulative message counts.
-const listColumns = queueColumns + "," + countColumns
-
-const countColumns = "message_stats.publish,message_stats.deliver_get,message_stats.ack"
-
-// counts are s's cumulative counts of published, delivered and acked
-// messages: all nil when the API has no message_stats for the queue (it
-// sends none for a queue that never saw a message, or before its first
-// sample), and 0 for an operation missing from them (the API sends only
-// those that happened).
-func (s *messageStats) counts() (published, delivered, acked *int64) {
-	if s == nil {
-		return nil, nil, nil
-	}
-	zero := func(p *int64) *int64 {
-		if p == nil {
-			return new(int64)
-		}
-		return p
-	}
-	return zero(s.PublishCount), zero(s.DeliverGetCount), zero(s.AckCount)
-}
-
 // sharedColumns are every role's columns at once: List's, Lag's and
 // DeadLetterDestinations'.
-const sharedColumns = listColumns + ",state,exclusive,policy,effective_policy_definition,head_message_timestamp," +
+const sharedColumns = queueColumns + "," + countColumns + ",state,exclusive,policy,effective_policy_definition,head_message_timestamp," +
 	"message_stats.publish_details.rate,message_stats.deliver_get_details.rate," +
 	"message_stats.ack_details.rate,message_stats.deliver_no_ack_details.rate," +
 	"message_stats.get_no_ack_details.rate"

@@ -120,7 +120,7 @@ type apiQueue struct {
 // operations that happened: a nil rate is unknown, treated as 0.
 type messageStats struct {
 	// PublishCount, DeliverGetCount and AckCount are the cumulative
-	// counts (List asks for them).
+	// counts (Lag asks for them).
 	PublishCount    *int64 `json:"publish"`
 	DeliverGetCount *int64 `json:"deliver_get"`
 	AckCount        *int64 `json:"ack"`

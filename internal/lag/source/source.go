@@ -26,6 +26,7 @@
 //	func (s *Source) Prepare(ctx) error                        // per-driver refusal of the query (TimeLag)
 //	func (s *Source) Read(ctx) (rows []lag.Row, failures []lag.Failure, err error) // every target, concurrently, sorted
 //	func (s *Source) ReadTarget(ctx, i int) ([]lag.Row, error) // target i alone (for a per-context refresh)
+//	type EmptyBySetupError struct{ Err error }                 // ReadTarget's error: the broker answered, nothing to list by its setup
 //	func (s *Source) Conn(ctx, i int) (broker.Conn, error)     // target i's cached connection
 //	func (s *Source) Forget(i int)                             // close it: the next read dials again
 //	func (s *Source) Targets() []broker.Target
@@ -290,7 +291,10 @@ func (s *Source) ReadTarget(ctx context.Context, i int) ([]lag.Row, error) {
 		if ex, ok := conn.(broker.EmptyExplainer); ok {
 			ectx, ecancel := context.WithTimeout(ctx, t.EffectiveTimeout())
 			defer ecancel()
-			err = ex.WhyEmpty(ectx)
+			if why := ex.WhyEmpty(ectx); why != nil {
+				// Scrubbed inside: Scrub would drop the type.
+				return nil, &EmptyBySetupError{Err: broker.Scrub(why, t.Secrets()...)}
+			}
 		}
 	}
 	if err != nil {
@@ -303,6 +307,16 @@ func (s *Source) ReadTarget(ctx context.Context, i int) ([]lag.Row, error) {
 	}
 	return rows, nil
 }
+
+// EmptyBySetupError is ReadTarget's error for a broker that answered and
+// has nothing to list by its setup, not by its data
+// (broker.EmptyExplainer): NATS without JetStream has no streams or
+// consumers. Err is the driver's explanation, whose text and exit code
+// lag reports unchanged; serve tells it from a broker that did not answer.
+type EmptyBySetupError struct{ Err error }
+
+func (e *EmptyBySetupError) Error() string { return e.Err.Error() }
+func (e *EmptyBySetupError) Unwrap() error { return e.Err }
 
 // fallback reads destinations by name when the broker cannot list them now
 // (RabbitMQ without its management API: AMQP cannot enumerate queues).
