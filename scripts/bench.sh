@@ -180,14 +180,22 @@ echo "bench: mqctl bench pub against the raw publishers, 1 producer, 100 B" >&2
 # mqctl bench creates and deletes its destination inside the timed run;
 # the peers publish into one benchsetup made beforehand (not timed).
 # Kafka: snappy, as the peer (franz-go's default, and mqctl produce's).
-bkm=(); bkf=(); bnm=(); brm=()
+# Core NATS: the raw loop is natscorerate with no schedule (a rate no
+# loop reaches), publishing into nats.go's buffer with one flush at the
+# end; mqctl's window of 65536 stands for that buffer.
+core_n=${BENCH_CORE_MSGS:-2000000}
+bkm=(); bkf=(); bnm=(); brm=(); bcpm=(); bcpr=(); bcpf=()
 for i in $(seq 1 "$runs"); do
+  bcpr+=("$(seconds peer natscorerate "$nats_url" bench.core "$core_n" 1e15 100)")
+  bcpm+=("$(seconds "$bin" bench pub --url "$nats_url" --core --count "$core_n" --size 100 --in-flight 65536 -o json)")
+  bcpf+=("$(seconds peer natscoremeasure "$nats_url" bench.core "$core_n" 1e15 100 32768)")
   bkm+=("$(seconds "$bin" bench pub --url "$kafka_url" --count "$kafka_n" --size 100 --partitions 4 --in-flight 10000 --compression snappy -o json)")
   peer benchsetup kafka "$brokers" "bkf-$i" 4; bkf+=("$(seconds peer kafkameasure "$brokers" "bkf-$i" "$kafka_n" 100 10000)")
   bnm+=("$(seconds "$bin" bench pub --url "$nats_url" --count "$nats_n" --size 100 --in-flight $nats_window -o json)")
   brm+=("$(seconds "$bin" bench pub --url "$amqp_url" --count "$rabbit_n" --size 100 --persistent --in-flight $rabbit_window -o json)")
 done
 bkm_s=$(median "${bkm[@]}"); bkf_s=$(median "${bkf[@]}"); bnm_s=$(median "${bnm[@]}"); brm_s=$(median "${brm[@]}")
+bcpm_s=$(median "${bcpm[@]}"); bcpr_s=$(median "${bcpr[@]}"); bcpf_s=$(median "${bcpf[@]}")
 bench_n=${BENCH_RSS_MSGS:-10000000}
 echo "bench: mqctl bench pub, $bench_n x 100 B on core NATS, peak RSS" >&2
 brss=n/a
@@ -295,6 +303,8 @@ Peak RSS of that replay: ${rprss} MiB (goal ≤ 64 MiB).
 | same | $(rate "$kafka_n" "$bkm_s") msg/s | the franz-go loop plus the measuring (\`benchmarks/peers/kafkameasure\`: a ring of 10001 payloads, seq and send time stamped, each confirm timed into an HDR histogram under a lock): $(rate "$kafka_n" "$bkf_s") msg/s | **$(ratio "$bkf_s" "$bkm_s")** × its rate |
 | RabbitMQ, $rabbit_n persistent × 100 B, confirms, window $rabbit_window | $(rate "$rabbit_n" "$brm_s") msg/s | minimal amqp091-go loop: $(rate "$rabbit_n" "$rr_s") msg/s | **$(ratio "$rr_s" "$brm_s")** × its rate (goal ≥ 0.95) |
 | JetStream, $nats_n × 100 B, PubAck, window $nats_window | $(rate "$nats_n" "$bnm_s") msg/s | minimal nats.go async loop: $(rate "$nats_n" "$nr_s") msg/s | **$(ratio "$nr_s" "$bnm_s")** × its rate (goal ≥ 0.95) |
+| core NATS, $core_n × 100 B, \`--core\`, window 65536 (a flush per 32768) | $(rate "$core_n" "$bcpm_s") msg/s | minimal nats.go loop stamping seq and time, one flush at the end (\`natscorerate\`, no schedule): $(rate "$core_n" "$bcpr_s") msg/s | **$(ratio "$bcpr_s" "$bcpm_s")** × its rate (goal ≥ 0.95) |
+| same | $(rate "$core_n" "$bcpm_s") msg/s | that loop plus the measuring (\`natscoremeasure\`: both histograms, a flush per 32768 from a second goroutine): $(rate "$core_n" "$bcpf_s") msg/s | **$(ratio "$bcpf_s" "$bcpm_s")** × its rate |
 
 Wall times, each including what the run does besides publishing: mqctl bench creates and deletes
 its destination and records every confirm in HDR histograms; the peers publish into a destination
