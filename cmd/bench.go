@@ -87,8 +87,8 @@ bench pub DEST --yes --e2e-cross-host anywhere else. The payloads then carry the
 time as wall-clock Unix ns, and sub subtracts it from its own wall clock at receipt. Both hosts'
 clocks must agree (NTP, chrony, PTP): any offset between them is added to or subtracted from
 every figure, and a value below zero (the clocks disagree by more than the latency) is counted
-and reported, not recorded. Same-process e2e (the default) uses the monotonic clock and needs
-none of this. The summary and -o json (e2e_clock) say which clock was used; bench sub without
+and reported, not recorded. e2e without the flag (the default: consumers in the same process)
+uses the monotonic clock and needs none of this. The summary and -o json (e2e_clock) say which clock was used; bench sub without
 the flag, or given payloads without wall-clock times, says end-to-end latency was not measured.`,
 		Example: `  mqctl bench --duration 30s --producers 4 --consumers 4 --size 512
   mqctl bench pub --count 1000000 --rate 50000 -c prod-kafka --acks all
@@ -101,6 +101,9 @@ the flag, or given payloads without wall-clock times, says end-to-end latency wa
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w.Mode = "e2e"
 			if worker {
+				if err := bench.CheckCrossHost(w, false, nil, true, ""); err != nil {
+					return err
+				}
 				if err := checkBenchWorker(cmd, args, joinTimeout); err != nil {
 					return err
 				}
@@ -144,7 +147,7 @@ the flag, or given payloads without wall-clock times, says end-to-end latency wa
 			if err := checkBenchLeader(cmd, &w, workers, joinTimeout, rateMax, compare, dest); err != nil {
 				return err
 			}
-			if err := bench.CheckCrossHost(cmd.Flags().Changed, w, rateMax, compare, workers, dest); err != nil {
+			if err := bench.CheckCrossHost(w, rateMax, compare, workers > 0, dest); err != nil {
 				return err
 			}
 			k.NoIdempotence, k.NoConfirm = !idempotent, !confirm
