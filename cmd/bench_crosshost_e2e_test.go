@@ -115,6 +115,7 @@ func TestBenchCrossHostProcesses(t *testing.T) {
 	if row == nil || row.Count != n {
 		t.Fatalf("sub latencies %+v; want %q with %d values", ss.Latency, bench.E2EWallName, n)
 	}
+	t.Logf("%s: %d values, p50 %d µs, p99 %d µs, max %d µs (bound %s)", row.Name, row.Count, row.P50, row.P99, row.Max, bound)
 	// Sent after before, received before the sub exited; 1% for the
 	// histogram's 3 significant digits.
 	if row.P50 < 1 || row.P50 > row.Max || time.Duration(row.Max)*time.Microsecond > bound+bound/100 {
