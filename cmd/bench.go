@@ -80,16 +80,30 @@ per worker). --count and --rate are totals split over the workers; --producers, 
 --in-flight are each worker's. Every worker sends and receives in a destination of its own and
 the leader merges their histograms. A worker that goes silent for 10s is reported missing and
 the run exits 3 with the merged result of the others. Give --core to the leader and the workers
-alike on core NATS.`,
+alike on core NATS.
+
+End-to-end latency across processes or hosts: start bench sub DEST --yes --e2e-cross-host, then
+bench pub DEST --yes --e2e-cross-host anywhere else. The payloads then carry the intended send
+time as wall-clock Unix ns, and sub subtracts it from its own wall clock at receipt. Both hosts'
+clocks must agree (NTP, chrony, PTP): any offset between them is added to or subtracted from
+every figure, and a value below zero (the clocks disagree by more than the latency) is counted
+and reported, not recorded. e2e without the flag (the default: consumers in the same process)
+uses the monotonic clock and needs none of this. The summary and -o json (e2e_clock) say which clock was used; bench sub without
+the flag, or given payloads without wall-clock times, says end-to-end latency was not measured.`,
 		Example: `  mqctl bench --duration 30s --producers 4 --consumers 4 --size 512
   mqctl bench pub --count 1000000 --rate 50000 -c prod-kafka --acks all
   mqctl bench --rate max --p99-under 20ms --duration 20s
   mqctl bench --compare dev-kafka,dev-nats --duration 10s
-  mqctl bench --workers 3 --count 3000000     # then 'mqctl bench --worker' on three hosts`,
+  mqctl bench --workers 3 --count 3000000     # then 'mqctl bench --worker' on three hosts
+  mqctl bench sub q --yes --e2e-cross-host    # on host B (clocks in sync), then on host A:
+  mqctl bench pub q --yes --e2e-cross-host --count 100000 --rate 10000`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w.Mode = "e2e"
 			if worker {
+				if err := bench.CheckCrossHost(w, false, nil, true, ""); err != nil {
+					return err
+				}
 				if err := checkBenchWorker(cmd, args, joinTimeout); err != nil {
 					return err
 				}
@@ -131,6 +145,9 @@ alike on core NATS.`,
 				return err
 			}
 			if err := checkBenchLeader(cmd, &w, workers, joinTimeout, rateMax, compare, dest); err != nil {
+				return err
+			}
+			if err := bench.CheckCrossHost(w, rateMax, compare, workers > 0, dest); err != nil {
 				return err
 			}
 			k.NoIdempotence, k.NoConfirm = !idempotent, !confirm
@@ -179,6 +196,7 @@ alike on core NATS.`,
 	fl.IntVar(&workers, "workers", 0, "lead a distributed run of N bench --worker processes (anywhere that reaches the broker)")
 	fl.DurationVar(&joinTimeout, "join-timeout", time.Minute, "with --workers or --worker: how long to wait for the other side")
 	fl.StringVar(&csvFile, "csv", "", "write the per-second timeline to this CSV file")
+	fl.BoolVar(&w.CrossHost, "e2e-cross-host", false, "pub and e2e: stamp payloads with the wall-clock send time; sub: measure end-to-end latency from it (the hosts' clocks must agree)")
 	nonEmpty(fl, "payload-file", "dest", "csv")
 	fl.IntVar(&k.Prefetch, "prefetch", 0, "deliveries per consumer not yet acked (AMQP qos, JetStream max ack pending)")
 	fl.StringVar(&k.Acks, "acks", "", "Kafka: all (default, idempotent), 1 or 0")

@@ -75,6 +75,11 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"pub", "--consumers", "4"}, "--consumers: bench pub only publishes"},
 		{[]string{"pub", "--prefetch", "10"}, "--prefetch: bench pub"},
 		{[]string{"--idempotent=false", "--acks", "1"}, "--idempotent=false"},
+		{[]string{"pub", "--e2e-cross-host"}, "--e2e-cross-host: bench pub would send to a destination it creates"},
+		{[]string{"--e2e-cross-host", "--compare", "a,b"}, "--e2e-cross-host"},
+		{[]string{"--e2e-cross-host", "--rate", "max", "--p99-under", "5ms"}, "--e2e-cross-host"},
+		{[]string{"--e2e-cross-host", "--workers", "2"}, "--e2e-cross-host"},
+		{[]string{"--worker", "--e2e-cross-host"}, "--e2e-cross-host: --rate max, --compare, --workers and --worker"},
 	} {
 		for name, r := range ttyAndPipe(t, env, append([]string{"bench"}, c.args...)...) {
 			if r.code != 2 || r.stdout != "" || !oneLine(r.stderr, c.mention) {

@@ -59,6 +59,9 @@ func benchRun(o *BenchOptions) error {
 	if err := output.Object(o.IO, o.Format, s, s.Table); err != nil {
 		return err
 	}
+	for _, n := range s.Notes() {
+		o.Warnf("%s", n)
+	}
 	return benchOutcome(res)
 }
 

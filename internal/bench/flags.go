@@ -155,3 +155,21 @@ func CheckModes(ch func(string) bool, w *Workload, rateMax bool, p99Under time.D
 	}
 	return nil
 }
+
+// CheckCrossHost refuses --e2e-cross-host where no other process reads
+// what the run sends: --compare, --rate max and --workers run their
+// consumers in the process that sends (each worker of a distributed run,
+// --workers or --worker, reads its own), and a bench pub without DEST
+// sends to a destination it creates and deletes.
+func CheckCrossHost(w Workload, rateMax bool, compare []string, distributed bool, dest string) error {
+	if !w.CrossHost {
+		return nil
+	}
+	switch {
+	case rateMax || len(compare) > 0 || distributed:
+		return mqerr.Usagef("--e2e-cross-host: --rate max, --compare, --workers and --worker read what they send in the same process, on its monotonic clock; the flag does not apply")
+	case w.Mode == "pub" && dest == "":
+		return mqerr.Usagef("--e2e-cross-host: bench pub would send to a destination it creates and deletes, which no other process reads; give the one bench sub reads (DEST or --dest) and --yes")
+	}
+	return nil
+}

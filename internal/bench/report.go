@@ -37,9 +37,27 @@ type Summary struct {
 	MsgsPerSec  float64   `json:"msgs_per_sec"`
 	MiBPerSec   float64   `json:"mib_per_sec"`
 	Latency     []Latency `json:"latency"`
+	// E2EClock is the clock the payloads' send times and the end-to-end
+	// latency are on: "monotonic" (one process, the default) or "wall"
+	// (--e2e-cross-host: Unix ns, the hosts' clocks must agree); absent
+	// for a bench sub that measured nothing.
+	E2EClock string `json:"e2e_clock,omitempty"`
+	// E2ENotMeasured says, in one line, why a bench sub has no end-to-end
+	// latency.
+	E2ENotMeasured string `json:"e2e_not_measured,omitempty"`
+	// With --e2e-cross-host: end-to-end values below zero (the clocks
+	// disagree), left out of the histogram, and the largest of them; and
+	// messages bench sub received without a wall-clock send time.
+	E2ENegative      int64 `json:"e2e_negative,omitempty"`
+	E2ENegativeMaxUs int64 `json:"e2e_negative_max_us,omitempty"`
+	E2EUnstamped     int64 `json:"e2e_unstamped,omitempty"`
 	// Timeline is the run second by second (the --csv rows).
 	Timeline []TimelineRow `json:"timeline"`
 }
+
+// E2EWallName is the end-to-end row of a --e2e-cross-host run: taken
+// between wall clocks, it is not comparable with a same-process one.
+const E2EWallName = "end-to-end (wall clocks)"
 
 // Latency is one histogram: percentiles in µs, and the histogram in
 // HdrHistogram's V2 compressed encoding, base64 ("HISTF..."): the form
@@ -74,7 +92,8 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 		V: 1, Broker: brokerName, Destination: dest, Workload: r.Workload, ElapsedSec: r.Elapsed.Seconds(),
 		Sent: r.Sent, Confirmed: r.Confirmed, Failed: r.Failed, Received: r.Received, Lost: r.Lost,
 		Duplicated: r.Duplicated, Foreign: r.Foreign, Interrupted: r.Interrupted, Error: r.FirstError,
-		Unconfirmed: r.Unconfirmed,
+		Unconfirmed: r.Unconfirmed, E2EClock: r.E2EClock,
+		E2ENegative: r.E2ENegative, E2ENegativeMaxUs: r.E2ENegativeMax.Microseconds(), E2EUnstamped: r.E2EUnstamped,
 	}
 	n, bytes := r.Confirmed, float64(r.Confirmed)*float64(r.Workload.Size)
 	if r.Workload.Mode == "sub" {
@@ -93,9 +112,23 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 			s.Latency = append(s.Latency, latency("publish delay", r.Delay))
 		}
 	}
-	if r.Workload.Mode == "e2e" {
-		// bench sub has no clock to compare with the sender's: no row of zeros.
-		s.Latency = append(s.Latency, latency("end-to-end", r.E2E))
+	e2eName := "end-to-end"
+	if r.E2EClock == ClockWall {
+		e2eName = E2EWallName
+	}
+	switch {
+	case r.Workload.Mode == "e2e":
+		s.Latency = append(s.Latency, latency(e2eName, r.E2E))
+	case r.Workload.Mode != "sub":
+	case !r.Workload.CrossHost:
+		// No row of zeros: the send times are on the sender's monotonic clock.
+		s.E2ENotMeasured = "end-to-end latency not measured: the send times in the payloads are on the sender's own clock; give --e2e-cross-host to bench pub and bench sub (the hosts' clocks must agree)"
+	case r.Received == 0:
+		s.E2ENotMeasured = "end-to-end latency not measured: nothing was received"
+	case r.E2EUnstamped == r.Received:
+		s.E2ENotMeasured = fmt.Sprintf("end-to-end latency not measured: none of the %d messages received carried a wall-clock send time (publish with bench pub --e2e-cross-host)", r.Received)
+	default:
+		s.Latency = append(s.Latency, latency(e2eName, r.E2E))
 	}
 	for _, t := range r.Timeline {
 		s.Timeline = append(s.Timeline, timelineRow(t, r.Workload.Size))
@@ -126,7 +159,31 @@ func (s Summary) Table() output.Table {
 	for _, l := range s.Latency {
 		t.Rows = append(t.Rows, []string{l.Name, fmt.Sprint(l.Count), us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.P9999), us(l.Max)})
 	}
+	if s.E2EClock == ClockWall && s.Workload.Mode != "pub" && s.E2ENotMeasured == "" {
+		most := ""
+		if s.E2ENegative > 0 {
+			most = "-" + us(s.E2ENegativeMaxUs)
+		}
+		t.Rows = append(t.Rows, []string{"end-to-end < 0 (clocks disagree)", fmt.Sprint(s.E2ENegative), "", "", "", "", "", most})
+	}
 	return t
+}
+
+// Notes are the lines a run's summary adds on stderr: why bench sub has no
+// end-to-end latency, and what a wall-clock one left out.
+func (s Summary) Notes() []string {
+	var notes []string
+	if s.E2ENotMeasured != "" {
+		notes = append(notes, s.E2ENotMeasured)
+	}
+	if s.E2ENegative > 0 {
+		notes = append(notes, fmt.Sprintf("%d end-to-end values were negative (received before sent, by up to %s): the clocks disagree, and every end-to-end figure is off by the same offset; the negative ones are not in the histogram",
+			s.E2ENegative, us(s.E2ENegativeMaxUs)))
+	}
+	if s.E2EUnstamped > 0 && s.E2ENotMeasured == "" {
+		notes = append(notes, fmt.Sprintf("%d of %d messages received carried no wall-clock send time (not sent by bench pub --e2e-cross-host); they are not in the end-to-end histogram", s.E2EUnstamped, s.Received))
+	}
+	return notes
 }
 
 // LiveLine is the per-second line on a terminal's stderr: the interval's

@@ -29,6 +29,12 @@ type Workload struct {
 	// until the driver's Flush says all were confirmed (or, unconfirmed,
 	// flushed).
 	Batch int `json:"batch,omitempty"`
+	// CrossHost (--e2e-cross-host): payloads carry their intended send
+	// time as wall-clock Unix ns, so a bench sub in another process (on
+	// another host whose clock agrees) can measure end-to-end latency;
+	// sub measures it from such payloads. Without it the send time is on
+	// the sender's monotonic clock, which only the same process can read.
+	CrossHost bool `json:"e2e_cross_host,omitempty"`
 	// Payload, when set, is the payload template (the header overwrites
 	// its first HeaderLen bytes).
 	Payload []byte `json:"-"`
@@ -111,7 +117,24 @@ type Result struct {
 	E2E         *hdr.Histogram // publish→receive, µs
 	Delay       *hdr.Histogram // actual − intended send time, µs
 	Timeline    []Tick
+	// E2EClock is the clock of the payloads' send times and of E2E:
+	// ClockMonotonic, ClockWall (CrossHost), or "" (bench sub without
+	// CrossHost, which measures nothing).
+	E2EClock string
+	// With CrossHost: E2ENegative end-to-end values were below zero
+	// (received before they were sent: the clocks disagree), by up to
+	// E2ENegativeMax; they are not in E2E. E2EUnstamped messages received
+	// by bench sub carried no wall-clock send time.
+	E2ENegative    int64
+	E2ENegativeMax time.Duration
+	E2EUnstamped   int64
 }
+
+// The clocks a run's send times and end-to-end latency are on.
+const (
+	ClockMonotonic = "monotonic"
+	ClockWall      = "wall"
+)
 
 // fromIntended is the coordinated-omission correction: under a fixed rate,
 // latencies are measured from the intended send time. Tests turn it off to
@@ -181,6 +204,25 @@ type counters struct {
 
 	received, dup, foreign atomic.Int64
 	receivedBytes          atomic.Int64 // sub mode only
+	// CrossHost only: see Result.
+	unstamped, negative, negativeMax atomic.Int64
+}
+
+// recordWall records an end-to-end latency taken between wall clocks. A
+// negative one (received before it was sent: the sender's clock is ahead)
+// is counted, not recorded: the histogram's 1 µs floor would hide it.
+func (c *counters) recordWall(h *lockedHist, d time.Duration) {
+	if d >= 0 {
+		h.record(d)
+		return
+	}
+	c.negative.Add(1)
+	for {
+		m := c.negativeMax.Load()
+		if int64(-d) <= m || c.negativeMax.CompareAndSwap(m, int64(-d)) {
+			return
+		}
+	}
 }
 
 // Run runs w. ctx ending stops sending; what is in flight is drained and
@@ -238,7 +280,8 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 						}
 						return
 					}
-					now := time.Since(start)
+					at := time.Now()
+					now := at.Sub(start)
 					if err := d.Ack(consCtx); err != nil && consCtx.Err() == nil {
 						noteErr(err)
 					}
@@ -247,9 +290,19 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 						continue
 					}
 					if w.Mode == "sub" {
-						// Another process sent these: count them, no clock to compare.
+						// Another process sent these: count them; only a
+						// wall-clock send time can be compared with ours.
 						c.receivedBytes.Add(int64(len(d.Value)))
 						c.received.Add(1)
+						if w.CrossHost {
+							hd, err := parseHeader(d.Value)
+							switch {
+							case err != nil || !hd.wall:
+								c.unstamped.Add(1)
+							case !hd.warm && now >= w.Warmup:
+								c.recordWall(h, time.Duration(at.UnixNano()-hd.intended))
+							}
+						}
 						continue
 					}
 					hd, err := parseHeader(d.Value)
@@ -268,7 +321,12 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 						continue
 					}
 					c.received.Add(1)
-					if time.Duration(hd.intended) >= w.Warmup {
+					switch {
+					case hd.wall:
+						if !hd.warm {
+							c.recordWall(h, time.Duration(at.UnixNano()-hd.intended))
+						}
+					case time.Duration(hd.intended) >= w.Warmup:
 						h.record(now - time.Duration(hd.intended))
 					}
 				}
@@ -378,6 +436,13 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 		Sent: c.sent.Load(), Confirmed: c.confirmed.Load(), Failed: c.failed.Load(),
 		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Duplicated: c.dup.Load(), Foreign: c.foreign.Load(),
 		Confirm: merge(confirmH), E2E: merge(e2eH), Delay: merge(delayH), Timeline: timeline,
+		E2ENegative: c.negative.Load(), E2ENegativeMax: time.Duration(c.negativeMax.Load()), E2EUnstamped: c.unstamped.Load(),
+	}
+	switch {
+	case w.CrossHost:
+		r.E2EClock = ClockWall
+	case w.Mode != "sub":
+		r.E2EClock = ClockMonotonic
 	}
 	if w.Mode == "e2e" {
 		r.Lost = tr.lost()
@@ -489,6 +554,10 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	// for window room or for its batch, instead of being drained. The
 	// driver's confirm timeout still bounds it, and a second Ctrl-C exits.
 	pubCtx := context.WithoutCancel(ctx)
+	// start's wall-clock reading: intended times as Unix ns stay on the
+	// monotonic schedule, offset once (a clock step mid-run moves the
+	// receiver's readings, not the schedule).
+	startWall := start.UnixNano()
 loop:
 	for seq := int64(0); count < 0 || seq < count; seq++ {
 		var intended time.Duration
@@ -530,8 +599,12 @@ loop:
 			ps.slots <- s
 			break loop
 		}
-		putHeader(s.b, header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)})
 		s.warm = intended < w.Warmup
+		hd := header{run: runID, producer: uint32(p), seq: uint64(seq), intended: int64(intended)}
+		if w.CrossHost {
+			hd.intended, hd.wall, hd.warm = startWall+int64(intended), true, s.warm
+		}
+		putHeader(s.b, hd)
 		if !s.warm && w.Rate > 0 {
 			// Without a schedule every message is sent when intended:
 			// the delay is 0 and the summary leaves it out.
