@@ -104,8 +104,8 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 	}
 	c.admin = kadm.NewClient(c.client)
 
-	// Ctrl-C ends a wait on a broker that accepts the connection and
-	// never answers at once: the dialer cuts the handshake.
+	// A broker that accepts the connection and never answers does not
+	// hold up Ctrl-C: the dialer cuts the handshake when ctx ends.
 	if _, err = c.admin.BrokerMetadata(ctx); err != nil {
 		c.client.Close()
 		if parent.Err() != nil {
