@@ -4,11 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/mqctl/mqctl/internal/sandbox"
 	"github.com/mqctl/mqctl/internal/testenv"
 )
 
@@ -75,5 +82,141 @@ func TestInterruptWhileConnectingToAHungKafka(t *testing.T) {
 				t.Errorf("stderr = %q, want the one line %q", got, fmt.Sprintln("mqctl: interrupted"))
 			}
 		})
+	}
+}
+
+// silentBroker is the kfake listener of a broker that hangs: kfake names
+// the address of a testenv.SilentListener, which accepts connections and
+// never answers, in its metadata, and never gets a connection itself.
+type silentBroker struct {
+	addr   net.Addr
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *silentBroker) Accept() (net.Conn, error) {
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *silentBroker) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *silentBroker) Addr() net.Addr { return l.addr }
+
+// kafkaWithAHungBroker starts a 2-broker kfake cluster whose second broker
+// hangs, with topic t (4 partitions). It returns the first broker's
+// address, the only one to give mqctl, and the channel of the second's
+// accepts.
+func kafkaWithAHungBroker(t *testing.T) (k *sandbox.Kafka, seed string, accepted <-chan struct{}) {
+	t.Helper()
+	port, accepted := testenv.SilentListener(t)
+	hung := &silentBroker{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, closed: make(chan struct{})}
+	listens := 0
+	k = testenv.Kafka(t, sandbox.KafkaOptions{Brokers: 2, Extra: []kfake.Opt{
+		kfake.SeedTopics(4, "t"),
+		kfake.ListenFn(func(network, addr string) (net.Listener, error) {
+			if listens++; listens == 2 {
+				return hung, nil
+			}
+			return net.Listen(network, addr)
+		}),
+	}})
+	return k, k.Addrs()[0], accepted
+}
+
+// Ctrl-C while a command waits on a broker other than the one it connected
+// to (a partition leader or group coordinator that metadata names, or the
+// broker kgo asks for metadata), which accepts connections and never
+// answers, ends it at once with exit 130, not when --timeout runs out: kgo
+// runs a new connection's handshake on the client's context, and consume
+// and produce waited 59.5 s of a --timeout 60s.
+func TestInterruptWhileASecondKafkaBrokerHangs(t *testing.T) {
+	const timeout = 60 * time.Second
+	for _, tc := range []struct {
+		name string
+		args func(k *kfake.Cluster) []string
+		// stdin is written and left open.
+		stdin string
+	}{
+		{name: "lag", args: func(*kfake.Cluster) []string { return []string{"lag"} }},
+		{name: "offsets reset", args: func(k *kfake.Cluster) []string {
+			return []string{"offsets", "reset", groupOn(k, 1), "--to", "earliest", "--topic", "t"}
+		}},
+		{name: "consume", args: func(*kfake.Cluster) []string { return []string{"consume", "t"} }},
+		{name: "consume --group", args: func(k *kfake.Cluster) []string { return []string{"consume", "t", "--group", groupOn(k, 1)} }},
+		{name: "produce", stdin: "m\n", args: func(k *kfake.Cluster) []string {
+			return []string{"produce", "t", "--partition", fmt.Sprint(partitionOn(k, "t", 1))}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, seed, accepted := kafkaWithAHungBroker(t)
+			args := append([]string{"--url", "kafka://" + seed, "--timeout", timeout.String()}, tc.args(k.Cluster())...)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cmd := newCLI(t).command(ctx, args...)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(stdin, tc.stdin)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-accepted:
+			case err := <-exited:
+				t.Fatalf("mqctl %v exited before connecting to the hung broker: %v; stderr %s", args, err, stderr.String())
+			case <-time.After(testenv.Deadline(10 * time.Second)):
+				t.Fatalf("mqctl %v never connected to the hung broker; stderr %s", args, stderr.String())
+			}
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err = <-exited:
+			// A hang guard shorter than --timeout: without the fix the
+			// command ends only when --timeout runs out.
+			case <-time.After(timeout / 2):
+				t.Fatalf("mqctl %v still waits for the hung broker after SIGINT (its --timeout is %s); stderr %s", args, timeout, stderr.String())
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+				t.Fatalf("mqctl %v after SIGINT: %v, want exit 130; stderr %s", args, err, stderr.String())
+			}
+			// produce's summary comes first (produce --help).
+			lines := strings.SplitAfter(stderr.String(), "\n")
+			if len(lines) > 2 && tc.stdin != "" && strings.HasPrefix(lines[0], "mqctl: sent ") {
+				lines = lines[1:]
+			}
+			if got := strings.Join(lines, ""); got != "mqctl: interrupted\n" {
+				t.Errorf("stderr = %q, want the one line %q", stderr.String(), "mqctl: interrupted\n")
+			}
+		})
+	}
+}
+
+// groupOn is a consumer group name whose coordinator is broker node.
+func groupOn(k *kfake.Cluster, node int32) string {
+	for i := 0; ; i++ {
+		if g := fmt.Sprintf("g%d", i); k.CoordinatorFor(g) == node {
+			return g
+		}
+	}
+}
+
+// partitionOn is a partition of topic that broker node leads.
+func partitionOn(k *kfake.Cluster, topic string, node int32) int32 {
+	for p := int32(0); ; p++ {
+		if k.LeaderFor(topic, p) == node {
+			return p
+		}
 	}
 }

@@ -55,6 +55,11 @@ func (p *probe) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
 	if key != int16(kmsg.SASLHandshake) && key != int16(kmsg.SASLAuthenticate) {
 		return
 	}
+	// A login that timed out, or that the dialer cut because its
+	// request's context ended (Ctrl-C, --timeout), was not refused.
+	if err := e.Err(); errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || broker.IsTimeout(err) {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.saslErr = e.Err()

@@ -6,6 +6,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -68,12 +69,17 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 		tls:     t.TLS,
 		tlsOn:   tlsCfg != nil,
 	}
+	dial := &dialer{net: &net.Dialer{Timeout: timeout}, tls: tlsCfg}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.seeds...),
 		// Names mqctl in broker logs and quotas.
 		kgo.ClientID("mqctl"),
+		// A new connection's handshake ends with the request's context
+		// (see dialer).
+		kgo.Dialer(dial.DialContext),
 		// Both default to 10s; the target's timeout is the user's bound
-		// for a dial and for one round trip.
+		// for a dial and for one round trip. The dialer applies the
+		// first; kgo.DialTimeout records it for OptValue.
 		kgo.DialTimeout(timeout),
 		kgo.RequestTimeoutOverhead(timeout),
 		// kgo refreshes metadata after an error at most once per min
@@ -86,10 +92,7 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 		// cluster; with a partition leader down, 1.5 a second from a
 		// producer (0.2 with 5s).
 		kgo.MetadataMinAge(500 * time.Millisecond),
-		kgo.WithHooks(c.probe),
-	}
-	if tlsCfg != nil {
-		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+		kgo.WithHooks(c.probe, dial),
 	}
 	if mech != nil {
 		opts = append(opts, kgo.SASL(mech))
@@ -101,15 +104,9 @@ func (driver) Open(ctx context.Context, t broker.Target) (broker.Conn, error) {
 	}
 	c.admin = kadm.NewClient(c.client)
 
-	// kgo runs a new connection's handshake (ApiVersions, SASL) on the
-	// client's own context, so cancelling ctx does not end a wait on a
-	// broker that accepts the connection and never answers: it lasted the
-	// whole timeout (19 s of a --timeout 20s after Ctrl-C). Closing the
-	// client ends it at once.
-	stop := context.AfterFunc(parent, c.client.Close)
-	_, err = c.admin.BrokerMetadata(ctx)
-	stop()
-	if err != nil {
+	// A broker that accepts the connection and never answers does not
+	// hold up Ctrl-C: the dialer cuts the handshake when ctx ends.
+	if _, err = c.admin.BrokerMetadata(ctx); err != nil {
 		c.client.Close()
 		if parent.Err() != nil {
 			err = parent.Err()

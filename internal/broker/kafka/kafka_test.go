@@ -3,7 +3,9 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mqctl/mqctl/internal/broker"
 	"github.com/mqctl/mqctl/internal/mqerr"
@@ -185,6 +188,46 @@ func TestOpenUnreachable(t *testing.T) {
 			}
 			t.Logf("after %v: %v", elapsed.Round(time.Millisecond), err)
 		})
+	}
+}
+
+// A login that outlasts the timeout timed out; the broker did not refuse
+// it. The dialer cuts a handshake when its request's context ends, and the
+// SASL exchange it cut must not read as a rejected password.
+func TestOpenTimesOutDuringSASL(t *testing.T) {
+	k := testenv.Kafka(t, sandbox.KafkaOptions{Extra: []kfake.Opt{
+		kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "alice", "pw"),
+	}})
+	p := testenv.NewProxy(t, k.Addrs()[0])
+	// Hold everything from the first SASL handshake on: the broker gets
+	// ApiVersions and answers it, and never sees the login.
+	p.Tap(func(sent io.Reader) {
+		var head [6]byte // size, API key
+		for {
+			if _, err := io.ReadFull(sent, head[:]); err != nil {
+				return
+			}
+			if int16(binary.BigEndian.Uint16(head[4:])) == kmsg.SASLHandshake.Int16() {
+				p.Pause()
+				return
+			}
+			if _, err := io.CopyN(io.Discard, sent, int64(binary.BigEndian.Uint32(head[:4]))-2); err != nil {
+				return
+			}
+		}
+	})
+	const timeout = time.Second
+	start := time.Now()
+	_, err := open(t, broker.Target{URL: "kafka://" + p.Addr, SASL: "PLAIN", Username: "alice", Password: "pw", Timeout: timeout})
+	if err == nil {
+		t.Fatal("Open succeeded with the login held")
+	}
+	if !mqerr.Is(err, mqerr.Unreachable) || !strings.HasSuffix(err.Error(), ": timed out") {
+		t.Errorf("err = %v (kind %v), want Unreachable ending in \": timed out\"", err, mqerr.KindOf(err))
+	}
+	if elapsed := time.Since(start); elapsed > testenv.Deadline(timeout) {
+		t.Errorf("Open took %v, want at most %v", elapsed, testenv.Deadline(timeout))
 	}
 }
 
