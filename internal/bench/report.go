@@ -18,16 +18,18 @@ type Summary struct {
 	// Flags are the broker flags given for the run (name without "--" →
 	// value, as typed: {"compression": "snappy"}), so a kept run says how
 	// its broker was set up; a flag left at its default is not listed.
-	Flags       map[string]string `json:"flags,omitempty"`
-	ElapsedSec  float64           `json:"elapsed_seconds"`
-	Sent        int64             `json:"sent"`
-	Confirmed   int64             `json:"confirmed"`
-	Failed      int64             `json:"failed"`
-	Received    int64             `json:"received"`
-	Lost        int64             `json:"lost"`
-	Duplicated  int64             `json:"duplicated"`
-	Foreign     int64             `json:"foreign,omitempty"`
-	Interrupted bool              `json:"interrupted,omitempty"`
+	Flags      map[string]string `json:"flags,omitempty"`
+	ElapsedSec float64           `json:"elapsed_seconds"`
+	Sent       int64             `json:"sent"`
+	Confirmed  int64             `json:"confirmed"`
+	Failed     int64             `json:"failed"`
+	Received   int64             `json:"received"`
+	Lost       int64             `json:"lost"`
+	Duplicated int64             `json:"duplicated"`
+	Foreign    int64             `json:"foreign,omitempty"`
+	// Sub is bench sub's accounting (absent for pub and e2e).
+	Sub         *SubCounts `json:"sub,omitempty"`
+	Interrupted bool       `json:"interrupted,omitempty"`
 	// Unconfirmed: nothing confirmed the messages counted in confirmed:
 	// they were written to the connection (RabbitMQ --confirm=false) or
 	// flushed (core NATS), so lost counts messages written and never
@@ -91,14 +93,17 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 	s := Summary{
 		V: 1, Broker: brokerName, Destination: dest, Workload: r.Workload, ElapsedSec: r.Elapsed.Seconds(),
 		Sent: r.Sent, Confirmed: r.Confirmed, Failed: r.Failed, Received: r.Received, Lost: r.Lost,
-		Duplicated: r.Duplicated, Foreign: r.Foreign, Interrupted: r.Interrupted, Error: r.FirstError,
+		Duplicated: r.Duplicated, Foreign: r.Foreign, Sub: r.Sub, Interrupted: r.Interrupted, Error: r.FirstError,
 		Unconfirmed: r.Unconfirmed, E2EClock: r.E2EClock,
 		E2ENegative: r.E2ENegative, E2ENegativeMaxUs: r.E2ENegativeMax.Microseconds(), E2EUnstamped: r.E2EUnstamped,
 	}
 	n, bytes := r.Confirmed, float64(r.Confirmed)*float64(r.Workload.Size)
 	if r.Workload.Mode == "sub" {
 		// What it read was sent by another run: its own sizes, not --size.
-		n, bytes = r.Received, float64(r.ReceivedBytes)
+		n, bytes = r.Received+r.Duplicated+r.Foreign, float64(r.ReceivedBytes)
+		if r.Sub != nil {
+			n = r.Sub.Delivered
+		}
 	}
 	if sec := r.Elapsed.Seconds(); sec > 0 {
 		s.MsgsPerSec = float64(n) / sec
@@ -125,8 +130,8 @@ func Summarize(r *Result, brokerName, dest string) Summary {
 		s.E2ENotMeasured = "end-to-end latency not measured: the send times in the payloads are on the sender's own clock; give --e2e-cross-host to bench pub and bench sub (the hosts' clocks must agree)"
 	case r.Received == 0:
 		s.E2ENotMeasured = "end-to-end latency not measured: nothing was received"
-	case r.E2EUnstamped == r.Received:
-		s.E2ENotMeasured = fmt.Sprintf("end-to-end latency not measured: none of the %d messages received carried a wall-clock send time (publish with bench pub --e2e-cross-host)", r.Received)
+	case r.E2EUnstamped == r.Received+r.Foreign:
+		s.E2ENotMeasured = fmt.Sprintf("end-to-end latency not measured: none of the %d messages received carried a wall-clock send time (publish with bench pub --e2e-cross-host)", r.E2EUnstamped)
 	default:
 		s.Latency = append(s.Latency, latency(e2eName, r.E2E))
 	}
@@ -155,6 +160,17 @@ func (s Summary) Table() output.Table {
 	row("received", s.Received)
 	row(lost, s.Lost)
 	row("duplicated", s.Duplicated)
+	if s.Sub != nil {
+		row("gaps (never received, below a later one)", s.Sub.Gaps)
+		row("runs seen", s.Sub.Runs)
+		row("producers seen", s.Sub.Producers)
+		if s.Foreign > 0 {
+			row("foreign (not bench payloads)", s.Foreign)
+		}
+		if s.Sub.Unchecked > 0 {
+			row("unchecked (tracker window)", s.Sub.Unchecked)
+		}
+	}
 	t.Rows = append(t.Rows, []string{"throughput", fmt.Sprintf("%.0f msg/s", s.MsgsPerSec), fmt.Sprintf("%.2f MiB/s", s.MiBPerSec), "", "", "", "", ""})
 	for _, l := range s.Latency {
 		t.Rows = append(t.Rows, []string{l.Name, fmt.Sprint(l.Count), us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.P9999), us(l.Max)})
@@ -181,7 +197,10 @@ func (s Summary) Notes() []string {
 			s.E2ENegative, us(s.E2ENegativeMaxUs)))
 	}
 	if s.E2EUnstamped > 0 && s.E2ENotMeasured == "" {
-		notes = append(notes, fmt.Sprintf("%d of %d messages received carried no wall-clock send time (not sent by bench pub --e2e-cross-host); they are not in the end-to-end histogram", s.E2EUnstamped, s.Received))
+		notes = append(notes, fmt.Sprintf("%d of %d messages received carried no wall-clock send time (not sent by bench pub --e2e-cross-host); they are not in the end-to-end histogram", s.E2EUnstamped, s.Received+s.Foreign))
+	}
+	if s.Sub != nil && s.Sub.Gaps > 0 {
+		notes = append(notes, fmt.Sprintf("%d sequence numbers were never received below a later one of the same producer: not proof of loss (the sender may have failed to send them, or a retention limit dropped them); bench pub's own summary says what was confirmed", s.Sub.Gaps))
 	}
 	return notes
 }
@@ -195,6 +214,10 @@ func LiveLine(t Tick, size int) string {
 	if t.Unconfirmed {
 		confirmed = "written"
 	}
+	if t.Sub {
+		return fmt.Sprintf("%5.0fs  received %d  duplicated %d  gaps %d  %.0f msg/s  %.2f MiB/s",
+			t.Elapsed.Seconds(), t.TotalReceived, t.TotalDuplicated, t.Gaps, rate, mib)
+	}
 	return fmt.Sprintf("%5.0fs  sent %d  "+confirmed+" %d  received %d  %.0f msg/s  %.2f MiB/s  p99 %s  in flight %d",
 		t.Elapsed.Seconds(), t.TotalSent, t.TotalConfirmed, t.TotalReceived, rate, mib, us(t.Confirm.P99), t.InFlight)
 }
@@ -207,7 +230,7 @@ func tickRates(t Tick, size int) (msgs, mib float64) {
 		return 0, 0
 	}
 	if t.Sub {
-		return float64(t.Received) / sec, float64(t.ReceivedBytes) / sec / (1 << 20)
+		return float64(t.Delivered) / sec, float64(t.ReceivedBytes) / sec / (1 << 20)
 	}
 	msgs = float64(t.Confirmed) / sec
 	return msgs, msgs * float64(size) / (1 << 20)

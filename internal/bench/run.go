@@ -71,9 +71,16 @@ type Tick struct {
 	// Sub: a bench sub run, which only receives: its throughput is what
 	// it received, ReceivedBytes in the interval (the messages' own sizes,
 	// not --size).
-	Sub                 bool
-	ReceivedBytes       int64
-	Confirm, E2E, Delay TickLatency
+	Sub           bool
+	ReceivedBytes int64
+	// Duplicated in the interval and so far. Delivered (bench sub): every
+	// message read in the interval, duplicates and foreign ones included.
+	// Gaps (bench sub) so far: see Result.Gaps; it shrinks when a late
+	// message fills one.
+	Duplicated, TotalDuplicated int64
+	Delivered, TotalDelivered   int64
+	Gaps                        int64
+	Confirm, E2E, Delay         TickLatency
 	// Unconfirmed: the driver reported messages written, not confirmed
 	// (core NATS, RabbitMQ --confirm=false).
 	Unconfirmed bool
@@ -104,10 +111,12 @@ type Result struct {
 	Received    int64
 	// ReceivedBytes is what a bench sub run received, in payload bytes.
 	ReceivedBytes int64
-	Lost          int64
-	Duplicated    int64
-	Foreign       int64
-	Interrupted   bool
+	// Sub is a bench sub run's accounting of what another process sent.
+	Sub         *SubCounts
+	Lost        int64
+	Duplicated  int64
+	Foreign     int64
+	Interrupted bool
 	// Unconfirmed: nothing confirmed the messages counted as confirmed;
 	// they were only written (flushed): Lost then counts messages written
 	// and never received.
@@ -128,6 +137,28 @@ type Result struct {
 	E2ENegative    int64
 	E2ENegativeMax time.Duration
 	E2EUnstamped   int64
+}
+
+// SubCounts is what bench sub can tell of the bench payloads another
+// process sent, by run id, producer id and sequence: received (first
+// time) and duplicated are Result's, foreign ones are Result.Foreign.
+type SubCounts struct {
+	// Runs and Producers seen: distinct run ids, and (run id, producer
+	// id) pairs.
+	Runs      int64 `json:"runs"`
+	Producers int64 `json:"producers"`
+	// Gaps: sequences below a producer's highest one received that were
+	// never received. Not proof of loss: the sender may have failed to
+	// send them, or a retention limit dropped them; and what was lost
+	// after a producer's last message received is not seen at all.
+	Gaps int64 `json:"gaps"`
+	// Unchecked: bench payloads received (and counted in received) that
+	// could not be checked for duplicates or gaps: below a producer's
+	// window after the tracker's 32 MiB slid it up, or with it full.
+	Unchecked int64 `json:"unchecked,omitempty"`
+	// Delivered: every message read, duplicates and foreign ones
+	// included (what --count counts and msg/s measures).
+	Delivered int64 `json:"delivered"`
 }
 
 // The clocks a run's send times and end-to-end latency are on.
@@ -203,7 +234,9 @@ type counters struct {
 	_                 [108]byte // to 128 bytes
 
 	received, dup, foreign atomic.Int64
-	receivedBytes          atomic.Int64 // sub mode only
+	// Sub mode only: every delivery (received, duplicated, foreign and
+	// unchecked alike), and their payload bytes.
+	delivered, receivedBytes atomic.Int64
 	// CrossHost only: see Result.
 	unstamped, negative, negativeMax atomic.Int64
 }
@@ -233,6 +266,10 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	}
 	runID := rand.Uint64()
 	tr := newTracker(w.Producers)
+	var sub *seqTracker
+	if w.Mode == "sub" {
+		sub = newSeqTracker(subBudget)
+	}
 	var c counters
 	var errOnce sync.Once
 	var firstErr string
@@ -290,12 +327,22 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 						continue
 					}
 					if w.Mode == "sub" {
-						// Another process sent these: count them; only a
-						// wall-clock send time can be compared with ours.
+						// Another process sent these: account for them by
+						// run, producer and sequence; only a wall-clock
+						// send time can be compared with ours.
 						c.receivedBytes.Add(int64(len(d.Value)))
-						c.received.Add(1)
+						c.delivered.Add(1)
+						hd, err := parseHeader(d.Value)
+						switch {
+						case err != nil:
+							c.foreign.Add(1)
+						case sub.receive(hd.run, hd.producer, hd.seq):
+							c.dup.Add(1)
+							continue
+						default:
+							c.received.Add(1)
+						}
 						if w.CrossHost {
-							hd, err := parseHeader(d.Value)
 							switch {
 							case err != nil || !hd.wall:
 								c.unstamped.Add(1)
@@ -342,14 +389,18 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	tick := func() {
 		now := time.Now()
 		s, cf, f, rc := c.sent.Load(), c.confirmed.Load(), c.failed.Load(), c.received.Load()
-		rb := c.receivedBytes.Load()
+		rb, dp, dl := c.receivedBytes.Load(), c.dup.Load(), c.delivered.Load()
 		t := Tick{
 			Sub: w.Mode == "sub", ReceivedBytes: rb - prevBytes,
+			Duplicated: dp - prev.TotalDuplicated, TotalDuplicated: dp, Delivered: dl - prev.TotalDelivered, TotalDelivered: dl,
 			Elapsed: now.Sub(start), Interval: now.Sub(last),
 			Sent: s - prev.TotalSent, Confirmed: cf - prev.TotalConfirmed, Failed: f - prev.TotalFailed,
 			Received: rc - prev.TotalReceived, TotalSent: s, TotalConfirmed: cf, TotalFailed: f, TotalReceived: rc, InFlight: s - cf - f,
 			Confirm: tickLatency(rollAll(confirmH)), E2E: tickLatency(rollAll(e2eH)), Delay: tickLatency(rollAll(delayH)),
 			Unconfirmed: c.unconfirmed.Load(),
+		}
+		if sub != nil {
+			t.Gaps = sub.counts().Gaps()
 		}
 		last, prevBytes = now, rb
 		prev = t
@@ -446,6 +497,10 @@ func Run(ctx context.Context, env Env, w Workload) (*Result, error) {
 	}
 	if w.Mode == "e2e" {
 		r.Lost = tr.lost()
+	}
+	if sub != nil {
+		n := sub.counts()
+		r.Sub = &SubCounts{Runs: n.Runs, Producers: n.Producers, Gaps: n.Gaps(), Unchecked: n.Unchecked, Delivered: c.delivered.Load()}
 	}
 	return r, nil
 }
@@ -646,7 +701,7 @@ func waitSub(ctx context.Context, w Workload, c *counters, start time.Time) bool
 			return true
 		case <-t.C:
 		}
-		if w.Count > 0 && c.received.Load() >= w.Count {
+		if w.Count > 0 && c.delivered.Load() >= w.Count {
 			return false
 		}
 		if w.Duration > 0 && time.Since(start) >= w.Warmup+w.Duration {

@@ -28,6 +28,9 @@ type TimelineRow struct {
 	DelayP99       int64   `json:"publish_delay_p99_us"`
 	DelayMax       int64   `json:"publish_delay_max_us"`
 	ConfirmSamples int64   `json:"confirm_samples"`
+	// Duplicated in the interval; Gaps (bench sub) so far.
+	Duplicated int64 `json:"duplicated"`
+	Gaps       int64 `json:"gaps,omitempty"`
 }
 
 func timelineRow(t Tick, size int) TimelineRow {
@@ -37,6 +40,7 @@ func timelineRow(t Tick, size int) TimelineRow {
 		ConfirmP50: t.Confirm.P50, ConfirmP99: t.Confirm.P99, ConfirmMax: t.Confirm.Max,
 		E2EP50: t.E2E.P50, E2EP99: t.E2E.P99, E2EMax: t.E2E.Max,
 		DelayP99: t.Delay.P99, DelayMax: t.Delay.Max, ConfirmSamples: t.Confirm.Count,
+		Duplicated: t.Duplicated, Gaps: t.Gaps,
 	}
 	r.MsgsPerSec, r.MiBPerSec = tickRates(t, size)
 	if sec := t.Interval.Seconds(); sec > 0 {
@@ -47,7 +51,7 @@ func timelineRow(t Tick, size int) TimelineRow {
 
 var csvHeader = []string{"elapsed_seconds", "interval_seconds", "sent", "confirmed", "failed", "received", "in_flight",
 	"msgs_per_sec", "mib_per_sec", "received_per_sec", "confirm_p50_us", "confirm_p99_us", "confirm_max_us",
-	"e2e_p50_us", "e2e_p99_us", "e2e_max_us", "publish_delay_p99_us", "publish_delay_max_us", "confirm_samples"}
+	"e2e_p50_us", "e2e_p99_us", "e2e_max_us", "publish_delay_p99_us", "publish_delay_max_us", "confirm_samples", "duplicated", "gaps"}
 
 // CSV writes the timeline as it comes: the header first, then a row per
 // tick, flushed at once so a long run's file can be followed.
@@ -83,7 +87,7 @@ func (c *CSV) Row(t Tick) {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	c.write([]string{f(r.ElapsedSec), f(r.IntervalSec), i(r.Sent), i(r.Confirmed), i(r.Failed), i(r.Received), i(r.InFlight),
 		f(r.MsgsPerSec), f(r.MiBPerSec), f(r.RecvPerSec), i(r.ConfirmP50), i(r.ConfirmP99), i(r.ConfirmMax),
-		i(r.E2EP50), i(r.E2EP99), i(r.E2EMax), i(r.DelayP99), i(r.DelayMax), i(r.ConfirmSamples)})
+		i(r.E2EP50), i(r.E2EP99), i(r.E2EMax), i(r.DelayP99), i(r.DelayMax), i(r.ConfirmSamples), i(r.Duplicated), i(r.Gaps)})
 }
 
 // Err is the first write error.
