@@ -106,6 +106,11 @@ func TestBenchCrossHostProcesses(t *testing.T) {
 	if ss.E2EClock != bench.ClockWall || ss.Received != n || ss.Duplicated != 0 || ss.E2ENegative != 0 || ss.E2EUnstamped != 0 || ss.E2ENotMeasured != "" || stderr != "" {
 		t.Fatalf("sub summary %+v, stderr %q", ss, stderr)
 	}
+	// The sub's own accounting of what the pub sent: one run, its two
+	// producers, nothing missing below what arrived.
+	if want := (bench.SubCounts{Runs: 1, Producers: 2, Delivered: n}); ss.Sub == nil || *ss.Sub != want || ss.Foreign != 0 {
+		t.Fatalf("sub accounting %+v, foreign %d; want %+v", ss.Sub, ss.Foreign, want)
+	}
 	var row *bench.Latency
 	for i, l := range ss.Latency {
 		if l.Name == bench.E2EWallName {
@@ -133,5 +138,34 @@ func TestBenchCrossHostProcesses(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &ss); err != nil || len(ss.Latency) != 0 || ss.E2ENotMeasured == "" {
 		t.Errorf("sub without the flag: %v, summary %+v", err, ss)
+	}
+}
+
+// TestBenchSubGapsExitZero: a stream that keeps only its last 500
+// messages drops the first 1500 of what bench pub (another process)
+// confirmed; bench sub, reading afterwards, reports them as gaps below
+// the sequences it received, says in one line that gaps are not proof of
+// loss, and exits 0: it cannot know what pub confirmed.
+func TestBenchSubGapsExitZero(t *testing.T) {
+	srv, js := natsJetStream(t)
+	c := newCLI(t)
+	c.env = []string{"MQCTL_URL=" + srv.URL}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "gaps", Subjects: []string{"gaps"}, MaxMsgs: 500}); err != nil {
+		t.Fatal(err)
+	}
+	pub := c.run("bench", "pub", "gaps", "--yes", "--count", "2000", "-o", "json")
+	if pub.code != 0 {
+		t.Fatalf("pub exit %d: %s", pub.code, pub.stderr)
+	}
+	sub := c.run("bench", "sub", "gaps", "--yes", "--count", "500", "-o", "json")
+	var ss bench.Summary
+	if err := json.Unmarshal([]byte(sub.stdout), &ss); err != nil {
+		t.Fatalf("sub exit %d, stdout: %v: %q (%s)", sub.code, err, sub.stdout, sub.stderr)
+	}
+	if want := (bench.SubCounts{Runs: 1, Producers: 1, Gaps: 1500, Delivered: 500}); sub.code != 0 || ss.Sub == nil || *ss.Sub != want || ss.Received != 500 || ss.Lost != 0 {
+		t.Fatalf("sub exit %d, received %d, lost %d, %+v; want 0, 500, 0, %+v (stderr %q)", sub.code, ss.Received, ss.Lost, ss.Sub, want, sub.stderr)
+	}
+	if !strings.Contains(sub.stderr, "1500 sequence numbers were never received") || !strings.Contains(sub.stderr, "not proof of loss") {
+		t.Errorf("stderr %q: want the gaps line", sub.stderr)
 	}
 }
