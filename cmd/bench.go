@@ -89,7 +89,16 @@ clocks must agree (NTP, chrony, PTP): any offset between them is added to or sub
 every figure, and a value below zero (the clocks disagree by more than the latency) is counted
 and reported, not recorded. e2e without the flag (the default: consumers in the same process)
 uses the monotonic clock and needs none of this. The summary and -o json (e2e_clock) say which clock was used; bench sub without
-the flag, or given payloads without wall-clock times, says end-to-end latency was not measured.`,
+the flag, or given payloads without wall-clock times, says end-to-end latency was not measured.
+
+bench sub accounts for what it reads by run id, producer id and sequence: runs and producers
+seen, received, duplicated (the same message again), gaps (sequences never received below the
+highest one received from that producer) and foreign messages (not bench payloads), apart. It
+cannot know what pub confirmed: a gap is not proof of loss (pub may have failed to send it, or a
+retention limit dropped it), and a message lost after a producer's last one received is not seen
+at all; bench pub's own summary, or e2e, says what was confirmed. So sub exits 0 with gaps or
+duplicates (130 interrupted; an error keeps its own code); exit 3 stays for confirmed messages
+never received.`,
 		Example: `  mqctl bench --duration 30s --producers 4 --consumers 4 --size 512
   mqctl bench pub --count 1000000 --rate 50000 -c prod-kafka --acks all
   mqctl bench --rate max --p99-under 20ms --duration 20s

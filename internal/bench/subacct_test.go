@@ -91,7 +91,7 @@ func TestSubAccounting(t *testing.T) {
 	const name, pubN = "mqctl-bench-subacct", 1000
 	run(t, conn, name, Workload{Mode: "pub", Producers: 2, Consumers: 1, Count: pubN, Size: 100}, Knobs{}, 0)
 
-	_, p, c, err := Plan(conn.Broker(), name, Workload{Mode: "pub", Producers: 1, Consumers: 1, Size: 100}, Knobs{})
+	_, p, _, err := Plan(conn.Broker(), name, Workload{Mode: "pub", Producers: 1, Consumers: 1, Size: 100}, Knobs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +130,13 @@ func TestSubAccounting(t *testing.T) {
 
 	delivered := int64(pubN + len(payloads))
 	w := Workload{Mode: "sub", Producers: 1, Consumers: 1, Count: delivered, Size: 1024, InFlight: 64}
-	if _, p, c, err = Plan(conn.Broker(), name, w, Knobs{}); err != nil {
+	_, sp, sc, err := Plan(conn.Broker(), name, w, Knobs{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	r, err := Run(rctx, Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: p, Consumer: c}, w)
+	r, err := Run(rctx, Env{Publisher: conn.(broker.Publisher), Subscriber: conn.(broker.Subscriber), Producer: sp, Consumer: sc}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
