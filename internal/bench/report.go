@@ -154,11 +154,16 @@ func (s Summary) Table() output.Table {
 	if s.Unconfirmed {
 		confirmed, lost = "written (no confirms)", "lost (written, never received)"
 	}
-	row("sent", s.Sent)
-	row(confirmed, s.Confirmed)
-	row("failed", s.Failed)
+	if s.Sub == nil {
+		row("sent", s.Sent)
+		row(confirmed, s.Confirmed)
+		row("failed", s.Failed)
+	}
 	row("received", s.Received)
-	row(lost, s.Lost)
+	if s.Sub == nil {
+		// bench sub cannot know what was confirmed: no row of "lost 0".
+		row(lost, s.Lost)
+	}
 	row("duplicated", s.Duplicated)
 	if s.Sub != nil {
 		row("gaps (never received, below a later one)", s.Sub.Gaps)

@@ -157,6 +157,9 @@ func TestSubAccounting(t *testing.T) {
 	for _, row := range s.Table().Rows {
 		rows[row[0]] = row[1]
 	}
+	if _, ok := rows["lost"]; ok {
+		t.Errorf("sub table has a lost row: %q", rows)
+	}
 	if rows["gaps (never received, below a later one)"] != "4" || rows["duplicated"] != "1" || rows["producers seen"] != "5" || rows["foreign (not bench payloads)"] != "2" {
 		t.Errorf("table rows %q", rows)
 	}
