@@ -551,7 +551,11 @@ func (s *slot) finish(r broker.Receipt, err error) {
 			ps.c.unconfirmed.Store(true)
 		}
 		if !s.warm {
-			ps.confirmH.record(time.Since(ps.start) - s.from)
+			at := r.At
+			if at.IsZero() {
+				at = time.Now()
+			}
+			ps.confirmH.record(at.Sub(ps.start) - s.from)
 		}
 		if ps.tr != nil {
 			ps.tr.confirm(ps.p, s.seq)

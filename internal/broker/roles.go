@@ -81,6 +81,11 @@ type Receipt struct {
 	// (flushed to the server, which never confirms) and RabbitMQ without
 	// publisher confirms (written to the connection).
 	Unconfirmed bool `json:"unconfirmed,omitempty"`
+	// At is when the driver learned of the confirm, if it settles many
+	// messages on one answer (a core NATS flush): one clock read for the
+	// batch, and the same time for each of its messages, however long the
+	// settling takes. Zero when the driver does not say.
+	At time.Time `json:"-"`
 }
 
 // ProducerOptions tune a Producer. Zero values mean the safe defaults.

@@ -115,7 +115,7 @@ func (p *coreProducer) flush() {
 	if err != nil {
 		p.settleBatch(b, broker.Receipt{}, err)
 	} else {
-		p.settleBatch(b, broker.Receipt{Unconfirmed: true}, nil)
+		p.settleBatch(b, broker.Receipt{Unconfirmed: true, At: time.Now()}, nil)
 	}
 	clear(b)
 	p.spare = b

@@ -275,8 +275,8 @@ func TestProduceCore(t *testing.T) {
 	}
 	out.exactlyOnce(t)
 	for i := range n {
-		if out.errs[i] != nil || out.receipts[i] != (broker.Receipt{Unconfirmed: true}) {
-			t.Errorf("message %d: receipt %+v, err %v; want an unconfirmed receipt", i, out.receipts[i], out.errs[i])
+		if r := out.receipts[i]; out.errs[i] != nil || r.At.IsZero() || r != (broker.Receipt{Unconfirmed: true, At: r.At}) {
+			t.Errorf("message %d: receipt %+v, err %v; want an unconfirmed receipt with the flush's time", i, out.receipts[i], out.errs[i])
 		}
 	}
 	for i := range n {
@@ -329,8 +329,8 @@ func TestCoreKicksOncePerBatch(t *testing.T) {
 	}
 	out.exactlyOnce(t)
 	for i := range n {
-		if out.errs[i] != nil || out.receipts[i] != (broker.Receipt{Unconfirmed: true}) {
-			t.Errorf("message %d: receipt %+v, err %v; want an unconfirmed receipt", i, out.receipts[i], out.errs[i])
+		if r := out.receipts[i]; out.errs[i] != nil || r.At.IsZero() || r != (broker.Receipt{Unconfirmed: true, At: r.At}) {
+			t.Errorf("message %d: receipt %+v, err %v; want an unconfirmed receipt with the flush's time", i, out.receipts[i], out.errs[i])
 		}
 	}
 	if err := cp.Close(); err != nil {
