@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,37 +80,7 @@ func TestConsumeExecServe(t *testing.T) {
 	cmd := newCLI(t).command(context.Background(), "consume", "jobs", "--url", k.URL, "--timeout", "2s", "--group", "workers",
 		"--exec", `v=$(cat); [ "$v" != v3 ]`, "--retries", "1", "--backoff", "10ms", "--on-fail", "dead-letter=jobs.DLT",
 		"--serve", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var errLog strings.Builder
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			errLog.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if a, ok := strings.CutPrefix(sc.Text(), "mqctl: serving /healthz and /metrics on "); ok {
-				addr <- a
-			}
-		}
-		close(addr)
-	}()
-	stderrText := func() string { mu.Lock(); defer mu.Unlock(); return errLog.String() }
-	defer func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	}()
-	base, ok := <-addr
-	if !ok {
-		t.Fatalf("no serving line; stderr %q", stderrText())
-	}
+	base, stderrText := startServing(t, cmd)
 
 	var fams map[string]*dto.MetricFamily
 	deadline := time.Now().Add(30 * time.Second)
@@ -284,4 +255,43 @@ func TestConsumeExecServeLag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startServing starts cmd, a consume --serve run, and returns the address
+// it serves on and a reader of its stderr so far; cmd is killed when t
+// ends.
+func startServing(t *testing.T, cmd *exec.Cmd) (string, func() string) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var errLog strings.Builder
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			mu.Lock()
+			errLog.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if a, ok := strings.CutPrefix(sc.Text(), "mqctl: serving /healthz and /metrics on "); ok {
+				addr <- a
+			}
+		}
+		close(addr)
+	}()
+	stderrText := func() string { mu.Lock(); defer mu.Unlock(); return errLog.String() }
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	})
+	base, ok := <-addr
+	if !ok {
+		t.Fatalf("no serving line; stderr %q", stderrText())
+	}
+	return base, stderrText
 }

@@ -1,12 +1,8 @@
 package cmd_test
 
 import (
-	"bufio"
 	"context"
 	"net/http"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,37 +19,7 @@ func TestConsumeServeOnNATSWithoutJetStream(t *testing.T) {
 	off := testenv.NATS(t, sandbox.NATSOptions{Configure: func(o *server.Options) { o.JetStream = false }})
 	cmd := newCLI(t).command(context.Background(), "consume", "jobs.x", "--core", "--url", off.URL, "--timeout", "2s",
 		"--exec", "cat >/dev/null", "--serve", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var errLog strings.Builder
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			errLog.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if a, ok := strings.CutPrefix(sc.Text(), "mqctl: serving /healthz and /metrics on "); ok {
-				addr <- a
-			}
-		}
-		close(addr)
-	}()
-	stderrText := func() string { mu.Lock(); defer mu.Unlock(); return errLog.String() }
-	defer func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	}()
-	base, ok := <-addr
-	if !ok {
-		t.Fatalf("no serving line; stderr %q", stderrText())
-	}
+	base, stderrText := startServing(t, cmd)
 	// Wait for the first probe's verdict.
 	deadline := time.Now().Add(testenv.Deadline(30 * time.Second))
 	for {

@@ -238,9 +238,13 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 		name   string
 		exit   int
 		onFail []string
+		// quorum: a quorum queue, which stamps each redelivery with a
+		// new x-delivery-count header.
+		quorum bool
 	}{
 		{name: "succeeds", exit: 0},
 		{name: "fails", exit: 1, onFail: []string{"--on-fail", "reject"}},
+		{name: "succeeds on a quorum queue", exit: 0, quorum: true},
 	} {
 		t.Run("handler "+tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -248,10 +252,14 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 			c.env = []string{"MQCTL_URL=" + node.AMQPURL}
 			dir := t.TempDir()
 			for run := range runs {
-				queue := fmt.Sprintf("cte-%s%d", tc.name, run)
+				queue := fmt.Sprintf("cte-%s%d", strings.ReplaceAll(tc.name, " ", "-"), run)
 				dlq := queue + ".dlq"
 				ch := nodeChannel(t, node, dlq)
-				if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}); err != nil {
+				args := amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+				if tc.quorum {
+					args["x-queue-type"] = "quorum"
+				}
+				if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
 					t.Fatal(err)
 				}
 				want := make([]string, n)
@@ -303,5 +311,5 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 			}
 		})
 	}
-	s.Note("consumer_timeout = 2000 ms, channel_tick_interval 1 s; %d messages per run, every handler run sleeps 6 s, then exits 0, or (the other half of the runs) 1 with --on-fail reject; lost and duplicated are counted in the queue after the run", n)
+	s.Note("consumer_timeout = 2000 ms, channel_tick_interval 1 s; %d messages per run, every handler run sleeps 6 s, then exits 0 (on a classic queue and on a quorum queue), or 1 with --on-fail reject; lost and duplicated are counted in the queue after the run", n)
 }

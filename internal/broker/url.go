@@ -84,12 +84,21 @@ func ParseEndpoint(raw string) (*Endpoint, error) {
 	if rest == "" {
 		return nil, mqerr.Usagef("malformed URL %q: no host", red)
 	}
-	for _, h := range strings.Split(rest, ",") {
+	hosts := strings.Split(rest, ",")
+	for j, h := range hosts {
 		h = strings.TrimSpace(h)
 		if h == "" {
 			return nil, mqerr.Usagef("malformed URL %q: empty host in list", red)
 		}
 		if err := checkHostPort(h); err != "" {
+			if c := strings.LastIndexByte(h, ':'); !ep.HasUser && strings.HasPrefix(err, "invalid port") && c >= 0 {
+				// "amqp://ops:pw" with the host left out reads as host
+				// ops, port pw: a port that is not a number may be a
+				// password, so it is not quoted.
+				hosts[j] = h[:c+1] + "xxxxx"
+				red = raw[:i+3] + strings.Join(hosts, ",") + raw[i+3+len(rest):]
+				return nil, mqerr.Usagef("malformed URL %q: the port after %s is not a number (a user and password go before @host)", red, h[:c])
+			}
 			return nil, mqerr.Usagef("malformed URL %q: %s", red, err)
 		}
 		ep.Hosts = append(ep.Hosts, h)

@@ -52,6 +52,10 @@ func TestParseEndpointErrorsHideThePassword(t *testing.T) {
 		"amqp//u:hunter22@h/",   // no colon
 		"amqp:u:hunter22@h/vh",  // no slashes
 		"u:hunter22@h1,h2@h3:1", // an @ after the password
+		"amqp://u:hunter22",     // the host left out: u:hunter22 reads as host u, port hunter22
+		"amqp://u:hunter22/vh",
+		"kafka://k1:9092,u:hunter22",
+		"nats://u:hunter22?x=1",
 	} {
 		_, err := ParseEndpoint(raw)
 		if err == nil {

@@ -58,8 +58,14 @@ func (g *ackGuard) settled(d *broker.Delivery, err error) (*broker.AckTimeout, i
 	return at, g.timedOut[k]
 }
 
+// redeliveryCount is the header a RabbitMQ quorum queue adds to a
+// message delivered again and raises at every return: the same message
+// carries another value each time.
+const redeliveryCount = "x-delivery-count"
+
 // key hashes what stays the same when a message is delivered again:
-// not the delivery tag, redelivered flag or delivery counts.
+// not the delivery tag, redelivered flag or delivery counts (nor the
+// x-delivery-count header).
 func (g *ackGuard) key(m *broker.Message) uint64 {
 	var h maphash.Hash
 	h.SetSeed(g.seed)
@@ -78,11 +84,14 @@ func (g *ackGuard) key(m *broker.Message) uint64 {
 	str(m.Destination)
 	field(m.Key)
 	field(m.Value)
-	num(uint64(len(m.Headers)))
 	for _, hd := range m.Headers {
+		if hd.Key == redeliveryCount {
+			continue
+		}
 		str(hd.Key)
 		field(hd.Value)
 	}
+	num(^uint64(0)) // the headers end
 	num(uint64(m.Timestamp.UnixNano()))
 	num(uint64(m.Kafka.Partition))
 	num(uint64(m.Kafka.Offset))

@@ -56,3 +56,27 @@ func TestAckTimeoutStop(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", err, want)
 	}
 }
+
+// A quorum queue stamps each redelivery with a new x-delivery-count
+// header (seen on RabbitMQ 3.10: 2, then 4 after two returns): the guard
+// must still know the message, or a handler slower than consumer_timeout
+// runs on it forever on a quorum queue.
+func TestAckGuardIgnoresDeliveryCount(t *testing.T) {
+	delivery := func(count string) *broker.Delivery {
+		d := &broker.Delivery{}
+		d.Value, d.Destination = []byte("a"), "jobs"
+		d.Headers = []broker.Header{{Key: "h", Value: []byte("1")}}
+		if count != "" {
+			d.Headers = append(d.Headers, broker.Header{Key: "x-delivery-count", Value: []byte(count)})
+		}
+		d.AMQP = broker.AMQPMeta{Queue: "jobs", RoutingKey: "jobs"}
+		return d
+	}
+	timedOut := fmt.Errorf("ack: %w: %w", broker.ErrStaleDelivery, &broker.AckTimeout{Setting: "consumer_timeout"})
+	var g ackGuard
+	for i, count := range []string{"", "1", "2"} {
+		if _, n := g.settled(delivery(count), timedOut); n != i+1 {
+			t.Errorf("delivery %d (x-delivery-count %q): counted %d ack timeouts, want %d", i, count, n, i+1)
+		}
+	}
+}
