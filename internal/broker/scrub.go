@@ -101,31 +101,94 @@ func distinctive(text string) bool {
 	return upper && lower && digit
 }
 
+// credentialKey is a key that names a credential, for the parameter, JSON
+// and YAML rules alike: anything ending in password, passwd, token, secret
+// or api_key (mq_token, x-api-key), and pass alone or after a word and "_"
+// or "-" (db_pass). Not "bypass", "tokens", "passed", and not "pwd": PWD=
+// is a working directory in a handler's environment.
+const credentialKey = `(?:[a-z_-]*(?:password|passwd|token|secret|api[_-]?key)|(?:[a-z]+[_-])?pass)`
+
+// quotedValue is a value in double quotes (backslash escapes) or single
+// quotes; it is masked inside its quotes.
+const quotedValue = `"(?:[^"\\]|\\.)*"|'[^']*'`
+
 var (
-	// credentialParam is key=value (or key%3Dvalue, encoded in a query)
-	// where the key names a credential; $1$2 is what stays. Not "pwd":
-	// PWD= is a working directory in a handler's environment.
-	credentialParam = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])(?:[a-z_]*(?:password|passwd|token|secret)|api[_-]?key|pass))(=|%3d)[^&#\s"']+`)
+	// credentialParam is key=value (or key%3Dvalue, encoded in a query);
+	// $1 is what stays. An unquoted value runs to a space or a quote, so
+	// a secret holding "#" or "&" is masked whole (free text does not
+	// escape them); redactCredentialParams ends it early only at an "&"
+	// that starts another parameter (&name=), as in a query. A quote that
+	// is never closed starts an unquoted value.
+	credentialParam = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])` + credentialKey + `(?:=|%3d))(` + quotedValue + `|["']?[^\s"']+)`)
+	// nextParam is where a query's next parameter starts in a value.
+	nextParam = regexp.MustCompile(`(?i)&[^&=\s"']*(?:=|%3d)`)
 	// credentialJSON is "key": "value" where the key names a credential.
-	credentialJSON = regexp.MustCompile(`(?i)("[a-z_-]*(?:password|passwd|token|secret|api[_-]?key)"\s*:\s*")(?:[^"\\]|\\.)+"`)
+	credentialJSON = regexp.MustCompile(`(?i)("` + credentialKey + `"\s*:\s*")(?:[^"\\]|\\.)+"`)
+	// credentialYAMLLine is a YAML block mapping's "key: value" at the
+	// start of a line: a plain value runs to the end of the line (it may
+	// hold spaces), a quoted one to its closing quote.
+	credentialYAMLLine = regexp.MustCompile(`(?im)(^[ \t]*(?:-[ \t]+)?` + credentialKey + `[ \t]*:[ \t]+)(` + quotedValue + `|[^\r\n]+)`)
+	// credentialYAML is "key: value" anywhere else (a flow mapping, a
+	// message quoting a config line): the value is one word or quoted.
+	credentialYAML = regexp.MustCompile(`(?i)((?:^|[^a-z0-9_])` + credentialKey + `[ \t]*:[ \t]+)(` + quotedValue + `|[^\s]+)`)
 	// authorization is an HTTP Authorization header's credentials.
 	authorization = regexp.MustCompile(`(?i)(authorization:\s*(?:basic|bearer|token)\s+)[^\s"']+`)
 )
 
 // redactStructure masks what stands where a secret goes, whatever its
 // value: URL user info (raw and percent-encoded), credential parameters
-// and Authorization headers.
+// (key=value, JSON, YAML) and Authorization headers.
 func redactStructure(s string) string {
 	s = redactEncodedURLs(redactAllURLs(s))
-	s = credentialParam.ReplaceAllString(s, "${1}${2}"+mask)
+	s = redactCredentialParams(s)
 	s = credentialJSON.ReplaceAllString(s, "${1}"+mask+`"`)
+	s = maskValues(credentialYAMLLine, s)
+	s = maskValues(credentialYAML, s)
 	return authorization.ReplaceAllString(s, "${1}"+mask)
 }
 
-// redactCredentialParams masks the values of credential parameters, for
-// a URL's query (nats://h?token=…).
+// redactCredentialParams masks the values of credential parameters, in a
+// URL's query (nats://h?token=…) or in free text.
 func redactCredentialParams(s string) string {
-	return credentialParam.ReplaceAllString(s, "${1}${2}"+mask)
+	var b strings.Builder
+	for {
+		m := credentialParam.FindStringSubmatchIndex(s)
+		if m == nil {
+			b.WriteString(s)
+			return b.String()
+		}
+		v, end := s[m[4]:m[5]], m[5]
+		if v[0] != '"' && v[0] != '\'' {
+			if i := nextParam.FindStringIndex(v); i != nil {
+				v, end = v[:i[0]], m[4]+i[0]
+			}
+		}
+		b.WriteString(s[:m[4]])
+		b.WriteString(maskedValue(v))
+		s = s[end:]
+	}
+}
+
+// maskValues masks group 2 of every match of re in s, keeping group 1.
+func maskValues(re *regexp.Regexp, s string) string {
+	var b strings.Builder
+	done := 0
+	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+		b.WriteString(s[done:m[4]])
+		b.WriteString(maskedValue(s[m[4]:m[5]]))
+		done = m[5]
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// maskedValue is what replaces the value v: the mask, inside v's quotes
+// when v is quoted.
+func maskedValue(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[:1] + mask + v[:1]
+	}
+	return mask
 }
 
 // redactAllURLs redacts every scheme://user:pass@ occurrence in free text.

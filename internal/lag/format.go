@@ -91,19 +91,21 @@ var columns = []column{
 	{title: fixed("MEMBER"), show: func(r Row) bool { return r.Member != "" || r.ClientID != "" }, cell: func(r Row) string { return dash(cmp.Or(r.ClientID, r.Member)) }, drop: 8},
 	{title: fixed("STATE"), show: func(r Row) bool { return r.State != "" }, cell: func(r Row) string { return dash(r.State) }, drop: 12},
 	{title: fixed("READY"), show: isQueue, cell: queueCell(func(r Row) string { return strconv.FormatInt(r.Ready, 10) }), drop: 16},
-	{title: fixed("UNACKED"), show: isQueue, cell: queueCell(func(r Row) string { return strconv.FormatInt(r.Unacked, 10) }), drop: 15},
+	{title: fixed("UNACKED"), show: isQueue, cell: queueCell(apiFigure(func(r Row) string { return strconv.FormatInt(r.Unacked, 10) })), drop: 15},
 	{title: fixed("CONSUMERS"), show: isQueue, cell: queueCell(func(r Row) string { return strconv.Itoa(r.Consumers) }), drop: 14},
-	{title: fixed("PUBLISH/S"), show: isQueue, cell: queueCell(func(r Row) string { return rate(r.PublishRate) }), drop: 1},
-	{title: fixed("DELIVER/S"), show: isQueue, cell: queueCell(func(r Row) string { return rate(r.DeliverRate) }), drop: 2},
-	{title: fixed("ACK/S"), show: isQueue, cell: queueCell(func(r Row) string { return rate(r.AckRate) }), drop: 3},
+	{title: fixed("PUBLISH/S"), show: isQueue, cell: queueCell(apiFigure(func(r Row) string { return rate(r.PublishRate) })), drop: 1},
+	{title: fixed("DELIVER/S"), show: isQueue, cell: queueCell(apiFigure(func(r Row) string { return rate(r.DeliverRate) })), drop: 2},
+	{title: fixed("ACK/S"), show: isQueue, cell: queueCell(apiFigure(func(r Row) string { return rate(r.AckRate) })), drop: 3},
 	{title: fixed("DRAIN"), show: func(r Row) bool { return r.DrainTime > 0 }, cell: func(r Row) string { return duration(r.DrainTime) }, drop: 11},
 	{title: fixed("ACK-PENDING"), show: isConsumer, cell: consumerCell(func(r Row) string { return strconv.FormatInt(r.AckPending, 10) }), drop: 13},
 	{title: fixed("REDELIVERED"), show: isConsumer, cell: consumerCell(func(r Row) string { return strconv.FormatInt(r.Redelivered, 10) }), drop: 5},
 	{title: fixed("WAITING"), show: isConsumer, cell: consumerCell(func(r Row) string { return strconv.FormatInt(r.Waiting, 10) }), drop: 4},
 	{title: fixed("LAST-ACTIVE"), show: func(r Row) bool { return !r.LastActive.IsZero() }, cell: func(r Row) string { return timestamp(r.LastActive) }, drop: 6},
-	// STATS marks counts that are unknown or were behind the data; rows
-	// with current counts leave it out.
-	{title: fixed("STATS"), show: func(r Row) bool { return r.Stats == StatsAbsent || r.Stats == StatsBehind }, cell: func(r Row) string { return dash(r.Stats) }},
+	// STATS marks counts that are unknown (all or some) or were behind the
+	// data; rows with current counts leave it out.
+	{title: fixed("STATS"), show: func(r Row) bool {
+		return r.Stats == StatsAbsent || r.Stats == StatsBehind || r.Stats == StatsPartial
+	}, cell: func(r Row) string { return dash(r.Stats) }},
 }
 
 // statusDrop is the drop rank of the TREND column a watch adds; STATUS
@@ -247,6 +249,17 @@ func consumerCell(f func(Row) string) func(Row) string {
 func countCell(f func(Row) string) func(Row) string {
 	return func(r Row) string {
 		if !r.CountsKnown() {
+			return "?"
+		}
+		return f(r)
+	}
+}
+
+// apiFigure prints "?" for a queue row's unacked count or rate when the
+// row does not tell it (read over AMQP alone), never a 0.
+func apiFigure(f func(Row) string) func(Row) string {
+	return func(r Row) string {
+		if !r.APIFiguresKnown() {
 			return "?"
 		}
 		return f(r)

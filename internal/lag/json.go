@@ -84,8 +84,11 @@ func (r Row) wire() rowWire {
 	w.Lag = &r.Lag
 	switch r.Kind {
 	case KindQueue:
-		w.Ready, w.Unacked, w.Consumers = &r.Ready, &r.Unacked, &r.Consumers
-		w.PublishRate, w.DeliverRate, w.AckRate = &r.PublishRate, &r.DeliverRate, &r.AckRate
+		w.Ready, w.Consumers = &r.Ready, &r.Consumers
+		if r.APIFiguresKnown() { // not a row read over AMQP alone
+			w.Unacked = &r.Unacked
+			w.PublishRate, w.DeliverRate, w.AckRate = &r.PublishRate, &r.DeliverRate, &r.AckRate
+		}
 	case KindConsumer:
 		w.AckPending, w.Redelivered, w.Waiting = &r.AckPending, &r.Redelivered, &r.Waiting
 	}

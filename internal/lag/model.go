@@ -31,13 +31,19 @@ const (
 	// are unknown: the table shows "?", JSON null, Prometheus no sample.
 	StatsAbsent = "absent"
 	// StatsExact: ready and consumers were read over AMQP (a passive
-	// declare) just now, and the API agreed or could not be asked.
+	// declare) just now, and the API's figures agreed with them; Unacked
+	// and the rates are the API's.
 	StatsExact = "exact"
 	// StatsBehind: ready and consumers were read over AMQP just now and
 	// the API's figures were behind them (different, or none yet); Lag,
 	// Ready and Consumers are the exact ones, Unacked and the rates the
 	// API's, as old as its last sample (0 when it had none).
 	StatsBehind = "behind"
+	// StatsPartial: ready and consumers were read over AMQP just now
+	// because the API could not be reached, so Unacked and the rates are
+	// unknown (the table shows "?", JSON leaves them out, Prometheus has
+	// no sample) and Lag is the ready count alone: a lower bound.
+	StatsPartial = "partial"
 )
 
 // What a known TimeLag is measured from, as in Row.TimeLagOf: each broker
@@ -89,8 +95,8 @@ type Row struct {
 	Committed int64
 	End       int64
 	// Lag is the work waiting: End - Committed for Kafka, num_pending for
-	// JetStream, ready + unacked for RabbitMQ. It is known unless Stats
-	// is StatsAbsent.
+	// JetStream, ready + unacked for RabbitMQ (ready alone when Stats is
+	// StatsPartial). It is known unless Stats is StatsAbsent.
 	Lag int64
 
 	Member   string        // Kafka group member owning the partition
@@ -101,7 +107,8 @@ type Row struct {
 	TimeLagOf string
 	State     string // group state (Stable, Empty, …) or queue state (running, idle, …)
 	// Stats says how current the counts are (StatsSampled, StatsAbsent,
-	// StatsExact, StatsBehind) where they can be old: RabbitMQ queues.
+	// StatsExact, StatsBehind, StatsPartial) where they can be old:
+	// RabbitMQ queues.
 	// "" elsewhere: Kafka and JetStream counts are read as they are.
 	Stats string
 
@@ -161,3 +168,8 @@ func formatDuration(d time.Duration) string {
 // CountsKnown reports whether the row's counts are known: not a queue the
 // management API has no figures for yet.
 func (r Row) CountsKnown() bool { return r.Stats != StatsAbsent }
+
+// APIFiguresKnown reports whether a queue row's Unacked and rates are
+// known: its counts are known, and they were not read over AMQP alone
+// (StatsPartial), which tells ready and consumers only.
+func (r Row) APIFiguresKnown() bool { return r.CountsKnown() && r.Stats != StatsPartial }

@@ -16,11 +16,13 @@ type family struct {
 	name, help string
 	value      func(Row) (string, bool)
 	// counts are left out for rows whose counts are unknown (StatsAbsent).
+	// The unacked count and the rates are also left out of rows read over
+	// AMQP alone (StatsPartial), which do not tell them.
 	counts bool
 }
 
 var families = []family{
-	{"mqctl_lag_messages", "Messages waiting: log end minus committed offset (Kafka), ready plus unacked (RabbitMQ), num_pending (JetStream).",
+	{"mqctl_lag_messages", "Messages waiting: log end minus committed offset (Kafka), ready plus unacked (RabbitMQ; ready alone, a lower bound, while the management API is unreachable), num_pending (JetStream).",
 		func(r Row) (string, bool) { return integer(r.Lag), true }, true},
 	{"mqctl_lag_seconds", "Estimated age of the oldest waiting message, in seconds.",
 		func(r Row) (string, bool) { return seconds(r.TimeLag), r.TimeLag > 0 }, false},
@@ -31,15 +33,15 @@ var families = []family{
 	{"mqctl_queue_ready_messages", "Messages ready for delivery in the queue.",
 		func(r Row) (string, bool) { return integer(r.Ready), isQueue(r) }, true},
 	{"mqctl_queue_unacked_messages", "Messages delivered from the queue and not yet acknowledged.",
-		func(r Row) (string, bool) { return integer(r.Unacked), isQueue(r) }, true},
+		func(r Row) (string, bool) { return integer(r.Unacked), isQueue(r) && r.APIFiguresKnown() }, true},
 	{"mqctl_queue_consumers", "Consumers attached to the queue.",
 		func(r Row) (string, bool) { return integer(int64(r.Consumers)), isQueue(r) }, true},
 	{"mqctl_queue_publish_rate", "Messages published to the queue per second, the broker's own average over its last sampling window (rate() of mqctl_queue_published_messages_total is Prometheus's).",
-		func(r Row) (string, bool) { return float(r.PublishRate), isQueue(r) }, true},
+		func(r Row) (string, bool) { return float(r.PublishRate), isQueue(r) && r.APIFiguresKnown() }, true},
 	{"mqctl_queue_deliver_rate", "Messages delivered from the queue per second, the broker's own average over its last sampling window (rate() of mqctl_queue_delivered_messages_total is Prometheus's).",
-		func(r Row) (string, bool) { return float(r.DeliverRate), isQueue(r) }, true},
+		func(r Row) (string, bool) { return float(r.DeliverRate), isQueue(r) && r.APIFiguresKnown() }, true},
 	{"mqctl_queue_ack_rate", "Messages acknowledged on the queue per second, the broker's own average over its last sampling window (rate() of mqctl_queue_acked_messages_total is Prometheus's).",
-		func(r Row) (string, bool) { return float(r.AckRate), isQueue(r) }, true},
+		func(r Row) (string, bool) { return float(r.AckRate), isQueue(r) && r.APIFiguresKnown() }, true},
 	{"mqctl_queue_drain_seconds", "Estimated seconds until the queue is empty at the current rates.",
 		func(r Row) (string, bool) { return seconds(r.DrainTime), r.DrainTime > 0 }, false},
 	{"mqctl_consumer_ack_pending_messages", "Messages delivered to the consumer and not yet acknowledged.",

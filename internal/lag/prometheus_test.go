@@ -120,7 +120,7 @@ func TestPrometheusGolden(t *testing.T) {
 	if err := Prometheus(&b, []Row{q, k, c, dup, k0}); err != nil {
 		t.Fatal(err)
 	}
-	want := `# HELP mqctl_lag_messages Messages waiting: log end minus committed offset (Kafka), ready plus unacked (RabbitMQ), num_pending (JetStream).
+	want := `# HELP mqctl_lag_messages Messages waiting: log end minus committed offset (Kafka), ready plus unacked (RabbitMQ; ready alone, a lower bound, while the management API is unreachable), num_pending (JetStream).
 # TYPE mqctl_lag_messages gauge
 mqctl_lag_messages{broker="kafka",context="prod \"eu\"",group="orders",partition="3",topic="t"} 12034
 mqctl_lag_messages{broker="kafka",group="orders",partition="0",topic="t"} 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -73,6 +74,64 @@ func TestUnknownCountsAreNotZero(t *testing.T) {
 	code, line := Check(rows, Thresholds{CritLag: 100}, nil)
 	if code != nagios.Unknown || !strings.Contains(line, "queue=fresh") || !strings.Contains(line, "missing=counts") {
 		t.Errorf("check: %d %q", code, line)
+	}
+}
+
+// A queue read over AMQP alone (the management API unreachable) has no
+// unacked count and no rates: "?" in the table, left out of JSON and
+// Prometheus, never a 0 that reads as "nothing in flight, 0 msg/s". Its
+// ready count, consumers and lag (ready alone) are known.
+func TestPartialCountsLeaveOutUnackedAndRates(t *testing.T) {
+	partial := queueRow("amqp", 7)
+	partial.Consumers, partial.Stats = 2, StatsPartial
+	rows := []Row{partial}
+
+	header, cells := Table(rows, nil)
+	col := func(name string) string {
+		if i := slices.Index(header, name); i >= 0 {
+			return cells[0][i]
+		}
+		return "no " + name + " column"
+	}
+	for name, want := range map[string]string{"LAG": "7", "READY": "7", "CONSUMERS": "2", "STATS": StatsPartial,
+		"UNACKED": "?", "PUBLISH/S": "?", "DELIVER/S": "?", "ACK/S": "?"} {
+		if got := col(name); got != want {
+			t.Errorf("table %s = %q, want %q", name, got, want)
+		}
+	}
+
+	var b bytes.Buffer
+	if err := WriteJSON(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got[0]["lag"] != 7.0 || got[0]["ready"] != 7.0 || got[0]["consumers"] != 2.0 || got[0]["stats"] != StatsPartial {
+		t.Errorf("JSON: %v", got[0])
+	}
+	for _, unknown := range []string{"unacked", "publish_rate", "deliver_rate", "ack_rate"} {
+		if v, ok := got[0][unknown]; ok {
+			t.Errorf("JSON gives %s %v, which a passive declare does not tell", unknown, v)
+		}
+	}
+
+	b.Reset()
+	if err := Prometheus(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := parseProm(b.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	have := map[string]float64{}
+	for _, s := range samples {
+		have[s.name] = s.value
+	}
+	want := map[string]float64{"mqctl_lag_messages": 7, "mqctl_queue_ready_messages": 7, "mqctl_queue_consumers": 2}
+	if !maps.Equal(have, want) {
+		t.Errorf("samples %v, want only %v\n%s", have, want, b.String())
 	}
 }
 

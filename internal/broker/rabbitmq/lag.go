@@ -236,8 +236,9 @@ func drainTime(n int64, in, out float64) time.Duration {
 
 // LagByName reads the named queues over AMQP, one passive declare each,
 // for when the management API cannot be reached. A passive declare tells
-// only the ready count and the consumers: rows have Unacked 0, so Lag is
-// the ready count alone, no rates, and State says so. Rows come in the
+// only the ready count and the consumers: rows say lag.StatsPartial
+// (unacked and rates unknown, left 0 but never printed as such), Lag is
+// the ready count alone, a lower bound, and State says so. Rows come in the
 // order of names, repeated names once. A name that is not a queue of the
 // vhost makes it return an mqerr.NotFound error naming every such queue.
 func (c *Conn) LagByName(ctx context.Context, names []string) ([]lag.Row, error) {
@@ -270,7 +271,7 @@ func (c *Conn) passiveRows(ctx context.Context, names []string) ([]lag.Row, erro
 			Lag:       int64(q.Messages),
 			Consumers: q.Consumers,
 			State:     statePassive,
-			Stats:     lag.StatsExact,
+			Stats:     lag.StatsPartial,
 		})
 	}
 	for i, m := range missing {
