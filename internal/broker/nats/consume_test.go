@@ -1109,3 +1109,60 @@ func BenchmarkRawConsume(b *testing.B) {
 		})
 	}
 }
+
+// TestConsumeRepullsWhenStalled: when the server holds no pull request of
+// the consumer while nats.go believes one is out (its Consume can end up
+// so, see jsConsumer), Next notices after stallProbe and pulls afresh,
+// rather than waiting for nats.go's own recovery after two missed idle
+// heartbeats (10 s). The state is made here by a consumer that allows one
+// waiting request, held by another client: the server drops the
+// consumer's own request without a word (it asks for heartbeats), and the
+// other request then expires.
+func TestConsumeRepullsWhenStalled(t *testing.T) {
+	srv, conn, ctx, s := jsSetup(t, "STALL")
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "one", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() int {
+		t.Helper()
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ci.NumWaiting
+	}
+	other, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	expired, err := other.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.STALL.one", expired.Subject, []byte(`{"batch":1,"expires":3000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	for waiting() != 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	c := newConsumer(t, ctx, conn, broker.ConsumerOptions{Sources: []string{"STALL"}, Durable: "one", Prefetch: 10})
+	first := c.(*jsConsumer).cc
+	if m, err := expired.NextMsg(10 * time.Second); err != nil || m.Header.Get("Status") != "408" {
+		t.Fatalf("the other request did not expire: %v %v", m, err)
+	}
+	if n := waiting(); n != 0 {
+		t.Fatalf("setup: %d pull requests wait at the server, want none (the consumer's own should have been dropped)", n)
+	}
+
+	publishN(t, ctx, conn.JetStream(), "stall.a", 1)
+	if d := next(t, ctx, c); d.NATS.StreamSeq != 1 {
+		t.Fatalf("got seq %d, want 1", d.NATS.StreamSeq)
+	}
+	// nats.go's own recovery keeps its subscription; Next replaced it.
+	if c.(*jsConsumer).cc == first {
+		t.Error("the message came through the stalled pull subscription: nats.go recovered by itself, Next did not")
+	}
+}
