@@ -219,14 +219,10 @@ func (l *link) shut() bool {
 // errClosedConsumer is what Next returns after Close.
 var errClosedConsumer = errors.New("nats: consumer closed")
 
-// errIdle is the cause wait returns when idle fired first.
-var errIdle = errors.New("nats: nothing delivered for a while")
-
 // wait returns the next batch from in, waiting until there is one. A nil
 // batch and a nil error mean trouble arrived first (from the pull
-// subscription), or idle fired (errIdle); the cause is returned for the
-// caller to act on. A nil idle never fires.
-func wait[T any](ctx context.Context, l *link, in *inbox[T], spare []T, trouble <-chan error, idle <-chan time.Time) (items []T, cause error, err error) {
+// subscription); it is returned for the caller to act on.
+func wait[T any](ctx context.Context, l *link, in *inbox[T], spare []T, trouble <-chan error) (items []T, cause error, err error) {
 	for {
 		if items := in.take(spare); len(items) > 0 {
 			return items, nil, nil
@@ -235,8 +231,6 @@ func wait[T any](ctx context.Context, l *link, in *inbox[T], spare []T, trouble 
 		case <-in.ready:
 		case cause := <-trouble:
 			return nil, cause, nil
-		case <-idle:
-			return nil, errIdle, nil
 		case <-l.fatal:
 			return nil, nil, l.fatalErr
 		case <-l.closing:

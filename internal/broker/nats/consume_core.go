@@ -89,7 +89,7 @@ func (c *coreConsumer) Next(ctx context.Context) (*broker.Delivery, error) {
 			continue
 		}
 		c.mu.Unlock()
-		items, _, err := wait(ctx, c.link, c.in, c.taken.all, nil, nil)
+		items, _, err := wait(ctx, c.link, c.in, c.taken.all, nil)
 		c.mu.Lock()
 		if err != nil {
 			if ctx.Err() == nil {

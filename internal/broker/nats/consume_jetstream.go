@@ -24,18 +24,14 @@ const (
 	// nobody pulls from: it rides out a short outage, and a killed mqctl
 	// leaves no consumer behind for long.
 	ephemeralIdle = 10 * time.Second
-	// pullExpiry bounds each pull request; the server sends heartbeats at
-	// half of it, so a lost consumer shows within one expiry.
+	// pullExpiry bounds each pull request.
 	pullExpiry = 10 * time.Second
-	// stallProbe is how long Next waits without a delivery before it asks
-	// the server whether the pull subscription still has a request there
-	// (see unstall). A stall starts right after a delivery, so this bounds
-	// it; a wait that long in a healthy consumer costs one look-up.
-	stallProbe = time.Second
-	// stallProbeMax caps the wait between look-ups that found the
-	// consumer healthy (the probe doubles until a delivery comes): an idle
-	// consumer asks once per pull expiry, as often as nats.go pulls anew.
-	stallProbeMax = pullExpiry
+	// pullHeartbeat is how often the server says a pull request still
+	// waits while it has nothing to deliver. nats.go pulls anew after two
+	// missed (see jsConsumer), so it bounds a stall at 2 s; its default,
+	// half the expiry, made that 10 s. It costs an idle consumer one
+	// heartbeat a second.
+	pullHeartbeat = time.Second
 )
 
 // jsConsumer reads a JetStream stream through a pull consumer: durable
@@ -55,15 +51,15 @@ const (
 //
 // nats.go's Consume (v1.55, and v1.56 alike) can stop pulling while
 // messages wait: it asks for the next batch when fewer than half of the
-// messages it asked for are still to come, but skips that check while
-// its previous pull request is still being sent, and never checks again
-// once the request is out. When the server delivers everything asked for
-// before that send returns (a backlog, a loaded machine), no delivery is
-// left to trigger the next request: the server holds no pull request and
-// nats.go waits for two missed idle heartbeats (2 × pullExpiry/2 = 10 s)
-// before it pulls again. Next notices instead: after stallProbe without a
-// delivery it asks the server, and when no pull request of this consumer
-// waits there it replaces the pull subscription (unstall).
+// messages it asked for are still to come, but skips that check while its
+// previous pull request is still being sent, and checks again only when
+// something arrives. When the server delivers everything asked for before
+// that send returns (a backlog, a loaded machine), nothing is left to
+// arrive: the server holds no pull request and nats.go pulls again only
+// after two missed idle heartbeats, on the same subscription. Hence the
+// short pullHeartbeat. Replacing the subscription instead is not safe: a
+// request of the old one may still be on its way, and what the server
+// delivers to it after the unsubscribe waits for the ack wait.
 //
 // UntilEnd ends after the stream's last sequence at start, or once a
 // delivery says nothing is pending for the consumer, whichever comes
@@ -93,10 +89,6 @@ type jsConsumer struct {
 
 	in      *inbox[jsItem]
 	trouble chan error
-	// idle fires when Next waited probe without a delivery; probe grows
-	// from stallProbe while look-ups find the consumer healthy.
-	idle  *time.Timer
-	probe time.Duration
 	// gen counts the consumers this one has had; it moves on when a lost
 	// ephemeral consumer is replaced and at Close, which makes the
 	// deliveries of the former one stale.
@@ -195,7 +187,6 @@ func (l *link) openJS(ctx context.Context, o broker.ConsumerOptions) (*jsConsume
 		endSeq:   state.LastSeq,
 		in:       newInbox[jsItem](o.Prefetch),
 		trouble:  make(chan error, 8),
-		probe:    stallProbe,
 	}
 	if jc.durable {
 		jc.cons, err = jc.bind(ctx, s, o)
@@ -339,6 +330,7 @@ func (jc *jsConsumer) consume() error {
 	cc, err := jc.cons.Consume(func(m jetstream.Msg) { jc.in.put(jsItem{m, gen}) },
 		jetstream.PullMaxMessages(jc.prefetch),
 		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(jc.onErr))
 	if err != nil {
 		return fmt.Errorf("read stream %q on nats at %s: %s", jc.stream, jc.conn.hosts, reason(err))
@@ -394,15 +386,10 @@ func (jc *jsConsumer) Next(ctx context.Context) (*broker.Delivery, error) {
 			jc.fill(jc.taken.next(jsSlab))
 			continue
 		}
-		idle := jc.armIdle()
 		jc.mu.Unlock()
-		items, cause, err := wait(ctx, jc.link, jc.in, jc.taken.all, jc.trouble, idle)
+		items, cause, err := wait(ctx, jc.link, jc.in, jc.taken.all, jc.trouble)
 		jc.mu.Lock()
-		jc.idle.Stop()
-		switch {
-		case errors.Is(cause, errIdle):
-			err = jc.unstall(ctx)
-		case cause != nil:
+		if cause != nil {
 			err = jc.recover(ctx, cause)
 		}
 		if err != nil {
@@ -414,58 +401,8 @@ func (jc *jsConsumer) Next(ctx context.Context) (*broker.Delivery, error) {
 		}
 		if items != nil {
 			jc.taken.set(items)
-			jc.probe = stallProbe
 		}
 	}
-}
-
-// armIdle starts the timer Next waits on besides the inbox.
-func (jc *jsConsumer) armIdle() <-chan time.Time {
-	if jc.idle == nil {
-		jc.idle = time.NewTimer(jc.probe)
-	} else {
-		jc.idle.Reset(jc.probe)
-	}
-	return jc.idle.C
-}
-
-// unstall asks the server for the consumer after Next waited jc.probe
-// without a delivery. With no pull request waiting there, nats.go's
-// Consume has stopped pulling (see jsConsumer): a healthy one always
-// keeps a request at the server while Next waits, renewed when it expires.
-// The pull subscription is then replaced. A consumer shared with other
-// instances may show their requests and is left to nats.go's own
-// recovery.
-func (jc *jsConsumer) unstall(ctx context.Context) error {
-	ictx, cancel := context.WithTimeout(ctx, opTimeout)
-	ci, err := jc.cons.Info(ictx)
-	cancel()
-	switch {
-	case err != nil:
-		return jc.recover(ctx, err)
-	case ci.NumWaiting > 0:
-		jc.probe = min(2*jc.probe, stallProbeMax)
-		return nil
-	}
-	return jc.repull(ctx)
-}
-
-// repull replaces the pull subscription. The old one is drained, so what
-// the server still sent it reaches the inbox (deliveries of the same
-// consumer, settled as any other); the new one pulls a full batch.
-func (jc *jsConsumer) repull(ctx context.Context) error {
-	if old := jc.cc; old != nil {
-		jc.cc = nil
-		old.Drain()
-		t := time.NewTimer(opTimeout)
-		select {
-		case <-old.Closed():
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
-	return jc.consume()
 }
 
 // reachEnd makes Next return io.EOF from now on and stops pulling. The

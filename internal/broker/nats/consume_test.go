@@ -1110,59 +1110,78 @@ func BenchmarkRawConsume(b *testing.B) {
 	}
 }
 
-// TestConsumeRepullsWhenStalled: when the server holds no pull request of
+// TestConsumeRecoversLostPull: when the server holds no pull request of
 // the consumer while nats.go believes one is out (its Consume can end up
-// so, see jsConsumer), Next notices after stallProbe and pulls afresh,
-// rather than waiting for nats.go's own recovery after two missed idle
-// heartbeats (10 s). The state is made here by a consumer that allows one
-// waiting request, held by another client: the server drops the
-// consumer's own request without a word (it asks for heartbeats), and the
-// other request then expires.
-func TestConsumeRepullsWhenStalled(t *testing.T) {
+// so, see jsConsumer), the consumer pulls again after two missed idle
+// heartbeats of pullHeartbeat, not of nats.go's default (10 s). The state
+// is made by a consumer that allows one waiting request, held by another
+// client for 6 s: the server drops the consumer's own requests without a
+// word (they ask for heartbeats). Its next request must come before the
+// other one expires (ordered on one connection), then the message.
+func TestConsumeRecoversLostPull(t *testing.T) {
 	srv, conn, ctx, s := jsSetup(t, "STALL")
 	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "one", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
 	if err != nil {
 		t.Fatal(err)
-	}
-	waiting := func() int {
-		t.Helper()
-		ci, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ci.NumWaiting
 	}
 	other, err := nats.Connect(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	expired, err := other.SubscribeSync(nats.NewInbox())
-	if err != nil {
+	// Both subscriptions feed one channel from the connection's reader, so
+	// it holds the events in the order the server sent them.
+	events := make(chan *nats.Msg, 64)
+	const pullSubj = "$JS.API.CONSUMER.MSG.NEXT.STALL.one"
+	blocker := nats.NewInbox()
+	for _, subj := range []string{pullSubj, blocker} {
+		if _, err := other.ChanSubscribe(subj, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.PublishRequest(pullSubj, blocker, []byte(`{"batch":1,"expires":6000000000}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.STALL.one", expired.Subject, []byte(`{"batch":1,"expires":3000000000}`)); err != nil {
-		t.Fatal(err)
-	}
-	for waiting() != 1 {
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.NumWaiting == 1 {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 
 	c := newConsumer(t, ctx, conn, broker.ConsumerOptions{Sources: []string{"STALL"}, Durable: "one", Prefetch: 10})
-	first := c.(*jsConsumer).cc
-	if m, err := expired.NextMsg(10 * time.Second); err != nil || m.Header.Get("Status") != "408" {
-		t.Fatalf("the other request did not expire: %v %v", m, err)
+	var ours string
+	pulls := 0
+	for pulls < 2 {
+		var m *nats.Msg
+		select {
+		case m = <-events:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d pull requests of the consumer and no expiry of the other one", pulls)
+		}
+		switch {
+		case m.Subject == blocker:
+			t.Fatalf("the other request expired (%s) before the consumer pulled again: %d of its requests seen", m.Header.Get("Status"), pulls)
+		case m.Reply == blocker:
+		case ours == "" || m.Reply == ours:
+			ours = m.Reply
+			pulls++
+		}
 	}
-	if n := waiting(); n != 0 {
-		t.Fatalf("setup: %d pull requests wait at the server, want none (the consumer's own should have been dropped)", n)
+	// Once the other request is gone, a pull of the consumer gets through.
+	for m := (*nats.Msg)(nil); m == nil || m.Subject != blocker; {
+		select {
+		case m = <-events:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the other request never expired")
+		}
 	}
-
 	publishN(t, ctx, conn.JetStream(), "stall.a", 1)
 	if d := next(t, ctx, c); d.NATS.StreamSeq != 1 {
 		t.Fatalf("got seq %d, want 1", d.NATS.StreamSeq)
-	}
-	// nats.go's own recovery keeps its subscription; Next replaced it.
-	if c.(*jsConsumer).cc == first {
-		t.Error("the message came through the stalled pull subscription: nats.go recovered by itself, Next did not")
 	}
 }
