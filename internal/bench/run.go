@@ -51,7 +51,9 @@ type Env struct {
 	// for the last part-second, with that interval's figures.
 	Tick func(Tick)
 	// DrainIdle is how long consumers may receive nothing before the run
-	// stops waiting for confirmed messages still missing (default 5s).
+	// stops waiting for confirmed messages still missing (default 5s:
+	// more than twice the 2 s a JetStream consumer may pause when nats.go
+	// lost its pull request, see the nats driver's pullHeartbeat).
 	DrainIdle time.Duration
 	// DropEvery is a test hook: the consumers ignore every dropEvery-th
 	// delivery (acked, never counted), as a broker losing it would.

@@ -24,9 +24,14 @@ const (
 	// nobody pulls from: it rides out a short outage, and a killed mqctl
 	// leaves no consumer behind for long.
 	ephemeralIdle = 10 * time.Second
-	// pullExpiry bounds each pull request; the server sends heartbeats at
-	// half of it, so a lost consumer shows within one expiry.
+	// pullExpiry bounds each pull request.
 	pullExpiry = 10 * time.Second
+	// pullHeartbeat is how often the server says a pull request still
+	// waits while it has nothing to deliver. nats.go pulls anew after two
+	// missed (see jsConsumer), so it bounds a stall at 2 s; its default,
+	// half the expiry, made that 10 s. It costs an idle consumer one
+	// heartbeat a second.
+	pullHeartbeat = time.Second
 )
 
 // jsConsumer reads a JetStream stream through a pull consumer: durable
@@ -43,6 +48,18 @@ const (
 // deletes the message from the stream (confirmed by the server, so a
 // replayed dead letter leaves its DLQ stream only then), and the other
 // verbs leave it where it is.
+//
+// nats.go's Consume (v1.55, and v1.56 alike) can stop pulling while
+// messages wait: it asks for the next batch when fewer than half of the
+// messages it asked for are still to come, but skips that check while its
+// previous pull request is still being sent, and checks again only when
+// something arrives. When the server delivers everything asked for before
+// that send returns (a backlog, a loaded machine), nothing is left to
+// arrive: the server holds no pull request and nats.go pulls again only
+// after two missed idle heartbeats, on the same subscription. Hence the
+// short pullHeartbeat. Replacing the subscription instead was tried and
+// is not safe: a request of the old one may still be on its way, and 2 of
+// 110 bench runs lost a batch (about 51 messages) to the ack wait so.
 //
 // UntilEnd ends after the stream's last sequence at start, or once a
 // delivery says nothing is pending for the consumer, whichever comes
@@ -313,6 +330,7 @@ func (jc *jsConsumer) consume() error {
 	cc, err := jc.cons.Consume(func(m jetstream.Msg) { jc.in.put(jsItem{m, gen}) },
 		jetstream.PullMaxMessages(jc.prefetch),
 		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(jc.onErr))
 	if err != nil {
 		return fmt.Errorf("read stream %q on nats at %s: %s", jc.stream, jc.conn.hosts, reason(err))

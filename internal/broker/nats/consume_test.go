@@ -1109,3 +1109,79 @@ func BenchmarkRawConsume(b *testing.B) {
 		})
 	}
 }
+
+// TestConsumeRecoversLostPull: when the server holds no pull request of
+// the consumer while nats.go believes one is out (its Consume can end up
+// so, see jsConsumer), the consumer pulls again after two missed idle
+// heartbeats of pullHeartbeat, not of nats.go's default (10 s). The state
+// is made by a consumer that allows one waiting request, held by another
+// client for 6 s: the server drops the consumer's own requests without a
+// word (they ask for heartbeats). Its next request must come before the
+// other one expires (ordered on one connection), then the message.
+func TestConsumeRecoversLostPull(t *testing.T) {
+	srv, conn, ctx, s := jsSetup(t, "STALL")
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "one", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := nats.Connect(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// Both subscriptions feed one channel from the connection's reader, so
+	// it holds the events in the order the server sent them.
+	events := make(chan *nats.Msg, 64)
+	const pullSubj = "$JS.API.CONSUMER.MSG.NEXT.STALL.one"
+	blocker := nats.NewInbox()
+	for _, subj := range []string{pullSubj, blocker} {
+		if _, err := other.ChanSubscribe(subj, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.PublishRequest(pullSubj, blocker, []byte(`{"batch":1,"expires":6000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.NumWaiting == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	c := newConsumer(t, ctx, conn, broker.ConsumerOptions{Sources: []string{"STALL"}, Durable: "one", Prefetch: 10})
+	var ours string
+	pulls := 0
+	for pulls < 2 {
+		var m *nats.Msg
+		select {
+		case m = <-events:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d pull requests of the consumer and no expiry of the other one", pulls)
+		}
+		switch {
+		case m.Subject == blocker:
+			t.Fatalf("the other request expired (%s) before the consumer pulled again: %d of its requests seen", m.Header.Get("Status"), pulls)
+		case m.Reply == blocker:
+		case ours == "" || m.Reply == ours:
+			ours = m.Reply
+			pulls++
+		}
+	}
+	// Once the other request is gone, a pull of the consumer gets through.
+	for m := (*nats.Msg)(nil); m == nil || m.Subject != blocker; {
+		select {
+		case m = <-events:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the other request never expired")
+		}
+	}
+	publishN(t, ctx, conn.JetStream(), "stall.a", 1)
+	if d := next(t, ctx, c); d.NATS.StreamSeq != 1 {
+		t.Fatalf("got seq %d, want 1", d.NATS.StreamSeq)
+	}
+}
