@@ -124,6 +124,14 @@ func kafkaWithAHungBroker(t *testing.T) (k *sandbox.Kafka, seed string, accepted
 			return net.Listen(network, addr)
 		}),
 	}})
+	// kfake places leaders at random: make sure each broker leads one
+	// (all 4 on the first would leave consume and produce nothing to
+	// wait on at the second, 1 cluster in 16).
+	for p, node := range []int32{0, 1} {
+		if err := k.Cluster().MoveTopicPartition("t", int32(p), node); err != nil {
+			t.Fatalf("move t/%d to broker %d: %v", p, node, err)
+		}
+	}
 	return k, k.Addrs()[0], accepted
 }
 
@@ -137,23 +145,25 @@ func TestInterruptWhileASecondKafkaBrokerHangs(t *testing.T) {
 	const timeout = 60 * time.Second
 	for _, tc := range []struct {
 		name string
-		args func(k *kfake.Cluster) []string
+		args func(t *testing.T, k *kfake.Cluster) []string
 		// stdin is written and left open.
 		stdin string
 	}{
-		{name: "lag", args: func(*kfake.Cluster) []string { return []string{"lag"} }},
-		{name: "offsets reset", args: func(k *kfake.Cluster) []string {
+		{name: "lag", args: func(*testing.T, *kfake.Cluster) []string { return []string{"lag"} }},
+		{name: "offsets reset", args: func(t *testing.T, k *kfake.Cluster) []string {
 			return []string{"offsets", "reset", groupOn(k, 1), "--to", "earliest", "--topic", "t"}
 		}},
-		{name: "consume", args: func(*kfake.Cluster) []string { return []string{"consume", "t"} }},
-		{name: "consume --group", args: func(k *kfake.Cluster) []string { return []string{"consume", "t", "--group", groupOn(k, 1)} }},
-		{name: "produce", stdin: "m\n", args: func(k *kfake.Cluster) []string {
-			return []string{"produce", "t", "--partition", fmt.Sprint(partitionOn(k, "t", 1))}
+		{name: "consume", args: func(*testing.T, *kfake.Cluster) []string { return []string{"consume", "t"} }},
+		{name: "consume --group", args: func(t *testing.T, k *kfake.Cluster) []string {
+			return []string{"consume", "t", "--group", groupOn(k, 1)}
+		}},
+		{name: "produce", stdin: "m\n", args: func(t *testing.T, k *kfake.Cluster) []string {
+			return []string{"produce", "t", "--partition", fmt.Sprint(partitionOn(t, k, "t", 4, 1))}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, seed, accepted := kafkaWithAHungBroker(t)
-			args := append([]string{"--url", "kafka://" + seed, "--timeout", timeout.String()}, tc.args(k.Cluster())...)
+			args := append([]string{"--url", "kafka://" + seed, "--timeout", timeout.String()}, tc.args(t, k.Cluster())...)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			cmd := newCLI(t).command(ctx, args...)
@@ -212,11 +222,15 @@ func groupOn(k *kfake.Cluster, node int32) string {
 	}
 }
 
-// partitionOn is a partition of topic that broker node leads.
-func partitionOn(k *kfake.Cluster, topic string, node int32) int32 {
-	for p := int32(0); ; p++ {
+// partitionOn is a partition of topic (of partitions) that broker node
+// leads; the test fails if there is none (it used to loop for ever).
+func partitionOn(t *testing.T, k *kfake.Cluster, topic string, partitions, node int32) int32 {
+	t.Helper()
+	for p := range partitions {
 		if k.LeaderFor(topic, p) == node {
 			return p
 		}
 	}
+	t.Fatalf("no partition of %s on broker %d", topic, node)
+	return -1
 }
