@@ -158,7 +158,11 @@ func TestInterruptWhileASecondKafkaBrokerHangs(t *testing.T) {
 			return []string{"consume", "t", "--group", groupOn(k, 1)}
 		}},
 		{name: "produce", stdin: "m\n", args: func(t *testing.T, k *kfake.Cluster) []string {
-			return []string{"produce", "t", "--partition", fmt.Sprint(partitionOn(t, k, "t", 4, 1))}
+			// A message already handed to the client when SIGINT comes is
+			// waited for up to --confirm-timeout (and a 5 s flush), as
+			// produce drains on Ctrl-C: kept short so it ends well inside
+			// the guard, which --timeout alone would not.
+			return []string{"produce", "t", "--partition", fmt.Sprint(partitionOn(t, k, "t", 4, 1)), "--confirm-timeout", "2s"}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
