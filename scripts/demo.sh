@@ -16,11 +16,10 @@ sandbox_pid='' view_pid=''
 
 # cleanup stops the view, then asks the sandbox to stop and waits until it
 # has. A signal meanwhile (Ctrl-C again) is passed on instead of ending
-# this script: the sandbox then kills RabbitMQ rather than waiting for its
-# graceful stop, and still removes its files.
+# this script (see on_signal): the sandbox then kills RabbitMQ rather than
+# waiting for its graceful stop, and still removes its files.
 cleanup() {
   set +e
-  trap '[ -z "$sandbox_pid" ] || kill -TERM "$sandbox_pid" 2>/dev/null' INT TERM HUP
   [ -z "$view_pid" ] || { kill -TERM "$view_pid" 2>/dev/null; wait "$view_pid" 2>/dev/null; }
   if [ -n "$sandbox_pid" ]; then
     kill -TERM "$sandbox_pid" 2>/dev/null && echo "demo: stopping the sandbox ..." >&2
@@ -28,10 +27,23 @@ cleanup() {
   fi
   rm -rf "$tmp"
 }
+# on_signal ends the script with code, which runs cleanup; during cleanup
+# it passes the signal on to the sandbox instead. An exit from a trap
+# while the EXIT trap runs would end bash at once, the sandbox left
+# running: two hang-ups (the terminal's and the login shell's) reaching a
+# loaded machine did that, so the check is on the call stack, not on a
+# variable that cleanup would have to set first.
+on_signal() {
+  if [[ " ${FUNCNAME[*]} " == *" cleanup "* ]]; then
+    [ -z "$sandbox_pid" ] || kill -TERM "$sandbox_pid" 2>/dev/null
+    return 0
+  fi
+  exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
 
 args=(sandbox --demo)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || args+=(--no-rabbitmq)
