@@ -454,9 +454,26 @@ func TestProducePerMessageDestinationForgets(t *testing.T) {
 		}
 	}
 	// a.1, a.2, then a.3 after forgetting both, then a.1 again.
-	if n := lookups.Load(); n != 4 {
+	if n := settledCount(t, conn, &lookups, 4); n != 4 {
 		t.Errorf("%d stream look-ups, want 4", n)
 	}
+}
+
+// settledCount reads a count kept by a subscription's callback, which may
+// still be running for the last request when that request's reply came
+// back: it waits up to 5 s for want, then flushes and waits a little for
+// any more, so that too many is seen as well as too few.
+func settledCount(t *testing.T, conn *Conn, n *atomic.Int32, want int32) int32 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := conn.NATS().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	return n.Load()
 }
 
 // PerMessageDestination: each message goes to its own subject, the
@@ -516,7 +533,7 @@ func TestProducePerMessageDestination(t *testing.T) {
 		}
 	}
 	// a.x, b.y, c.z and a.other: once each, not once per message.
-	if n := lookups.Load(); n != 4 {
+	if n := settledCount(t, conn, &lookups, 4); n != 4 {
 		t.Errorf("%d stream look-ups, want 4", n)
 	}
 	for s, want := range map[jetstream.Stream][]string{sa: {"a.x a0", "a.x a1", "a.other a2"}, sb: {"b.y b0", "b.y b1"}} {
