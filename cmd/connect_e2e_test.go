@@ -194,12 +194,15 @@ func TestURLEdgeCases(t *testing.T) {
 		for _, tc := range []struct{ rest, shown, mention string }{
 			{"h:", "h:", "empty port in h:"},
 			{"[::1]:", "[::1]:", "empty port in [::1]:"},
-			{"h:0", "h:0", "port 0 out of range"},
-			{"h:70000", "h:70000", "port 70000 out of range"},
-			// A port that is not a number may be a password whose host
-			// was left out (u:s3cretpw): it is not quoted.
-			{"h:9x", "h:xxxxx", "the port after h is not a number"},
-			{"u:s3cretpw", "u:xxxxx", "the port after u is not a number"},
+			{"u:p@h:0", "xxxxx@h:0", "port 0 out of range"},
+			{"u:p@h:70000", "xxxxx@h:70000", "port 70000 out of range"},
+			// Without a user, what follows the ':' may be a password whose
+			// host was left out (u:s3cretpw, u:123456): it is not quoted.
+			{"h:0", "h:xxxxx", "what follows h: is not a port from 1 to 65535"},
+			{"h:9x", "h:xxxxx", "what follows h: is not a port from 1 to 65535"},
+			{"u:s3cretpw", "u:xxxxx", "what follows u: is not a port from 1 to 65535"},
+			{"u:s3cretpw:1", "u:xxxxx", "what follows u: is not a port from 1 to 65535"},
+			{"u:s3,cretpw", "u:xxxxx", "what follows u: is not a port from 1 to 65535"},
 			{":4222", ":4222", "empty host"},
 			{"u:s3cretpw@", "xxxxx@", "no host"},
 			{"@h", "xxxxx@h", "empty user name"},

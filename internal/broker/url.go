@@ -91,19 +91,32 @@ func ParseEndpoint(raw string) (*Endpoint, error) {
 			return nil, mqerr.Usagef("malformed URL %q: empty host in list", red)
 		}
 		if err := checkHostPort(h); err != "" {
-			if c := strings.LastIndexByte(h, ':'); !ep.HasUser && strings.HasPrefix(err, "invalid port") && c >= 0 {
+			if name := hostName(h); !ep.HasUser && name != "" && len(h) > len(name)+1 && h[len(name)] == ':' {
 				// "amqp://ops:pw" with the host left out reads as host
-				// ops, port pw: a port that is not a number may be a
-				// password, so it is not quoted.
-				hosts[j] = h[:c+1] + "xxxxx"
-				red = raw[:i+3] + strings.Join(hosts, ",") + raw[i+3+len(rest):]
-				return nil, mqerr.Usagef("malformed URL %q: the port after %s is not a number (a user and password go before @host)", red, h[:c])
+				// ops, port pw: whatever follows the host's first ':' may
+				// be a password (pa:ss, pa,ss, pa/ss and 123456 too), so
+				// none of it is quoted, nor the path and the hosts after.
+				red = raw[:i+3] + strings.Join(append(hosts[:j:j], name), ",") + ":xxxxx"
+				return nil, mqerr.Usagef("malformed URL %q: what follows %s: is not a port from 1 to 65535 (a user and password go before @host)", red, name)
 			}
 			return nil, mqerr.Usagef("malformed URL %q: %s", red, err)
 		}
 		ep.Hosts = append(ep.Hosts, h)
 	}
 	return ep, nil
+}
+
+// hostName is h up to its port: "[::1]" of "[::1]:x", and "ops" of
+// "ops:pa:ss" (the first ':', where a password left without its @host
+// would start).
+func hostName(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end >= 0 {
+			return h[:end+1]
+		}
+	}
+	name, _, _ := strings.Cut(h, ":")
+	return name
 }
 
 func checkHostPort(h string) string {
@@ -120,7 +133,9 @@ func checkHostPort(h string) string {
 	if host == "" {
 		return "empty host in " + h
 	}
-	if strings.ContainsAny(host, " \t/\\") {
+	// A ':' left in a host not in brackets (ops:pa:ss) is no IPv6
+	// address: refused here, not at the first dial.
+	if strings.ContainsAny(host, " \t/\\") || !strings.HasPrefix(host, "[") && strings.ContainsRune(host, ':') {
 		return "invalid host " + h
 	}
 	if port == "" {

@@ -69,6 +69,28 @@ func TestParseEndpointErrorsHideThePassword(t *testing.T) {
 			t.Errorf("%s: password in error %q", raw, err)
 		}
 	}
+	// The host left out, and a password that splits where a URL splits,
+	// or reads as a port out of range: no part of it is quoted.
+	for _, tc := range []struct{ raw, secret, shown string }{
+		{"amqp://ops:123456", "123456", `"amqp://ops:xxxxx"`},
+		{"amqp://ops:70000/vh", "70000", `"amqp://ops:xxxxx"`},
+		{"amqp://ops:hun:ter:22", "ter", `"amqp://ops:xxxxx"`},
+		{"amqp://ops:hun,ter22", "ter22", `"amqp://ops:xxxxx"`},
+		{"amqp://ops:hun/ter22", "ter22", `"amqp://ops:xxxxx"`},
+		{"amqp://ops:hun?ter22", "ter22", `"amqp://ops:xxxxx"`},
+		{`amqp://ops:hu\n:1`, "hu", `"amqp://ops:xxxxx"`},
+		{"kafka://k1:9092,ops:hun:ter22,k3", "ter22", `"kafka://k1:9092,ops:xxxxx"`},
+		{"nats://[::1]:hun:ter22", "ter22", `"nats://[::1]:xxxxx"`},
+	} {
+		_, err := ParseEndpoint(tc.raw)
+		if err == nil {
+			t.Errorf("%s: no error", tc.raw)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, tc.secret) || !strings.Contains(msg, tc.shown) {
+			t.Errorf("%s: error %q, want it to show %s and not %q", tc.raw, msg, tc.shown, tc.secret)
+		}
+	}
 }
 
 func TestRedactURL(t *testing.T) {
@@ -251,9 +273,13 @@ func TestParseEndpointRefusesEmptyParts(t *testing.T) {
 		for rest, mention := range map[string]string{
 			"h:":          "empty port in h:",
 			"[::1]:":      "empty port in [::1]:",
-			"h:0":         "port 0 out of range",
-			"h:00":        "port 00 out of range",
-			"h:65536":     "port 65536 out of range",
+			"u:p@h:0":     "port 0 out of range",
+			"u:p@h:00":    "port 00 out of range",
+			"u:p@h:65536": "port 65536 out of range",
+			// Without a user, what follows the ':' is not quoted: it may
+			// be a password whose @host was left out.
+			"h:0":         "\"" + scheme + "://h:xxxxx\": what follows h: is not a port from 1 to 65535",
+			"h:65536":     "\"" + scheme + "://h:xxxxx\": what follows h: is not a port from 1 to 65535",
 			"@h":          "empty user name",
 			":@h":         "empty user name",
 			":hunter22@h": "empty user name",
@@ -270,7 +296,7 @@ func TestParseEndpointRefusesEmptyParts(t *testing.T) {
 			}
 		}
 	}
-	for _, ok := range []string{"kafka://h:1", "kafka://h:65535", "amqp://u@h/", "nats://tok@h", "amqp://u:p@h:5672/"} {
+	for _, ok := range []string{"kafka://h:1", "kafka://h:65535", "amqp://u@h/", "nats://tok@h", "amqp://u:p@h:5672/", "kafka://[::1]:9092,h2:9093"} {
 		if _, err := ParseEndpoint(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
