@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,18 +58,28 @@ func TestCoordinatedOmission(t *testing.T) {
 // did not keep its rate, even though it sent every scheduled message (late):
 // a stall over the schedule's end holds the last messages back, so the
 // step's achieved rate is under 95% of the rate and the step fails, with a
-// bound loose enough that its p99 alone would pass.
+// bound loose enough that its p99 alone would pass. The stall starts 1.5 s
+// into the run, timed from the run's first tick: timed from before the
+// run, slow setup (creating the stream) moved it past the schedule's end.
 func TestStepOfFallenBehind(t *testing.T) {
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
 	conn := open(t, "nats://"+proxy.Addr)
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		proxy.Pause()
-		time.Sleep(time.Second)
-		proxy.Resume()
-	}()
-	r := run(t, conn, "mqctl-bench-behind", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Duration: 2 * time.Second, InFlight: 32}, Knobs{}, 0)
+	var stall sync.Once
+	resumed := make(chan struct{})
+	tick := func(tk Tick) {
+		stall.Do(func() {
+			go func() {
+				defer close(resumed)
+				time.Sleep(1500*time.Millisecond - tk.Elapsed)
+				proxy.Pause()
+				time.Sleep(time.Second)
+				proxy.Resume()
+			}()
+		})
+	}
+	r := runCtx(t, context.Background(), conn, "mqctl-bench-behind", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Duration: 2 * time.Second, InFlight: 32}, Knobs{}, 0, tick)
+	<-resumed
 	if r.Sent != 2000 || r.Confirmed != 2000 {
 		t.Fatalf("sent %d, confirmed %d of the 2000 scheduled (%s)", r.Sent, r.Confirmed, r.FirstError)
 	}

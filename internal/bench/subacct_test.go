@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -78,6 +79,138 @@ func TestSeqTrackerMemory(t *testing.T) {
 		t.Errorf("heap grew %d bytes for %d sequences, want under 8 MiB", grown, n)
 	}
 	runtime.KeepAlive(tr)
+}
+
+// TestSeqTrackerSlides: at a budget of a few words the windows of two
+// producers slide hundreds of times under sequences that come in order,
+// late, twice or never; each answer is checked against the sequences the
+// tracker counted: a duplicate is one of them, a new one is not, one in
+// the window is never left unchecked, and the gaps are what the counted
+// ones leave below each producer's highest.
+func TestSeqTrackerSlides(t *testing.T) {
+	tr := newSeqTracker(2*producerWords + 24)
+	rng := rand.New(rand.NewPCG(28, 1))
+	var counted [2]map[uint64]bool
+	var next, top [2]uint64
+	var calls, received, slides int64
+	for p := range counted {
+		counted[p] = map[uint64]bool{}
+	}
+	for range 200_000 {
+		p := rng.IntN(2)
+		seq := next[p]
+		switch r := rng.IntN(100); {
+		case r < 2: // never sent
+			next[p]++
+			continue
+		case r < 8 && next[p] > 0: // late or again, up to 2000 back
+			seq = next[p] - 1 - rng.Uint64N(min(next[p], 2000))
+		default:
+			next[p]++
+		}
+		var floor uint64
+		if sp := tr.runs[1][uint32(p)]; sp != nil {
+			floor = sp.floor
+		}
+		before := tr.counts()
+		dup := tr.receive(1, uint32(p), seq)
+		after := tr.counts()
+		calls++
+		sp := tr.runs[1][uint32(p)]
+		if sp.floor != floor {
+			slides++
+		}
+		switch {
+		case tr.words > tr.budget:
+			t.Fatalf("holds %d words, budget %d", tr.words, tr.budget)
+		case dup != (after.Duplicated > before.Duplicated):
+			t.Fatalf("producer %d sequence %d: receive said dup %v, counts %+v → %+v", p, seq, dup, before, after)
+		case after.Duplicated > before.Duplicated && !counted[p][seq]:
+			t.Fatalf("producer %d sequence %d: a duplicate, never counted before", p, seq)
+		case after.Received > before.Received && counted[p][seq]:
+			t.Fatalf("producer %d sequence %d: counted received twice", p, seq)
+		case after.Unchecked > before.Unchecked && seq >= sp.got.base*64:
+			t.Fatalf("producer %d sequence %d: unchecked in the window from %d", p, seq, sp.got.base*64)
+		}
+		if after.Received > before.Received {
+			counted[p][seq] = true
+			received++
+			top[p] = max(top[p], seq+1)
+		}
+	}
+	n := tr.counts()
+	if n.Received+n.Duplicated+n.Unchecked != calls || n.Received != received {
+		t.Errorf("counts %+v over %d calls, %d counted received", n, calls, received)
+	}
+	if want := int64(top[0]+top[1]) - received; n.Gaps() != want {
+		t.Errorf("gaps %d, want %d", n.Gaps(), want)
+	}
+	if slides < 100 || n.Duplicated == 0 || n.Unchecked == 0 {
+		t.Errorf("%d slides, counts %+v: the test did not slide, duplicate and fall below the window enough", slides, n)
+	}
+	t.Logf("%d calls, %d slides, counts %+v, gaps %d", calls, slides, n, n.Gaps())
+}
+
+// TestSeqTrackerSlideCost: with the window full, the words its slides copy
+// are a few per word of new sequences whatever the budget (sliding a word
+// at a time, each word cost a copy of the whole window), and sliding
+// allocates nothing.
+func TestSeqTrackerSlideCost(t *testing.T) {
+	for _, budget := range []uint64{1 << 8, 1 << 12, 1 << 16} {
+		tr, seq := fullSeqTracker(budget)
+		sp := tr.runs[1][0]
+		var copied, slides uint64
+		const rounds = 4
+		for range rounds * budget { // a new word each
+			floor := sp.floor
+			tr.receive(1, 0, seq)
+			seq += 64
+			if sp.floor != floor {
+				slides++
+				copied += uint64(len(sp.got.w)) - 1 // the words kept; the last one is new
+			}
+		}
+		perWord := float64(copied) / float64(rounds*budget)
+		allocs := testing.AllocsPerRun(100, func() {
+			for range 64 {
+				tr.receive(1, 0, seq)
+				seq++
+			}
+		})
+		t.Logf("budget %d words: %d slides, %.2f words copied per new word, %.0f allocations per 64 sequences", budget, slides, perWord, allocs)
+		if perWord > 4 || allocs != 0 {
+			t.Errorf("budget %d words: %.2f words copied per new word, %.0f allocations per 64 sequences; want at most 4 and none", budget, perWord, allocs)
+		}
+		if n := tr.counts(); n.Unchecked != 0 || n.Duplicated != 0 {
+			t.Errorf("budget %d words: counts %+v", budget, n)
+		}
+	}
+}
+
+// BenchmarkSeqTrackerFull: a sequence's cost once the window is full and
+// slides, at budgets up to subBudget: about the same at each.
+func BenchmarkSeqTrackerFull(b *testing.B) {
+	for _, budget := range []uint64{1 << 10, 1 << 16, subBudget} {
+		b.Run(fmt.Sprintf("words=%d", budget), func(b *testing.B) {
+			tr, seq := fullSeqTracker(budget)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range uint64(b.N) {
+				tr.receive(1, 0, seq+i)
+			}
+		})
+	}
+}
+
+// fullSeqTracker is a tracker whose budget one producer (run 1, producer
+// 0) filled, a sequence a word, and the sequence that producer sends next.
+func fullSeqTracker(budget uint64) (*seqTracker, uint64) {
+	tr := newSeqTracker(budget)
+	var seq uint64
+	for ; tr.words < tr.budget; seq += 64 {
+		tr.receive(1, 0, seq)
+	}
+	return tr, seq
 }
 
 // TestSubAccounting (JetStream): bench sub accounts, per run and

@@ -56,15 +56,17 @@ func (b *bitset) word(i uint64) uint64 {
 	return b.w[i-b.base]
 }
 
-// trim drops the lowest n words (all of them when n is larger).
+// trim drops the lowest n words (all of them when n is larger), in
+// place: the words kept move down and the array is reused by the words to
+// come, so a window sliding up allocates nothing.
 func (b *bitset) trim(n uint64) {
 	if n >= uint64(len(b.w)) {
 		b.base += uint64(len(b.w))
-		b.w = nil
+		b.w = b.w[:0]
 		return
 	}
 	b.base += n
-	b.w = append(b.w[:0:0], b.w[n:]...)
+	b.w = b.w[:copy(b.w, b.w[n:])]
 }
 
 // tracker records, per producer, which sequences were confirmed and which
@@ -114,7 +116,8 @@ func (t *tracker) lost() int64 {
 
 // subBudget is how many 64-bit words (32 MiB) a bench sub's seqTracker
 // may hold over all producers: 268M sequence numbers, a window that
-// slides up when a producer outgrows it.
+// slides up when a producer outgrows it, by a quarter of that producer's
+// words at least.
 const subBudget = 1 << 22
 
 // producerWords is what a producer's entry costs against the budget
@@ -199,8 +202,10 @@ func (t *seqTracker) receive(run uint64, p uint32, seq uint64) (dup bool) {
 	held := uint64(len(sp.got.w))
 	need := sp.got.wordsWith(seq)
 	if t.words-held+need > t.budget && seq >= sp.got.base*64 {
-		// Slide this producer's window up: its lowest words go.
-		sp.got.trim(t.words - held + need - t.budget)
+		// Slide this producer's window up: its lowest words go, a quarter
+		// of them at least, since a slide copies the words it keeps (a
+		// word at a time, that was the whole window per 64 sequences).
+		sp.got.trim(max(t.words-held+need-t.budget, held/4))
 		sp.floor = sp.got.base * 64
 		t.words -= held - uint64(len(sp.got.w))
 		held, need = uint64(len(sp.got.w)), sp.got.wordsWith(seq)
