@@ -129,6 +129,9 @@ func TestBenchKafkaIdempotence(t *testing.T) {
 	}{
 		{[]string{"--linger", "2ms"}, true},
 		{[]string{"--linger", "2ms", "--idempotent=false"}, false},
+		// -1 is all: idempotent by default, and it can be turned off.
+		{[]string{"--acks", "-1"}, true},
+		{[]string{"--acks", "-1", "--idempotent=false"}, false},
 	} {
 		inits.Store(0)
 		s, code, stderr := benchOn(t, k.URL, 0, append([]string{"pub", "--count", "300", "--size", "64"}, c.args...)...)
