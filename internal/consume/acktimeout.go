@@ -119,11 +119,18 @@ func (g *ackGuard) key(m *broker.Message) uint64 {
 // behind it.
 func (r *runner) settleRun(ctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
 	err := r.settleErr(ctx, d, s)
+	r.countAckTimeout(d, err)
+	return err == nil
+}
+
+// countAckTimeout records the settle of d after its handler ran, which
+// failed with err (nil when it worked), and stops the run at
+// MaxAckTimeouts as settleRun says.
+func (r *runner) countAckTimeout(d *broker.Delivery, err error) {
 	at, n := r.acks.settled(d, err)
 	if at != nil && n >= MaxAckTimeouts && r.halt != nil {
 		r.halt(mqerr.Wrap(mqerr.Partial, ackTimeoutStop(d, at, n)))
 	}
-	return err == nil
 }
 
 // ackTimeoutStop is the run's error when the broker took d's message back
