@@ -109,8 +109,13 @@ again. The summary counts it as "given back"; it does not change the exit code. 
 that finishes after the close cannot ack: its message is handled again, and the exit code is 3.
 When the broker takes the same message back twice because its handler outlasted the broker's
 ack timeout (RabbitMQ consumer_timeout), mqctl stops rather than run it again forever: nothing
-more starts, the message stays in the queue unacked (no --on-fail verdict reaches the broker),
-one line names the queue, the timeout and what to raise, and the exit code is 3.
+more starts, the message stays in the queue unacked, one line names the queue, the timeout and
+what to raise, and the exit code is 3. The --on-fail verdict of a handler that outlasted the
+timeout does not reach the broker: no reject or requeue, and no copy for dead-letter=DEST or
+retry=..., as a copy is published only while the broker still holds the message. Should the
+timeout fire after that check and before the ack (while the copy is being published), or its
+channel close not have reached mqctl yet at the check, the copy stays in DEST or the delay
+queue beside the message that comes back: one duplicate.
 
 --serve HOST:PORT (--exec only) serves, while the run goes on:
   /healthz  {"status":"UP","components":{"consumer":{...},"broker":{...}}}, 503 when DOWN: the

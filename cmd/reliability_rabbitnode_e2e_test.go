@@ -221,7 +221,9 @@ func TestReliabilityRabbitMQConsumerTimeout(t *testing.T) {
 // with exit 3 and one line naming the queue, the timeout and what to
 // raise, and leave every message in the queue: none acked, and with
 // --on-fail reject none rejected either, as that verdict could not reach
-// the broker.
+// the broker. With --on-fail dead-letter=DEST or retry=DELAY no copy may
+// land in DEST or the delay queue either: the broker has the message back
+// before the handler ends, and a copy beside it would be a duplicate.
 func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 	t.Parallel()
 	runs := reliability.Runs(t)
@@ -235,15 +237,19 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 		AdvancedConfig: "[{rabbit, [{channel_tick_interval, 1000}]}].\n",
 	})
 	for _, tc := range []struct {
-		name   string
-		exit   int
-		onFail []string
+		name string
+		exit int
+		// onFail is the --on-fail verdict, DLQ standing for the queue's
+		// DLX queue (which must stay empty).
+		onFail string
 		// quorum: a quorum queue, which stamps each redelivery with a
 		// new x-delivery-count header.
 		quorum bool
 	}{
 		{name: "succeeds", exit: 0},
-		{name: "fails", exit: 1, onFail: []string{"--on-fail", "reject"}},
+		{name: "fails", exit: 1, onFail: "reject"},
+		{name: "fails with dead-letter", exit: 1, onFail: "dead-letter=DLQ"},
+		{name: "fails with retry", exit: 1, onFail: "retry=1h"},
 		{name: "succeeds on a quorum queue", exit: 0, quorum: true},
 	} {
 		t.Run("handler "+tc.name, func(t *testing.T) {
@@ -269,7 +275,11 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 				publishConfirmed(t, ch, queue, want)
 				handled := filepath.Join(dir, queue+".handled")
 				handler := fmt.Sprintf(`v=$(cat); printf '%%s\n' "$v" >> '%s'; sleep 6; exit %d`, handled, tc.exit)
-				r := c.run(append([]string{"consume", queue, "--exec", handler, "--idle-timeout", "5s"}, tc.onFail...)...)
+				cmdArgs := []string{"consume", queue, "--exec", handler, "--idle-timeout", "5s"}
+				if tc.onFail != "" {
+					cmdArgs = append(cmdArgs, "--on-fail", strings.ReplaceAll(tc.onFail, "DLQ", dlq))
+				}
+				r := c.run(cmdArgs...)
 				t.Logf("exit %d, stderr:\n%s", r.code, r.stderr)
 				s.Count(fmt.Sprintf("exit %d", r.code))
 				if r.code != 3 {
@@ -303,6 +313,11 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 				if d := queueDepth(t, ch, dlq); d != 0 {
 					t.Errorf("run %d: %d messages reached the DLX queue", run, d)
 				}
+				if strings.HasPrefix(tc.onFail, "retry=") {
+					if d := queueDepth(t, ch, queue+".retry.1h"); d != 0 {
+						t.Errorf("run %d: %d copies were parked in the delay queue", run, d)
+					}
+				}
 				left := drainAMQP(t, ch, queue)
 				if len(left) != n {
 					t.Errorf("run %d: %d messages left in the queue, want all %d", run, len(left), n)
@@ -311,5 +326,5 @@ func TestReliabilityRabbitMQConsumerTimeoutEveryTime(t *testing.T) {
 			}
 		})
 	}
-	s.Note("consumer_timeout = 2000 ms, channel_tick_interval 1 s; %d messages per run, every handler run sleeps 6 s, then exits 0 (on a classic queue and on a quorum queue), or 1 with --on-fail reject; lost and duplicated are counted in the queue after the run", n)
+	s.Note("consumer_timeout = 2000 ms, channel_tick_interval 1 s; %d messages per run, every handler run sleeps 6 s, then exits 0 (on a classic queue and on a quorum queue), or 1 with --on-fail reject, dead-letter or retry=1h; lost and duplicated are counted in the queue after the run", n)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/mqctl/mqctl/internal/broker"
@@ -58,14 +59,19 @@ func (g *ackGuard) settled(d *broker.Delivery, err error) (*broker.AckTimeout, i
 	return at, g.timedOut[k]
 }
 
-// redeliveryCount is the header a RabbitMQ quorum queue adds to a
-// message delivered again and raises at every return: the same message
-// carries another value each time.
-const redeliveryCount = "x-delivery-count"
+// redeliveryCounts are the headers a RabbitMQ quorum queue adds to a
+// message delivered again and raises at every return, so that the same
+// message carries other values each time: x-delivery-count (failed
+// deliveries), and from RabbitMQ 4.3 x-acquired-count (every hand-out,
+// a hand-back after consumer_timeout too). No other header the broker
+// sets changes between two deliveries of one message: x-death and the
+// x-first-death-*/x-last-death-* headers change only when the message is
+// dead-lettered, and a stream's x-stream-offset is the message's own.
+var redeliveryCounts = []string{"x-delivery-count", "x-acquired-count"}
 
 // key hashes what stays the same when a message is delivered again:
 // not the delivery tag, redelivered flag or delivery counts (nor the
-// x-delivery-count header).
+// redeliveryCounts headers).
 func (g *ackGuard) key(m *broker.Message) uint64 {
 	var h maphash.Hash
 	h.SetSeed(g.seed)
@@ -85,7 +91,7 @@ func (g *ackGuard) key(m *broker.Message) uint64 {
 	field(m.Key)
 	field(m.Value)
 	for _, hd := range m.Headers {
-		if hd.Key == redeliveryCount {
+		if slices.Contains(redeliveryCounts, hd.Key) {
 			continue
 		}
 		str(hd.Key)
@@ -113,11 +119,18 @@ func (g *ackGuard) key(m *broker.Message) uint64 {
 // behind it.
 func (r *runner) settleRun(ctx context.Context, d *broker.Delivery, s broker.Settlement) bool {
 	err := r.settleErr(ctx, d, s)
+	r.countAckTimeout(d, err)
+	return err == nil
+}
+
+// countAckTimeout records the settle of d after its handler ran, which
+// failed with err (nil when it worked), and stops the run at
+// MaxAckTimeouts as settleRun says.
+func (r *runner) countAckTimeout(d *broker.Delivery, err error) {
 	at, n := r.acks.settled(d, err)
 	if at != nil && n >= MaxAckTimeouts && r.halt != nil {
 		r.halt(mqerr.Wrap(mqerr.Partial, ackTimeoutStop(d, at, n)))
 	}
-	return err == nil
 }
 
 // ackTimeoutStop is the run's error when the broker took d's message back

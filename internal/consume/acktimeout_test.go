@@ -58,25 +58,44 @@ func TestAckTimeoutStop(t *testing.T) {
 }
 
 // A quorum queue stamps each redelivery with a new x-delivery-count
-// header (seen on RabbitMQ 3.10: 2, then 4 after two returns): the guard
-// must still know the message, or a handler slower than consumer_timeout
-// runs on it forever on a quorum queue.
+// header (seen on RabbitMQ 3.10: 2, then 4 after two returns) and, from
+// RabbitMQ 4.3, a new x-acquired-count at every hand-out: the guard must
+// still know the message, or a handler slower than consumer_timeout runs
+// on it forever on a quorum queue. Any other header still tells messages
+// apart.
 func TestAckGuardIgnoresDeliveryCount(t *testing.T) {
-	delivery := func(count string) *broker.Delivery {
+	delivery := func(headers ...string) *broker.Delivery {
 		d := &broker.Delivery{}
 		d.Value, d.Destination = []byte("a"), "jobs"
 		d.Headers = []broker.Header{{Key: "h", Value: []byte("1")}}
-		if count != "" {
-			d.Headers = append(d.Headers, broker.Header{Key: "x-delivery-count", Value: []byte(count)})
+		for i := 0; i+1 < len(headers); i += 2 {
+			d.Headers = append(d.Headers, broker.Header{Key: headers[i], Value: []byte(headers[i+1])})
 		}
 		d.AMQP = broker.AMQPMeta{Queue: "jobs", RoutingKey: "jobs"}
 		return d
 	}
 	timedOut := fmt.Errorf("ack: %w: %w", broker.ErrStaleDelivery, &broker.AckTimeout{Setting: "consumer_timeout"})
 	var g ackGuard
-	for i, count := range []string{"", "1", "2"} {
-		if _, n := g.settled(delivery(count), timedOut); n != i+1 {
-			t.Errorf("delivery %d (x-delivery-count %q): counted %d ack timeouts, want %d", i, count, n, i+1)
+	for i, headers := range [][]string{
+		nil,
+		{"x-delivery-count", "1"},
+		{"x-delivery-count", "2"},
+		{"x-acquired-count", "1"},
+		{"x-delivery-count", "2", "x-acquired-count", "3"},
+		{"x-acquired-count", "4", "x-delivery-count", "3"},
+	} {
+		if _, n := g.settled(delivery(headers...), timedOut); n != i+1 {
+			t.Errorf("delivery %d (headers %q): counted %d ack timeouts, want %d", i, headers, n, i+1)
+		}
+	}
+	same := delivery("x-acquired-count", "1")
+	for _, headers := range [][]string{
+		{"x-acquired-count", "1", "h2", "1"},
+		{"x-acquired-count", "1", "X-Acquired-Count", "2"},
+		{"x-acquired-count-2", "1"},
+	} {
+		if g.key(&delivery(headers...).Message) == g.key(&same.Message) {
+			t.Errorf("headers %q: the same key as %q, want another", headers, []string{"x-acquired-count", "1"})
 		}
 	}
 }

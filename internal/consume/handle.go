@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -254,10 +255,23 @@ func (r *runner) handleDelayed(ctx context.Context, dr *drain, d *broker.Deliver
 	if r.o.Verbose {
 		r.o.Logf("handler failed for %s (attempt %d): %v; retrying in %s", d.Where(), attempt, reason, r.o.OnFail.Delays[i])
 	}
+	if r.takenBack(ctx, d, "parked for a retry") {
+		return
+	}
 	// Parked even after an interrupt: the handler's verdict is in.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if err := r.o.Retrier.Retry(pctx, d, i, attempt+1); err != nil {
+		if errors.Is(err, broker.ErrStaleDelivery) {
+			// d's own settle failed: the broker took d back after the
+			// check above. A nack would fail too (settled already) and
+			// hide an ack timeout from the count.
+			if r.st.SettleErrors.Add(1) <= 5 {
+				r.o.Logf("%v; %s comes again, beside any copy parked for its retry", err, d.Where())
+			}
+			r.countAckTimeout(d, err)
+			return
+		}
 		r.o.Logf("%v; %s instead", err, r.st.nacked())
 		r.settleRun(ctx, d, broker.Settlement{Verb: broker.Nack})
 		return
@@ -295,6 +309,9 @@ func (r *runner) runWithProgress(ctx context.Context, d *broker.Delivery, attemp
 // after the broker confirmed that copy; when the publish fails d is
 // nacked instead (Kafka: left uncommitted), so it is never lost.
 func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason error, attempts int) {
+	if r.takenBack(ctx, d, "dead-lettered to "+r.o.OnFail.Dest) {
+		return
+	}
 	m := dlq.DeadLetter(r.o.Broker, &d.Message, dlq.Death{Reason: reason.Error(), Time: time.Now(), Count: attempts})
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
@@ -307,6 +324,24 @@ func (r *runner) deadLetter(ctx context.Context, d *broker.Delivery, reason erro
 	}
 	r.st.DeadLettered.Add(1)
 	r.settleRun(ctx, d, broker.Settlement{Verb: broker.Ack})
+}
+
+// takenBack skips the copy that --on-fail would publish of d (what says
+// which) when the broker has d back already (broker.IsStale: a RabbitMQ
+// channel closed by consumer_timeout): d comes again, so the copy would
+// be a duplicate. d is then settled as any delivery whose handler
+// outlasted the broker's ack timeout: the settle fails, and settleRun
+// counts it towards the stop. A nack, not the ack that follows a copy:
+// should the broker still hold d after all, d goes back, not lost.
+// A broker that takes d back after this check, while the copy is being
+// published, leaves both: the help and README say so.
+func (r *runner) takenBack(ctx context.Context, d *broker.Delivery, what string) bool {
+	if !broker.IsStale(d) {
+		return false
+	}
+	r.o.Logf("%s: not %s, as the broker took it back (it comes again)", d.Where(), what)
+	r.nackFailed(ctx, d, broker.Settlement{Verb: broker.Nack})
+	return true
 }
 
 // backoff is base doubled per attempt, at most a minute.
