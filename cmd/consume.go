@@ -97,8 +97,7 @@ messages have no key (RabbitMQ, NATS).
 Stopping (--exec): on SIGTERM (what Kubernetes sends) or Ctrl-C nothing more is fetched or
 started; the handlers running go on for up to --shutdown-timeout (default 30s), and what they
 finish is acked or committed. Messages fetched but not started go back at once (JetStream -NAK,
-RabbitMQ cancel and nack; Kafka: not committed), for other consumers to take meanwhile;
-with --multi-ack they go back when mqctl exits.
+RabbitMQ cancel and nack; Kafka: not committed), for other consumers to take meanwhile.
 Handlers still running then are stopped and their messages nacked: they come again. A second
 signal kills mqctl at once (nothing unfinished is acked). SIGTERM ends the run like a normal
 stop (exit 0, or 3 when messages failed); Ctrl-C exits 130.
