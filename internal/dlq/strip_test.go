@@ -22,7 +22,7 @@ func TestStripForReplay(t *testing.T) {
 			txt("x-first-death-exchange", ""), txt("x-first-death-queue", "jobs"), txt("x-first-death-reason", "rejected"),
 			hdr("x-death", xDeathJSON(t, death("jobs", "rejected", "", 1, t0, "jobs"))),
 			txt("x-last-death-exchange", ""), txt("x-last-death-queue", "jobs"), txt("x-last-death-reason", "rejected"),
-			txt("x-delivery-count", "3"), txt("CC", "audit"), txt("x-custom", "keep")},
+			txt("x-delivery-count", "3"), txt("CC", "audit"), txt("x-acquired-count", "4"), txt("x-custom", "keep")},
 		want: []broker.Header{txt("trace-id", "t1"), txt("CC", "audit"), txt("x-custom", "keep"), txt(HeaderReplayCount, "1")},
 	}, {
 		name: "an earlier replay count is replaced by one more",
