@@ -338,6 +338,54 @@ func TestCoreKicksOncePerBatch(t *testing.T) {
 	}
 }
 
+// TestCoreReleasesTheWindowInChunks: a flush settles its batch a chunk
+// at a time, giving each chunk's window slots back before the next
+// chunk's done calls: a publisher held by a full window resumes after the
+// first chunk, not after the whole batch.
+func TestCoreReleasesTheWindowInChunks(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	const n = 3 * settleChunk
+	cp := newCoreProducer(&producer{nc: conn.nc, subject: "events.chunks", timeout: time.Minute,
+		win: inflight.New(n), closing: make(chan struct{}), stopped: make(chan struct{})}, 2*n)
+	// The done call of the first message of the third chunk waits until
+	// the test has looked at the window.
+	held, resume := make(chan struct{}), make(chan struct{})
+	var settled atomic.Int64
+	for i := range n {
+		done := func(_ broker.Receipt, err error) {
+			if err != nil {
+				t.Errorf("message %d: %v", i, err)
+			}
+			if i == 2*settleChunk {
+				close(held)
+				<-resume
+			}
+			settled.Add(1)
+		}
+		cp.Publish(ctx, &broker.Message{Value: []byte("m")}, done)
+	}
+	if got := cp.win.InUse(); got != n {
+		t.Fatalf("%d slots in use after %d publishes", got, n)
+	}
+	go cp.flusher()
+	cp.nudge()
+	<-held
+	if got := cp.win.InUse(); got != n-2*settleChunk {
+		t.Errorf("%d slots in use while the third chunk settles, want %d: the first two chunks' slots back", got, n-2*settleChunk)
+	}
+	close(resume)
+	if err := cp.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := settled.Load(); got != n {
+		t.Errorf("%d settled, want %d", got, n)
+	}
+	if err := cp.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCorePublishAllocs: a core publish allocates nothing of its own (the
 // flusher's PING round trips, every half window, allocate a little), so
 // a load test's measuring does not feed the garbage collector.
