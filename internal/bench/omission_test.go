@@ -17,13 +17,30 @@ func stalledRun(t *testing.T) *Result {
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
 	conn := open(t, "nats://"+proxy.Addr)
-	go func() {
-		time.Sleep(4 * time.Second)
-		proxy.Pause()
-		time.Sleep(time.Second)
-		proxy.Resume()
-	}()
-	return run(t, conn, "mqctl-bench-co", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Count: 10000, InFlight: 32}, Knobs{}, 0)
+	tick, resumed := stallAt(proxy, 4*time.Second, time.Second)
+	r := runCtx(t, context.Background(), conn, "mqctl-bench-co", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Count: 10000, InFlight: 32}, Knobs{}, 0, tick)
+	<-resumed
+	return r
+}
+
+// stallAt returns a Tick callback that pauses proxy for d, at into the
+// run: timed from the run's first tick, not from before its setup
+// (creating the destination), which a loaded machine can make slow
+// enough to move the stall. resumed is closed once the proxy runs again.
+func stallAt(proxy *testenv.Proxy, at, d time.Duration) (tick func(Tick), resumed <-chan struct{}) {
+	var once sync.Once
+	done := make(chan struct{})
+	return func(tk Tick) {
+		once.Do(func() {
+			go func() {
+				defer close(done)
+				time.Sleep(at - tk.Elapsed)
+				proxy.Pause()
+				time.Sleep(d)
+				proxy.Resume()
+			}()
+		})
+	}, done
 }
 
 // TestCoordinatedOmission: a 1 s stall at a fixed rate must show in the
@@ -65,19 +82,7 @@ func TestStepOfFallenBehind(t *testing.T) {
 	srv := testenv.NATS(t, sandbox.NATSOptions{})
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(srv.URL, "nats://"))
 	conn := open(t, "nats://"+proxy.Addr)
-	var stall sync.Once
-	resumed := make(chan struct{})
-	tick := func(tk Tick) {
-		stall.Do(func() {
-			go func() {
-				defer close(resumed)
-				time.Sleep(1500*time.Millisecond - tk.Elapsed)
-				proxy.Pause()
-				time.Sleep(time.Second)
-				proxy.Resume()
-			}()
-		})
-	}
+	tick, resumed := stallAt(proxy, 1500*time.Millisecond, time.Second)
 	r := runCtx(t, context.Background(), conn, "mqctl-bench-behind", Workload{Mode: "pub", Producers: 1, Consumers: 1, Rate: 1000, Duration: 2 * time.Second, InFlight: 32}, Knobs{}, 0, tick)
 	<-resumed
 	if r.Sent != 2000 || r.Confirmed != 2000 {
