@@ -26,7 +26,7 @@ func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
 		return fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", k.Compression)
 	}
 	plan.Destination.Partitions = k.Partitions
-	p.Acks, p.Compression, p.Partitioner = benchAcks(k), k.Compression, "round-robin"
+	p.Acks, p.Compression, p.Partitioner = acksOf(k.Acks), k.Compression, "round-robin"
 	p.Linger, p.NoIdempotence = k.Linger, k.NoIdempotence
 	plan.Consumer.From = broker.StartPosition{Kind: broker.StartBeginning}
 	if run.Consumers > 1 {
@@ -40,23 +40,13 @@ func (driver) BenchParity(k broker.BenchKnobs) broker.BenchParity {
 	s := broker.BenchParity{Confirm: "kafka acks=all (idempotent)", FullConfirm: true,
 		Disk:        "kafka page cache (flushed by the OS)",
 		Replication: fmt.Sprintf("kafka %d partition(s), the broker's default replication factor", max(k.Partitions, 1))}
-	switch acks := benchAcks(k); {
+	switch acks := acksOf(k.Acks); {
 	case acks != "all":
 		s.Confirm, s.FullConfirm = "kafka acks="+acks, false
 	case k.NoIdempotence:
 		s.Confirm = "kafka acks=all (not idempotent)"
 	}
 	return s
-}
-
-// benchAcks is --acks with Kafka's other name for all, -1, and the
-// default, none given, both read as all, so that the plan and the parity
-// lines say what the producer does with them.
-func benchAcks(k broker.BenchKnobs) string {
-	if k.Acks == "" || k.Acks == "-1" {
-		return "all"
-	}
-	return k.Acks
 }
 
 // CreateBenchDestination creates topic d.Name with d.Partitions (1 when

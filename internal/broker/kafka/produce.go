@@ -179,8 +179,8 @@ func producerOpts(o broker.ProducerOptions) ([]kgo.Opt, *producer, error) {
 		opts = append(opts, kgo.DefaultProduceTopic(o.Destination))
 	}
 
-	switch o.Acks {
-	case "", "all", "-1":
+	switch acksOf(o.Acks) {
+	case "all":
 		// kgo's default: acks=all with the idempotent producer.
 		if o.NoIdempotence {
 			opts = append(opts, kgo.DisableIdempotentWrite())
@@ -497,4 +497,14 @@ func (p pinnedBackup) PartitionByBackup(r *kgo.Record, n int, it kgo.TopicBackup
 		return int(r.Partition)
 	}
 	return p.backup.PartitionByBackup(r, n, it)
+}
+
+// acksOf reads an acks setting: Kafka's other name for all, -1, and none
+// given (kgo's default) are all, so that the producer, a bench plan and
+// its parity line agree on what runs.
+func acksOf(acks string) string {
+	if acks == "" || acks == "-1" {
+		return "all"
+	}
+	return acks
 }
