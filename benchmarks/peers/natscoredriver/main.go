@@ -28,6 +28,7 @@ func main() {
 	}
 	count, _ := strconv.Atoi(os.Args[3])
 	size, _ := strconv.Atoi(os.Args[4])
+	size = max(size, 16) // room for the sequence and the send time
 	window, _ := strconv.Atoi(os.Args[5])
 	ctx := context.Background()
 	conn, err := broker.Open(ctx, broker.Target{URL: os.Args[1], Timeout: 10 * time.Second})
@@ -44,7 +45,7 @@ func main() {
 		confirmed.Add(1)
 	}
 	n := window + 1
-	payloads := make([]byte, n*max(size, 16))
+	payloads := make([]byte, n*size)
 	msgs := make([]broker.Message, n)
 	for i := range msgs {
 		msgs[i].Value = payloads[i*size : (i+1)*size]
