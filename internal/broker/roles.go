@@ -155,6 +155,24 @@ type Producer interface {
 	Close() error
 }
 
+// Copier is a Producer whose Publish is done with m when it returns: the
+// client has copied the message (core NATS writes it into nats.go's
+// buffer) and the driver keeps nothing of it. The caller may change m
+// at once; done still reports the outcome. A producer that keeps m
+// until the broker answers (franz-go's records, JetStream's pending
+// acks) is not one. The load test stamps one hot message instead of
+// keeping one per message in flight, which with a window of 65536 spans
+// some 30 MiB (BENCHMARKS.md).
+type Copier interface {
+	CopiesOnPublish() bool
+}
+
+// CopiesOnPublish reports whether p is a Copier that says so.
+func CopiesOnPublish(p Producer) bool {
+	c, ok := p.(Copier)
+	return ok && c.CopiesOnPublish()
+}
+
 // Publisher opens producers.
 type Publisher interface {
 	NewProducer(ctx context.Context, opts ProducerOptions) (Producer, error)

@@ -1,9 +1,10 @@
 // Command natscoredriver publishes through mqctl's own core NATS driver
 // (the broker.Producer that `mqctl produce --core` and `mqctl bench pub
 // --core` use), with nothing of the load test around it: COUNT messages
-// of SIZE bytes, each stamped with its sequence number and send time in
-// a ring of WINDOW+1 payloads (a message must not change until its done
-// was called), done counting them. It is the floor of bench pub --core
+// of SIZE bytes, each stamped with its sequence number and send time,
+// done counting them. As bench does, it stamps one message when the
+// producer is a broker.Copier (core NATS is), and otherwise a ring of
+// WINDOW+1 (a message must not change until its done was called). It is the floor of bench pub --core
 // on this driver: what remains of the gap to the raw nats.go loop is the
 // driver's, not the load test's.
 package main
@@ -45,6 +46,9 @@ func main() {
 		confirmed.Add(1)
 	}
 	n := window + 1
+	if broker.CopiesOnPublish(prod) {
+		n = 1
+	}
 	payloads := make([]byte, n*size)
 	msgs := make([]broker.Message, n)
 	for i := range msgs {

@@ -58,6 +58,11 @@ func (p *coreProducer) Publish(ctx context.Context, m *broker.Message, done func
 
 func (p *coreProducer) nudge() { signal(p.kick) }
 
+// CopiesOnPublish implements broker.Copier: PublishMsg has copied the
+// message into nats.go's write (or reconnect) buffer when it returns, and
+// a failure calls done before Publish returns.
+func (p *coreProducer) CopiesOnPublish() bool { return true }
+
 // Flush implements broker.Producer: it flushes now rather than at the
 // next tick.
 func (p *coreProducer) Flush(ctx context.Context) error {

@@ -413,6 +413,58 @@ func TestCorePublishAllocs(t *testing.T) {
 	}
 }
 
+// TestCoreCopiesOnPublish: a core producer is a broker.Copier, so one
+// message may be rewritten after every Publish (the load test stamps one
+// hot message). What arrives is what each Publish was given, through
+// several flushes; a JetStream producer keeps its messages until their
+// PubAck and must not say it copies.
+func TestCoreCopiesOnPublish(t *testing.T) {
+	srv := testenv.NATS(t, sandbox.NATSOptions{})
+	conn, ctx := natsConn(t, srv, broker.Target{})
+	sub, err := conn.NATS().SubscribeSync("events.reused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.NATS().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p := newProducer(t, ctx, conn, broker.ProducerOptions{Destination: "events.reused", Core: true, InFlight: 64})
+	if !broker.CopiesOnPublish(p) {
+		t.Fatal("the core producer does not say it copies on publish")
+	}
+	const n = 1000
+	out := newOutcomes(n)
+	m := &broker.Message{Value: make([]byte, 8), Headers: []broker.Header{{Key: "n", Value: make([]byte, 8)}}}
+	for i := range n {
+		copy(m.Value, fmt.Sprintf("v%07d", i))
+		copy(m.Headers[0].Value, fmt.Sprintf("h%07d", i))
+		m.NATS.MsgID = fmt.Sprintf("id-%d", i)
+		p.Publish(ctx, m, out.done(i))
+		// Scribbled on at once: a driver still holding m would send this.
+		copy(m.Value, "XXXXXXXX")
+		copy(m.Headers[0].Value, "XXXXXXXX")
+		m.NATS.MsgID = "XX"
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	out.exactlyOnce(t)
+	for i := range n {
+		got, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("receive message %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("v%07d", i); string(got.Data) != want || got.Header.Get("n") != fmt.Sprintf("h%07d", i) || got.Header.Get("Nats-Msg-Id") != fmt.Sprintf("id-%d", i) {
+			t.Fatalf("message %d arrived as %q with headers %v, want %q as published", i, got.Data, got.Header, want)
+		}
+	}
+
+	createStream(t, ctx, conn.JetStream(), jetstream.StreamConfig{Name: "REUSED", Subjects: []string{"js.reused"}})
+	if js := newProducer(t, ctx, conn, broker.ProducerOptions{Destination: "js.reused", InFlight: 64}); broker.CopiesOnPublish(js) {
+		t.Error("the JetStream producer says it copies on publish; it keeps each message until its PubAck")
+	}
+}
+
 func TestProduceMaxPayload(t *testing.T) {
 	for _, core := range []bool{false, true} {
 		t.Run(fmt.Sprintf("core=%v", core), func(t *testing.T) {
