@@ -542,7 +542,7 @@ type producerState struct {
 	tr       *tracker
 	c        *counters
 	confirmH *lockedHist
-	slots    chan *slot
+	free     *freeList
 	noteErr  func(error)
 }
 
@@ -567,7 +567,7 @@ func (s *slot) finish(r broker.Receipt, err error) {
 		}
 		ps.c.confirmed.Add(1)
 	}
-	ps.slots <- s
+	ps.free.put(s)
 }
 
 // produce is one producer's loop: pace, stamp, publish through the
@@ -594,7 +594,7 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 	if count >= 0 && count < int64(n) {
 		n = max(int(count), 1)
 	}
-	ps := &producerState{p: uint32(p), start: start, tr: tr, c: c, confirmH: confirmH, slots: make(chan *slot, n), noteErr: noteErr}
+	ps := &producerState{p: uint32(p), start: start, tr: tr, c: c, confirmH: confirmH, free: newFreeList(n), noteErr: noteErr}
 	ring := make([]slot, n)
 	msgs := 1
 	if !broker.CopiesOnPublish(prod) {
@@ -613,8 +613,9 @@ func produce(ctx context.Context, env Env, w Workload, prod broker.Producer, p i
 		s.b = s.m.Value
 		s.owner = ps
 		s.done = s.finish
-		ps.slots <- s
+		ps.free.put(s)
 	}
+	var mine []*slot // free slots the producer took from ps.free
 	// One timer paces the whole loop: a new one per message would cost
 	// an allocation and a heap insert at every send under --rate.
 	pace := time.NewTimer(time.Hour)
@@ -647,29 +648,20 @@ loop:
 				}
 			}
 		}
-		// A free slot is the common case: take it without a select,
-		// which costs more than the two channel polls.
-		var s *slot
 		select {
 		case <-done:
 			break loop
 		default:
 		}
-		select {
-		case s = <-ps.slots:
-		default:
-			select {
-			case <-done:
-				break loop
-			case s = <-ps.slots:
-			}
+		s := ps.free.next(&mine, done)
+		if s == nil {
+			break loop
 		}
 		sentAt := time.Since(start)
 		if w.Rate <= 0 {
 			intended = sentAt
 		}
 		if w.Duration > 0 && !start.Add(intended).Before(end) {
-			ps.slots <- s
 			break loop
 		}
 		s.warm = intended < w.Warmup
