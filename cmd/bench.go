@@ -163,9 +163,6 @@ never received.`,
 			if err := bench.CheckKnobs(cmd.Flags().Changed, &w, k); err != nil {
 				return err
 			}
-			if k.NoIdempotence && k.Acks != "" && k.Acks != "all" && k.Acks != "-1" { // -1 is all
-				return mqerr.Usagef("--idempotent=false: only acks=all uses the idempotent producer; --acks %s already has none", k.Acks)
-			}
 			if k.Linger < 0 {
 				return mqerr.Usagef("--linger %s: want 0 or more", k.Linger)
 			}

@@ -74,7 +74,6 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"sub", "q", "--yes", "--size", "100"}, "--size: bench sub"},
 		{[]string{"pub", "--consumers", "4"}, "--consumers: bench pub only publishes"},
 		{[]string{"pub", "--prefetch", "10"}, "--prefetch: bench pub"},
-		{[]string{"--idempotent=false", "--acks", "1"}, "--idempotent=false"},
 		{[]string{"pub", "--e2e-cross-host"}, "--e2e-cross-host: bench pub would send to a destination it creates"},
 		{[]string{"--e2e-cross-host", "--compare", "a,b"}, "--e2e-cross-host"},
 		{[]string{"--e2e-cross-host", "--rate", "max", "--p99-under", "5ms"}, "--e2e-cross-host"},

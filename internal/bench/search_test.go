@@ -143,14 +143,18 @@ func TestPlanKnobs(t *testing.T) {
 	if _, _, _, err := Plan("rabbitmq", "d", w, Knobs{QueueType: "stream"}); err != nil {
 		t.Errorf("--queue-type stream --consumers 1: %v", err)
 	}
-	// Kafka's: a typo in --acks or --compression is refused naming it.
-	for flag, k := range map[string]Knobs{"--acks": {Acks: "2"}, "--compression": {Compression: "brotli"}} {
+	// Kafka's: a typo in --acks or --compression is refused naming it, as
+	// is --idempotent=false where acks is not all (-1 is all).
+	for flag, k := range map[string]Knobs{"--acks": {Acks: "2"}, "--compression": {Compression: "brotli"},
+		"--idempotent=false": {Acks: "1", NoIdempotence: true}} {
 		if _, _, _, err := Plan("kafka", "d", w, k); err == nil || !strings.HasPrefix(err.Error(), flag) {
 			t.Errorf("%+v: err %v, want a refusal naming %s", k, err, flag)
 		}
 	}
-	_, p, _, err = Plan("kafka", "d", w, Knobs{Linger: 5 * time.Millisecond, NoIdempotence: true})
-	if err != nil || p.Linger != 5*time.Millisecond || !p.NoIdempotence || p.InFlight != 256 {
-		t.Errorf("kafka knobs: %+v, err %v", p, err)
+	for _, acks := range []string{"", "all", "-1"} {
+		_, p, _, err = Plan("kafka", "d", w, Knobs{Acks: acks, Linger: 5 * time.Millisecond, NoIdempotence: true})
+		if err != nil || p.Acks != "all" || p.Linger != 5*time.Millisecond || !p.NoIdempotence || p.InFlight != 256 {
+			t.Errorf("kafka knobs with --acks %q: %+v, err %v", acks, p, err)
+		}
 	}
 }

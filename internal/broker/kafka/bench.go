@@ -24,6 +24,8 @@ func (driver) PlanBench(run broker.BenchRun, plan *broker.BenchPlan) error {
 		return fmt.Errorf("--acks %q: want all, 1 or 0", k.Acks)
 	case !slices.Contains([]string{"", "none", "gzip", "snappy", "lz4", "zstd"}, k.Compression):
 		return fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", k.Compression)
+	case k.NoIdempotence && acksOf(k.Acks) != "all":
+		return fmt.Errorf("--idempotent=false: only acks=all uses the idempotent producer; --acks %s already has none", k.Acks)
 	}
 	plan.Destination.Partitions = k.Partitions
 	p.Acks, p.Compression, p.Partitioner = acksOf(k.Acks), k.Compression, "round-robin"
