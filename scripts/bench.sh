@@ -311,14 +311,17 @@ Peak RSS of that replay: ${rprss} MiB (goal ≤ 64 MiB).
 On core NATS the gap to the raw loop splits in two. The driver alone reaches the rate in the
 third core NATS row: what it costs is the pluggable producer itself (each broker.Message turned
 into a nats.Msg, the in-flight window, a lock per message that keeps the batch of done calls in
-step with the PINGs, the done calls settled after each PONG, and a ring of payloads that each
-stay unchanged until settled where the raw loop reuses one hot buffer). The load test's
-bookkeeping (slot ring, header, histogram, counters) is the ratio in that row. A CPU profile of
-both (December 2026, 5 million messages) put the load test's share at 35 to 55 ns per message,
-the driver's at 30 to 35 ns over nats.go's own publish, and about 25 ns of the rest in cache
-misses on the rings: with 65536 in flight they span some 30 MiB. A free-slot ring of atomic
-flags in place of the channel, and the slot's hot fields first, measured no better than noise
-(11 interleaved runs) and were not kept.
+step with the PINGs, the done calls settled after each PONG). The load test's bookkeeping
+(header, slots, histogram, counters) is the ratio in that row. Two changes of December 2026 took
+bench pub --core from 0.65 to 0.77 × the raw loop here. The driver now says that it is done with a
+message when Publish returns (\`broker.Copier\`: nats.go copies it into its buffer), so bench stamps
+one hot message where it kept a ring of 65537 that each stayed unchanged until settled, some 30
+MiB of cache misses (15% more messages a second, medians of 7 interleaved runs by hand). And
+settled slots come back through a free list that the producer empties at once, where a channel
+cost an operation on each side per message, 21% of the CPU in a profile (6% more). A perf profile
+of what remains (4 million messages) puts 10% of mqctl's CPU in reading the clock once per message,
+which the raw loop does too, and about 8% in the load test's own work per message (the done
+callback, the histogram record under its lock, the free list).
 
 Wall times, each including what the run does besides publishing: mqctl bench creates and deletes
 its destination and records every confirm in HDR histograms; the peers publish into a destination
