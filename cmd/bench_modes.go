@@ -42,6 +42,9 @@ func benchCompareContexts(o *BenchOptions) error {
 	if err := refuseOtherBrokersFlags(o, conns...); err != nil {
 		return err
 	}
+	if err := checkBenchPlans(o, conns...); err != nil {
+		return err
+	}
 	var runs []bench.Summary
 	var outcome error
 	for i, c := range all {

@@ -105,6 +105,16 @@ func TestBenchCompareContexts(t *testing.T) {
 	if r.code != 2 || r.stderr != "mqctl: --queue-type applies to rabbitmq only, and no --compare context is\n" {
 		t.Errorf("%+v", r)
 	}
+	// So is a knob the Kafka driver refuses, listed after a NATS context
+	// whose run would otherwise come first (--keep: it would leave its
+	// stream behind).
+	r = runInProcess(t, false, env, "bench", "--compare", "n,k", "--acks", "1", "--idempotent=false", "--keep", "--count", "10")
+	if r.code != 2 || !oneLine(r.stderr, "--idempotent=false") || r.stdout != "" {
+		t.Errorf("--acks 1 --idempotent=false: exit %d, stderr %q, stdout %q; want exit 2 and one line naming the flag", r.code, r.stderr, r.stdout)
+	}
+	if names := streamNames(t, n.URL); len(names) != 0 {
+		t.Errorf("the NATS run went ahead before the Kafka knob was refused: streams %v", names)
+	}
 	// An unknown context fails before any run, naming it.
 	r = runInProcess(t, false, env, "bench", "--compare", "k,nope", "--count", "10")
 	if r.code == 0 || !strings.Contains(r.stderr, "--compare nope") || strings.Count(r.stderr, "\n") != 1 {
@@ -142,9 +152,13 @@ func TestBenchKafkaIdempotence(t *testing.T) {
 			t.Errorf("%v: %d InitProducerID requests, want some: %v", c.args, inits.Load(), c.wantInits)
 		}
 	}
-	// Refused by the Kafka driver's plan, before the topic is made.
-	r := runInProcess(t, false, map[string]string{"MQCTL_URL": k.URL}, "bench", "--acks", "1", "--idempotent=false", "--count", "10")
-	if r.code != 2 || !oneLine(r.stderr, "--idempotent=false") {
-		t.Errorf("--acks 1 --idempotent=false: exit %d, stderr %q; want exit 2 and one line naming the flag", r.code, r.stderr)
+	// Refused by the Kafka driver's plan, before the topic is made, and
+	// by a leader before it waits for its workers.
+	for _, lead := range [][]string{nil, {"--workers", "2", "--join-timeout", "30s"}} {
+		args := append([]string{"bench", "--acks", "1", "--idempotent=false", "--count", "10"}, lead...)
+		r := runInProcess(t, false, map[string]string{"MQCTL_URL": k.URL}, args...)
+		if r.code != 2 || !oneLine(r.stderr, "--idempotent=false") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line naming the flag", args, r.code, r.stderr)
+		}
 	}
 }

@@ -85,8 +85,8 @@ func benchFlags(o *BenchOptions, conn broker.Conn) map[string]string {
 }
 
 // openBench connects to the context's broker and refuses a read-only
-// context or a bench flag its driver does not take, before any run mode
-// prints; the caller closes the connection.
+// context, or a bench flag or knob its driver does not take, before any
+// run mode prints; the caller closes the connection.
 func openBench(o *BenchOptions) (broker.Conn, broker.Target, error) {
 	conn, t, err := o.Open(o.Ctx)
 	if err != nil {
@@ -96,7 +96,11 @@ func openBench(o *BenchOptions) (broker.Conn, broker.Target, error) {
 		conn.Close()
 		return nil, t, err
 	}
-	if err := refuseOtherBrokersFlags(o, conn); err != nil {
+	err = refuseOtherBrokersFlags(o, conn)
+	if err == nil {
+		err = checkBenchPlans(o, conn)
+	}
+	if err != nil {
 		conn.Close()
 		return nil, t, err
 	}
@@ -125,6 +129,29 @@ func refuseOtherBrokersFlags(o *BenchOptions, conns ...broker.Conn) error {
 	return nil
 }
 
+// checkBenchPlans asks the driver of each of conns to plan a run with
+// o's knobs, so that a knob it refuses (a typo in --acks, --idempotent=false
+// with acks=1) is refused before the first run of a --compare, or before a
+// leader waits for its workers, not minutes in.
+func checkBenchPlans(o *BenchOptions, conns ...broker.Conn) error {
+	for _, c := range conns {
+		if _, _, _, err := bench.Plan(c.Broker(), "mqctl-bench-check", o.Workload, o.Knobs); err != nil {
+			return planError(err)
+		}
+	}
+	return nil
+}
+
+// planError makes a driver's refusal of a knob bad input; an error that
+// has a kind already (a broker without the bench role) keeps it.
+func planError(err error) error {
+	var typed *mqerr.Error
+	if !errors.As(err, &typed) {
+		err = mqerr.Wrap(mqerr.Usage, err)
+	}
+	return err
+}
+
 // benchOnce runs w once on conn: in o.Dest, or in a destination it
 // creates and deletes again unless o.Keep. It returns the result and the
 // destination's name.
@@ -139,13 +166,7 @@ func benchOnce(o *BenchOptions, conn broker.Conn, t broker.Target, w bench.Workl
 	}
 	d, popts, copts, err := bench.Plan(conn.Broker(), name, w, o.Knobs)
 	if err != nil {
-		// A driver's refusal of a knob is bad input; an error that has a
-		// kind already (a broker without the bench role) keeps it.
-		var typed *mqerr.Error
-		if !errors.As(err, &typed) {
-			err = mqerr.Wrap(mqerr.Usage, err)
-		}
-		return nil, "", err
+		return nil, "", planError(err)
 	}
 	popts.ConfirmTimeout = t.EffectiveTimeout()
 	env := bench.Env{Producer: popts, Consumer: copts, DropEvery: o.DropEvery, Tick: tick}
