@@ -521,8 +521,8 @@ func merge(hs []*lockedHist) *hdr.Histogram {
 // handed to the driver and the done callback, made once and reused
 // (a message must not change until its done was called). Under a
 // broker.Copier every slot shares one message and payload: the driver is
-// done with it when Publish returns, and one hot message costs no cache
-// misses where a ring of 65536 spans some 30 MiB.
+// done with it when Publish returns, and one message stays in cache where
+// 65537 of them (a window of 65536, 100-byte payloads) span some 30 MiB.
 type slot struct {
 	b     []byte
 	m     *broker.Message

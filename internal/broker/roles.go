@@ -158,7 +158,8 @@ type Producer interface {
 // Copier is a Producer whose Publish is done with m when it returns: the
 // client has copied the message (core NATS writes it into nats.go's
 // buffer) and the driver keeps nothing of it. The caller may change m
-// at once; done still reports the outcome. A producer that keeps m
+// at once; done still reports the outcome (and, as on any producer, may
+// already have been called when Publish returns). A producer that keeps m
 // until the broker answers (franz-go's records, JetStream's pending
 // acks) is not one. The load test stamps one hot message instead of
 // keeping one per message in flight, which with a window of 65536 spans
