@@ -212,7 +212,7 @@ func redactAllURLs(s string) string {
 // at a space, a quote or an "&".
 func redactEncodedURLs(s string) string {
 	const sep, at = "%3a%2f%2f", "%40"
-	lower := strings.ToLower(s)
+	lower := asciiLower(s)
 	var b strings.Builder
 	done := 0
 	for from := 0; ; {
@@ -234,4 +234,18 @@ func redactEncodedURLs(s string) string {
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// asciiLower lower-cases the ASCII letters of s and keeps every other
+// byte, so that an index into it is one into s: strings.ToLower turns an
+// invalid byte into a 3-byte U+FFFD, and an index past it cut s out of
+// bounds (a panic FuzzScrubString found).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

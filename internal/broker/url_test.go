@@ -154,6 +154,8 @@ func TestScrubString(t *testing.T) {
 		{"word password in base64 is distinctive", "auth Z3Vlc3Q= sent for guest", "guest", "auth xxxxx sent for guest"},
 		{"percent-encoded URL", "GET /x?next=amqp%3A%2F%2Fops%3Aguest%40h%2Fvh&x=1 failed", "guest", "GET /x?next=amqp%3A%2F%2Fxxxxx%40h%2Fvh&x=1 failed"},
 		{"percent-encoded URL, lower case, at the end", "next=nats%3a%2f%2fguest%40h", "guest", "next=nats%3a%2f%2fxxxxx%40h"},
+		// An invalid byte before it must not shift where the mask goes.
+		{"percent-encoded URL after an invalid byte", "\xff\xfe next=amqp%3A%2F%2Fops%3Aguest%40h", "guest", "\xff\xfe next=amqp%3A%2F%2Fxxxxx%40h"},
 		{"credential parameters",
 			"GET /api?user=ops&password=guest&mq_token=t1#f, x pass%3Dguest API-KEY=k1 db_pass=p", "guest",
 			"GET /api?user=ops&password=xxxxx&mq_token=xxxxx x pass%3Dxxxxx API-KEY=xxxxx db_pass=xxxxx"},
