@@ -203,6 +203,14 @@ const (
 	KeyHeaderB64 = "mq-kafka-key-b64"
 )
 
+// RedeliveryCountHeaders are the headers a RabbitMQ quorum queue adds to
+// a message delivered again and raises at every return, so that the same
+// message carries other values each time: x-delivery-count (failed
+// deliveries), and from RabbitMQ 4.3 x-acquired-count (every hand-out, a
+// hand-back after consumer_timeout too). consume's ack-timeout guard
+// leaves them out of what identifies a message; dlq replay drops them.
+var RedeliveryCountHeaders = []string{"x-delivery-count", "x-acquired-count"}
+
 // HeadersWithKey returns m's headers for a broker without keys: with a
 // KeyHeader holding m.Key added when m has a key (an empty key is
 // carried as an empty value, no key as no header); in KeyHeaderB64 when

@@ -59,19 +59,12 @@ func (g *ackGuard) settled(d *broker.Delivery, err error) (*broker.AckTimeout, i
 	return at, g.timedOut[k]
 }
 
-// redeliveryCounts are the headers a RabbitMQ quorum queue adds to a
-// message delivered again and raises at every return, so that the same
-// message carries other values each time: x-delivery-count (failed
-// deliveries), and from RabbitMQ 4.3 x-acquired-count (every hand-out,
-// a hand-back after consumer_timeout too). No other header the broker
-// sets changes between two deliveries of one message: x-death and the
-// x-first-death-*/x-last-death-* headers change only when the message is
-// dead-lettered, and a stream's x-stream-offset is the message's own.
-var redeliveryCounts = []string{"x-delivery-count", "x-acquired-count"}
-
 // key hashes what stays the same when a message is delivered again:
 // not the delivery tag, redelivered flag or delivery counts (nor the
-// redeliveryCounts headers).
+// broker.RedeliveryCountHeaders). No other header the broker sets
+// changes between two deliveries of one message: x-death and the
+// x-first-death-*/x-last-death-* headers change only when the message is
+// dead-lettered, and a stream's x-stream-offset is the message's own.
 func (g *ackGuard) key(m *broker.Message) uint64 {
 	var h maphash.Hash
 	h.SetSeed(g.seed)
@@ -91,7 +84,7 @@ func (g *ackGuard) key(m *broker.Message) uint64 {
 	field(m.Key)
 	field(m.Value)
 	for _, hd := range m.Headers {
-		if slices.Contains(redeliveryCounts, hd.Key) {
+		if slices.Contains(broker.RedeliveryCountHeaders, hd.Key) {
 			continue
 		}
 		str(hd.Key)

@@ -11,15 +11,15 @@ import (
 // message goes back to where it came from as it was sent there, so what
 // brokers and frameworks recorded about its failure is stale:
 //   - RabbitMQ's x-death, x-first-death-*, x-last-death-*, and
-//     x-delivery-count and x-acquired-count (a quorum queue's counts of
-//     earlier deliveries; RabbitMQ 4.3 added the second);
+//     broker.RedeliveryCountHeaders (a quorum queue's counts of earlier
+//     deliveries);
 //   - our mq-original-*, mq-death-* (and mq-replay-count, set anew);
 //   - Spring's kafka_dlt-* and retry_topic-* (left in place, a retry
 //     topic's attempt count would send a replayed record that fails once
 //     straight back to the dead-letter topic);
 //   - Kafka Connect's __connect.errors.*.
 var (
-	strippedNames    = []string{headerXDeath, "x-delivery-count", "x-acquired-count", HeaderReplayCount}
+	strippedNames    = append([]string{headerXDeath, HeaderReplayCount}, broker.RedeliveryCountHeaders...)
 	strippedPrefixes = []string{
 		"x-first-death-", "x-last-death-",
 		"mq-original-", "mq-death-",
